@@ -1,0 +1,43 @@
+"""Fixtures every suite shares: free loopback ports and tools that must exist under CI."""
+
+import os
+import shutil
+import socket
+from collections.abc import Callable
+
+import pytest
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").lower() == "true"
+
+
+def missing_tool(reason: str) -> None:
+    """Skip outside CI; under CI a missing tool is a broken install, so fail loudly."""
+    if in_ci():
+        pytest.fail(f"{reason} (CI=true: .ci/run must install it)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def require_tool() -> Callable[[str], str]:
+    """Return a function that gives the path of an executable or skips/fails the test."""
+
+    def find(name: str) -> str:
+        path = shutil.which(name) or shutil.which(name, path="/usr/sbin:/sbin")
+        if path is None:
+            missing_tool(f"{name} is not installed")
+        return path
+
+    return find
+
+
+def pick_free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def free_port() -> int:
+    return pick_free_port()
