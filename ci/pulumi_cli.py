@@ -1,0 +1,187 @@
+"""The one way CI jobs call the Pulumi CLI: `python -m ci.pulumi_cli COMMAND --stack NAME`.
+
+It selects (or creates) the stack, gives test stacks the shared Pulumi.test.yaml, pins the
+image tag to the commit being deployed, never prompts, writes the stack's URL to a dotenv
+file for GitLab, and refuses to destroy or remove prod however it is asked to.
+"""
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from ci import stack_name
+
+COMMANDS = ("preview", "up", "destroy", "stack-rm")
+DESTRUCTIVE = frozenset({"destroy", "stack-rm"})
+IMAGE_TAG_KEY = "canny:imageTag"
+# Outputs of infra/__main__.py that later jobs need, and their dotenv names.
+DOTENV_OUTPUTS = {"url": "DEPLOY_URL", "ip": "DEPLOY_IP"}
+
+_IMAGE_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
+_SUMMARY_LINE = re.compile(r"^\s*([+~-]+\s*)?\d+ \S.*$")
+
+
+class RefusedError(Exception):
+    """A request the wrapper will not pass on to Pulumi."""
+
+
+def check_allowed(command: str, stack: str, environ: Mapping[str, str]) -> str:
+    """Return the validated bare stack name, or raise RefusedError.
+
+    PULUMI_STACK is checked too although the wrapper never forwards it: a destroy job
+    that was pointed at prod by any means is a mistake worth stopping loudly.
+    """
+    try:
+        name = stack_name.validate(stack)
+    except ValueError as error:
+        raise RefusedError(str(error)) from error
+    if command in DESTRUCTIVE:
+        for source, value in (("--stack", stack), ("PULUMI_STACK", environ.get("PULUMI_STACK"))):
+            if value and stack_name.is_prod(value):
+                raise RefusedError(f"refusing to {command} the prod stack (named by {source})")
+    return name
+
+
+def image_tag(explicit: str | None, environ: Mapping[str, str]) -> str:
+    tag = explicit or environ.get("CI_COMMIT_SHA", "")
+    if not tag:
+        raise RefusedError("no image tag: pass --image-tag or set CI_COMMIT_SHA")
+    if not _IMAGE_TAG.fullmatch(tag):
+        raise RefusedError(f"{tag!r} is not a valid image tag")
+    return tag
+
+
+def command_lines(command: str, stack: str, tag: str | None) -> list[list[str]]:
+    """The exact pulumi invocations for one wrapper command, in order (output read excluded)."""
+    common = ["--stack", stack, "--non-interactive"]
+    config_file = stack_name.config_file(stack)
+    with_config = [*common, "--config-file", config_file] if config_file else common
+    pin_tag = ["--config", f"{IMAGE_TAG_KEY}={tag}"]
+    select = ["pulumi", "stack", "select", "--create", *common]
+    if command == "preview":
+        return [select, ["pulumi", "preview", *with_config, "--diff", "--color", "never", *pin_tag]]
+    if command == "up":
+        return [select, ["pulumi", "up", *with_config, "--yes", "--color", "never", *pin_tag]]
+    if command == "destroy":
+        return [["pulumi", "destroy", *with_config, "--yes", "--color", "never"]]
+    # No --force: Pulumi then refuses to forget a stack that still owns resources.
+    return [["pulumi", "stack", "rm", *common, "--yes"]]
+
+
+def pulumi_environment(environ: Mapping[str, str]) -> dict[str, str]:
+    """The stack is only ever named on the command line, so PULUMI_STACK is dropped."""
+    env = {key: value for key, value in environ.items() if key != "PULUMI_STACK"}
+    env["PULUMI_SKIP_UPDATE_CHECK"] = "true"
+    return env
+
+
+def preview_summary(output: str) -> list[str]:
+    """The `Resources:` block at the end of `pulumi preview`, one line per kind of change."""
+    lines = output.splitlines()
+    starts = [index for index, line in enumerate(lines) if line.strip() == "Resources:"]
+    if not starts:
+        return []
+    summary = []
+    for line in lines[starts[-1] + 1 :]:
+        if not _SUMMARY_LINE.match(line):
+            break
+        summary.append(line.strip())
+    return summary
+
+
+def dotenv_lines(stack: str, outputs: Mapping[str, object]) -> list[str]:
+    lines = [f"DEPLOY_STACK={stack}"]
+    for output, variable in DOTENV_OUTPUTS.items():
+        value = outputs.get(output)
+        if not isinstance(value, str) or not value or value == "[secret]" or "\n" in value:
+            raise ValueError(f"stack output {output!r} is missing or not a plain string: {value!r}")
+        lines.append(f"{variable}={value}")
+    return lines
+
+
+def _run(args: Sequence[str], env: Mapping[str, str], capture: bool = False) -> str:
+    print("+ " + " ".join(args), flush=True)
+    result = subprocess.run(args, env=env, text=True, capture_output=capture, check=False)
+    if result.returncode != 0:
+        if capture:
+            sys.stdout.write(result.stdout)
+            sys.stderr.write(result.stderr)
+        raise subprocess.CalledProcessError(result.returncode, args)
+    return result.stdout if capture else ""
+
+
+def _write_preview(stack: str, output: str, preview_file: Path) -> None:
+    preview_file.write_text(output)
+    summary = preview_summary(output) or ["(pulumi printed no resource summary)"]
+    print(f"preview of stack {stack} (full diff in {preview_file}):")
+    for line in summary:
+        print(f"    {line}")
+
+
+def _write_dotenv(stack: str, env: Mapping[str, str], dotenv: Path) -> None:
+    outputs = json.loads(
+        _run(["pulumi", "stack", "output", "--stack", stack, "--json"], env, capture=True)
+    )
+    dotenv.write_text("\n".join(dotenv_lines(stack, outputs)) + "\n")
+    print(f"wrote {dotenv}: DEPLOY_URL={outputs['url']}")
+
+
+def run(
+    command: str,
+    stack: str,
+    environ: Mapping[str, str],
+    explicit_tag: str | None = None,
+    preview_file: Path = Path("preview.txt"),
+    dotenv: Path = Path("deploy.env"),
+) -> None:
+    """Raise RefusedError before anything runs, CalledProcessError when pulumi fails."""
+    name = check_allowed(command, stack, environ)
+    tag = image_tag(explicit_tag, environ) if command in ("preview", "up") else None
+    env = pulumi_environment(environ)
+    *setup, main_step = command_lines(command, stack, tag)
+    for args in setup:
+        _run(args, env)
+    if command == "preview":
+        _write_preview(name, _run(main_step, env, capture=True), preview_file)
+        return
+    _run(main_step, env)
+    if command == "up":
+        _write_dotenv(stack, env, dotenv)
+
+
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m ci.pulumi_cli", description=__doc__)
+    parser.add_argument("command", choices=COMMANDS)
+    parser.add_argument("-s", "--stack", required=True, help="prod, test or test-<branch slug>")
+    parser.add_argument("--image-tag", help="image tag to deploy (default: $CI_COMMIT_SHA)")
+    parser.add_argument("--preview-file", type=Path, default=Path("preview.txt"))
+    parser.add_argument("--dotenv", type=Path, default=Path("deploy.env"))
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str], environ: Mapping[str, str]) -> int:
+    args = parse_args(argv)
+    try:
+        run(args.command, args.stack, environ, args.image_tag, args.preview_file, args.dotenv)
+    except RefusedError as error:
+        print(f"pulumi_cli: refused: {error}", file=sys.stderr)
+        return 3
+    except subprocess.CalledProcessError as error:
+        print(f"pulumi_cli: {' '.join(error.cmd)} exited with {error.returncode}", file=sys.stderr)
+        return 1
+    except FileNotFoundError:
+        print("pulumi_cli: the pulumi CLI is not on PATH", file=sys.stderr)
+        return 1
+    except ValueError as error:
+        print(f"pulumi_cli: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:], os.environ))

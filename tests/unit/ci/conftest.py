@@ -1,0 +1,86 @@
+"""A stand-in `pulumi` executable: the real CLI cannot be installed here.
+
+It records every invocation (arguments and whether PULUMI_STACK reached it) and answers
+`stack ls --json`, `stack output --json` and `preview` with canned text.
+"""
+
+import json
+import os
+import stat
+import sys
+from pathlib import Path
+
+import pytest
+
+FAKE_PULUMI = """\
+#!{python}
+import json, os, sys
+state = os.environ["FAKE_PULUMI_DIR"]
+args = sys.argv[1:]
+with open(os.path.join(state, "calls.jsonl"), "a") as log:
+    log.write(json.dumps({{"args": args, "PULUMI_STACK": os.environ.get("PULUMI_STACK")}}) + "\\n")
+words = [arg for arg in args if not arg.startswith("-")]
+fail_path = os.path.join(state, "fail")
+if os.path.exists(fail_path) and " ".join(words).startswith(open(fail_path).read()):
+    print("error: canned failure", file=sys.stderr)
+    sys.exit(255)
+answers = {{"stack ls": "stacks.json", "stack output": "outputs.json", "preview": "preview.txt"}}
+for prefix, name in answers.items():
+    if " ".join(words).startswith(prefix):
+        sys.stdout.write(open(os.path.join(state, name)).read())
+"""
+
+PREVIEW_TEXT = """\
+Previewing update (test):
+  + canny:infra:Host test-host create
+  ~ digitalocean:index/droplet:Droplet test-host-droplet update [diff: ~userData]
+
+Resources:
+    + 3 to create
+    ~ 1 to update
+    12 unchanged
+
+"""
+
+
+class FakePulumi:
+    def __init__(self, state: Path) -> None:
+        self.state = state
+        self.set_stacks([])
+        self.set_outputs({})
+        (state / "preview.txt").write_text(PREVIEW_TEXT)
+
+    def set_stacks(self, stacks: list[dict]) -> None:
+        (self.state / "stacks.json").write_text(json.dumps(stacks))
+
+    def set_outputs(self, outputs: dict) -> None:
+        (self.state / "outputs.json").write_text(json.dumps(outputs))
+
+    def fail_on(self, words: str) -> None:
+        """Make invocations starting with `words` (e.g. `stack rm`, `up`) exit non-zero."""
+        (self.state / "fail").write_text(words)
+
+    def records(self) -> list[dict]:
+        log = self.state / "calls.jsonl"
+        if not log.exists():
+            return []
+        return [json.loads(line) for line in log.read_text().splitlines()]
+
+    def calls(self) -> list[list[str]]:
+        return [record["args"] for record in self.records()]
+
+
+@pytest.fixture
+def fake_pulumi(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakePulumi:
+    bin_dir = tmp_path / "bin"
+    state = tmp_path / "fake-pulumi"
+    bin_dir.mkdir()
+    state.mkdir()
+    executable = bin_dir / "pulumi"
+    executable.write_text(FAKE_PULUMI.format(python=sys.executable))
+    executable.chmod(executable.stat().st_mode | stat.S_IXUSR)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("FAKE_PULUMI_DIR", str(state))
+    monkeypatch.delenv("PULUMI_STACK", raising=False)
+    monkeypatch.chdir(tmp_path)
+    return FakePulumi(state)

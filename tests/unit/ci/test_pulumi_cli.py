@@ -1,0 +1,224 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ci import pulumi_cli
+from tests.unit.ci.conftest import FakePulumi
+
+SHA = "0123456789abcdef0123456789abcdef01234567"
+OUTPUTS = {
+    "url": "http://203.0.113.7",
+    "ip": "203.0.113.7",
+    "sshCommand": "ssh deploy@203.0.113.7",
+    "runnerToken": "[secret]",
+}
+
+
+def run_wrapper(*argv: str, **extra_env: str) -> int:
+    environ = {**os.environ, "CI_COMMIT_SHA": SHA, **extra_env}
+    return pulumi_cli.main(list(argv), environ)
+
+
+def test_up_on_a_review_stack_uses_the_test_config_and_writes_the_dotenv(
+    fake_pulumi: FakePulumi, tmp_path: Path
+) -> None:
+    fake_pulumi.set_outputs(OUTPUTS)
+    assert run_wrapper("up", "--stack", "test-feature-x") == 0
+    assert fake_pulumi.calls() == [
+        ["stack", "select", "--create", "--stack", "test-feature-x", "--non-interactive"],
+        [
+            "up",
+            "--stack",
+            "test-feature-x",
+            "--non-interactive",
+            "--config-file",
+            "Pulumi.test.yaml",
+            "--yes",
+            "--color",
+            "never",
+            "--config",
+            f"canny:imageTag={SHA}",
+        ],
+        ["stack", "output", "--stack", "test-feature-x", "--json"],
+    ]
+    assert (tmp_path / "deploy.env").read_text() == (
+        "DEPLOY_STACK=test-feature-x\nDEPLOY_URL=http://203.0.113.7\nDEPLOY_IP=203.0.113.7\n"
+    )
+
+
+def test_up_on_prod_uses_the_default_stack_config(fake_pulumi: FakePulumi) -> None:
+    fake_pulumi.set_outputs(OUTPUTS)
+    assert run_wrapper("up", "-s", "prod") == 0
+    up = fake_pulumi.calls()[1]
+    assert "--config-file" not in up, f"prod must read Pulumi.prod.yaml, got {up}"
+    assert up[:3] == ["up", "--stack", "prod"]
+
+
+def test_preview_saves_the_diff_and_prints_a_summary(
+    fake_pulumi: FakePulumi, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run_wrapper("preview", "--stack", "test", "--preview-file", "diff.txt") == 0
+    assert fake_pulumi.calls()[1] == [
+        "preview",
+        "--stack",
+        "test",
+        "--non-interactive",
+        "--config-file",
+        "Pulumi.test.yaml",
+        "--diff",
+        "--color",
+        "never",
+        "--config",
+        f"canny:imageTag={SHA}",
+    ]
+    assert "[diff: ~userData]" in (tmp_path / "diff.txt").read_text()
+    out = capsys.readouterr().out
+    assert "    + 3 to create\n    ~ 1 to update\n    12 unchanged\n" in out, out
+    assert "[diff: ~userData]" not in out, "the full diff belongs in the artifact, not the log"
+
+
+@pytest.mark.parametrize("stack", ["test", "test-a"])
+def test_destroy_of_a_test_stack(fake_pulumi: FakePulumi, stack: str) -> None:
+    assert run_wrapper("destroy", "--stack", stack) == 0
+    assert fake_pulumi.calls() == [
+        [
+            "destroy",
+            "--stack",
+            stack,
+            "--non-interactive",
+            "--config-file",
+            "Pulumi.test.yaml",
+            "--yes",
+            "--color",
+            "never",
+        ]
+    ]
+
+
+def test_stack_rm_never_forces(fake_pulumi: FakePulumi) -> None:
+    assert run_wrapper("stack-rm", "--stack", "test-a") == 0
+    expected = ["stack", "rm", "--stack", "test-a", "--non-interactive", "--yes"]
+    assert fake_pulumi.calls() == [expected]
+
+
+@pytest.mark.parametrize("command", ["destroy", "stack-rm"])
+@pytest.mark.parametrize(
+    ("argv", "env"),
+    [
+        (["--stack", "prod"], {}),
+        (["--stack=prod"], {}),
+        (["-s", "prod"], {}),
+        (["-sprod"], {}),
+        (["--st", "prod"], {}),
+        (["--stack", "test", "--stack", "prod"], {}),
+        (["--stack", "acme/canny/prod"], {}),
+        (["--stack", "canny/prod"], {}),
+        (["--stack", "test-a"], {"PULUMI_STACK": "prod"}),
+        (["--stack", "test-a"], {"PULUMI_STACK": "acme/canny/prod"}),
+        (["--stack", "PROD"], {}),
+        (["--stack", " prod"], {}),
+    ],
+)
+def test_prod_is_never_destroyed_or_removed(
+    fake_pulumi: FakePulumi,
+    command: str,
+    argv: list[str],
+    env: dict[str, str],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert run_wrapper(command, *argv, **env) == 3
+    assert fake_pulumi.calls() == [], "pulumi must not even be started"
+    assert "refused" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "argv", [["up", "--stack", "staging"], ["preview", "--stack", "other/prod"]]
+)
+def test_unknown_stacks_are_refused(fake_pulumi: FakePulumi, argv: list[str]) -> None:
+    assert run_wrapper(*argv) == 3
+    assert fake_pulumi.calls() == []
+
+
+def test_pulumi_stack_from_the_environment_never_reaches_pulumi(fake_pulumi: FakePulumi) -> None:
+    fake_pulumi.set_outputs(OUTPUTS)
+    assert run_wrapper("up", "--stack", "test", PULUMI_STACK="test-other") == 0
+    leaked = [record for record in fake_pulumi.records() if record["PULUMI_STACK"] is not None]
+    assert leaked == [], "PULUMI_STACK was forwarded to pulumi"
+
+
+@pytest.mark.parametrize(
+    ("argv", "env", "message"),
+    [
+        (["up", "--stack", "test"], {"CI_COMMIT_SHA": ""}, "no image tag"),
+        (["up", "--stack", "test", "--image-tag", "bad tag"], {}, "not a valid image tag"),
+    ],
+)
+def test_up_needs_a_valid_image_tag(
+    fake_pulumi: FakePulumi,
+    argv: list[str],
+    env: dict[str, str],
+    message: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert run_wrapper(*argv, **env) == 3
+    assert message in capsys.readouterr().err
+    assert fake_pulumi.calls() == []
+
+
+def test_explicit_image_tag_wins(fake_pulumi: FakePulumi) -> None:
+    fake_pulumi.set_outputs(OUTPUTS)
+    assert run_wrapper("up", "--stack", "test", "--image-tag", "v1.2") == 0
+    assert fake_pulumi.calls()[1][-1] == "canny:imageTag=v1.2"
+
+
+@pytest.mark.parametrize(
+    "outputs",
+    [{"ip": "203.0.113.7"}, {**OUTPUTS, "url": "[secret]"}, {**OUTPUTS, "ip": "1.2.3.4\nX=1"}],
+)
+def test_up_fails_without_plain_url_and_ip_outputs(
+    fake_pulumi: FakePulumi, tmp_path: Path, outputs: dict
+) -> None:
+    fake_pulumi.set_outputs(outputs)
+    assert run_wrapper("up", "--stack", "test") == 1
+    assert not (tmp_path / "deploy.env").exists(), "a half-written dotenv must not be left"
+
+
+@pytest.mark.parametrize(
+    ("failing", "argv", "calls"),
+    [
+        ("stack select", ["up", "--stack", "test"], 1),
+        ("up", ["up", "--stack", "test"], 2),
+        ("preview", ["preview", "--stack", "test"], 2),
+    ],
+)
+def test_a_failing_pulumi_step_stops_the_wrapper(
+    fake_pulumi: FakePulumi, tmp_path: Path, failing: str, argv: list[str], calls: int
+) -> None:
+    fake_pulumi.fail_on(failing)
+    assert run_wrapper(*argv) == 1
+    assert len(fake_pulumi.calls()) == calls, "nothing may run after a failed step"
+    assert not (tmp_path / "deploy.env").exists()
+
+
+def test_the_dotenv_never_contains_secret_outputs(fake_pulumi: FakePulumi, tmp_path: Path) -> None:
+    fake_pulumi.set_outputs(OUTPUTS)
+    assert run_wrapper("up", "--stack", "test") == 0
+    dotenv = (tmp_path / "deploy.env").read_text()
+    assert "secret" not in dotenv and "ssh" not in dotenv, dotenv
+
+
+def test_runs_as_a_module(fake_pulumi: FakePulumi) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "ci.pulumi_cli", "destroy", "--stack", "prod"],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=Path(__file__).parents[3],
+        timeout=60,
+    )
+    assert result.returncode == 3, result.stderr
+    assert "refusing to destroy the prod stack" in result.stderr
+    assert fake_pulumi.calls() == []

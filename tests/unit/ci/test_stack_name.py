@@ -1,0 +1,91 @@
+import pytest
+
+from ci import stack_name
+
+
+@pytest.mark.parametrize(
+    ("ref", "slug"),
+    [
+        ("feature/Add-Login", "feature-add-login"),
+        ("fix__double--dash", "fix--double--dash"),
+        ("-leading/and/trailing-", "leading-and-trailing"),
+        ("Ünïcode_branch", "n-code-branch"),
+        ("release/1.2.3", "release-1-2-3"),
+        ("a" * 70, "a" * 63),
+        ("x" * 62 + "/tail", "x" * 62),
+    ],
+)
+def test_ref_slug_follows_gitlab_rules(ref: str, slug: str) -> None:
+    assert stack_name.ref_slug(ref) == slug, f"slug of {ref!r} differs from GitLab's"
+
+
+@pytest.mark.parametrize(
+    ("branch", "stack"),
+    [
+        ("production", "prod"),
+        ("develop", "test"),
+        ("feature/Add-Login", "test-feature-add-login"),
+        ("Production-hotfix", "test-production-hotfix"),
+    ],
+)
+def test_stack_for_branch(branch: str, stack: str) -> None:
+    assert stack_name.stack_for_branch(branch) == stack
+
+
+def test_branch_without_slug_characters_has_no_stack() -> None:
+    with pytest.raises(ValueError, match="empty slug"):
+        stack_name.stack_for_branch("///")
+
+
+@pytest.mark.parametrize(
+    ("stack", "bare"),
+    [("prod", "prod"), ("canny/test", "test"), ("acme/canny/test-feature-x", "test-feature-x")],
+)
+def test_validate_accepts_our_stacks_bare_or_qualified(stack: str, bare: str) -> None:
+    assert stack_name.validate(stack) == bare
+
+
+@pytest.mark.parametrize(
+    "stack",
+    [
+        "",
+        "staging",
+        "Prod",
+        "test-",
+        "test-Upper",
+        "test--x-",
+        "acme/other/prod",
+        "a/b/c/prod",
+        "/prod",
+    ],
+)
+def test_validate_rejects_other_names(stack: str) -> None:
+    with pytest.raises(ValueError):
+        stack_name.validate(stack)
+
+
+@pytest.mark.parametrize(
+    ("stack", "config_file"),
+    [("prod", None), ("test", "Pulumi.test.yaml"), ("test-feature-x", "Pulumi.test.yaml")],
+)
+def test_test_stacks_share_the_test_config_file(stack: str, config_file: str | None) -> None:
+    assert stack_name.config_file(stack) == config_file
+
+
+@pytest.mark.parametrize(
+    ("stack", "review"),
+    [("test-feature-x", True), ("test", False), ("prod", False), ("org/canny/test-a", True)],
+)
+def test_is_review(stack: str, review: bool) -> None:
+    assert stack_name.is_review(stack) is review
+
+
+@pytest.mark.parametrize(
+    ("argv", "code", "out"),
+    [(["feature/x"], 0, "test-feature-x\n"), (["production"], 0, "prod\n"), ([], 2, "")],
+)
+def test_command_line_prints_the_stack(
+    argv: list[str], code: int, out: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert stack_name.main(argv) == code
+    assert capsys.readouterr().out == out
