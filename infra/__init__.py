@@ -1,0 +1,1 @@
+"""The Pulumi program for canny-platform: typed config, components, cloud-init, deploy, plan."""

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Deploy one image tag of the app bundle on this host (run over SSH by the Pulumi deploy).
+#
+#   deploy.sh REGISTRY_IMAGE IMAGE_TAG
+#
+# stdin:  optional registry login, two lines: user, then password. Empty stdin: no login
+#         (public registry). The password only ever travels on stdin (never argv or logs).
+# env:    COMPOSE_PROFILES       compose profiles to run, e.g. "monitoring" (kept in .env)
+#         CANNY_RESULTS_MOUNT    host folder for results (prod volume); adds the
+#                                compose.results-volume.yaml override (kept in .env)
+#         CANNY_APP_DIR          the bundle folder (default: this script's parent folder)
+# files:  $APP_DIR/image_tag            the tag of the most recent deploy
+#         $APP_DIR/image_tag.previous   the tag before it: what rollback.sh returns to
+# exit:   0 when compose brought the stack up; readiness is checked by gate.sh afterwards.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/compose_cli.sh"
+
+if [ "$#" -ne 2 ] || [ -z "$1" ] || [ -z "$2" ]; then
+  echo "usage: deploy.sh REGISTRY_IMAGE IMAGE_TAG (registry user and password on stdin)" >&2
+  exit 64
+fi
+registry_image="$1" image_tag="$2"
+
+registry_user="" registry_password=""
+IFS= read -r registry_user || true
+IFS= read -r registry_password || true
+if [ -n "$registry_user" ]; then
+  registry_host="${registry_image%%/*}"
+  echo "canny: logging in to $registry_host as the configured registry user"
+  printf '%s' "$registry_password" |
+    docker login --username "$registry_user" --password-stdin "$registry_host" >/dev/null
+fi
+
+current_tag=""
+[ -f "$APP_DIR/image_tag" ] && current_tag="$(cat "$APP_DIR/image_tag")"
+if [ -n "$current_tag" ] && [ "$current_tag" != "$image_tag" ]; then
+  cp "$APP_DIR/image_tag" "$APP_DIR/image_tag.previous"
+fi
+printf '%s\n' "$image_tag" >"$APP_DIR/image_tag"
+
+set_env_value REGISTRY_IMAGE "$registry_image"
+set_env_value IMAGE_TAG "$image_tag"
+set_env_value COMPOSE_PROFILES "${COMPOSE_PROFILES:-}"
+if [ -n "${CANNY_RESULTS_MOUNT:-}" ]; then
+  set_env_value CANNY_RESULTS_MOUNT "$CANNY_RESULTS_MOUNT"
+  set_env_value COMPOSE_FILE "compose.yaml:compose.results-volume.yaml"
+fi
+
+echo "canny: deploying $registry_image:$image_tag (previous: ${current_tag:-none})"
+compose pull
+compose_up
+echo "canny: compose is up with $image_tag"

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Roll the app back to the image tag that ran before the most recent deploy, then wait for
+# the readiness gate. Run over SSH as the deploy user (ci/rollback.py does this):
+#
+#   bash /opt/canny/bin/rollback.sh
+#
+# No arguments, no stdin: the registry login from the deploy is still in ~/.docker and the
+# previous images are normally still on the host. The tags are swapped, so running it twice
+# returns to where it started.
+# env:  CANNY_APP_DIR, and the CANNY_GATE_* settings of gate.sh.
+# exit: 0 rolled back and ready; 3 nothing to roll back to; 1 the previous tag is not ready.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/compose_cli.sh"
+
+if [ ! -s "$APP_DIR/image_tag.previous" ]; then
+  echo "canny: no previous image tag in $APP_DIR/image_tag.previous: nothing to roll back to" >&2
+  exit 3
+fi
+previous_tag="$(cat "$APP_DIR/image_tag.previous")"
+failed_tag="$(cat "$APP_DIR/image_tag" 2>/dev/null || true)"
+
+echo "canny: rolling back from ${failed_tag:-unknown} to $previous_tag"
+set_env_value IMAGE_TAG "$previous_tag"
+printf '%s\n' "$previous_tag" >"$APP_DIR/image_tag"
+printf '%s\n' "$failed_tag" >"$APP_DIR/image_tag.previous"
+compose pull
+compose_up
+bash "$(dirname "${BASH_SOURCE[0]}")/gate.sh"
+echo "canny: rolled back to $previous_tag"
