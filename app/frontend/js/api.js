@@ -1,0 +1,79 @@
+// The HTTP API of DESIGN.md, with errors turned into readable messages.
+
+export class ApiError extends Error {
+  constructor(status, message) {
+    super(message);
+    this.status = status;
+  }
+}
+
+// Error bodies are {"error": {"code", "message"}}; anything else gets a plain sentence.
+function errorFrom(status, bodyText) {
+  try {
+    const message = JSON.parse(bodyText).error.message;
+    if (typeof message === "string" && message) return new ApiError(status, message);
+  } catch {
+    // not our JSON error shape: fall through
+  }
+  if (status === 0) return new ApiError(0, "The server could not be reached. Check your connection.");
+  return new ApiError(status, `The server answered ${status}. Please try again.`);
+}
+
+async function request(url, options = {}) {
+  let response;
+  try {
+    response = await fetch(url, options);
+  } catch {
+    throw errorFrom(0, "");
+  }
+  if (!response.ok) throw errorFrom(response.status, await response.text());
+  return response;
+}
+
+export async function fetchLimits() {
+  const response = await request("/limits.json");
+  return response.json();
+}
+
+export async function listImages(before, limit = 12) {
+  const query = new URLSearchParams({ limit: String(limit) });
+  if (before) query.set("before", before);
+  const response = await request(`/api/images?${query}`);
+  return response.json();
+}
+
+export async function deleteImage(id) {
+  await request(`/api/images/${encodeURIComponent(id)}`, { method: "DELETE" });
+}
+
+export async function fetchOriginal(url) {
+  const response = await request(url);
+  return response.blob();
+}
+
+// XMLHttpRequest, not fetch: only it reports upload progress.
+export function uploadImage(blob, filename, params, onProgress) {
+  const form = new FormData();
+  form.append("file", blob, filename);
+  for (const [name, value] of Object.entries(params)) form.append(name, String(value));
+  return new Promise((resolve, reject) => {
+    const xhr = new XMLHttpRequest();
+    xhr.open("POST", "/api/images");
+    xhr.upload.addEventListener("progress", (event) => {
+      if (event.lengthComputable) onProgress(event.loaded / event.total);
+    });
+    xhr.addEventListener("load", () => {
+      if (xhr.status === 201 || xhr.status === 200) {
+        try {
+          resolve(JSON.parse(xhr.responseText));
+        } catch {
+          reject(errorFrom(xhr.status, ""));
+        }
+      } else {
+        reject(errorFrom(xhr.status, xhr.responseText));
+      }
+    });
+    xhr.addEventListener("error", () => reject(errorFrom(0, "")));
+    xhr.send(form);
+  });
+}

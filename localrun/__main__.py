@@ -1,0 +1,108 @@
+"""`python -m localrun`: the whole app on 127.0.0.1 until Ctrl-C or SIGTERM (what ./run execs)."""
+
+import argparse
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import FrameType
+
+from localrun import processes
+from localrun.nginx_config import REPO_ROOT
+from localrun.run_lock import AlreadyRunningError
+from localrun.stack import LocalStack, StartupError
+
+DEFAULT_RUN_DIR = REPO_ROOT / ".run"
+
+
+class StopRequestedError(Exception):
+    """SIGTERM or SIGHUP arrived: stop like Ctrl-C does."""
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="./run", description="Run the gateway, two backends and the upload page locally."
+    )
+    parser.add_argument("--port", type=int, default=8080, help="gateway port (default 8080)")
+    parser.add_argument(
+        "--monitoring", action="store_true", help="also run Prometheus and the exporters"
+    )
+    parser.add_argument(
+        "--monitoring-port", type=int, default=9090, help="Prometheus port (default 9090)"
+    )
+    parser.add_argument(
+        "--run-dir",
+        type=Path,
+        default=DEFAULT_RUN_DIR,
+        help="state, logs and results (default .run/ in the checkout)",
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    signal.signal(signal.SIGTERM, _request_stop)
+    signal.signal(signal.SIGHUP, _request_stop)
+    stack = LocalStack(args.run_dir, args.port)
+    monitoring: list[subprocess.Popen] = []
+    try:
+        stack.start()
+        if args.monitoring:
+            monitoring = _start_monitoring(stack, args.run_dir, args.monitoring_port)
+        _announce(stack, args.monitoring_port if args.monitoring else None)
+        return _wait_for_failure(stack)
+    except (AlreadyRunningError, StartupError) as error:
+        print(f"./run: {error}", file=sys.stderr)
+        return 1
+    except (KeyboardInterrupt, StopRequestedError):
+        print("\nstopping...", flush=True)
+        return 0
+    finally:
+        # A second Ctrl-C must not cut the cleanup short and leave processes behind.
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(signum, signal.SIG_IGN)
+        for process in monitoring:
+            processes.stop(process)
+        stack.stop()
+
+
+def _request_stop(signum: int, frame: FrameType | None) -> None:
+    raise StopRequestedError(signal.Signals(signum).name)
+
+
+def _start_monitoring(stack: LocalStack, run_dir: Path, port: int) -> list[subprocess.Popen]:
+    # Imported only when asked for: monitoring is optional and lives in its own module.
+    from localrun.monitoring import start_monitoring
+
+    return start_monitoring(
+        run_dir.resolve(),
+        [backend.address for backend in stack.backends],
+        stack.status_address,
+        port,
+    )
+
+
+def _announce(stack: LocalStack, monitoring_port: int | None) -> None:
+    lines = [
+        f"canny-platform is running at {stack.url}",
+        f"  results: {stack.results_dir}",
+        f"  logs:    {stack.logs_dir}",
+    ]
+    if monitoring_port is not None:
+        lines.append(f"  Prometheus: http://127.0.0.1:{monitoring_port}")
+    lines.append("Press Ctrl-C to stop.")
+    print("\n".join(lines), flush=True)
+
+
+def _wait_for_failure(stack: LocalStack) -> int:
+    while True:
+        exited = stack.exited_process()
+        if exited is not None:
+            print(f"./run: {exited} exited; see {stack.logs_dir}", file=sys.stderr)
+            return 1
+        time.sleep(0.5)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,259 @@
+"""The whole app on 127.0.0.1: two gunicorn backends and nginx with the rendered gateway."""
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+
+from localrun import processes
+from localrun.nginx_config import REPO_ROOT, render_template_file
+from localrun.run_lock import RunLock
+
+DEFAULT_MAX_UPLOAD_BYTES = 20 * 1024 * 1024
+# The multipart envelope and form fields ride on top of the file: the same allowance as
+# the backend's own request limit (canny.MULTIPART_OVERHEAD_BYTES), so both agree.
+MULTIPART_ALLOWANCE_BYTES = 64 * 1024
+FRONTEND_DIR = REPO_ROOT / "app" / "frontend"
+GUNICORN_CONFIG = REPO_ROOT / "app" / "backend" / "gunicorn.conf.py"
+
+# No proxy from the environment may sit between us and our own loopback servers.
+_LOOPBACK = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+class StartupError(RuntimeError):
+    """A process of the stack did not come up; the message carries its log's tail."""
+
+
+@dataclass
+class Backend:
+    name: str
+    port: int
+    process: subprocess.Popen | None = field(default=None, repr=False)
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process else None
+
+
+class LocalStack:
+    """Start with `with LocalStack(run_dir, port) as stack:`; everything started is
+    stopped on exit. State, logs and (unless given) results live under run_dir."""
+
+    def __init__(
+        self,
+        run_dir: Path,
+        port: int = 8080,
+        *,
+        results_dir: Path | None = None,
+        upload_rate: str = "5r/s",
+        upload_burst: int = 20,
+        max_upload_bytes: int | None = None,
+        startup_timeout: float = 60.0,
+    ) -> None:
+        self.run_dir = run_dir.resolve()
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self.results_dir = (results_dir or self.run_dir / "results").resolve()
+        self.logs_dir = self.run_dir / "logs"
+        self.state_dir = self.run_dir / "state"
+        self.access_log = self.logs_dir / "access.log"
+        self.error_log = self.logs_dir / "nginx-error.log"
+        self.status_address = f"127.0.0.1:{_free_port()}"
+        self.backends = [Backend("backend-1", _free_port()), Backend("backend-2", _free_port())]
+        self.upload_rate = upload_rate
+        self.upload_burst = upload_burst
+        self.max_upload_bytes = max_upload_bytes or int(
+            os.environ.get("CANNY_MAX_UPLOAD_BYTES", DEFAULT_MAX_UPLOAD_BYTES)
+        )
+        self.startup_timeout = startup_timeout
+        self._nginx: subprocess.Popen | None = None
+        self._lock = RunLock(self.run_dir)
+
+    def __enter__(self) -> "LocalStack":
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        self._lock.acquire(self.url)
+        try:
+            _require_free_port(self.port)
+            shutil.rmtree(self.state_dir, ignore_errors=True)
+            for folder in (self.state_dir / "temp", self.logs_dir, self.results_dir):
+                folder.mkdir(parents=True, exist_ok=True)
+            for index in range(len(self.backends)):
+                self._spawn_backend(index)
+            for backend in self.backends:
+                self._wait_for_backend(backend)
+            self._start_nginx()
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        if self._nginx is not None:
+            processes.stop(self._nginx)
+            self._nginx = None
+        for backend in self.backends:
+            if backend.process is not None:
+                processes.stop(backend.process)
+                backend.process = None
+        self._lock.release()
+
+    def kill_backend(self, index: int) -> None:
+        """SIGKILL a backend's master and workers at once, as a crash would."""
+        backend = self.backends[index]
+        if backend.process is None:
+            raise RuntimeError(f"{backend.name} is not running")
+        processes.kill(backend.process)
+        backend.process = None
+
+    def start_backend(self, index: int) -> None:
+        """(Re)start a backend on its old port and wait until it is ready."""
+        self._spawn_backend(index)
+        self._wait_for_backend(self.backends[index])
+
+    def exited_process(self) -> str | None:
+        """The name of a process of the stack that has exited on its own, if any."""
+        if self._nginx is not None and self._nginx.poll() is not None:
+            return "nginx"
+        for backend in self.backends:
+            if backend.process is not None and backend.process.poll() is not None:
+                return backend.name
+        return None
+
+    def _spawn_backend(self, index: int) -> None:
+        backend = self.backends[index]
+        if backend.process is not None and backend.process.poll() is None:
+            raise RuntimeError(f"{backend.name} is already running (pid {backend.pid})")
+        # prometheus_client's multiprocess folder must start empty for each master.
+        metrics_dir = self.state_dir / "prometheus" / backend.name
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+        metrics_dir.mkdir(parents=True)
+        env = {
+            **os.environ,
+            "CANNY_BIND": backend.address,
+            "CANNY_RESULTS_DIR": str(self.results_dir),
+            "CANNY_MAX_UPLOAD_BYTES": str(self.max_upload_bytes),
+            "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
+        }
+        backend.process = processes.spawn(
+            [sys.executable, "-m", "gunicorn", "-c", str(GUNICORN_CONFIG), "canny:create_app()"],
+            env=env,
+            log_path=self.logs_dir / f"{backend.name}.log",
+            cwd=REPO_ROOT,
+        )
+
+    def _wait_for_backend(self, backend: Backend) -> None:
+        self._wait_until_ok(
+            backend.name,
+            backend.process,
+            f"http://{backend.address}/readyz",
+            self.logs_dir / f"{backend.name}.log",
+        )
+
+    def _start_nginx(self) -> None:
+        config_path = self.state_dir / "nginx.conf"
+        config_path.write_text(render_template_file(self.gateway_values()), encoding="utf-8")
+        command = [_nginx_binary(), "-p", str(self.state_dir), "-c", str(config_path)]
+        command += ["-e", str(self.error_log)]
+        if os.geteuid() == 0:
+            # Workers would run as `nobody`, who cannot read a checkout under /root.
+            command += ["-g", "user root;"]
+        self._nginx = processes.spawn(
+            command, env=os.environ, log_path=self.error_log, cwd=self.state_dir
+        )
+        self._wait_until_ok("nginx", self._nginx, f"{self.url}/healthz", self.error_log)
+        self._wait_until_ok("nginx", self._nginx, f"{self.url}/api/images?limit=1", self.error_log)
+
+    def gateway_values(self) -> dict[str, str]:
+        """The local rendering's placeholder values."""
+        return {
+            "CANNY_LISTEN": f"127.0.0.1:{self.port}",
+            "CANNY_STATUS_LISTEN": self.status_address,
+            "CANNY_BACKEND_1": self.backends[0].address,
+            "CANNY_BACKEND_2": self.backends[1].address,
+            "CANNY_FRONTEND_DIR": str(FRONTEND_DIR),
+            "CANNY_RESULTS_DIR": str(self.results_dir),
+            "CANNY_MAX_UPLOAD_BYTES": str(self.max_upload_bytes),
+            "CANNY_MAX_BODY": str(self.max_upload_bytes + MULTIPART_ALLOWANCE_BYTES),
+            "CANNY_UPLOAD_RATE": self.upload_rate,
+            "CANNY_UPLOAD_BURST": str(self.upload_burst),
+            "CANNY_PID_FILE": str(self.state_dir / "nginx.pid"),
+            "CANNY_TEMP_DIR": str(self.state_dir / "temp"),
+            "CANNY_ACCESS_LOG": str(self.access_log),
+            "CANNY_ERROR_LOG": str(self.error_log),
+        }
+
+    def _wait_until_ok(
+        self, name: str, process: subprocess.Popen | None, url: str, log_path: Path
+    ) -> None:
+        deadline = time.monotonic() + self.startup_timeout
+        while time.monotonic() < deadline:
+            if process is None or process.poll() is not None:
+                raise StartupError(f"{name} exited while starting:\n{_tail(log_path)}")
+            if _status_of(url) == 200:
+                return
+            time.sleep(0.1)
+        raise StartupError(
+            f"{name} not ready at {url} after {self.startup_timeout:.0f}s:\n{_tail(log_path)}"
+        )
+
+
+def _status_of(url: str) -> int | None:
+    try:
+        with _LOOPBACK.open(url, timeout=2) as response:
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
+    except OSError:
+        return None
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _require_free_port(port: int) -> None:
+    with socket.socket() as sock:
+        # Same option nginx uses, so a port in TIME_WAIT does not count as taken.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            raise StartupError(
+                f"port {port} on 127.0.0.1 is in use by another program; pick another with --port"
+            ) from None
+
+
+def _nginx_binary() -> str:
+    found = shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin:/sbin")
+    if found is None:
+        raise StartupError("nginx is not installed (Debian: apt-get install nginx)")
+    return found
+
+
+def _tail(path: Path, lines: int = 20) -> str:
+    if not path.exists():
+        return f"({path} was not written)"
+    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
