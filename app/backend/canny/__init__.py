@@ -1,0 +1,39 @@
+"""Canny edge detection service: `gunicorn 'canny:create_app()'`."""
+
+from __future__ import annotations
+
+import logging
+
+import cv2
+from flask import Flask
+
+from canny import errors, images_api, ops_api, request_log
+from canny.settings import Settings
+from canny.storage import ResultStore
+
+# Room for the multipart envelope and the small form fields around the file itself.
+MULTIPART_OVERHEAD_BYTES = 64 * 1024
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    """Build the app; settings come from the environment unless a test passes its own."""
+    settings = settings or Settings.from_env()
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_upload_bytes + MULTIPART_OVERHEAD_BYTES
+    app.json.sort_keys = False
+    cv2.setNumThreads(settings.opencv_threads)
+
+    store = ResultStore(settings.results_dir)
+    try:
+        store.ensure_directory()
+    except OSError as error:
+        # Not fatal: /readyz reports it and the container orchestration keeps us out of rotation.
+        logging.getLogger("canny").warning("results directory unavailable: %s", error)
+    app.extensions["canny_settings"] = settings
+    app.extensions["canny_store"] = store
+
+    request_log.init_app(app, settings.log_level)
+    errors.init_app(app)
+    app.register_blueprint(images_api.blueprint)
+    app.register_blueprint(ops_api.blueprint)
+    return app

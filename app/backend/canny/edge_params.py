@@ -1,0 +1,49 @@
+"""Canny parameters and their validation from form fields."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from canny.errors import InvalidParamsError
+
+THRESHOLD_MIN = 0
+THRESHOLD_MAX = 1000
+BLUR_MIN = 1
+BLUR_MAX = 15
+
+
+@dataclass(frozen=True)
+class EdgeParams:
+    low: int = 100
+    high: int = 200
+    blur: int = 5
+
+    def as_dict(self) -> dict[str, int]:
+        return {"low": self.low, "high": self.high, "blur": self.blur}
+
+
+def _integer_field(form: Mapping[str, str], name: str, default: int) -> int:
+    raw = form.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    text = raw.strip()
+    if not text.lstrip("+-").isdigit() or not text.isascii():
+        raise InvalidParamsError(f"{name} must be an integer, got {raw!r}")
+    return int(text)
+
+
+def parse_params(form: Mapping[str, str]) -> EdgeParams:
+    """Validate `low`, `high` (0-1000, low <= high) and `blur` (odd, 1-15); absent means default."""
+    defaults = EdgeParams()
+    low = _integer_field(form, "low", defaults.low)
+    high = _integer_field(form, "high", defaults.high)
+    blur = _integer_field(form, "blur", defaults.blur)
+    for name, value in (("low", low), ("high", high)):
+        if not THRESHOLD_MIN <= value <= THRESHOLD_MAX:
+            raise InvalidParamsError(f"{name} must be between {THRESHOLD_MIN} and {THRESHOLD_MAX}")
+    if low > high:
+        raise InvalidParamsError(f"low ({low}) must not be greater than high ({high})")
+    if not BLUR_MIN <= blur <= BLUR_MAX or blur % 2 == 0:
+        raise InvalidParamsError(f"blur must be an odd integer between {BLUR_MIN} and {BLUR_MAX}")
+    return EdgeParams(low=low, high=high, blur=blur)

@@ -1,0 +1,90 @@
+"""JSON errors: every failure answers `{"error": {"code", "message"}}` with the right status."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, Response, jsonify
+from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger(__name__)
+
+
+class ApiError(Exception):
+    status = 400
+    code = "invalid_request"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidRequestError(ApiError):
+    pass
+
+
+class InvalidParamsError(ApiError):
+    code = "invalid_params"
+
+
+class InvalidImageError(ApiError):
+    code = "invalid_image"
+
+
+class UnsupportedMediaTypeError(ApiError):
+    status = 415
+    code = "unsupported_media_type"
+
+
+class PayloadTooLargeError(ApiError):
+    status = 413
+    code = "payload_too_large"
+
+
+class TooManyPixelsError(ApiError):
+    status = 413
+    code = "too_many_pixels"
+
+
+class NotFoundError(ApiError):
+    status = 404
+    code = "not_found"
+
+
+class NotReadyError(ApiError):
+    status = 503
+    code = "not_ready"
+
+
+class InsufficientStorageError(ApiError):
+    status = 507
+    code = "insufficient_storage"
+
+
+def error_body(code: str, message: str) -> dict[str, dict[str, str]]:
+    return {"error": {"code": code, "message": message}}
+
+
+def _api_error(error: ApiError) -> tuple[Response, int]:
+    return jsonify(error_body(error.code, error.message)), error.status
+
+
+def _http_error(error: HTTPException) -> Response:
+    """Werkzeug's own errors (404, 405, 413 from MAX_CONTENT_LENGTH) as JSON, headers kept."""
+    response = error.get_response()
+    name = (error.name or "error").lower().replace(" ", "_")
+    code = "payload_too_large" if error.code == 413 else name
+    response.set_data(jsonify(error_body(code, error.description or name)).get_data())
+    response.content_type = "application/json"
+    return response
+
+
+def _unexpected_error(error: Exception) -> tuple[Response, int]:
+    log.exception("unhandled error", exc_info=error)
+    return jsonify(error_body("internal_error", "internal server error")), 500
+
+
+def init_app(app: Flask) -> None:
+    app.register_error_handler(ApiError, _api_error)
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(Exception, _unexpected_error)

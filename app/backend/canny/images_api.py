@@ -1,0 +1,116 @@
+"""The /api/images endpoints: upload, list, get and delete edge-detection results."""
+
+from __future__ import annotations
+
+import time
+
+from flask import Blueprint, Response, current_app, jsonify, request
+
+from canny import pipeline
+from canny.edge_params import parse_params
+from canny.errors import (
+    InvalidRequestError,
+    NotFoundError,
+    PayloadTooLargeError,
+    UnsupportedMediaTypeError,
+)
+from canny.image_format import read_header
+from canny.metrics import CACHE_HITS, IMAGES_PROCESSED, INPUT_BYTES, PIXELS_PROCESSED
+from canny.settings import Settings
+from canny.storage import Metadata, ResultStore, created_now, result_id
+
+LIST_LIMIT_DEFAULT = 20
+LIST_LIMIT_MAX = 100
+
+blueprint = Blueprint("images", __name__, url_prefix="/api/images")
+
+
+def current_settings() -> Settings:
+    return current_app.extensions["canny_settings"]
+
+
+def current_store() -> ResultStore:
+    return current_app.extensions["canny_store"]
+
+
+def _read_upload(max_bytes: int) -> bytes:
+    if request.mimetype != "multipart/form-data":
+        if not request.content_length:
+            raise InvalidRequestError("empty request: send multipart/form-data with a `file` field")
+        raise UnsupportedMediaTypeError("send the image as multipart/form-data in a `file` field")
+    upload = request.files.get("file")
+    if upload is None:
+        raise InvalidRequestError("the multipart form has no `file` field")
+    data = upload.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise PayloadTooLargeError(f"the file is larger than {max_bytes} bytes")
+    if not data:
+        raise InvalidRequestError("the uploaded file is empty")
+    return data
+
+
+@blueprint.post("")
+def upload_image() -> tuple[Response, int, dict[str, str]]:
+    started = time.perf_counter()
+    settings = current_settings()
+    store = current_store()
+    data = _read_upload(settings.max_upload_bytes)
+    params = parse_params(request.form)
+    header = read_header(data, settings.max_pixels)
+    image_id = result_id(data, params)
+    metadata = store.load(image_id)
+    cached = metadata is not None
+    if metadata is None:
+        result = pipeline.run(data, params)
+        extension = header.format.extension
+        metadata = {
+            "id": image_id,
+            "original_url": f"/results/{image_id}.orig.{extension}",
+            "edges_url": f"/results/{image_id}.png",
+            "width": result.width,
+            "height": result.height,
+            "params": params.as_dict(),
+            "format": header.format.name,
+            "created_at": created_now(),
+        }
+        store.save(metadata, data, extension, result.png)
+        IMAGES_PROCESSED.inc()
+        PIXELS_PROCESSED.inc(result.width * result.height)
+    else:
+        CACHE_HITS.inc()
+    INPUT_BYTES.observe(len(data))
+    elapsed_ms = round((time.perf_counter() - started) * 1000, 2)
+    body = {**metadata, "cached": cached, "elapsed_ms": elapsed_ms}
+    return jsonify(body), 201, {"Location": f"/api/images/{image_id}"}
+
+
+def _limit_argument() -> int:
+    raw = request.args.get("limit", str(LIST_LIMIT_DEFAULT))
+    if not raw.isascii() or not raw.isdigit() or not 1 <= int(raw) <= LIST_LIMIT_MAX:
+        raise InvalidRequestError(f"limit must be an integer between 1 and {LIST_LIMIT_MAX}")
+    return int(raw)
+
+
+@blueprint.get("")
+def list_images() -> Response:
+    items, next_cursor = current_store().list(_limit_argument(), request.args.get("before"))
+    return jsonify({"items": items, "next": next_cursor})
+
+
+def _existing(image_id: str) -> Metadata:
+    metadata = current_store().load(image_id)
+    if metadata is None:
+        raise NotFoundError("no image with this id")
+    return metadata
+
+
+@blueprint.get("/<image_id>")
+def get_image(image_id: str) -> Response:
+    return jsonify(_existing(image_id))
+
+
+@blueprint.delete("/<image_id>")
+def delete_image(image_id: str) -> tuple[str, int]:
+    if not current_store().delete(image_id):
+        raise NotFoundError("no image with this id")
+    return "", 204

@@ -1,0 +1,279 @@
+"""The OpenAPI 3 document served at /api/openapi.json: the contract the frontend,
+gateway, smoke test and benchmark rely on, and what schemathesis checks the server against.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from canny.edge_params import BLUR_MAX, BLUR_MIN, THRESHOLD_MAX, THRESHOLD_MIN, EdgeParams
+from canny.image_format import EXTENSIONS
+from canny.images_api import LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX
+from canny.storage import CURSOR_PATTERN, ID_PATTERN
+
+_DEFAULTS = EdgeParams()
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+    }
+
+
+def _json(description: str, schema_name: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {
+            "application/json": {"schema": {"$ref": f"#/components/schemas/{schema_name}"}}
+        },
+    }
+
+
+_IMAGE_ID = {
+    "name": "image_id",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "pattern": f"^{ID_PATTERN.pattern}$"},
+}
+
+_PARAMS_SCHEMA = {
+    "type": "object",
+    "required": ["low", "high", "blur"],
+    "properties": {
+        "low": {"type": "integer", "minimum": THRESHOLD_MIN, "maximum": THRESHOLD_MAX},
+        "high": {"type": "integer", "minimum": THRESHOLD_MIN, "maximum": THRESHOLD_MAX},
+        "blur": {"type": "integer", "minimum": BLUR_MIN, "maximum": BLUR_MAX},
+    },
+}
+
+_IMAGE_SCHEMA = {
+    "type": "object",
+    "required": [
+        "id",
+        "original_url",
+        "edges_url",
+        "width",
+        "height",
+        "params",
+        "format",
+        "created_at",
+    ],
+    "properties": {
+        "id": {"type": "string", "pattern": f"^{ID_PATTERN.pattern}$"},
+        "original_url": {
+            "type": "string",
+            "pattern": rf"^/results/[0-9a-f]{{32}}\.orig\.({'|'.join(EXTENSIONS)})$",
+        },
+        "edges_url": {"type": "string", "pattern": r"^/results/[0-9a-f]{32}\.png$"},
+        "width": {"type": "integer", "minimum": 1},
+        "height": {"type": "integer", "minimum": 1},
+        "params": {"$ref": "#/components/schemas/Params"},
+        "format": {"type": "string", "enum": ["jpeg", "png", "webp", "bmp", "tiff"]},
+        "created_at": {"type": "string", "format": "date-time"},
+    },
+}
+
+_UPLOAD_SCHEMA = {
+    "allOf": [
+        {"$ref": "#/components/schemas/Image"},
+        {
+            "type": "object",
+            "required": ["cached", "elapsed_ms"],
+            "properties": {
+                "cached": {
+                    "type": "boolean",
+                    "description": "true when the same bytes and params were processed before",
+                },
+                "elapsed_ms": {"type": "number", "minimum": 0},
+            },
+        },
+    ]
+}
+
+_ERROR_SCHEMA = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "message"],
+            "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
+        }
+    },
+}
+
+_UPLOAD_FORM = {
+    "type": "object",
+    "required": ["file"],
+    "properties": {
+        "file": {
+            "type": "string",
+            "format": "binary",
+            "description": "JPEG, PNG, WebP, BMP or TIFF, detected from the bytes",
+        },
+        "low": {
+            "type": "integer",
+            "minimum": THRESHOLD_MIN,
+            "maximum": THRESHOLD_MAX,
+            "default": _DEFAULTS.low,
+        },
+        "high": {
+            "type": "integer",
+            "minimum": THRESHOLD_MIN,
+            "maximum": THRESHOLD_MAX,
+            "default": _DEFAULTS.high,
+            "description": "must be >= low",
+        },
+        "blur": {
+            "type": "integer",
+            "enum": list(range(BLUR_MIN, BLUR_MAX + 1, 2)),
+            "default": _DEFAULTS.blur,
+            "description": "odd Gaussian kernel size",
+        },
+    },
+}
+
+
+def _upload_operation() -> dict[str, Any]:
+    return {
+        "operationId": "uploadImage",
+        "summary": "Upload an image and compute its Canny edge map",
+        "requestBody": {
+            "required": True,
+            "content": {"multipart/form-data": {"schema": _UPLOAD_FORM}},
+        },
+        "responses": {
+            "201": _json("The result (computed now, or cached)", "UploadResult"),
+            "400": _error("Not an image, a corrupt image, a missing file or bad params"),
+            "413": _error("More bytes than CANNY_MAX_UPLOAD_BYTES or pixels than CANNY_MAX_PIXELS"),
+            "415": _error("Not multipart/form-data, or an image format that is not supported"),
+            "507": _error("No space left to store the result"),
+        },
+    }
+
+
+def _list_operation() -> dict[str, Any]:
+    return {
+        "operationId": "listImages",
+        "summary": "List results, newest first",
+        "parameters": [
+            {
+                "name": "limit",
+                "in": "query",
+                "schema": {
+                    "type": "integer",
+                    "minimum": 1,
+                    "maximum": LIST_LIMIT_MAX,
+                    "default": LIST_LIMIT_DEFAULT,
+                },
+            },
+            {
+                "name": "before",
+                "in": "query",
+                "description": "the `next` cursor of the previous page",
+                "schema": {"type": "string", "pattern": f"^{CURSOR_PATTERN.pattern}$"},
+            },
+        ],
+        "responses": {
+            "200": _json("One page of results", "ImageList"),
+            "400": _error("Bad limit or cursor"),
+        },
+    }
+
+
+def _health(summary: str, failure: str | None) -> dict[str, Any]:
+    responses: dict[str, Any] = {
+        "200": {
+            "description": "OK",
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["status"],
+                        "properties": {"status": {"type": "string"}},
+                    }
+                }
+            },
+        }
+    }
+    if failure:
+        responses["503"] = _error(failure)
+    return {"get": {"summary": summary, "responses": responses}}
+
+
+def openapi_document() -> dict[str, Any]:
+    return {
+        "openapi": "3.0.3",
+        "info": {
+            "title": "canny-platform backend",
+            "version": "1.0.0",
+            "description": "Canny edge detection. Every error is JSON {error: {code, message}}.",
+        },
+        "paths": {
+            "/api/images": {"post": _upload_operation(), "get": _list_operation()},
+            "/api/images/{image_id}": {
+                "parameters": [_IMAGE_ID],
+                "get": {
+                    "operationId": "getImage",
+                    "summary": "Metadata of one result",
+                    "responses": {
+                        "200": _json("The result's metadata", "Image"),
+                        "404": _error("No result with this id"),
+                    },
+                },
+                "delete": {
+                    "operationId": "deleteImage",
+                    "summary": "Delete a result and all its files",
+                    "responses": {
+                        "204": {"description": "Deleted"},
+                        "404": _error("No result with this id"),
+                    },
+                },
+            },
+            "/healthz": _health("Liveness: the process answers", None),
+            "/readyz": _health("Readiness: the results directory is writable", "Not ready"),
+            "/metrics": {
+                "get": {
+                    "summary": "Prometheus metrics of all workers",
+                    "responses": {
+                        "200": {
+                            "description": "Prometheus text exposition format",
+                            "content": {"text/plain": {"schema": {"type": "string"}}},
+                        }
+                    },
+                }
+            },
+            "/api/openapi.json": {
+                "get": {
+                    "summary": "This document",
+                    "responses": {
+                        "200": {
+                            "description": "OpenAPI 3 document",
+                            "content": {"application/json": {"schema": {"type": "object"}}},
+                        }
+                    },
+                }
+            },
+        },
+        "components": {
+            "schemas": {
+                "Params": _PARAMS_SCHEMA,
+                "Image": _IMAGE_SCHEMA,
+                "UploadResult": _UPLOAD_SCHEMA,
+                "ImageList": {
+                    "type": "object",
+                    "required": ["items", "next"],
+                    "properties": {
+                        "items": {"type": "array", "items": {"$ref": "#/components/schemas/Image"}},
+                        "next": {
+                            "type": "string",
+                            "nullable": True,
+                            "description": "cursor for the next page; null on the last page",
+                        },
+                    },
+                },
+                "Error": _ERROR_SCHEMA,
+            }
+        },
+    }

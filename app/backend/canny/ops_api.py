@@ -1,0 +1,35 @@
+"""Operational endpoints: liveness, readiness, metrics and the OpenAPI document."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, current_app, jsonify
+
+from canny.errors import NotReadyError
+from canny.metrics import exposition
+from canny.openapi import openapi_document
+
+blueprint = Blueprint("ops", __name__)
+
+
+@blueprint.get("/healthz")
+def healthz() -> Response:
+    return jsonify({"status": "ok"})
+
+
+@blueprint.get("/readyz")
+def readyz() -> Response:
+    """Ready only when results can be stored, so the gateway stops sending uploads otherwise."""
+    if not current_app.extensions["canny_store"].is_writable():
+        raise NotReadyError("the results directory is not writable")
+    return jsonify({"status": "ready"})
+
+
+@blueprint.get("/metrics")
+def metrics() -> Response:
+    body, content_type = exposition()
+    return Response(body, content_type=content_type)
+
+
+@blueprint.get("/api/openapi.json")
+def openapi() -> Response:
+    return jsonify(openapi_document())

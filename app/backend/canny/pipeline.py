@@ -1,0 +1,62 @@
+"""The edge pipeline, exactly as DESIGN.md fixes it so results compare across tools.
+
+imdecode(IMREAD_COLOR, which applies EXIF orientation) -> BGR2GRAY -> GaussianBlur
+-> Canny -> PNG. Each stage is timed into the `canny_pipeline_stage_seconds` histogram.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from canny.edge_params import EdgeParams
+from canny.errors import InvalidImageError
+from canny.metrics import STAGE_SECONDS
+
+# Canny output holds only 0 and 255, so a 1-bit PNG stores the same pixels; decoders
+# (browsers, cv2.imdecode) expand it back to 0/255 grey.
+PNG_ENCODE_FLAGS: tuple[int, ...] = (cv2.IMWRITE_PNG_BILEVEL, 1)
+
+
+@dataclass(frozen=True)
+class EdgeResult:
+    png: bytes
+    width: int
+    height: int
+
+
+def decode(data: bytes) -> np.ndarray:
+    """Decode to 8-bit BGR; 16-bit, alpha and grey inputs are converted by IMREAD_COLOR."""
+    try:
+        image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)
+    except cv2.error:
+        image = None
+    if image is None:
+        raise InvalidImageError("the image data is corrupt or truncated")
+    return image
+
+
+def detect_edges(image: np.ndarray, params: EdgeParams) -> np.ndarray:
+    gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+    blurred = cv2.GaussianBlur(gray, (params.blur, params.blur), 0)
+    return cv2.Canny(blurred, params.low, params.high)
+
+
+def encode_png(edges: np.ndarray) -> bytes:
+    ok, encoded = cv2.imencode(".png", edges, list(PNG_ENCODE_FLAGS))
+    if not ok:
+        raise RuntimeError("OpenCV could not encode the edge map as PNG")
+    return encoded.tobytes()
+
+
+def run(data: bytes, params: EdgeParams) -> EdgeResult:
+    with STAGE_SECONDS.labels(stage="decode").time():
+        image = decode(data)
+    with STAGE_SECONDS.labels(stage="canny").time():
+        edges = detect_edges(image, params)
+    with STAGE_SECONDS.labels(stage="encode").time():
+        png = encode_png(edges)
+    height, width = edges.shape
+    return EdgeResult(png=png, width=width, height=height)

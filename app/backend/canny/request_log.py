@@ -1,0 +1,102 @@
+"""Structured JSON logs and request ids.
+
+A sane incoming X-Request-ID (from the gateway) is kept so one id follows a request
+through nginx and the backend; otherwise one is generated. It is echoed in the
+response and added to every log line written while the request runs.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+import time
+import uuid
+
+from flask import Flask, Response, g, has_request_context, request
+
+from canny.metrics import REQUEST_SECONDS, REQUESTS
+
+REQUEST_ID_HEADER = "X-Request-ID"
+_SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+_LOGGER_NAME = "canny"
+access_log = logging.getLogger("canny.access")
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line; `extra={"fields": {...}}` adds keys."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}Z",
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        request_id = getattr(record, "request_id", None)
+        if request_id:
+            entry["request_id"] = request_id
+        entry.update(getattr(record, "fields", {}))
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str)
+
+
+JsonFormatter.converter = time.gmtime
+
+
+class RequestIdFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        if has_request_context() and "request_id" in g:
+            record.request_id = g.request_id
+        return True
+
+
+def configure_logging(level: str) -> None:
+    """Send the `canny` loggers to stderr as JSON (gunicorn collects stderr)."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter())
+    handler.addFilter(RequestIdFilter())
+    logger = logging.getLogger(_LOGGER_NAME)
+    logger.handlers = [handler]
+    logger.setLevel(level)
+    logger.propagate = False
+
+
+def _route_label() -> str:
+    return request.url_rule.rule if request.url_rule is not None else "unmatched"
+
+
+def _start_request() -> None:
+    incoming = request.headers.get(REQUEST_ID_HEADER, "")
+    g.request_id = incoming if _SANE_REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
+    g.started = time.perf_counter()
+
+
+def _finish_request(response: Response) -> Response:
+    seconds = time.perf_counter() - g.get("started", time.perf_counter())
+    route = _route_label()
+    response.headers[REQUEST_ID_HEADER] = g.get("request_id", "")
+    REQUESTS.labels(route=route, method=request.method, status=str(response.status_code)).inc()
+    REQUEST_SECONDS.labels(route=route, method=request.method).observe(seconds)
+    access_log.info(
+        "request",
+        extra={
+            "fields": {
+                "method": request.method,
+                "path": request.path,
+                "route": route,
+                "status": response.status_code,
+                "duration_ms": round(seconds * 1000, 2),
+                "bytes_in": request.content_length or 0,
+            }
+        },
+    )
+    return response
+
+
+def init_app(app: Flask, level: str) -> None:
+    configure_logging(level)
+    app.before_request(_start_request)
+    app.after_request(_finish_request)

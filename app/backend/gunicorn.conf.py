@@ -1,0 +1,78 @@
+"""gunicorn settings for the backend: `gunicorn -c gunicorn.conf.py 'canny:create_app()'`.
+
+Values come from environment variables (see README "Settings"); gunicorn's own
+GUNICORN_CMD_ARGS still overrides anything here. This file does not import the app:
+prometheus_client must see PROMETHEUS_MULTIPROC_DIR before anything imports it.
+"""
+
+import os
+import tempfile
+from pathlib import Path
+
+# Workers share metrics through files in this directory (prometheus_client multiprocess
+# mode); without a configured directory each server run gets a private one.
+metrics_dir = Path(
+    os.environ.get("PROMETHEUS_MULTIPROC_DIR") or tempfile.mkdtemp(prefix="canny-metrics-")
+)
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+
+
+def _env_int(name: str, default: int, minimum: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or int(raw) < minimum:
+        raise SystemExit(f"{name} must be an integer >= {minimum}, got {raw!r}")
+    return int(raw)
+
+
+bind = os.environ.get("CANNY_BIND", "").strip() or "127.0.0.1:8000"
+workers = _env_int("CANNY_WORKERS", 2, 1)
+# Threads let a worker read the next upload while OpenCV (which releases the GIL) computes.
+worker_class = "gthread"
+threads = _env_int("CANNY_THREADS", 2, 1)
+timeout = _env_int("CANNY_TIMEOUT", 60, 1)
+graceful_timeout = _env_int("CANNY_GRACEFUL_TIMEOUT", 30, 1)
+keepalive = 5
+# Nothing here uses gunicornc, and one fixed socket path would clash between instances.
+control_socket_disable = True
+# Recycle workers now and then so slow leaks in native image libraries cannot pile up;
+# the jitter keeps all workers from restarting at the same moment.
+max_requests = _env_int("CANNY_MAX_REQUESTS", 1000, 0)
+max_requests_jitter = _env_int("CANNY_MAX_REQUESTS_JITTER", 100, 0)
+
+# The app logs one JSON line per request itself, so gunicorn's access log stays off and
+# gunicorn's own messages use the same JSON format.
+accesslog = None
+errorlog = "-"
+loglevel = (os.environ.get("CANNY_LOG_LEVEL", "").strip() or "info").lower()
+logconfig_dict = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"json": {"()": "canny.request_log.JsonFormatter"}},
+    "handlers": {
+        "stderr": {
+            "class": "logging.StreamHandler",
+            "formatter": "json",
+            "stream": "ext://sys.stderr",
+        }
+    },
+    "root": {"handlers": ["stderr"], "level": loglevel.upper()},
+    "loggers": {
+        "gunicorn.error": {"handlers": ["stderr"], "level": loglevel.upper(), "propagate": False}
+    },
+}
+
+
+def on_starting(server: object) -> None:
+    """Start from empty metric files: samples of an earlier run would be counted again."""
+    metrics_dir.mkdir(parents=True, exist_ok=True)
+    for stale in metrics_dir.glob("*.db"):
+        stale.unlink()
+
+
+def child_exit(server: object, worker: object) -> None:
+    """Drop the live-gauge files of a dead worker; its counters stay in the sums."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)

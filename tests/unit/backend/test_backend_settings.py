@@ -1,0 +1,43 @@
+from pathlib import Path
+
+import pytest
+from canny.settings import Settings, SettingsError
+
+
+def test_defaults_when_nothing_is_set() -> None:
+    settings = Settings.from_env({})
+    assert settings == Settings(
+        results_dir=Path("results"),
+        max_upload_bytes=20 * 1024 * 1024,
+        max_pixels=40_000_000,
+        log_level="INFO",
+        opencv_threads=1,
+    )
+
+
+def test_values_are_read_from_the_environment() -> None:
+    settings = Settings.from_env(
+        {
+            "CANNY_RESULTS_DIR": "/srv/results",
+            "CANNY_MAX_UPLOAD_BYTES": "1_000",
+            "CANNY_MAX_PIXELS": "2000",
+            "CANNY_LOG_LEVEL": "debug",
+            "CANNY_OPENCV_THREADS": "0",
+        }
+    )
+    assert settings == Settings(Path("/srv/results"), 1000, 2000, "DEBUG", 0)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("CANNY_MAX_UPLOAD_BYTES", "20MB"),
+        ("CANNY_MAX_UPLOAD_BYTES", "0"),
+        ("CANNY_MAX_PIXELS", "-5"),
+        ("CANNY_LOG_LEVEL", "LOUD"),
+        ("CANNY_OPENCV_THREADS", "65"),
+    ],
+)
+def test_invalid_values_fail_naming_the_variable(name: str, value: str) -> None:
+    with pytest.raises(SettingsError, match=name):
+        Settings.from_env({name: value})

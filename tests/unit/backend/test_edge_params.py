@@ -1,0 +1,39 @@
+import pytest
+from canny.edge_params import EdgeParams, parse_params
+from canny.errors import InvalidParamsError
+
+
+def test_absent_fields_take_the_design_defaults() -> None:
+    assert parse_params({}) == EdgeParams(low=100, high=200, blur=5)
+
+
+@pytest.mark.parametrize(
+    ("form", "expected"),
+    [
+        ({"low": "0", "high": "0", "blur": "1"}, EdgeParams(0, 0, 1)),
+        ({"low": "1000", "high": "1000", "blur": "15"}, EdgeParams(1000, 1000, 15)),
+        ({"low": " 50 ", "high": "", "blur": "3"}, EdgeParams(50, 200, 3)),
+    ],
+)
+def test_valid_values_are_accepted(form: dict[str, str], expected: EdgeParams) -> None:
+    assert parse_params(form) == expected
+
+
+@pytest.mark.parametrize(
+    ("form", "message_part"),
+    [
+        ({"low": "-1"}, "low must be between"),
+        ({"low": "1001", "high": "1001"}, "low must be between"),
+        ({"high": "1001"}, "high must be between"),
+        ({"low": "300", "high": "200"}, "must not be greater"),
+        ({"blur": "4"}, "blur must be an odd"),
+        ({"blur": "0"}, "blur must be an odd"),
+        ({"blur": "17"}, "blur must be an odd"),
+        ({"low": "abc"}, "low must be an integer"),
+        ({"high": "2.5"}, "high must be an integer"),
+        ({"blur": "٣"}, "blur must be an integer"),
+    ],
+)
+def test_invalid_values_are_refused(form: dict[str, str], message_part: str) -> None:
+    with pytest.raises(InvalidParamsError, match=message_part):
+        parse_params(form)

@@ -1,0 +1,84 @@
+"""Formats are decided from bytes, and the pixel limit is applied from the header alone."""
+
+import struct
+
+import pytest
+from canny.errors import InvalidImageError, TooManyPixelsError, UnsupportedMediaTypeError
+from canny.image_format import detect_format, read_header
+from PIL import Image
+
+from tests.unit.backend import sample_images
+
+
+@pytest.mark.parametrize("image_format", ["jpeg", "png", "webp", "bmp", "tiff"])
+def test_accepted_formats_are_detected_with_their_size(image_format: str) -> None:
+    data = sample_images.encode(sample_images.noise(97, 61), image_format)
+    header = read_header(data, max_pixels=10_000)
+    assert header.format.name == image_format
+    assert (header.width, header.height) == (97, 61)
+
+
+def test_big_endian_tiff_is_detected() -> None:
+    header = read_header(_big_endian_tiff(), max_pixels=100)
+    assert (header.format.name, header.width, header.height) == ("tiff", 1, 1)
+
+
+def _big_endian_tiff() -> bytes:
+    """Minimal 1x1 grey big-endian TIFF (Pillow writes little-endian by default)."""
+    entries = [
+        (256, 3, 1, 1 << 16),  # width
+        (257, 3, 1, 1 << 16),  # height
+        (258, 3, 1, 8 << 16),  # bits per sample
+        (259, 3, 1, 1 << 16),  # no compression
+        (262, 3, 1, 1 << 16),  # black is zero
+        (273, 4, 1, 8),  # strip offset: the pixel right after the header
+        (277, 3, 1, 1 << 16),  # samples per pixel
+        (278, 3, 1, 1 << 16),  # rows per strip
+        (279, 4, 1, 1),  # strip byte count
+    ]
+    ifd = struct.pack(">H", len(entries))
+    ifd += b"".join(struct.pack(">HHII", *entry) for entry in entries) + b"\x00" * 4
+    return b"MM\x00*" + struct.pack(">I", 12) + b"\x80\x00\x00\x00" + ifd
+
+
+@pytest.mark.parametrize(
+    ("data", "name"),
+    [
+        (sample_images.pillow_bytes(Image.new("RGB", (4, 4)), "GIF"), "GIF"),
+        (b"%PDF-1.7\n1 0 obj\n<<>>\nendobj\n", "PDF"),
+        (sample_images.pillow_bytes(Image.new("RGB", (16, 16)), "ICO"), "ICO"),
+    ],
+)
+def test_recognised_unsupported_formats_are_415(data: bytes, name: str) -> None:
+    with pytest.raises(UnsupportedMediaTypeError, match=name):
+        detect_format(data)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"hello, I am a text file named photo.jpg\n",
+        b"\x00\x01\x02\x03" * 64,
+        b"BM but not a bitmap",
+        b"\xff\xd8\xff\xe0 header of a jpeg and then nothing",
+    ],
+)
+def test_non_images_are_invalid(data: bytes) -> None:
+    with pytest.raises(InvalidImageError):
+        read_header(data, max_pixels=1_000_000)
+
+
+@pytest.mark.parametrize(
+    ("width", "height"),
+    [(100_000, 100_000), (10_000, 4_001), (40_001, 1_000)],
+)
+def test_pixel_limit_is_checked_from_the_header(width: int, height: int) -> None:
+    bomb = sample_images.png_declaring(width, height)
+    assert len(bomb) < 200, "the bomb must be tiny for this test to mean anything"
+    with pytest.raises(TooManyPixelsError):
+        read_header(bomb, max_pixels=40_000_000)
+
+
+def test_image_at_the_pixel_limit_passes() -> None:
+    header = read_header(sample_images.png_declaring(8_000, 5_000), max_pixels=40_000_000)
+    assert header.pixels == 40_000_000

@@ -1,0 +1,334 @@
+"""The /api/images contract through Flask's test client."""
+
+import errno
+import io
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+from canny import create_app, pipeline
+from canny.settings import Settings
+from flask.testing import FlaskClient
+from PIL import Image
+from werkzeug.test import TestResponse
+
+from tests.unit.backend import sample_images
+
+Upload = Callable[..., TestResponse]
+
+
+def error_code(response: TestResponse) -> str:
+    body = response.get_json()
+    assert body is not None, f"error response is not JSON: {response.data[:200]!r}"
+    assert set(body["error"]) == {"code", "message"}, f"bad error shape: {body}"
+    return body["error"]["code"]
+
+
+def visible_files(directory: Path) -> list[str]:
+    return sorted(path.name for path in directory.iterdir()) if directory.exists() else []
+
+
+@pytest.mark.parametrize("image_format", ["jpeg", "png", "webp", "bmp", "tiff"])
+def test_upload_returns_result_and_stores_its_files(
+    upload: Upload, settings: Settings, image_format: str
+) -> None:
+    data = sample_images.encode(sample_images.shapes(), image_format)
+    response = upload(data, filename="anything.bin")
+    assert response.status_code == 201, response.get_json()
+    body = response.get_json()
+    extension = sample_images.EXTENSION_BY_FORMAT[image_format]
+    image_id = body["id"]
+    assert body["original_url"] == f"/results/{image_id}.orig.{extension}"
+    assert body["edges_url"] == f"/results/{image_id}.png"
+    assert (body["width"], body["height"]) == (160, 120)
+    assert body["params"] == {"low": 100, "high": 200, "blur": 5}
+    assert body["cached"] is False
+    assert body["elapsed_ms"] >= 0
+    assert response.headers["Location"] == f"/api/images/{image_id}"
+    results = settings.results_dir
+    assert (results / f"{image_id}.orig.{extension}").read_bytes() == data
+    edges = sample_images.decode_png((results / f"{image_id}.png").read_bytes())
+    assert np.array_equal(edges, sample_images.reference_edges(data)), "stored edges differ"
+    assert visible_files(results) == sorted(
+        [f"{image_id}.json", f"{image_id}.png", f"{image_id}.orig.{extension}"]
+    ), "unexpected files (temp files left behind?)"
+
+
+def test_same_upload_twice_is_one_cached_result(
+    upload: Upload, shapes_png: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = upload(shapes_png, low=10, high=20, blur=3).get_json()
+
+    def must_not_run(*args: object) -> None:
+        raise AssertionError("a cached upload must not recompute")
+
+    monkeypatch.setattr(pipeline, "run", must_not_run)
+    second = upload(shapes_png, low=10, high=20, blur=3)
+    assert second.status_code == 201
+    assert second.get_json()["cached"] is True
+    assert second.get_json()["id"] == first["id"]
+    assert second.get_json()["created_at"] == first["created_at"]
+
+
+def test_different_params_give_different_results(upload: Upload, shapes_png: bytes) -> None:
+    first = upload(shapes_png, low=10, high=20).get_json()
+    second = upload(shapes_png, low=10, high=30).get_json()
+    assert first["id"] != second["id"]
+    assert second["params"] == {"low": 10, "high": 30, "blur": 5}
+
+
+def _exif_rotated_jpeg() -> bytes:
+    image = Image.fromarray(sample_images.shapes(40, 20)[:, :, ::-1])
+    exif = Image.Exif()
+    exif[0x0112] = 6  # orientation: rotate 90 degrees clockwise to display
+    return sample_images.pillow_bytes(image, "JPEG", exif=exif, quality=95)
+
+
+def _rgba_png() -> bytes:
+    rgba = np.dstack([sample_images.shapes(), np.full((120, 160), 128, np.uint8)])
+    return sample_images.encode(rgba, "png")
+
+
+def _png_16_bit() -> bytes:
+    return sample_images.encode(sample_images.shapes().astype(np.uint16) * 257, "png")
+
+
+def _gray(image_format: str) -> bytes:
+    gray = sample_images.shapes()[:, :, 1]
+    return sample_images.encode(gray, image_format)
+
+
+@pytest.mark.parametrize(
+    ("data", "size"),
+    [
+        pytest.param(_exif_rotated_jpeg(), (20, 40), id="exif-orientation-6"),
+        pytest.param(_rgba_png(), (160, 120), id="rgba-png"),
+        pytest.param(_png_16_bit(), (160, 120), id="16-bit-png"),
+        pytest.param(_gray("png"), (160, 120), id="gray-png"),
+        pytest.param(_gray("jpeg"), (160, 120), id="gray-jpeg"),
+        pytest.param(_gray("tiff"), (160, 120), id="gray-tiff"),
+    ],
+)
+def test_special_inputs_follow_the_reference_pipeline(
+    upload: Upload, settings: Settings, data: bytes, size: tuple[int, int]
+) -> None:
+    response = upload(data)
+    assert response.status_code == 201, response.get_json()
+    body = response.get_json()
+    assert (body["width"], body["height"]) == size, "EXIF orientation or size not applied"
+    stored = (settings.results_dir / f"{body['id']}.png").read_bytes()
+    expected = sample_images.reference_edges(data)
+    assert expected.shape == size[::-1]
+    assert np.array_equal(sample_images.decode_png(stored), expected)
+
+
+def _truncated_jpeg() -> bytes:
+    return sample_images.encode(sample_images.noise(), "jpeg")[:-300]
+
+
+BAD_UPLOADS = [
+    pytest.param(b"plain text, not an image", "notes.txt", {}, 400, "invalid_image", id="text"),
+    pytest.param(b"I am text\n" * 5, "photo.jpg", {}, 400, "invalid_image", id="text-as-jpg"),
+    pytest.param(_truncated_jpeg(), "cut.jpg", {}, 400, "invalid_image", id="truncated-jpeg"),
+    pytest.param(b"", "empty.png", {}, 400, "invalid_request", id="empty-file"),
+    pytest.param(
+        sample_images.pillow_bytes(Image.new("RGB", (8, 8)), "GIF"),
+        "a.gif",
+        {},
+        415,
+        "unsupported_media_type",
+        id="gif",
+    ),
+    pytest.param(b"%PDF-1.4\n%%EOF\n", "a.pdf", {}, 415, "unsupported_media_type", id="pdf"),
+    pytest.param(None, "a.png", {"low": -1}, 400, "invalid_params", id="low-negative"),
+    pytest.param(None, "a.png", {"high": 1001}, 400, "invalid_params", id="high-too-big"),
+    pytest.param(None, "a.png", {"low": 9, "high": 8}, 400, "invalid_params", id="low>high"),
+    pytest.param(None, "a.png", {"blur": 6}, 400, "invalid_params", id="blur-even"),
+    pytest.param(None, "a.png", {"blur": 17}, 400, "invalid_params", id="blur-too-big"),
+    pytest.param(None, "a.png", {"low": "x"}, 400, "invalid_params", id="low-not-int"),
+    pytest.param(
+        sample_images.png_declaring(100_000, 100_000),
+        "bomb.png",
+        {},
+        413,
+        "too_many_pixels",
+        id="declares-100000x100000",
+    ),
+    pytest.param(
+        sample_images.png_declaring(8_000, 5_001),
+        "big.png",
+        {},
+        413,
+        "too_many_pixels",
+        id="one-row-over-40MP",
+    ),
+]
+
+
+@pytest.mark.parametrize(("data", "filename", "fields", "status", "code"), BAD_UPLOADS)
+def test_bad_uploads_are_refused_with_json_and_leave_nothing(
+    upload: Upload,
+    settings: Settings,
+    shapes_png: bytes,
+    data: bytes | None,
+    filename: str,
+    fields: dict[str, object],
+    status: int,
+    code: str,
+) -> None:
+    response = upload(shapes_png if data is None else data, filename=filename, **fields)
+    assert response.status_code == status, response.get_json()
+    assert error_code(response) == code
+    assert visible_files(settings.results_dir) == [], "a refused upload left files behind"
+
+
+@pytest.mark.parametrize("size", [(100_000, 100_000), (8_000, 5_001)], ids=["huge", "just-over"])
+def test_pixel_bombs_never_reach_the_decoder(
+    upload: Upload, monkeypatch: pytest.MonkeyPatch, size: tuple[int, int]
+) -> None:
+    def must_not_decode(data: bytes) -> None:
+        raise AssertionError("an image over the pixel limit reached the decoder")
+
+    monkeypatch.setattr(pipeline, "decode", must_not_decode)
+    response = upload(sample_images.png_declaring(*size))
+    assert response.status_code == 413
+    assert error_code(response) == "too_many_pixels"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "status", "code"),
+    [
+        pytest.param({}, 400, "invalid_request", id="empty-body"),
+        pytest.param(
+            {"data": {"other": "x"}, "content_type": "multipart/form-data"},
+            400,
+            "invalid_request",
+            id="missing-file-field",
+        ),
+        pytest.param(
+            {"data": b'{"file": "x"}', "content_type": "application/json"},
+            415,
+            "unsupported_media_type",
+            id="json-body",
+        ),
+        pytest.param(
+            {"data": b"\x89PNG\r\n\x1a\n", "content_type": "image/png"},
+            415,
+            "unsupported_media_type",
+            id="raw-image-body",
+        ),
+    ],
+)
+def test_requests_without_a_multipart_file_are_refused(
+    client: FlaskClient, kwargs: dict[str, object], status: int, code: str
+) -> None:
+    response = client.post("/api/images", **kwargs)
+    assert response.status_code == status
+    assert error_code(response) == code
+
+
+@pytest.mark.parametrize("excess", [1, 100_000], ids=["file-one-byte-over", "body-over-limit"])
+def test_uploads_over_the_byte_limit_are_413(tmp_path: Path, excess: int) -> None:
+    limit = 50_000
+    client = create_app(Settings(results_dir=tmp_path, max_upload_bytes=limit)).test_client()
+    data = sample_images.encode(sample_images.noise(400, 300), "png")[: limit + excess]
+    response = client.post(
+        "/api/images",
+        data={"file": (io.BytesIO(data), "big.png")},
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 413
+    assert error_code(response) == "payload_too_large"
+    assert visible_files(tmp_path) == []
+
+
+def test_full_disk_is_507_and_leaves_no_partial_files(
+    upload: Upload, settings: Settings, shapes_png: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_fsync = os.fsync
+    calls = {"count": 0}
+
+    def fsync_until_full(fd: int) -> None:
+        calls["count"] += 1
+        if calls["count"] >= 2:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync_until_full)
+    response = upload(shapes_png)
+    assert response.status_code == 507
+    assert error_code(response) == "insufficient_storage"
+    assert visible_files(settings.results_dir) == [], "partial or temp files left behind"
+
+
+def _upload_distinct(upload: Upload, count: int) -> list[str]:
+    ids = []
+    for seed in range(count):
+        data = sample_images.encode(sample_images.shapes(seed=seed), "png")
+        ids.append(upload(data).get_json()["id"])
+    return ids
+
+
+def test_list_is_newest_first_and_pages_with_a_cursor(client: FlaskClient, upload: Upload) -> None:
+    ids = _upload_distinct(upload, 5)
+    first = client.get("/api/images?limit=2").get_json()
+    assert [item["id"] for item in first["items"]] == ids[::-1][:2]
+    upload(sample_images.encode(sample_images.shapes(seed=99), "png"))
+    second = client.get(f"/api/images?limit=2&before={first['next']}").get_json()
+    third = client.get(f"/api/images?limit=2&before={second['next']}").get_json()
+    assert [item["id"] for item in second["items"]] == ids[::-1][2:4], "a new upload shifted pages"
+    assert [item["id"] for item in third["items"]] == ids[:1]
+    assert third["next"] is None
+
+
+def test_list_of_empty_store_is_empty(client: FlaskClient) -> None:
+    assert client.get("/api/images").get_json() == {"items": [], "next": None}
+
+
+@pytest.mark.parametrize(
+    "query", ["limit=0", "limit=101", "limit=-1", "limit=abc", "before=../../etc", "before=1"]
+)
+def test_bad_list_arguments_are_400(client: FlaskClient, query: str) -> None:
+    response = client.get(f"/api/images?{query}")
+    assert response.status_code == 400
+    assert error_code(response) == "invalid_request"
+
+
+def test_get_returns_metadata(client: FlaskClient, upload: Upload, shapes_png: bytes) -> None:
+    created = upload(shapes_png).get_json()
+    response = client.get(f"/api/images/{created['id']}")
+    assert response.status_code == 200
+    expected = {key: value for key, value in created.items() if key not in {"cached", "elapsed_ms"}}
+    assert response.get_json() == expected
+
+
+def test_delete_removes_every_file(
+    client: FlaskClient, upload: Upload, settings: Settings, shapes_png: bytes
+) -> None:
+    image_id = upload(shapes_png).get_json()["id"]
+    assert client.delete(f"/api/images/{image_id}").status_code == 204
+    assert visible_files(settings.results_dir) == []
+    assert client.get(f"/api/images/{image_id}").status_code == 404
+    again = client.delete(f"/api/images/{image_id}")
+    assert again.status_code == 404
+    assert error_code(again) == "not_found"
+
+
+@pytest.mark.parametrize("method", ["get", "delete"])
+@pytest.mark.parametrize(
+    "image_id",
+    ["0" * 32, "abc", "..%2F..%2Fetc%2Fpasswd", "A" * 32, "0" * 31 + ".", "0" * 33],
+)
+def test_unknown_or_malformed_ids_are_404(client: FlaskClient, method: str, image_id: str) -> None:
+    response = getattr(client, method)(f"/api/images/{image_id}")
+    assert response.status_code == 404
+    assert error_code(response) == "not_found"
+
+
+def test_wrong_method_is_json_405_with_allow(client: FlaskClient) -> None:
+    response = client.put("/api/images")
+    assert response.status_code == 405
+    assert error_code(response) == "method_not_allowed"
+    assert "POST" in response.headers["Allow"]

@@ -1,0 +1,51 @@
+"""The service's pipeline must give exactly the pixels of the DESIGN.md steps done with cv2."""
+
+import numpy as np
+import pytest
+from canny import pipeline
+from canny.edge_params import EdgeParams
+from canny.errors import InvalidImageError
+
+from tests.unit.backend import sample_images
+
+IMAGES = {
+    "shapes": sample_images.shapes(),
+    "noise": sample_images.noise(),
+    "gradient": sample_images.gradient(),
+    "shapes-large": sample_images.shapes(640, 480, seed=7),
+}
+
+
+@pytest.mark.parametrize("image_format", ["png", "jpeg", "webp", "bmp", "tiff"])
+@pytest.mark.parametrize("name", sorted(IMAGES))
+@pytest.mark.parametrize(
+    "params", [EdgeParams(), EdgeParams(low=0, high=50, blur=1), EdgeParams(300, 900, 15)]
+)
+def test_run_matches_direct_opencv(name: str, image_format: str, params: EdgeParams) -> None:
+    data = sample_images.encode(IMAGES[name], image_format)
+    result = pipeline.run(data, params)
+    expected = sample_images.reference_edges(data, params.low, params.high, params.blur)
+    edges = sample_images.decode_png(result.png)
+    assert edges.dtype == np.uint8 and edges.ndim == 2, f"edge PNG decodes as {edges.dtype}"
+    assert np.array_equal(edges, expected), f"{name}.{image_format} {params}: pixels differ"
+    assert (result.width, result.height) == (expected.shape[1], expected.shape[0])
+
+
+def test_encode_png_keeps_raw_canny_values() -> None:
+    edges = sample_images.reference_edges(sample_images.encode(sample_images.shapes()))
+    assert set(np.unique(edges)) == {0, 255}, "test image should have edges and background"
+    decoded = sample_images.decode_png(pipeline.encode_png(edges))
+    assert np.array_equal(decoded, edges), "PNG encode flags changed the edge pixels"
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        pytest.param(sample_images.encode(sample_images.noise(), "jpeg")[:-200], id="cut-jpeg"),
+        pytest.param(sample_images.encode(sample_images.noise(), "png")[:300], id="cut-png"),
+        pytest.param(b"\xff\xd8\xff" + b"\x00" * 50, id="jpeg-magic-only"),
+    ],
+)
+def test_decode_refuses_corrupt_data(data: bytes) -> None:
+    with pytest.raises(InvalidImageError):
+        pipeline.decode(data)

@@ -1,0 +1,130 @@
+"""Atomic, content-addressed result storage."""
+
+import json
+import stat
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from canny.edge_params import EdgeParams
+from canny.errors import InvalidRequestError
+from canny.storage import ResultStore, created_now, result_id
+
+
+def metadata_for(image_id: str, created_at: str | None = None) -> dict[str, object]:
+    return {
+        "id": image_id,
+        "original_url": f"/results/{image_id}.orig.png",
+        "edges_url": f"/results/{image_id}.png",
+        "width": 1,
+        "height": 1,
+        "params": EdgeParams().as_dict(),
+        "format": "png",
+        "created_at": created_at or created_now(),
+    }
+
+
+def test_result_id_depends_on_bytes_and_every_param() -> None:
+    base = result_id(b"image", EdgeParams())
+    assert base == result_id(b"image", EdgeParams()), "same input must give the same id"
+    variants = [
+        result_id(b"image!", EdgeParams()),
+        result_id(b"image", EdgeParams(low=101)),
+        result_id(b"image", EdgeParams(high=201)),
+        result_id(b"image", EdgeParams(blur=7)),
+    ]
+    assert base not in variants and len(set(variants)) == len(variants)
+    assert len(base) == 32 and all(c in "0123456789abcdef" for c in base)
+
+
+def test_save_writes_three_world_readable_files_and_no_temp_files(tmp_path: Path) -> None:
+    store = ResultStore(tmp_path)
+    image_id = "a" * 32
+    store.save(metadata_for(image_id), b"original", "png", b"edges")
+    names = sorted(path.name for path in tmp_path.iterdir())
+    assert names == [f"{image_id}.json", f"{image_id}.orig.png", f"{image_id}.png"]
+    for path in tmp_path.iterdir():
+        mode = stat.S_IMODE(path.stat().st_mode)
+        assert mode == 0o644, f"{path.name} has mode {oct(mode)}; the gateway cannot read it"
+    assert store.load(image_id) == metadata_for(image_id, store.load(image_id)["created_at"])
+
+
+@pytest.mark.parametrize("bad_id", ["../etc/passwd", "a" * 31, "A" * 32, "", "a" * 32 + "/x"])
+def test_malformed_ids_are_never_turned_into_paths(tmp_path: Path, bad_id: str) -> None:
+    store = ResultStore(tmp_path)
+    assert store.load(bad_id) is None
+    assert store.delete(bad_id) is False
+
+
+def test_delete_removes_every_file_of_the_id_only(tmp_path: Path) -> None:
+    store = ResultStore(tmp_path)
+    store.save(metadata_for("a" * 32), b"o", "tiff", b"e")
+    store.save(metadata_for("b" * 32), b"o", "png", b"e")
+    assert store.delete("a" * 32) is True
+    assert sorted(path.name[:1] for path in tmp_path.iterdir()) == ["b", "b", "b"]
+    assert store.delete("a" * 32) is False
+
+
+def test_list_pages_newest_first_and_new_writes_do_not_shift_pages(tmp_path: Path) -> None:
+    store = ResultStore(tmp_path)
+    ids = [f"{n:032x}" for n in range(5)]
+    for n, image_id in enumerate(ids):
+        store.save(metadata_for(image_id, f"2026-01-01T00:00:0{n}.000000Z"), b"o", "png", b"e")
+    page, cursor = store.list(limit=2)
+    assert [item["id"] for item in page] == [ids[4], ids[3]]
+    store.save(metadata_for("f" * 32), b"o", "png", b"e")
+    page, cursor = store.list(limit=2, before=cursor)
+    assert [item["id"] for item in page] == [ids[2], ids[1]]
+    page, cursor = store.list(limit=2, before=cursor)
+    assert ([item["id"] for item in page], cursor) == ([ids[0]], None)
+
+
+def test_same_timestamp_is_ordered_by_id_without_losing_items(tmp_path: Path) -> None:
+    store = ResultStore(tmp_path)
+    ids = [f"{n:032x}" for n in range(4)]
+    for image_id in ids:
+        store.save(metadata_for(image_id, "2026-01-01T00:00:00.000000Z"), b"o", "png", b"e")
+    seen, cursor = [], None
+    for _ in range(4):
+        page, cursor = store.list(limit=1, before=cursor)
+        seen += [item["id"] for item in page]
+        if cursor is None:
+            break
+    assert seen == ids[::-1]
+
+
+def test_list_refuses_a_cursor_it_did_not_make(tmp_path: Path) -> None:
+    with pytest.raises(InvalidRequestError):
+        ResultStore(tmp_path).list(limit=1, before="../../secret")
+
+
+WRITER = textwrap.dedent(
+    """
+    import sys
+    from pathlib import Path
+    from canny.storage import ResultStore, created_now
+
+    store = ResultStore(Path(sys.argv[1]))
+    image_id = "c" * 32
+    for _ in range(int(sys.argv[2])):
+        metadata = {"id": image_id, "created_at": created_now(), "width": 1}
+        store.save(metadata, b"original" * 10_000, "png", b"edges" * 10_000)
+        loaded = store.load(image_id)
+        assert loaded is not None and loaded["id"] == image_id, loaded
+    """
+)
+
+
+def test_two_processes_saving_the_same_id_leave_one_valid_result(tmp_path: Path) -> None:
+    writers = [
+        subprocess.Popen([sys.executable, "-c", WRITER, str(tmp_path), "60"]) for _ in range(2)
+    ]
+    codes = [writer.wait(timeout=120) for writer in writers]
+    assert codes == [0, 0], "a writer saw a missing or partial result"
+    names = sorted(path.name for path in tmp_path.iterdir())
+    image_id = "c" * 32
+    assert names == [f"{image_id}.json", f"{image_id}.orig.png", f"{image_id}.png"]
+    assert (tmp_path / f"{image_id}.png").read_bytes() == b"edges" * 10_000
+    assert json.loads((tmp_path / f"{image_id}.json").read_text())["id"] == image_id
