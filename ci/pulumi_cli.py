@@ -1,4 +1,5 @@
-"""The one way CI jobs call the Pulumi CLI: `python -m ci.pulumi_cli COMMAND --stack NAME`.
+"""The one way CI jobs call the Pulumi CLI: `python -m ci.pulumi_cli COMMAND --stack NAME`
+(or `--branch BRANCH`, which names the stack the way ci.stack_name does).
 
 It selects (or creates) the stack, gives test stacks the shared Pulumi.test.yaml, pins the
 image tag to the commit being deployed, never prompts, writes the stack's URL to a dotenv
@@ -157,7 +158,9 @@ def run(
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m ci.pulumi_cli", description=__doc__)
     parser.add_argument("command", choices=COMMANDS)
-    parser.add_argument("-s", "--stack", required=True, help="prod, test or test-<branch slug>")
+    target = parser.add_mutually_exclusive_group(required=True)
+    target.add_argument("-s", "--stack", help="prod, test or test-<branch slug>")
+    target.add_argument("--branch", help="the git branch whose stack to use")
     parser.add_argument("--image-tag", help="image tag to deploy (default: $CI_COMMIT_SHA)")
     parser.add_argument("--preview-file", type=Path, default=Path("preview.txt"))
     parser.add_argument("--dotenv", type=Path, default=Path("deploy.env"))
@@ -167,7 +170,8 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
 def main(argv: Sequence[str], environ: Mapping[str, str]) -> int:
     args = parse_args(argv)
     try:
-        run(args.command, args.stack, environ, args.image_tag, args.preview_file, args.dotenv)
+        stack = args.stack or stack_name.stack_for_branch(args.branch)
+        run(args.command, stack, environ, args.image_tag, args.preview_file, args.dotenv)
     except RefusedError as error:
         print(f"pulumi_cli: refused: {error}", file=sys.stderr)
         return 3

@@ -63,7 +63,7 @@ def select(
     stacks: Iterable[Stack], branches: Iterable[str], now: datetime, max_age: timedelta
 ) -> list[Doomed]:
     """Review stacks to destroy; a stack in the middle of an update is left for next time."""
-    live = {stack_name.REVIEW_PREFIX + stack_name.ref_slug(branch) for branch in branches}
+    live = {stack_name.stack_for_branch(b) for b in branches if stack_name.ref_slug(b)}
     doomed = []
     for stack in stacks:
         if not _is_review(stack.name) or stack.update_in_progress:

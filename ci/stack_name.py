@@ -1,9 +1,13 @@
-"""Which Pulumi stack belongs to which git branch.
+"""Which Pulumi stack belongs to which git branch: prod, test, or test-<slug> for reviews.
 
-Review stacks are named `test-$CI_COMMIT_REF_SLUG` in .gitlab-ci.yml, so the reaper must
-compute GitLab's slug exactly to recognise a stack whose branch still exists.
+The slug follows GitLab's CI_COMMIT_REF_SLUG rules, so a review stack, its environment
+(review/$CI_COMMIT_REF_SLUG) and its branch are recognisably the same. The stack name also
+becomes a DNS label (<stack>.test.<domain>), so a slug longer than 42 characters is cut and
+given a hash suffix: two long branches never share a stack. The deploy jobs and the reaper
+both call stack_for_branch, so they always agree on the name.
 """
 
+import hashlib
 import re
 import sys
 
@@ -17,7 +21,9 @@ TEST_BRANCH = "develop"
 TEST_CONFIG_FILE = "Pulumi.test.yaml"
 
 _SLUG_MAX_LENGTH = 63
-_REVIEW_STACK = re.compile(r"test-[a-z0-9](?:[a-z0-9-]*[a-z0-9])?")
+REVIEW_SLUG_MAX_LENGTH = 42
+_HASH_LENGTH = 8
+_REVIEW_STACK = re.compile(r"test-[a-z0-9](?:[a-z0-9-]{0,40}[a-z0-9])?")
 
 
 def ref_slug(ref: str) -> str:
@@ -35,6 +41,9 @@ def stack_for_branch(branch: str) -> str:
     slug = ref_slug(branch)
     if not slug:
         raise ValueError(f"branch {branch!r} has an empty slug: no review stack name")
+    if len(slug) > REVIEW_SLUG_MAX_LENGTH:
+        digest = hashlib.sha256(slug.encode()).hexdigest()[:_HASH_LENGTH]
+        slug = slug[: REVIEW_SLUG_MAX_LENGTH - _HASH_LENGTH - 1].rstrip("-") + "-" + digest
     return REVIEW_PREFIX + slug
 
 

@@ -168,6 +168,26 @@ def test_up_needs_a_valid_image_tag(
     assert fake_pulumi.calls() == []
 
 
+@pytest.mark.parametrize(
+    ("branch", "stack"),
+    [("develop", "test"), ("feature/Add-Login", "test-feature-add-login")],
+)
+def test_branch_names_the_stack(fake_pulumi: FakePulumi, branch: str, stack: str) -> None:
+    assert run_wrapper("destroy", "--branch", branch) == 0
+    assert fake_pulumi.calls()[0][:3] == ["destroy", "--stack", stack]
+
+
+def test_destroy_by_production_branch_is_refused(fake_pulumi: FakePulumi) -> None:
+    assert run_wrapper("destroy", "--branch", "production") == 3
+    assert fake_pulumi.calls() == []
+
+
+def test_stack_and_branch_are_exclusive(fake_pulumi: FakePulumi) -> None:
+    with pytest.raises(SystemExit):
+        run_wrapper("destroy", "--stack", "test-a", "--branch", "production")
+    assert fake_pulumi.calls() == []
+
+
 def test_explicit_image_tag_wins(fake_pulumi: FakePulumi) -> None:
     fake_pulumi.set_outputs(OUTPUTS)
     assert run_wrapper("up", "--stack", "test", "--image-tag", "v1.2") == 0

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ci import reaper
+from ci import reaper, stack_name
 from tests.unit.ci.conftest import FakePulumi
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
@@ -40,6 +40,13 @@ def doomed_names(stacks: list[reaper.Stack], branches: list[str]) -> list[str]:
 )
 def test_select(stacks: list[reaper.Stack], branches: list[str], expected: list[str]) -> None:
     assert doomed_names(stacks, branches) == expected
+
+
+def test_a_long_branch_keeps_its_shortened_stack() -> None:
+    branch = "feature/" + "x" * 40
+    long_stack = stack(stack_name.stack_for_branch(branch))
+    assert doomed_names([long_stack], [branch]) == []
+    assert doomed_names([long_stack], ["develop"]) == [long_stack.name]
 
 
 def test_select_gives_a_readable_reason() -> None:

@@ -89,3 +89,24 @@ def test_command_line_prints_the_stack(
 ) -> None:
     assert stack_name.main(argv) == code
     assert capsys.readouterr().out == out
+
+
+@pytest.mark.parametrize(
+    "branch",
+    ["feature/" + "very-long-branch-name-" * 3, "x" * 62 + "/tail", "a-" * 40],
+)
+def test_long_branches_get_a_short_dns_safe_stack(branch: str) -> None:
+    stack = stack_name.stack_for_branch(branch)
+    assert len(stack) <= len("test-") + stack_name.REVIEW_SLUG_MAX_LENGTH, stack
+    assert stack_name.validate(stack) == stack, f"{stack} must pass the wrapper's own check"
+
+
+def test_long_branches_that_differ_after_the_cut_get_different_stacks() -> None:
+    shared = "feature/the-same-first-forty-characters-x"
+    first, second = (stack_name.stack_for_branch(shared + end) for end in ("-one", "-two"))
+    assert first != second, f"both branches got stack {first}"
+
+
+def test_a_slug_of_exactly_the_limit_is_kept() -> None:
+    branch = "b" * stack_name.REVIEW_SLUG_MAX_LENGTH
+    assert stack_name.stack_for_branch(branch) == "test-" + branch
