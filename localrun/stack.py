@@ -48,12 +48,13 @@ class Backend:
 
 class LocalStack:
     """Start with `with LocalStack(run_dir, port) as stack:`; everything started is
-    stopped on exit. State, logs and (unless given) results live under run_dir."""
+    stopped on exit. State, logs and (unless given) results live under run_dir.
+    Port 0 picks a free one (see `url`)."""
 
     def __init__(
         self,
         run_dir: Path,
-        port: int = 8080,
+        port: int = 0,
         *,
         results_dir: Path | None = None,
         upload_rate: str = "5r/s",
@@ -62,8 +63,8 @@ class LocalStack:
         startup_timeout: float = 60.0,
     ) -> None:
         self.run_dir = run_dir.resolve()
-        self.port = port
-        self.url = f"http://127.0.0.1:{port}"
+        self.port = port or _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
         self.results_dir = (results_dir or self.run_dir / "results").resolve()
         self.logs_dir = self.run_dir / "logs"
         self.state_dir = self.run_dir / "state"

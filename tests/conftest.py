@@ -3,9 +3,12 @@
 import os
 import shutil
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
+
+from localrun import LocalStack
 
 
 def in_ci() -> bool:
@@ -41,3 +44,16 @@ def pick_free_port() -> int:
 @pytest.fixture
 def free_port() -> int:
     return pick_free_port()
+
+
+@pytest.fixture
+def local_stack(tmp_path: Path, require_tool: Callable[[str], str]) -> Iterator[LocalStack]:
+    """The whole app (nginx gateway, two gunicorn backends) on a free 127.0.0.1 port,
+    state in tmp_path, stopped after the test. The upload rate limit is raised far above
+    what a bounded test sends, so load and fault tests measure failures, not 429s."""
+    require_tool("nginx")
+    stack = LocalStack(
+        tmp_path / "stack", pick_free_port(), upload_rate="1000r/s", upload_burst=1000
+    )
+    with stack:
+        yield stack

@@ -2,6 +2,8 @@
 
 const PARALLEL_UPLOADS = 2;
 const DONE_ROW_LIFETIME_MS = 4000;
+const RATE_LIMIT_ATTEMPTS = 4;
+const RATE_LIMIT_WAIT_MS = 1500;
 
 export class UploadList {
   constructor(listElement) {
@@ -28,8 +30,12 @@ export class UploadList {
 
   #next() {
     if (this.running >= PARALLEL_UPLOADS || this.waiting.length === 0) return;
-    const { row, send, resolve, reject } = this.waiting.shift();
     this.running += 1;
+    this.#attempt(this.waiting.shift(), 1);
+  }
+
+  #attempt(job, attempt) {
+    const { row, send, resolve, reject } = job;
     row.status.textContent = "Uploading…";
     send((fraction) => {
       row.progress.value = fraction;
@@ -41,15 +47,25 @@ export class UploadList {
         row.element.classList.add("done");
         setTimeout(() => row.element.remove(), DONE_ROW_LIFETIME_MS);
         resolve(result);
+        this.#finished();
       })
       .catch((error) => {
+        // The gateway limits uploads per address; many files at once wait their turn.
+        if (error.status === 429 && attempt < RATE_LIMIT_ATTEMPTS) {
+          row.progress.value = 0;
+          row.status.textContent = "Server busy, retrying shortly…";
+          setTimeout(() => this.#attempt(job, attempt + 1), RATE_LIMIT_WAIT_MS * attempt);
+          return;
+        }
         this.#fail(row, error.message);
         reject(error);
-      })
-      .finally(() => {
-        this.running -= 1;
-        this.#next();
+        this.#finished();
       });
+  }
+
+  #finished() {
+    this.running -= 1;
+    this.#next();
   }
 
   #row(label) {

@@ -1,0 +1,19 @@
+"""A gateway stack shared by a test module."""
+
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from localrun import LocalStack
+
+
+@pytest.fixture(scope="module")
+def gateway(
+    tmp_path_factory: pytest.TempPathFactory, require_tool: Callable[[str], str]
+) -> Iterator[LocalStack]:
+    """One stack per module: starting nginx and two backends for every test would dominate.
+    The upload rate limit is raised out of the way; its own test sets a low one."""
+    require_tool("nginx")
+    run_dir = tmp_path_factory.mktemp("gateway")
+    with LocalStack(run_dir, upload_rate="1000r/s", upload_burst=1000) as stack:
+        yield stack

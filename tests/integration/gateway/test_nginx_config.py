@@ -1,0 +1,112 @@
+"""The template: strict local rendering, its documented placeholders, and `nginx -t` on
+both renderings (local, and compose with the service names and volume paths)."""
+
+import re
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from localrun import LocalStack
+from localrun.nginx_config import (
+    PLACEHOLDER,
+    TEMPLATE_PATH,
+    MissingPlaceholderError,
+    placeholders,
+    render,
+    render_template_file,
+)
+
+TEMPLATE = TEMPLATE_PATH.read_text()
+
+# What the gateway container renders in compose (its Dockerfile's defaults).
+COMPOSE_VALUES = {
+    "CANNY_LISTEN": "8080",
+    "CANNY_STATUS_LISTEN": "8081",
+    "CANNY_BACKEND_1": "backend-1:8000",
+    "CANNY_BACKEND_2": "backend-2:8000",
+    "CANNY_FRONTEND_DIR": "/usr/share/canny/frontend",
+    "CANNY_RESULTS_DIR": "/srv/results",
+    "CANNY_MAX_UPLOAD_BYTES": "20971520",
+    "CANNY_MAX_BODY": "21m",
+    "CANNY_UPLOAD_RATE": "5r/s",
+    "CANNY_UPLOAD_BURST": "20",
+    "CANNY_PID_FILE": "/tmp/nginx.pid",
+    "CANNY_TEMP_DIR": "/tmp/nginx",
+    "CANNY_ACCESS_LOG": "/dev/stdout",
+    "CANNY_ERROR_LOG": "/dev/stderr",
+}
+
+
+def documented_placeholders() -> set[str]:
+    header = TEMPLATE.split("\n\n", 1)[0]
+    return set(re.findall(r"^#\s+(CANNY_[A-Z0-9_]+)\s", header, flags=re.MULTILINE))
+
+
+def test_every_placeholder_is_documented_at_the_top() -> None:
+    assert documented_placeholders() == placeholders(TEMPLATE), (
+        "the placeholder list at the top of nginx.conf.template is out of date"
+    )
+
+
+def test_compose_values_cover_every_placeholder() -> None:
+    assert COMPOSE_VALUES.keys() == placeholders(TEMPLATE)
+
+
+@pytest.mark.parametrize("missing", sorted(placeholders(TEMPLATE)))
+def test_rendering_fails_on_a_placeholder_without_value(missing: str) -> None:
+    values = {name: value for name, value in COMPOSE_VALUES.items() if name != missing}
+    with pytest.raises(MissingPlaceholderError, match=missing):
+        render(TEMPLATE, values)
+
+
+def test_rendering_replaces_placeholders_and_keeps_nginx_variables() -> None:
+    rendered = render(TEMPLATE, COMPOSE_VALUES)
+    assert not PLACEHOLDER.search(rendered), "a ${CANNY_...} placeholder survived rendering"
+    assert "server backend-1:8000 " in rendered
+    for nginx_variable in ("$binary_remote_addr", "$request_id", "$upstream_addr", "$uri"):
+        assert nginx_variable in rendered, f"{nginx_variable} was substituted away"
+
+
+def test_local_rendering_passes_nginx_t(tmp_path: Path, require_tool: Callable[[str], str]) -> None:
+    stack = LocalStack(tmp_path)
+    config = tmp_path / "nginx.conf"
+    config.write_text(render_template_file(stack.gateway_values()))
+    (tmp_path / "state" / "temp").mkdir(parents=True)
+    (tmp_path / "logs").mkdir()
+    error_log = tmp_path / "logs" / "test-error.log"
+    result = subprocess.run(
+        [require_tool("nginx"), "-t", "-p", str(tmp_path), "-c", str(config), "-e", str(error_log)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 0, f"nginx -t rejected the local rendering:\n{result.stderr}"
+
+
+def test_compose_rendering_passes_nginx_t(
+    tmp_path: Path, require_tool: Callable[[str], str]
+) -> None:
+    """nginx -t resolves upstream names, and backend-1/backend-2 exist only in compose's
+    network: the check runs in a private mount namespace whose /etc/hosts names them."""
+    nginx = require_tool("nginx")
+    unshare = require_tool("unshare")
+    temp_dir = tmp_path / "nginx-temp"
+    values = {**COMPOSE_VALUES, "CANNY_TEMP_DIR": str(temp_dir)}
+    temp_dir.mkdir()
+    config = tmp_path / "nginx.conf"
+    config.write_text(render(TEMPLATE, values))
+    hosts = tmp_path / "hosts"
+    hosts.write_text("127.0.0.1 localhost\n127.0.0.1 backend-1\n127.0.0.1 backend-2\n")
+    script = f'mount --bind "$1" /etc/hosts && exec {nginx} -t -e stderr -c "$2"'
+    result = subprocess.run(
+        [unshare, "--mount", "sh", "-c", script, "sh", str(hosts), str(config)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 0, f"nginx -t rejected the compose rendering:\n{result.stderr}"
+    assert "test is successful" in result.stderr
