@@ -135,6 +135,13 @@ class Settings:
         record = self.record_name
         return self.domain if record == "@" else f"{record}.{self.domain}"
 
+    def registry_stdin(self) -> pulumi.Output[str] | None:
+        """deploy.sh reads the registry login from stdin: user line, password line."""
+        if self.registry_login is None:
+            return None
+        login = self.registry_login
+        return pulumi.Output.secret(f"{login.user.value}\n{login.password.value}\n")
+
     @property
     def tags(self) -> tuple[str, ...]:
         return ("canny", self.name_prefix, "ephemeral" if self.ephemeral else "persistent")

@@ -1,0 +1,89 @@
+"""The canny stack, as `pulumi up` runs it: read settings, then network, host, DNS, deploy.
+
+Pulumi runs this file by path (Pulumi.yaml `main: infra/`), which puts infra/ itself on
+sys.path; the repository root is added so the modules import as the `infra` package, the
+same way `python -m infra.plan` and the tests import them.
+"""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import pulumi
+
+from infra.bundle import bundle_files
+from infra.cloud_init import RESULTS_MOUNT
+from infra.config import DEPLOY_USER, load_settings
+from infra.deploy import Deploy, DeployArgs
+from infra.dns import Dns, DnsArgs
+from infra.host import Host, HostArgs
+from infra.network import Network, NetworkArgs
+
+settings = load_settings()
+name = settings.name_prefix
+
+network = Network(
+    name,
+    NetworkArgs(
+        region=settings.region,
+        description=f"canny-platform {settings.stack} stack",
+        environment="Production" if settings.is_production else "Staging",
+    ),
+)
+
+host = Host(
+    name,
+    HostArgs(
+        region=settings.region,
+        size=settings.size,
+        image=settings.image,
+        vpc_uuid=network.vpc.id,
+        project_id=network.project.id,
+        tags=settings.tags,
+        admin_cidrs=settings.admin_cidrs,
+        deploy_user=DEPLOY_USER,
+        ssh_public_key=settings.ssh_public_key,
+        ssh_key_name=settings.ssh_key_name,
+        runner=settings.runner,
+        production=settings.is_production,
+        volume_size_gb=settings.volume_size_gb,
+    ),
+)
+
+dns = Dns(
+    name,
+    DnsArgs(
+        domain=settings.domain,
+        record_name=settings.record_name,
+        ipv4=host.public_ipv4,
+        ipv6=host.droplet.ipv6_address,
+        ttl=3600 if settings.is_production else 300,
+        protect=settings.is_production,
+    ),
+)
+
+deploy = Deploy(
+    name,
+    DeployArgs(
+        host=host.droplet.ipv4_address,
+        user=DEPLOY_USER,
+        private_key=settings.ssh_private_key.output(),
+        files=bundle_files(),
+        registry_image=settings.registry_image,
+        image_tag=settings.image_tag,
+        registry_login=settings.registry_stdin(),
+        compose_profiles=("monitoring",) if settings.monitoring else (),
+        results_mount=RESULTS_MOUNT if settings.is_production else None,
+    ),
+    opts=pulumi.ResourceOptions(depends_on=[host]),
+)
+
+pulumi.export("url", f"http://{settings.hostname}")
+pulumi.export("ip", host.public_ipv4)
+pulumi.export("dropletIds", [host.droplet.id])
+pulumi.export("sshCommand", host.public_ipv4.apply(lambda ip: f"ssh {DEPLOY_USER}@{ip}"))
+pulumi.export(
+    "monitoringTunnel",
+    host.public_ipv4.apply(lambda ip: f"ssh -N -L 9090:127.0.0.1:9090 {DEPLOY_USER}@{ip}"),
+)

@@ -1,0 +1,103 @@
+"""Deploy component: put the app bundle on the droplet and run it, over SSH.
+
+Order: wait for cloud-init -> copy every bundle file -> compose pull and up -> readiness
+gate. Each step depends on the one before, so `pulumi up` fails at the first step that
+fails, and the gate failing fails the update with compose's state and logs in its output.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from dataclasses import dataclass
+
+import pulumi
+from pulumi_command import remote
+
+from infra.bundle import WAIT_SCRIPT, BundleFile, bundle_hash
+
+
+@dataclass(frozen=True)
+class DeployArgs:
+    host: pulumi.Input[str]
+    user: str
+    private_key: pulumi.Input[str]
+    files: list[BundleFile]
+    registry_image: str
+    image_tag: str
+    # "user\npassword\n" for deploy.sh's stdin, a secret; None for a public registry.
+    registry_login: pulumi.Input[str] | None
+    compose_profiles: tuple[str, ...]
+    results_mount: str | None
+
+
+def deploy_command(args: DeployArgs, script: str) -> str:
+    """The shell line that runs deploy.sh with its settings (no secret is ever in it)."""
+    env = {"COMPOSE_PROFILES": ",".join(args.compose_profiles)}
+    if args.results_mount:
+        env["CANNY_RESULTS_MOUNT"] = args.results_mount
+    assignments = " ".join(f"{key}={shlex.quote(value)}" for key, value in env.items())
+    return (
+        f"{assignments} bash {shlex.quote(script)} "
+        f"{shlex.quote(args.registry_image)} {shlex.quote(args.image_tag)}"
+    )
+
+
+def _slug(path: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", path.lower()).strip("-")
+
+
+class Deploy(pulumi.ComponentResource):
+    wait: remote.Command
+    copies: list[remote.CopyToRemote]
+    compose_up: remote.Command
+    gate: remote.Command
+
+    def __init__(self, name: str, args: DeployArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("canny:infra:Deploy", name, None, opts)
+        connection = remote.ConnectionArgs(
+            host=args.host,
+            user=args.user,
+            private_key=args.private_key,
+            # A new droplet needs a minute or two before sshd answers.
+            dial_error_limit=40,
+            per_dial_timeout=15,
+        )
+        self.wait = remote.Command(
+            f"{name}-wait-cloud-init",
+            connection=connection,
+            create="bash -s",
+            stdin=WAIT_SCRIPT.read_text(encoding="utf-8"),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        after_wait = pulumi.ResourceOptions(parent=self, depends_on=[self.wait])
+        self.copies = [
+            remote.CopyToRemote(
+                f"{name}-copy-{_slug(item.remote)}",
+                connection=connection,
+                source=pulumi.FileAsset(str(item.local)),
+                remote_path=item.remote_path,
+                triggers=[item.sha256()],
+                opts=after_wait,
+            )
+            for item in args.files
+        ]
+        # Re-run compose and the gate whenever any bundled file changes, not only the tag.
+        triggers = [bundle_hash(args.files)]
+        scripts = {item.remote: item.remote_path for item in args.files}
+        self.compose_up = remote.Command(
+            f"{name}-compose-up",
+            connection=connection,
+            create=deploy_command(args, scripts["bin/deploy.sh"]),
+            stdin=args.registry_login,
+            triggers=triggers,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=self.copies),
+        )
+        self.gate = remote.Command(
+            f"{name}-readiness-gate",
+            connection=connection,
+            create=f"bash {shlex.quote(scripts['bin/gate.sh'])}",
+            triggers=[*triggers, args.image_tag],
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.compose_up]),
+        )
+        self.register_outputs({"gate_stdout": self.gate.stdout})

@@ -1,0 +1,242 @@
+"""Run the real Pulumi program under mocks: no engine, no CLI, no cloud account.
+
+`python -m infra.plan` and tests/infra both use this: the program in infra/__main__.py runs
+unchanged against a stack's config, and every resource registration is recorded with what
+the engine would receive (type, name, parent, options, inputs). Secret inputs are recorded
+as "[secret]" straight from the wire format, so nothing secret reaches a plan or a test log.
+Each run happens in a fresh contextvars.Context, so the Pulumi runtime state (config, root
+stack, settings) of one run never leaks into the next.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextvars
+import json
+import runpy
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+from google.protobuf import json_format
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime.settings import get_root_resource
+from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.sync_await import _sync_await
+
+PROJECT = "canny"
+PROGRAM = Path(__file__).resolve().parent / "__main__.py"
+REPO_ROOT = PROGRAM.parent.parent
+REDACTED = "[secret]"
+UNKNOWN = "[unknown]"
+
+# Signatures of special values in Pulumi's wire format (pulumi/runtime/rpc.py).
+_SIG_KEY = "4dabf18193072939515e22adb298388d"
+_HIDDEN_VALUE_SIG = "1b47061264138c4ac30d75fd1eb44270"
+_ASSET_SIG = "c44067f5952c0a294b673a41bacd8c17"
+_RESOURCE_SIG = "5cf8f73096256a8f31e491e813e4eb8e"
+_UNKNOWN_VALUE = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
+
+# Documentation addresses (RFC 5737, RFC 3849): a plan never shows a real-looking address.
+MOCK_IPV4 = "203.0.113.10"
+MOCK_RESERVED_IPV4 = "203.0.113.20"
+MOCK_IPV6 = "2001:db8::10"
+GET_SSH_KEY = "digitalocean:index/getSshKey:getSshKey"
+MOCK_PUBLIC_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOfflinePlanMockKeyOfflinePlanMockKey0 mock"
+
+
+@dataclass(frozen=True)
+class PlannedResource:
+    type: str
+    name: str
+    urn: str
+    parent: str | None
+    custom: bool
+    protect: bool
+    ignore_changes: tuple[str, ...]
+    depends_on: tuple[str, ...]
+    inputs: dict[str, Any]
+    retain_on_delete: bool = False
+
+    def plan_entry(self, names_by_urn: dict[str, str]) -> dict[str, Any]:
+        """The `--json` shape of `python -m infra.plan`."""
+        return {
+            "type": self.type,
+            "name": self.name,
+            "parent": names_by_urn.get(self.parent or ""),
+            "protect": self.protect,
+            "inputs": self.inputs,
+        }
+
+
+@dataclass
+class OfflineRun:
+    stack: str
+    resources: list[PlannedResource] = field(default_factory=list)
+    outputs: dict[str, Any] = field(default_factory=dict)
+    secret_outputs: set[str] = field(default_factory=set)
+
+    def by_type(self, type_token: str) -> list[PlannedResource]:
+        return [item for item in self.resources if item.type == type_token]
+
+    def one(self, type_token: str) -> PlannedResource:
+        found = self.by_type(type_token)
+        assert len(found) == 1, f"expected one {type_token}, found {[r.urn for r in found]}"
+        return found[0]
+
+    def names_by_urn(self) -> dict[str, str]:
+        return {item.urn: item.name for item in self.resources}
+
+
+def _readable(value: Any) -> Any:
+    """Wire-format value -> plain JSON, with secrets, unknowns and assets made readable."""
+    if isinstance(value, dict):
+        signature = value.get(_SIG_KEY)
+        if signature == _HIDDEN_VALUE_SIG:
+            return REDACTED
+        if signature == _ASSET_SIG:
+            path = Path(value.get("path", ""))
+            shown = path.relative_to(REPO_ROOT) if path.is_relative_to(REPO_ROOT) else path
+            return f"[file] {shown}"
+        if signature == _RESOURCE_SIG:
+            return value.get("urn")
+        return {key: _readable(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_readable(item) for item in value]
+    if value == _UNKNOWN_VALUE:
+        return UNKNOWN
+    return value
+
+
+class OfflineMocks(pulumi.runtime.Mocks):
+    """Provider answers shaped like DigitalOcean's, keyed on the resource type."""
+
+    def __init__(self) -> None:
+        self._next_id = 100000
+
+    def _new_id(self) -> str:
+        self._next_id += 1
+        return str(self._next_id)
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
+        resource_id = self._new_id()
+        state = dict(args.inputs)
+        if args.typ == "digitalocean:index/droplet:Droplet":
+            state |= {
+                "ipv4Address": MOCK_IPV4,
+                "ipv6Address": MOCK_IPV6,
+                "dropletUrn": f"do:droplet:{resource_id}",
+            }
+        elif args.typ == "digitalocean:index/reservedIp:ReservedIp":
+            state |= {"ipAddress": MOCK_RESERVED_IPV4, "reservedIpUrn": "do:reservedip:mock"}
+        elif args.typ == "digitalocean:index/volume:Volume":
+            state["volumeUrn"] = f"do:volume:{resource_id}"
+        elif args.typ == "digitalocean:index/dnsRecord:DnsRecord":
+            name = args.inputs.get("name", "@")
+            domain = args.inputs.get("domain", "")
+            state["fqdn"] = domain if name == "@" else f"{name}.{domain}"
+        elif args.typ == "command:remote:Command":
+            state |= {"stdout": "", "stderr": ""}
+        return resource_id, state
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict, list]:
+        if args.token == GET_SSH_KEY:
+            return {
+                "id": 4242,
+                "name": args.args.get("name"),
+                "publicKey": MOCK_PUBLIC_KEY,
+                "fingerprint": "00:11:22:33:44:55:66:77:88:99:aa:bb:cc:dd:ee:ff",
+            }, []
+        return {}, []
+
+
+class RecordingMonitor(pulumi_mocks.MockMonitor):
+    """The mock monitor, plus a record of each registration's options and raw inputs."""
+
+    def __init__(self, mocks: pulumi.runtime.Mocks) -> None:
+        super().__init__(mocks)
+        self.planned: list[PlannedResource] = []
+
+    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (the gRPC method name)
+        response = super().RegisterResource(request)
+        if request.type != "pulumi:pulumi:Stack":
+            self.planned.append(
+                PlannedResource(
+                    type=request.type,
+                    name=request.name,
+                    urn=response.urn,
+                    parent=request.parent or None,
+                    custom=request.custom,
+                    protect=request.protect,
+                    ignore_changes=tuple(request.ignoreChanges),
+                    depends_on=tuple(request.dependencies),
+                    inputs=_readable(json_format.MessageToDict(request.object)),
+                    retain_on_delete=request.retainOnDelete,
+                )
+            )
+        return response
+
+
+async def _collect_outputs(run: OfflineRun) -> None:
+    root = get_root_resource()
+    for name, value in getattr(root, "outputs", {}).items():
+        output = pulumi.Output.from_input(value)
+        if await output.is_secret():
+            run.secret_outputs.add(name)
+        run.outputs[name] = await output.future()
+
+
+def _run(stack: str, config: dict[str, Any], program: Path) -> OfflineRun:
+    mocks = OfflineMocks()
+    monitor = RecordingMonitor(mocks)
+    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
+    pulumi.runtime.set_all_config({key: _config_string(value) for key, value in config.items()})
+    run = OfflineRun(stack)
+
+    def program_then_outputs() -> Any:
+        runpy.run_path(str(program), run_name="__main__")
+        return _collect_outputs(run)
+
+    _sync_await(run_pulumi_func(program_then_outputs))
+    run.resources = monitor.planned
+    return run
+
+
+def _config_string(value: Any) -> str:
+    """Pulumi hands config to programs as strings; lists and maps as JSON."""
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+class _InlineExecutor(concurrent.futures.ThreadPoolExecutor):
+    """Runs the SDK's monitor calls on the loop's own thread.
+
+    With the default thread pool every worker thread creates an event loop of its own that
+    nobody closes; inline, the one loop below serves every call and is closed after the run.
+    (asyncio accepts only ThreadPoolExecutor subclasses; no thread is ever started.)
+    """
+
+    def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> concurrent.futures.Future:
+        future: concurrent.futures.Future = concurrent.futures.Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except BaseException as error:  # handed to the awaiting caller
+            future.set_exception(error)
+        return future
+
+
+def _run_in_own_loop(stack: str, config: dict[str, Any], program: Path) -> OfflineRun:
+    loop = asyncio.new_event_loop()
+    loop.set_default_executor(_InlineExecutor())
+    asyncio.set_event_loop(loop)
+    try:
+        return _run(stack, config, program)
+    finally:
+        asyncio.set_event_loop(None)
+        loop.close()
+
+
+def run_program(stack: str, config: dict[str, Any], program: Path = PROGRAM) -> OfflineRun:
+    """Run the program once for `stack` with `config` (keys like "canny:domain")."""
+    return contextvars.Context().run(_run_in_own_loop, stack, config, program)
