@@ -1,8 +1,8 @@
 """gunicorn settings for the backend: `gunicorn -c gunicorn.conf.py 'canny:create_app()'`.
 
 Values come from environment variables (see README "Settings"); gunicorn's own
-GUNICORN_CMD_ARGS still overrides anything here. This file does not import the app:
-prometheus_client must see PROMETHEUS_MULTIPROC_DIR before anything imports it.
+GUNICORN_CMD_ARGS still overrides anything here. PROMETHEUS_MULTIPROC_DIR is set first:
+prometheus_client reads it when imported (by the app, or the JSON log formatter).
 """
 
 import os
@@ -15,6 +15,8 @@ metrics_dir = Path(
     os.environ.get("PROMETHEUS_MULTIPROC_DIR") or tempfile.mkdtemp(prefix="canny-metrics-")
 )
 os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+# Must exist before the JSON log formatter below imports the app (and its metrics).
+metrics_dir.mkdir(parents=True, exist_ok=True)
 
 
 def _env_int(name: str, default: int, minimum: int) -> int:
@@ -66,7 +68,6 @@ logconfig_dict = {
 
 def on_starting(server: object) -> None:
     """Start from empty metric files: samples of an earlier run would be counted again."""
-    metrics_dir.mkdir(parents=True, exist_ok=True)
     for stale in metrics_dir.glob("*.db"):
         stale.unlink()
 

@@ -12,6 +12,7 @@ from canny.images_api import LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX
 from canny.storage import CURSOR_PATTERN, ID_PATTERN
 
 _DEFAULTS = EdgeParams()
+ACCEPTED_MEDIA_TYPES = ("image/jpeg", "image/png", "image/webp", "image/bmp", "image/tiff")
 
 
 def _error(description: str) -> dict[str, Any]:
@@ -141,7 +142,12 @@ def _upload_operation() -> dict[str, Any]:
         "summary": "Upload an image and compute its Canny edge map",
         "requestBody": {
             "required": True,
-            "content": {"multipart/form-data": {"schema": _UPLOAD_FORM}},
+            "content": {
+                "multipart/form-data": {
+                    "schema": _UPLOAD_FORM,
+                    "encoding": {"file": {"contentType": ", ".join(ACCEPTED_MEDIA_TYPES)}},
+                }
+            },
         },
         "responses": {
             "201": _json("The result (computed now, or cached)", "UploadResult"),

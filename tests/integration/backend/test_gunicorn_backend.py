@@ -1,0 +1,99 @@
+"""The backend for real: gunicorn with 2 workers, parallel uploads, shared metrics."""
+
+import json
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import requests
+from openapi_spec_validator import validate
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.integration.backend.conftest import BackendServer
+from tests.unit.backend import sample_images
+
+DISTINCT = 10
+IDENTICAL = 10
+
+
+def post_image(url: str, data: bytes) -> requests.Response:
+    files = {"file": ("image.png", data, "application/octet-stream")}
+    return requests.post(f"{url}/api/images", files=files, data={"blur": "3"}, timeout=60)
+
+
+def metric_value(url: str, name: str, **labels: str) -> float:
+    exposition = requests.get(f"{url}/metrics", timeout=10).text
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(exposition)
+        for sample in family.samples
+        if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items())
+    )
+
+
+def test_parallel_uploads_all_succeed_and_files_are_consistent(
+    backend_server: BackendServer,
+) -> None:
+    distinct = [sample_images.encode(sample_images.shapes(seed=n), "png") for n in range(DISTINCT)]
+    same = sample_images.encode(sample_images.noise(), "jpeg")
+    uploads = distinct + [same] * IDENTICAL
+    with ThreadPoolExecutor(max_workers=len(uploads)) as pool:
+        responses = list(pool.map(lambda data: post_image(backend_server.url, data), uploads))
+    assert [r.status_code for r in responses] == [201] * len(uploads), [
+        r.text for r in responses if r.status_code != 201
+    ]
+    ids = {r.json()["id"] for r in responses}
+    assert len(ids) == DISTINCT + 1, "identical uploads must share one id, distinct ones not"
+
+    results = backend_server.results_dir
+    for response, data in zip(responses, uploads, strict=True):
+        body = response.json()
+        extension = body["original_url"].rsplit(".", 1)[1]
+        assert (results / f"{body['id']}.orig.{extension}").read_bytes() == data
+        edges = sample_images.decode_png((results / f"{body['id']}.png").read_bytes())
+        assert np.array_equal(edges, sample_images.reference_edges(data, blur=3))
+        assert json.loads((results / f"{body['id']}.json").read_text())["id"] == body["id"]
+    names = sorted(path.name for path in results.iterdir())
+    assert len(names) == 3 * len(ids), f"expected 3 files per id and nothing else: {names}"
+
+    listing = requests.get(f"{backend_server.url}/api/images?limit=100", timeout=10).json()
+    assert {item["id"] for item in listing["items"]} == ids
+
+
+def test_metrics_of_both_workers_count_the_uploads(backend_server: BackendServer) -> None:
+    uploads = [sample_images.encode(sample_images.gradient(64 + n, 32), "png") for n in range(6)]
+    uploads += uploads[:2]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        statuses = [
+            r.status_code for r in pool.map(lambda d: post_image(backend_server.url, d), uploads)
+        ]
+    assert statuses == [201] * len(uploads)
+    url = backend_server.url
+    created = metric_value(
+        url, "canny_http_requests_total", route="/api/images", method="POST", status="201"
+    )
+    processed = metric_value(url, "canny_images_processed_total")
+    hits = metric_value(url, "canny_cache_hits_total")
+    assert created == len(uploads), f"requests counted {created}, sent {len(uploads)}"
+    assert processed + hits == len(uploads)
+    assert hits >= 0 and processed >= 6
+    assert metric_value(url, "canny_pipeline_stage_seconds_count", stage="decode") == processed
+    expected_pixels = sum((64 + n) * 32 for n in range(6))
+    assert metric_value(url, "canny_pixels_processed_total") >= expected_pixels
+
+
+def test_live_openapi_document_is_valid(backend_server: BackendServer) -> None:
+    response = requests.get(f"{backend_server.url}/api/openapi.json", timeout=10)
+    assert response.status_code == 200
+    validate(response.json())
+
+
+def test_logs_are_json_lines_with_request_ids(backend_server: BackendServer) -> None:
+    response = requests.get(
+        f"{backend_server.url}/healthz", headers={"X-Request-ID": "trace-me-1"}, timeout=10
+    )
+    assert response.headers["X-Request-ID"] == "trace-me-1"
+    post_image(backend_server.url, b"not an image")
+    records = [json.loads(line) for line in backend_server.log().splitlines() if line.strip()]
+    traced = [r for r in records if r.get("request_id") == "trace-me-1"]
+    assert traced and traced[0]["path"] == "/healthz" and traced[0]["status"] == 200
+    assert any(r.get("status") == 400 and r.get("request_id") for r in records)
