@@ -1,0 +1,1 @@
+"""Policy pack enforcing canny-platform invariants; see PulumiPolicy.yaml."""
