@@ -4,6 +4,10 @@
 It selects (or creates) the stack, gives test stacks the shared Pulumi.test.yaml, pins the
 image tag to the commit being deployed, never prompts, writes the stack's URL to a dotenv
 file for GitLab, and refuses to destroy or remove prod however it is asked to.
+
+Secrets come from CI/CD variables and are set as Pulumi secrets on every preview and up,
+value on stdin only: review stacks are created on the fly and share one config file, so
+they could not carry secrets of their own, and the variables stay the one place to rotate.
 """
 
 import argparse
@@ -20,8 +24,17 @@ from ci import stack_name
 COMMANDS = ("preview", "up", "destroy", "stack-rm")
 DESTRUCTIVE = frozenset({"destroy", "stack-rm"})
 IMAGE_TAG_KEY = "canny:imageTag"
+REGISTRY_IMAGE_KEY = "canny:registryImage"
 # Outputs of infra/__main__.py that later jobs need, and their dotenv names.
 DOTENV_OUTPUTS = {"url": "DEPLOY_URL", "ip": "DEPLOY_IP"}
+# CI/CD variable -> Pulumi secret (infra/config.py). SSH_PRIVATE_KEY is a File variable:
+# GitLab puts the key in a file and the variable holds its path.
+SECRET_VARIABLES = {
+    "CANNY_REGISTRY_USER": "canny:registryUser",
+    "CANNY_REGISTRY_PASSWORD": "canny:registryPassword",
+    "CANNY_RUNNER_TOKEN": "canny:runnerToken",
+}
+SECRET_FILES = {"SSH_PRIVATE_KEY": "canny:sshPrivateKey"}
 
 _IMAGE_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 _SUMMARY_LINE = re.compile(r"^\s*([+~-]+\s*)?\d+ \S.*$")
@@ -57,17 +70,44 @@ def image_tag(explicit: str | None, environ: Mapping[str, str]) -> str:
     return tag
 
 
-def command_lines(command: str, stack: str, tag: str | None) -> list[list[str]]:
-    """The exact pulumi invocations for one wrapper command, in order (output read excluded)."""
-    common = ["--stack", stack, "--non-interactive"]
+def secret_values(environ: Mapping[str, str]) -> dict[str, str]:
+    """Config key -> secret value, for each secret variable that is set."""
+    secrets = {key: environ[var] for var, key in SECRET_VARIABLES.items() if environ.get(var)}
+    for variable, key in SECRET_FILES.items():
+        path = environ.get(variable)
+        if not path:
+            continue
+        if not Path(path).is_file():
+            raise RefusedError(f"{variable} must be a File-type CI/CD variable (a path)")
+        secrets[key] = Path(path).read_text()
+    return secrets
+
+
+def _with_config_file(stack: str, args: list[str]) -> list[str]:
     config_file = stack_name.config_file(stack)
-    with_config = [*common, "--config-file", config_file] if config_file else common
-    pin_tag = ["--config", f"{IMAGE_TAG_KEY}={tag}"]
+    return [*args, "--config-file", config_file] if config_file else args
+
+
+def config_set_line(stack: str, key: str) -> list[str]:
+    """`pulumi config set --secret KEY` without a value: Pulumi then reads it from stdin."""
+    common = _with_config_file(stack, ["--stack", stack, "--non-interactive"])
+    return ["pulumi", "config", "set", "--secret", *common, key]
+
+
+def command_lines(
+    command: str, stack: str, tag: str | None, registry_image: str | None = None
+) -> list[list[str]]:
+    """The exact pulumi invocations for one wrapper command, in order (secrets excluded)."""
+    common = ["--stack", stack, "--non-interactive"]
+    with_config = _with_config_file(stack, common)
+    pin = ["--config", f"{IMAGE_TAG_KEY}={tag}"]
+    if registry_image:
+        pin += ["--config", f"{REGISTRY_IMAGE_KEY}={registry_image}"]
     select = ["pulumi", "stack", "select", "--create", *common]
     if command == "preview":
-        return [select, ["pulumi", "preview", *with_config, "--diff", "--color", "never", *pin_tag]]
+        return [select, ["pulumi", "preview", *with_config, "--diff", "--color", "never", *pin]]
     if command == "up":
-        return [select, ["pulumi", "up", *with_config, "--yes", "--color", "never", *pin_tag]]
+        return [select, ["pulumi", "up", *with_config, "--yes", "--color", "never", *pin]]
     if command == "destroy":
         return [["pulumi", "destroy", *with_config, "--yes", "--color", "never"]]
     # No --force: Pulumi then refuses to forget a stack that still owns resources.
@@ -105,9 +145,14 @@ def dotenv_lines(stack: str, outputs: Mapping[str, object]) -> list[str]:
     return lines
 
 
-def _run(args: Sequence[str], env: Mapping[str, str], capture: bool = False) -> str:
+def _run(
+    args: Sequence[str], env: Mapping[str, str], capture: bool = False, stdin: str = ""
+) -> str:
+    """Run one pulumi command; stdin carries secret values, which are never printed."""
     print("+ " + " ".join(args), flush=True)
-    result = subprocess.run(args, env=env, text=True, capture_output=capture, check=False)
+    result = subprocess.run(
+        args, env=env, text=True, capture_output=capture, input=stdin, check=False
+    )
     if result.returncode != 0:
         if capture:
             sys.stdout.write(result.stdout)
@@ -142,11 +187,15 @@ def run(
 ) -> None:
     """Raise RefusedError before anything runs, CalledProcessError when pulumi fails."""
     name = check_allowed(command, stack, environ)
-    tag = image_tag(explicit_tag, environ) if command in ("preview", "up") else None
+    deploys = command in ("preview", "up")
+    tag = image_tag(explicit_tag, environ) if deploys else None
+    secrets = secret_values(environ) if deploys else {}
     env = pulumi_environment(environ)
-    *setup, main_step = command_lines(command, stack, tag)
+    *setup, main_step = command_lines(command, stack, tag, environ.get("CI_REGISTRY_IMAGE"))
     for args in setup:
         _run(args, env)
+    for key, value in secrets.items():
+        _run(config_set_line(stack, key), env, stdin=value)
     if command == "preview":
         _write_preview(name, _run(main_step, env, capture=True), preview_file)
         return

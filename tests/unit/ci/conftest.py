@@ -1,6 +1,7 @@
 """A stand-in `pulumi` executable: the real CLI cannot be installed here.
 
-It records every invocation (arguments and whether PULUMI_STACK reached it) and answers
+It records every invocation (arguments, the stdin of `config set`, and whether PULUMI_STACK
+reached it) and answers
 `stack ls --json`, `stack output --json` and `preview` with canned text.
 """
 
@@ -17,9 +18,11 @@ FAKE_PULUMI = """\
 import json, os, sys
 state = os.environ["FAKE_PULUMI_DIR"]
 args = sys.argv[1:]
-with open(os.path.join(state, "calls.jsonl"), "a") as log:
-    log.write(json.dumps({{"args": args, "PULUMI_STACK": os.environ.get("PULUMI_STACK")}}) + "\\n")
 words = [arg for arg in args if not arg.startswith("-")]
+stdin = sys.stdin.read() if words[:2] == ["config", "set"] else None
+record = {{"args": args, "stdin": stdin, "PULUMI_STACK": os.environ.get("PULUMI_STACK")}}
+with open(os.path.join(state, "calls.jsonl"), "a") as log:
+    log.write(json.dumps(record) + "\\n")
 fail_path = os.path.join(state, "fail")
 if os.path.exists(fail_path) and " ".join(words).startswith(open(fail_path).read()):
     print("error: canned failure", file=sys.stderr)
@@ -84,3 +87,10 @@ def fake_pulumi(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakePulumi:
     monkeypatch.delenv("PULUMI_STACK", raising=False)
     monkeypatch.chdir(tmp_path)
     return FakePulumi(state)
+
+
+def job_environ(**variables: str) -> dict[str, str]:
+    """A minimal job environment for the code under test: the CI variables of whatever
+    runs these tests (GitLab sets CI_REGISTRY_IMAGE, for one) must not leak in."""
+    keep = {name: os.environ[name] for name in ("PATH", "FAKE_PULUMI_DIR") if name in os.environ}
+    return {**keep, **variables}

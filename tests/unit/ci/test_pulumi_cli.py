@@ -1,4 +1,3 @@
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -6,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from ci import pulumi_cli
-from tests.unit.ci.conftest import FakePulumi
+from tests.unit.ci.conftest import FakePulumi, job_environ
 
 SHA = "0123456789abcdef0123456789abcdef01234567"
 OUTPUTS = {
@@ -17,9 +16,8 @@ OUTPUTS = {
 }
 
 
-def run_wrapper(*argv: str, **extra_env: str) -> int:
-    environ = {**os.environ, "CI_COMMIT_SHA": SHA, **extra_env}
-    return pulumi_cli.main(list(argv), environ)
+def run_wrapper(*argv: str, **variables: str) -> int:
+    return pulumi_cli.main(list(argv), job_environ(**{"CI_COMMIT_SHA": SHA, **variables}))
 
 
 def test_up_on_a_review_stack_uses_the_test_config_and_writes_the_dotenv(
@@ -242,3 +240,54 @@ def test_runs_as_a_module(fake_pulumi: FakePulumi) -> None:
     assert result.returncode == 3, result.stderr
     assert "refusing to destroy the prod stack" in result.stderr
     assert fake_pulumi.calls() == []
+
+
+def test_secrets_from_ci_variables_go_to_pulumi_on_stdin_only(
+    fake_pulumi: FakePulumi, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fake_pulumi.set_outputs(OUTPUTS)
+    key_file = tmp_path / "ssh-key"
+    key_file.write_text("-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n")
+    secrets = {
+        "CANNY_REGISTRY_USER": "deploy-token-user",
+        "CANNY_REGISTRY_PASSWORD": "gldt-registry-password",
+        "CANNY_RUNNER_TOKEN": "glrt-runner-token",
+        "SSH_PRIVATE_KEY": str(key_file),
+    }
+    assert run_wrapper("up", "--stack", "test-a", **secrets) == 0
+    set_calls = [r for r in fake_pulumi.records() if r["args"][:2] == ["config", "set"]]
+    prefix = ["config", "set", "--secret", "--stack", "test-a", "--non-interactive"]
+    prefix += ["--config-file", "Pulumi.test.yaml"]
+    assert [(r["args"], r["stdin"]) for r in set_calls] == [
+        ([*prefix, "canny:registryUser"], "deploy-token-user"),
+        ([*prefix, "canny:registryPassword"], "gldt-registry-password"),
+        ([*prefix, "canny:runnerToken"], "glrt-runner-token"),
+        ([*prefix, "canny:sshPrivateKey"], key_file.read_text()),
+    ]
+    printed = capsys.readouterr()
+    every_arg = " ".join(" ".join(args) for args in fake_pulumi.calls())
+    for value in ("registry-password", "runner-token", "PRIVATE KEY"):
+        assert value not in every_arg, f"{value} was passed on a command line"
+        assert value not in printed.out + printed.err, f"{value} was printed"
+
+
+def test_ssh_key_must_be_a_file_variable(fake_pulumi: FakePulumi) -> None:
+    assert run_wrapper("up", "--stack", "test", SSH_PRIVATE_KEY="-----BEGIN OPENSSH") == 3
+    assert fake_pulumi.calls() == []
+
+
+def test_the_registry_image_follows_the_project(fake_pulumi: FakePulumi) -> None:
+    fake_pulumi.set_outputs(OUTPUTS)
+    image = "registry.gitlab.com/acme/canny-platform"
+    assert run_wrapper("up", "--stack", "test", CI_REGISTRY_IMAGE=image) == 0
+    assert fake_pulumi.calls()[1][-4:] == [
+        "--config",
+        f"canny:imageTag={SHA}",
+        "--config",
+        f"canny:registryImage={image}",
+    ]
+
+
+def test_destroy_sets_no_secrets(fake_pulumi: FakePulumi) -> None:
+    assert run_wrapper("destroy", "--stack", "test", CANNY_RUNNER_TOKEN="glrt-x") == 0
+    assert [call[0] for call in fake_pulumi.calls()] == ["destroy"]

@@ -1,5 +1,4 @@
 import json
-import os
 import subprocess
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -8,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from ci import reaper, stack_name
-from tests.unit.ci.conftest import FakePulumi
+from tests.unit.ci.conftest import FakePulumi, job_environ
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 MAX_AGE = timedelta(hours=48)
@@ -114,7 +113,7 @@ def destroy_and_rm(name: str) -> list[list[str]]:
 
 
 def run_reaper(remote_path: str, *argv: str) -> int:
-    return reaper.main(["--remote", remote_path, *argv], os.environ, NOW)
+    return reaper.main(["--remote", remote_path, *argv], job_environ(), NOW)
 
 
 def test_reaps_gone_and_stale_review_stacks_and_nothing_else(
