@@ -7,7 +7,7 @@ import logging
 import cv2
 from flask import Flask
 
-from canny import errors, images_api, ops_api, request_log
+from canny import errors, extensions, images_api, ops_api, request_log
 from canny.settings import Settings
 from canny.storage import ResultStore
 
@@ -29,8 +29,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     except OSError as error:
         # Not fatal: /readyz reports it and the container orchestration keeps us out of rotation.
         logging.getLogger("canny").warning("results directory unavailable: %s", error)
-    app.extensions["canny_settings"] = settings
-    app.extensions["canny_store"] = store
+    extensions.init_app(app, settings, store)
 
     request_log.init_app(app, settings.log_level)
     errors.init_app(app)

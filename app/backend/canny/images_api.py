@@ -4,33 +4,25 @@ from __future__ import annotations
 
 import time
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Response, jsonify, request
 
 from canny import pipeline
-from canny.edge_params import parse_params
+from canny.edge_params import EdgeParams, parse_params
 from canny.errors import (
     InvalidRequestError,
     NotFoundError,
     PayloadTooLargeError,
     UnsupportedMediaTypeError,
 )
-from canny.image_format import read_header
+from canny.extensions import current_settings, current_store
+from canny.image_format import ImageHeader, read_header
 from canny.metrics import CACHE_HITS, IMAGES_PROCESSED, INPUT_BYTES, PIXELS_PROCESSED
-from canny.settings import Settings
-from canny.storage import Metadata, ResultStore, created_now, result_id
+from canny.storage import Metadata, created_now, result_id
 
 LIST_LIMIT_DEFAULT = 20
 LIST_LIMIT_MAX = 100
 
 blueprint = Blueprint("images", __name__, url_prefix="/api/images")
-
-
-def current_settings() -> Settings:
-    return current_app.extensions["canny_settings"]
-
-
-def current_store() -> ResultStore:
-    return current_app.extensions["canny_store"]
 
 
 def _read_upload(max_bytes: int) -> bytes:
@@ -49,39 +41,44 @@ def _read_upload(max_bytes: int) -> bytes:
     return data
 
 
+def _compute_and_store(data: bytes, params: EdgeParams, header: ImageHeader) -> Metadata:
+    image_id = result_id(data, params)
+    result = pipeline.run(data, params)
+    extension = header.format.extension
+    metadata = {
+        "id": image_id,
+        "original_url": f"/results/{image_id}.orig.{extension}",
+        "edges_url": f"/results/{image_id}.png",
+        "width": result.width,
+        "height": result.height,
+        "params": params.as_dict(),
+        "format": header.format.name,
+        "created_at": created_now(),
+    }
+    current_store().save(metadata, data, extension, result.png)
+    IMAGES_PROCESSED.inc()
+    PIXELS_PROCESSED.inc(result.width * result.height)
+    return metadata
+
+
 @blueprint.post("")
 def upload_image() -> tuple[Response, int, dict[str, str]]:
+    """Validate, then answer from the stored result of the same bytes and params if any."""
     started = time.perf_counter()
     settings = current_settings()
-    store = current_store()
     data = _read_upload(settings.max_upload_bytes)
     params = parse_params(request.form)
     header = read_header(data, settings.max_pixels)
-    image_id = result_id(data, params)
-    metadata = store.load(image_id)
+    metadata = current_store().load(result_id(data, params))
     cached = metadata is not None
     if metadata is None:
-        result = pipeline.run(data, params)
-        extension = header.format.extension
-        metadata = {
-            "id": image_id,
-            "original_url": f"/results/{image_id}.orig.{extension}",
-            "edges_url": f"/results/{image_id}.png",
-            "width": result.width,
-            "height": result.height,
-            "params": params.as_dict(),
-            "format": header.format.name,
-            "created_at": created_now(),
-        }
-        store.save(metadata, data, extension, result.png)
-        IMAGES_PROCESSED.inc()
-        PIXELS_PROCESSED.inc(result.width * result.height)
+        metadata = _compute_and_store(data, params, header)
     else:
         CACHE_HITS.inc()
     INPUT_BYTES.observe(len(data))
     elapsed_ms = round((time.perf_counter() - started) * 1000, 2)
     body = {**metadata, "cached": cached, "elapsed_ms": elapsed_ms}
-    return jsonify(body), 201, {"Location": f"/api/images/{image_id}"}
+    return jsonify(body), 201, {"Location": f"/api/images/{metadata['id']}"}
 
 
 def _limit_argument() -> int:

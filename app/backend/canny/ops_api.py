@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app, jsonify
+from flask import Blueprint, Response, jsonify
 
 from canny.errors import NotReadyError
+from canny.extensions import current_store
 from canny.metrics import exposition
 from canny.openapi import openapi_document
 
@@ -19,7 +20,7 @@ def healthz() -> Response:
 @blueprint.get("/readyz")
 def readyz() -> Response:
     """Ready only when results can be stored, so the gateway stops sending uploads otherwise."""
-    if not current_app.extensions["canny_store"].is_writable():
+    if not current_store().is_writable():
         raise NotReadyError("the results directory is not writable")
     return jsonify({"status": "ready"})
 

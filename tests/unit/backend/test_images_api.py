@@ -332,3 +332,17 @@ def test_wrong_method_is_json_405_with_allow(client: FlaskClient) -> None:
     assert response.status_code == 405
     assert error_code(response) == "method_not_allowed"
     assert "POST" in response.headers["Allow"]
+
+
+def test_unexpected_failure_is_json_500_and_leaves_nothing(
+    upload: Upload, settings: Settings, shapes_png: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: object) -> None:
+        raise RuntimeError("simulated bug")
+
+    monkeypatch.setattr(pipeline, "run", broken)
+    response = upload(shapes_png)
+    assert response.status_code == 500
+    assert error_code(response) == "internal_error"
+    assert "simulated" not in response.get_data(as_text=True), "internals leaked to the client"
+    assert visible_files(settings.results_dir) == []

@@ -119,7 +119,7 @@ WRITER = textwrap.dedent(
 
 def test_two_processes_saving_the_same_id_leave_one_valid_result(tmp_path: Path) -> None:
     writers = [
-        subprocess.Popen([sys.executable, "-c", WRITER, str(tmp_path), "60"]) for _ in range(2)
+        subprocess.Popen([sys.executable, "-c", WRITER, str(tmp_path), "30"]) for _ in range(2)
     ]
     codes = [writer.wait(timeout=120) for writer in writers]
     assert codes == [0, 0], "a writer saw a missing or partial result"

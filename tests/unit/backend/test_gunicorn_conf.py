@@ -1,0 +1,52 @@
+"""gunicorn.conf.py: settings from the environment, and clear failures on bad values."""
+
+import runpy
+from pathlib import Path
+
+import pytest
+
+CONF = Path(__file__).resolve().parents[3] / "app" / "backend" / "gunicorn.conf.py"
+
+
+@pytest.fixture
+def metrics_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    directory = tmp_path / "metrics"
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(directory))
+    for name in ("CANNY_BIND", "CANNY_WORKERS", "CANNY_THREADS", "CANNY_MAX_REQUESTS"):
+        monkeypatch.delenv(name, raising=False)
+    return directory
+
+
+def test_defaults_are_production_safe(metrics_dir: Path) -> None:
+    conf = runpy.run_path(str(CONF))
+    assert conf["bind"] == "127.0.0.1:8000", "default bind must stay on loopback"
+    assert (conf["workers"], conf["threads"], conf["worker_class"]) == (2, 2, "gthread")
+    assert conf["max_requests"] > 0 and conf["max_requests_jitter"] > 0
+    assert conf["graceful_timeout"] <= conf["timeout"]
+    assert conf["control_socket_disable"] is True
+    assert metrics_dir.is_dir(), "the multiprocess metrics directory must exist before import"
+
+
+def test_environment_overrides(metrics_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CANNY_BIND", "0.0.0.0:9000")
+    monkeypatch.setenv("CANNY_WORKERS", "4")
+    monkeypatch.setenv("CANNY_MAX_REQUESTS", "0")
+    conf = runpy.run_path(str(CONF))
+    assert (conf["bind"], conf["workers"], conf["max_requests"]) == ("0.0.0.0:9000", 4, 0)
+
+
+@pytest.mark.parametrize(("name", "value"), [("CANNY_WORKERS", "0"), ("CANNY_THREADS", "two")])
+def test_invalid_values_stop_the_server(
+    metrics_dir: Path, monkeypatch: pytest.MonkeyPatch, name: str, value: str
+) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(SystemExit, match=name):
+        runpy.run_path(str(CONF))
+
+
+def test_stale_metric_files_are_removed_on_start(metrics_dir: Path) -> None:
+    conf = runpy.run_path(str(CONF))
+    stale = metrics_dir / "counter_12345.db"
+    stale.write_bytes(b"old samples")
+    conf["on_starting"](None)
+    assert not stale.exists(), "samples of an earlier run would be counted again"
