@@ -1,0 +1,77 @@
+"""A backend dying under load costs no request; the app keeps answering on one backend;
+a restarted backend gets traffic again. Loopback only, bounded in count and time."""
+
+import time
+from concurrent.futures import ThreadPoolExecutor, wait
+
+import requests
+
+from localrun import LocalStack
+from tests.integration.gateway.gateway_client import access_log_entries, png, upload
+
+UPLOADS = 200
+CLIENT_THREADS = 8
+KILL_AFTER = 50
+
+
+def served_by(stack: LocalStack, entries: list[dict]) -> set[str]:
+    """Backends that answered these requests (a retried request names both)."""
+    addresses = {backend.address for backend in stack.backends}
+    return {
+        address
+        for entry in entries
+        for address in entry["upstream_addr"].split(", ")
+        if address in addresses
+    }
+
+
+def test_sigkill_of_a_backend_under_load_fails_no_upload(local_stack: LocalStack) -> None:
+    images = [png(1000 + n) for n in range(UPLOADS)]
+    with ThreadPoolExecutor(CLIENT_THREADS) as pool:
+        futures = [pool.submit(upload, local_stack, image) for image in images]
+        deadline = time.monotonic() + 60
+        while sum(f.done() for f in futures) < KILL_AFTER and time.monotonic() < deadline:
+            time.sleep(0.01)
+        local_stack.kill_backend(0)
+        killed_at = sum(f.done() for f in futures)
+        not_done = wait(futures, timeout=120).not_done
+    assert not not_done, f"{len(not_done)} uploads did not finish within 120 s"
+    statuses = [future.result().status_code for future in futures]
+    failed = [status for status in statuses if status != 201]
+    entries = [e for e in access_log_entries(local_stack) if e["method"] == "POST"]
+    retried = sum(", " in entry["upstream_addr"] for entry in entries)
+    print(
+        f"\nfailover: {len(statuses)} uploads sent, {len(failed)} failed, backend-1 SIGKILLed "
+        f"after {killed_at} finished, {retried} retried on the other backend"
+    )
+    assert not failed, f"uploads failed while a backend died: {failed}"
+    assert served_by(local_stack, entries) == {b.address for b in local_stack.backends}, (
+        "both backends should have served uploads before the kill"
+    )
+
+
+def test_one_backend_down_then_both_down_then_back(local_stack: LocalStack) -> None:
+    local_stack.kill_backend(0)
+    for seed in range(2000, 2010):
+        assert upload(local_stack, png(seed)).status_code == 201, "one backend must suffice"
+        listed = requests.get(f"{local_stack.url}/api/images", timeout=10)
+        assert listed.status_code == 200
+
+    local_stack.kill_backend(1)
+    down = requests.get(f"{local_stack.url}/api/images", timeout=10)
+    assert down.status_code == 503, f"with no backend the API answered {down.status_code}"
+    assert down.json()["error"]["code"] == "unavailable"
+    assert requests.get(f"{local_stack.url}/healthz", timeout=10).status_code == 200
+
+    local_stack.start_backend(0)
+    local_stack.start_backend(1)
+    already_logged = len(access_log_entries(local_stack))
+    everyone = {backend.address for backend in local_stack.backends}
+    deadline = time.monotonic() + 30  # nginx retries a failed server after fail_timeout (5 s)
+    while time.monotonic() < deadline:
+        answer = requests.get(f"{local_stack.url}/api/images", timeout=10)
+        assert answer.status_code == 200, f"restarted stack answered {answer.status_code}"
+        if served_by(local_stack, access_log_entries(local_stack)[already_logged:]) == everyone:
+            return
+        time.sleep(0.1)
+    raise AssertionError("after restart, not both backends got requests within 30 s")
