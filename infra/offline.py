@@ -58,6 +58,7 @@ class PlannedResource:
     ignore_changes: tuple[str, ...]
     depends_on: tuple[str, ...]
     inputs: dict[str, Any]
+    resource_id: str = ""
     retain_on_delete: bool = False
 
     def plan_entry(self, names_by_urn: dict[str, str]) -> dict[str, Any]:
@@ -152,6 +153,12 @@ class OfflineMocks(pulumi.runtime.Mocks):
         return {}, []
 
 
+def _is_stack(urn: str) -> bool:
+    """The root stack is every top-level resource's parent; plans show no parent for it."""
+    parts = urn.split("::")
+    return len(parts) < 3 or parts[2] == "pulumi:pulumi:Stack"
+
+
 class RecordingMonitor(pulumi_mocks.MockMonitor):
     """The mock monitor, plus a record of each registration's options and raw inputs."""
 
@@ -167,12 +174,13 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                     type=request.type,
                     name=request.name,
                     urn=response.urn,
-                    parent=request.parent or None,
+                    parent=None if _is_stack(request.parent) else request.parent,
                     custom=request.custom,
                     protect=request.protect,
                     ignore_changes=tuple(request.ignoreChanges),
                     depends_on=tuple(request.dependencies),
                     inputs=_readable(json_format.MessageToDict(request.object)),
+                    resource_id=response.id,
                     retain_on_delete=request.retainOnDelete,
                 )
             )
@@ -188,9 +196,10 @@ async def _collect_outputs(run: OfflineRun) -> None:
         run.outputs[name] = await output.future()
 
 
-def _run(stack: str, config: dict[str, Any], program: Path) -> OfflineRun:
-    mocks = OfflineMocks()
-    monitor = RecordingMonitor(mocks)
+def _run(
+    stack: str, config: dict[str, Any], program: Path, monitor: RecordingMonitor
+) -> OfflineRun:
+    mocks = monitor.mocks
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
     pulumi.runtime.set_all_config({key: _config_string(value) for key, value in config.items()})
     run = OfflineRun(stack)
@@ -226,17 +235,28 @@ class _InlineExecutor(concurrent.futures.ThreadPoolExecutor):
         return future
 
 
-def _run_in_own_loop(stack: str, config: dict[str, Any], program: Path) -> OfflineRun:
+def _run_in_own_loop(
+    stack: str, config: dict[str, Any], program: Path, monitor: RecordingMonitor
+) -> OfflineRun:
     loop = asyncio.new_event_loop()
     loop.set_default_executor(_InlineExecutor())
     asyncio.set_event_loop(loop)
     try:
-        return _run(stack, config, program)
+        return _run(stack, config, program, monitor)
     finally:
         asyncio.set_event_loop(None)
         loop.close()
 
 
-def run_program(stack: str, config: dict[str, Any], program: Path = PROGRAM) -> OfflineRun:
-    """Run the program once for `stack` with `config` (keys like "canny:domain")."""
-    return contextvars.Context().run(_run_in_own_loop, stack, config, program)
+def run_program(
+    stack: str,
+    config: dict[str, Any],
+    program: Path = PROGRAM,
+    monitor: RecordingMonitor | None = None,
+) -> OfflineRun:
+    """Run the program once for `stack` with `config` (keys like "canny:domain").
+
+    Pass a `monitor` to inspect what was registered even when the program raises.
+    """
+    monitor = monitor or RecordingMonitor(OfflineMocks())
+    return contextvars.Context().run(_run_in_own_loop, stack, config, program, monitor)

@@ -1,0 +1,112 @@
+"""infra/config.py: every setting checked before anything is built, all problems at once."""
+
+from typing import Any
+
+import pytest
+
+from infra.config import ConfigError, Secret, parse_settings
+
+VALID: dict[str, Any] = {
+    "domain": "example.com",
+    "region": "fra1",
+    "size": "s-1vcpu-2gb",
+    "image": "debian-12-x64",
+    "adminCidrs": '["192.0.2.0/24"]',
+    "sshKeyName": "canny-deploy",
+    "sshPrivateKey": "-----BEGIN OPENSSH PRIVATE KEY-----",
+    "registryImage": "registry.gitlab.com/example/canny-platform",
+    "imageTag": "0123abcd",
+}
+
+
+def settings_for(stack: str = "test", **changes: Any):
+    raw = {**VALID, **changes}
+    return parse_settings(stack, {key: value for key, value in raw.items() if value is not None})
+
+
+@pytest.mark.parametrize(
+    ("stack", "changes", "message"),
+    [
+        ("test", {"region": "mars1"}, "canny:region: 'mars1' is not a DigitalOcean region"),
+        ("test", {"size": "2GB"}, "canny:size: '2GB' is invalid"),
+        ("test", {"adminCidrs": '["10.0.0.300/8"]'}, "'10.0.0.300/8' is not a CIDR"),
+        ("test", {"adminCidrs": '["10.0.0.1/8"]'}, "'10.0.0.1/8' is not a CIDR"),
+        ("test", {"adminCidrs": "192.0.2.0/24"}, "canny:adminCidrs: must be a list"),
+        ("test", {"domain": "Example_com"}, "canny:domain: 'Example_com' is invalid"),
+        ("test", {"domain": None}, "canny:domain: missing"),
+        ("prod", {"ephemeral": "true"}, "prod can never be ephemeral"),
+        ("prod", {"adminCidrs": '["0.0.0.0/0"]'}, "prod would accept SSH from the whole internet"),
+        ("prod", {"adminCidrs": '["::/0"]'}, "prod would accept SSH from the whole internet"),
+        ("test", {"imageTag": None}, "canny:imageTag: missing; CI sets the commit SHA"),
+        ("test", {"imageTag": "latest"}, "`latest` is not a release"),
+        ("test", {"image": "debian-x64"}, "canny:image: 'debian-x64' is invalid"),
+        ("test", {"sshPrivateKey": None}, "canny:sshPrivateKey: missing secret"),
+        ("test", {"sshPrivateKey": "changethis"}, "canny:sshPrivateKey: is a placeholder"),
+        ("test", {"runnerToken": "GR1348941abc"}, "must be a runner authentication token"),
+        ("test", {"registryUser": "bot"}, "set it together with canny:registryUser"),
+        ("test", {"sshPublicKey": "ssh-ed25519 AAAA k"}, "set exactly one of canny:sshPublicKey"),
+        ("test", {"sshKeyName": None}, "set exactly one of canny:sshPublicKey"),
+        ("test", {"adminCidr": '["192.0.2.0/24"]'}, "canny:adminCidr: unknown setting"),
+        ("test", {"ephemeral": "yes"}, "canny:ephemeral: 'yes' is not true or false"),
+        ("test", {"volumeSizeGb": "0"}, "canny:volumeSizeGb: '0' is not a whole number"),
+        ("test", {"runnerExecutor": "kubernetes"}, "canny:runnerExecutor: 'kubernetes'"),
+        ("staging", {}, "stack 'staging': use `prod`, `test` or `test-<slug>`"),
+        ("test-Feature", {}, "stack 'test-Feature'"),
+    ],
+)
+def test_invalid_config_fails_with_a_message_naming_the_problem(stack, changes, message):
+    with pytest.raises(ConfigError) as raised:
+        settings_for(stack, **changes)
+    assert message in str(raised.value), f"expected {message!r} in:\n{raised.value}"
+
+
+def test_every_problem_is_reported_at_once():
+    with pytest.raises(ConfigError) as raised:
+        settings_for("test", region="mars1", size="big", imageTag=None)
+    text = str(raised.value)
+    for key in ("canny:region", "canny:size", "canny:imageTag"):
+        assert key in text, f"{key} missing from the combined error:\n{text}"
+
+
+def test_prod_may_open_ssh_only_with_the_explicit_override():
+    settings = settings_for("prod", adminCidrs='["0.0.0.0/0"]', allowSshFromAnywhere="true")
+    assert settings.admin_cidrs == ("0.0.0.0/0",)
+
+
+@pytest.mark.parametrize(
+    ("stack", "subdomain", "record", "hostname"),
+    [
+        ("prod", None, "@", "example.com"),
+        ("prod", "app", "app", "app.example.com"),
+        ("test", None, "test.test", "test.test.example.com"),
+        ("test-feature-x", None, "test-feature-x.test", "test-feature-x.test.example.com"),
+        ("test", "ignored", "test.test", "test.test.example.com"),
+    ],
+)
+def test_dns_names_follow_the_stack(stack, subdomain, record, hostname):
+    settings = settings_for(stack, subdomain=subdomain)
+    assert (settings.record_name, settings.hostname) == (record, hostname)
+
+
+@pytest.mark.parametrize(
+    ("stack", "ephemeral_tag"), [("prod", "persistent"), ("test-x", "ephemeral")]
+)
+def test_ephemeral_defaults_by_stack_and_shows_in_tags(stack, ephemeral_tag):
+    settings = settings_for(stack)
+    assert settings.tags == ("canny", f"canny-{stack}", ephemeral_tag)
+
+
+def test_secrets_never_show_in_a_repr():
+    settings = settings_for(
+        "test", registryUser="bot-user", registryPassword="hunter2-pass", runnerToken="glrt-abc"
+    )
+    shown = repr(settings)
+    for value in ("hunter2-pass", "bot-user", "glrt-abc", VALID["sshPrivateKey"]):
+        assert value not in shown, f"secret {value!r} leaked into repr: {shown}"
+    assert repr(Secret("x")) == "Secret('[secret]')"
+
+
+def test_registry_login_is_one_secret_stdin_of_two_lines():
+    settings = settings_for("test", registryUser="bot", registryPassword="pw")
+    assert settings.registry_login is not None
+    assert settings_for("test").registry_stdin() is None, "a public registry needs no login"
