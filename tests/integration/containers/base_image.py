@@ -1,0 +1,109 @@
+"""The `debian:bookworm-slim` base image, made with debootstrap because Docker Hub is out
+of reach: Debian's own packages, tagged with the name the Dockerfiles pin."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+from tests.integration.containers.docker_daemon import PrivateDockerDaemon
+
+BASE_IMAGE = "debian:bookworm-slim"
+MIRROR = "http://deb.debian.org/debian"
+DEBOOTSTRAP_TIMEOUT_S = 600
+HOST_APT = Path("/etc/apt")
+
+# What makes Debian's docker images "slim" and build-friendly: no docs or man pages,
+# no services started by package scripts, no package cache left in layers.
+_SLIM_FILES = {
+    "etc/dpkg/dpkg.cfg.d/docker-slim": (
+        "path-exclude /usr/share/doc/*\n"
+        "path-include /usr/share/doc/*/copyright\n"
+        "path-exclude /usr/share/man/*\n"
+        "path-exclude /usr/share/info/*\n"
+        "path-exclude /usr/share/locale/*\n"
+        "path-exclude /usr/share/lintian/*\n"
+    ),
+    "usr/sbin/policy-rc.d": "#!/bin/sh\nexit 101\n",
+    "etc/apt/apt.conf.d/docker-clean": (
+        'DPkg::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb || true"; };\n'
+        'Dir::Cache::pkgcache ""; Dir::Cache::srcpkgcache "";\n'
+    ),
+}
+_DEFAULT_SOURCES = (
+    "Types: deb\n"
+    "URIs: http://deb.debian.org/debian\n"
+    "Suites: bookworm bookworm-updates\n"
+    "Components: main\n"
+    "Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg\n\n"
+    "Types: deb\n"
+    "URIs: http://deb.debian.org/debian-security\n"
+    "Suites: bookworm-security\n"
+    "Components: main\n"
+    "Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg\n"
+)
+
+
+def has_image(daemon: PrivateDockerDaemon, name: str) -> bool:
+    return daemon.docker("image", "inspect", name, check=False).strip() not in ("", "[]")
+
+
+def ensure_base_image(daemon: PrivateDockerDaemon, debootstrap: str, work_dir: Path) -> bool:
+    """Import the base image unless the daemon has it; True when it had to be made."""
+    if has_image(daemon, BASE_IMAGE):
+        return False
+    rootfs = work_dir / "rootfs"
+    try:
+        subprocess.run(
+            [debootstrap, "--variant=minbase", "bookworm", str(rootfs), MIRROR],
+            capture_output=True,
+            timeout=DEBOOTSTRAP_TIMEOUT_S,
+            check=True,
+        )
+        configure_rootfs(rootfs)
+        _import(daemon, rootfs)
+    finally:
+        shutil.rmtree(rootfs, ignore_errors=True)
+    return True
+
+
+def configure_rootfs(rootfs: Path) -> None:
+    """Apt sources and settings as on this host (they are what works on its network),
+    plus the slim image's conventions."""
+    (rootfs / "etc/apt/sources.list").unlink(missing_ok=True)
+    host_sources = HOST_APT / "sources.list.d" / "debian.sources"
+    sources = host_sources.read_text() if host_sources.exists() else _DEFAULT_SOURCES
+    (rootfs / "etc/apt/sources.list.d/debian.sources").write_text(sources)
+    for setting in sorted((HOST_APT / "apt.conf.d").glob("*")):
+        if setting.is_file():
+            shutil.copy(setting, rootfs / "etc/apt/apt.conf.d" / setting.name)
+    for relative, text in _SLIM_FILES.items():
+        path = rootfs / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    (rootfs / "usr/sbin/policy-rc.d").chmod(0o755)
+    for leftover in ("var/cache/apt/archives", "var/lib/apt/lists"):
+        for entry in (rootfs / leftover).glob("*"):
+            if entry.is_file():
+                entry.unlink()
+
+
+def _import(daemon: PrivateDockerDaemon, rootfs: Path) -> None:
+    tar = subprocess.Popen(["tar", "-C", str(rootfs), "-c", "."], stdout=subprocess.PIPE)
+    try:
+        imported = subprocess.run(
+            [daemon.docker_cli, "import", "-c", 'CMD ["bash"]', "-", BASE_IMAGE],
+            stdin=tar.stdout,
+            env=daemon.env,
+            capture_output=True,
+            timeout=DEBOOTSTRAP_TIMEOUT_S,
+            check=False,
+        )
+    finally:
+        if tar.stdout is not None:
+            tar.stdout.close()
+        tar.wait(timeout=60)
+    assert imported.returncode == 0 and tar.returncode == 0, (
+        f"importing {BASE_IMAGE} failed: {imported.stderr.decode(errors='replace')}"
+    )

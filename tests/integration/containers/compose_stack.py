@@ -1,0 +1,97 @@
+"""app/compose.yaml run for real with Debian's docker-compose 1.29 against a private dockerd.
+
+1.29 has no `up --wait`, so health is polled through `docker inspect`. The gateway is
+published on 127.0.0.1 only, through the compose file's own GATEWAY_PUBLISH knob.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from tests.integration.containers.docker_daemon import PrivateDockerDaemon, run_checked
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+COMPOSE_FILE = REPO_ROOT / "app" / "compose.yaml"
+APP_SERVICES = ("gateway", "backend-1", "backend-2")
+HEALTHY_TIMEOUT_S = 180
+
+
+@dataclass(frozen=True)
+class Container:
+    service: str
+    id: str
+    health: str
+    ports: dict[str, list[dict[str, str]] | None]
+
+
+class ComposeStack:
+    def __init__(
+        self,
+        daemon: PrivateDockerDaemon,
+        compose: str,
+        *,
+        project: str,
+        registry_image: str,
+        image_tag: str,
+        gateway_port: int,
+    ) -> None:
+        self.daemon = daemon
+        self.compose = compose
+        self.project = project
+        self.url = f"http://127.0.0.1:{gateway_port}"
+        self.env = {
+            **daemon.env,
+            "REGISTRY_IMAGE": registry_image,
+            "IMAGE_TAG": image_tag,
+            "GATEWAY_PUBLISH": f"127.0.0.1:{gateway_port}",
+        }
+
+    def run(self, *args: str, timeout: float = 180) -> str:
+        command = [self.compose, "-p", self.project, "-f", str(COMPOSE_FILE), *args]
+        return run_checked(command, env=self.env, timeout=timeout, cwd=COMPOSE_FILE.parent)
+
+    def up(self) -> None:
+        self.run("up", "-d", "--no-build")
+        self.wait_healthy()
+
+    def down(self, *, volumes: bool = False) -> None:
+        self.run("down", "--remove-orphans", *(["--volumes"] if volumes else []))
+
+    def containers(self) -> list[Container]:
+        ids = self.run("ps", "-q").split()
+        if not ids:
+            return []
+        found = []
+        for item in json.loads(self.daemon.docker("inspect", *ids)):
+            health = item["State"].get("Health", {}).get("Status", "none")
+            found.append(
+                Container(
+                    service=item["Config"]["Labels"]["com.docker.compose.service"],
+                    id=item["Id"],
+                    health=health if item["State"]["Running"] else item["State"]["Status"],
+                    ports=item["NetworkSettings"]["Ports"] or {},
+                )
+            )
+        return found
+
+    def container(self, service: str) -> Container:
+        matching = [c for c in self.containers() if c.service == service]
+        assert len(matching) == 1, f"expected one {service} container, got {matching}"
+        return matching[0]
+
+    def wait_healthy(self, services: tuple[str, ...] = APP_SERVICES) -> None:
+        """Poll until each service's container reports healthy (bounded)."""
+        deadline = time.monotonic() + HEALTHY_TIMEOUT_S
+        health: dict[str, str] = {}
+        while time.monotonic() < deadline:
+            health = {c.service: c.health for c in self.containers()}
+            if all(health.get(service) == "healthy" for service in services):
+                return
+            time.sleep(1)
+        logs = self.run("logs", "--tail=30", "--no-color")
+        raise AssertionError(
+            f"services not healthy after {HEALTHY_TIMEOUT_S}s: {health}\n{logs[-6000:]}"
+        )

@@ -1,0 +1,139 @@
+"""app/compose.yaml with the real images, through the gateway's loopback-published port."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import cv2
+import numpy as np
+import pytest
+import requests
+
+from tests.integration.containers.compose_stack import APP_SERVICES, ComposeStack
+
+pytestmark = [pytest.mark.docker, pytest.mark.timeout(900)]
+
+# Load stays small and bounded: one client, at most this many requests per restart.
+RESTART_MAX_REQUESTS = 1500
+REQUEST_PAUSE_S = 0.02
+
+
+def sample_png(seed: int) -> bytes:
+    """A small image with edges to find; each seed gives different bytes (a new id)."""
+    rng = np.random.default_rng(seed)
+    image = np.zeros((96, 128, 3), dtype=np.uint8)
+    for _ in range(6):
+        x, y = (int(v) for v in rng.integers(0, 96, size=2))
+        cv2.rectangle(
+            image, (x, y), (x + 30, y + 20), tuple(int(c) for c in rng.integers(60, 255, 3)), -1
+        )
+    ok, encoded = cv2.imencode(".png", image)
+    assert ok, "OpenCV could not encode the sample image"
+    return encoded.tobytes()
+
+
+@pytest.fixture
+def http() -> requests.Session:
+    session = requests.Session()
+    session.trust_env = False  # never through a proxy: the gateway is on 127.0.0.1
+    return session
+
+
+def upload(http: requests.Session, stack: ComposeStack, seed: int) -> dict:
+    response = http.post(
+        f"{stack.url}/api/images",
+        files={"file": (f"sample-{seed}.png", sample_png(seed), "image/png")},
+        timeout=30,
+    )
+    assert response.status_code == 201, f"upload answered {response.status_code}: {response.text}"
+    return response.json()
+
+
+def test_every_app_service_is_healthy(compose_stack: ComposeStack) -> None:
+    health = {c.service: c.health for c in compose_stack.containers()}
+    assert health == dict.fromkeys(APP_SERVICES, "healthy"), f"unexpected health: {health}"
+
+
+def test_upload_fetch_result_and_list(compose_stack: ComposeStack, http: requests.Session) -> None:
+    created = upload(http, compose_stack, seed=1)
+
+    edges = http.get(f"{compose_stack.url}{created['edges_url']}", timeout=10)
+    assert edges.status_code == 200, f"{created['edges_url']} answered {edges.status_code}"
+    assert edges.headers["Content-Type"] == "image/png", edges.headers
+    decoded = cv2.imdecode(np.frombuffer(edges.content, np.uint8), cv2.IMREAD_GRAYSCALE)
+    assert decoded.shape == (96, 128), f"edge map has shape {decoded.shape}"
+
+    listing = http.get(f"{compose_stack.url}/api/images", timeout=10)
+    assert listing.status_code == 200, listing.text
+    assert created["id"] in [item["id"] for item in listing.json()["items"]], listing.json()
+
+
+def test_only_the_gateway_publishes_a_port_and_only_on_loopback(
+    compose_stack: ComposeStack,
+) -> None:
+    published = {
+        c.service: sorted(
+            f"{binding['HostIp']}:{binding['HostPort']}->{port}"
+            for port, bindings in c.ports.items()
+            for binding in bindings or []
+        )
+        for c in compose_stack.containers()
+    }
+    gateway_port = compose_stack.url.rsplit(":", 1)[1]
+    assert published == {
+        "gateway": [f"127.0.0.1:{gateway_port}->8080/tcp"],
+        "backend-1": [],
+        "backend-2": [],
+    }, f"published ports: {published}"
+
+
+@pytest.mark.parametrize("path", ["/metrics", "/readyz", "/api/../metrics"])
+def test_gateway_keeps_backend_internals_private(
+    compose_stack: ComposeStack, http: requests.Session, path: str
+) -> None:
+    response = http.get(f"{compose_stack.url}{path}", timeout=10)
+    assert response.status_code == 404, f"{path} answered {response.status_code}"
+
+
+def test_restarting_a_backend_fails_no_request(
+    compose_stack: ComposeStack, http: requests.Session
+) -> None:
+    created = upload(http, compose_stack, seed=2)
+    outcomes: list[int | str] = []
+    done = threading.Event()
+
+    def keep_requesting() -> None:
+        paths = ["/api/images?limit=5", f"/api/images/{created['id']}"]
+        while not done.is_set() and len(outcomes) < RESTART_MAX_REQUESTS:
+            try:
+                status = http.get(f"{compose_stack.url}{paths[len(outcomes) % 2]}", timeout=10)
+                outcomes.append(status.status_code)
+            except requests.RequestException as error:
+                outcomes.append(type(error).__name__)
+            time.sleep(REQUEST_PAUSE_S)
+
+    client = threading.Thread(target=keep_requesting)
+    client.start()
+    try:
+        compose_stack.run("restart", "backend-1")
+        compose_stack.wait_healthy()
+    finally:
+        done.set()
+        client.join(timeout=30)
+
+    failures = [outcome for outcome in outcomes if outcome != 200]
+    assert outcomes, "no request ran during the restart"
+    assert failures == [], f"{len(failures)} of {len(outcomes)} requests failed: {failures[:10]}"
+
+
+def test_results_survive_down_and_up(compose_stack: ComposeStack, http: requests.Session) -> None:
+    created = upload(http, compose_stack, seed=3)
+
+    compose_stack.down()
+    compose_stack.up()
+
+    metadata = http.get(f"{compose_stack.url}/api/images/{created['id']}", timeout=10)
+    assert metadata.status_code == 200, f"result gone after down/up: {metadata.status_code}"
+    edges = http.get(f"{compose_stack.url}{created['edges_url']}", timeout=10)
+    assert edges.status_code == 200, f"edge map gone after down/up: {edges.status_code}"
