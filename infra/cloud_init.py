@@ -86,12 +86,22 @@ def _volume_steps(volume_name: str) -> tuple[list[list[str]], list[list[str]]]:
     mounts = [
         [volume_device(volume_name), RESULTS_MOUNT, "ext4", "defaults,nofail,noatime", "0", "2"]
     ]
-    commands = [
-        ["mkdir", "-p", RESULTS_MOUNT],
-        ["mount", RESULTS_MOUNT],
-        ["chown", f"{BACKEND_UID}:{BACKEND_UID}", RESULTS_MOUNT],
-    ]
+    # cloud-init's mounts module creates the folder and mounts it; deploy.sh refuses to run
+    # when it is not a mount point, so results never land on the droplet's own disk.
+    commands = [["chown", f"{BACKEND_UID}:{BACKEND_UID}", RESULTS_MOUNT]]
     return mounts, commands
+
+
+class _BlockDumper(yaml.SafeDumper):
+    """Multi-line strings (file contents) as `|` blocks, so the user data stays readable."""
+
+
+def _represent_text(dumper: yaml.SafeDumper, text: str) -> yaml.ScalarNode:
+    style = "|" if "\n" in text else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", text, style=style)
+
+
+_BlockDumper.add_representer(str, _represent_text)
 
 
 def render_user_data(inputs: UserDataInputs, template: Path = TEMPLATE) -> str:
@@ -115,4 +125,5 @@ def render_user_data(inputs: UserDataInputs, template: Path = TEMPLATE) -> str:
         document["write_files"].extend(files)
         runcmd.extend(commands)
     runcmd.append(["install", "-D", "-m", "0644", "/dev/null", READY_MARKER])
-    return "#cloud-config\n" + yaml.safe_dump(document, sort_keys=False, width=1000)
+    body = yaml.dump(document, Dumper=_BlockDumper, sort_keys=False, width=1000)
+    return "#cloud-config\n" + body

@@ -78,6 +78,9 @@ class OfflineRun:
     resources: list[PlannedResource] = field(default_factory=list)
     outputs: dict[str, Any] = field(default_factory=dict)
     secret_outputs: set[str] = field(default_factory=set)
+    # What each provider would receive, secrets in plaintext (a provider decrypts them too):
+    # for tests of rendered values such as user_data; never printed by the plan.
+    provider_inputs: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
 
     def by_type(self, type_token: str) -> list[PlannedResource]:
         return [item for item in self.resources if item.type == type_token]
@@ -111,11 +114,23 @@ def _readable(value: Any) -> Any:
     return value
 
 
+def _revealed(value: Any) -> Any:
+    """Mock inputs keep secrets wrapped; a provider would see the plain value."""
+    if isinstance(value, dict):
+        if value.get(_SIG_KEY) == _HIDDEN_VALUE_SIG:
+            return _revealed(value.get("value"))
+        return {key: _revealed(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_revealed(item) for item in value]
+    return value
+
+
 class OfflineMocks(pulumi.runtime.Mocks):
     """Provider answers shaped like DigitalOcean's, keyed on the resource type."""
 
     def __init__(self) -> None:
         self._next_id = 100000
+        self.received: dict[str, dict[str, Any]] = {}
 
     def _new_id(self) -> str:
         self._next_id += 1
@@ -123,6 +138,7 @@ class OfflineMocks(pulumi.runtime.Mocks):
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
         resource_id = self._new_id()
+        self.received[args.name] = _revealed(args.inputs)
         state = dict(args.inputs)
         if args.typ == "digitalocean:index/droplet:Droplet":
             state |= {
@@ -162,7 +178,9 @@ def _is_stack(urn: str) -> bool:
 class RecordingMonitor(pulumi_mocks.MockMonitor):
     """The mock monitor, plus a record of each registration's options and raw inputs."""
 
-    def __init__(self, mocks: pulumi.runtime.Mocks) -> None:
+    mocks: OfflineMocks
+
+    def __init__(self, mocks: OfflineMocks) -> None:
         super().__init__(mocks)
         self.planned: list[PlannedResource] = []
 
@@ -210,6 +228,7 @@ def _run(
 
     _sync_await(run_pulumi_func(program_then_outputs))
     run.resources = monitor.planned
+    run.provider_inputs = mocks.received
     return run
 
 

@@ -42,6 +42,10 @@ set_env_value REGISTRY_IMAGE "$registry_image"
 set_env_value IMAGE_TAG "$image_tag"
 set_env_value COMPOSE_PROFILES "${COMPOSE_PROFILES:-}"
 if [ -n "${CANNY_RESULTS_MOUNT:-}" ]; then
+  if ! mountpoint -q "$CANNY_RESULTS_MOUNT"; then
+    echo "canny: $CANNY_RESULTS_MOUNT is not mounted: refusing to write results to the droplet's disk" >&2
+    exit 1
+  fi
   set_env_value CANNY_RESULTS_MOUNT "$CANNY_RESULTS_MOUNT"
   set_env_value COMPOSE_FILE "compose.yaml:compose.results-volume.yaml"
 fi
