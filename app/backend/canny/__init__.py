@@ -22,6 +22,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = settings.max_upload_bytes + MULTIPART_OVERHEAD_BYTES
     app.json.sort_keys = False
     cv2.setNumThreads(settings.opencv_threads)
+    # A corrupt upload is answered with a JSON 400; OpenCV's own warnings about it would
+    # only add non-JSON lines to the log.
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
 
     store = ResultStore(settings.results_dir)
     try:

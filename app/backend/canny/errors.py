@@ -5,7 +5,9 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, Response, jsonify
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+
+from canny.extensions import current_settings
 
 log = logging.getLogger(__name__)
 
@@ -70,13 +72,19 @@ def _api_error(error: ApiError) -> tuple[Response, int]:
 
 
 def _http_error(error: HTTPException) -> Response:
-    """Werkzeug's own errors (404, 405, 413 from MAX_CONTENT_LENGTH) as JSON, headers kept."""
+    """Werkzeug's own errors (404, 405) as JSON, headers such as Allow kept."""
     response = error.get_response()
-    name = (error.name or "error").lower().replace(" ", "_")
-    code = "payload_too_large" if error.code == 413 else name
-    response.set_data(jsonify(error_body(code, error.description or name)).get_data())
+    code = (error.name or "error").lower().replace(" ", "_")
+    response.set_data(jsonify(error_body(code, error.description or code)).get_data())
     response.content_type = "application/json"
     return response
+
+
+def _body_too_large(error: RequestEntityTooLarge) -> tuple[Response, int]:
+    """MAX_CONTENT_LENGTH refused the body before it was read; name the limit that applies."""
+    limit = current_settings().max_upload_bytes
+    message = f"the upload is larger than the limit of {limit} bytes"
+    return jsonify(error_body(PayloadTooLargeError.code, message)), 413
 
 
 def _unexpected_error(error: Exception) -> tuple[Response, int]:
@@ -86,5 +94,6 @@ def _unexpected_error(error: Exception) -> tuple[Response, int]:
 
 def init_app(app: Flask) -> None:
     app.register_error_handler(ApiError, _api_error)
+    app.register_error_handler(RequestEntityTooLarge, _body_too_large)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected_error)

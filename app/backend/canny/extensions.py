@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from flask import Flask, current_app
 
-from canny.settings import Settings
-from canny.storage import ResultStore
+if TYPE_CHECKING:  # only for annotations: keeps this module free of import cycles
+    from canny.settings import Settings
+    from canny.storage import ResultStore
 
 
 def init_app(app: Flask, settings: Settings, store: ResultStore) -> None:

@@ -14,7 +14,7 @@ import io
 import warnings
 from dataclasses import dataclass
 
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from canny.errors import InvalidImageError, TooManyPixelsError, UnsupportedMediaTypeError
 
@@ -73,7 +73,9 @@ def _recognised_format(data: bytes) -> str | None:
     try:
         with _quiet_open(data, formats=None) as image:
             return image.format
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
+    except Image.DecompressionBombError:
+        return "this image format"
+    except Exception:  # any parser failure on untrusted bytes just means "not recognised"
         return None
 
 
@@ -85,7 +87,7 @@ def read_header(data: bytes, max_pixels: int) -> ImageHeader:
             width, height = image.size
     except Image.DecompressionBombError:
         raise TooManyPixelsError(f"the image declares more than {max_pixels} pixels") from None
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
+    except Exception:  # any parser failure on untrusted bytes means a broken image
         raise InvalidImageError(
             f"the file is not a valid {image_format.name.upper()} image"
         ) from None
@@ -100,7 +102,11 @@ def read_header(data: bytes, max_pixels: int) -> ImageHeader:
 
 
 def _quiet_open(data: bytes, formats: list[str] | None) -> Image.Image:
-    """Open lazily; our own pixel limit replaces Pillow's bomb warning (an error for huge ones)."""
+    """Open lazily (header only), without Pillow's warnings.
+
+    Our own pixel limit replaces Pillow's bomb warning (Pillow still raises for huge
+    images), and warnings about corrupt metadata in uploads are not ours to print.
+    """
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        warnings.simplefilter("ignore")
         return Image.open(io.BytesIO(data), formats=formats)

@@ -35,7 +35,7 @@ def _read_upload(max_bytes: int) -> bytes:
         raise InvalidRequestError("the multipart form has no `file` field")
     data = upload.read(max_bytes + 1)
     if len(data) > max_bytes:
-        raise PayloadTooLargeError(f"the file is larger than {max_bytes} bytes")
+        raise PayloadTooLargeError(f"the upload is larger than the limit of {max_bytes} bytes")
     if not data:
         raise InvalidRequestError("the uploaded file is empty")
     return data

@@ -5,7 +5,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,21 +54,17 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
             process.wait(timeout=SHUTDOWN_SECONDS)
 
 
-@pytest.fixture
-def backend_server(tmp_path: Path) -> Iterator[BackendServer]:
-    port = pick_free_port()
-    server = BackendServer(
-        url=f"http://127.0.0.1:{port}",
-        results_dir=tmp_path / "results",
-        log_path=tmp_path / "gunicorn.log",
-    )
-    env = {
+def _launch(
+    server: BackendServer, port: int, workdir: Path, env: dict[str, str]
+) -> subprocess.Popen[bytes]:
+    environment = {
         **os.environ,
         "CANNY_BIND": f"127.0.0.1:{port}",
         "CANNY_WORKERS": "2",
         "CANNY_THREADS": "2",
         "CANNY_RESULTS_DIR": str(server.results_dir),
-        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
+        "PROMETHEUS_MULTIPROC_DIR": str(workdir / "metrics"),
+        **env,
     }
     command = [
         sys.executable,
@@ -79,11 +75,38 @@ def backend_server(tmp_path: Path) -> Iterator[BackendServer]:
         "canny:create_app()",
     ]
     with server.log_path.open("wb") as log:
-        process = subprocess.Popen(
-            command, cwd=tmp_path, env=env, stdout=log, stderr=log, start_new_session=True
+        return subprocess.Popen(
+            command, cwd=workdir, env=environment, stdout=log, stderr=log, start_new_session=True
         )
+
+
+@pytest.fixture
+def start_backend(tmp_path: Path) -> Iterator[Callable[..., BackendServer]]:
+    """Start gunicorn with extra environment (e.g. CANNY_RESULTS_DIR on a tiny tmpfs);
+    every server started is stopped when the test ends."""
+    processes: list[subprocess.Popen[bytes]] = []
+
+    def start(**env: str) -> BackendServer:
+        workdir = tmp_path / f"backend-{len(processes)}"
+        workdir.mkdir()
+        port = pick_free_port()
+        server = BackendServer(
+            url=f"http://127.0.0.1:{port}",
+            results_dir=Path(env.get("CANNY_RESULTS_DIR", workdir / "results")),
+            log_path=workdir / "gunicorn.log",
+        )
+        processes.append(_launch(server, port, workdir, env))
+        _wait_until_ready(processes[-1], server)
+        return server
+
     try:
-        _wait_until_ready(process, server)
-        yield server
+        yield start
     finally:
-        _stop(process)
+        for process in processes:
+            _stop(process)
+
+
+@pytest.fixture
+def backend_server(start_backend: Callable[..., BackendServer]) -> BackendServer:
+    """A backend with default settings and its own results directory."""
+    return start_backend()

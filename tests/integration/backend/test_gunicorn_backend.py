@@ -1,6 +1,7 @@
 """The backend for real: gunicorn with 2 workers, parallel uploads, shared metrics."""
 
 import json
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -97,3 +98,15 @@ def test_logs_are_json_lines_with_request_ids(backend_server: BackendServer) -> 
     traced = [r for r in records if r.get("request_id") == "trace-me-1"]
     assert traced and traced[0]["path"] == "/healthz" and traced[0]["status"] == 200
     assert any(r.get("status") == 400 and r.get("request_id") for r in records)
+
+
+def test_oversized_upload_is_json_413_and_the_server_keeps_serving(
+    start_backend: Callable[..., BackendServer],
+) -> None:
+    server = start_backend(CANNY_MAX_UPLOAD_BYTES="100000")
+    response = post_image(server.url, b"\xff\xd8\xff" + b"\x00" * 300_000)
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "payload_too_large"
+    assert "100000" in response.json()["error"]["message"], "the message should name the limit"
+    assert post_image(server.url, sample_images.encode(sample_images.shapes())).status_code == 201
+    assert list(server.results_dir.glob("*.orig.jpg")) == [], "the refused upload was stored"

@@ -54,6 +54,32 @@ def test_recognised_unsupported_formats_are_415(data: bytes, name: str) -> None:
         detect_format(data)
 
 
+def _gif_declaring_65535_squared() -> bytes:
+    screen = b"GIF89a" + struct.pack("<HH", 65535, 65535) + b"\x00\x00\x00"
+    return screen + b",\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;"
+
+
+def test_huge_image_in_an_unsupported_format_is_415_not_a_crash() -> None:
+    with pytest.raises(UnsupportedMediaTypeError):
+        detect_format(_gif_declaring_65535_squared())
+
+
+def _tiff_with_oversized_tag() -> bytes:
+    """A TIFF whose last tag claims more data than the file holds (Pillow warns on it)."""
+    data = bytearray(sample_images.encode(sample_images.shapes(8, 8), "tiff"))
+    directory = struct.unpack("<I", data[4:8])[0]
+    entries = struct.unpack("<H", data[directory : directory + 2])[0]
+    last_count = directory + 2 + 12 * (entries - 1) + 4
+    data[last_count : last_count + 4] = struct.pack("<I", 1_000_000)
+    return bytes(data)
+
+
+def test_corrupt_metadata_warnings_do_not_escape() -> None:
+    """pytest turns warnings into errors here, so a leaked Pillow warning fails this test."""
+    header = read_header(_tiff_with_oversized_tag(), max_pixels=100)
+    assert (header.width, header.height) == (8, 8)
+
+
 @pytest.mark.parametrize(
     "data",
     [

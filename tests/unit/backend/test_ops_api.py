@@ -3,6 +3,7 @@
 from collections.abc import Callable
 from pathlib import Path
 
+import cv2
 import pytest
 from canny import create_app
 from canny.settings import Settings
@@ -114,3 +115,7 @@ def test_unknown_path_is_json_404(client: FlaskClient) -> None:
     response = client.get("/nope")
     assert response.status_code == 404
     assert response.get_json()["error"]["code"] == "not_found"
+
+
+def test_opencv_warnings_are_silenced_so_logs_stay_json(app: Flask) -> None:
+    assert cv2.utils.logging.getLogLevel() == cv2.utils.logging.LOG_LEVEL_ERROR
