@@ -36,6 +36,8 @@ threads = _env_int("CANNY_THREADS", 2, 1)
 timeout = _env_int("CANNY_TIMEOUT", 60, 1)
 graceful_timeout = _env_int("CANNY_GRACEFUL_TIMEOUT", 30, 1)
 keepalive = 5
+# Worker heartbeats go to a file there; containers should point it at a tmpfs (/dev/shm).
+worker_tmp_dir = os.environ.get("CANNY_WORKER_TMP_DIR", "").strip() or None
 # Nothing here uses gunicornc, and one fixed socket path would clash between instances.
 control_socket_disable = True
 # Recycle workers now and then so slow leaks in native image libraries cannot pile up;

@@ -24,13 +24,14 @@ class ImageFormat:
     name: str
     extension: str
     pillow_format: str
+    media_type: str
 
 
-JPEG = ImageFormat("jpeg", "jpg", "JPEG")
-PNG = ImageFormat("png", "png", "PNG")
-WEBP = ImageFormat("webp", "webp", "WEBP")
-BMP = ImageFormat("bmp", "bmp", "BMP")
-TIFF = ImageFormat("tiff", "tiff", "TIFF")
+JPEG = ImageFormat("jpeg", "jpg", "JPEG", "image/jpeg")
+PNG = ImageFormat("png", "png", "PNG", "image/png")
+WEBP = ImageFormat("webp", "webp", "WEBP", "image/webp")
+BMP = ImageFormat("bmp", "bmp", "BMP", "image/bmp")
+TIFF = ImageFormat("tiff", "tiff", "TIFF", "image/tiff")
 ACCEPTED_FORMATS = (JPEG, PNG, WEBP, BMP, TIFF)
 EXTENSIONS = tuple(image_format.extension for image_format in ACCEPTED_FORMATS)
 

@@ -7,12 +7,13 @@ from __future__ import annotations
 from typing import Any
 
 from canny.edge_params import BLUR_MAX, BLUR_MIN, THRESHOLD_MAX, THRESHOLD_MIN, EdgeParams
-from canny.image_format import EXTENSIONS
+from canny.image_format import ACCEPTED_FORMATS, EXTENSIONS
 from canny.images_api import LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX
 from canny.storage import CURSOR_PATTERN, ID_PATTERN
 
 _DEFAULTS = EdgeParams()
-ACCEPTED_MEDIA_TYPES = ("image/jpeg", "image/png", "image/webp", "image/bmp", "image/tiff")
+FORMAT_NAMES = tuple(image_format.name for image_format in ACCEPTED_FORMATS)
+ACCEPTED_MEDIA_TYPES = tuple(image_format.media_type for image_format in ACCEPTED_FORMATS)
 
 
 def _error(description: str) -> dict[str, Any]:
@@ -70,7 +71,10 @@ _IMAGE_SCHEMA = {
         "width": {"type": "integer", "minimum": 1},
         "height": {"type": "integer", "minimum": 1},
         "params": {"$ref": "#/components/schemas/Params"},
-        "format": {"type": "string", "enum": ["jpeg", "png", "webp", "bmp", "tiff"]},
+        "format": {
+            "type": "string",
+            "enum": [image_format.name for image_format in ACCEPTED_FORMATS],
+        },
         "created_at": {"type": "string", "format": "date-time"},
     },
 }

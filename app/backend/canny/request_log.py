@@ -25,7 +25,9 @@ access_log = logging.getLogger("canny.access")
 
 
 class JsonFormatter(logging.Formatter):
-    """One JSON object per line; `extra={"fields": {...}}` adds keys."""
+    """One JSON object per line, times in UTC; `extra={"fields": {...}}` adds keys."""
+
+    converter = time.gmtime
 
     def format(self, record: logging.LogRecord) -> str:
         entry = {
@@ -41,9 +43,6 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return json.dumps(entry, default=str)
-
-
-JsonFormatter.converter = time.gmtime
 
 
 class RequestIdFilter(logging.Filter):

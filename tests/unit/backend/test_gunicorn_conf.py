@@ -12,7 +12,14 @@ CONF = Path(__file__).resolve().parents[3] / "app" / "backend" / "gunicorn.conf.
 def metrics_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     directory = tmp_path / "metrics"
     monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(directory))
-    for name in ("CANNY_BIND", "CANNY_WORKERS", "CANNY_THREADS", "CANNY_MAX_REQUESTS"):
+    names = (
+        "CANNY_BIND",
+        "CANNY_WORKERS",
+        "CANNY_THREADS",
+        "CANNY_MAX_REQUESTS",
+        "CANNY_WORKER_TMP_DIR",
+    )
+    for name in names:
         monkeypatch.delenv(name, raising=False)
     return directory
 
@@ -31,8 +38,10 @@ def test_environment_overrides(metrics_dir: Path, monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("CANNY_BIND", "0.0.0.0:9000")
     monkeypatch.setenv("CANNY_WORKERS", "4")
     monkeypatch.setenv("CANNY_MAX_REQUESTS", "0")
+    monkeypatch.setenv("CANNY_WORKER_TMP_DIR", "/dev/shm")
     conf = runpy.run_path(str(CONF))
     assert (conf["bind"], conf["workers"], conf["max_requests"]) == ("0.0.0.0:9000", 4, 0)
+    assert conf["worker_tmp_dir"] == "/dev/shm"
 
 
 @pytest.mark.parametrize(("name", "value"), [("CANNY_WORKERS", "0"), ("CANNY_THREADS", "two")])
