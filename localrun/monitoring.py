@@ -1,0 +1,133 @@
+"""`./run --monitoring`: Debian's prometheus, prometheus-nginx-exporter and
+prometheus-node-exporter on 127.0.0.1, scraping the local stack.
+
+The scrape jobs and `instance` labels mirror app/monitoring/prometheus.yml (minus
+cAdvisor: no containers here) and the alert rules are that folder's own file, so the
+local Prometheus shows the same series and alerts as a droplet's. The short scrape
+interval makes a local change visible within seconds.
+"""
+
+import json
+import shutil
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from localrun import processes
+from localrun.nginx_config import REPO_ROOT
+from localrun.stack import StartupError, _free_port
+
+RULES_FILE = REPO_ROOT / "app" / "monitoring" / "alert-rules.yml"
+SCRAPE_INTERVAL = "2s"
+READY_TIMEOUT_S = 30.0
+
+_LOOPBACK = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def render_config(
+    backends: list[str], nginx_exporter: str, node_exporter: str, prometheus: str
+) -> str:
+    """prometheus.yml for local ports, written as JSON (which is YAML) to need no library."""
+
+    def job(name: str, targets: dict[str, str]) -> dict:
+        return {
+            "job_name": name,
+            "static_configs": [
+                {"targets": [address], "labels": {"instance": instance}}
+                for instance, address in targets.items()
+            ],
+        }
+
+    config = {
+        "global": {"scrape_interval": SCRAPE_INTERVAL, "evaluation_interval": SCRAPE_INTERVAL},
+        "rule_files": [str(RULES_FILE)],
+        "scrape_configs": [
+            job("backend", {f"backend-{n}": address for n, address in enumerate(backends, 1)}),
+            job("gateway", {"gateway": nginx_exporter}),
+            job("node", {"localhost": node_exporter}),
+            job("prometheus", {"prometheus": prometheus}),
+        ],
+    }
+    return json.dumps(config, indent=2) + "\n"
+
+
+def start_monitoring(
+    run_dir: Path, backends: list[str], gateway_status: str, port: int
+) -> list[subprocess.Popen]:
+    """Start the exporters and Prometheus (web on 127.0.0.1:port, data under run_dir),
+    wait until each answers, and return them for the caller to stop."""
+    folder = run_dir / "monitoring"
+    folder.mkdir(parents=True, exist_ok=True)
+    nginx_exporter = f"127.0.0.1:{_free_port()}"
+    node_exporter = f"127.0.0.1:{_free_port()}"
+    prometheus = f"127.0.0.1:{port}"
+    config_path = folder / "prometheus.yml"
+    config_path.write_text(render_config(backends, nginx_exporter, node_exporter, prometheus))
+
+    commands = {
+        "prometheus-nginx-exporter": (
+            [
+                _binary("prometheus-nginx-exporter"),
+                f"-nginx.scrape-uri=http://{gateway_status}/stub_status",
+                f"-web.listen-address={nginx_exporter}",
+            ],
+            f"http://{nginx_exporter}/metrics",
+        ),
+        "prometheus-node-exporter": (
+            [_binary("prometheus-node-exporter"), f"--web.listen-address={node_exporter}"],
+            f"http://{node_exporter}/metrics",
+        ),
+        "prometheus": (
+            [
+                _binary("prometheus"),
+                f"--config.file={config_path}",
+                f"--storage.tsdb.path={folder / 'tsdb'}",
+                f"--web.listen-address={prometheus}",
+            ],
+            f"http://{prometheus}/-/ready",
+        ),
+    }
+    started: list[subprocess.Popen] = []
+    try:
+        for name, (command, ready_url) in commands.items():
+            log_path = folder / f"{name}.log"
+            process = processes.spawn(command, env={}, log_path=log_path, cwd=folder)
+            started.append(process)
+            _wait_until_ready(name, process, ready_url, log_path)
+    except BaseException:
+        for process in started:
+            processes.stop(process)
+        raise
+    return started
+
+
+def _binary(name: str) -> str:
+    found = shutil.which(name) or shutil.which(name, path="/usr/bin:/usr/sbin")
+    if found is None:
+        raise StartupError(f"{name} is not installed (Debian: apt-get install {name})")
+    return found
+
+
+def _wait_until_ready(name: str, process: subprocess.Popen, url: str, log_path: Path) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise StartupError(f"{name} exited while starting:\n{_tail(log_path)}")
+        try:
+            with _LOOPBACK.open(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(0.2)
+    raise StartupError(
+        f"{name} not ready at {url} after {READY_TIMEOUT_S:.0f}s:\n{_tail(log_path)}"
+    )
+
+
+def _tail(path: Path, lines: int = 20) -> str:
+    if not path.exists():
+        return f"({path} was not written)"
+    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
