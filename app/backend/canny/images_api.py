@@ -41,8 +41,9 @@ def _read_upload(max_bytes: int) -> bytes:
     return data
 
 
-def _compute_and_store(data: bytes, params: EdgeParams, header: ImageHeader) -> Metadata:
-    image_id = result_id(data, params)
+def _compute_and_store(
+    image_id: str, data: bytes, params: EdgeParams, header: ImageHeader
+) -> Metadata:
     result = pipeline.run(data, params)
     extension = header.format.extension
     metadata = {
@@ -69,16 +70,17 @@ def upload_image() -> tuple[Response, int, dict[str, str]]:
     data = _read_upload(settings.max_upload_bytes)
     params = parse_params(request.form)
     header = read_header(data, settings.max_pixels)
-    metadata = current_store().load(result_id(data, params))
+    image_id = result_id(data, params)
+    metadata = current_store().load(image_id)
     cached = metadata is not None
     if metadata is None:
-        metadata = _compute_and_store(data, params, header)
+        metadata = _compute_and_store(image_id, data, params, header)
     else:
         CACHE_HITS.inc()
     INPUT_BYTES.observe(len(data))
     elapsed_ms = round((time.perf_counter() - started) * 1000, 2)
     body = {**metadata, "cached": cached, "elapsed_ms": elapsed_ms}
-    return jsonify(body), 201, {"Location": f"/api/images/{metadata['id']}"}
+    return jsonify(body), 201, {"Location": f"/api/images/{image_id}"}
 
 
 def _limit_argument() -> int:

@@ -13,6 +13,7 @@ import contextlib
 import errno
 import hashlib
 import json
+import logging
 import os
 import re
 import tempfile
@@ -28,6 +29,7 @@ from canny.image_format import EXTENSIONS
 ID_PATTERN = re.compile(r"[0-9a-f]{32}")
 CURSOR_PATTERN = re.compile(r"\d{8}T\d{12}Z-[0-9a-f]{32}")
 _NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
+log = logging.getLogger(__name__)
 
 Metadata = dict[str, Any]
 
@@ -143,8 +145,13 @@ class ResultStore:
         for path in self.directory.glob("*.json"):
             if not is_valid_id(path.stem):
                 continue
-            with contextlib.suppress(FileNotFoundError):
+            try:
                 yield json.loads(path.read_bytes())
+            except FileNotFoundError:
+                continue  # deleted while listing
+            except ValueError:
+                # Our writes are atomic, so this file was changed by hand: skip, do not fail.
+                log.warning("skipping unreadable metadata file %s", path.name)
 
     def list(self, limit: int, before: str | None = None) -> tuple[list[Metadata], str | None]:
         """Newest first; `before` is the cursor of the previous page's last item.

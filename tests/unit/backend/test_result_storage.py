@@ -128,3 +128,12 @@ def test_two_processes_saving_the_same_id_leave_one_valid_result(tmp_path: Path)
     assert names == [f"{image_id}.json", f"{image_id}.orig.png", f"{image_id}.png"]
     assert (tmp_path / f"{image_id}.png").read_bytes() == b"edges" * 10_000
     assert json.loads((tmp_path / f"{image_id}.json").read_text())["id"] == image_id
+
+
+def test_list_skips_foreign_and_hand_damaged_files(tmp_path: Path) -> None:
+    store = ResultStore(tmp_path)
+    store.save(metadata_for("a" * 32), b"o", "png", b"e")
+    (tmp_path / ("b" * 32 + ".json")).write_text("{ not json")
+    (tmp_path / "notes.json").write_text("{}")
+    page, cursor = store.list(limit=10)
+    assert ([item["id"] for item in page], cursor) == (["a" * 32], None)
