@@ -1,0 +1,180 @@
+"""Which jobs .gitlab-ci.yml runs for each kind of pipeline, as gitlab-ci-local sees them.
+
+gitlab-ci-local evaluates job rules in a git checkout: the branch comes from the checkout,
+the kind of pipeline from the same predefined variables GitLab sets (CI_PIPELINE_SOURCE,
+CI_COMMIT_TAG, CI_MERGE_REQUEST_*; CI_COMMIT_BRANCH is unset in merge request and tag
+pipelines). It does not evaluate `workflow:rules`, so the job rules must stand on their own.
+"""
+
+import csv
+import shutil
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+PIPELINE = REPO_ROOT / ".gitlab-ci.yml"
+MANUAL = "manual"
+AUTO = "on_success"
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    branch: str
+    variables: dict[str, str] = field(default_factory=dict)
+    unset: tuple[str, ...] = ()
+    tag: str | None = None
+
+
+MERGE_REQUEST = {
+    "CI_PIPELINE_SOURCE": "merge_request_event",
+    "CI_MERGE_REQUEST_IID": "7",
+    "CI_MERGE_REQUEST_SOURCE_BRANCH_NAME": "feature/login",
+    "CI_MERGE_REQUEST_TARGET_BRANCH_NAME": "develop",
+}
+RELEASE_REQUEST = MERGE_REQUEST | {
+    "CI_MERGE_REQUEST_SOURCE_BRANCH_NAME": "develop",
+    "CI_MERGE_REQUEST_TARGET_BRANCH_NAME": "production",
+}
+BUILD = [("check", AUTO, False), ("build_backend", AUTO, False), ("build_gateway", AUTO, False)]
+REVIEW = [("review", MANUAL, True), ("verify_review", AUTO, False), ("stop_review", MANUAL, True)]
+
+SCENARIOS = {
+    "push to a feature branch": (Pipeline("feature/login"), [*BUILD, *REVIEW]),
+    "merge request": (
+        Pipeline("feature/login", MERGE_REQUEST, unset=("CI_COMMIT_BRANCH",)),
+        [*BUILD, ("preview_test", AUTO, False), *REVIEW],
+    ),
+    "merge request develop into production": (
+        Pipeline("develop", RELEASE_REQUEST, unset=("CI_COMMIT_BRANCH",)),
+        [*BUILD, ("preview_test", AUTO, False)],
+    ),
+    "push to develop": (
+        Pipeline("develop"),
+        [
+            *BUILD,
+            ("deploy_test", AUTO, False),
+            ("verify_test", AUTO, False),
+            ("stop_test", MANUAL, True),
+        ],
+    ),
+    "push to production": (
+        Pipeline("production"),
+        [
+            *BUILD,
+            ("preview_prod", AUTO, False),
+            ("deploy_prod", AUTO, False),
+            ("verify_prod", AUTO, False),
+        ],
+    ),
+    "schedule on develop": (
+        Pipeline("develop", {"CI_PIPELINE_SOURCE": "schedule"}),
+        [("reap", AUTO, False)],
+    ),
+    "schedule on production": (
+        Pipeline("production", {"CI_PIPELINE_SOURCE": "schedule"}),
+        [("reap", AUTO, False)],
+    ),
+    "tag": (
+        Pipeline(
+            "develop",
+            {"CI_COMMIT_TAG": "v1.0.0", "CI_COMMIT_REF_NAME": "v1.0.0"},
+            unset=("CI_COMMIT_BRANCH",),
+            tag="v1.0.0",
+        ),
+        [("check", AUTO, False)],
+    ),
+}
+
+
+@pytest.fixture
+def checkout(tmp_path: Path, require_tool: Callable[[str], str]) -> Callable[[Pipeline], Path]:
+    """A git checkout holding only the pipeline file, on the scenario's branch or tag, with an
+    `origin` remote as GitLab's runner leaves it."""
+    git = require_tool("git")
+
+    def make(pipeline: Pipeline) -> Path:
+        repo = tmp_path / "repo"
+        identity = ["-c", "user.name=ci", "-c", "user.email=ci@example.invalid"]
+
+        def run(*args: str) -> None:
+            subprocess.run([git, *identity, "-C", str(repo), *args], check=True)
+
+        subprocess.run([git, "init", "-q", "-b", pipeline.branch, str(repo)], check=True)
+        shutil.copy(PIPELINE, repo / ".gitlab-ci.yml")
+        run("add", ".gitlab-ci.yml")
+        run("commit", "-q", "-m", "pipeline")
+        run("remote", "add", "origin", "https://gitlab.example.com/acme/canny-platform.git")
+        run("update-ref", "refs/remotes/origin/develop", "HEAD")
+        run("symbolic-ref", "refs/remotes/origin/HEAD", "refs/remotes/origin/develop")
+        if pipeline.tag:
+            run("tag", pipeline.tag)
+            run("checkout", "-q", "--detach", pipeline.tag)
+        return repo
+
+    return make
+
+
+def gitlab_ci_local(
+    gcl: str, repo: Path, pipeline: Pipeline, *mode: str
+) -> subprocess.CompletedProcess:
+    args = [gcl, *mode]
+    for name, value in pipeline.variables.items():
+        args += ["--variable", f"{name}={value}"]
+    for name in pipeline.unset:
+        args += ["--unset-variable", name]
+    if pipeline.variables:
+        args += ["--ignore-predefined-vars", ",".join(pipeline.variables)]
+    return subprocess.run(args, cwd=repo, capture_output=True, text=True, check=False, timeout=120)
+
+
+@pytest.mark.parametrize(("pipeline", "expected"), SCENARIOS.values(), ids=SCENARIOS.keys())
+def test_job_set(
+    pipeline: Pipeline,
+    expected: list[tuple[str, str, bool]],
+    checkout: Callable[[Pipeline], Path],
+    require_tool: Callable[[str], str],
+) -> None:
+    repo = checkout(pipeline)
+    result = gitlab_ci_local(require_tool("gitlab-ci-local"), repo, pipeline, "--list-csv")
+    assert result.returncode == 0, result.stdout + result.stderr
+    table = result.stdout[result.stdout.index("name;description;") :]
+    rows = list(csv.DictReader(table.splitlines(), delimiter=";"))
+    jobs = [(row["name"], row["when"], row["allowFailure"] == "true") for row in rows]
+    assert jobs == expected, f"gitlab-ci-local listed:\n{table}"
+    # gitlab-ci-local's own --validate-dependency-chain rejects any `needs` on a manual job,
+    # which verify_review and the stop jobs have on purpose; this is the same check without
+    # that limit: every job a listed job needs is in the pipeline too.
+    listed = {row["name"] for row in rows}
+    for row in rows:
+        needs = {name for name in row["needs"].strip("[]").split(",") if name}
+        assert needs <= listed, f"{row['name']} needs {sorted(needs - listed)}, not in the pipeline"
+
+
+def test_pipeline_matches_gitlab_schema(require_tool: Callable[[str], str]) -> None:
+    result = subprocess.run(
+        [require_tool("check-jsonschema"), "--builtin-schema", "vendor.gitlab-ci", str(PIPELINE)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_schema_check_catches_a_broken_job(
+    tmp_path: Path, require_tool: Callable[[str], str]
+) -> None:
+    broken = tmp_path / ".gitlab-ci.yml"
+    broken.write_text(PIPELINE.read_text().replace("auto_stop_in: 1 day", "auto_stop_in: [1]"))
+    result = subprocess.run(
+        [require_tool("check-jsonschema"), "--builtin-schema", "vendor.gitlab-ci", str(broken)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert result.returncode == 1, "the schema check passed a file with a wrong type"
