@@ -11,6 +11,7 @@ format Pillow knows) answer 415; bytes that are no recognisable image answer 400
 from __future__ import annotations
 
 import io
+import threading
 import warnings
 from dataclasses import dataclass
 
@@ -36,6 +37,7 @@ ACCEPTED_FORMATS = (JPEG, PNG, WEBP, BMP, TIFF)
 EXTENSIONS = tuple(image_format.extension for image_format in ACCEPTED_FORMATS)
 
 _PDF_MAGIC = b"%PDF-"
+_WARNINGS_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -108,6 +110,8 @@ def _quiet_open(data: bytes, formats: list[str] | None) -> Image.Image:
     Our own pixel limit replaces Pillow's bomb warning (Pillow still raises for huge
     images), and warnings about corrupt metadata in uploads are not ours to print.
     """
-    with warnings.catch_warnings():
+    # catch_warnings swaps process-wide state; the lock keeps gunicorn's threads from
+    # interleaving their save/restore (which could leave warnings ignored for good).
+    with _WARNINGS_LOCK, warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return Image.open(io.BytesIO(data), formats=formats)
