@@ -1,0 +1,89 @@
+"""Stand-ins for `docker`, `docker-compose` and `cloud-init` on the test sshd's PATH.
+
+Installed by the `remote_host` fixture under each tool's name (behaviour picked by the name
+it is called as). Every call is appended to $FAKE_STATE_DIR/calls.jsonl; files in
+$FAKE_STATE_DIR steer the answers:
+  fail            words; any call whose arguments contain one of them exits 1
+  no_plugin       present: `docker compose` is missing (scripts must use docker-compose)
+  services        the compose services (default: gateway backend-1 backend-2)
+  unhealthy       services whose container reports "unhealthy"
+  cloud_init      "<status> <exit code>" for `cloud-init status` (default: "done 0")
+"""
+
+import json
+import os
+import sys
+from pathlib import Path
+
+STATE = Path(os.environ["FAKE_STATE_DIR"])
+
+
+def control(name: str, default: str = "") -> str:
+    path = STATE / name
+    return path.read_text(encoding="utf-8").strip() if path.exists() else default
+
+
+def record(tool: str, args: list[str]) -> None:
+    entry: dict = {"tool": tool, "argv": args}
+    if "--password-stdin" in args:
+        entry["stdin"] = sys.stdin.read()
+    env_file = Path.cwd() / ".env"
+    if env_file.exists():
+        values = dict(
+            line.split("=", 1) for line in env_file.read_text().splitlines() if "=" in line
+        )
+        entry["image_tag"] = values.get("IMAGE_TAG")
+    with (STATE / "calls.jsonl").open("a", encoding="utf-8") as log:
+        log.write(json.dumps(entry) + "\n")
+
+
+def compose(args: list[str]) -> int:
+    services = control("services", "gateway backend-1 backend-2").split()
+    if args[:2] == ["config", "--services"]:
+        print("\n".join(services))
+    elif args[:2] == ["ps", "-q"]:
+        print(f"id-{args[2]}")
+    elif args[:1] == ["ps"]:
+        print("NAME STATUS\n" + "\n".join(f"canny-{name}-1 fake" for name in services))
+    elif args[:1] == ["logs"]:
+        print("fake log line from every service")
+    return 0
+
+
+def docker(args: list[str]) -> int:
+    if args[:2] == ["compose", "version"] and (STATE / "no_plugin").exists():
+        print("docker: 'compose' is not a docker command.", file=sys.stderr)
+        return 1
+    if args[:1] == ["compose"]:
+        return compose(args[1:])
+    if args[:1] == ["inspect"]:
+        unhealthy = control("unhealthy").split()
+        for container in args[3:]:
+            print("running unhealthy" if container[3:] in unhealthy else "running healthy")
+    return 0
+
+
+def cloud_init(args: list[str]) -> int:
+    status, exit_code = control("cloud_init", "done 0").split()
+    print(f"status: {status}")
+    if "--long" in args:
+        print("detail: fake cloud-init detail for the diagnostics")
+    return int(exit_code)
+
+
+def main() -> int:
+    tool = Path(sys.argv[0]).name
+    args = sys.argv[1:]
+    record(tool, args)
+    if any(word in args for word in control("fail").split()):
+        print(f"fake {tool}: told to fail on {args}", file=sys.stderr)
+        return 1
+    if tool == "cloud-init":
+        return cloud_init(args)
+    if tool == "docker-compose":
+        return compose(args)
+    return docker(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

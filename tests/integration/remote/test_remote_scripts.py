@@ -1,0 +1,182 @@
+"""infra/remote/*.sh run over real SSH against stand-in docker and cloud-init tools."""
+
+import json
+import shlex
+
+import pytest
+
+from infra.bundle import WAIT_SCRIPT
+
+IMAGE = "registry.example.com/group/canny"
+LOGIN = "deploy-bot\nS3cret-Registry-Pass\n"
+
+
+def deploy(host, tag: str, stdin: str = "", env: str = "COMPOSE_PROFILES=monitoring"):
+    script = shlex.quote(str(host.app_dir / "bin" / "deploy.sh"))
+    return host.run(f"{env} bash {script} {IMAGE} {tag}", stdin=stdin)
+
+
+def gate(host, url: str):
+    script = shlex.quote(str(host.app_dir / "bin" / "gate.sh"))
+    settings = f"CANNY_GATE_URL={shlex.quote(url)} CANNY_GATE_TIMEOUT=2 CANNY_GATE_INTERVAL=0.5"
+    return host.run(f"{settings} bash {script}")
+
+
+def rollback(host, url: str):
+    script = shlex.quote(str(host.app_dir / "bin" / "rollback.sh"))
+    settings = f"CANNY_GATE_URL={shlex.quote(url)} CANNY_GATE_TIMEOUT=2 CANNY_GATE_INTERVAL=0.5"
+    return host.run(f"{settings} bash {script}")
+
+
+def env_file(host) -> dict[str, str]:
+    lines = (host.app_dir / ".env").read_text().splitlines()
+    return dict(line.split("=", 1) for line in lines)
+
+
+def test_deploy_logs_in_with_password_on_stdin_then_pulls_and_waits(remote_host):
+    result = deploy(remote_host, "tag-1", stdin=LOGIN)
+    assert result.ok, result.stderr
+    (login,) = remote_host.calls("docker")[1:2]
+    assert login["argv"] == [
+        "login",
+        "--username",
+        "deploy-bot",
+        "--password-stdin",
+        "registry.example.com",
+    ]
+    assert login["stdin"] == "S3cret-Registry-Pass", "the password must arrive on stdin"
+    everything = (
+        json.dumps([call["argv"] for call in remote_host.calls()]) + result.stdout + result.stderr
+    )
+    assert "S3cret-Registry-Pass" not in everything, "the password leaked into argv or logs"
+    assert remote_host.compose_calls()[-2:] == [
+        ["pull"],
+        ["up", "-d", "--wait", "--remove-orphans"],
+    ]
+    assert env_file(remote_host) == {
+        "REGISTRY_IMAGE": IMAGE,
+        "IMAGE_TAG": "tag-1",
+        "COMPOSE_PROFILES": "monitoring",
+    }
+    assert (remote_host.app_dir / "image_tag").read_text() == "tag-1\n"
+    assert not (remote_host.app_dir / "image_tag.previous").exists()
+
+
+def test_deploy_without_stdin_skips_the_login(remote_host):
+    assert deploy(remote_host, "tag-1").ok
+    assert not [call for call in remote_host.calls("docker") if call["argv"][:1] == ["login"]]
+
+
+def test_deploy_keeps_the_previous_tag_for_rollback(remote_host):
+    assert deploy(remote_host, "tag-1").ok
+    assert deploy(remote_host, "tag-2").ok
+    assert deploy(remote_host, "tag-2").ok, "redeploying the same tag must keep the older one"
+    assert (remote_host.app_dir / "image_tag").read_text() == "tag-2\n"
+    assert (remote_host.app_dir / "image_tag.previous").read_text() == "tag-1\n"
+
+
+def test_deploy_falls_back_to_docker_compose_without_up_wait(remote_host):
+    remote_host.control("no_plugin", "1")
+    assert deploy(remote_host, "tag-1").ok
+    (up,) = [call for call in remote_host.calls("docker-compose") if call["argv"][:1] == ["up"]]
+    assert up["argv"] == ["up", "-d", "--remove-orphans"], "docker-compose 1.x has no --wait"
+    assert up["image_tag"] == "tag-1"
+
+
+@pytest.mark.parametrize("failing", ["pull", "up"])
+def test_a_failing_compose_step_fails_the_deploy(remote_host, failing):
+    remote_host.control("fail", failing)
+    result = deploy(remote_host, "tag-1")
+    assert result.exit_status == 1, f"deploy should fail when compose {failing} fails"
+    if failing == "pull":
+        assert ["up", "-d", "--wait", "--remove-orphans"] not in remote_host.compose_calls()
+
+
+def test_deploy_refuses_bad_arguments(remote_host):
+    result = remote_host.run(f"bash {remote_host.app_dir / 'bin' / 'deploy.sh'} {IMAGE}")
+    assert result.exit_status == 64 and "usage: deploy.sh" in result.stderr
+
+
+@pytest.mark.parametrize(("mount", "ok"), [("/proc", True), ("{app}/not-mounted", False)])
+def test_results_mount_must_be_a_mount_point(remote_host, mount, ok):
+    mount = mount.format(app=remote_host.app_dir)
+    result = deploy(remote_host, "tag-1", env=f"CANNY_RESULTS_MOUNT={mount}")
+    assert result.ok == ok, result.stderr
+    if ok:
+        assert env_file(remote_host)["COMPOSE_FILE"] == "compose.yaml:compose.results-volume.yaml"
+    else:
+        assert "is not mounted" in result.stderr
+        assert not remote_host.compose_calls()[1:], "nothing may start without the volume"
+
+
+def test_gate_passes_when_all_healthy_and_the_gateway_answers(remote_host, gateway_url):
+    result = gate(remote_host, gateway_url)
+    assert result.ok, result.stderr
+    assert "every service healthy" in result.stdout
+
+
+def test_gate_fails_on_an_unhealthy_service_with_ps_and_logs(remote_host, gateway_url):
+    remote_host.control("unhealthy", "backend-2")
+    result = gate(remote_host, gateway_url)
+    assert result.exit_status == 1
+    assert "service backend-2: running unhealthy" in result.stderr
+    assert "--- compose ps" in result.stderr and "fake log line" in result.stderr
+    assert ["logs", "--no-color", "--tail", "50"] in remote_host.compose_calls()
+
+
+def test_gate_fails_when_the_gateway_does_not_answer(remote_host, free_port):
+    result = gate(remote_host, f"http://127.0.0.1:{free_port}/api/images?limit=1")
+    assert result.exit_status == 1
+    assert "did not answer with success" in result.stderr
+
+
+def test_rollback_returns_to_the_previous_tag_and_swaps(remote_host, gateway_url):
+    assert deploy(remote_host, "good-1").ok
+    assert deploy(remote_host, "bad-2").ok
+    result = rollback(remote_host, gateway_url)
+    assert result.ok, result.stderr
+    assert env_file(remote_host)["IMAGE_TAG"] == "good-1"
+    ups = [call for call in remote_host.calls("docker") if call["argv"][1:2] == ["up"]]
+    assert ups[-1]["image_tag"] == "good-1", "compose must come up again with the previous tag"
+    assert (remote_host.app_dir / "image_tag").read_text() == "good-1\n"
+    assert (remote_host.app_dir / "image_tag.previous").read_text() == "bad-2\n"
+
+
+def test_rollback_fails_when_the_previous_tag_is_not_ready(remote_host, gateway_url):
+    assert deploy(remote_host, "good-1").ok
+    assert deploy(remote_host, "bad-2").ok
+    remote_host.control("unhealthy", "gateway")
+    assert rollback(remote_host, gateway_url).exit_status == 1
+
+
+def test_rollback_without_a_previous_tag_says_so(remote_host, gateway_url):
+    assert deploy(remote_host, "only-1").ok
+    result = rollback(remote_host, gateway_url)
+    assert result.exit_status == 3 and "nothing to roll back to" in result.stderr
+
+
+def wait_for_cloud_init(host, marker: bool):
+    marker_path = host.app_dir / "cloud-init.done"
+    if marker:
+        marker_path.touch()
+    log = host.app_dir / "cloud-init-output.log"
+    log.write_text("line 1\nfake failure details\n")
+    env = f"CANNY_READY_MARKER={marker_path} CANNY_CLOUD_INIT_LOG={log}"
+    return host.run(f"{env} bash -s", stdin=WAIT_SCRIPT.read_text())
+
+
+@pytest.mark.parametrize(
+    ("cloud_init", "marker", "exit_status", "message"),
+    [
+        ("done 0", True, 0, "canny: cloud-init done"),
+        ("done 2", True, 0, "recoverable errors (continuing)"),
+        ("error 1", True, 1, "fake failure details"),
+        ("done 0", False, 1, "runcmd did not complete"),
+    ],
+)
+def test_wait_for_cloud_init(remote_host, cloud_init, marker, exit_status, message):
+    remote_host.control("cloud_init", cloud_init)
+    result = wait_for_cloud_init(remote_host, marker)
+    assert result.exit_status == exit_status, result.stdout + result.stderr
+    assert message in result.stdout + result.stderr
+    assert ["status", "--wait"] in [call["argv"] for call in remote_host.calls("cloud-init")]
