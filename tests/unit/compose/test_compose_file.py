@@ -1,0 +1,179 @@
+"""app/compose.yaml: valid for the compose spec and docker-compose, and the platform's rules
+(one public port, loopback-only monitoring, pinned images, health, limits, read-only)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+APP_DIR = REPO_ROOT / "app"
+COMPOSE_FILE = APP_DIR / "compose.yaml"
+APP_SERVICES = {"gateway", "backend-1", "backend-2"}
+MONITORING_SERVICES = {"prometheus", "cadvisor", "node-exporter", "nginx-exporter"}
+# Its upstream image is built FROM scratch: no shell or client to probe with. Prometheus
+# watches it instead (ScrapeTargetMissing).
+WITHOUT_HEALTHCHECK = {"nginx-exporter"}
+REQUIRED_VARS = ("REGISTRY_IMAGE", "IMAGE_TAG")
+
+COMPOSE = yaml.safe_load(COMPOSE_FILE.read_text())
+SERVICES: dict[str, dict] = COMPOSE["services"]
+
+
+def compose_env(**overrides: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in (*REQUIRED_VARS, "GATEWAY_PUBLISH")}
+    env.update({"REGISTRY_IMAGE": "registry.example.com/canny", "IMAGE_TAG": "abc123"})
+    env.update(overrides)
+    return {k: v for k, v in env.items() if v}
+
+
+def test_matches_the_compose_spec() -> None:
+    checker = Path(sys.executable).parent / "check-jsonschema"
+    result = subprocess.run(
+        [str(checker), "--builtin-schema", "vendor.compose-spec", str(COMPOSE_FILE)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, f"compose spec violations:\n{result.stdout}{result.stderr}"
+
+
+def compose_config(compose: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    command = [compose, "-f", str(COMPOSE_FILE), "--profile", "monitoring", "config", "-q"]
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=60, check=False)
+
+
+def test_docker_compose_accepts_it(require_tool: Callable[[str], str]) -> None:
+    result = compose_config(require_tool("docker-compose"), compose_env())
+    assert result.returncode == 0, f"docker-compose config failed:\n{result.stderr}"
+
+
+@pytest.mark.parametrize("missing", REQUIRED_VARS)
+def test_a_missing_image_variable_fails_loudly(
+    require_tool: Callable[[str], str], missing: str
+) -> None:
+    result = compose_config(require_tool("docker-compose"), compose_env(**{missing: ""}))
+    assert result.returncode != 0, f"config passed without {missing}"
+    assert f"set {missing} to" in result.stderr, f"unhelpful error: {result.stderr}"
+
+
+def test_has_no_version_key() -> None:
+    assert "version" not in COMPOSE, "the compose spec has no `version:`; drop it"
+
+
+def test_services_are_the_app_and_the_monitoring_profile() -> None:
+    assert set(SERVICES) == APP_SERVICES | MONITORING_SERVICES, sorted(SERVICES)
+    profiles = {name: service.get("profiles", []) for name, service in SERVICES.items()}
+    for name in APP_SERVICES:
+        assert profiles[name] == [], f"{name} must run without a profile, has {profiles[name]}"
+    for name in MONITORING_SERVICES:
+        assert profiles[name] == ["monitoring"], f"{name} must be in the monitoring profile"
+
+
+def test_only_the_gateway_is_public_and_on_port_80_by_default() -> None:
+    assert SERVICES["gateway"]["ports"] == ["${GATEWAY_PUBLISH:-80}:8080"]
+    for name in APP_SERVICES - {"gateway"}:
+        assert "ports" not in SERVICES[name], f"{name} must publish nothing"
+
+
+@pytest.mark.parametrize("name", sorted(MONITORING_SERVICES))
+def test_monitoring_ports_are_bound_to_loopback(name: str) -> None:
+    for port in SERVICES[name].get("ports", []):
+        assert port.startswith("127.0.0.1:"), f"{name} publishes {port} beyond loopback"
+
+
+def test_backends_are_internal_only() -> None:
+    assert COMPOSE["networks"]["internal"] == {"internal": True}
+    for name in ("backend-1", "backend-2"):
+        assert SERVICES[name]["networks"] == ["internal"], f"{name} must not reach outside"
+
+
+@pytest.mark.parametrize(
+    ("name", "mount"),
+    [
+        ("backend-1", "results:/srv/results"),
+        ("backend-2", "results:/srv/results"),
+        ("gateway", "results:/srv/results:ro"),
+    ],
+)
+def test_results_volume_is_shared_read_only_for_the_gateway(name: str, mount: str) -> None:
+    assert mount in SERVICES[name]["volumes"], f"{name} volumes: {SERVICES[name]['volumes']}"
+
+
+@pytest.mark.parametrize("name", sorted(APP_SERVICES))
+def test_app_images_come_from_required_variables(name: str) -> None:
+    image = SERVICES[name]["image"]
+    kind = "gateway" if name == "gateway" else "backend"
+    assert image.startswith("${REGISTRY_IMAGE:?"), image
+    assert f"}}/{kind}:${{IMAGE_TAG:?" in image, image
+
+
+@pytest.mark.parametrize("name", sorted(MONITORING_SERVICES))
+def test_upstream_images_are_pinned(name: str) -> None:
+    repository, _, tag = SERVICES[name]["image"].rpartition(":")
+    assert repository and "/" not in tag, f"{name} image has no tag"
+    assert tag not in ("latest", ""), f"{name} image must pin a version, not {tag!r}"
+
+
+@pytest.mark.parametrize("name", sorted(set(SERVICES) - WITHOUT_HEALTHCHECK))
+def test_services_have_a_healthcheck(name: str) -> None:
+    test = SERVICES[name].get("healthcheck", {}).get("test", [])
+    assert test and test[0] == "CMD", f"{name} needs a healthcheck command, has {test}"
+
+
+@pytest.mark.parametrize("name", sorted(SERVICES))
+def test_dependencies_wait_for_health(name: str) -> None:
+    for dependency, condition in SERVICES[name].get("depends_on", {}).items():
+        assert condition == {"condition": "service_healthy"}, f"{name} -> {dependency}"
+
+
+def test_gateway_waits_for_both_backends() -> None:
+    assert set(SERVICES["gateway"]["depends_on"]) == {"backend-1", "backend-2"}
+
+
+@pytest.mark.parametrize("name", sorted(SERVICES))
+def test_restart_limits_read_only_and_log_rotation(name: str) -> None:
+    service = SERVICES[name]
+    assert service.get("restart") == "unless-stopped", f"{name} restart policy"
+    assert service.get("mem_limit") and service.get("cpus"), f"{name} needs mem and cpu limits"
+    assert service.get("read_only") is True, f"{name} root filesystem must be read-only"
+    logging = service.get("logging", {})
+    assert logging.get("driver") == "json-file", f"{name} logging: {logging}"
+    assert logging.get("options", {}).get("max-size"), f"{name} logs must rotate"
+
+
+@pytest.mark.parametrize("name", sorted(APP_SERVICES))
+def test_app_services_drop_privileges(name: str) -> None:
+    service = SERVICES[name]
+    assert service["cap_drop"] == ["ALL"], f"{name} keeps capabilities"
+    assert "no-new-privileges:true" in service["security_opt"], name
+    assert any(mount.startswith("/tmp:") for mount in service["tmpfs"]), f"{name} needs /tmp"
+
+
+def test_prometheus_keeps_bounded_data_in_a_volume() -> None:
+    prometheus = SERVICES["prometheus"]
+    assert "prometheus-data:/prometheus" in prometheus["volumes"]
+    assert "prometheus-data" in COMPOSE["volumes"]
+    flags = " ".join(prometheus["command"])
+    assert "--storage.tsdb.retention.time=" in flags, flags
+    assert "--storage.tsdb.retention.size=" in flags, flags
+
+
+def test_bind_mounted_config_ships_in_the_bundle() -> None:
+    """Relative sources are the files the deploy must copy next to compose.yaml."""
+    relative = [
+        volume.split(":")[0]
+        for service in SERVICES.values()
+        for volume in service.get("volumes", [])
+        if volume.startswith("./")
+    ]
+    assert relative, "expected the monitoring config to be bind-mounted"
+    for source in relative:
+        assert (APP_DIR / source).is_file(), f"{source} is mounted but missing from app/"

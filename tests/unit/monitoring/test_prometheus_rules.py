@@ -1,0 +1,108 @@
+"""app/monitoring: promtool's own checks and unit tests, plus what promtool cannot see
+(every alert documented and tested on both sides, metric names the backend really has)."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import yaml
+from canny import metrics
+
+from localrun.monitoring import RULES_FILE, render_config
+
+MONITORING_DIR = Path(__file__).resolve().parents[3] / "app" / "monitoring"
+PROMETHEUS_CONFIG = MONITORING_DIR / "prometheus.yml"
+RULES_TESTS = MONITORING_DIR / "alert-rules.test.yml"
+ALERTS = [
+    rule for group in yaml.safe_load(RULES_FILE.read_text())["groups"] for rule in group["rules"]
+]
+RULE_TESTS = yaml.safe_load(RULES_TESTS.read_text())["tests"]
+
+
+def promtool(require_tool: Callable[[str], str], *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [require_tool("promtool"), *args],
+        cwd=MONITORING_DIR,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("check", "config", "prometheus.yml"),
+        ("check", "rules", "alert-rules.yml"),
+        ("test", "rules", "alert-rules.test.yml"),
+    ],
+    ids=" ".join,
+)
+def test_promtool(require_tool: Callable[[str], str], args: tuple[str, ...]) -> None:
+    result = promtool(require_tool, *args)
+    assert result.returncode == 0, f"promtool {' '.join(args)}:\n{result.stdout}{result.stderr}"
+
+
+def test_promtool_accepts_the_local_rendering(
+    require_tool: Callable[[str], str], tmp_path: Path
+) -> None:
+    config = tmp_path / "prometheus.yml"
+    config.write_text(
+        render_config(["127.0.0.1:1", "127.0.0.1:2"], "127.0.0.1:3", "127.0.0.1:4", "127.0.0.1:5")
+    )
+    result = promtool(require_tool, "check", "config", str(config))
+    assert result.returncode == 0, f"local config rejected:\n{result.stdout}{result.stderr}"
+
+
+def scrape_jobs(config: dict) -> dict[str, set[str]]:
+    return {
+        job["job_name"]: {group["labels"]["instance"] for group in job["static_configs"]}
+        for job in config["scrape_configs"]
+    }
+
+
+def test_local_rendering_mirrors_the_droplet_jobs_without_cadvisor() -> None:
+    droplet = scrape_jobs(yaml.safe_load(PROMETHEUS_CONFIG.read_text()))
+    local = scrape_jobs(json.loads(render_config(["a:1", "b:2"], "c:3", "d:4", "e:5")))
+    del droplet["cadvisor"]
+    droplet["node"] = {"localhost"}
+    assert local == droplet, f"local jobs {local} differ from the droplet's {droplet}"
+
+
+@pytest.mark.parametrize("alert", ALERTS, ids=lambda rule: rule["alert"])
+def test_alert_says_what_and_what_to_do(alert: dict) -> None:
+    assert alert.get("for"), f"{alert['alert']} fires on a single bad sample; give it a `for`"
+    assert alert["labels"]["severity"] in ("critical", "warning"), alert["alert"]
+    assert set(alert["annotations"]) == {"summary", "action"}, alert["alert"]
+
+
+@pytest.mark.parametrize("alert", ALERTS, ids=lambda rule: rule["alert"])
+def test_alert_is_unit_tested_firing_and_quiet(alert: dict) -> None:
+    cases = [
+        case["exp_alerts"]
+        for test in RULE_TESTS
+        for case in test["alert_rule_test"]
+        if case["alertname"] == alert["alert"]
+    ]
+    assert any(expected == [] for expected in cases), f"{alert['alert']}: no quiet case"
+    firing = [expected for expected in cases if expected]
+    assert firing, f"{alert['alert']}: no firing case"
+    for expected in firing:
+        for instance in expected:
+            assert set(instance["exp_annotations"]) == {"summary", "action"}, alert["alert"]
+
+
+def test_backend_metric_names_exist() -> None:
+    """A renamed metric would leave its alert silently matching nothing."""
+    exported = {metric.name for metric in metrics.REGISTRY.collect()}
+    used = {name for rule in ALERTS for name in re.findall(r"\b(canny_[a-z_]+)", rule["expr"])}
+    suffixes = ("_bucket", "_total", "_count", "_sum")
+    base_names = {next((n.removesuffix(s) for s in suffixes if n.endswith(s)), n) for n in used}
+    assert used, "expected the rules to use backend metrics"
+    assert base_names <= exported, f"not exported by canny.metrics: {base_names - exported}"
