@@ -20,6 +20,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from ci import stack_name
+from ci.ssh import KEY_FILE_ENV
 
 COMMANDS = ("preview", "up", "destroy", "stack-rm")
 DESTRUCTIVE = frozenset({"destroy", "stack-rm"})
@@ -27,14 +28,14 @@ IMAGE_TAG_KEY = "canny:imageTag"
 REGISTRY_IMAGE_KEY = "canny:registryImage"
 # Outputs of infra/__main__.py that later jobs need, and their dotenv names.
 DOTENV_OUTPUTS = {"url": "DEPLOY_URL", "ip": "DEPLOY_IP"}
-# CI/CD variable -> Pulumi secret (infra/config.py). SSH_PRIVATE_KEY is a File variable:
-# GitLab puts the key in a file and the variable holds its path.
+# CI/CD variable -> Pulumi secret (infra/config.py). The SSH key is a File variable, the
+# same one ci/ssh.py reads: GitLab puts the key in a file and the variable holds its path.
 SECRET_VARIABLES = {
     "CANNY_REGISTRY_USER": "canny:registryUser",
     "CANNY_REGISTRY_PASSWORD": "canny:registryPassword",
     "CANNY_RUNNER_TOKEN": "canny:runnerToken",
 }
-SECRET_FILES = {"SSH_PRIVATE_KEY": "canny:sshPrivateKey"}
+SECRET_FILES = {KEY_FILE_ENV: "canny:sshPrivateKey"}
 
 _IMAGE_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 _SUMMARY_LINE = re.compile(r"^\s*([+~-]+\s*)?\d+ \S.*$")

@@ -252,7 +252,7 @@ def test_secrets_from_ci_variables_go_to_pulumi_on_stdin_only(
         "CANNY_REGISTRY_USER": "deploy-token-user",
         "CANNY_REGISTRY_PASSWORD": "gldt-registry-password",
         "CANNY_RUNNER_TOKEN": "glrt-runner-token",
-        "SSH_PRIVATE_KEY": str(key_file),
+        "CANNY_SSH_KEY_FILE": str(key_file),
     }
     assert run_wrapper("up", "--stack", "test-a", **secrets) == 0
     set_calls = [r for r in fake_pulumi.records() if r["args"][:2] == ["config", "set"]]
@@ -272,7 +272,7 @@ def test_secrets_from_ci_variables_go_to_pulumi_on_stdin_only(
 
 
 def test_ssh_key_must_be_a_file_variable(fake_pulumi: FakePulumi) -> None:
-    assert run_wrapper("up", "--stack", "test", SSH_PRIVATE_KEY="-----BEGIN OPENSSH") == 3
+    assert run_wrapper("up", "--stack", "test", CANNY_SSH_KEY_FILE="-----BEGIN OPENSSH") == 3
     assert fake_pulumi.calls() == []
 
 
