@@ -9,6 +9,9 @@ import os
 import tempfile
 from pathlib import Path
 
+from gunicorn.arbiter import Arbiter
+from gunicorn.workers.base import Worker
+
 # Workers share metrics through files in this directory (prometheus_client multiprocess
 # mode); without a configured directory each server run gets a private one.
 metrics_dir = Path(
@@ -68,13 +71,13 @@ logconfig_dict = {
 }
 
 
-def on_starting(server: object) -> None:
+def on_starting(server: Arbiter) -> None:
     """Start from empty metric files: samples of an earlier run would be counted again."""
     for stale in metrics_dir.glob("*.db"):
         stale.unlink()
 
 
-def child_exit(server: object, worker: object) -> None:
+def child_exit(server: Arbiter, worker: Worker) -> None:
     """Drop the live-gauge files of a dead worker; its counters stay in the sums."""
     from prometheus_client import multiprocess
 

@@ -110,3 +110,15 @@ def test_oversized_upload_is_json_413_and_the_server_keeps_serving(
     assert "100000" in response.json()["error"]["message"], "the message should name the limit"
     assert post_image(server.url, sample_images.encode(sample_images.shapes())).status_code == 201
     assert list(server.results_dir.glob("*.orig.jpg")) == [], "the refused upload was stored"
+
+
+def test_counts_survive_worker_recycling(start_backend: Callable[..., BackendServer]) -> None:
+    """Workers restarted by max_requests leave their samples behind, still summed."""
+    server = start_backend(CANNY_MAX_REQUESTS="3", CANNY_MAX_REQUESTS_JITTER="0")
+    for _ in range(12):
+        assert requests.get(f"{server.url}/healthz", timeout=10).status_code == 200
+    assert "Autorestarting worker" in server.log(), "max_requests did not recycle a worker"
+    counted = metric_value(
+        server.url, "canny_http_requests_total", route="/healthz", method="GET", status="200"
+    )
+    assert counted == 12, f"{counted} of 12 requests counted after workers were recycled"
