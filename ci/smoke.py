@@ -2,16 +2,17 @@
 
 Checks what a user and an attacker would see: the gateway is alive, monitoring and
 readiness endpoints are not public, and uploads come back as exactly the edge map the
-DESIGN.md pipeline gives. Several uploads are sent one after another: nginx's least_conn
-falls back to round-robin between idle backends, so each backend answers at least one.
-Exits 1 with one line per failed check; the uploads are deleted again afterwards.
+DESIGN.md pipeline gives. Several uploads are sent back to back: nginx's least_conn falls
+back to round-robin between idle backends, so each backend answers some of them. Exits 1
+with one line per failed check; the uploads are deleted again at the end.
 """
 
 import argparse
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import partial
 from urllib.parse import urljoin
 
 import numpy as np
@@ -96,22 +97,23 @@ def compare_edges(expected: np.ndarray, actual: np.ndarray | None) -> None:
         )
 
 
-def check_upload(session: requests.Session, base: str, seed: int) -> None:
-    """Upload a fresh sample, compare its edge map pixel by pixel, then delete it."""
+def check_upload(session: requests.Session, base: str, seed: int, uploaded: list[str]) -> None:
+    """Upload a fresh sample and compare its edge map pixel by pixel with the reference.
+
+    Ids go to `uploaded` for deletion at the end: deleting at once would put a DELETE
+    between two uploads, and round-robin would then send every upload to the same backend."""
     data = edge_reference.sample_png(seed)
     expected = edge_reference.expected_edges(data)
     body = _upload(session, base, f"smoke-{seed}.png", data)
-    try:
-        if body["params"] != EXPECTED_PARAMS:
-            raise SmokeError(f"backend used params {body['params']}, expected {EXPECTED_PARAMS}")
-        if (body["width"], body["height"]) != expected.shape[::-1]:
-            raise SmokeError(f"size {body['width']}x{body['height']} is not the upload's")
-        response = _get(session, urljoin(base, body["edges_url"]))
-        if response.status_code != 200:
-            raise SmokeError(f"GET {body['edges_url']} answered {response.status_code}")
-        compare_edges(expected, edge_reference.decode_edges(response.content))
-    finally:
-        _delete(session, base, body["id"])
+    uploaded.append(body["id"])
+    if body["params"] != EXPECTED_PARAMS:
+        raise SmokeError(f"backend used params {body['params']}, expected {EXPECTED_PARAMS}")
+    if (body["width"], body["height"]) != expected.shape[::-1]:
+        raise SmokeError(f"size {body['width']}x{body['height']} is not the upload's")
+    response = _get(session, urljoin(base, body["edges_url"]))
+    if response.status_code != 200:
+        raise SmokeError(f"GET {body['edges_url']} answered {response.status_code}")
+    compare_edges(expected, edge_reference.decode_edges(response.content))
 
 
 def _delete(session: requests.Session, base: str, image_id: str) -> None:
@@ -124,23 +126,31 @@ def _delete(session: requests.Session, base: str, image_id: str) -> None:
         raise SmokeError(f"DELETE /api/images/{image_id} answered {status}, expected 204")
 
 
+def _record(failures: list[str], label: str, check: Callable[[], None]) -> None:
+    try:
+        check()
+        print(f"ok: {label}")
+    except SmokeError as error:
+        failures.append(f"{label}: {error}")
+
+
 def run(base: str, uploads: int, seed: int, wait_seconds: float) -> list[str]:
     """Run every check and return the reasons of those that failed."""
-    failures = []
+    failures: list[str] = []
     with requests.Session() as session:
         try:
             wait_until_healthy(session, base, wait_seconds)
         except SmokeError as error:
             return [str(error)]
         print("ok: gateway /healthz")
-        checks = [(f"{path} not public", check_private, path) for path in PRIVATE_PATHS]
-        checks += [(f"upload {n + 1} of {uploads}", check_upload, seed + n) for n in range(uploads)]
-        for label, check, argument in checks:
-            try:
-                check(session, base, argument)
-                print(f"ok: {label}")
-            except SmokeError as error:
-                failures.append(f"{label}: {error}")
+        for path in PRIVATE_PATHS:
+            _record(failures, f"{path} not public", partial(check_private, session, base, path))
+        uploaded: list[str] = []
+        for n in range(uploads):
+            check = partial(check_upload, session, base, seed + n, uploaded)
+            _record(failures, f"upload {n + 1} of {uploads}", check)
+        for image_id in uploaded:
+            _record(failures, f"delete {image_id}", partial(_delete, session, base, image_id))
     return failures
 
 
