@@ -1,0 +1,176 @@
+"""`./run` and `python -m localrun` as a user meets them: a URL, a clear refusal when one
+already runs or the port is taken, and nothing left behind however it is stopped."""
+
+import os
+import selectors
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from localrun.nginx_config import REPO_ROOT
+from tests.conftest import pick_free_port
+
+LOCALRUN = [sys.executable, "-m", "localrun"]
+
+
+def read_until(process: subprocess.Popen, marker: str, timeout: float) -> str:
+    """Collect the process's output until `marker` shows up; bounded, and fails on exit.
+    Raw reads of the pipe: a buffered reader would hide data from select()."""
+    selector = selectors.DefaultSelector()
+    selector.register(process.stdout, selectors.EVENT_READ)
+    output = ""
+    deadline = time.monotonic() + timeout
+    while marker not in output:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise AssertionError(f"no {marker!r} after {timeout}s; output so far:\n{output}")
+        if selector.select(remaining):
+            chunk = os.read(process.stdout.fileno(), 65536)
+            if not chunk:
+                raise AssertionError(f"exited ({process.wait()}) before {marker!r}:\n{output}")
+            output += chunk.decode(errors="replace")
+    return output
+
+
+def process_tree(root: int) -> set[int]:
+    """All descendants of root, read from /proc."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(parent, []).append(int(stat.parent.name))
+    found, todo = set(), [root]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.add(child)
+            todo.append(child)
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
+def wait_until_gone(pids: set[int], timeout: float = 30) -> set[int]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and any(alive(pid) for pid in pids):
+        time.sleep(0.1)
+    return {pid for pid in pids if alive(pid)}
+
+
+def start(command: list[str], run_dir: Path, port: int) -> subprocess.Popen:
+    return subprocess.Popen(
+        [*command, "--port", str(port), "--run-dir", str(run_dir)],
+        cwd=REPO_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+
+
+@pytest.fixture
+def running(tmp_path: Path, require_tool: Callable[[str], str]) -> Iterator[tuple]:
+    """`python -m localrun` up and answering; killed (with its tree) if the test did not stop it."""
+    require_tool("nginx")
+    port = pick_free_port()
+    process = start(LOCALRUN, tmp_path, port)
+    try:
+        read_until(process, "Press Ctrl-C to stop", timeout=90)
+        yield process, port, process_tree(process.pid)
+    finally:
+        tree = process_tree(process.pid)
+        if process.poll() is None:
+            process.kill()
+        process.wait()
+        process.stdout.close()
+        for pid in tree:
+            if alive(pid):
+                os.kill(pid, signal.SIGKILL)
+
+
+@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
+def test_a_stop_signal_stops_every_process(running: tuple, stop_signal: int) -> None:
+    process, port, tree = running
+    assert len(tree) >= 6, f"expected nginx and two gunicorns with workers, found {tree}"
+    assert requests.get(f"http://127.0.0.1:{port}/healthz", timeout=10).status_code == 200
+    process.send_signal(stop_signal)
+    assert process.wait(timeout=60) == 0
+    assert not wait_until_gone(tree), "processes outlived the local run"
+
+
+def test_children_die_with_a_killed_local_run(running: tuple) -> None:
+    process, _, tree = running
+    process.kill()
+    process.wait(timeout=10)
+    assert not wait_until_gone(tree), "SIGKILL of the local run left orphans"
+
+
+def test_a_second_run_says_one_is_already_running(running: tuple, tmp_path: Path) -> None:
+    process, port, _ = running
+    second = subprocess.run(
+        [*LOCALRUN, "--port", str(pick_free_port()), "--run-dir", str(tmp_path)],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert second.returncode == 1
+    assert "already running" in second.stderr, second.stderr
+    assert f"pid {process.pid}" in second.stderr and f":{port}" in second.stderr
+    assert requests.get(f"http://127.0.0.1:{port}/healthz", timeout=10).status_code == 200
+
+
+def test_a_taken_port_is_named_and_nothing_is_left(
+    tmp_path: Path, require_tool: Callable[[str], str]
+) -> None:
+    require_tool("nginx")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [*LOCALRUN, "--port", str(port), "--run-dir", str(tmp_path)],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert result.returncode == 1
+    assert f"port {port} on 127.0.0.1 is in use" in result.stderr, result.stderr
+
+
+def test_run_script_bootstraps_and_serves(
+    tmp_path: Path, require_tool: Callable[[str], str]
+) -> None:
+    """The bash entry point: package checks, venv, install, then the same local run."""
+    require_tool("nginx")
+    port = pick_free_port()
+    process = start([str(REPO_ROOT / "run")], tmp_path, port)
+    try:
+        output = read_until(process, "Press Ctrl-C to stop", timeout=240)
+        assert f"running at http://127.0.0.1:{port}" in output
+        page = requests.get(f"http://127.0.0.1:{port}/", timeout=10)
+        assert page.status_code == 200 and "Canny edge detection" in page.text
+        tree = process_tree(process.pid)
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=60) == 0
+        assert not wait_until_gone(tree)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        process.stdout.close()
