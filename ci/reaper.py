@@ -112,6 +112,9 @@ def main(argv: Sequence[str], environ: Mapping[str, str], now: datetime) -> int:
     except subprocess.CalledProcessError as error:
         print(f"reaper: {' '.join(error.cmd)} failed: {error.stderr.strip()}", file=sys.stderr)
         return 1
+    except FileNotFoundError as error:
+        print(f"reaper: {error.filename} is not on PATH", file=sys.stderr)
+        return 1
     if not branches:
         # An empty answer means a broken remote, not a repository without branches.
         print(f"reaper: {args.remote!r} lists no branches; reaping nothing", file=sys.stderr)

@@ -169,3 +169,11 @@ def test_no_branch_list_means_no_reaping(
     assert run_reaper(path) == 1
     destructive = [c for c in fake_pulumi.calls() if c[0] == "destroy" or c[:2] == ["stack", "rm"]]
     assert destructive == [], "nothing may be destroyed without a branch list"
+
+
+def test_a_missing_tool_is_named(
+    remote: Callable[..., str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    environ = {"PATH": str(tmp_path / "empty-bin")}
+    assert reaper.main(["--remote", remote("develop")], environ, NOW) == 1
+    assert "git is not on PATH" in capsys.readouterr().err
