@@ -1,0 +1,160 @@
+"""The upload page in a real browser, through the real gateway and backends."""
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import requests
+from playwright.sync_api import Page, expect
+
+from localrun import LocalStack
+from tests.e2e.conftest import ConsoleErrors
+from tests.unit.backend import sample_images
+
+pytestmark = pytest.mark.browser
+
+IMAGE_LOADED = """(selector) => [...document.querySelectorAll(selector)]
+    .every((image) => image.complete && image.naturalWidth > 0)"""
+
+
+def shapes_png(seed: int) -> dict:
+    data = sample_images.encode(sample_images.shapes(width=480, height=320, seed=seed), "png")
+    return {"name": f"shapes-{seed}.png", "mimeType": "image/png", "buffer": data}
+
+
+def gallery_ids(site: LocalStack) -> list[str]:
+    listed = requests.get(f"{site.url}/api/images?limit=100", timeout=10).json()
+    return [item["id"] for item in listed["items"]]
+
+
+@pytest.fixture(autouse=True)
+def empty_gallery(site: LocalStack) -> None:
+    for image_id in gallery_ids(site):
+        requests.delete(f"{site.url}/api/images/{image_id}", timeout=10)
+
+
+def expect_images_loaded(page: Page, selector: str) -> None:
+    page.wait_for_function(IMAGE_LOADED, arg=selector, timeout=15000)
+
+
+def test_upload_rerun_and_delete(
+    site: LocalStack,
+    page: Page,
+    console_errors: ConsoleErrors,
+    screenshot: Callable[[str], Path],
+) -> None:
+    page.goto(site.url)
+    expect(page.locator("#limits")).to_contain_text("up to 20 MiB")
+    expect(page.locator("#gallery-empty")).to_be_visible()
+
+    page.set_input_files("#file-input", files=[shapes_png(1)])
+    row = page.locator(".upload-row").first
+    expect(row).to_contain_text("shapes-1.png")
+    expect(row).to_contain_text("Done")
+    expect(row.locator("progress")).to_have_attribute("value", "1")
+    cards = page.locator("#gallery .card")
+    expect(cards).to_have_count(1)
+    expect_images_loaded(page, "#gallery .card img")
+
+    page.fill("#low", "20")
+    page.fill("#high", "60")
+    page.select_option("#blur", "3")
+    page.get_by_role("button", name=re.compile("^Re-run image")).click()
+    expect(cards).to_have_count(2)
+    expect(cards.first.locator(".meta")).to_contain_text("low 20, high 60, blur 3")
+    expect_images_loaded(page, "#gallery .card img")
+    screenshot("gallery")
+
+    page.get_by_role("button", name=re.compile("^Delete image")).first.click()
+    expect(cards).to_have_count(1)
+    expect(cards.first.locator(".meta")).to_contain_text("low 100, high 200, blur 5")
+    page.get_by_role("button", name=re.compile("^Delete image")).click()
+    expect(cards).to_have_count(0)
+    expect(page.locator("#gallery-empty")).to_be_visible()
+    assert gallery_ids(site) == [], "deleted in the page but still listed by the API"
+    assert console_errors == [], f"console errors: {console_errors}"
+
+
+def test_unsupported_files_get_readable_errors(
+    site: LocalStack,
+    page: Page,
+    console_errors: ConsoleErrors,
+    screenshot: Callable[[str], Path],
+) -> None:
+    page.goto(site.url)
+    not_image = {"name": "notes.txt", "mimeType": "text/plain", "buffer": b"hello"}
+    fake_png = {"name": "fake.png", "mimeType": "image/png", "buffer": b"not really a png"}
+    page.set_input_files("#file-input", files=[not_image, fake_png])
+    rows = page.locator(".upload-row.failed")
+    expect(rows).to_have_count(2)
+    expect(rows.filter(has_text="notes.txt")).to_contain_text("is not a supported image")
+    # Checked by the backend, and its JSON error message shown as it is.
+    expect(rows.filter(has_text="fake.png")).to_contain_text("the file is not an image")
+    screenshot("errors")
+    rows.first.get_by_role("button", name="Dismiss").click()
+    expect(rows).to_have_count(1)
+    assert gallery_ids(site) == []
+    unexpected = [e for e in console_errors if "status of 400" not in e]
+    assert unexpected == [], f"console errors besides the refused upload: {unexpected}"
+
+
+def test_settings_are_checked_before_upload(site: LocalStack, page: Page) -> None:
+    page.goto(site.url)
+    page.fill("#low", "300")
+    page.fill("#high", "200")
+    page.set_input_files("#file-input", files=[shapes_png(2)])
+    expect(page.locator("#message")).to_have_text(
+        "Low threshold must not be above the high threshold."
+    )
+    expect(page.locator("#low")).to_have_attribute("aria-invalid", "true")
+    expect(page.locator(".upload-row")).to_have_count(0)
+
+
+def test_gallery_is_newest_first_and_pages_with_load_more(site: LocalStack, page: Page) -> None:
+    for seed in range(10, 23):
+        upload = shapes_png(seed)
+        requests.post(
+            f"{site.url}/api/images",
+            files={"file": (upload["name"], upload["buffer"], "image/png")},
+            timeout=30,
+        ).raise_for_status()
+    newest = gallery_ids(site)[0]
+    page.goto(site.url)
+    cards = page.locator("#gallery .card")
+    expect(cards).to_have_count(12)
+    assert cards.first.get_attribute("data-id") == newest
+    page.get_by_role("button", name="Load more").click()
+    expect(cards).to_have_count(13)
+    expect(page.get_by_role("button", name="Load more")).to_be_hidden()
+
+
+def test_keyboard_only_upload(site: LocalStack, page: Page, console_errors: ConsoleErrors) -> None:
+    page.goto(site.url)
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.id") == "file-input"
+    with page.expect_file_chooser() as chooser:
+        page.keyboard.press("Space")
+    chooser.value.set_files(files=[shapes_png(3)])
+    expect(page.locator("#gallery .card")).to_have_count(1)
+    unlabeled = page.evaluate(
+        """() => [...document.querySelectorAll('input, select')]
+            .filter((c) => c.labels.length === 0 && !c.getAttribute('aria-label'))
+            .map((c) => c.id)"""
+    )
+    assert unlabeled == [], f"form controls without a label: {unlabeled}"
+    assert page.locator("img:not([alt]), img[alt='']").count() == 0, "images without alt text"
+    assert console_errors == []
+
+
+def test_usable_at_phone_width(
+    site: LocalStack, page: Page, screenshot: Callable[[str], Path]
+) -> None:
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(site.url)
+    page.set_input_files("#file-input", files=[shapes_png(4)])
+    expect(page.locator("#gallery .card")).to_have_count(1)
+    expect_images_loaded(page, "#gallery .card img")
+    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 0, f"the page is {overflow}px wider than a phone screen"
+    screenshot("phone")
