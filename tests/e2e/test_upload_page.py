@@ -88,9 +88,9 @@ def test_unsupported_files_get_readable_errors(
     page.set_input_files("#file-input", files=[not_image, fake_png])
     rows = page.locator(".upload-row.failed")
     expect(rows).to_have_count(2)
-    expect(rows.filter(has_text="notes.txt")).to_contain_text("is not a supported image")
-    # Checked by the backend, and its JSON error message shown as it is.
-    expect(rows.filter(has_text="fake.png")).to_contain_text("the file is not an image")
+    expect(rows.filter(has_text="notes.txt")).to_contain_text("Not a supported image")
+    # Checked by the backend; its JSON error message is shown as a sentence.
+    expect(rows.filter(has_text="fake.png")).to_contain_text("The file is not an image.")
     screenshot("errors")
     rows.first.get_by_role("button", name="Dismiss").click()
     expect(rows).to_have_count(1)
@@ -158,3 +158,20 @@ def test_usable_at_phone_width(
     overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
     assert overflow <= 0, f"the page is {overflow}px wider than a phone screen"
     screenshot("phone")
+
+
+def test_files_over_the_gateway_limit_are_refused_before_sending(
+    site: LocalStack, page: Page
+) -> None:
+    """The page takes the limit from the gateway's /limits.json (made tiny here)."""
+    page.route(
+        "**/limits.json",
+        lambda route: route.fulfill(json={"max_upload_bytes": 1000}),
+    )
+    uploads: list[str] = []
+    page.on("request", lambda r: uploads.append(r.url) if r.method == "POST" else None)
+    page.goto(site.url)
+    expect(page.locator("#limits")).to_contain_text("up to 1000 bytes")
+    page.set_input_files("#file-input", files=[shapes_png(5)])
+    expect(page.locator(".upload-row.failed")).to_contain_text("the limit is 1000 bytes")
+    assert uploads == [], "the page sent a file it knew was too large"

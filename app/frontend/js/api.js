@@ -7,11 +7,17 @@ export class ApiError extends Error {
   }
 }
 
+// "the file is not an image" reads as "The file is not an image."
+function sentence(text) {
+  const capitalised = text[0].toUpperCase() + text.slice(1);
+  return /[.!?]$/.test(capitalised) ? capitalised : `${capitalised}.`;
+}
+
 // Error bodies are {"error": {"code", "message"}}; anything else gets a plain sentence.
 function errorFrom(status, bodyText) {
   try {
     const message = JSON.parse(bodyText).error.message;
-    if (typeof message === "string" && message) return new ApiError(status, message);
+    if (typeof message === "string" && message) return new ApiError(status, sentence(message));
   } catch {
     // not our JSON error shape: fall through
   }

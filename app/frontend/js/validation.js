@@ -11,11 +11,11 @@ export function formatBytes(bytes) {
 
 export function fileProblem(file, maxBytes) {
   if (!ACCEPTED_TYPES.includes(file.type)) {
-    return `${file.name} is not a supported image (PNG, JPEG, WebP, BMP or TIFF).`;
+    return "Not a supported image: use PNG, JPEG, WebP, BMP or TIFF.";
   }
-  if (file.size === 0) return `${file.name} is empty.`;
+  if (file.size === 0) return "The file is empty.";
   if (file.size > maxBytes) {
-    return `${file.name} is ${formatBytes(file.size)}; the limit is ${formatBytes(maxBytes)}.`;
+    return `The file is ${formatBytes(file.size)}; the limit is ${formatBytes(maxBytes)}.`;
   }
   return null;
 }
