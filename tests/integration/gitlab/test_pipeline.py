@@ -7,7 +7,6 @@ pipelines). It does not evaluate `workflow:rules`, so the job rules must stand o
 """
 
 import csv
-import shutil
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -15,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
-PIPELINE = REPO_ROOT / ".gitlab-ci.yml"
+from tests.integration.gitlab.conftest import PIPELINE, isolated_environ
+
 MANUAL = "manual"
 AUTO = "on_success"
 
@@ -90,34 +89,6 @@ SCENARIOS = {
 }
 
 
-@pytest.fixture
-def checkout(tmp_path: Path, require_tool: Callable[[str], str]) -> Callable[[Pipeline], Path]:
-    """A git checkout holding only the pipeline file, on the scenario's branch or tag, with an
-    `origin` remote as GitLab's runner leaves it."""
-    git = require_tool("git")
-
-    def make(pipeline: Pipeline) -> Path:
-        repo = tmp_path / "repo"
-        identity = ["-c", "user.name=ci", "-c", "user.email=ci@example.invalid"]
-
-        def run(*args: str) -> None:
-            subprocess.run([git, *identity, "-C", str(repo), *args], check=True)
-
-        subprocess.run([git, "init", "-q", "-b", pipeline.branch, str(repo)], check=True)
-        shutil.copy(PIPELINE, repo / ".gitlab-ci.yml")
-        run("add", ".gitlab-ci.yml")
-        run("commit", "-q", "-m", "pipeline")
-        run("remote", "add", "origin", "https://gitlab.example.com/acme/canny-platform.git")
-        run("update-ref", "refs/remotes/origin/develop", "HEAD")
-        run("symbolic-ref", "refs/remotes/origin/HEAD", "refs/remotes/origin/develop")
-        if pipeline.tag:
-            run("tag", pipeline.tag)
-            run("checkout", "-q", "--detach", pipeline.tag)
-        return repo
-
-    return make
-
-
 def gitlab_ci_local(
     gcl: str, repo: Path, pipeline: Pipeline, *mode: str
 ) -> subprocess.CompletedProcess:
@@ -128,17 +99,25 @@ def gitlab_ci_local(
         args += ["--unset-variable", name]
     if pipeline.variables:
         args += ["--ignore-predefined-vars", ",".join(pipeline.variables)]
-    return subprocess.run(args, cwd=repo, capture_output=True, text=True, check=False, timeout=120)
+    return subprocess.run(
+        args,
+        cwd=repo,
+        env=isolated_environ(repo.parent / "home"),
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
 
 
 @pytest.mark.parametrize(("pipeline", "expected"), SCENARIOS.values(), ids=SCENARIOS.keys())
 def test_job_set(
     pipeline: Pipeline,
     expected: list[tuple[str, str, bool]],
-    checkout: Callable[[Pipeline], Path],
+    checkout: Callable[[str, str | None], Path],
     require_tool: Callable[[str], str],
 ) -> None:
-    repo = checkout(pipeline)
+    repo = checkout(pipeline.branch, pipeline.tag)
     result = gitlab_ci_local(require_tool("gitlab-ci-local"), repo, pipeline, "--list-csv")
     assert result.returncode == 0, result.stdout + result.stderr
     table = result.stdout[result.stdout.index("name;description;") :]
