@@ -1,0 +1,1 @@
+"""`python -m bench`: the service through its gateway against raw OpenCV on the same machine."""

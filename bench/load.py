@@ -1,0 +1,140 @@
+"""The load client: Debian's `wrk` with bench/upload.lua, one thread, bounded in count and time.
+
+wrk (C, epoll) costs far less CPU per request than a Python client, which matters because
+it shares the two cores with the server it measures; its CPU is measured and reported.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import shutil
+import signal
+import subprocess
+import tempfile
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.multipart import Envelope
+
+LUA_SCRIPT = Path(__file__).with_name("upload.lua")
+LIMIT_REACHED = "limit reached"
+
+
+class LoadError(RuntimeError):
+    """wrk is missing, failed, or printed no result."""
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    concurrency: int
+    requests: int
+    seconds: float
+    errors: int
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+    mean_ms: float
+    client_cpu_seconds: float
+
+    @property
+    def requests_per_second(self) -> float:
+        return self.requests / self.seconds
+
+
+def parse_wrk_output(stdout: str, concurrency: int, client_cpu_seconds: float) -> LoadResult:
+    """The JSON line upload.lua's done() prints (times in microseconds)."""
+    lines = [line for line in stdout.splitlines() if line.startswith("{")]
+    if not lines:
+        raise LoadError(f"wrk printed no result:\n{stdout}")
+    raw = json.loads(lines[-1])
+    errors = sum(
+        raw[key]
+        for key in ("connect_errors", "read_errors", "write_errors", "status_errors", "timeouts")
+    )
+    return LoadResult(
+        concurrency=concurrency,
+        requests=raw["requests"],
+        seconds=raw["duration_us"] / 1e6,
+        errors=errors,
+        p50_ms=raw["p50_us"] / 1000,
+        p95_ms=raw["p95_us"] / 1000,
+        p99_ms=raw["p99_us"] / 1000,
+        mean_ms=raw["mean_us"] / 1000,
+        client_cpu_seconds=client_cpu_seconds,
+    )
+
+
+def wrk_binary() -> str:
+    found = shutil.which("wrk")
+    if found is None:
+        raise LoadError("wrk is not installed (Debian: apt-get install wrk)")
+    return found
+
+
+class UploadLoad:
+    """Uploads of one image through the gateway at `url`, 127.0.0.1 only."""
+
+    def __init__(self, url: str, envelope: Envelope, file_bytes: bytes, work_dir: Path) -> None:
+        if not url.startswith("http://127.0.0.1:"):
+            raise ValueError(f"the load client only targets 127.0.0.1, not {url}")
+        self.url = url
+        self.envelope = envelope
+        folder = Path(tempfile.mkdtemp(prefix="load-", dir=work_dir))
+        self._head = folder / "head.bin"
+        self._tail = folder / "tail.bin"
+        self._head.write_bytes(envelope.head + file_bytes)
+        self._tail.write_bytes(envelope.tail)
+
+    def run(
+        self, concurrency: int, requests: int, tag: str = "", max_seconds: float = 120
+    ) -> LoadResult:
+        """Stop after `requests` answers or `max_seconds`, whichever comes first.
+        A non-empty `tag` makes each request a new upload (see upload.lua)."""
+        command = [
+            wrk_binary(),
+            "--threads=1",
+            f"--connections={concurrency}",
+            f"--duration={max_seconds:.0f}s",
+            "--timeout=60s",
+            f"--script={LUA_SCRIPT}",
+            self.url,
+            "--",
+            str(self._head),
+            str(self._tail),
+            self.envelope.content_type,
+            str(requests),
+            # Requests in flight when the limit is reached are sent too: build those as well.
+            str(requests + concurrency),
+            tag,
+        ]
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        stdout, returncode = _run_until_limit(command, max_seconds + 30)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        if returncode != 0:
+            raise LoadError(f"wrk exited with {returncode}:\n{stdout}")
+        client_cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+        return parse_wrk_output(stdout, concurrency, client_cpu)
+
+
+def _run_until_limit(command: list[str], timeout: float) -> tuple[str, int]:
+    """Run wrk; when upload.lua reports its limit on stderr, SIGINT ends wrk early, which
+    makes it stop its clock and print the summary at once (it would wait for --duration)."""
+    with subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    ) as wrk:
+        timer = threading.Timer(timeout, wrk.kill)
+        timer.start()
+        try:
+            errors = []
+            for line in wrk.stderr:
+                if line.strip() == LIMIT_REACHED:
+                    wrk.send_signal(signal.SIGINT)
+                else:
+                    errors.append(line)
+            stdout = wrk.stdout.read()
+            returncode = wrk.wait()
+        finally:
+            timer.cancel()
+    return stdout + "".join(errors), returncode

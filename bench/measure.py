@@ -1,0 +1,152 @@
+"""One bench run: warm up, then rounds that interleave raw and service runs, then the
+cache and the memory trend. Everything here measures; report.py turns it into figures."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bench import images
+from bench.images import Sample
+from bench.load import LoadResult, UploadLoad
+from bench.multipart import envelope
+from bench.plan import CONCURRENCIES, FIXED_CONCURRENCY, MAIN_SAMPLE, RSS_SAMPLE, Plan, SampleKey
+from bench.reference import ReferenceRun, ReferenceRunner
+from bench.service import Service
+
+
+@dataclass(frozen=True)
+class ServiceRun:
+    load: LoadResult
+    images: int
+    server_cpu_seconds: float
+
+    @property
+    def cpu_per_image(self) -> float:
+        return self.server_cpu_seconds / self.images
+
+
+@dataclass(frozen=True)
+class RssPoint:
+    uploads: int
+    mean_rss_mb: float
+    max_rss_mb: float
+    workers: int
+
+
+@dataclass
+class Measurements:
+    samples: dict[SampleKey, Sample]
+    reference: dict[tuple[SampleKey, int], list[ReferenceRun]] = field(
+        default_factory=lambda: defaultdict(list)
+    )
+    service: dict[tuple[SampleKey, int], list[ServiceRun]] = field(
+        default_factory=lambda: defaultdict(list)
+    )
+    cached: list[ServiceRun] = field(default_factory=list)
+    rss_trend: list[RssPoint] = field(default_factory=list)
+    worker_pids_seen: set[int] = field(default_factory=set)
+    peak_worker_rss_mb: float = 0.0
+    client_cpu_seconds: float = 0.0
+    client_requests: int = 0
+
+
+Progress = Callable[[str], None]
+
+
+class Bench:
+    def __init__(self, plan: Plan, work_dir: Path, progress: Progress) -> None:
+        self.plan = plan
+        self.work_dir = work_dir
+        self.progress = progress
+        keys = dict.fromkeys((*plan.samples, MAIN_SAMPLE, RSS_SAMPLE))
+        self.data = Measurements(samples={key: images.sample(*key) for key in keys})
+
+    def run(self) -> Measurements:
+        runner = ReferenceRunner(max_processes=2)
+        try:
+            with Service(self.work_dir / "stack") as service:
+                loads = {
+                    key: self._load(service, sample) for key, sample in self.data.samples.items()
+                }
+                self._warm_up(service, runner, loads)
+                for round_number in range(1, self.plan.rounds + 1):
+                    self.progress(f"round {round_number}/{self.plan.rounds}")
+                    self._round(round_number, service, runner, loads)
+                self._rss_trend(service, loads[RSS_SAMPLE])
+                self.data.peak_worker_rss_mb = service.peak_worker_rss_mb
+        finally:
+            runner.close()
+        return self.data
+
+    def _load(self, service: Service, sample: Sample) -> UploadLoad:
+        form = envelope(sample.filename, sample.content_type)
+        return UploadLoad(service.url, form, sample.data, self.work_dir)
+
+    def _warm_up(
+        self, service: Service, runner: ReferenceRunner, loads: dict[SampleKey, UploadLoad]
+    ) -> None:
+        """First requests pay for imports, page faults and connection setup: not measured."""
+        self.progress("warming up")
+        for key in self.plan.samples:
+            runner.run(self.data.samples[key].data, 2, 1)
+            self._service_run(service, loads[key], 2, self.plan.warmup_requests, "warm")
+
+    def _round(
+        self,
+        round_number: int,
+        service: Service,
+        runner: ReferenceRunner,
+        loads: dict[SampleKey, UploadLoad],
+    ) -> None:
+        for key in self.plan.samples:
+            sample = self.data.samples[key]
+            per_process = self.plan.reference_images[sample.size]
+            for processes in (1, 2):
+                run = runner.run(sample.data, processes, per_process)
+                self.data.reference[(key, processes)].append(run)
+            concurrencies = CONCURRENCIES if key == MAIN_SAMPLE else (FIXED_CONCURRENCY,)
+            requests = self.plan.service_requests[sample.size]
+            for concurrency in concurrencies:
+                tag = f"r{round_number}c{concurrency}"
+                run = self._service_run(service, loads[key], concurrency, requests, tag)
+                self.data.service[(key, concurrency)].append(run)
+            if key == MAIN_SAMPLE:
+                # Untagged bytes: stored by the first request (a no-op in later rounds),
+                # then every repeat is answered from the stored result.
+                self._service_run(service, loads[key], 1, 1, "")
+                cached = self._service_run(service, loads[key], 1, self.plan.cached_requests, "")
+                self.data.cached.append(cached)
+
+    def _service_run(
+        self, service: Service, load: UploadLoad, concurrency: int, requests: int, tag: str
+    ) -> ServiceRun:
+        service.wait_until_idle()
+        cpu_before, stored_before = service.cpu_seconds(), service.results_count()
+        result = load.run(concurrency, requests, tag)
+        service.wait_until_idle()
+        cpu_used = service.cpu_seconds() - cpu_before
+        stored = service.results_count() - stored_before
+        self.data.worker_pids_seen.update(service.worker_memory())
+        self.data.client_cpu_seconds += result.client_cpu_seconds
+        self.data.client_requests += result.requests
+        # New uploads are counted on disk (requests cut off when wrk stopped still finish
+        # on the server); repeats of cached bytes store nothing, so wrk's count is used.
+        processed = stored if tag else result.requests
+        return ServiceRun(load=result, images=max(processed, 1), server_cpu_seconds=cpu_used)
+
+    def _rss_trend(self, service: Service, load: UploadLoad) -> None:
+        self.progress(f"worker memory over {self.plan.rss_uploads} uploads of 4K images")
+        uploads = 0
+        while uploads < self.plan.rss_uploads:
+            run = self._service_run(
+                service, load, FIXED_CONCURRENCY, self.plan.rss_chunk, f"rss{uploads}"
+            )
+            uploads += run.images
+            workers = service.worker_memory()
+            rss = [memory.rss_mb for memory in workers.values()]
+            self.data.rss_trend.append(
+                RssPoint(uploads, sum(rss) / len(rss), max(rss), len(workers))
+            )

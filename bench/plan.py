@@ -1,0 +1,56 @@
+"""How much the bench measures: the full run for the README, and a quick one (< 1 minute)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+SampleKey = tuple[str, str]  # (size, image format)
+
+MAIN_SAMPLE: SampleKey = ("1080p", "jpeg")
+RSS_SAMPLE: SampleKey = ("4K", "jpeg")
+CONCURRENCIES = (1, 2, 4, 8)
+# Concurrency for every sample but the main one, and the one the latency target is read at.
+FIXED_CONCURRENCY = 4
+
+
+@dataclass(frozen=True)
+class Plan:
+    rounds: int
+    samples: tuple[SampleKey, ...]
+    # Uploads per service run and images per reference process, by size.
+    service_requests: dict[str, int]
+    reference_images: dict[str, int]
+    cached_requests: int
+    warmup_requests: int
+    rss_uploads: int
+    rss_chunk: int
+
+
+FULL = Plan(
+    rounds=3,
+    samples=(
+        ("480p", "jpeg"),
+        ("480p", "png"),
+        ("1080p", "jpeg"),
+        ("1080p", "png"),
+        ("4K", "jpeg"),
+        ("4K", "png"),
+    ),
+    service_requests={"480p": 300, "1080p": 120, "4K": 24},
+    reference_images={"480p": 200, "1080p": 60, "4K": 12},
+    cached_requests=300,
+    warmup_requests=8,
+    rss_uploads=500,
+    rss_chunk=50,
+)
+
+QUICK = Plan(
+    rounds=1,
+    samples=(("1080p", "jpeg"), ("1080p", "png")),
+    service_requests={"480p": 60, "1080p": 40, "4K": 8},
+    reference_images={"480p": 40, "1080p": 20, "4K": 4},
+    cached_requests=100,
+    warmup_requests=4,
+    rss_uploads=60,
+    rss_chunk=20,
+)

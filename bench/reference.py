@@ -1,0 +1,92 @@
+"""The raw limit: the DESIGN.md pipeline called directly with OpenCV, no HTTP, no disk.
+
+Runs in 1-thread worker processes (like the service's workers, which set OpenCV to one
+thread) and measures each worker's CPU with time.process_time().
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+from canny.pipeline import PNG_ENCODE_FLAGS
+
+DEFAULT_BLUR, DEFAULT_LOW, DEFAULT_HIGH = 5, 100, 200
+# Workers begin together at a shared monotonic instant so the 2-process wall time is fair.
+START_DELAY_SECONDS = 0.2
+
+
+@dataclass(frozen=True)
+class ReferenceRun:
+    processes: int
+    images: int
+    wall_seconds: float
+    cpu_seconds: float
+
+    @property
+    def images_per_second(self) -> float:
+        return self.images / self.wall_seconds
+
+    @property
+    def cpu_per_image(self) -> float:
+        return self.cpu_seconds / self.images
+
+
+def edge_png(data: bytes) -> bytes:
+    """decode -> gray -> blur -> Canny -> PNG with the service's own encode flags."""
+    image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)
+    gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+    blurred = cv2.GaussianBlur(gray, (DEFAULT_BLUR, DEFAULT_BLUR), 0)
+    edges = cv2.Canny(blurred, DEFAULT_LOW, DEFAULT_HIGH)
+    ok, encoded = cv2.imencode(".png", edges, list(PNG_ENCODE_FLAGS))
+    if not ok:
+        raise RuntimeError("OpenCV could not encode the edge map")
+    return encoded.tobytes()
+
+
+def _one_thread() -> None:
+    cv2.setNumThreads(1)
+
+
+def _timed_batch(data: bytes, count: int, start_at: float) -> tuple[float, float, float]:
+    """(start, end, cpu seconds) of `count` pipeline runs in this worker."""
+    time.sleep(max(0.0, start_at - time.monotonic()))
+    cpu_before = time.process_time()
+    started = time.monotonic()
+    for _ in range(count):
+        edge_png(data)
+    return started, time.monotonic(), time.process_time() - cpu_before
+
+
+class ReferenceRunner:
+    """A pool of 1-thread worker processes, started once and reused by every run."""
+
+    def __init__(self, max_processes: int = 2) -> None:
+        self.max_processes = max_processes
+        self._pool = ProcessPoolExecutor(
+            max_processes, mp_context=multiprocessing.get_context("spawn"), initializer=_one_thread
+        )
+
+    def run(self, data: bytes, processes: int, images_per_process: int) -> ReferenceRun:
+        if not 1 <= processes <= self.max_processes:
+            raise ValueError(f"processes must be 1..{self.max_processes}, got {processes}")
+        start_at = time.monotonic() + START_DELAY_SECONDS
+        futures = [
+            self._pool.submit(_timed_batch, data, images_per_process, start_at)
+            for _ in range(processes)
+        ]
+        batches = [future.result() for future in futures]
+        wall = max(end for _, end, _ in batches) - min(start for start, _, _ in batches)
+        return ReferenceRun(
+            processes=processes,
+            images=processes * images_per_process,
+            wall_seconds=wall,
+            cpu_seconds=sum(cpu for _, _, cpu in batches),
+        )
+
+    def close(self) -> None:
+        self._pool.shutdown()

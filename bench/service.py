@@ -1,0 +1,79 @@
+"""The service under test: a LocalStack in a temporary folder, and its processes' /proc figures."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+from bench import proc_stats
+from bench.proc_stats import Memory
+from localrun import LocalStack
+
+# Far above anything the bench sends: it measures the service, not the rate limiter.
+UNLIMITED_RATE = "100000r/s"
+UNLIMITED_BURST = 100000
+IDLE_CPU_SECONDS = 0.005
+IDLE_POLL_SECONDS = 0.1
+
+
+class Service:
+    """nginx (master and workers) and both gunicorn backends (masters and workers)."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.stack = LocalStack(
+            run_dir, 0, upload_rate=UNLIMITED_RATE, upload_burst=UNLIMITED_BURST
+        )
+        self.peak_worker_rss_mb = 0.0
+
+    def __enter__(self) -> Service:
+        self.stack.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stack.stop()
+
+    @property
+    def url(self) -> str:
+        return self.stack.url
+
+    def _nginx_pid(self) -> int:
+        return int(Path(self.stack.gateway_values()["CANNY_PID_FILE"]).read_text().strip())
+
+    def _backend_pids(self) -> list[int]:
+        return [backend.pid for backend in self.stack.backends if backend.pid is not None]
+
+    def cpu_seconds(self) -> float:
+        """CPU used so far by every server process (each runs in its own process group)."""
+        groups = [self._nginx_pid(), *self._backend_pids()]
+        return proc_stats.cpu_seconds(proc_stats.group_members(groups))
+
+    def worker_memory(self) -> dict[int, Memory]:
+        """gunicorn workers (children of a backend master) by pid; also tracks the peak."""
+        masters = set(self._backend_pids())
+        workers = {}
+        for member in proc_stats.group_members(masters):
+            if member.ppid in masters:
+                memory = proc_stats.read_memory(member.pid)
+                if memory is not None:
+                    workers[member.pid] = memory
+        for memory in workers.values():
+            self.peak_worker_rss_mb = max(self.peak_worker_rss_mb, memory.peak_rss_mb)
+        return workers
+
+    def results_count(self) -> int:
+        """Results stored so far: one metadata file per processed upload."""
+        with os.scandir(self.stack.results_dir) as entries:
+            return sum(1 for entry in entries if entry.name.endswith(".json"))
+
+    def wait_until_idle(self, timeout: float = 10.0) -> None:
+        """Requests cut off when the client stopped still finish on the server: wait for
+        them so their CPU lands in the run that caused it."""
+        deadline = time.monotonic() + timeout
+        previous = self.cpu_seconds()
+        while time.monotonic() < deadline:
+            time.sleep(IDLE_POLL_SECONDS)
+            current = self.cpu_seconds()
+            if current - previous < IDLE_CPU_SECONDS:
+                return
+            previous = current

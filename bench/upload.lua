@@ -1,0 +1,84 @@
+-- wrk script: POST multipart uploads, stop after a fixed number of answers, print JSON.
+-- Arguments (after `--`): head_file tail_file content_type limit prebuilt tag
+-- The head (form fields, file part headers, image bytes) and tail (closing boundary) are
+-- built by bench/multipart.py and read once. With a non-empty tag, every request appends
+-- "<tag>-<n>" to the file's bytes, after the image's end marker where decoders stop
+-- reading: the pixels stay the same, but the bytes (and so the result id) are new, so
+-- each request is a first upload. With an empty tag every request is the same upload.
+-- The first `prebuilt` requests are built in init(), before wrk starts its clock, so the
+-- client spends its CPU on sending, not on copying megabytes while the server is measured.
+
+local head, tail, limit, tag, request_line, fixed_request
+local prebuilt = {}
+local sent, answered = 0, 0
+-- A fixed-width counter keeps Content-Length the same for every request, so the request
+-- is built with a single concatenation (bodies are megabytes: copies cost client CPU).
+local COUNTER_FORMAT = "-%09d"
+
+local function slurp(path)
+  local file = assert(io.open(path, "rb"))
+  local data = file:read("*a")
+  file:close()
+  return data
+end
+
+function init(args)
+  head = slurp(args[1])
+  tail = slurp(args[2])
+  limit = tonumber(args[4])
+  tag = args[6] or ""
+  local body_length = #head + #tail
+  if tag ~= "" then
+    body_length = body_length + #tag + #string.format(COUNTER_FORMAT, 0)
+  end
+  request_line = "POST /api/images HTTP/1.1\r\n" ..
+    "Host: " .. wrk.host .. ":" .. wrk.port .. "\r\n" ..
+    "Content-Type: " .. args[3] .. "\r\n" ..
+    "Content-Length: " .. body_length .. "\r\n\r\n"
+  if tag == "" then
+    fixed_request = request_line .. head .. tail
+  else
+    for n = 1, tonumber(args[5]) do
+      prebuilt[n] = unique_request(n)
+    end
+  end
+end
+
+function unique_request(n)
+  return table.concat({request_line, head, tag, string.format(COUNTER_FORMAT, n), tail})
+end
+
+function request()
+  sent = sent + 1
+  if fixed_request then
+    return fixed_request
+  end
+  local built = prebuilt[sent]
+  if built then
+    -- Sent requests are dropped from the table; wrk reads the string before the next call.
+    prebuilt[sent] = nil
+    return built
+  end
+  return unique_request(sent)
+end
+
+function response(status, headers, body)
+  answered = answered + 1
+  if answered == limit then
+    -- wrk itself only stops at --duration: tell the caller, who ends it with SIGINT.
+    io.stderr:write("limit reached\n")
+    io.stderr:flush()
+    wrk.thread:stop()
+  end
+end
+
+function done(summary, latency, requests)
+  local errors = summary.errors
+  io.write(string.format(
+    '{"requests":%d,"duration_us":%d,"connect_errors":%d,"read_errors":%d,' ..
+    '"write_errors":%d,"status_errors":%d,"timeouts":%d,' ..
+    '"p50_us":%d,"p95_us":%d,"p99_us":%d,"mean_us":%.1f,"max_us":%d}\n',
+    summary.requests, summary.duration, errors.connect, errors.read, errors.write,
+    errors.status, errors.timeout, latency:percentile(50), latency:percentile(95),
+    latency:percentile(99), latency.mean, latency.max))
+end
