@@ -174,3 +174,43 @@ def test_run_script_bootstraps_and_serves(
             process.kill()
             process.wait()
         process.stdout.close()
+
+
+def fake_command(folder: Path, name: str, script: str) -> None:
+    path = folder / name
+    path.write_text(f"#!/bin/sh\n{script}\n")
+    path.chmod(0o755)
+
+
+@pytest.mark.parametrize(
+    ("uid", "expected_output", "apt_called"),
+    [
+        ("1000", "install them as root (apt-get install python3 python3-venv nginx)", False),
+        ("0", "== apt: installing python3 python3-venv nginx", True),
+    ],
+)
+def test_run_script_installs_missing_packages_only_as_root(
+    tmp_path: Path, uid: str, expected_output: str, apt_called: bool
+) -> None:
+    """On a bare Debian: as root apt installs them; as anyone else ./run says what to do.
+    dpkg-query, id and apt-get are stand-ins on PATH, so nothing is really installed."""
+    fake_command(tmp_path, "dpkg-query", "exit 1")
+    fake_command(tmp_path, "id", f"echo {uid}")
+    # update succeeds, install fails: ./run must stop there.
+    fake_command(tmp_path, "apt-get", f'echo "$@" >> {tmp_path}/apt.log; [ "$1" = update ]')
+    result = subprocess.run(
+        [str(REPO_ROOT / "run")],
+        env={**os.environ, "PATH": f"{tmp_path}:{os.environ['PATH']}"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert expected_output in result.stdout + result.stderr
+    apt_log = tmp_path / "apt.log"
+    assert apt_log.exists() == apt_called
+    if apt_called:
+        assert "install -y -q --no-install-recommends python3 python3-venv nginx" in (
+            apt_log.read_text()
+        )
