@@ -22,8 +22,10 @@ fi
 registry_image="$1" image_tag="$2"
 
 registry_user="" registry_password=""
-IFS= read -r registry_user || true
-IFS= read -r registry_password || true
+if [ ! -t 0 ]; then # a terminal means a human without a login to give: do not wait for one
+  IFS= read -r registry_user || true
+  IFS= read -r registry_password || true
+fi
 if [ -n "$registry_user" ]; then
   registry_host="${registry_image%%/*}"
   echo "canny: logging in to $registry_host as the configured registry user"
