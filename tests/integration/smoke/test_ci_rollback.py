@@ -13,7 +13,7 @@ def rollback_script(host: RemoteHost, gate_url: str) -> str:
     the gate's default (the droplet's own port 80) applies."""
     launcher = host.app_dir / "bin" / "rollback-under-test.sh"
     launcher.write_text(
-        f"CANNY_GATE_URL='{gate_url}' CANNY_GATE_TIMEOUT=5 CANNY_GATE_INTERVAL=0.2 "
+        f"CANNY_GATE_URL='{gate_url}' CANNY_GATE_TIMEOUT=2 CANNY_GATE_INTERVAL=0.2 "
         f"exec bash {host.app_dir / 'bin' / 'rollback.sh'}\n"
     )
     return str(launcher)
