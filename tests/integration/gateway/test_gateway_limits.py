@@ -5,10 +5,15 @@ from pathlib import Path
 
 import pytest
 import requests
+from canny import MULTIPART_OVERHEAD_BYTES
 
 from localrun import LocalStack
 from localrun.stack import MULTIPART_ALLOWANCE_BYTES
 from tests.integration.gateway.gateway_client import logged_request, png, upload
+
+
+def test_gateway_and_backend_allow_the_same_multipart_envelope() -> None:
+    assert MULTIPART_ALLOWANCE_BYTES == MULTIPART_OVERHEAD_BYTES
 
 
 def post_bytes(stack: LocalStack, size: int) -> requests.Response:
