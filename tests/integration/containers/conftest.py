@@ -73,8 +73,9 @@ def app_images(
         str(REPO_ROOT / "app"),
         timeout=BUILD_TIMEOUT_S,
     )
-    # Layers of superseded builds would pile up in the cache run after run.
-    docker_daemon.docker("image", "prune", "--force")
+    # Superseded builds would pile up in the cache run after run; untagged images younger
+    # than a week stay, since the backend's build stage (untagged) is the pip layer cache.
+    docker_daemon.docker("image", "prune", "--force", "--filter", "until=168h")
     return images
 
 

@@ -11,26 +11,13 @@ import pytest
 import requests
 
 from tests.integration.containers.compose_stack import APP_SERVICES, ComposeStack
+from tests.unit.backend import sample_images
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(900)]
 
 # Load stays small and bounded: one client, at most this many requests per restart.
 RESTART_MAX_REQUESTS = 1500
 REQUEST_PAUSE_S = 0.02
-
-
-def sample_png(seed: int) -> bytes:
-    """A small image with edges to find; each seed gives different bytes (a new id)."""
-    rng = np.random.default_rng(seed)
-    image = np.zeros((96, 128, 3), dtype=np.uint8)
-    for _ in range(6):
-        x, y = (int(v) for v in rng.integers(0, 96, size=2))
-        cv2.rectangle(
-            image, (x, y), (x + 30, y + 20), tuple(int(c) for c in rng.integers(60, 255, 3)), -1
-        )
-    ok, encoded = cv2.imencode(".png", image)
-    assert ok, "OpenCV could not encode the sample image"
-    return encoded.tobytes()
 
 
 @pytest.fixture
@@ -43,7 +30,13 @@ def http() -> requests.Session:
 def upload(http: requests.Session, stack: ComposeStack, seed: int) -> dict:
     response = http.post(
         f"{stack.url}/api/images",
-        files={"file": (f"sample-{seed}.png", sample_png(seed), "image/png")},
+        files={
+            "file": (
+                f"sample-{seed}.png",
+                sample_images.encode(sample_images.shapes(seed=seed)),
+                "image/png",
+            )
+        },
         timeout=30,
     )
     assert response.status_code == 201, f"upload answered {response.status_code}: {response.text}"
@@ -62,7 +55,7 @@ def test_upload_fetch_result_and_list(compose_stack: ComposeStack, http: request
     assert edges.status_code == 200, f"{created['edges_url']} answered {edges.status_code}"
     assert edges.headers["Content-Type"] == "image/png", edges.headers
     decoded = cv2.imdecode(np.frombuffer(edges.content, np.uint8), cv2.IMREAD_GRAYSCALE)
-    assert decoded.shape == (96, 128), f"edge map has shape {decoded.shape}"
+    assert decoded.shape == (120, 160), f"edge map has shape {decoded.shape}"
 
     listing = http.get(f"{compose_stack.url}/api/images", timeout=10)
     assert listing.status_code == 200, listing.text

@@ -1,0 +1,55 @@
+"""The built images on their own, without compose: their users, the gateway entrypoint's
+refusal of an incomplete config, and no build-time CA certificate left in the backend."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+
+from tests.integration.containers.docker_daemon import PrivateDockerDaemon
+
+pytestmark = [pytest.mark.docker, pytest.mark.timeout(900)]
+
+
+def run_image(
+    daemon: PrivateDockerDaemon, image: str, options: list[str], command: list[str]
+) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [daemon.docker_cli, "run", "--rm", "--network=none", *options, image, *command],
+        env=daemon.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize(("kind", "uid"), [("backend", "10001"), ("gateway", "10002")])
+def test_images_run_as_their_non_root_user(
+    docker_daemon: PrivateDockerDaemon, app_images: dict[str, str], kind: str, uid: str
+) -> None:
+    result = run_image(docker_daemon, app_images[kind], ["--entrypoint=id"], ["-u"])
+    assert result.stdout.strip() == uid, f"{kind} runs as {result.stdout!r} {result.stderr}"
+
+
+@pytest.mark.parametrize("name", ["CANNY_BACKEND_1", "CANNY_RESULTS_DIR"])
+def test_gateway_refuses_to_start_with_an_empty_placeholder(
+    docker_daemon: PrivateDockerDaemon, app_images: dict[str, str], name: str
+) -> None:
+    result = run_image(docker_daemon, app_images["gateway"], ["--read-only", f"--env={name}="], [])
+    assert result.returncode == 64, f"exit {result.returncode}: {result.stderr}"
+    assert f"{name} is not set" in result.stderr, result.stderr
+
+
+def test_backend_keeps_no_build_time_ca_certificate(
+    docker_daemon: PrivateDockerDaemon, app_images: dict[str, str]
+) -> None:
+    result = run_image(
+        docker_daemon,
+        app_images["backend"],
+        ["--entrypoint=find"],
+        ["/usr", "/etc", "-name", "build-extra*"],
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "", f"extra CA certificates left in the image: {result.stdout}"
