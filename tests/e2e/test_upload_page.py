@@ -1,7 +1,7 @@
 """The upload page in a real browser, through the real gateway and backends."""
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -175,3 +175,29 @@ def test_files_over_the_gateway_limit_are_refused_before_sending(
     page.set_input_files("#file-input", files=[shapes_png(5)])
     expect(page.locator(".upload-row.failed")).to_contain_text("the limit is 1000 bytes")
     assert uploads == [], "the page sent a file it knew was too large"
+
+
+@pytest.fixture(scope="module")
+def throttled_site(
+    tmp_path_factory: pytest.TempPathFactory, require_tool: Callable[[str], str]
+) -> Iterator[LocalStack]:
+    """A gateway that lets one upload a second through, after a burst of two."""
+    require_tool("nginx")
+    with LocalStack(
+        tmp_path_factory.mktemp("throttled"), upload_rate="1r/s", upload_burst=1
+    ) as stack:
+        yield stack
+
+
+def test_rate_limited_uploads_are_retried_until_they_pass(
+    throttled_site: LocalStack, page: Page, console_errors: ConsoleErrors
+) -> None:
+    refused: list[str] = []
+    page.on("response", lambda r: refused.append(r.url) if r.status == 429 else None)
+    page.goto(throttled_site.url)
+    page.set_input_files("#file-input", files=[shapes_png(seed) for seed in (30, 31, 32, 33)])
+    expect(page.locator("#gallery .card")).to_have_count(4, timeout=20000)
+    assert refused, "the gateway never said 429, so the retry was not exercised"
+    expect(page.locator(".upload-row.failed")).to_have_count(0)
+    unexpected = [e for e in console_errors if "status of 429" not in e]
+    assert unexpected == [], f"console errors besides the 429s: {unexpected}"
