@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Readiness gate: every compose service of the app is running and healthy, and a real
+# Readiness gate: every container of the app is running and healthy, and a real
 # request through the gateway reaches a backend. Retries until a deadline; on failure
 # prints `compose ps` and recent logs, and exits 1.
 #
@@ -16,31 +16,31 @@ url="${CANNY_GATE_URL:-http://127.0.0.1/api/images?limit=1}"
 timeout="${CANNY_GATE_TIMEOUT:-120}"
 interval="${CANNY_GATE_INTERVAL:-3}"
 
-# Prints one line per service that is not ready; succeeds only when there is none.
-services_not_ready() {
-  local service ids state problems=0
-  for service in $(compose config --services); do
-    ids="$(compose ps -q "$service")"
-    if [ -z "$ids" ]; then
-      echo "service $service: no container"
+# Prints one line per container that is not running and healthy (or running without a
+# healthcheck); succeeds only when there is none. `ps -a` so that a crashed container
+# counts, and not `config --services`: docker-compose 1.x lists inactive profiles there.
+containers_not_ready() {
+  local ids service state health problems=0
+  ids="$(compose ps -a -q)"
+  if [ -z "$ids" ]; then
+    echo "no containers: compose has not brought the app up"
+    return 1
+  fi
+  # $ids unquoted on purpose: one argument per container id.
+  while read -r service state health; do
+    if [ "$state" != running ] || { [ "$health" != healthy ] && [ "$health" != none ]; }; then
+      echo "service $service: $state $health"
       problems=1
-      continue
     fi
-    # $ids unquoted on purpose: one argument per container id.
-    while read -r state; do
-      case "$state" in
-        "running healthy" | "running none") ;;
-        *) echo "service $service: $state"; problems=1 ;;
-      esac
-    done < <(docker inspect --format \
-      '{{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}}' $ids)
-  done
+  done < <(docker inspect --format \
+    '{{index .Config.Labels "com.docker.compose.service"}} {{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}}' \
+    $ids)
   return "$problems"
 }
 
 deadline=$((SECONDS + timeout))
 while :; do
-  if report="$(services_not_ready)"; then
+  if report="$(containers_not_ready)"; then
     if curl -fsS -o /dev/null --max-time 5 "$url" 2>/dev/null; then
       echo "canny: ready: every service healthy and $url answered"
       exit 0

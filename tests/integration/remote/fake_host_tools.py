@@ -7,6 +7,7 @@ $FAKE_STATE_DIR steer the answers:
   no_plugin       present: `docker compose` is missing (scripts must use docker-compose)
   services        the compose services (default: gateway backend-1 backend-2)
   unhealthy       services whose container reports "unhealthy"
+  exited          services whose container has exited
   cloud_init      "<status> <exit code>" for `cloud-init status` (default: "done 0")
 """
 
@@ -39,10 +40,8 @@ def record(tool: str, args: list[str]) -> None:
 
 def compose(args: list[str]) -> int:
     services = control("services", "gateway backend-1 backend-2").split()
-    if args[:2] == ["config", "--services"]:
-        print("\n".join(services))
-    elif args[:2] == ["ps", "-q"]:
-        print(f"id-{args[2]}")
+    if args[:3] == ["ps", "-a", "-q"]:
+        print("\n".join(f"id-{name}" for name in services))
     elif args[:1] == ["ps"]:
         print("NAME STATUS\n" + "\n".join(f"canny-{name}-1 fake" for name in services))
     elif args[:1] == ["logs"]:
@@ -57,9 +56,10 @@ def docker(args: list[str]) -> int:
     if args[:1] == ["compose"]:
         return compose(args[1:])
     if args[:1] == ["inspect"]:
-        unhealthy = control("unhealthy").split()
-        for container in args[3:]:
-            print("running unhealthy" if container[3:] in unhealthy else "running healthy")
+        unhealthy, exited = control("unhealthy").split(), control("exited").split()
+        for service in (container.removeprefix("id-") for container in args[3:]):
+            state = "exited none" if service in exited else "running healthy"
+            print(f"{service} {'running unhealthy' if service in unhealthy else state}")
     return 0
 
 

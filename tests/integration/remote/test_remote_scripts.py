@@ -115,11 +115,21 @@ def test_gate_passes_when_all_healthy_and_the_gateway_answers(remote_host, gatew
     assert "every service healthy" in result.stdout
 
 
-def test_gate_fails_on_an_unhealthy_service_with_ps_and_logs(remote_host, gateway_url):
-    remote_host.control("unhealthy", "backend-2")
+@pytest.mark.parametrize(
+    ("control", "report"),
+    [
+        ("unhealthy", "service backend-2: running unhealthy"),
+        ("exited", "service backend-2: exited none"),
+        ("services", "no containers: compose has not brought the app up"),
+    ],
+)
+def test_gate_fails_on_a_container_not_ready_with_ps_and_logs(
+    remote_host, gateway_url, control, report
+):
+    remote_host.control(control, "" if control == "services" else "backend-2")
     result = gate(remote_host, gateway_url)
     assert result.exit_status == 1
-    assert "service backend-2: running unhealthy" in result.stderr
+    assert report in result.stderr, result.stderr
     assert "--- compose ps" in result.stderr and "fake log line" in result.stderr
     assert ["logs", "--no-color", "--tail", "50"] in remote_host.compose_calls()
 
