@@ -4,7 +4,7 @@ from typing import Any
 
 import pytest
 
-from infra.config import ConfigError, Secret, parse_settings
+from infra.config import ConfigError, RegistryLogin, Secret, parse_settings
 
 VALID: dict[str, Any] = {
     "domain": "example.com",
@@ -106,7 +106,7 @@ def test_secrets_never_show_in_a_repr():
     assert repr(Secret("x")) == "Secret('[secret]')"
 
 
-def test_registry_login_is_one_secret_stdin_of_two_lines():
+def test_registry_login_is_optional_and_kept_as_secrets():
     settings = settings_for("test", registryUser="bot", registryPassword="pw")
-    assert settings.registry_login is not None
-    assert settings_for("test").registry_stdin() is None, "a public registry needs no login"
+    assert settings.registry_login == RegistryLogin(Secret("bot"), Secret("pw"))
+    assert settings_for("test").registry_login is None, "a public registry needs no login"

@@ -150,6 +150,8 @@ def test_deploy_command_carries_tag_and_profile_but_no_secret(run_stack):
     ), create
     assert "COMPOSE_PROFILES=monitoring" in create and "CANNY_RESULTS_MOUNT=" in create
     assert compose_up.inputs["stdin"] == "[secret]", "the registry login must be a secret stdin"
+    received = run.provider_inputs[compose_up.name]["stdin"]
+    assert received == "bot\npw-Very-Secret-9\n", "deploy.sh reads user, then password"
 
 
 @pytest.mark.parametrize(
@@ -194,3 +196,15 @@ def test_bad_config_stops_the_program_before_any_resource():
     with pytest.raises(ConfigError, match="prod can never be ephemeral"):
         run_program("prod", config, monitor=monitor)
     assert monitor.planned == [], f"resources registered before the config check: {monitor.planned}"
+
+
+def test_a_configured_public_key_is_uploaded_and_given_to_the_deploy_user(run_stack):
+    public_key = (
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExampleExampleExampleExampleExample0 ci@example.com"
+    )
+    run = run_stack("test", sshKeyName=None, sshPublicKey=public_key)
+    key = run.one("digitalocean:index/sshKey:SshKey")
+    assert key.inputs["publicKey"] == public_key and key.name == "canny-test-ssh-key"
+    droplet = run.one(DROPLET)
+    assert droplet.inputs["sshKeys"] == [key.resource_id], f"{droplet.urn} must use the new key"
+    assert public_key in run.provider_inputs[droplet.name]["userData"]
