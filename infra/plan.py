@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -168,8 +167,6 @@ def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _arguments(argv)
-    # The provider SDK warns about its own deprecated modules on import; not ours to fix.
-    warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"pulumi_digitalocean")
     config_file = args.config_file or default_config_file(args.stack)
     try:
         stack_config = read_stack_config(config_file)
