@@ -2,6 +2,7 @@
 
 import re
 import shutil
+import subprocess
 
 import pytest
 import yaml
@@ -53,3 +54,26 @@ def test_a_missing_file_is_named(repo_copy):
     (repo_copy / "app" / "compose.yaml").unlink()
     with pytest.raises(BundleError, match=r"app/compose\.yaml"):
         bundle_files(repo_copy)
+
+
+def test_prod_results_override_binds_the_volume_into_compose(require_tool, tmp_path):
+    """deploy.sh adds compose.results-volume.yaml on prod; compose must merge it as a bind."""
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "REGISTRY_IMAGE": "registry.example.com/group/canny",
+        "IMAGE_TAG": "0123abcd",
+        "CANNY_RESULTS_MOUNT": "/mnt/canny-results",
+    }
+    result = subprocess.run(
+        [
+            require_tool("docker-compose"),
+            "--project-directory", str(tmp_path),
+            "-f", str(REPO_ROOT / "app" / "compose.yaml"),
+            "-f", str(REPO_ROOT / "infra" / "remote" / "compose.results-volume.yaml"),
+            "config",
+        ],
+        capture_output=True, text=True, timeout=60, env=env,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    volume = yaml.safe_load(result.stdout)["volumes"]["results"]
+    assert volume["driver_opts"] == {"type": "none", "o": "bind", "device": "/mnt/canny-results"}
