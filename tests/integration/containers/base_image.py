@@ -83,8 +83,20 @@ def configure_rootfs(rootfs: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
     (rootfs / "usr/sbin/policy-rc.d").chmod(0o755)
-    for leftover in ("var/cache/apt/archives", "var/lib/apt/lists"):
-        for entry in (rootfs / leftover).glob("*"):
+    _remove_excluded_files(rootfs)
+
+
+def _remove_excluded_files(rootfs: Path) -> None:
+    """What debootstrap installed before the dpkg excludes existed: docs (but their
+    copyright files), man pages, translations, and the package download cache."""
+    for folder in ("usr/share/man", "usr/share/info", "usr/share/locale", "usr/share/lintian"):
+        shutil.rmtree(rootfs / folder, ignore_errors=True)
+        (rootfs / folder).mkdir()
+    for doc in (rootfs / "usr/share/doc").rglob("*"):
+        if (doc.is_file() or doc.is_symlink()) and doc.name != "copyright":
+            doc.unlink()
+    for cache in ("var/cache/apt/archives", "var/lib/apt/lists"):
+        for entry in (rootfs / cache).glob("*"):
             if entry.is_file():
                 entry.unlink()
 
