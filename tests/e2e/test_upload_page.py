@@ -1,5 +1,6 @@
 """The upload page in a real browser, through the real gateway and backends."""
 
+import base64
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -66,6 +67,11 @@ def test_upload_rerun_and_delete(
     expect_images_loaded(page, "#gallery .card img")
     screenshot("gallery")
 
+    with page.expect_download() as download:
+        cards.first.get_by_role("link", name=re.compile("^Download the edge map")).click()
+    assert download.value.suggested_filename.endswith("-edges.png")
+    assert Path(download.value.path()).read_bytes().startswith(b"\x89PNG")
+
     page.get_by_role("button", name=re.compile("^Delete image")).first.click()
     expect(cards).to_have_count(1)
     expect(cards.first.locator(".meta")).to_contain_text("low 100, high 200, blur 5")
@@ -97,6 +103,25 @@ def test_unsupported_files_get_readable_errors(
     assert gallery_ids(site) == []
     unexpected = [e for e in console_errors if "status of 400" not in e]
     assert unexpected == [], f"console errors besides the refused upload: {unexpected}"
+
+
+DROP_FILE = """([name, base64]) => {
+    const bytes = Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
+    const transfer = new DataTransfer();
+    transfer.items.add(new File([bytes], name, { type: "image/png" }));
+    const zone = document.getElementById("drop-zone");
+    zone.dispatchEvent(new DragEvent("dragover", { dataTransfer: transfer, bubbles: true }));
+    zone.dispatchEvent(new DragEvent("drop", { dataTransfer: transfer, bubbles: true }));
+}"""
+
+
+def test_dropping_a_file_uploads_it(site: LocalStack, page: Page) -> None:
+    page.goto(site.url)
+    dropped = shapes_png(6)
+    page.evaluate(DROP_FILE, [dropped["name"], base64.b64encode(dropped["buffer"]).decode()])
+    expect(page.locator(".upload-row").first).to_contain_text("shapes-6.png")
+    expect(page.locator("#gallery .card")).to_have_count(1)
+    expect(page.locator("#drop-zone")).not_to_have_class(re.compile("dragging"))
 
 
 def test_settings_are_checked_before_upload(site: LocalStack, page: Page) -> None:
