@@ -1,0 +1,40 @@
+"""The bench's multipart envelope is what the API's parser (werkzeug) reads as an upload."""
+
+import io
+
+import pytest
+from werkzeug.formparser import parse_form_data
+from werkzeug.test import EnvironBuilder
+
+from bench.multipart import envelope
+
+
+def parse(content_type: str, body: bytes) -> tuple[dict, dict[str, tuple[str, bytes]]]:
+    """Form fields, and files as name -> (filename, bytes)."""
+    environ = EnvironBuilder(method="POST", input_stream=io.BytesIO(body)).get_environ()
+    environ["CONTENT_TYPE"] = content_type
+    environ["CONTENT_LENGTH"] = str(len(body))
+    # In memory: werkzeug's default spools to temporary files left for the GC to close.
+    _, form, files = parse_form_data(environ, stream_factory=lambda **_: io.BytesIO())
+    return dict(form), {name: (item.filename, item.read()) for name, item in files.items()}
+
+
+@pytest.mark.parametrize("fields", [{}, {"low": "50", "high": "150", "blur": "3"}])
+@pytest.mark.parametrize("file_bytes", [b"\x89PNG\r\n\x1a\n....", b"--not a boundary\r\n" * 3])
+def test_body_parses_to_the_file_and_fields(fields: dict, file_bytes: bytes) -> None:
+    form_envelope = envelope("a.png", "image/png", fields)
+    form, files = parse(form_envelope.content_type, form_envelope.body(file_bytes))
+    assert files == {"file": ("a.png", file_bytes)}, "the file part must carry the bytes unchanged"
+    assert form == fields
+
+
+def test_head_and_tail_surround_the_file() -> None:
+    form_envelope = envelope("a.jpg", "image/jpeg")
+    body = form_envelope.body(b"IMAGE")
+    assert body == form_envelope.head + b"IMAGE" + form_envelope.tail
+
+
+@pytest.mark.parametrize("filename", ['a".png', "a\r\n.png"])
+def test_a_filename_that_would_break_the_header_is_refused(filename: str) -> None:
+    with pytest.raises(ValueError, match="filename"):
+        envelope(filename, "image/png")

@@ -1,0 +1,53 @@
+"""The raw reference computes exactly what the service computes, from the same bytes."""
+
+import cv2
+import numpy as np
+import pytest
+from canny import pipeline
+from canny.edge_params import EdgeParams
+
+from bench import images
+from bench.reference import ReferenceRunner, edge_png
+
+
+@pytest.fixture(scope="module", params=["jpeg", "png"])
+def small_sample(request: pytest.FixtureRequest) -> images.Sample:
+    width, height = 320, 180
+    return images.Sample(
+        "tiny",
+        request.param,
+        width,
+        height,
+        images.encode(images.scene(width, height), request.param),
+    )
+
+
+def pixels(png: bytes) -> np.ndarray:
+    return cv2.imdecode(np.frombuffer(png, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
+
+
+def test_reference_matches_the_service_pipeline(small_sample: images.Sample) -> None:
+    service = pipeline.run(small_sample.data, EdgeParams(low=100, high=200, blur=5))
+    assert edge_png(small_sample.data) == service.png, "same pipeline and flags, same bytes"
+    assert np.count_nonzero(pixels(service.png)) > 0, "the test image must have edges"
+
+
+def test_bytes_after_the_image_end_do_not_change_the_result(small_sample: images.Sample) -> None:
+    """upload.lua makes each upload new by appending a tag after the image's end marker."""
+    assert edge_png(small_sample.data + b"r1c4-000000042") == edge_png(small_sample.data)
+
+
+def test_images_are_deterministic() -> None:
+    assert images.encode(images.scene(64, 48), "png") == images.encode(images.scene(64, 48), "png")
+
+
+def test_runner_counts_images_and_cpu(small_sample: images.Sample) -> None:
+    runner = ReferenceRunner(max_processes=2)
+    try:
+        run = runner.run(small_sample.data, processes=2, images_per_process=3)
+        with pytest.raises(ValueError, match="processes"):
+            runner.run(small_sample.data, processes=3, images_per_process=1)
+    finally:
+        runner.close()
+    assert run.images == 6
+    assert run.cpu_per_image > 0 and run.images_per_second > 0

@@ -1,0 +1,57 @@
+"""Figures and target verdicts from measurements (synthetic numbers, no servers)."""
+
+import json
+
+import pytest
+
+from bench.images import Sample
+from bench.load import LoadResult
+from bench.machine import Machine
+from bench.measure import Measurements, RssPoint, ServiceRun
+from bench.plan import CONCURRENCIES, MAIN_SAMPLE, QUICK
+from bench.reference import ReferenceRun
+from bench.report import human_summary, summarise
+
+MACHINE = Machine(cores=2, cpu_model="test CPU", memory_gb=4.0, load_average=0.1)
+
+
+def service_run(concurrency: int, rps: float, p50: float, p99: float, cpu: float) -> ServiceRun:
+    load = LoadResult(concurrency, int(rps * 10), 10.0, 0, p50, p50 * 1.5, p99, p50, 0.1)
+    return ServiceRun(load=load, images=100, server_cpu_seconds=cpu * 100)
+
+
+def measurements(cpu_per_image: float, rss_growth_per_upload: float) -> Measurements:
+    data = Measurements(samples={MAIN_SAMPLE: Sample("1080p", "jpeg", 1920, 1080, b"")})
+    data.reference[(MAIN_SAMPLE, 1)].append(ReferenceRun(1, 50, 2.5, 1.0))
+    data.reference[(MAIN_SAMPLE, 2)].append(ReferenceRun(2, 100, 2.5, 2.0))  # 40/s, 20 ms
+    for concurrency in CONCURRENCIES:
+        data.service[(MAIN_SAMPLE, concurrency)].append(
+            service_run(concurrency, 38.0, 50.0, 100.0, cpu_per_image)
+        )
+    data.cached.append(service_run(1, 500, 2.0, 3.0, 0.001))
+    data.rss_trend = [
+        RssPoint(uploads, 80 + rss_growth_per_upload * uploads, 90, 4) for uploads in (20, 40, 60)
+    ]
+    data.peak_worker_rss_mb = 120.0
+    return data
+
+
+def test_ratios_and_targets_met() -> None:
+    figures = summarise(measurements(0.021, 0.0), QUICK, MACHINE)
+    assert figures["throughput_ratio"] == pytest.approx(0.95), "38 req/s against 40 images/s"
+    assert figures["cpu_per_image_ratio"] == pytest.approx(1.05), "21 ms against 20 ms"
+    assert (figures["p50_ms"], figures["p99_ms"]) == (50.0, 100.0)
+    assert figures["cache_speedup"] == 25.0, "50 ms first against 2 ms cached"
+    assert all(figures["targets"].values()), figures["targets"]
+    json.dumps(figures)  # --json must be able to print it
+    assert "NOT met" not in human_summary(figures)
+
+
+@pytest.mark.parametrize(
+    ("cpu_per_image", "growth", "missed"),
+    [(0.030, 0.0, "cpu_per_image_ratio <= 1.10"), (0.021, 0.5, "worker RSS <= 250 MB and flat")],
+)
+def test_a_missed_target_is_reported(cpu_per_image: float, growth: float, missed: str) -> None:
+    figures = summarise(measurements(cpu_per_image, growth), QUICK, MACHINE)
+    assert not figures["targets"][missed], f"{missed} should be missed"
+    assert f"NOT met {missed}" in human_summary(figures)

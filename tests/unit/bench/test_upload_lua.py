@@ -1,0 +1,64 @@
+"""bench/upload.lua driven by the real wrk against a recording server on 127.0.0.1:
+valid multipart uploads, new bytes per request when tagged, stopped at the limit."""
+
+import re
+import threading
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import ClassVar
+
+import pytest
+
+from bench.load import UploadLoad
+from bench.multipart import envelope
+from tests.unit.bench.test_multipart import parse
+
+IMAGE = b"\x89PNG\r\n\x1a\nnot really an image, but bytes the server must get back"
+
+
+class Recorder(BaseHTTPRequestHandler):
+    bodies: ClassVar[list[tuple[str, bytes]]] = []
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        self.bodies.append((self.headers["Content-Type"], body))
+        self.send_response(201)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"{}")
+
+    def log_message(self, *args: object) -> None:
+        """Quiet: the test reads the recorded bodies, not a log."""
+
+
+@pytest.fixture
+def recorder(require_tool: Callable[[str], str]) -> Iterator[tuple[str, list]]:
+    require_tool("wrk")
+    Recorder.bodies = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
+    thread = threading.Thread(target=server.serve_forever)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", Recorder.bodies
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+@pytest.mark.parametrize(("tag", "distinct"), [("r1c2", 10), ("", 1)])
+def test_uploads_are_valid_and_tagged(
+    recorder: tuple[str, list], tmp_path: Path, tag: str, distinct: int
+) -> None:
+    url, bodies = recorder
+    load = UploadLoad(url, envelope("x.png", "image/png"), IMAGE, tmp_path)
+    result = load.run(concurrency=2, requests=10, tag=tag, max_seconds=20)
+    assert result.requests >= 10 and result.errors == 0, result
+    assert len(bodies) <= 10 + 2, "wrk must stop near the limit, not run for its duration"
+    files = [parse(content_type, body)[1]["file"] for content_type, body in bodies]
+    assert all(file_bytes.startswith(IMAGE) for _, file_bytes in files), "image bytes first"
+    assert len({file_bytes for _, file_bytes in files[:10]}) == distinct
+    if tag:
+        tail = re.compile(re.escape(f"{tag}-").encode() + rb"\d{9}")
+        assert all(tail.fullmatch(data[len(IMAGE) :]) for _, data in files), "<tag>-<counter>"
