@@ -12,8 +12,9 @@ def gateway(
     tmp_path_factory: pytest.TempPathFactory, require_tool: Callable[[str], str]
 ) -> Iterator[LocalStack]:
     """One stack per module: starting nginx and two backends for every test would dominate.
-    The upload rate limit is raised out of the way; its own test sets a low one."""
+    The upload rate limit is raised out of the way; its own test sets a low one. The
+    space in the folder name keeps the rendered paths honest (they must be quoted)."""
     require_tool("nginx")
-    run_dir = tmp_path_factory.mktemp("gateway")
+    run_dir = tmp_path_factory.mktemp("gateway run")
     with LocalStack(run_dir, upload_rate="1000r/s", upload_burst=1000) as stack:
         yield stack
