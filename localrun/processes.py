@@ -5,20 +5,25 @@ import ctypes
 import os
 import signal
 import subprocess
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 _PR_SET_PDEATHSIG = 1
 _LIBC = ctypes.CDLL(None, use_errno=True)
 
 
-def _own_group_dying_with_parent() -> None:
-    """Between fork and exec: a process group of its own, so a gunicorn master and its
-    workers are signalled together, and SIGTERM from the kernel when the parent dies,
-    even by SIGKILL, so nothing is orphaned. (The signal follows the *thread* that
-    started the child: start stacks from the main thread.)"""
-    os.setsid()
-    _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+def _own_group_dying_with(parent: int) -> Callable[[], None]:
+    def prepare_child() -> None:
+        """Between fork and exec: a process group of its own, so a gunicorn master and its
+        workers are signalled together, and SIGTERM from the kernel when the parent dies,
+        even by SIGKILL, so nothing is orphaned. (The signal follows the *thread* that
+        started the child: start stacks from the main thread.)"""
+        os.setsid()
+        _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() != parent:  # the parent died before prctl took effect
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    return prepare_child
 
 
 def spawn(
@@ -32,7 +37,7 @@ def spawn(
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
-            preexec_fn=_own_group_dying_with_parent,
+            preexec_fn=_own_group_dying_with(os.getpid()),
         )
 
 
