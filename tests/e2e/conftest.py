@@ -23,8 +23,12 @@ REPORTS_DIR = Path(__file__).resolve().parents[2] / "reports"
 def site(
     tmp_path_factory: pytest.TempPathFactory, require_tool: Callable[[str], str]
 ) -> Iterator[LocalStack]:
+    """The app for the page tests; the upload rate limit is out of the way here (the
+    paging test alone uploads 13 images) and has its own test with a throttled stack."""
     require_tool("nginx")
-    with LocalStack(tmp_path_factory.mktemp("e2e")) as stack:
+    with LocalStack(
+        tmp_path_factory.mktemp("e2e"), upload_rate="100r/s", upload_burst=100
+    ) as stack:
         yield stack
 
 
