@@ -28,16 +28,9 @@ def http() -> requests.Session:
 
 
 def upload(http: requests.Session, stack: ComposeStack, seed: int) -> dict:
+    image = sample_images.encode(sample_images.shapes(seed=seed))
     response = http.post(
-        f"{stack.url}/api/images",
-        files={
-            "file": (
-                f"sample-{seed}.png",
-                sample_images.encode(sample_images.shapes(seed=seed)),
-                "image/png",
-            )
-        },
-        timeout=30,
+        f"{stack.url}/api/images", files={"file": ("sample.png", image, "image/png")}, timeout=30
     )
     assert response.status_code == 201, f"upload answered {response.status_code}: {response.text}"
     return response.json()
