@@ -17,7 +17,7 @@ from pathlib import Path
 
 from localrun import processes
 from localrun.nginx_config import REPO_ROOT
-from localrun.stack import StartupError, _free_port
+from localrun.stack import StartupError, _free_port, _tail
 
 RULES_FILE = REPO_ROOT / "app" / "monitoring" / "alert-rules.yml"
 SCRAPE_INTERVAL = "2s"
@@ -125,9 +125,3 @@ def _wait_until_ready(name: str, process: subprocess.Popen, url: str, log_path: 
     raise StartupError(
         f"{name} not ready at {url} after {READY_TIMEOUT_S:.0f}s:\n{_tail(log_path)}"
     )
-
-
-def _tail(path: Path, lines: int = 20) -> str:
-    if not path.exists():
-        return f"({path} was not written)"
-    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
