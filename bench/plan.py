@@ -46,11 +46,11 @@ FULL = Plan(
 
 QUICK = Plan(
     rounds=1,
-    samples=(("1080p", "jpeg"), ("1080p", "png")),
+    samples=(MAIN_SAMPLE,),
     service_requests={"480p": 60, "1080p": 40, "4K": 8},
     reference_images={"480p": 40, "1080p": 20, "4K": 4},
     cached_requests=100,
     warmup_requests=4,
-    rss_uploads=60,
+    rss_uploads=40,
     rss_chunk=20,
 )
