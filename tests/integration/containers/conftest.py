@@ -3,7 +3,6 @@ from the repository, and app/compose.yaml brought up with docker-compose."""
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -38,7 +37,6 @@ def docker_daemon(require_tool: Callable[[str], str]) -> Iterator[PrivateDockerD
         yield daemon
     finally:
         daemon.stop()
-        shutil.rmtree(daemon.run_dir, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

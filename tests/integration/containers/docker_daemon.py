@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import shutil
 import subprocess
 import tempfile
 import time
@@ -79,6 +80,7 @@ class PrivateDockerDaemon:
         if self._lock is not None:
             self._lock.close()
             self._lock = None
+        self._remove_run_dir()
 
     def docker(self, *args: str, timeout: float = 120, check: bool = True) -> str:
         """Run the docker CLI against this daemon; stdout on success, a full error otherwise."""
@@ -88,6 +90,14 @@ class PrivateDockerDaemon:
         if not self.log_path.exists():
             return "(no dockerd log)"
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+    def _remove_run_dir(self) -> None:
+        """containerd, dockerd's child, may still be removing its sockets for a moment
+        after dockerd has exited: retry until the folder is gone (bounded)."""
+        deadline = time.monotonic() + STOP_TIMEOUT_S
+        while self.run_dir.exists() and time.monotonic() < deadline:
+            shutil.rmtree(self.run_dir, ignore_errors=True)
+            time.sleep(0.2)
 
     def _take_lock(self) -> None:
         self._lock = (self.cache / "lock").open("w")
