@@ -19,6 +19,7 @@ from typing import IO
 DEFAULT_CACHE = Path("/var/cache/canny-platform/docker")
 START_TIMEOUT_S = 60
 STOP_TIMEOUT_S = 30
+LOCK_TIMEOUT_S = 300
 
 
 class DockerStartError(RuntimeError):
@@ -100,13 +101,22 @@ class PrivateDockerDaemon:
             time.sleep(0.2)
 
     def _take_lock(self) -> None:
-        self._lock = (self.cache / "lock").open("w")
-        try:
-            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            self._lock.close()
-            self._lock = None
-            raise DockerStartError(f"another test session is using {self.cache}") from None
+        """Wait (bounded) for another session on the same cache to finish."""
+        lock = (self.cache / "lock").open("w")
+        deadline = time.monotonic() + LOCK_TIMEOUT_S
+        while True:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    lock.close()
+                    raise DockerStartError(
+                        f"another test session kept {self.cache} for {LOCK_TIMEOUT_S}s"
+                    ) from None
+                time.sleep(1)
+            else:
+                self._lock = lock
+                return
 
     def _wait_until_ready(self) -> None:
         deadline = time.monotonic() + START_TIMEOUT_S
