@@ -33,7 +33,7 @@ class RssPoint:
     uploads: int
     mean_rss_mb: float
     max_rss_mb: float
-    workers: int
+    worker_pids: tuple[int, ...]
 
 
 @dataclass
@@ -148,5 +148,5 @@ class Bench:
             workers = service.worker_memory()
             rss = [memory.rss_mb for memory in workers.values()]
             self.data.rss_trend.append(
-                RssPoint(uploads, sum(rss) / len(rss), max(rss), len(workers))
+                RssPoint(uploads, sum(rss) / len(rss), max(rss), tuple(sorted(workers)))
             )

@@ -110,6 +110,12 @@ def summarise(data: Measurements, plan: Plan, machine: Machine) -> dict[str, Any
                     spread([r.cpu_per_image for r in runs]).scaled(1000), 2
                 ),
                 "errors": sum(r.load.errors for r in runs),
+                "client_cpu_ms_per_request": round(
+                    1000
+                    * sum(r.load.client_cpu_seconds for r in runs)
+                    / max(sum(r.load.requests for r in runs), 1),
+                    3,
+                ),
             }
             for (key, concurrency), runs in data.service.items()
         ],
@@ -119,12 +125,23 @@ def summarise(data: Measurements, plan: Plan, machine: Machine) -> dict[str, Any
             "cached_p50_ms": _spread_json(spread([r.load.p50_ms for r in data.cached]), 2),
         },
         "rss_trend": [asdict(point) for point in trend],
+        # gunicorn recycles workers after max_requests: a new pid restarts its RSS.
+        "workers_recycled_during_rss_run": len({pid for p in trend for pid in p.worker_pids})
+        - len(trend[-1].worker_pids),
         "workers_seen": len(data.worker_pids_seen),
     }
 
 
 def _range(value: dict[str, float], unit: str = "") -> str:
     return f"{value['median']:g}{unit} ({value['low']:g}-{value['high']:g})"
+
+
+def _table(headers: list[str], rows: list[list[str]]) -> list[str]:
+    widths = [max(len(cell) for cell in column) for column in zip(headers, *rows, strict=True)]
+    return [
+        "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
+        for line in (headers, *rows)
+    ]
 
 
 def human_summary(figures: dict[str, Any]) -> str:
@@ -135,24 +152,46 @@ def human_summary(figures: dict[str, Any]) -> str:
         f"{machine['memory_gb']} GB RAM, load {machine['load_average']:.2f} at start; "
         f"{figures['plan']['rounds']} round(s), median (range)",
         "",
-        "raw OpenCV (1-thread processes)        images/s          CPU ms/image",
     ]
-    for row in figures["reference"]:
-        lines.append(
-            f"  {row['sample']:<12} {row['processes']} process(es)    "
-            f"{_range(row['images_per_s']):<18}{_range(row['cpu_ms_per_image'])}"
-        )
-    lines.append(
-        "service via gateway     c   req/s            p50 ms           p99 ms"
-        "           CPU ms/image"
+    lines += _table(
+        ["raw OpenCV", "processes", "images/s", "CPU ms/image"],
+        [
+            [
+                row["sample"],
+                str(row["processes"]),
+                _range(row["images_per_s"]),
+                _range(row["cpu_ms_per_image"]),
+            ]
+            for row in figures["reference"]
+        ],
     )
-    for row in figures["service"]:
-        lines.append(
-            f"  {row['sample']:<20} {row['concurrency']:<3} {_range(row['requests_per_s']):<17}"
-            f"{_range(row['p50_ms']):<17}{_range(row['p99_ms']):<17}"
-            f"{_range(row['cpu_ms_per_image'])}"
-            + (f"  ERRORS {row['errors']}" if row["errors"] else "")
-        )
+    lines.append("")
+    lines += _table(
+        [
+            "service via gateway",
+            "c",
+            "req/s",
+            "p50 ms",
+            "p99 ms",
+            "server CPU ms/image",
+            "client CPU ms/req",
+            "errors",
+        ],
+        [
+            [
+                row["sample"],
+                str(row["concurrency"]),
+                _range(row["requests_per_s"]),
+                _range(row["p50_ms"]),
+                _range(row["p99_ms"]),
+                _range(row["cpu_ms_per_image"]),
+                f"{row['client_cpu_ms_per_request']:g}",
+                str(row["errors"]),
+            ]
+            for row in figures["service"]
+        ],
+    )
+    lines.append("")
     cached = figures["cached"]
     client = figures["client"]
     trend = figures["rss_trend"]
@@ -163,7 +202,8 @@ def human_summary(figures: dict[str, Any]) -> str:
         f"worker RSS over {trend[-1]['uploads']} uploads of 4K JPEG: "
         f"{trend[0]['mean_rss_mb']:.0f} -> {trend[-1]['mean_rss_mb']:.0f} MB "
         f"(mean of workers), trend {figures['rss_growth_mb_per_100_uploads']:+.2f} MB/100 uploads, "
-        f"peak {figures['rss_mb_max']} MB; {figures['workers_seen']} worker pids seen",
+        f"peak {figures['rss_mb_max']} MB; "
+        f"{figures['workers_recycled_during_rss_run']} worker(s) recycled meanwhile",
         f"client (wrk): {client['cpu_seconds']} CPU-s for {client['requests']} requests "
         f"= {client['cpu_ms_per_request']} ms/request, on the same cores",
         "",

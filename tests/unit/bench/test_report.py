@@ -30,7 +30,8 @@ def measurements(cpu_per_image: float, rss_growth_per_upload: float) -> Measurem
         )
     data.cached.append(service_run(1, 500, 2.0, 3.0, 0.001))
     data.rss_trend = [
-        RssPoint(uploads, 80 + rss_growth_per_upload * uploads, 90, 4) for uploads in (20, 40, 60)
+        RssPoint(uploads, 80 + rss_growth_per_upload * uploads, 90, (1, 2))
+        for uploads in (20, 40, 60)
     ]
     data.peak_worker_rss_mb = 120.0
     return data
