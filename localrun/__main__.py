@@ -10,8 +10,9 @@ from types import FrameType
 
 from localrun import processes
 from localrun.nginx_config import REPO_ROOT
+from localrun.readiness import StartupError
 from localrun.run_lock import AlreadyRunningError
-from localrun.stack import LocalStack, StartupError
+from localrun.stack import LocalStack
 
 DEFAULT_RUN_DIR = REPO_ROOT / ".run"
 

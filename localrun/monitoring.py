@@ -10,20 +10,15 @@ interval makes a local change visible within seconds.
 import json
 import shutil
 import subprocess
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 from localrun import processes
 from localrun.nginx_config import REPO_ROOT
-from localrun.stack import StartupError, _free_port, _tail
+from localrun.readiness import StartupError, free_port, wait_until_ok
 
 RULES_FILE = REPO_ROOT / "app" / "monitoring" / "alert-rules.yml"
 SCRAPE_INTERVAL = "2s"
 READY_TIMEOUT_S = 30.0
-
-_LOOPBACK = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 def render_config(
@@ -60,8 +55,8 @@ def start_monitoring(
     wait until each answers, and return them for the caller to stop."""
     folder = run_dir / "monitoring"
     folder.mkdir(parents=True, exist_ok=True)
-    nginx_exporter = f"127.0.0.1:{_free_port()}"
-    node_exporter = f"127.0.0.1:{_free_port()}"
+    nginx_exporter = f"127.0.0.1:{free_port()}"
+    node_exporter = f"127.0.0.1:{free_port()}"
     prometheus = f"127.0.0.1:{port}"
     config_path = folder / "prometheus.yml"
     config_path.write_text(render_config(backends, nginx_exporter, node_exporter, prometheus))
@@ -95,7 +90,7 @@ def start_monitoring(
             log_path = folder / f"{name}.log"
             process = processes.spawn(command, env={}, log_path=log_path, cwd=folder)
             started.append(process)
-            _wait_until_ready(name, process, ready_url, log_path)
+            wait_until_ok(name, process, ready_url, log_path, READY_TIMEOUT_S)
     except BaseException:
         for process in started:
             processes.stop(process)
@@ -108,20 +103,3 @@ def _binary(name: str) -> str:
     if found is None:
         raise StartupError(f"{name} is not installed (Debian: apt-get install {name})")
     return found
-
-
-def _wait_until_ready(name: str, process: subprocess.Popen, url: str, log_path: Path) -> None:
-    deadline = time.monotonic() + READY_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise StartupError(f"{name} exited while starting:\n{_tail(log_path)}")
-        try:
-            with _LOOPBACK.open(url, timeout=2) as response:
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, OSError):
-            pass
-        time.sleep(0.2)
-    raise StartupError(
-        f"{name} not ready at {url} after {READY_TIMEOUT_S:.0f}s:\n{_tail(log_path)}"
-    )

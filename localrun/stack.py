@@ -5,15 +5,13 @@ import shutil
 import socket
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
 from localrun import processes
 from localrun.nginx_config import REPO_ROOT, render_template_file
+from localrun.readiness import StartupError, free_port, wait_until_ok
 from localrun.run_lock import RunLock
 
 DEFAULT_MAX_UPLOAD_BYTES = 20 * 1024 * 1024
@@ -22,13 +20,6 @@ DEFAULT_MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 MULTIPART_ALLOWANCE_BYTES = 64 * 1024
 FRONTEND_DIR = REPO_ROOT / "app" / "frontend"
 GUNICORN_CONFIG = REPO_ROOT / "app" / "backend" / "gunicorn.conf.py"
-
-# No proxy from the environment may sit between us and our own loopback servers.
-_LOOPBACK = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
-
-class StartupError(RuntimeError):
-    """A process of the stack did not come up; the message carries its log's tail."""
 
 
 @dataclass
@@ -63,15 +54,15 @@ class LocalStack:
         startup_timeout: float = 60.0,
     ) -> None:
         self.run_dir = run_dir.resolve()
-        self.port = port or _free_port()
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.results_dir = (results_dir or self.run_dir / "results").resolve()
         self.logs_dir = self.run_dir / "logs"
         self.state_dir = self.run_dir / "state"
         self.access_log = self.logs_dir / "access.log"
         self.error_log = self.logs_dir / "nginx-error.log"
-        self.status_address = f"127.0.0.1:{_free_port()}"
-        self.backends = [Backend("backend-1", _free_port()), Backend("backend-2", _free_port())]
+        self.status_address = f"127.0.0.1:{free_port()}"
+        self.backends = [Backend("backend-1", free_port()), Backend("backend-2", free_port())]
         self.upload_rate = upload_rate
         self.upload_burst = upload_burst
         self.max_upload_bytes = max_upload_bytes or int(
@@ -164,11 +155,12 @@ class LocalStack:
         )
 
     def _wait_for_backend(self, backend: Backend) -> None:
-        self._wait_until_ok(
+        wait_until_ok(
             backend.name,
             backend.process,
             f"http://{backend.address}/readyz",
             self.logs_dir / f"{backend.name}.log",
+            self.startup_timeout,
         )
 
     def _start_nginx(self) -> None:
@@ -182,8 +174,10 @@ class LocalStack:
         self._nginx = processes.spawn(
             command, env=os.environ, log_path=self.error_log, cwd=self.state_dir
         )
-        self._wait_until_ok("nginx", self._nginx, f"{self.url}/healthz", self.error_log)
-        self._wait_until_ok("nginx", self._nginx, f"{self.url}/api/images?limit=1", self.error_log)
+        for path in ("/healthz", "/api/images?limit=1"):
+            wait_until_ok(
+                "nginx", self._nginx, self.url + path, self.error_log, self.startup_timeout
+            )
 
     def gateway_values(self) -> dict[str, str]:
         """The local rendering's placeholder values."""
@@ -204,36 +198,6 @@ class LocalStack:
             "CANNY_ERROR_LOG": str(self.error_log),
         }
 
-    def _wait_until_ok(
-        self, name: str, process: subprocess.Popen | None, url: str, log_path: Path
-    ) -> None:
-        deadline = time.monotonic() + self.startup_timeout
-        while time.monotonic() < deadline:
-            if process is None or process.poll() is not None:
-                raise StartupError(f"{name} exited while starting:\n{_tail(log_path)}")
-            if _status_of(url) == 200:
-                return
-            time.sleep(0.1)
-        raise StartupError(
-            f"{name} not ready at {url} after {self.startup_timeout:.0f}s:\n{_tail(log_path)}"
-        )
-
-
-def _status_of(url: str) -> int | None:
-    try:
-        with _LOOPBACK.open(url, timeout=2) as response:
-            return response.status
-    except urllib.error.HTTPError as error:
-        return error.code
-    except OSError:
-        return None
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
 
 def _require_free_port(port: int) -> None:
     with socket.socket() as sock:
@@ -252,9 +216,3 @@ def _nginx_binary() -> str:
     if found is None:
         raise StartupError("nginx is not installed (Debian: apt-get install nginx)")
     return found
-
-
-def _tail(path: Path, lines: int = 20) -> str:
-    if not path.exists():
-        return f"({path} was not written)"
-    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])

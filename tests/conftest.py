@@ -2,13 +2,13 @@
 
 import os
 import shutil
-import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from localrun import LocalStack
+from localrun.readiness import free_port as pick_free_port
 
 
 def in_ci() -> bool:
@@ -33,12 +33,6 @@ def require_tool() -> Callable[[str], str]:
         return path
 
     return find
-
-
-def pick_free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture
