@@ -9,10 +9,12 @@ import tempfile
 from pathlib import Path
 
 from bench.chart import write_latency_chart
+from bench.load import LoadError
 from bench.machine import this_machine
 from bench.measure import Bench
 from bench.plan import FULL, QUICK
 from bench.report import human_summary, summarise
+from localrun.stack import StartupError
 
 DEFAULT_CHART = Path("reports") / "bench-latency.png"
 
@@ -27,13 +29,21 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def _progress(line: str) -> None:
+    """To stderr, so that stdout holds only the summary or the JSON."""
+    print(line, file=sys.stderr, flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     plan = QUICK if args.quick else FULL
     machine = this_machine()
-    with tempfile.TemporaryDirectory(prefix="canny-bench-") as work_dir:
-        # Progress goes to stderr so that stdout holds only the summary or the JSON.
-        measurements = Bench(plan, Path(work_dir), lambda line: print(line, file=sys.stderr)).run()
+    try:
+        with tempfile.TemporaryDirectory(prefix="canny-bench-") as work_dir:
+            measurements = Bench(plan, Path(work_dir), _progress).run()
+    except (LoadError, StartupError) as error:
+        print(f"bench: {error}", file=sys.stderr)
+        return 1
     figures = summarise(measurements, plan, machine)
     figures["chart"] = str(write_latency_chart(figures, args.chart))
     print(
