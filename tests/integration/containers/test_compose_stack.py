@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import threading
 import time
 
@@ -10,13 +11,14 @@ import numpy as np
 import pytest
 import requests
 
-from tests.integration.containers.compose_stack import APP_SERVICES, ComposeStack
+from tests.integration.containers.compose_stack import APP_SERVICES, COMPOSE_FILE, ComposeStack
 from tests.unit.backend import sample_images
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(900)]
 
 # Load stays small and bounded: one client, at most this many requests per restart.
 RESTART_MAX_REQUESTS = 1500
+GATE_SCRIPT = COMPOSE_FILE.parents[1] / "infra" / "remote" / "gate.sh"
 REQUEST_PAUSE_S = 0.02
 
 
@@ -111,6 +113,47 @@ def test_restarting_a_backend_fails_no_request(
     failures = [outcome for outcome in outcomes if outcome != 200]
     assert outcomes, "no request ran during the restart"
     assert failures == [], f"{len(failures)} of {len(outcomes)} requests failed: {failures[:10]}"
+
+
+def run_gate(stack: ComposeStack, timeout_s: int) -> subprocess.CompletedProcess[str]:
+    """infra/remote/gate.sh, the deploy's readiness gate, against this real stack."""
+    env = {
+        **stack.env,
+        "CANNY_APP_DIR": str(COMPOSE_FILE.parent),
+        "COMPOSE_PROJECT_NAME": stack.project,
+        "CANNY_GATE_URL": f"{stack.url}/api/images?limit=1",
+        "CANNY_GATE_TIMEOUT": str(timeout_s),
+        "CANNY_GATE_INTERVAL": "1",
+    }
+    return subprocess.run(
+        ["bash", str(GATE_SCRIPT)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout_s + 60,
+        check=False,
+    )
+
+
+def test_deploy_gate_passes_on_the_healthy_stack(compose_stack: ComposeStack) -> None:
+    gate = run_gate(compose_stack, timeout_s=60)
+    assert gate.returncode == 0, f"gate refused a healthy stack:\n{gate.stdout}\n{gate.stderr}"
+    assert "ready: every service healthy" in gate.stdout, gate.stdout
+
+
+def test_deploy_gate_fails_with_diagnostics_when_a_backend_is_down(
+    compose_stack: ComposeStack,
+) -> None:
+    compose_stack.run("stop", "backend-2")
+    try:
+        gate = run_gate(compose_stack, timeout_s=5)
+    finally:
+        compose_stack.run("start", "backend-2")
+        compose_stack.wait_healthy()
+    assert gate.returncode == 1, f"gate passed with backend-2 stopped:\n{gate.stdout}"
+    assert "NOT READY" in gate.stderr, gate.stderr
+    assert "service backend-2: exited" in gate.stderr, gate.stderr
+    assert "--- compose ps" in gate.stderr and "--- compose logs" in gate.stderr, gate.stderr
 
 
 def test_results_survive_down_and_up(compose_stack: ComposeStack, http: requests.Session) -> None:
