@@ -23,7 +23,11 @@ echo "canny: rolling back from ${failed_tag:-unknown} to $previous_tag"
 set_env_value IMAGE_TAG "$previous_tag"
 printf '%s\n' "$previous_tag" >"$APP_DIR/image_tag"
 printf '%s\n' "$failed_tag" >"$APP_DIR/image_tag.previous"
-compose pull
+# A registry outage must not block a rollback: the previous images are normally still here,
+# and if they are not, `up` fails and says which one is missing.
+if ! compose pull; then
+  echo "canny: pull failed: rolling back with the images already on this host" >&2
+fi
 compose_up
 bash "$(dirname "${BASH_SOURCE[0]}")/gate.sh"
 echo "canny: rolled back to $previous_tag"

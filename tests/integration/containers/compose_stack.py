@@ -23,6 +23,7 @@ HEALTHY_TIMEOUT_S = 180
 class Container:
     service: str
     id: str
+    image: str
     health: str
     ports: dict[str, list[dict[str, str]] | None]
 
@@ -71,6 +72,7 @@ class ComposeStack:
                 Container(
                     service=item["Config"]["Labels"]["com.docker.compose.service"],
                     id=item["Id"],
+                    image=item["Config"]["Image"],
                     health=health if item["State"]["Running"] else item["State"]["Status"],
                     ports=item["NetworkSettings"]["Ports"] or {},
                 )

@@ -2,22 +2,28 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import threading
 import time
+from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 import requests
 
+from infra.bundle import bundle_files
 from tests.integration.containers.compose_stack import APP_SERVICES, COMPOSE_FILE, ComposeStack
+from tests.integration.containers.docker_daemon import PrivateDockerDaemon
 from tests.unit.backend import sample_images
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(900)]
 
 # Load stays small and bounded: one client, at most this many requests per restart.
 RESTART_MAX_REQUESTS = 1500
+# Port 1 on loopback refuses at once: a registry that is down, without leaving this machine.
+UNREACHABLE_REGISTRY = "127.0.0.1:1/canny"
 GATE_SCRIPT = COMPOSE_FILE.parents[1] / "infra" / "remote" / "gate.sh"
 REQUEST_PAUSE_S = 0.02
 
@@ -154,6 +160,58 @@ def test_deploy_gate_fails_with_diagnostics_when_a_backend_is_down(
     assert "NOT READY" in gate.stderr, gate.stderr
     assert "service backend-2: exited" in gate.stderr, gate.stderr
     assert "--- compose ps" in gate.stderr and "--- compose logs" in gate.stderr, gate.stderr
+
+
+def test_rollback_returns_to_the_previous_images_on_the_real_stack(
+    compose_stack: ComposeStack, docker_daemon: PrivateDockerDaemon, tmp_path: Path
+) -> None:
+    """The deploy bundle laid out as on a droplet, the running tag known as broken and the
+    previous one still on the host: rollback.sh brings the previous images up and passes
+    the gate, although the registry cannot be reached."""
+    for item in bundle_files():
+        target = tmp_path / item.remote
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(item.local, target)
+    for image in ("backend", "gateway"):
+        for tag in ("broken", "previous"):
+            source = (
+                f"{compose_stack.env['REGISTRY_IMAGE']}/{image}:{compose_stack.env['IMAGE_TAG']}"
+            )
+            docker_daemon.docker("tag", source, f"{UNREACHABLE_REGISTRY}/{image}:{tag}")
+    (tmp_path / ".env").write_text(f"REGISTRY_IMAGE={UNREACHABLE_REGISTRY}\nIMAGE_TAG=broken\n")
+    (tmp_path / "image_tag").write_text("broken\n")
+    (tmp_path / "image_tag.previous").write_text("previous\n")
+    # The tag must come from the bundle's .env, as on a droplet, not from this test's env.
+    env = {k: v for k, v in compose_stack.env.items() if k not in {"REGISTRY_IMAGE", "IMAGE_TAG"}}
+    env |= {
+        "CANNY_APP_DIR": str(tmp_path),
+        "COMPOSE_PROJECT_NAME": compose_stack.project,
+        "CANNY_GATE_URL": f"{compose_stack.url}/api/images?limit=1",
+        "CANNY_GATE_TIMEOUT": "120",
+        "CANNY_GATE_INTERVAL": "1",
+    }
+    try:
+        result = subprocess.run(
+            ["bash", str(tmp_path / "bin" / "rollback.sh")],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        running = {c.service: c.image for c in compose_stack.containers()}
+    finally:
+        compose_stack.up()
+
+    assert result.returncode == 0, f"rollback failed:\n{result.stdout}\n{result.stderr}"
+    assert "rolled back to previous" in result.stdout, result.stdout
+    assert running == {
+        "gateway": f"{UNREACHABLE_REGISTRY}/gateway:previous",
+        "backend-1": f"{UNREACHABLE_REGISTRY}/backend:previous",
+        "backend-2": f"{UNREACHABLE_REGISTRY}/backend:previous",
+    }, f"containers after rollback: {running}"
+    assert (tmp_path / "image_tag").read_text() == "previous\n"
+    assert (tmp_path / "image_tag.previous").read_text() == "broken\n"
 
 
 def test_results_survive_down_and_up(compose_stack: ComposeStack, http: requests.Session) -> None:

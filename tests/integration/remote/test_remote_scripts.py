@@ -152,6 +152,17 @@ def test_rollback_returns_to_the_previous_tag_and_swaps(remote_host, gateway_url
     assert (remote_host.app_dir / "image_tag.previous").read_text() == "bad-2\n"
 
 
+def test_rollback_uses_local_images_when_the_registry_is_down(remote_host, gateway_url):
+    assert deploy(remote_host, "good-1").ok
+    assert deploy(remote_host, "bad-2").ok
+    remote_host.control("fail", "pull")
+    result = rollback(remote_host, gateway_url)
+    assert result.ok, result.stderr
+    assert "rolling back with the images already on this host" in result.stderr
+    ups = [call for call in remote_host.calls("docker") if call["argv"][1:2] == ["up"]]
+    assert ups[-1]["image_tag"] == "good-1", "compose must come up with the previous tag"
+
+
 def test_rollback_fails_when_the_previous_tag_is_not_ready(remote_host, gateway_url):
     assert deploy(remote_host, "good-1").ok
     assert deploy(remote_host, "bad-2").ok
