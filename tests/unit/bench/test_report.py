@@ -50,9 +50,15 @@ def test_ratios_and_targets_met() -> None:
 
 @pytest.mark.parametrize(
     ("cpu_per_image", "growth", "missed"),
-    [(0.030, 0.0, "cpu_per_image_ratio <= 1.10"), (0.021, 0.5, "worker RSS <= 250 MB and flat")],
+    [(0.030, 0.0, "cpu_per_image_ratio <= 1.10"), (0.021, 0.3, "worker RSS <= 250 MB and flat")],
 )
 def test_a_missed_target_is_reported(cpu_per_image: float, growth: float, missed: str) -> None:
     figures = summarise(measurements(cpu_per_image, growth), QUICK, MACHINE)
     assert not figures["targets"][missed], f"{missed} should be missed"
     assert f"NOT met {missed}" in human_summary(figures)
+
+
+def test_a_small_wobble_over_a_short_run_is_flat() -> None:
+    """0.05 MB per upload over 40 uploads is 2 MB: noise, not a leak."""
+    figures = summarise(measurements(0.021, 0.05), QUICK, MACHINE)
+    assert figures["targets"]["worker RSS <= 250 MB and flat"], figures["rss_trend"]
