@@ -62,3 +62,12 @@ def test_a_small_wobble_over_a_short_run_is_flat() -> None:
     """0.05 MB per upload over 40 uploads is 2 MB: noise, not a leak."""
     figures = summarise(measurements(0.021, 0.05), QUICK, MACHINE)
     assert figures["targets"]["worker RSS <= 250 MB and flat"], figures["rss_trend"]
+
+
+def test_a_step_in_the_first_chunk_is_not_a_trend() -> None:
+    data = measurements(0.021, 0.0)
+    data.rss_trend = [RssPoint(50, 68.5, 105, (1,)), RssPoint(100, 80.9, 105, (1,))]
+    data.rss_trend += [RssPoint(150 + 50 * n, 81.0, 105, (1,)) for n in range(4)]
+    figures = summarise(data, QUICK, MACHINE)
+    assert abs(figures["rss_growth_mb_per_100_uploads"]) < 0.1, figures["rss_trend"]
+    assert figures["targets"]["worker RSS <= 250 MB and flat"]
