@@ -33,7 +33,12 @@ class RssPoint:
     uploads: int
     mean_rss_mb: float
     max_rss_mb: float
-    worker_pids: tuple[int, ...]
+    # (pid, RSS MB) of each live worker: recycled workers come and go during the run.
+    worker_rss_mb: tuple[tuple[int, float], ...]
+
+    @property
+    def worker_pids(self) -> tuple[int, ...]:
+        return tuple(pid for pid, _ in self.worker_rss_mb)
 
 
 @dataclass
@@ -146,7 +151,9 @@ class Bench:
             )
             uploads += run.images
             workers = service.worker_memory()
-            rss = [memory.rss_mb for memory in workers.values()]
+            rss = {pid: memory.rss_mb for pid, memory in sorted(workers.items())}
             self.data.rss_trend.append(
-                RssPoint(uploads, sum(rss) / len(rss), max(rss), tuple(sorted(workers)))
+                RssPoint(
+                    uploads, sum(rss.values()) / len(rss), max(rss.values()), tuple(rss.items())
+                )
             )

@@ -51,6 +51,6 @@ QUICK = Plan(
     reference_images={"480p": 40, "1080p": 20, "4K": 4},
     cached_requests=100,
     warmup_requests=4,
-    rss_uploads=40,
+    rss_uploads=60,
     rss_chunk=20,
 )

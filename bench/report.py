@@ -7,7 +7,7 @@ from dataclasses import asdict
 from typing import Any
 
 from bench.machine import Machine
-from bench.measure import Measurements
+from bench.measure import Measurements, RssPoint
 from bench.plan import CONCURRENCIES, FIXED_CONCURRENCY, MAIN_SAMPLE, Plan
 from bench.stats import Spread, slope, spread
 
@@ -16,9 +16,38 @@ TARGET_CPU_PER_IMAGE_RATIO = 1.10
 TARGET_P99_OVER_P50 = 3.0
 TARGET_CACHE_SPEEDUP = 20.0
 TARGET_RSS_MB = 250.0
-# "Flat": the fitted trend of the workers' mean RSS grows less than this over the run
-# (for the full run's 500 uploads: under 2 MB per 100 uploads).
+# "Flat": no worker's fitted RSS trend grows more than this over the run (for the full
+# run's 500 uploads: under 2 MB per 100 uploads).
 FLAT_RSS_GROWTH_MB = 10.0
+
+
+def _worker_series(trend: Sequence[RssPoint]) -> dict[int, list[tuple[int, float]]]:
+    series: dict[int, list[tuple[int, float]]] = {}
+    for point in trend:
+        for pid, rss in point.worker_rss_mb:
+            series.setdefault(pid, []).append((point.uploads, rss))
+    return series
+
+
+def worst_worker_growth(trend: Sequence[RssPoint]) -> float:
+    """The steepest RSS trend of any one worker, in MB per 100 uploads.
+
+    Per worker, because gunicorn recycles workers (max_requests) and a new one starts
+    small; and without each worker's first sample, where its RSS steps up once on its
+    first 4K image (allocator arenas): growth, but not a leak.
+    """
+    slopes = [
+        slope([uploads for uploads, _ in points[1:]], [rss for _, rss in points[1:]])
+        for points in _worker_series(trend).values()
+        if len(points) >= 3
+    ]
+    if not slopes:
+        raise ValueError("the memory run is too short for a per-worker trend")
+    return max(slopes) * 100
+
+
+def _fitted_span(trend: Sequence[RssPoint]) -> int:
+    return trend[-1].uploads - trend[0].uploads
 
 
 def _spread_json(value: Spread, digits: int = 3) -> dict[str, float]:
@@ -50,12 +79,8 @@ def summarise(data: Measurements, plan: Plan, machine: Machine) -> dict[str, Any
         [run.load.p50_ms for run in first], [run.load.p50_ms for run in data.cached]
     )
     trend = data.rss_trend
-    # The trend leaves out the first chunk: until every worker has handled a 4K image
-    # its RSS steps up once (allocator arenas), which is growth but not a leak.
-    fitted = trend[1:] if len(trend) >= 3 else trend
-    rss_slope = slope([p.uploads for p in fitted], [p.mean_rss_mb for p in fitted])
-    growth = rss_slope * 100
-    flat = abs(rss_slope * (fitted[-1].uploads - fitted[0].uploads)) < FLAT_RSS_GROWTH_MB
+    growth = worst_worker_growth(trend)
+    flat = growth * _fitted_span(trend) / 100 < FLAT_RSS_GROWTH_MB
     rss_max = data.peak_worker_rss_mb
     main_label = data.samples[MAIN_SAMPLE].label
     return {

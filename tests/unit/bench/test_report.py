@@ -30,7 +30,7 @@ def measurements(cpu_per_image: float, rss_growth_per_upload: float) -> Measurem
         )
     data.cached.append(service_run(1, 500, 2.0, 3.0, 0.001))
     data.rss_trend = [
-        RssPoint(uploads, 80 + rss_growth_per_upload * uploads, 90, (1, 2))
+        RssPoint(uploads, 80, 90, ((1, 80 + rss_growth_per_upload * uploads), (2, 80)))
         for uploads in range(20, 140, 20)
     ]
     data.peak_worker_rss_mb = 120.0
@@ -64,10 +64,23 @@ def test_a_small_wobble_over_a_short_run_is_flat() -> None:
     assert figures["targets"]["worker RSS <= 250 MB and flat"], figures["rss_trend"]
 
 
-def test_a_step_in_the_first_chunk_is_not_a_trend() -> None:
+def test_a_recycled_worker_and_first_steps_are_not_a_trend() -> None:
+    """Worker 2 is replaced by worker 3, which steps up on its first 4K image."""
     data = measurements(0.021, 0.0)
-    data.rss_trend = [RssPoint(50, 68.5, 105, (1,)), RssPoint(100, 80.9, 105, (1,))]
-    data.rss_trend += [RssPoint(150 + 50 * n, 81.0, 105, (1,)) for n in range(4)]
+    data.rss_trend = [
+        RssPoint(uploads, 0, 0, ((1, 81.0), (2 if uploads < 200 else 3, rss)))
+        for uploads, rss in [
+            (50, 66.6),
+            (100, 66.6),
+            (150, 66.6),
+            (200, 63.5),
+            (250, 78.3),
+            (300, 78.3),
+            (350, 78.3),
+            (400, 78.4),
+        ]
+    ]
     figures = summarise(data, QUICK, MACHINE)
     assert abs(figures["rss_growth_mb_per_100_uploads"]) < 0.1, figures["rss_trend"]
+    assert figures["workers_recycled_during_rss_run"] == 1
     assert figures["targets"]["worker RSS <= 250 MB and flat"]
