@@ -155,12 +155,13 @@ def test_gallery_is_newest_first_and_pages_with_load_more(site: LocalStack, page
 
 
 def test_keyboard_only_upload(site: LocalStack, page: Page, console_errors: ConsoleErrors) -> None:
+    # Subscribed before the page loads, so Chromium hands the chooser to Playwright from
+    # the first key press on; subscribing just before the press raced it (a flaky test).
+    page.on("filechooser", lambda chooser: chooser.set_files(files=[shapes_png(3)]))
     page.goto(site.url)
     page.keyboard.press("Tab")
     assert page.evaluate("document.activeElement.id") == "file-input"
-    with page.expect_file_chooser() as chooser:
-        page.keyboard.press("Space")
-    chooser.value.set_files(files=[shapes_png(3)])
+    page.keyboard.press("Space")
     expect(page.locator("#gallery .card")).to_have_count(1)
     unlabeled = page.evaluate(
         """() => [...document.querySelectorAll('input, select')]
