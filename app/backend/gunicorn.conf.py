@@ -77,6 +77,14 @@ def on_starting(server: Arbiter) -> None:
         stale.unlink()
 
 
+def post_fork(server: Arbiter, worker: Worker) -> None:
+    """Keep freed image buffers for the next request (see canny.allocator)."""
+    from canny import allocator
+
+    if not allocator.keep_freed_memory():
+        server.log.warning("could not set malloc thresholds: uploads will cost more CPU")
+
+
 def child_exit(server: Arbiter, worker: Worker) -> None:
     """Drop the live-gauge files of a dead worker; its counters stay in the sums."""
     from prometheus_client import multiprocess

@@ -59,3 +59,31 @@ def test_stale_metric_files_are_removed_on_start(metrics_dir: Path) -> None:
     stale.write_bytes(b"old samples")
     conf["on_starting"](None)
     assert not stale.exists(), "samples of an earlier run would be counted again"
+
+
+class RecordingLog:
+    def __init__(self) -> None:
+        self.warnings: list[str] = []
+
+    def warning(self, message: str) -> None:
+        self.warnings.append(message)
+
+
+class FakeServer:
+    def __init__(self) -> None:
+        self.log = RecordingLog()
+
+
+@pytest.mark.parametrize("applied", [True, False])
+def test_workers_set_malloc_thresholds_and_say_when_they_cannot(
+    metrics_dir: Path, monkeypatch: pytest.MonkeyPatch, applied: bool
+) -> None:
+    from canny import allocator
+
+    calls = []
+    monkeypatch.setattr(allocator, "keep_freed_memory", lambda: calls.append(1) or applied)
+    conf = runpy.run_path(str(CONF))
+    server = FakeServer()
+    conf["post_fork"](server, None)
+    assert calls == [1], "every worker must set the thresholds after the fork"
+    assert bool(server.log.warnings) is not applied
