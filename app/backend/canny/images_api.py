@@ -8,16 +8,12 @@ from flask import Blueprint, Response, jsonify, request
 
 from canny import pipeline
 from canny.edge_params import EdgeParams, parse_params
-from canny.errors import (
-    InvalidRequestError,
-    NotFoundError,
-    PayloadTooLargeError,
-    UnsupportedMediaTypeError,
-)
+from canny.errors import InvalidRequestError, NotFoundError, UnsupportedMediaTypeError
 from canny.extensions import current_settings, current_store
 from canny.image_format import ImageHeader, read_header
 from canny.metrics import CACHE_HITS, IMAGES_PROCESSED, INPUT_BYTES, PIXELS_PROCESSED
 from canny.storage import Metadata, created_now, result_id
+from canny.upload_form import UploadForm, parse_upload
 
 LIST_LIMIT_DEFAULT = 20
 LIST_LIMIT_MAX = 100
@@ -25,20 +21,22 @@ LIST_LIMIT_MAX = 100
 blueprint = Blueprint("images", __name__, url_prefix="/api/images")
 
 
-def _read_upload(max_bytes: int) -> bytes:
+def _read_upload(max_bytes: int) -> UploadForm:
     if request.mimetype != "multipart/form-data":
         if not request.content_length:
             raise InvalidRequestError("empty request: send multipart/form-data with a `file` field")
         raise UnsupportedMediaTypeError("send the image as multipart/form-data in a `file` field")
-    upload = request.files.get("file")
-    if upload is None:
+    form = parse_upload(
+        request.stream.read,
+        request.mimetype_params.get("boundary", ""),
+        request.content_length if request.content_length is not None else -1,
+        max_bytes,
+    )
+    if form.file is None:
         raise InvalidRequestError("the multipart form has no `file` field")
-    data = upload.read(max_bytes + 1)
-    if len(data) > max_bytes:
-        raise PayloadTooLargeError(f"the upload is larger than the limit of {max_bytes} bytes")
-    if not data:
+    if not form.file:
         raise InvalidRequestError("the uploaded file is empty")
-    return data
+    return form
 
 
 def _compute_and_store(
@@ -67,8 +65,9 @@ def upload_image() -> tuple[Response, int, dict[str, str]]:
     """Validate, then answer from the stored result of the same bytes and params if any."""
     started = time.perf_counter()
     settings = current_settings()
-    data = _read_upload(settings.max_upload_bytes)
-    params = parse_params(request.form)
+    form = _read_upload(settings.max_upload_bytes)
+    data = form.file
+    params = parse_params(form.fields)
     header = read_header(data, settings.max_pixels)
     image_id = result_id(data, params)
     metadata = current_store().load(image_id)
