@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict
+from itertools import pairwise
 from typing import Any
 
 from bench.machine import Machine
@@ -29,17 +30,27 @@ def _worker_series(trend: Sequence[RssPoint]) -> dict[int, list[tuple[int, float
     return series
 
 
+def _after_warm_up(points: list[tuple[int, float]]) -> list[tuple[int, float]]:
+    """The samples after a worker's biggest single step up: its first 4K image, which
+    the allocator's arenas keep (growth, but once; not a leak). A recycled worker may
+    idle for several samples before that image reaches it."""
+    steps = [later[1] - earlier[1] for earlier, later in pairwise(points)]
+    if not steps:
+        return points
+    return points[steps.index(max(steps)) + 1 :]
+
+
 def worst_worker_growth(trend: Sequence[RssPoint]) -> float:
     """The steepest RSS trend of any one worker, in MB per 100 uploads.
 
     Per worker, because gunicorn recycles workers (max_requests) and a new one starts
-    small; and without each worker's first sample, where its RSS steps up once on its
-    first 4K image (allocator arenas): growth, but not a leak.
+    small, and from each worker's warm-up step on (see _after_warm_up).
     """
+    settled = [_after_warm_up(points) for points in _worker_series(trend).values()]
     slopes = [
-        slope([uploads for uploads, _ in points[1:]], [rss for _, rss in points[1:]])
-        for points in _worker_series(trend).values()
-        if len(points) >= 3
+        slope([uploads for uploads, _ in points], [rss for _, rss in points])
+        for points in settled
+        if len(points) >= 2
     ]
     if not slopes:
         raise ValueError("the memory run is too short for a per-worker trend")

@@ -84,3 +84,33 @@ def test_a_recycled_worker_and_first_steps_are_not_a_trend() -> None:
     assert abs(figures["rss_growth_mb_per_100_uploads"]) < 0.1, figures["rss_trend"]
     assert figures["workers_recycled_during_rss_run"] == 1
     assert figures["targets"]["worker RSS <= 250 MB and flat"]
+
+
+def test_a_recycled_worker_idling_before_its_first_4k_image_is_not_a_trend() -> None:
+    """Worker 3 replaces worker 2 and gets no upload for two samples, then steps up."""
+    data = measurements(0.021, 0.0)
+    data.rss_trend = [
+        RssPoint(uploads, 0, 0, ((1, 187.2), (2 if uploads < 400 else 3, rss)))
+        for uploads, rss in [
+            (100, 185.9),
+            (200, 185.9),
+            (300, 186.0),
+            (400, 44.7),
+            (450, 44.7),
+            (500, 155.8),
+            (550, 155.8),
+        ]
+    ]
+    figures = summarise(data, QUICK, MACHINE)
+    assert abs(figures["rss_growth_mb_per_100_uploads"]) < 0.1, figures["rss_trend"]
+
+
+def test_steady_growth_after_the_warm_up_step_is_a_trend() -> None:
+    data = measurements(0.021, 0.0)
+    data.rss_trend = [
+        RssPoint(uploads, 0, 0, ((1, 80.0 + (uploads > 50) * 60 + uploads * 0.1),))
+        for uploads in range(50, 550, 50)
+    ]
+    figures = summarise(data, QUICK, MACHINE)
+    assert figures["rss_growth_mb_per_100_uploads"] > 9, figures["rss_trend"]
+    assert not figures["targets"]["worker RSS <= 250 MB and flat"]
