@@ -94,14 +94,17 @@ def read_header(data: bytes, max_pixels: int) -> ImageHeader:
         raise InvalidImageError(
             f"the file is not a valid {image_format.name.upper()} image"
         ) from None
-    header = ImageHeader(image_format, width, height)
-    if header.pixels > max_pixels:
-        raise TooManyPixelsError(
-            f"the image has {width}x{height} = {header.pixels} pixels; the limit is {max_pixels}"
-        )
-    if header.pixels == 0:
+    check_pixel_limit(width, height, max_pixels)
+    if width * height == 0:
         raise InvalidImageError("the image has no pixels")
-    return header
+    return ImageHeader(image_format, width, height)
+
+
+def check_pixel_limit(width: int, height: int, max_pixels: int) -> None:
+    if width * height > max_pixels:
+        raise TooManyPixelsError(
+            f"the image has {width}x{height} = {width * height} pixels; the limit is {max_pixels}"
+        )
 
 
 def _quiet_open(data: bytes, formats: list[str] | None) -> Image.Image:

@@ -10,7 +10,7 @@ from canny import pipeline
 from canny.edge_params import EdgeParams, parse_params
 from canny.errors import InvalidRequestError, NotFoundError, UnsupportedMediaTypeError
 from canny.extensions import current_settings, current_store
-from canny.image_format import ImageHeader, read_header
+from canny.image_format import ImageHeader, check_pixel_limit, read_header
 from canny.metrics import CACHE_HITS, IMAGES_PROCESSED, INPUT_BYTES, PIXELS_PROCESSED
 from canny.storage import Metadata, created_now, result_id
 from canny.upload_form import UploadForm, parse_upload
@@ -62,19 +62,24 @@ def _compute_and_store(
 
 @blueprint.post("")
 def upload_image() -> tuple[Response, int, dict[str, str]]:
-    """Validate, then answer from the stored result of the same bytes and params if any."""
+    """Answer from the stored result of the same bytes and params if any, else compute.
+
+    A stored result means these exact bytes were accepted before, so a repeat skips the
+    header check; only the pixel limit, which a restart may have lowered, is checked again.
+    """
     started = time.perf_counter()
     settings = current_settings()
     form = _read_upload(settings.max_upload_bytes)
     data = form.file
     params = parse_params(form.fields)
-    header = read_header(data, settings.max_pixels)
     image_id = result_id(data, params)
     metadata = current_store().load(image_id)
     cached = metadata is not None
     if metadata is None:
+        header = read_header(data, settings.max_pixels)
         metadata = _compute_and_store(image_id, data, params, header)
     else:
+        check_pixel_limit(metadata["width"], metadata["height"], settings.max_pixels)
         CACHE_HITS.inc()
     INPUT_BYTES.observe(len(data))
     elapsed_ms = round((time.perf_counter() - started) * 1000, 2)

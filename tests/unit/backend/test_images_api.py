@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from canny import create_app, pipeline
+from canny import create_app, images_api, pipeline
 from canny.settings import Settings
 from flask.testing import FlaskClient
 from PIL import Image
@@ -65,11 +65,35 @@ def test_same_upload_twice_is_one_cached_result(
         raise AssertionError("a cached upload must not recompute")
 
     monkeypatch.setattr(pipeline, "run", must_not_run)
+    monkeypatch.setattr(images_api, "read_header", must_not_run)
     second = upload(shapes_png, low=10, high=20, blur=3)
     assert second.status_code == 201
     assert second.get_json()["cached"] is True
     assert second.get_json()["id"] == first["id"]
     assert second.get_json()["created_at"] == first["created_at"]
+
+
+def test_a_cached_result_over_a_since_lowered_pixel_limit_is_413(
+    tmp_path: Path, shapes_png: bytes
+) -> None:
+    def post(max_pixels: int) -> TestResponse:
+        settings = Settings(results_dir=tmp_path, max_pixels=max_pixels)
+        return (
+            create_app(settings)
+            .test_client()
+            .post(
+                "/api/images",
+                data={"file": (io.BytesIO(shapes_png), "shapes.png")},
+                content_type="multipart/form-data",
+            )
+        )
+
+    first = post(10_000_000)
+    assert first.status_code == 201
+    pixels = first.get_json()["width"] * first.get_json()["height"]
+    again = post(pixels - 1)
+    assert again.status_code == 413
+    assert error_code(again) == "too_many_pixels"
 
 
 def test_different_params_give_different_results(upload: Upload, shapes_png: bytes) -> None:
