@@ -13,7 +13,6 @@ for the next request (README "Performance" has the CPU and RSS figures).
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 
 # From glibc's malloc.h.
 M_TRIM_THRESHOLD = -1
@@ -30,10 +29,8 @@ TRIM_THRESHOLD_BYTES = 32 * 1024 * 1024
 
 def keep_freed_memory() -> bool:
     """Set fixed trim and mmap thresholds; False where the C library has no mallopt."""
-    libc_name = ctypes.util.find_library("c")
-    if libc_name is None:
-        return False
-    mallopt = getattr(ctypes.CDLL(libc_name), "mallopt", None)
+    # The process's own symbols, libc's among them: no library search, no ldconfig run.
+    mallopt = getattr(ctypes.CDLL(None), "mallopt", None)
     if mallopt is None:
         return False
     # mallopt returns 1 on success and 0 when it rejects a value.

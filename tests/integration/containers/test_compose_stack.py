@@ -49,6 +49,14 @@ def test_every_app_service_is_healthy(compose_stack: ComposeStack) -> None:
     assert health == dict.fromkeys(APP_SERVICES, "healthy"), f"unexpected health: {health}"
 
 
+def test_backend_workers_set_their_malloc_thresholds(compose_stack: ComposeStack) -> None:
+    """canny.allocator works in the image (Debian glibc, uid 10001, read-only root)."""
+    check = "from canny import allocator; print(allocator.keep_freed_memory())"
+    assert compose_stack.run("exec", "-T", "backend-1", "python3", "-c", check).strip() == "True"
+    logs = compose_stack.run("logs", "--no-color", "backend-1", "backend-2")
+    assert "could not set malloc thresholds" not in logs, logs[-3000:]
+
+
 def test_upload_fetch_result_and_list(compose_stack: ComposeStack, http: requests.Session) -> None:
     created = upload(http, compose_stack, seed=1)
 
