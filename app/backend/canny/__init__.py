@@ -29,6 +29,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     store = ResultStore(settings.results_dir)
     try:
         store.ensure_directory()
+        removed = store.remove_stale_temp_files()
+        if removed:
+            logging.getLogger("canny").warning("removed %d stale temp files", removed)
     except OSError as error:
         # Not fatal: /readyz reports it and the container orchestration keeps us out of rotation.
         logging.getLogger("canny").warning("results directory unavailable: %s", error)

@@ -17,6 +17,7 @@ import logging
 import os
 import re
 import tempfile
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,6 +27,11 @@ from canny.edge_params import EdgeParams
 from canny.errors import InsufficientStorageError, InvalidRequestError
 from canny.image_format import EXTENSIONS
 
+# Every temp file we create is hidden and ends like this: `.<name>.<random>.tmp`.
+TEMP_SUFFIX = ".tmp"
+# A save takes milliseconds, so a temp file this old was left by a killed process, not
+# by another backend writing right now.
+STALE_TEMP_SECONDS = 3600
 ID_PATTERN = re.compile(r"[0-9a-f]{32}")
 CURSOR_PATTERN = re.compile(r"\d{8}T\d{12}Z-[0-9a-f]{32}")
 _NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
@@ -63,9 +69,25 @@ class ResultStore:
     def ensure_directory(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
 
+    def remove_stale_temp_files(self, older_than: float = STALE_TEMP_SECONDS) -> int:
+        """Delete temp files of saves cut short by SIGKILL or a crash; nothing else would."""
+        cutoff = time.time() - older_than
+        removed = 0
+        with os.scandir(self.directory) as entries:
+            for entry in entries:
+                if not (entry.name.startswith(".") and entry.name.endswith(TEMP_SUFFIX)):
+                    continue
+                with contextlib.suppress(FileNotFoundError):
+                    if entry.stat(follow_symlinks=False).st_mtime < cutoff:
+                        os.unlink(entry.path)
+                        removed += 1
+        return removed
+
     def is_writable(self) -> bool:
         try:
-            with tempfile.NamedTemporaryFile(dir=self.directory, prefix=".ready-"):
+            with tempfile.NamedTemporaryFile(
+                dir=self.directory, prefix=".ready-", suffix=TEMP_SUFFIX
+            ):
                 return True
         except OSError:
             return False
@@ -105,7 +127,7 @@ class ResultStore:
             raise
 
     def _write_atomic(self, name: str, content: bytes) -> None:
-        fd, temp_name = tempfile.mkstemp(dir=self.directory, prefix=f".{name}.", suffix=".tmp")
+        fd, temp_name = tempfile.mkstemp(dir=self.directory, prefix=f".{name}.", suffix=TEMP_SUFFIX)
         try:
             with os.fdopen(fd, "wb") as temp:
                 # Readable by the gateway, which serves these files under another user.

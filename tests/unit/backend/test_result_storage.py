@@ -1,16 +1,20 @@
 """Atomic, content-addressed result storage."""
 
 import json
+import os
 import stat
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
+from canny import create_app
 from canny.edge_params import EdgeParams
 from canny.errors import InvalidRequestError
-from canny.storage import ResultStore, created_now, result_id
+from canny.settings import Settings
+from canny.storage import STALE_TEMP_SECONDS, ResultStore, created_now, result_id
 
 
 def metadata_for(image_id: str, created_at: str | None = None) -> dict[str, object]:
@@ -137,3 +141,45 @@ def test_list_skips_foreign_and_hand_damaged_files(tmp_path: Path) -> None:
     (tmp_path / "notes.json").write_text("{}")
     page, cursor = store.list(limit=10)
     assert ([item["id"] for item in page], cursor) == (["a" * 32], None)
+
+
+# A save that blocks in its first fsync, so the test can SIGKILL it with a temp file open.
+KILLED_WRITER = textwrap.dedent(
+    """
+    import os, sys, time
+    from pathlib import Path
+    from canny.storage import ResultStore, created_now
+
+    os.fsync = lambda fd: time.sleep(60)
+    metadata = {"id": "d" * 32, "created_at": created_now(), "width": 1}
+    ResultStore(Path(sys.argv[1])).save(metadata, b"original" * 1000, "png", b"edges")
+    """
+)
+
+
+def test_temp_files_of_a_killed_save_are_removed_once_stale(tmp_path: Path) -> None:
+    writer = subprocess.Popen([sys.executable, "-c", KILLED_WRITER, str(tmp_path)])
+    try:
+        for _ in range(200):
+            if any(tmp_path.glob(".*.tmp")):
+                break
+            time.sleep(0.05)
+    finally:
+        writer.kill()
+        writer.wait(timeout=10)
+    left = list(tmp_path.glob(".*.tmp"))
+    assert left, "the killed save left no temp file: the scenario did not happen"
+    store = ResultStore(tmp_path)
+    store.save(metadata_for("a" * 32), b"o", "png", b"e")
+
+    assert store.remove_stale_temp_files() == 0, "a fresh temp file may be another backend's"
+    hour_ago = time.time() - STALE_TEMP_SECONDS - 60
+    for path in left:
+        os.utime(path, (hour_ago, hour_ago))
+    create_app(Settings(results_dir=tmp_path))
+
+    assert sorted(path.name for path in tmp_path.iterdir()) == [
+        f"{'a' * 32}.json",
+        f"{'a' * 32}.orig.png",
+        f"{'a' * 32}.png",
+    ], "stale temp files must go and results must stay"
