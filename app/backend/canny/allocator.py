@@ -6,8 +6,8 @@ come from per-thread arenas, and by default glibc gives freed memory at the top 
 such an arena back to the kernel (madvise) whenever it exceeds a trim threshold that
 it adjusts on its own. The next upload then page-faults all of its buffers in again:
 measured on a 1080p JPEG after a few hundred uploads, 2,558 page faults and about
-8 ms more CPU per upload (34.2 ms against 26.4 ms). Fixed thresholds keep that memory
-for the next request (README "Performance" has the CPU and RSS figures).
+10 ms more CPU per upload (34.2 ms against 23.8 ms with the thresholds below, which
+keep that memory for the next request; README "Performance" has the figures).
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ M_MMAP_THRESHOLD = -3
 # A 1080p upload's buffers (the largest is its 6 MB BGR image) come from the arenas and
 # stay there for the next request. Larger buffers (a 4K image is 25 MB) get their own
 # mapping, returned when freed, and a top of free memory over the trim threshold is
-# still given back: without both, a worker kept the memory of its largest image for
-# good (measured: 275 MB peak, 185-205 MB between 4K uploads, against 206 MB and 81 MB).
+# still given back. Keeping everything up to 32/64 MB instead held 185-205 MB per worker
+# between 4K uploads (275 MB peak); these values: 116 MB, 212 MB peak (python -m bench).
 MMAP_THRESHOLD_BYTES = 16 * 1024 * 1024
 TRIM_THRESHOLD_BYTES = 32 * 1024 * 1024
 

@@ -13,7 +13,7 @@ from canny.extensions import current_settings, current_store
 from canny.image_format import ImageHeader, check_pixel_limit, read_header
 from canny.metrics import CACHE_HITS, IMAGES_PROCESSED, INPUT_BYTES, PIXELS_PROCESSED
 from canny.storage import Metadata, created_now, result_id
-from canny.upload_form import UploadForm, parse_upload
+from canny.upload_form import parse_upload
 
 LIST_LIMIT_DEFAULT = 20
 LIST_LIMIT_MAX = 100
@@ -21,7 +21,8 @@ LIST_LIMIT_MAX = 100
 blueprint = Blueprint("images", __name__, url_prefix="/api/images")
 
 
-def _read_upload(max_bytes: int) -> UploadForm:
+def _read_upload(max_bytes: int) -> tuple[bytes, dict[str, str]]:
+    """The uploaded file's bytes and the form's text fields."""
     if request.mimetype != "multipart/form-data":
         if not request.content_length:
             raise InvalidRequestError("empty request: send multipart/form-data with a `file` field")
@@ -36,7 +37,7 @@ def _read_upload(max_bytes: int) -> UploadForm:
         raise InvalidRequestError("the multipart form has no `file` field")
     if not form.file:
         raise InvalidRequestError("the uploaded file is empty")
-    return form
+    return form.file, form.fields
 
 
 def _compute_and_store(
@@ -69,9 +70,8 @@ def upload_image() -> tuple[Response, int, dict[str, str]]:
     """
     started = time.perf_counter()
     settings = current_settings()
-    form = _read_upload(settings.max_upload_bytes)
-    data = form.file
-    params = parse_params(form.fields)
+    data, fields = _read_upload(settings.max_upload_bytes)
+    params = parse_params(fields)
     image_id = result_id(data, params)
     metadata = current_store().load(image_id)
     cached = metadata is not None
