@@ -42,6 +42,10 @@ class PayloadTooLargeError(ApiError):
     status = 413
     code = "payload_too_large"
 
+    @classmethod
+    def over_limit(cls, limit: int) -> PayloadTooLargeError:
+        return cls(f"the upload is larger than the limit of {limit} bytes")
+
 
 class TooManyPixelsError(ApiError):
     status = 413
@@ -82,9 +86,7 @@ def _http_error(error: HTTPException) -> Response:
 
 def _body_too_large(error: RequestEntityTooLarge) -> tuple[Response, int]:
     """MAX_CONTENT_LENGTH refused the body before it was read; name the limit that applies."""
-    limit = current_settings().max_upload_bytes
-    message = f"the upload is larger than the limit of {limit} bytes"
-    return jsonify(error_body(PayloadTooLargeError.code, message)), 413
+    return _api_error(PayloadTooLargeError.over_limit(current_settings().max_upload_bytes))
 
 
 def _unexpected_error(error: Exception) -> tuple[Response, int]:

@@ -49,9 +49,7 @@ class _Collector:
         self._size += len(chunk)
         if self._name == FILE_FIELD:
             if self._size > self.max_file_bytes:
-                raise PayloadTooLargeError(
-                    f"the upload is larger than the limit of {self.max_file_bytes} bytes"
-                )
+                raise PayloadTooLargeError.over_limit(self.max_file_bytes)
         elif self._size > MAX_FIELD_BYTES:
             raise InvalidRequestError(f"form field {self._name!r} is over {MAX_FIELD_BYTES} bytes")
         self._chunks.append(chunk)
