@@ -94,10 +94,11 @@ def read_header(data: bytes, max_pixels: int) -> ImageHeader:
         raise InvalidImageError(
             f"the file is not a valid {image_format.name.upper()} image"
         ) from None
+    header = ImageHeader(image_format, width, height)
     check_pixel_limit(width, height, max_pixels)
-    if width * height == 0:
+    if header.pixels == 0:
         raise InvalidImageError("the image has no pixels")
-    return ImageHeader(image_format, width, height)
+    return header
 
 
 def check_pixel_limit(width: int, height: int, max_pixels: int) -> None:
