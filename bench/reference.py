@@ -1,18 +1,20 @@
 """The raw limit: the DESIGN.md pipeline called directly with OpenCV, no HTTP, no disk.
 
-Runs in 1-thread worker processes (like the service's workers, which set OpenCV to one
-thread) and measures each worker's CPU with time.process_time().
+Runs in worker processes set up like the service's workers (one OpenCV thread, the same
+malloc thresholds) and measures each worker's CPU with time.process_time().
 """
 
 from __future__ import annotations
 
 import multiprocessing
+import resource
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
+from canny import allocator
 from canny.pipeline import PNG_ENCODE_FLAGS
 
 DEFAULT_BLUR, DEFAULT_LOW, DEFAULT_HIGH = 5, 100, 200
@@ -26,6 +28,7 @@ class ReferenceRun:
     images: int
     wall_seconds: float
     cpu_seconds: float
+    page_faults: int
 
     @property
     def images_per_second(self) -> float:
@@ -34,6 +37,10 @@ class ReferenceRun:
     @property
     def cpu_per_image(self) -> float:
         return self.cpu_seconds / self.images
+
+    @property
+    def page_faults_per_image(self) -> float:
+        return self.page_faults / self.images
 
 
 def edge_png(data: bytes) -> bytes:
@@ -48,18 +55,31 @@ def edge_png(data: bytes) -> bytes:
     return encoded.tobytes()
 
 
-def _one_thread() -> None:
+def _like_a_service_worker() -> None:
+    """One OpenCV thread and gunicorn's post_fork malloc thresholds (canny.allocator).
+
+    Without fixed thresholds glibc adjusts its own to the largest buffer freed so far,
+    so the raw figure depended on which images a worker had seen: after only 1080p
+    images, each 1080p image page-faulted its buffers in again (about 2,500 faults,
+    24-26 ms CPU); after one 4K image, none (20 ms). With the service's thresholds: no
+    faults, 17-19 ms. Where mallopt is missing the service's workers lack it too, so
+    the comparison stays like for like.
+    """
     cv2.setNumThreads(1)
+    allocator.keep_freed_memory()
 
 
-def _timed_batch(data: bytes, count: int, start_at: float) -> tuple[float, float, float]:
-    """(start, end, cpu seconds) of `count` pipeline runs in this worker."""
+def _timed_batch(data: bytes, count: int, start_at: float) -> tuple[float, float, float, int]:
+    """(start, end, cpu seconds, minor page faults) of `count` pipeline runs here."""
     time.sleep(max(0.0, start_at - time.monotonic()))
+    faults_before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     cpu_before = time.process_time()
     started = time.monotonic()
     for _ in range(count):
         edge_png(data)
-    return started, time.monotonic(), time.process_time() - cpu_before
+    cpu = time.process_time() - cpu_before
+    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults_before
+    return started, time.monotonic(), cpu, faults
 
 
 class ReferenceRunner:
@@ -68,7 +88,9 @@ class ReferenceRunner:
     def __init__(self, max_processes: int = 2) -> None:
         self.max_processes = max_processes
         self._pool = ProcessPoolExecutor(
-            max_processes, mp_context=multiprocessing.get_context("spawn"), initializer=_one_thread
+            max_processes,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_like_a_service_worker,
         )
 
     def run(self, data: bytes, processes: int, images_per_process: int) -> ReferenceRun:
@@ -80,12 +102,13 @@ class ReferenceRunner:
             for _ in range(processes)
         ]
         batches = [future.result() for future in futures]
-        wall = max(end for _, end, _ in batches) - min(start for start, _, _ in batches)
+        wall = max(end for _, end, _, _ in batches) - min(start for start, *_ in batches)
         return ReferenceRun(
             processes=processes,
             images=processes * images_per_process,
             wall_seconds=wall,
-            cpu_seconds=sum(cpu for _, _, cpu in batches),
+            cpu_seconds=sum(cpu for _, _, cpu, _ in batches),
+            page_faults=sum(faults for *_, faults in batches),
         )
 
     def close(self) -> None:

@@ -134,6 +134,9 @@ def summarise(data: Measurements, plan: Plan, machine: Machine) -> dict[str, Any
                 "cpu_ms_per_image": _spread_json(
                     spread([r.cpu_per_image for r in runs]).scaled(1000), 2
                 ),
+                "page_faults_per_image": _spread_json(
+                    spread([r.page_faults_per_image for r in runs]), 1
+                ),
             }
             for (key, processes), runs in data.reference.items()
         ],

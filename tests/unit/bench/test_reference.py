@@ -51,3 +51,16 @@ def test_runner_counts_images_and_cpu(small_sample: images.Sample) -> None:
         runner.close()
     assert run.images == 6
     assert run.cpu_per_image > 0 and run.images_per_second > 0
+
+
+def test_runner_workers_keep_image_buffers_like_service_workers() -> None:
+    """With glibc's own thresholds, a worker that has seen only 1080p images page-faults
+    about 2,500 pages back in for every one: the raw figure then depends on history."""
+    sample = images.sample("1080p", "jpeg")
+    runner = ReferenceRunner(max_processes=1)
+    try:
+        runner.run(sample.data, processes=1, images_per_process=1)
+        run = runner.run(sample.data, processes=1, images_per_process=3)
+    finally:
+        runner.close()
+    assert run.page_faults_per_image < 300, run

@@ -22,8 +22,8 @@ def service_run(concurrency: int, rps: float, p50: float, p99: float, cpu: float
 
 def measurements(cpu_per_image: float, rss_growth_per_upload: float) -> Measurements:
     data = Measurements(samples={MAIN_SAMPLE: Sample("1080p", "jpeg", 1920, 1080, b"")})
-    data.reference[(MAIN_SAMPLE, 1)].append(ReferenceRun(1, 50, 2.5, 1.0))
-    data.reference[(MAIN_SAMPLE, 2)].append(ReferenceRun(2, 100, 2.5, 2.0))  # 40/s, 20 ms
+    data.reference[(MAIN_SAMPLE, 1)].append(ReferenceRun(1, 50, 2.5, 1.0, 25))
+    data.reference[(MAIN_SAMPLE, 2)].append(ReferenceRun(2, 100, 2.5, 2.0, 50))  # 40/s, 20 ms
     for concurrency in CONCURRENCIES:
         data.service[(MAIN_SAMPLE, concurrency)].append(
             service_run(concurrency, 38.0, 50.0, 100.0, cpu_per_image)
@@ -43,6 +43,8 @@ def test_ratios_and_targets_met() -> None:
     assert figures["cpu_per_image_ratio"] == pytest.approx(1.05), "21 ms against 20 ms"
     assert (figures["p50_ms"], figures["p99_ms"]) == (50.0, 100.0)
     assert figures["cache_speedup"] == 25.0, "50 ms first against 2 ms cached"
+    reference = {row["processes"]: row for row in figures["reference"]}
+    assert reference[2]["page_faults_per_image"]["median"] == 0.5, "50 faults over 100 images"
     assert all(figures["targets"].values()), figures["targets"]
     json.dumps(figures)  # --json must be able to print it
     assert "NOT met" not in human_summary(figures)
