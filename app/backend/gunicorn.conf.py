@@ -5,6 +5,7 @@ GUNICORN_CMD_ARGS still overrides anything here. PROMETHEUS_MULTIPROC_DIR is set
 prometheus_client reads it when imported (by the app, or the JSON log formatter).
 """
 
+import gc
 import os
 import tempfile
 from pathlib import Path
@@ -83,6 +84,14 @@ def post_fork(server: Arbiter, worker: Worker) -> None:
 
     if not allocator.keep_freed_memory():
         server.log.warning("could not set malloc thresholds: uploads will cost more CPU")
+
+
+def post_worker_init(worker: Worker) -> None:
+    """Take what the worker has loaded (Flask, OpenCV, numpy, the app) out of the
+    collector's reach: each full collection walked all of it, 15-30 ms during which the
+    worker answered nobody (3 in 800 uploads over two workers); frozen, under 2 ms. Nothing of
+    that is garbage, and what requests allocate is still collected."""
+    gc.freeze()
 
 
 def child_exit(server: Arbiter, worker: Worker) -> None:

@@ -87,3 +87,15 @@ def test_workers_set_malloc_thresholds_and_say_when_they_cannot(
     conf["post_fork"](server, None)
     assert calls == [1], "every worker must set the thresholds after the fork"
     assert bool(server.log.warnings) is not applied
+
+
+def test_workers_freeze_what_they_loaded_before_serving(metrics_dir: Path) -> None:
+    import gc
+
+    conf = runpy.run_path(str(CONF))
+    assert gc.get_freeze_count() == 0
+    try:
+        conf["post_worker_init"](None)
+        assert gc.get_freeze_count() > 1000, "the loaded modules must leave the collector's reach"
+    finally:
+        gc.unfreeze()
