@@ -11,6 +11,7 @@ import resource
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import cv2
 import numpy as np
@@ -43,6 +44,15 @@ class ReferenceRun:
         return self.page_faults / self.images
 
 
+class _Batch(NamedTuple):
+    """What one worker measured over its share of a run."""
+
+    started: float
+    ended: float
+    cpu_seconds: float
+    page_faults: int
+
+
 def edge_png(data: bytes) -> bytes:
     """decode -> gray -> blur -> Canny -> PNG with the service's own encode flags."""
     image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)
@@ -69,8 +79,8 @@ def _like_a_service_worker() -> None:
     allocator.keep_freed_memory()
 
 
-def _timed_batch(data: bytes, count: int, start_at: float) -> tuple[float, float, float, int]:
-    """(start, end, cpu seconds, minor page faults) of `count` pipeline runs here."""
+def _timed_batch(data: bytes, count: int, start_at: float) -> _Batch:
+    """Times, CPU and minor page faults of `count` pipeline runs in this worker."""
     time.sleep(max(0.0, start_at - time.monotonic()))
     faults_before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     cpu_before = time.process_time()
@@ -79,7 +89,7 @@ def _timed_batch(data: bytes, count: int, start_at: float) -> tuple[float, float
         edge_png(data)
     cpu = time.process_time() - cpu_before
     faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults_before
-    return started, time.monotonic(), cpu, faults
+    return _Batch(started, time.monotonic(), cpu, faults)
 
 
 class ReferenceRunner:
@@ -102,13 +112,13 @@ class ReferenceRunner:
             for _ in range(processes)
         ]
         batches = [future.result() for future in futures]
-        wall = max(end for _, end, _, _ in batches) - min(start for start, *_ in batches)
+        wall = max(batch.ended for batch in batches) - min(batch.started for batch in batches)
         return ReferenceRun(
             processes=processes,
             images=processes * images_per_process,
             wall_seconds=wall,
-            cpu_seconds=sum(cpu for _, _, cpu, _ in batches),
-            page_faults=sum(faults for *_, faults in batches),
+            cpu_seconds=sum(batch.cpu_seconds for batch in batches),
+            page_faults=sum(batch.page_faults for batch in batches),
         )
 
     def close(self) -> None:
