@@ -35,7 +35,7 @@ class _Collector:
     def __init__(self, max_file_bytes: int) -> None:
         self.max_file_bytes = max_file_bytes
         self.form = UploadForm()
-        self._name: str | None = None
+        self._name = ""
         self._chunks: list[bytes] = []
         self._size = 0
 
@@ -60,7 +60,7 @@ class _Collector:
             self.form.file = content
             return
         try:
-            self.form.fields.setdefault(self._name or "", content.decode())
+            self.form.fields.setdefault(self._name, content.decode())
         except UnicodeDecodeError:
             raise InvalidRequestError(f"form field {self._name!r} is not UTF-8 text") from None
 
