@@ -66,12 +66,24 @@ def test_a_small_wobble_over_a_short_run_is_flat() -> None:
     assert figures["targets"]["worker RSS <= 250 MB and flat"], figures["rss_trend"]
 
 
+def recycled_worker_trend(
+    steady_rss: float, recycled_at: int, samples: list[tuple[int, float]]
+) -> list[RssPoint]:
+    """Worker 1 stays at steady_rss; worker 2 (RSS from samples) is replaced by worker 3
+    at `recycled_at` uploads, as gunicorn's max_requests does."""
+    return [
+        RssPoint(uploads, 0, 0, ((1, steady_rss), (2 if uploads < recycled_at else 3, rss)))
+        for uploads, rss in samples
+    ]
+
+
 def test_a_recycled_worker_and_first_steps_are_not_a_trend() -> None:
     """Worker 2 is replaced by worker 3, which steps up on its first 4K image."""
     data = measurements(0.021, 0.0)
-    data.rss_trend = [
-        RssPoint(uploads, 0, 0, ((1, 81.0), (2 if uploads < 200 else 3, rss)))
-        for uploads, rss in [
+    data.rss_trend = recycled_worker_trend(
+        81.0,
+        200,
+        [
             (50, 66.6),
             (100, 66.6),
             (150, 66.6),
@@ -80,8 +92,8 @@ def test_a_recycled_worker_and_first_steps_are_not_a_trend() -> None:
             (300, 78.3),
             (350, 78.3),
             (400, 78.4),
-        ]
-    ]
+        ],
+    )
     figures = summarise(data, QUICK, MACHINE)
     assert abs(figures["rss_growth_mb_per_100_uploads"]) < 0.1, figures["rss_trend"]
     assert figures["workers_recycled_during_rss_run"] == 1
@@ -91,9 +103,10 @@ def test_a_recycled_worker_and_first_steps_are_not_a_trend() -> None:
 def test_a_recycled_worker_idling_before_its_first_4k_image_is_not_a_trend() -> None:
     """Worker 3 replaces worker 2 and gets no upload for two samples, then steps up."""
     data = measurements(0.021, 0.0)
-    data.rss_trend = [
-        RssPoint(uploads, 0, 0, ((1, 187.2), (2 if uploads < 400 else 3, rss)))
-        for uploads, rss in [
+    data.rss_trend = recycled_worker_trend(
+        187.2,
+        400,
+        [
             (100, 185.9),
             (200, 185.9),
             (300, 186.0),
@@ -101,8 +114,8 @@ def test_a_recycled_worker_idling_before_its_first_4k_image_is_not_a_trend() -> 
             (450, 44.7),
             (500, 155.8),
             (550, 155.8),
-        ]
-    ]
+        ],
+    )
     figures = summarise(data, QUICK, MACHINE)
     assert abs(figures["rss_growth_mb_per_100_uploads"]) < 0.1, figures["rss_trend"]
 
