@@ -299,7 +299,8 @@ def test_bad_config_stops_the_program_before_any_resource():
 
 
 PUBLIC_KEY = (
-    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDIWNKcYi5gRsiZ/NOSafqnkVzlhzru4lW7rwgKGgDdb ci@example.com"
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDIWNKcYi5gRsiZ/NOSafqnkVzlhzru4lW7rwgKGgDdb"
+    " ci@example.com"
 )
 
 
