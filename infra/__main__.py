@@ -47,6 +47,7 @@ host = Host(
         ssh_key_name=settings.ssh_key_name,
         production=settings.is_production,
         volume_size_gb=settings.volume_size_gb,
+        follows_user_data=not settings.is_production or settings.prod_follows_user_data,
     ),
 )
 

@@ -36,10 +36,11 @@ REGISTER_RUNNER_PATH = "/usr/local/sbin/canny-register-runner"
 METADATA_ADDRESS = "169.254.169.254"
 METADATA_BLOCK_PATH = "/usr/local/sbin/canny-metadata-block"
 METADATA_BLOCK_UNIT_PATH = "/etc/systemd/system/canny-metadata-block.service"
-# Docker evaluates its DOCKER-USER chain before its own forwarding rules and leaves what is in
-# it alone (https://docs.docker.com/engine/network/packet-filtering-firewalls/), so a rule
-# there stops every container from reaching the metadata service. iptables rules do not
-# survive a reboot: the unit re-adds it whenever docker starts (WantedBy=docker.service).
+# Docker processes its DOCKER-USER chain before its own forwarding rules
+# (https://docs.docker.com/engine/network/firewall-iptables/) and never deletes or modifies
+# rules in it (moby/libnetwork firewall_linux.go), so a rule there stops every container on a
+# Docker network from reaching the metadata service. iptables rules do not survive a reboot:
+# the unit re-adds it whenever docker starts (WantedBy=docker.service).
 _METADATA_RULE = f"DOCKER-USER -d {METADATA_ADDRESS}/32 -j REJECT"
 METADATA_BLOCK_SCRIPT = (
     "#!/bin/sh\n"

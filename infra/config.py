@@ -54,6 +54,7 @@ KNOWN_KEYS = frozenset(
         "image",
         "adminCidrs",
         "allowSshFromAnywhere",
+        "prodFollowsUserData",
         "sshPublicKey",
         "sshKeyName",
         "sshPrivateKey",
@@ -120,6 +121,9 @@ class Settings:
     volume_size_gb: int
     # Seconds the deploy waits for the droplet's first boot before it fails with diagnostics.
     cloud_init_timeout: int
+    # Prod's droplet ignores edits of its user data unless this is set (only while replacing
+    # it on purpose): with ignore_changes the engine would give the replacement the old value.
+    prod_follows_user_data: bool
     registry_image: str
     image_tag: str
     registry_login: RegistryLogin | None
@@ -333,6 +337,7 @@ def parse_settings(stack: str, raw: Mapping[str, str]) -> Settings:
         ephemeral=ephemeral,
         volume_size_gb=reader.integer("volumeSizeGb", 10, 1, 16384),
         cloud_init_timeout=reader.integer("cloudInitTimeout", CLOUD_INIT_TIMEOUT_DEFAULT, 60, 7200),
+        prod_follows_user_data=reader.boolean("prodFollowsUserData", False),
         registry_image=reader.required(
             "registryImage", _REGISTRY_IMAGE, "an image path such as registry.gitlab.com/group/app"
         ),

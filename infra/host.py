@@ -3,8 +3,9 @@
 Production adds what must survive a droplet replacement or a mistaken `pulumi destroy`:
 protection, a Reserved IP (DNS never moves), a results Volume retained on delete, and
 backups; `user_data` drift is ignored there so editing cloud-init never replaces the droplet
-by accident. A deliberate replacement works: the droplet is deleted before its replacement is
-created, so the volume (detached when a droplet is deleted) attaches to the new one.
+by accident (canny:prodFollowsUserData lifts that for a deliberate replacement). A replacement
+works: the droplet is deleted before its replacement is created, so the volume (detached when
+a droplet is deleted) attaches to the new one.
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ class HostArgs:
     ssh_key_name: str | None
     production: bool
     volume_size_gb: int
+    # Prod only: let a (deliberate) replacement boot with the current user data.
+    follows_user_data: bool
 
 
 class Host(pulumi.ComponentResource):
@@ -162,7 +165,9 @@ class Host(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(
                 parent=self,
                 protect=args.production,
-                ignore_changes=["user_data"] if args.production else None,
+                # The engine substitutes the stored value of an ignored input, for a replacement
+                # too (pulumi/pulumi#2657), hence the switch for a deliberate replacement.
+                ignore_changes=["user_data"] if not args.follows_user_data else None,
                 # A volume is attached to one droplet at a time, and the provider detaches it
                 # only when deleting the old droplet (terraform-provider-digitalocean
                 # digitalocean/droplet/resource_droplet.go, delete: detachVolumesFromDroplet).

@@ -39,8 +39,9 @@ on_error() {
 trap on_error ERR
 
 # name, key URL, pinned fingerprint. Sources of the pinned values:
-# docker: https://docs.docker.com/engine/install/debian/ ("9DC8 5822 9FC7 DD38 854A
-#   E2D8 8D81 803C 0EBF CD88"); the key URL is the one those instructions download.
+# docker: https://docs.docker.com/engine/install/debian/ (docker/docs engine/install/
+#   debian.md: "9DC8 5822 9FC7 DD38 854A E2D8 8D81 803C 0EBF CD88"); the key URL is the
+#   one those instructions download.
 # gitlab-runner: https://docs.gitlab.com/omnibus/update/package_signatures/ (repository
 #   metadata signing key "F640 3F65 44A3 8863 DAA0 B6E0 3F01 618A 5131 2F3F", download
 #   location https://packages.gitlab.com/gpg.key); the runner repository is signed by it.

@@ -188,6 +188,12 @@ def test_a_replacement_prod_droplet_gets_the_volume_and_the_address(run_stack):
     assert records["A"]["value"] == MOCK_RESERVED_IPV4
 
 
+def test_prod_can_let_a_deliberate_replacement_boot_with_the_current_user_data(run_stack):
+    droplet = run_stack("prod", prodFollowsUserData="true").one(DROPLET)
+    assert droplet.ignore_changes == (), "the replacement would get the stored user data"
+    assert droplet.protect and droplet.delete_before_replace
+
+
 def test_test_droplets_are_replaced_the_default_way(run_stack):
     assert not run_stack("test").one(DROPLET).delete_before_replace
 
