@@ -14,7 +14,6 @@ reach that address at all (METADATA_BLOCK_UNIT).
 from __future__ import annotations
 
 import re
-import shlex
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -138,7 +137,8 @@ def render_user_data(inputs: UserDataInputs, template: Path = TEMPLATE) -> str:
         {
             "deploy_user": inputs.deploy_user,
             "ssh_public_key": inputs.ssh_public_key.strip(),
-            "register_runner": shlex.quote(REGISTER_RUNNER_PATH),
+            # sudoers syntax, not a shell: the path is written as is (it has no spaces).
+            "register_runner": REGISTER_RUNNER_PATH,
         },
     )
     # cloud-init's ssh module installs these as the host key (cc_ssh `ssh_keys`), so the first
