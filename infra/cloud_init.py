@@ -20,14 +20,13 @@ from typing import Any
 
 import yaml
 
+from infra.bundle import REMOTE_APP_DIR
+
 TEMPLATE = Path(__file__).with_name("cloud-init.template.yaml")
 BOOT_DIR = Path(__file__).with_name("boot")
 BOOT_SCRIPT = BOOT_DIR / "canny-boot.sh"
 FINGERPRINT_CHECK = BOOT_DIR / "openpgp_fingerprint.py"
 REGISTER_RUNNER_SCRIPT = Path(__file__).with_name("remote") / "register_runner.sh"
-APP_DIR = "/opt/canny"
-READY_MARKER = "/var/lib/canny/cloud-init.done"
-FAILURE_MARKER = "/var/lib/canny/cloud-init.failed"
 RESULTS_MOUNT = "/mnt/canny-results"
 BOOT_PATH = "/usr/local/sbin/canny-boot"
 FINGERPRINT_CHECK_PATH = "/usr/local/lib/canny/openpgp_fingerprint.py"
@@ -111,7 +110,7 @@ def _boot_files() -> list[dict[str, str]]:
 
 def boot_command(inputs: UserDataInputs) -> list[str]:
     """The one runcmd entry: the boot script with this stack's settings (none secret)."""
-    env = {"CANNY_DEPLOY_USER": inputs.deploy_user, "CANNY_APP_DIR": APP_DIR}
+    env = {"CANNY_DEPLOY_USER": inputs.deploy_user, "CANNY_APP_DIR": REMOTE_APP_DIR}
     if inputs.results_volume_name:
         env["CANNY_RESULTS_MOUNT"] = RESULTS_MOUNT
     return ["env", *(f"{key}={value}" for key, value in env.items()), "bash", BOOT_PATH]
