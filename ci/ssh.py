@@ -1,9 +1,8 @@
 """One SSH connection to a droplet, and commands run over it (paramiko).
 
-Shared by ci/wait_for_host.py and ci/rollback.py. Authentication is by key only. A new
-droplet's host key cannot be known in advance, so without a known_hosts file the first key
-seen is accepted (like `ssh -o StrictHostKeyChecking=accept-new`); pass `known_hosts` to
-pin it instead.
+Used by ci/rollback.py. Authentication is by key only. Without a known_hosts file the first
+host key seen is accepted (like `ssh -o StrictHostKeyChecking=accept-new`); pass
+`known_hosts` to pin it instead (the stack output `sshHostKey` is the droplet's key).
 """
 
 from __future__ import annotations

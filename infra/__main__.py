@@ -45,9 +45,9 @@ host = Host(
         deploy_user=DEPLOY_USER,
         ssh_public_key=settings.ssh_public_key,
         ssh_key_name=settings.ssh_key_name,
-        runner=settings.runner,
         production=settings.is_production,
         volume_size_gb=settings.volume_size_gb,
+        follows_user_data=not settings.is_production or settings.prod_follows_user_data,
     ),
 )
 
@@ -57,7 +57,9 @@ dns = Dns(
         domain=settings.domain,
         record_name=settings.record_name,
         ipv4=host.public_ipv4,
-        ipv6=host.droplet.ipv6_address,
+        # A droplet's own IPv6 changes when it is replaced; prod's address must not (its IPv4
+        # is the Reserved IP), so prod publishes no AAAA record.
+        ipv6=None if settings.is_production else host.droplet.ipv6_address,
         ttl=3600 if settings.is_production else 300,
         protect=settings.is_production,
     ),
@@ -67,6 +69,8 @@ deploy = Deploy(
     name,
     DeployArgs(
         host=host.droplet.ipv4_address,
+        droplet_id=host.droplet.id,
+        host_key=host.host_public_key,
         user=DEPLOY_USER,
         private_key=settings.ssh_private_key.output(),
         files=bundle_files(),
@@ -75,6 +79,9 @@ deploy = Deploy(
         registry_login=settings.registry_stdin(),
         compose_profiles=("monitoring",) if settings.monitoring else (),
         results_mount=RESULTS_MOUNT if settings.is_production else None,
+        cloud_init_timeout=settings.cloud_init_timeout,
+        runner=settings.runner,
+        runner_name=name,
     ),
     opts=pulumi.ResourceOptions(depends_on=[host]),
 )
@@ -82,6 +89,8 @@ deploy = Deploy(
 pulumi.export("url", f"http://{settings.hostname}")
 pulumi.export("ip", host.public_ipv4)
 pulumi.export("dropletIds", [host.droplet.id])
+# For known_hosts: `echo "<ip> $(pulumi stack output sshHostKey)" >> ~/.ssh/known_hosts`.
+pulumi.export("sshHostKey", host.host_public_key)
 pulumi.export("sshCommand", host.public_ipv4.apply(lambda ip: f"ssh {DEPLOY_USER}@{ip}"))
 pulumi.export(
     "monitoringTunnel",

@@ -17,6 +17,8 @@ import pulumi
 import pulumi_digitalocean as digitalocean
 from pulumi.runtime import config as runtime_config
 
+from infra.account_key import PublicKeyError, md5_fingerprint
+
 NAMESPACE = "canny"
 PROD_STACK = "prod"
 DEPLOY_USER = "deploy"
@@ -27,14 +29,21 @@ _LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
 _DOMAIN = re.compile(rf"^(?=.{{1,253}}$)({_LABEL}\.)+[a-z]{{2,63}}$")
 _LABELS = re.compile(rf"^{_LABEL}(\.{_LABEL})*$")
 _SIZE = re.compile(r"^[a-z][a-z0-9_]*(-[a-z0-9_]+)+$")
-# A droplet image must name a distribution release (or be a snapshot id), never a moving alias.
-PINNED_IMAGE = re.compile(r"^((debian|ubuntu|rockylinux|almalinux|fedora)-\d+(-\d+)?-x64|\d+)$")
+# The images infra/cloud-init.template.yaml and infra/boot/canny-boot.sh are written for
+# (apt, systemd, Debian's package names and the repositories' `debian` paths).
+SUPPORTED_IMAGES = frozenset({"debian-12-x64"})
 _IMAGE_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 _REGISTRY_IMAGE = re.compile(r"^[a-z0-9.-]+(:\d+)?(/[a-z0-9._-]+)+$")
 _PLACEHOLDERS = {"", "changethis", "changeme", "change-me", "secret", "password", "todo", "xxx"}
 _RUNNER_EXECUTORS = {"docker", "shell"}
 _PUBLIC_KEY_TYPES = ("ssh-ed25519 ", "ssh-rsa ", "ecdsa-sha2-")
-REGIONS = frozenset(region.value for region in digitalocean.Region)
+# Regions that take new droplets, volumes and reserved IPs: the provider's list minus the
+# datacenters closed to new resources (ams2, nyc2, sfo1; "limited availability" in
+# https://docs.digitalocean.com/platform/regional-availability/, see also
+# pachadotdev/analogsea#180 for sfo1).
+CLOSED_REGIONS = frozenset({"ams2", "nyc2", "sfo1"})
+REGIONS = frozenset(region.value for region in digitalocean.Region) - CLOSED_REGIONS
+CLOUD_INIT_TIMEOUT_DEFAULT = 900
 
 KNOWN_KEYS = frozenset(
     {
@@ -45,11 +54,13 @@ KNOWN_KEYS = frozenset(
         "image",
         "adminCidrs",
         "allowSshFromAnywhere",
+        "prodFollowsUserData",
         "sshPublicKey",
         "sshKeyName",
         "sshPrivateKey",
         "ephemeral",
         "volumeSizeGb",
+        "cloudInitTimeout",
         "registryImage",
         "imageTag",
         "registryUser",
@@ -108,6 +119,11 @@ class Settings:
     ssh_private_key: Secret
     ephemeral: bool
     volume_size_gb: int
+    # Seconds the deploy waits for the droplet's first boot before it fails with diagnostics.
+    cloud_init_timeout: int
+    # Prod's droplet ignores edits of its user data unless this is set (only while replacing
+    # it on purpose): with ignore_changes the engine would give the replacement the old value.
+    prod_follows_user_data: bool
     registry_image: str
     image_tag: str
     registry_login: RegistryLogin | None
@@ -243,8 +259,14 @@ def _ssh_key(reader: _Reader) -> tuple[str | None, str | None]:
             "set exactly one of canny:sshPublicKey (a key to upload) or canny:sshKeyName "
             "(a key already in the DigitalOcean account)",
         )
-    elif public_key is not None and not public_key.startswith(_PUBLIC_KEY_TYPES):
-        reader.fail("sshPublicKey", "is not an OpenSSH public key line")
+    elif public_key is not None:
+        try:
+            md5_fingerprint(public_key)
+            valid = public_key.startswith(_PUBLIC_KEY_TYPES)
+        except PublicKeyError:
+            valid = False
+        if not valid:
+            reader.fail("sshPublicKey", "is not an OpenSSH public key line")
     return public_key, key_name
 
 
@@ -294,8 +316,8 @@ def parse_settings(stack: str, raw: Mapping[str, str]) -> Settings:
     _check_stack(reader, stack, ephemeral)
     region = reader.text("region", "") or ""
     if region not in REGIONS:
-        known = ", ".join(sorted(REGIONS))
-        reader.fail("region", f"{region!r} is not a DigitalOcean region ({known})")
+        accepted = ", ".join(sorted(REGIONS))
+        reader.fail("region", f"{region!r} is not an accepted region; accepted: {accepted}")
     subdomain = reader.text("subdomain", "") or ""
     if subdomain and not _LABELS.match(subdomain):
         reader.fail("subdomain", f"{subdomain!r} is not a DNS name such as www or app.eu")
@@ -306,7 +328,7 @@ def parse_settings(stack: str, raw: Mapping[str, str]) -> Settings:
         subdomain=subdomain,
         region=region,
         size=reader.required("size", _SIZE, "a droplet size slug such as s-1vcpu-2gb"),
-        image=reader.required("image", PINNED_IMAGE, "a pinned image such as debian-12-x64"),
+        image=_image(reader),
         admin_cidrs=_admin_cidrs(reader, stack),
         ssh_public_key=public_key,
         ssh_key_name=key_name,
@@ -314,6 +336,8 @@ def parse_settings(stack: str, raw: Mapping[str, str]) -> Settings:
         or Secret(""),
         ephemeral=ephemeral,
         volume_size_gb=reader.integer("volumeSizeGb", 10, 1, 16384),
+        cloud_init_timeout=reader.integer("cloudInitTimeout", CLOUD_INIT_TIMEOUT_DEFAULT, 60, 7200),
+        prod_follows_user_data=reader.boolean("prodFollowsUserData", False),
         registry_image=reader.required(
             "registryImage", _REGISTRY_IMAGE, "an image path such as registry.gitlab.com/group/app"
         ),
@@ -325,6 +349,17 @@ def parse_settings(stack: str, raw: Mapping[str, str]) -> Settings:
     if reader.errors:
         raise ConfigError(f"stack {stack!r} config is not usable:\n  " + "\n  ".join(reader.errors))
     return settings
+
+
+def _image(reader: _Reader) -> str:
+    image = reader.text("image") or ""
+    if image not in SUPPORTED_IMAGES:
+        reader.fail(
+            "image",
+            f"{image!r} is not supported: the cloud-init template is written for "
+            f"{', '.join(sorted(SUPPORTED_IMAGES))} (Debian 12)",
+        )
+    return image
 
 
 def _image_tag(reader: _Reader) -> str:

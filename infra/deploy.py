@@ -1,8 +1,16 @@
 """Deploy component: put the app bundle on the droplet and run it, over SSH.
 
-Order: wait for cloud-init -> copy every bundle file -> compose pull and up -> readiness
-gate. Each step depends on the one before, so `pulumi up` fails at the first step that
-fails, and the gate failing fails the update with compose's state and logs in its output.
+Order: wait for cloud-init -> (register the GitLab Runner) and copy every bundle file ->
+compose pull and up -> readiness gate. Each step depends on the one before, so `pulumi up`
+fails at the first step that fails, and the gate failing fails the update with compose's
+state and logs in its output.
+
+Every remote step has the droplet's id among its `triggers`. pulumi-command replaces (re-runs)
+a Command or CopyToRemote only when a `triggers` entry changes (`provider:"replaceOnChanges"`
+in pulumi/pulumi-command provider/pkg/provider/remote/copy.go and command.go), and
+CopyToRemote.Update copies again only when the source or the remote path changed, never for a
+new connection host (provider/pkg/provider/remote/copyController.go). Without the id a
+replaced droplet would get no bundle and no deploy at all.
 """
 
 from __future__ import annotations
@@ -15,11 +23,17 @@ import pulumi
 from pulumi_command import remote
 
 from infra.bundle import WAIT_SCRIPT, BundleFile, bundle_hash
+from infra.cloud_init import REGISTER_RUNNER_PATH
+from infra.config import RunnerSettings
 
 
 @dataclass(frozen=True)
 class DeployArgs:
     host: pulumi.Input[str]
+    # The droplet's id: a new droplet re-runs every step (see the module docstring).
+    droplet_id: pulumi.Input[str]
+    # The droplet's SSH host key ("ssh-ed25519 AAAA..."): connections refuse any other host.
+    host_key: pulumi.Input[str]
     user: str
     private_key: pulumi.Input[str]
     files: list[BundleFile]
@@ -29,6 +43,9 @@ class DeployArgs:
     registry_login: pulumi.Input[str] | None
     compose_profiles: tuple[str, ...]
     results_mount: str | None
+    cloud_init_timeout: int
+    runner: RunnerSettings
+    runner_name: str
 
 
 def deploy_command(args: DeployArgs, script: str) -> str:
@@ -43,12 +60,19 @@ def deploy_command(args: DeployArgs, script: str) -> str:
     )
 
 
+def register_runner_command(runner: RunnerSettings, name: str) -> str:
+    """sudo runs exactly the root-owned script cloud-init installed; the token goes on stdin."""
+    words = [REGISTER_RUNNER_PATH, runner.url, name, runner.executor, runner.docker_image]
+    return "sudo -n " + " ".join(shlex.quote(word) for word in words)
+
+
 def _slug(path: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", path.lower()).strip("-")
 
 
 class Deploy(pulumi.ComponentResource):
     wait: remote.Command
+    register_runner: remote.Command | None
     copies: list[remote.CopyToRemote]
     compose_up: remote.Command
     gate: remote.Command
@@ -59,6 +83,9 @@ class Deploy(pulumi.ComponentResource):
             host=args.host,
             user=args.user,
             private_key=args.private_key,
+            # pulumi-command checks the server's key against this one and offers only its
+            # algorithm (provider/pkg/provider/remote/connection.go: ssh.FixedHostKey).
+            host_key=args.host_key,
             # A new droplet needs a minute or two before sshd answers.
             dial_error_limit=40,
             per_dial_timeout=15,
@@ -66,24 +93,36 @@ class Deploy(pulumi.ComponentResource):
         self.wait = remote.Command(
             f"{name}-wait-cloud-init",
             connection=connection,
-            create="bash -s",
+            create=f"CANNY_CLOUD_INIT_TIMEOUT={args.cloud_init_timeout} bash -s",
             stdin=WAIT_SCRIPT.read_text(encoding="utf-8"),
+            triggers=[args.droplet_id],
             opts=pulumi.ResourceOptions(parent=self),
         )
         after_wait = pulumi.ResourceOptions(parent=self, depends_on=[self.wait])
+        self.register_runner = None
+        if args.runner.token is not None:
+            runner = args.runner
+            self.register_runner = remote.Command(
+                f"{name}-register-runner",
+                connection=connection,
+                create=register_runner_command(runner, args.runner_name),
+                stdin=args.runner.token.output().apply(lambda token: f"{token}\n"),
+                triggers=[args.droplet_id, runner.url, runner.executor, runner.docker_image],
+                opts=after_wait,
+            )
         self.copies = [
             remote.CopyToRemote(
                 f"{name}-copy-{_slug(item.remote)}",
                 connection=connection,
                 source=pulumi.FileAsset(str(item.local)),
                 remote_path=item.remote_path,
-                triggers=[item.sha256()],
+                triggers=[args.droplet_id, item.sha256()],
                 opts=after_wait,
             )
             for item in args.files
         ]
         # Re-run compose and the gate whenever any bundled file changes, not only the tag.
-        triggers = [bundle_hash(args.files)]
+        triggers = [args.droplet_id, bundle_hash(args.files)]
         scripts = {item.remote: item.remote_path for item in args.files}
         self.compose_up = remote.Command(
             f"{name}-compose-up",

@@ -1,4 +1,4 @@
-"""DNS component: A and AAAA records for the stack's hostname in an existing domain."""
+"""DNS component: A (and, given an IPv6 address, AAAA) records for the stack's hostname."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ class DnsArgs:
     domain: str
     record_name: str
     ipv4: pulumi.Input[str]
-    ipv6: pulumi.Input[str]
+    # None: no AAAA record (prod: no address that changes with the droplet is published).
+    ipv6: pulumi.Input[str] | None
     ttl: int
     protect: bool
 
@@ -22,7 +23,7 @@ class Dns(pulumi.ComponentResource):
     """The domain itself is not managed here: it outlives every stack and is shared by them."""
 
     a_record: digitalocean.DnsRecord
-    aaaa_record: digitalocean.DnsRecord
+    aaaa_record: digitalocean.DnsRecord | None
 
     def __init__(
         self, name: str, args: DnsArgs, opts: pulumi.ResourceOptions | None = None
@@ -38,13 +39,15 @@ class Dns(pulumi.ComponentResource):
             ttl=args.ttl,
             opts=child,
         )
-        self.aaaa_record = digitalocean.DnsRecord(
-            f"{name}-aaaa",
-            domain=args.domain,
-            name=args.record_name,
-            type="AAAA",
-            value=args.ipv6,
-            ttl=args.ttl,
-            opts=child,
-        )
+        self.aaaa_record = None
+        if args.ipv6 is not None:
+            self.aaaa_record = digitalocean.DnsRecord(
+                f"{name}-aaaa",
+                domain=args.domain,
+                name=args.record_name,
+                type="AAAA",
+                value=args.ipv6,
+                ttl=args.ttl,
+                opts=child,
+            )
         self.register_outputs({"fqdn": self.a_record.fqdn})

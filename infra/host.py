@@ -1,8 +1,11 @@
-"""Host component: the droplet with its SSH key, cloud-init, firewall and, on prod, storage.
+"""Host component: the droplet with its SSH keys, cloud-init, firewall and, on prod, storage.
 
 Production adds what must survive a droplet replacement or a mistaken `pulumi destroy`:
 protection, a Reserved IP (DNS never moves), a results Volume retained on delete, and
-backups; `user_data` drift is ignored there so editing cloud-init never replaces the droplet.
+backups; `user_data` drift is ignored there so editing cloud-init never replaces the droplet
+by accident (canny:prodFollowsUserData lifts that for a deliberate replacement). A replacement
+works: the droplet is deleted before its replacement is created, so the volume (detached when
+a droplet is deleted) attaches to the new one.
 """
 
 from __future__ import annotations
@@ -12,9 +15,10 @@ from dataclasses import dataclass
 
 import pulumi
 import pulumi_digitalocean as digitalocean
+import pulumi_tls as tls
 
-from infra.cloud_init import RunnerRegistration, UserDataInputs, render_user_data
-from infra.config import RunnerSettings
+from infra.account_key import md5_fingerprint
+from infra.cloud_init import HostKey, UserDataInputs, render_user_data
 
 ANYWHERE = ["0.0.0.0/0", "::/0"]
 PUBLIC_TCP_PORTS = ("80", "443")
@@ -32,21 +36,31 @@ class HostArgs:
     deploy_user: str
     ssh_public_key: str | None
     ssh_key_name: str | None
-    runner: RunnerSettings
     production: bool
     volume_size_gb: int
+    # Prod only: let a (deliberate) replacement boot with the current user data.
+    follows_user_data: bool
 
 
 class Host(pulumi.ComponentResource):
     droplet: digitalocean.Droplet
+    host_key: tls.PrivateKey
     volume: digitalocean.Volume | None
     reserved_ip: digitalocean.ReservedIp | None
     public_ipv4: pulumi.Output[str]
+    # What connections pin (pulumi-command `host_key`, known_hosts): not secret.
+    host_public_key: pulumi.Output[str]
 
     def __init__(self, name: str, args: HostArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("canny:infra:Host", name, None, opts)
         self._name = name
         key_id, public_key = self._ssh_key(args)
+        # The droplet's SSH host key, made here so every connection can pin it from the first
+        # one on. The private half reaches only the droplet, inside its (secret) user data.
+        self.host_key = tls.PrivateKey(
+            f"{name}-host-key", algorithm="ED25519", opts=pulumi.ResourceOptions(parent=self)
+        )
+        self.host_public_key = self.host_key.public_key_openssh.apply(str.strip)
         self.volume = self._volume(args) if args.production else None
         self.droplet = self._droplet(args, key_id, public_key)
         self.firewall = self._firewall(args)
@@ -65,23 +79,41 @@ class Host(pulumi.ComponentResource):
                 "droplet_id": self.droplet.id,
                 "public_ipv4": self.public_ipv4,
                 "ipv6": self.droplet.ipv6_address,
+                "host_public_key": self.host_public_key,
             }
         )
 
     def _ssh_key(self, args: HostArgs) -> tuple[pulumi.Output[str], pulumi.Output[str]]:
-        """Upload the configured public key, or look up one already in the account."""
-        if args.ssh_public_key:
-            key = digitalocean.SshKey(
-                f"{self._name}-ssh-key",
-                name=f"{self._name}-deploy",
-                public_key=args.ssh_public_key,
-                opts=pulumi.ResourceOptions(parent=self),
+        """Use a key already in the account (by name, or by the fingerprint of the configured
+        public key), or upload the configured one.
+
+        DigitalOcean keeps one key per fingerprint per account, so two review stacks cannot
+        both upload the same key: the first stack that needs it uploads it, retained on
+        delete (its `pulumi destroy` must not take the key from the stacks using it), and
+        every later stack, that one included, finds it by fingerprint.
+        """
+        if args.ssh_public_key is None:
+            found = digitalocean.get_ssh_key_output(
+                name=args.ssh_key_name, opts=pulumi.InvokeOutputOptions(parent=self)
             )
-            return key.id, key.public_key
-        found = digitalocean.get_ssh_key_output(
-            name=args.ssh_key_name, opts=pulumi.InvokeOutputOptions(parent=self)
+            return found.id.apply(str), found.public_key
+        fingerprint = md5_fingerprint(args.ssh_public_key)
+        existing = digitalocean.get_ssh_keys(
+            filters=[digitalocean.GetSshKeysFilterArgs(key="fingerprint", values=[fingerprint])],
+            opts=pulumi.InvokeOptions(parent=self),
+        ).ssh_keys
+        if existing:
+            return pulumi.Output.from_input(str(existing[0].id)), pulumi.Output.from_input(
+                args.ssh_public_key
+            )
+        key = digitalocean.SshKey(
+            f"{self._name}-ssh-key",
+            # Named after the fingerprint, not the stack: it is shared by every stack using it.
+            name=f"canny-deploy-{fingerprint.replace(':', '')[:16]}",
+            public_key=args.ssh_public_key,
+            opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True),
         )
-        return found.id.apply(str), found.public_key
+        return key.id, key.public_key
 
     def _volume(self, args: HostArgs) -> digitalocean.Volume:
         """DigitalOcean formats it once on creation; nothing here ever formats it again."""
@@ -101,13 +133,16 @@ class Host(pulumi.ComponentResource):
         self, args: HostArgs, key_id: pulumi.Output[str], public_key: pulumi.Output[str]
     ) -> digitalocean.Droplet:
         volume_name = f"{self._name}-results" if self.volume else None
-        runner = _registration(args.runner, self._name)
-        user_data = public_key.apply(
-            lambda key: render_user_data(
+        user_data = pulumi.Output.all(
+            public_key,
+            pulumi.Output.secret(self.host_key.private_key_openssh),
+            self.host_key.public_key_openssh,
+        ).apply(
+            lambda values: render_user_data(
                 UserDataInputs(
                     deploy_user=args.deploy_user,
-                    ssh_public_key=key,
-                    runner=runner,
+                    ssh_public_key=values[0],
+                    host_key=HostKey(private_openssh=values[1], public_openssh=values[2]),
                     results_volume_name=volume_name,
                 )
             )
@@ -130,12 +165,27 @@ class Host(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(
                 parent=self,
                 protect=args.production,
-                ignore_changes=["user_data"] if args.production else None,
+                # The engine substitutes the stored value of an ignored input, for a replacement
+                # too (pulumi/pulumi#2657), hence the switch for a deliberate replacement.
+                ignore_changes=["user_data"] if not args.follows_user_data else None,
+                # A volume is attached to one droplet at a time, and the provider detaches it
+                # only when deleting the old droplet (terraform-provider-digitalocean
+                # digitalocean/droplet/resource_droplet.go, delete: detachVolumesFromDroplet).
+                # Pulumi's default creates the replacement first, whose volume_ids would then
+                # name a volume still attached elsewhere; so delete first on prod.
+                delete_before_replace=args.production,
             ),
         )
 
     def _firewall(self, args: HostArgs) -> digitalocean.Firewall:
-        """Web ports from anywhere, SSH from admin networks, nothing else inbound."""
+        """Web ports from anywhere, SSH from admin networks, nothing else inbound.
+
+        Applied by droplet id only, never by tag: a firewall's `tags` select every droplet
+        carrying one of them, and the rules of all firewalls selecting a droplet add up
+        (terraform-provider-digitalocean docs/resources/firewall.md, `droplet_ids` / `tags`;
+        https://docs.digitalocean.com/products/networking/firewalls/). A test stack's firewall
+        tagged `canny` would open SSH to the world on prod.
+        """
         web = [
             digitalocean.FirewallInboundRuleArgs(
                 protocol="tcp", port_range=port, source_addresses=ANYWHERE
@@ -160,11 +210,16 @@ class Host(pulumi.ComponentResource):
             droplet_ids=[self.droplet.id.apply(int)],
             inbound_rules=[*web, ssh],
             outbound_rules=outbound,
-            tags=list(args.tags),
             opts=pulumi.ResourceOptions(parent=self),
         )
 
     def _reserved_ip(self, args: HostArgs) -> digitalocean.ReservedIp:
+        """The address DNS points at; its assignment follows the droplet.
+
+        The assignment's `droplet_id` forces a new assignment when the droplet is replaced
+        (terraform-provider-digitalocean digitalocean/reservedip/
+        resource_reserved_ip_assignment.go: ForceNew), so the address moves to the new one.
+        """
         reserved_ip = digitalocean.ReservedIp(
             f"{self._name}-reserved-ip",
             region=args.region,
@@ -174,7 +229,7 @@ class Host(pulumi.ComponentResource):
             f"{self._name}-reserved-ip-assignment",
             ip_address=reserved_ip.ip_address,
             droplet_id=self.droplet.id.apply(int),
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True),
         )
         return reserved_ip
 
@@ -185,16 +240,3 @@ class Host(pulumi.ComponentResource):
         if self.reserved_ip:
             urns.append(self.reserved_ip.reserved_ip_urn)
         return urns
-
-
-def _registration(runner: RunnerSettings, name: str) -> RunnerRegistration | None:
-    """Without a token the runner is installed but left unregistered."""
-    if runner.token is None:
-        return None
-    return RunnerRegistration(
-        url=runner.url,
-        token=runner.token.value,
-        name=name,
-        executor=runner.executor,
-        docker_image=runner.docker_image,
-    )

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextvars
+import hashlib
 import json
 import runpy
 from dataclasses import dataclass, field
@@ -46,7 +47,21 @@ MOCK_IPV4 = "203.0.113.10"
 MOCK_RESERVED_IPV4 = "203.0.113.20"
 MOCK_IPV6 = "2001:db8::10"
 GET_SSH_KEY = "digitalocean:index/getSshKey:getSshKey"
+GET_SSH_KEYS = "digitalocean:index/getSshKeys:getSshKeys"
+DROPLET = "digitalocean:index/droplet:Droplet"
+TLS_PRIVATE_KEY = "tls:index/privateKey:PrivateKey"
 MOCK_PUBLIC_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOfflinePlanMockKeyOfflinePlanMockKey0 mock"
+MOCK_HOST_PUBLIC_KEY = (
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOfflinePlanHostKeyOfflinePlanHostKey0\n"
+)
+MOCK_HOST_PRIVATE_KEY = (
+    "-----BEGIN OPENSSH PRIVATE KEY-----\n"
+    "offline-plan-host-key\n"
+    "-----END OPENSSH PRIVATE KEY-----\n"
+)
+# Droplet inputs the provider marks ForceNew (terraform-provider-digitalocean
+# digitalocean/droplet/resource_droplet.go): a change means a new droplet, so a new id.
+DROPLET_REPLACED_ON = ("image", "region", "sshKeys", "userData", "vpcUuid")
 
 
 @dataclass(frozen=True)
@@ -62,6 +77,10 @@ class PlannedResource:
     inputs: dict[str, Any]
     resource_id: str = ""
     retain_on_delete: bool = False
+    delete_before_replace: bool = False
+    # Input property -> URNs of the resources its value came from (the engine's
+    # propertyDependencies; policies see the same as PolicyResource.property_dependencies).
+    property_dependencies: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def plan_entry(self, names_by_urn: dict[str, str]) -> dict[str, Any]:
         """The `--json` shape of `python -m infra.plan`."""
@@ -130,9 +149,11 @@ def _revealed(value: Any) -> Any:
 class OfflineMocks(pulumi.runtime.Mocks):
     """Provider answers shaped like DigitalOcean's, keyed on the resource type."""
 
-    def __init__(self) -> None:
+    def __init__(self, account_ssh_keys: dict[str, int] | None = None) -> None:
         self._next_id = 100000
         self.received: dict[str, dict[str, Any]] = {}
+        # Keys already in the DigitalOcean account: fingerprint -> key id.
+        self.account_ssh_keys = dict(account_ssh_keys or {})
 
     def _new_id(self) -> str:
         self._next_id += 1
@@ -142,7 +163,8 @@ class OfflineMocks(pulumi.runtime.Mocks):
         resource_id = self._new_id()
         self.received[args.name] = _revealed(args.inputs)
         state = dict(args.inputs)
-        if args.typ == "digitalocean:index/droplet:Droplet":
+        if args.typ == DROPLET:
+            resource_id = _droplet_id(self.received[args.name])
             state |= {
                 "ipv4Address": MOCK_IPV4,
                 "ipv6Address": MOCK_IPV6,
@@ -158,6 +180,11 @@ class OfflineMocks(pulumi.runtime.Mocks):
             state["fqdn"] = domain if name == "@" else f"{name}.{domain}"
         elif args.typ == "command:remote:Command":
             state |= {"stdout": "", "stderr": ""}
+        elif args.typ == TLS_PRIVATE_KEY:
+            state |= {
+                "publicKeyOpenssh": MOCK_HOST_PUBLIC_KEY,
+                "privateKeyOpenssh": MOCK_HOST_PRIVATE_KEY,
+            }
         return resource_id, state
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict, list]:
@@ -168,7 +195,27 @@ class OfflineMocks(pulumi.runtime.Mocks):
                 "publicKey": MOCK_PUBLIC_KEY,
                 "fingerprint": "00:11:22:33:44:55:66:77:88:99:aa:bb:cc:dd:ee:ff",
             }, []
+        if args.token == GET_SSH_KEYS:
+            wanted = {
+                value
+                for item in args.args.get("filters") or []
+                if item.get("key") == "fingerprint"
+                for value in item.get("values") or []
+            }
+            keys = [
+                {"id": key_id, "fingerprint": fingerprint, "name": f"key-{key_id}"}
+                for fingerprint, key_id in self.account_ssh_keys.items()
+                if fingerprint in wanted
+            ]
+            return {"id": "ssh-keys", "sshKeys": keys}, []
         return {}, []
+
+
+def _droplet_id(inputs: dict[str, Any]) -> str:
+    """A numeric id that changes exactly when the droplet would be replaced."""
+    replaced_on = {key: inputs.get(key) for key in DROPLET_REPLACED_ON}
+    digest = hashlib.sha256(json.dumps(replaced_on, sort_keys=True).encode()).hexdigest()
+    return str(10**8 + int(digest[:12], 16) % (9 * 10**8))
 
 
 def _is_stack(urn: str) -> bool:
@@ -202,6 +249,11 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                     inputs=_readable(json_format.MessageToDict(request.object)),
                     resource_id=response.id,
                     retain_on_delete=request.retainOnDelete,
+                    delete_before_replace=request.deleteBeforeReplace,
+                    property_dependencies={
+                        key: tuple(value.urns)
+                        for key, value in request.propertyDependencies.items()
+                    },
                 )
             )
         return response

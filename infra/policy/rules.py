@@ -5,23 +5,52 @@ of the program (or a manual `pulumi config set`) cannot quietly break them:
 - only the web ports are open to the internet (monitoring and backends stay private);
 - SSH on prod is reachable only from listed networks;
 - prod's droplet, volume, reserved IP and DNS records are protected;
-- droplets run a pinned distribution image;
-- droplets, volumes and firewalls carry the project and stack tags.
+- droplets run the image the cloud-init template is written for;
+- droplets and volumes carry the project and stack tags;
+and what the platforms do that a schema-valid program can still get wrong:
+- a firewall selects droplets by id only (DigitalOcean: a firewall's `tags` select every
+  droplet carrying them, across stacks, and all selecting firewalls' rules add up);
+- every remote step re-runs on a new droplet (pulumi-command re-runs only on `triggers`);
+- the boot calls no gpg or keyserver and trusts only pinned key files under /etc/apt/keyrings
+  (Debian 12 cloud images have no gpg: canonical/cloud-init#5535);
+- user data holds no secret but the droplet's host key (DigitalOcean serves it at
+  169.254.169.254 to every process on the droplet).
 """
 
 from __future__ import annotations
 
-from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
+import re
 
-from infra.config import PINNED_IMAGE, PROD_STACK
+import yaml
+from pulumi_policy import (
+    ReportViolation,
+    ResourceValidationArgs,
+    ResourceValidationPolicy,
+    StackValidationArgs,
+    StackValidationPolicy,
+)
+
+from infra.config import PROD_STACK, SUPPORTED_IMAGES
 
 DROPLET = "digitalocean:index/droplet:Droplet"
 FIREWALL = "digitalocean:index/firewall:Firewall"
 VOLUME = "digitalocean:index/volume:Volume"
 RESERVED_IP = "digitalocean:index/reservedIp:ReservedIp"
 DNS_RECORD = "digitalocean:index/dnsRecord:DnsRecord"
+LOAD_BALANCER = "digitalocean:index/loadBalancer:LoadBalancer"
+REMOTE_STEP_PREFIX = "command:remote:"
 PROTECTED_ON_PROD = frozenset({DROPLET, VOLUME, RESERVED_IP, DNS_RECORD})
-TAGGED = frozenset({DROPLET, VOLUME, FIREWALL})
+TAGGED = frozenset({DROPLET, VOLUME})
+# A shell line that runs gpg or apt-key (at its start or after a shell operator).
+_GPG_CALL = re.compile(r"(^|[;&|(`]|\$\()\s*(sudo\s+)?(gpg2?|apt-key)(\s|$)")
+_APT_LINE = re.compile(r"\bdeb\s+(\[(?P<options>[^\]]*)\]\s+)?(https?|ftp)://")
+_KEYRING_OPTION = re.compile(r"(^|\s)signed-by=/etc/apt/keyrings/[\w.-]+\.asc(\s|$)")
+_SECRET_PATTERNS = (
+    re.compile(r"glrt-[A-Za-z0-9_-]+"),  # a GitLab runner authentication token
+    re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----"),
+    # a literal value assigned (a shell variable such as "$token" is how a secret arrives)
+    re.compile(r"(CI_SERVER_TOKEN|REGISTRATION_TOKEN|PASSWORD)=(?![\"']?\$)\S"),
+)
 ANYWHERE = frozenset({"0.0.0.0/0", "::/0"})
 WEB_PORTS = frozenset({80, 443})
 SSH_PORT = 22
@@ -76,9 +105,12 @@ def prod_resources_protected(args: ResourceValidationArgs, report: ReportViolati
         report(f"{args.name}: prod {args.resource_type} must have protect=True")
 
 
-def droplet_image_pinned(args: ResourceValidationArgs, report: ReportViolation) -> None:
-    if args.resource_type == DROPLET and not PINNED_IMAGE.match(str(args.props.get("image"))):
-        report(f"{args.name}: image {args.props.get('image')!r} is not a pinned release slug")
+def droplet_image_supported(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    if args.resource_type == DROPLET and args.props.get("image") not in SUPPORTED_IMAGES:
+        report(
+            f"{args.name}: image {args.props.get('image')!r} is not one the cloud-init template "
+            f"is written for ({', '.join(sorted(SUPPORTED_IMAGES))})"
+        )
 
 
 def required_tags(args: ResourceValidationArgs, report: ReportViolation) -> None:
@@ -87,6 +119,87 @@ def required_tags(args: ResourceValidationArgs, report: ReportViolation) -> None
     missing = {"canny", f"canny-{stack_of(args.urn)}"} - set(args.props.get("tags") or [])
     if missing:
         report(f"{args.name}: missing tags {sorted(missing)}")
+
+
+def firewalls_select_by_id(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    """DigitalOcean applies a firewall to every droplet carrying one of its `tags`, in any stack
+    (terraform-provider-digitalocean docs/resources/firewall.md), and a load balancer's
+    `droplet_tag` likewise picks every droplet with that tag."""
+    if args.resource_type == FIREWALL and args.props.get("tags"):
+        report(f"{args.name}: a firewall must select droplets by id, not tags {args.props['tags']}")
+    if args.resource_type == LOAD_BALANCER and args.props.get("dropletTag"):
+        report(f"{args.name}: a load balancer must select droplets by id, not a tag")
+
+
+def remote_steps_follow_the_droplet(args: StackValidationArgs, report: ReportViolation) -> None:
+    """pulumi-command re-runs a remote step only when its `triggers` change (provider/pkg/
+    provider/remote/copy.go, command.go: `replaceOnChanges`); a new host alone copies nothing."""
+    for resource in args.resources:
+        if not resource.resource_type.startswith(REMOTE_STEP_PREFIX):
+            continue
+        sources = resource.property_dependencies.get("triggers") or []
+        if not any(source.resource_type == DROPLET for source in sources):
+            report(f"{resource.name}: its triggers must include the droplet's id", resource.urn)
+
+
+def _user_data(args: ResourceValidationArgs) -> dict | None:
+    text = args.props.get("userData")
+    if args.resource_type != DROPLET or not isinstance(text, str):
+        return None
+    document = yaml.safe_load(text)
+    return document if isinstance(document, dict) else {}
+
+
+def _shell_lines(document: dict) -> list[str]:
+    """Every non-comment line of written files and commands, where a boot step could hide."""
+    texts = [item.get("content", "") for item in document.get("write_files") or []]
+    for key in ("runcmd", "bootcmd"):
+        for command in document.get(key) or []:
+            texts.append(" ".join(command) if isinstance(command, list) else str(command))
+    lines = [line.strip() for text in texts for line in str(text).splitlines()]
+    return [line for line in lines if line and not line.startswith("#")]
+
+
+def boot_needs_no_gpg(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    """cloud-init calls gpg for apt `keyid`/`keyserver`/`key`; Debian 12 cloud images have none
+    (canonical/cloud-init#5535). Keys must be armored files apt reads via `signed-by`."""
+    document = _user_data(args)
+    if document is None:
+        return
+    for name, source in ((document.get("apt") or {}).get("sources") or {}).items():
+        used = sorted({"keyid", "keyserver", "key"} & set(source or {}))
+        if used:
+            report(f"{args.name}: apt source {name} uses {used}, which makes cloud-init call gpg")
+    for line in _shell_lines(document):
+        if _GPG_CALL.search(line) or "keyserver" in line:
+            report(f"{args.name}: the boot runs gpg or a keyserver: {line[:80]}")
+        for match in _APT_LINE.finditer(line):
+            if not _KEYRING_OPTION.search(match.group("options") or ""):
+                report(
+                    f"{args.name}: apt source without signed-by=/etc/apt/keyrings/<key>.asc: "
+                    f"{line[:80]}"
+                )
+
+
+def user_data_holds_no_secret(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    """DigitalOcean serves user data unauthenticated at 169.254.169.254 to every process on the
+    droplet (https://docs.digitalocean.com/products/droplets/how-to/access-metadata/); only
+    the droplet's own host key (`ssh_keys`) may be in it."""
+    document = _user_data(args)
+    if document is None:
+        return
+    texts = list(_strings({key: value for key, value in document.items() if key != "ssh_keys"}))
+    for pattern in _SECRET_PATTERNS:
+        if any(pattern.search(text) for text in texts):
+            report(f"{args.name}: user data holds a secret (matches {pattern.pattern!r})")
+
+
+def _strings(node: object) -> list[str]:
+    if isinstance(node, dict):
+        return [text for value in node.values() for text in _strings(value)]
+    if isinstance(node, list):
+        return [text for value in node for text in _strings(value)]
+    return [str(node)]
 
 
 POLICIES = [
@@ -106,13 +219,33 @@ POLICIES = [
         validate=prod_resources_protected,
     ),
     ResourceValidationPolicy(
-        name="droplet-image-pinned",
-        description="Droplets run a named distribution release, never a moving alias.",
-        validate=droplet_image_pinned,
+        name="droplet-image-supported",
+        description="Droplets run the image the cloud-init template is written for (Debian 12).",
+        validate=droplet_image_supported,
     ),
     ResourceValidationPolicy(
         name="required-tags",
-        description="Droplets, volumes and firewalls carry the canny and stack tags.",
+        description="Droplets and volumes carry the canny and stack tags.",
         validate=required_tags,
+    ),
+    ResourceValidationPolicy(
+        name="firewalls-select-by-id",
+        description="Firewalls and load balancers select droplets by id, never by a shared tag.",
+        validate=firewalls_select_by_id,
+    ),
+    StackValidationPolicy(
+        name="remote-steps-follow-the-droplet",
+        description="Every command:remote step has the droplet's id among its triggers.",
+        validate=remote_steps_follow_the_droplet,
+    ),
+    ResourceValidationPolicy(
+        name="boot-needs-no-gpg",
+        description="The droplet's boot calls no gpg or keyserver; apt keys are signed-by files.",
+        validate=boot_needs_no_gpg,
+    ),
+    ResourceValidationPolicy(
+        name="user-data-holds-no-secret",
+        description="Droplet user data holds no secret but the droplet's own SSH host key.",
+        validate=user_data_holds_no_secret,
     ),
 ]

@@ -8,15 +8,23 @@ import pytest
 import yaml
 
 from infra.cloud_init import (
-    READY_MARKER,
+    BOOT_PATH,
+    METADATA_BLOCK_PATH,
+    METADATA_BLOCK_UNIT_PATH,
+    REGISTER_RUNNER_PATH,
     RESULTS_MOUNT,
-    RUNNER_ENV_FILE,
+    HostKey,
     UserDataInputs,
     render_user_data,
     volume_device,
 )
+from infra.offline import MOCK_HOST_PRIVATE_KEY, MOCK_HOST_PUBLIC_KEY, MOCK_PUBLIC_KEY
 
 RUNNER_TOKEN = "glrt-Runner-Token-Sentinel"
+REGISTRY_USER = "registry-User-Sentinel"
+REGISTRY_PASSWORD = "registry-Password-Sentinel"
+SSH_PRIVATE_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\ndeploy-Key-Sentinel\n"
+HOST_KEY = HostKey(MOCK_HOST_PRIVATE_KEY, MOCK_HOST_PUBLIC_KEY)
 
 
 def user_data(run) -> str:
@@ -27,6 +35,10 @@ def user_data(run) -> str:
 def cloud_config(text: str) -> dict:
     assert text.startswith("#cloud-config\n"), "cloud-init needs the #cloud-config header"
     return yaml.safe_load(text)
+
+
+def written_files(config: dict) -> dict[str, dict]:
+    return {item["path"]: item for item in config["write_files"]}
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +61,7 @@ def cloud_init_top_level_keys(require_tool) -> frozenset[str]:
         [interpreter.strip(), "-c", program], capture_output=True, text=True, timeout=60, check=True
     )
     keys = frozenset(json.loads(result.stdout))
-    assert {"runcmd", "write_files", "users", "apt"} <= keys, f"schema read wrongly: {keys}"
+    assert {"runcmd", "write_files", "users", "ssh_keys"} <= keys, f"schema read wrongly: {keys}"
     return keys
 
 
@@ -81,44 +93,105 @@ def test_deploy_user_sshd_and_upgrades(run_stack, stack):
     config = cloud_config(user_data(run_stack(stack)))
     (user,) = config["users"]
     assert user["name"] == "deploy" and user["groups"] == ["docker"] and user["lock_passwd"]
-    assert user["ssh_authorized_keys"] == [
-        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOfflinePlanMockKeyOfflinePlanMockKey0 mock"
-    ], "the deploy user must get the key looked up in the account"
-    assert config["ssh_pwauth"] is False and config["disable_root"] is True
-    files = {item["path"]: item["content"] for item in config["write_files"]}
-    sshd = files["/etc/ssh/sshd_config.d/10-canny.conf"]
-    assert "PasswordAuthentication no" in sshd and "PermitRootLogin no" in sshd
-    assert 'Unattended-Upgrade "1"' in files["/etc/apt/apt.conf.d/20auto-upgrades"]
-    assert {"docker-ce", "docker-compose-plugin", "gitlab-runner", "unattended-upgrades"} <= set(
-        config["packages"]
+    assert user["ssh_authorized_keys"] == [MOCK_PUBLIC_KEY], "the account key, looked up"
+    assert user["sudo"] == f"ALL=(root) NOPASSWD: {REGISTER_RUNNER_PATH}", (
+        "the deploy user may run the runner registration as root, and nothing else"
     )
-    sources = config["apt"]["sources"]
-    assert "download.docker.com" in sources["docker.list"]["source"]
-    assert "packages.gitlab.com/runner" in sources["gitlab-runner.list"]["source"]
+    assert config["ssh_pwauth"] is False and config["disable_root"] is True
+    files = written_files(config)
+    sshd = files["/etc/ssh/sshd_config.d/10-canny.conf"]["content"]
+    assert "PasswordAuthentication no" in sshd and "PermitRootLogin no" in sshd
+    assert 'Unattended-Upgrade "1"' in files["/etc/apt/apt.conf.d/20auto-upgrades"]["content"]
 
 
 @pytest.mark.parametrize("stack", ["prod", "test"])
-def test_the_ready_marker_is_the_last_step(run_stack, stack):
-    runcmd = cloud_config(user_data(run_stack(stack)))["runcmd"]
-    assert runcmd[-1][-1] == READY_MARKER, f"last runcmd step is {runcmd[-1]}"
+def test_the_host_key_the_program_generated_is_installed(run_stack, stack):
+    """cloud-init's ssh module installs `ssh_keys` as sshd's host key: the key pinned."""
+    config = cloud_config(user_data(run_stack(stack)))
+    assert config["ssh_keys"] == {
+        "ed25519_private": MOCK_HOST_PRIVATE_KEY,
+        "ed25519_public": MOCK_HOST_PUBLIC_KEY.strip(),
+    }
 
 
-def test_runner_registers_with_token_from_a_root_only_file(run_stack):
-    config = cloud_config(user_data(run_stack("prod", runnerToken=RUNNER_TOKEN)))
-    (env_file,) = [item for item in config["write_files"] if item["path"] == RUNNER_ENV_FILE]
-    assert env_file["permissions"] == "0600"
-    assert f"CI_SERVER_TOKEN={RUNNER_TOKEN}\n" in env_file["content"]
-    assert "RUNNER_EXECUTOR=docker\n" in env_file["content"]
-    commands = json.dumps(config["runcmd"])
-    assert "gitlab-runner register" in commands
-    assert RUNNER_TOKEN not in commands, "the token must never be on a command line"
+@pytest.mark.parametrize(("stack", "results"), [("prod", True), ("test", False)])
+def test_runcmd_is_only_the_boot_script_run_with_the_stack_settings(run_stack, stack, results):
+    """cloud-init runs runcmd without `set -e`: the steps live in one script that has it."""
+    config = cloud_config(user_data(run_stack(stack)))
+    expected = ["env", "CANNY_DEPLOY_USER=deploy", "CANNY_APP_DIR=/opt/canny"]
+    expected += [f"CANNY_RESULTS_MOUNT={RESULTS_MOUNT}"] if results else []
+    assert config["runcmd"] == [[*expected, "bash", BOOT_PATH]]
+    boot = written_files(config)[BOOT_PATH]
+    assert boot["owner"] == "root:root" and boot["permissions"] == "0755"
+    assert boot["content"].startswith("#!/usr/bin/env bash\n")
+    assert "set -Eeuo pipefail" in boot["content"]
 
 
-def test_without_a_token_the_runner_is_installed_but_not_registered(run_stack):
-    config = cloud_config(user_data(run_stack("test")))
-    assert "gitlab-runner" in config["packages"]
-    assert "register" not in json.dumps(config["runcmd"])
-    assert RUNNER_ENV_FILE not in json.dumps(config["write_files"])
+@pytest.mark.parametrize("stack", ["prod", "test"])
+def test_apt_trusts_only_pinned_keyring_files_and_calls_no_gpg(run_stack, stack):
+    config = cloud_config(user_data(run_stack(stack)))
+    assert "apt" not in config, "cloud-init's apt sources with keyid/keyserver call gpg"
+    assert set(config["packages"]) == {"ca-certificates", "curl", "python3", "unattended-upgrades"}
+    boot = written_files(config)[BOOT_PATH]["content"]
+    assert "signed-by=/etc/apt/keyrings/docker.asc" in boot
+    assert "signed-by=/etc/apt/keyrings/gitlab-runner.asc" in boot
+    # The documented fingerprints (sources cited in the script) are what it pins.
+    assert "9DC858229FC7DD38854AE2D88D81803C0EBFCD88" in boot
+    assert "F6403F6544A38863DAA0B6E03F01618A51312F3F" in boot
+
+
+@pytest.mark.parametrize("stack", ["prod", "test-feature-x"])
+def test_no_secret_in_user_data(run_stack, stack):
+    """User data is readable by every process on the droplet at 169.254.169.254."""
+    run = run_stack(
+        stack,
+        runnerToken=RUNNER_TOKEN,
+        registryUser=REGISTRY_USER,
+        registryPassword=REGISTRY_PASSWORD,
+        sshPrivateKey=SSH_PRIVATE_KEY,
+    )
+    text = user_data(run)
+    for sentinel in (RUNNER_TOKEN, REGISTRY_USER, REGISTRY_PASSWORD, "deploy-Key-Sentinel"):
+        assert sentinel not in text, f"{stack}: {sentinel!r} is in the user data"
+
+
+@pytest.mark.parametrize("stack", ["prod", "test"])
+def test_containers_are_kept_from_the_metadata_service_after_every_docker_start(run_stack, stack):
+    config = cloud_config(user_data(run_stack(stack)))
+    files = written_files(config)
+    rule = "DOCKER-USER -d 169.254.169.254/32 -j REJECT"
+    script = files[METADATA_BLOCK_PATH]["content"]
+    assert f"iptables -C {rule}" in script and f"iptables -I {rule}" in script
+    unit = files[METADATA_BLOCK_UNIT_PATH]["content"]
+    assert f"ExecStart={METADATA_BLOCK_PATH}" in unit
+    assert "WantedBy=docker.service" in unit and "After=docker.service" in unit
+    boot = files[BOOT_PATH]["content"]
+    assert "systemctl enable --now canny-metadata-block.service" in boot
+
+
+def test_the_metadata_rule_is_added_once(tmp_path):
+    """The unit runs on every docker start: the rule goes in when missing, never twice."""
+    config = cloud_config(
+        render_user_data(UserDataInputs("deploy", MOCK_PUBLIC_KEY, HOST_KEY, None))
+    )
+    script = tmp_path / "block"
+    script.write_text(written_files(config)[METADATA_BLOCK_PATH]["content"])
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    calls, rules = tmp_path / "calls", tmp_path / "rules"
+    iptables = bin_dir / "iptables"
+    iptables.write_text(
+        "#!/bin/sh\n"
+        f'echo "$*" >> {calls}\n'
+        f'if [ "$1" = -C ]; then [ -s {rules} ]; exit; fi\n'
+        f'echo "$*" >> {rules}\n'
+    )
+    iptables.chmod(0o755)
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin"}
+    for _ in range(2):
+        subprocess.run(["sh", str(script)], env=env, check=True, timeout=30)
+    assert rules.read_text().splitlines() == ["-I DOCKER-USER -d 169.254.169.254/32 -j REJECT"]
+    assert len(calls.read_text().splitlines()) == 3, "check, insert, then check only"
 
 
 @pytest.mark.parametrize(("stack", "mounted"), [("prod", True), ("test", False)])
@@ -139,9 +212,7 @@ def test_results_volume_is_mounted_on_prod_only(run_stack, stack, mounted):
 
 def test_values_cannot_change_the_yaml_structure():
     hostile_key = 'ssh-ed25519 AAAA x"\nruncmd: [[rm, -rf, /]]\n#'
-    text = render_user_data(
-        UserDataInputs("deploy", hostile_key, runner=None, results_volume_name=None)
-    )
+    text = render_user_data(UserDataInputs("deploy", hostile_key, HOST_KEY, None))
     config = cloud_config(text)
     assert config["users"][0]["ssh_authorized_keys"] == [hostile_key.strip()]
     assert "rm" not in json.dumps(config["runcmd"]), "a value injected a runcmd step"

@@ -27,7 +27,8 @@ def settings_for(stack: str = "test", **changes: Any):
 @pytest.mark.parametrize(
     ("stack", "changes", "message"),
     [
-        ("test", {"region": "mars1"}, "canny:region: 'mars1' is not a DigitalOcean region"),
+        ("test", {"region": "mars1"}, "canny:region: 'mars1' is not an accepted region"),
+        ("test", {"region": "nyc2"}, "canny:region: 'nyc2' is not an accepted region"),
         ("test", {"size": "2GB"}, "canny:size: '2GB' is invalid"),
         ("test", {"adminCidrs": '["10.0.0.300/8"]'}, "'10.0.0.300/8' is not a CIDR"),
         ("test", {"adminCidrs": '["10.0.0.1/8"]'}, "'10.0.0.1/8' is not a CIDR"),
@@ -39,7 +40,15 @@ def settings_for(stack: str = "test", **changes: Any):
         ("prod", {"adminCidrs": '["::/0"]'}, "prod would accept SSH from the whole internet"),
         ("test", {"imageTag": None}, "canny:imageTag: missing; CI sets the commit SHA"),
         ("test", {"imageTag": "latest"}, "`latest` is not a release"),
-        ("test", {"image": "debian-x64"}, "canny:image: 'debian-x64' is invalid"),
+        ("test", {"image": "debian-x64"}, "canny:image: 'debian-x64' is not supported"),
+        ("test", {"image": "ubuntu-24-04-x64"}, "written for debian-12-x64 (Debian 12)"),
+        ("test", {"image": "debian-11-x64"}, "canny:image: 'debian-11-x64' is not supported"),
+        ("test", {"cloudInitTimeout": "30"}, "canny:cloudInitTimeout: '30' is not a whole number"),
+        (
+            "test",
+            {"sshKeyName": None, "sshPublicKey": "ssh-ed25519 not*base64 me"},
+            "canny:sshPublicKey: is not an OpenSSH public key line",
+        ),
         ("test", {"sshPrivateKey": None}, "canny:sshPrivateKey: missing secret"),
         ("test", {"sshPrivateKey": "changethis"}, "canny:sshPrivateKey: is a placeholder"),
         ("test", {"runnerToken": "GR1348941abc"}, "must be a runner authentication token"),
@@ -58,6 +67,21 @@ def test_invalid_config_fails_with_a_message_naming_the_problem(stack, changes, 
     with pytest.raises(ConfigError) as raised:
         settings_for(stack, **changes)
     assert message in str(raised.value), f"expected {message!r} in:\n{raised.value}"
+
+
+def test_the_region_error_names_every_accepted_region_and_no_closed_one():
+    with pytest.raises(ConfigError) as raised:
+        settings_for("test", region="sfo1")
+    accepted = str(raised.value).split("accepted: ", 1)[1].split()
+    regions = [region.rstrip(",") for region in accepted]
+    assert {"fra1", "ams3", "nyc3", "sfo3", "sgp1", "tor1"} <= set(regions), regions
+    assert not {"ams2", "nyc2", "sfo1"} & set(regions), "closed regions are not accepted"
+    assert regions == sorted(regions)
+
+
+@pytest.mark.parametrize(("value", "seconds"), [(None, 900), ("1800", 1800)])
+def test_cloud_init_timeout_defaults_to_15_minutes(value, seconds):
+    assert settings_for("test", cloudInitTimeout=value).cloud_init_timeout == seconds
 
 
 def test_every_problem_is_reported_at_once():

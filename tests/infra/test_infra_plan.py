@@ -25,6 +25,7 @@ PROD_TYPES = {
     "digitalocean:index/dnsRecord:DnsRecord",
     "command:remote:Command",
     "command:remote:CopyToRemote",
+    "tls:index/privateKey:PrivateKey",
 }
 
 
@@ -33,7 +34,7 @@ def plan_entries(capsys, *args: str) -> list[dict]:
     return json.loads(capsys.readouterr().out)
 
 
-@pytest.mark.parametrize(("stack", "protected"), [("prod", 5), ("test", 0)])
+@pytest.mark.parametrize(("stack", "protected"), [("prod", 4), ("test", 0)])
 def test_json_plan_lists_typed_resources_with_parents_and_protection(capsys, stack, protected):
     entries = plan_entries(capsys, "--stack", stack)
     for entry in entries:
@@ -61,6 +62,7 @@ def test_json_plan_shows_secrets_only_as_marker(capsys):
     assert droplet["inputs"]["userData"] == "[secret]"
     text = json.dumps(entries)
     assert "offline-plan-private-key" not in text, "the SSH key stand-in leaked into the plan"
+    assert "offline-plan-host-key" not in text, "the droplet's private host key leaked"
 
 
 def test_review_stack_plan_uses_the_given_config_file(capsys):
@@ -82,6 +84,7 @@ def test_secure_values_in_a_stack_file_get_stand_ins(capsys, tmp_path):
     out = capsys.readouterr().out
     assert "offline stand-ins: canny:imageTag, canny:sshPrivateKey, canny:runnerToken" in out
     assert "glrt-offline-plan" not in out and "AAABAOpaque" not in out
+    assert "offline-plan-host-key" not in out, "the droplet's private host key leaked"
 
 
 def test_table_for_prod_is_readable_and_lists_outputs(capsys):

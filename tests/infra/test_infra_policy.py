@@ -4,49 +4,105 @@ import copy
 import dataclasses
 
 import pytest
-from pulumi_policy import PolicyCustomTimeouts, PolicyResourceOptions, ResourceValidationArgs
+import yaml
+from pulumi_policy import (
+    PolicyCustomTimeouts,
+    PolicyResource,
+    PolicyResourceOptions,
+    ResourceValidationArgs,
+    StackValidationArgs,
+    StackValidationPolicy,
+)
 
-from infra.offline import PlannedResource
+from infra.offline import OfflineRun, PlannedResource
 from infra.policy.rules import (
     POLICIES,
-    droplet_image_pinned,
+    boot_needs_no_gpg,
+    droplet_image_supported,
+    firewalls_select_by_id,
     only_web_ports_public,
     ports_of,
     prod_resources_protected,
+    remote_steps_follow_the_droplet,
     required_tags,
     ssh_restricted_on_prod,
     stack_of,
+    user_data_holds_no_secret,
 )
 
+DROPLET = "digitalocean:index/droplet:Droplet"
+FIREWALL = "digitalocean:index/firewall:Firewall"
 
-def validation_args(resource: PlannedResource) -> ResourceValidationArgs:
-    """What the policy engine hands a rule, built from a mocked registration."""
-    options = PolicyResourceOptions(
+
+def _options(resource: PlannedResource) -> PolicyResourceOptions:
+    return PolicyResourceOptions(
         protect=resource.protect,
         ignore_changes=list(resource.ignore_changes),
-        delete_before_replace=None,
+        delete_before_replace=resource.delete_before_replace,
         aliases=[],
         custom_timeouts=PolicyCustomTimeouts(0, 0, 0),
         additional_secret_outputs=[],
         parent=resource.parent,
     )
+
+
+def validation_args(resource: PlannedResource, props: dict | None = None) -> ResourceValidationArgs:
+    """What the policy engine hands a rule, built from a mocked registration.
+
+    Policies see secret inputs in plain (user data included): pass the provider's view.
+    """
     return ResourceValidationArgs(
-        resource.type, resource.inputs, resource.urn, resource.name, options, None
+        resource.type,
+        props or resource.inputs,
+        resource.urn,
+        resource.name,
+        _options(resource),
+        None,
     )
 
 
-def violations(rule, resource: PlannedResource) -> list[str]:
+def violations(rule, resource: PlannedResource, props: dict | None = None) -> list[str]:
     found: list[str] = []
-    rule(validation_args(resource), lambda message, urn=None: found.append(message))
+    rule(validation_args(resource, props), lambda message, urn=None: found.append(message))
     return found
+
+
+def stack_args(run: OfflineRun) -> StackValidationArgs:
+    """The whole stack as a stack policy sees it, property dependencies resolved."""
+    by_urn: dict[str, PolicyResource] = {}
+    for item in run.resources:
+        by_urn[item.urn] = PolicyResource(
+            item.type, item.inputs, item.urn, item.name, _options(item), None, None, [], {}
+        )
+    for item in run.resources:
+        by_urn[item.urn].property_dependencies = {
+            key: [by_urn[urn] for urn in urns if urn in by_urn]
+            for key, urns in item.property_dependencies.items()
+        }
+    return StackValidationArgs(list(by_urn.values()))
+
+
+def stack_violations(rule, run: OfflineRun) -> list[str]:
+    found: list[str] = []
+    rule(stack_args(run), lambda message, urn=None: found.append(message))
+    return found
+
+
+def revealed(run: OfflineRun, resource: PlannedResource) -> dict:
+    return run.provider_inputs[resource.name]
 
 
 @pytest.mark.parametrize("stack", ["prod", "test", "test-feature-x"])
 def test_the_program_passes_every_policy(run_stack, stack):
-    run = run_stack(stack)
+    run = run_stack(stack, runnerToken="glrt-Policy-Sentinel")
     for policy in POLICIES:
+        if isinstance(policy, StackValidationPolicy):
+            assert not stack_violations(policy.validate, run), policy.name
+            continue
         for resource in run.resources:
-            assert not violations(policy.validate, resource), f"{policy.name} on {resource.urn}"
+            props = run.provider_inputs.get(resource.name) if resource.custom else None
+            found = violations(policy.validate, resource, props)
+            assert not found, f"{policy.name} on {resource.urn}: {found}"
 
 
 def _with_inbound(resource: PlannedResource, rule: dict) -> PlannedResource:
@@ -66,15 +122,15 @@ def _with_inbound(resource: PlannedResource, rule: dict) -> PlannedResource:
     ids=["prometheus", "backend-range", "all-tcp", "udp"],
 )
 def test_public_non_web_ports_are_violations(run_stack, rule):
-    firewall = run_stack("test").one("digitalocean:index/firewall:Firewall")
+    firewall = run_stack("test").one(FIREWALL)
     found = violations(only_web_ports_public, _with_inbound(firewall, rule))
     assert found and "open to the internet" in found[0], found
 
 
 def test_ssh_from_anywhere_is_a_violation_on_prod_only(run_stack):
     open_ssh = {"protocol": "tcp", "portRange": "22", "sourceAddresses": ["0.0.0.0/0"]}
-    prod = run_stack("prod").one("digitalocean:index/firewall:Firewall")
-    test = run_stack("test").one("digitalocean:index/firewall:Firewall")
+    prod = run_stack("prod").one(FIREWALL)
+    test = run_stack("test").one(FIREWALL)
     assert violations(ssh_restricted_on_prod, _with_inbound(prod, open_ssh))
     assert not violations(ssh_restricted_on_prod, test), "test stacks may open SSH (key-only)"
 
@@ -82,7 +138,7 @@ def test_ssh_from_anywhere_is_a_violation_on_prod_only(run_stack):
 @pytest.mark.parametrize(
     "type_token",
     [
-        "digitalocean:index/droplet:Droplet",
+        DROPLET,
         "digitalocean:index/volume:Volume",
         "digitalocean:index/reservedIp:ReservedIp",
         "digitalocean:index/dnsRecord:DnsRecord",
@@ -94,18 +150,94 @@ def test_unprotected_prod_resources_are_violations(run_stack, type_token):
     assert found == [f"{resource.name}: prod {type_token} must have protect=True"]
 
 
-@pytest.mark.parametrize("image", ["debian-x64", "ubuntu-latest", "docker-20-04", ""])
-def test_moving_images_are_violations(run_stack, image):
-    droplet = run_stack("test").one("digitalocean:index/droplet:Droplet")
+@pytest.mark.parametrize("image", ["debian-x64", "ubuntu-24-04-x64", "debian-11-x64", ""])
+def test_images_the_template_is_not_written_for_are_violations(run_stack, image):
+    droplet = run_stack("test").one(DROPLET)
     changed = dataclasses.replace(droplet, inputs={**droplet.inputs, "image": image})
-    assert violations(droplet_image_pinned, changed), f"{image!r} should not count as pinned"
+    assert violations(droplet_image_supported, changed), f"{image!r} should not be accepted"
 
 
 @pytest.mark.parametrize("tags", [[], ["canny"], ["canny-test", "ephemeral"]])
 def test_missing_tags_are_violations(run_stack, tags):
-    droplet = run_stack("test").one("digitalocean:index/droplet:Droplet")
+    droplet = run_stack("test").one(DROPLET)
     changed = dataclasses.replace(droplet, inputs={**droplet.inputs, "tags": tags})
     assert violations(required_tags, changed)
+
+
+@pytest.mark.parametrize(
+    ("type_token", "inputs"),
+    [
+        (FIREWALL, {"tags": ["canny"]}),
+        ("digitalocean:index/loadBalancer:LoadBalancer", {"dropletTag": "canny"}),
+    ],
+)
+def test_selecting_droplets_by_tag_is_a_violation(run_stack, type_token, inputs):
+    firewall = run_stack("test").one(FIREWALL)
+    changed = dataclasses.replace(firewall, type=type_token, inputs={**firewall.inputs, **inputs})
+    assert violations(firewalls_select_by_id, changed)
+
+
+def test_a_remote_step_without_the_droplet_in_its_triggers_is_a_violation(run_stack):
+    run = run_stack("test")
+    copy_step = next(item for item in run.resources if item.type == "command:remote:CopyToRemote")
+    droplet_urn = run.one(DROPLET).urn
+    dependencies = dict(copy_step.property_dependencies)
+    assert droplet_urn in dependencies["triggers"], "the program's copy follows the droplet"
+    dependencies["triggers"] = ()
+    changed = dataclasses.replace(copy_step, property_dependencies=dependencies)
+    run.resources = [changed if item is copy_step else item for item in run.resources]
+    assert stack_violations(remote_steps_follow_the_droplet, run) == [
+        f"{copy_step.name}: its triggers must include the droplet's id"
+    ]
+
+
+def _with_user_data(run: OfflineRun, change) -> tuple[PlannedResource, dict]:
+    droplet = run.one(DROPLET)
+    props = copy.deepcopy(revealed(run, droplet))
+    document = yaml.safe_load(props["userData"])
+    change(document)
+    props["userData"] = "#cloud-config\n" + yaml.safe_dump(document)
+    return droplet, props
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda doc: doc.update(
+            apt={"sources": {"docker.list": {"source": "deb x", "keyid": "0EBFCD88"}}}
+        ),
+        lambda doc: doc["runcmd"].append(["gpg", "--dearmor", "-o", "/etc/apt/keyrings/x.gpg"]),
+        lambda doc: doc["runcmd"].append(["sh", "-c", "curl -s https://x | apt-key add -"]),
+        lambda doc: doc["write_files"].append(
+            {
+                "path": "/etc/apt/sources.list.d/x.list",
+                "content": "deb https://x.example/ stable main\n",
+            }
+        ),
+    ],
+    ids=["apt-keyid", "gpg-dearmor", "apt-key", "unsigned-source"],
+)
+def test_gpg_keyservers_and_unpinned_sources_at_boot_are_violations(run_stack, change):
+    droplet, props = _with_user_data(run_stack("test"), change)
+    assert violations(boot_needs_no_gpg, droplet, props)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda doc: doc["write_files"].append(
+            {"path": "/etc/gitlab-runner/env", "content": "CI_SERVER_TOKEN=glrt-abcdef\n"}
+        ),
+        lambda doc: doc["write_files"].append(
+            {"path": "/root/key", "content": "-----BEGIN OPENSSH PRIVATE KEY-----\nx\n"}
+        ),
+        lambda doc: doc["runcmd"].append(["sh", "-c", "echo REGISTRY_PASSWORD=hunter2 > /x"]),
+    ],
+    ids=["runner-token", "private-key", "password"],
+)
+def test_secrets_in_user_data_are_violations(run_stack, change):
+    droplet, props = _with_user_data(run_stack("prod"), change)
+    assert violations(user_data_holds_no_secret, droplet, props)
 
 
 @pytest.mark.parametrize(

@@ -4,14 +4,19 @@ import json
 
 import pytest
 
+import infra.host
+from infra.account_key import md5_fingerprint
 from infra.config import ConfigError
 from infra.offline import (
+    MOCK_HOST_PUBLIC_KEY,
     MOCK_IPV4,
     MOCK_RESERVED_IPV4,
     OfflineMocks,
+    OfflineRun,
     RecordingMonitor,
     run_program,
 )
+from infra.stack_file import REPO_ROOT, read_stack_config
 from tests.infra.conftest import stack_config
 
 DROPLET = "digitalocean:index/droplet:Droplet"
@@ -21,11 +26,13 @@ RESERVED_IP = "digitalocean:index/reservedIp:ReservedIp"
 DNS_RECORD = "digitalocean:index/dnsRecord:DnsRecord"
 COMMAND = "command:remote:Command"
 COPY = "command:remote:CopyToRemote"
+RESERVED_IP_ASSIGNMENT = "digitalocean:index/reservedIpAssignment:ReservedIpAssignment"
+SSH_KEY = "digitalocean:index/sshKey:SshKey"
 COMPONENTS = ("canny:infra:Network", "canny:infra:Host", "canny:infra:Dns", "canny:infra:Deploy")
 ANYWHERE = ["0.0.0.0/0", "::/0"]
 
 EXPECTED_COUNTS = {
-    "prod": {DROPLET: 1, FIREWALL: 1, VOLUME: 1, RESERVED_IP: 1, DNS_RECORD: 2, COMMAND: 3},
+    "prod": {DROPLET: 1, FIREWALL: 1, VOLUME: 1, RESERVED_IP: 1, DNS_RECORD: 1, COMMAND: 3},
     "test": {DROPLET: 1, FIREWALL: 1, VOLUME: 0, RESERVED_IP: 0, DNS_RECORD: 2, COMMAND: 3},
 }
 
@@ -72,6 +79,79 @@ def test_firewall_opens_web_to_all_and_ssh_to_admins_only(run_stack):
     assert len(rules) == 3, f"nothing else may be inbound, got {json.dumps(rules)}"
     droplet_ids = run.one(FIREWALL).inputs["dropletIds"]
     assert droplet_ids == [int(run.one(DROPLET).resource_id)], f"not on the droplet: {droplet_ids}"
+    assert not run.one(FIREWALL).inputs.get("tags"), "tags would select other stacks' droplets"
+
+
+def _selects(firewall, firewall_run: OfflineRun, droplet, droplet_run: OfflineRun) -> bool:
+    """DigitalOcean applies a firewall to the droplets it names by id (ids are per account;
+    the plans' ids are per run, so an id selects a droplet of the firewall's own stack) and
+    to every droplet carrying one of its tags, in any stack (terraform-provider-digitalocean
+    docs/resources/firewall.md)."""
+    by_id = firewall_run is droplet_run and int(droplet.resource_id) in (
+        firewall.inputs.get("dropletIds") or []
+    )
+    by_tag = set(firewall.inputs.get("tags") or []) & set(droplet.inputs.get("tags") or [])
+    return by_id or bool(by_tag)
+
+
+def test_only_prods_own_firewall_opens_ssh_on_the_prod_droplet(run_stack):
+    """All firewalls selecting a droplet add up: every stack's plan in one account counts."""
+    prod = run_stack("prod")
+    review_config = read_stack_config(REPO_ROOT / "Pulumi.test.yaml").values
+    runs = [
+        prod,
+        run_stack("test"),
+        run_program("test-feature-x", review_config | stack_config("test-feature-x")),
+    ]
+    droplet = prod.one(DROPLET)
+    ssh_sources = set()
+    for run in runs:
+        for firewall in run.by_type(FIREWALL):
+            if not _selects(firewall, run, droplet, prod):
+                continue
+            for rule in firewall.inputs["inboundRules"]:
+                if rule["protocol"] == "tcp" and rule["portRange"] == "22":
+                    ssh_sources |= set(rule["sourceAddresses"])
+    admin = prod.one(FIREWALL).inputs["inboundRules"][-1]["sourceAddresses"]
+    assert ssh_sources == set(admin) == {"192.0.2.0/24"}, f"SSH on prod is open to {ssh_sources}"
+
+
+def _remote_triggers(run: OfflineRun) -> dict[str, list]:
+    return {
+        item.name: run.provider_inputs[item.name].get("triggers")
+        for item in run.resources
+        if item.type.startswith("command:remote:")
+    }
+
+
+def test_a_replaced_droplet_gets_every_remote_step_again(run_stack, monkeypatch):
+    """pulumi-command re-runs a step only when its triggers change: a new droplet must
+    change every step's triggers (pulumi/pulumi-command provider/pkg/provider/remote)."""
+    before = run_stack("test", runnerToken="glrt-Replace-Sentinel")
+    render = infra.host.render_user_data
+    monkeypatch.setattr(
+        infra.host, "render_user_data", lambda inputs: render(inputs) + "# edited\n"
+    )
+    after = run_stack("test", runnerToken="glrt-Replace-Sentinel")
+    assert before.one(DROPLET).resource_id != after.one(DROPLET).resource_id, "not replaced"
+    old, new = _remote_triggers(before), _remote_triggers(after)
+    assert set(old) == set(new) and len(old) >= 11, sorted(old)
+    unchanged = sorted(name for name in old if old[name] == new[name])
+    assert not unchanged, f"these steps would not run on the new droplet: {unchanged}"
+    for name, triggers in new.items():
+        assert after.one(DROPLET).resource_id in triggers, f"{name}: {triggers}"
+
+
+def test_every_remote_step_pins_the_droplets_host_key(run_stack):
+    run = run_stack("prod", runnerToken="glrt-Pin-Sentinel")
+    steps = [item for item in run.resources if item.type.startswith("command:remote:")]
+    assert len(steps) == 12, [item.name for item in steps]
+    for step in steps:
+        connection = run.provider_inputs[step.name]["connection"]
+        assert connection["hostKey"] == MOCK_HOST_PUBLIC_KEY.strip(), step.urn
+    host_key = run.one("tls:index/privateKey:PrivateKey")
+    assert host_key.inputs["algorithm"] == "ED25519"
+    assert run.outputs["sshHostKey"] == MOCK_HOST_PUBLIC_KEY.strip()
 
 
 @pytest.mark.parametrize(
@@ -89,7 +169,33 @@ def test_prod_droplet_ignores_user_data_drift_keeps_backups_and_volume(run_stack
     assert droplet.inputs["backups"] is True, f"{droplet.urn} must have backups on prod"
     volume = run.one(VOLUME)
     assert volume.retain_on_delete, f"{volume.urn} must be retained on delete"
-    assert droplet.inputs["volumeIds"], f"{droplet.urn} must attach the results volume"
+    assert droplet.inputs["volumeIds"] == [volume.resource_id], "the results volume is attached"
+
+
+def test_a_replacement_prod_droplet_gets_the_volume_and_the_address(run_stack):
+    """A volume is attached to one droplet at a time and the provider detaches it when it
+    deletes the droplet: the old droplet must go first (Pulumi's default creates the new one
+    first). The reserved IP's assignment follows the droplet's id (ForceNew), so it moves."""
+    run = run_stack("prod")
+    droplet = run.one(DROPLET)
+    assert droplet.delete_before_replace, f"{droplet.urn} must be deleted before its replacement"
+    assignment = run.one(RESERVED_IP_ASSIGNMENT)
+    assert assignment.inputs["dropletId"] == int(droplet.resource_id)
+    assert assignment.property_dependencies["dropletId"] == (droplet.urn,)
+    assert assignment.delete_before_replace, "the address is released before it is reassigned"
+    records = {item.inputs["type"]: item.inputs for item in run.by_type(DNS_RECORD)}
+    assert set(records) == {"A"}, "no AAAA: the droplet's own IPv6 changes with a replacement"
+    assert records["A"]["value"] == MOCK_RESERVED_IPV4
+
+
+def test_prod_can_let_a_deliberate_replacement_boot_with_the_current_user_data(run_stack):
+    droplet = run_stack("prod", prodFollowsUserData="true").one(DROPLET)
+    assert droplet.ignore_changes == (), "the replacement would get the stored user data"
+    assert droplet.protect and droplet.delete_before_replace
+
+
+def test_test_droplets_are_replaced_the_default_way(run_stack):
+    assert not run_stack("test").one(DROPLET).delete_before_replace
 
 
 @pytest.mark.parametrize("stack", ["test", "test-feature-x"])
@@ -115,8 +221,8 @@ def test_test_stacks_are_unprotected_small_and_tagged_ephemeral(run_stack, stack
 def test_dns_records_name_and_address(run_stack, stack, overrides, name, ipv4):
     run = run_stack(stack, **overrides)
     records = {item.inputs["type"]: item.inputs for item in run.by_type(DNS_RECORD)}
-    assert set(records) == {"A", "AAAA"}
-    assert records["A"]["name"] == records["AAAA"]["name"] == name
+    assert set(records) == ({"A"} if stack == "prod" else {"A", "AAAA"})
+    assert {record["name"] for record in records.values()} == {name}
     assert records["A"]["domain"] == "example.com"
     assert records["A"]["value"] == ipv4, f"A record points at {records['A']['value']}"
 
@@ -198,13 +304,56 @@ def test_bad_config_stops_the_program_before_any_resource():
     assert monitor.planned == [], f"resources registered before the config check: {monitor.planned}"
 
 
-def test_a_configured_public_key_is_uploaded_and_given_to_the_deploy_user(run_stack):
-    public_key = (
-        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExampleExampleExampleExampleExample0 ci@example.com"
-    )
-    run = run_stack("test", sshKeyName=None, sshPublicKey=public_key)
-    key = run.one("digitalocean:index/sshKey:SshKey")
-    assert key.inputs["publicKey"] == public_key and key.name == "canny-test-ssh-key"
+PUBLIC_KEY = (
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDIWNKcYi5gRsiZ/NOSafqnkVzlhzru4lW7rwgKGgDdb"
+    " ci@example.com"
+)
+
+
+def test_a_configured_public_key_is_uploaded_once_and_kept(run_stack):
+    run = run_stack("test-one", sshKeyName=None, sshPublicKey=PUBLIC_KEY)
+    key = run.one(SSH_KEY)
+    fingerprint = md5_fingerprint(PUBLIC_KEY)
+    assert key.inputs["publicKey"] == PUBLIC_KEY
+    assert key.inputs["name"] == f"canny-deploy-{fingerprint.replace(':', '')[:16]}"
+    assert key.retain_on_delete, "destroying this stack must not take the key from the others"
     droplet = run.one(DROPLET)
     assert droplet.inputs["sshKeys"] == [key.resource_id], f"{droplet.urn} must use the new key"
-    assert public_key in run.provider_inputs[droplet.name]["userData"]
+    assert PUBLIC_KEY in run.provider_inputs[droplet.name]["userData"]
+
+
+def test_a_second_review_stack_uses_the_key_already_in_the_account():
+    """DigitalOcean rejects a second key with the same fingerprint: look it up instead."""
+    account = {md5_fingerprint(PUBLIC_KEY): 777}
+    monitor = RecordingMonitor(OfflineMocks(account_ssh_keys=account))
+    config = stack_config("test-two", sshKeyName=None, sshPublicKey=PUBLIC_KEY)
+    run = run_program("test-two", config, monitor=monitor)
+    assert not run.by_type(SSH_KEY), "the key is in the account already: no second upload"
+    assert run.one(DROPLET).inputs["sshKeys"] == ["777"]
+    assert PUBLIC_KEY in run.provider_inputs[run.one(DROPLET).name]["userData"]
+
+
+def test_the_runner_is_registered_over_ssh_with_the_token_on_stdin(run_stack):
+    token = "glrt-Register-Sentinel"
+    run = run_stack("prod", runnerToken=token)
+    by_name = {item.name: item for item in run.resources}
+    step = by_name["canny-prod-register-runner"]
+    assert step.inputs["create"] == (
+        "sudo -n /usr/local/sbin/canny-register-runner https://gitlab.com canny-prod docker "
+        "debian:bookworm-slim"
+    )
+    assert step.inputs["stdin"] == "[secret]"
+    assert run.provider_inputs[step.name]["stdin"] == f"{token}\n"
+    assert by_name["canny-prod-wait-cloud-init"].urn in step.depends_on
+    assert token not in json.dumps([item.inputs for item in run.resources])
+
+
+def test_without_a_token_no_runner_is_registered(run_stack):
+    names = {item.name for item in run_stack("test").resources}
+    assert "canny-test-register-runner" not in names
+
+
+def test_the_cloud_init_wait_has_the_configured_time_limit(run_stack):
+    run = run_stack("test", cloudInitTimeout="1200")
+    wait = next(item for item in run.by_type(COMMAND) if item.name.endswith("wait-cloud-init"))
+    assert wait.inputs["create"] == "CANNY_CLOUD_INIT_TIMEOUT=1200 bash -s"

@@ -1,6 +1,6 @@
 """A real sshd on 127.0.0.1 (own config, host key and pid file; key auth only), with stand-in
-`docker`, `docker-compose` and `cloud-init` on its sessions' PATH, for the remote scripts
-and ci/ssh.py. One sshd per test: each test gets its own state and nothing leaks."""
+`docker`, `docker-compose`, `cloud-init` and `gitlab-runner` on its sessions' PATH, for the
+remote scripts and ci/ssh.py. One sshd per test: each test gets its own state and nothing leaks."""
 
 import json
 import os
@@ -66,7 +66,7 @@ def _keygen(ssh_keygen: str, path: Path) -> None:
 def _install_stand_ins(bin_dir: Path) -> None:
     bin_dir.mkdir()
     source = STAND_INS.read_text(encoding="utf-8")
-    for tool in ("docker", "docker-compose", "cloud-init"):
+    for tool in ("docker", "docker-compose", "cloud-init", "gitlab-runner"):
         path = bin_dir / tool
         path.write_text(f"#!{sys.executable}\n{source}", encoding="utf-8")
         path.chmod(0o755)
@@ -93,14 +93,14 @@ def _wait_for_port(port: int, process: subprocess.Popen, log: Path) -> None:
     pytest.fail(f"sshd did not listen on {port} within {START_TIMEOUT}s:\n{log.read_text()}")
 
 
-def _sshd_config(root: Path, port: int, bin_dir: Path, state_dir: Path) -> Path:
+def _sshd_config(root: Path, port: int, bin_dir: Path, state_dir: Path, host_key: Path) -> Path:
     config = root / "sshd_config"
     config.write_text(
         "\n".join(
             [
                 f"Port {port}",
                 "ListenAddress 127.0.0.1",
-                f"HostKey {root / 'host_key'}",
+                f"HostKey {host_key}",
                 f"PidFile {root / 'sshd.pid'}",
                 f"AuthorizedKeysFile {root / 'client_key.pub'}",
                 "PubkeyAuthentication yes",
@@ -119,17 +119,25 @@ def _sshd_config(root: Path, port: int, bin_dir: Path, state_dir: Path) -> Path:
 
 
 @pytest.fixture
-def remote_host(require_tool, tmp_path) -> Iterator[RemoteHost]:
+def sshd_host_key(require_tool, tmp_path) -> Path:
+    """The sshd's private host key file (public half beside it as .pub); a test module may
+    override this fixture to serve a key made another way."""
+    path = tmp_path / "host_key"
+    _keygen(require_tool("ssh-keygen"), path)
+    return path
+
+
+@pytest.fixture
+def remote_host(require_tool, tmp_path, sshd_host_key) -> Iterator[RemoteHost]:
     sshd = require_tool("sshd")
     ssh_keygen = require_tool("ssh-keygen")
-    _keygen(ssh_keygen, tmp_path / "host_key")
     _keygen(ssh_keygen, tmp_path / "client_key")
     bin_dir, state_dir, app_dir = tmp_path / "bin", tmp_path / "state", tmp_path / "app"
     _install_stand_ins(bin_dir)
     state_dir.mkdir()
     _install_bundle_scripts(app_dir)
     port = pick_free_port()
-    config = _sshd_config(tmp_path, port, bin_dir, state_dir)
+    config = _sshd_config(tmp_path, port, bin_dir, state_dir, sshd_host_key)
     # sshd insists on its privilege-separation folder when started as root.
     if os.geteuid() == 0:
         Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)

@@ -1,4 +1,5 @@
-"""Stand-ins for `docker`, `docker-compose` and `cloud-init` on the test sshd's PATH.
+"""Stand-ins for `docker`, `docker-compose`, `cloud-init` and `gitlab-runner` on the test sshd's
+PATH.
 
 Installed by the `remote_host` fixture under each tool's name (behaviour picked by the name
 it is called as). Every call is appended to $FAKE_STATE_DIR/calls.jsonl; files in
@@ -9,11 +10,15 @@ $FAKE_STATE_DIR steer the answers:
   unhealthy       services whose container reports "unhealthy"
   exited          services whose container has exited
   cloud_init      "<status> <exit code>" for `cloud-init status` (default: "done 0")
+  cloud_init_wait seconds `cloud-init status --wait` takes before it answers (default 0)
+gitlab-runner records the CI_SERVER_TOKEN it was given as "token_env" and `register` adds a
+runner named --name to the --config file, as the real one does.
 """
 
 import json
 import os
 import sys
+import time
 from pathlib import Path
 
 STATE = Path(os.environ["FAKE_STATE_DIR"])
@@ -26,6 +31,8 @@ def control(name: str, default: str = "") -> str:
 
 def record(tool: str, args: list[str]) -> None:
     entry: dict = {"tool": tool, "argv": args}
+    if tool == "gitlab-runner":
+        entry["token_env"] = os.environ.get("CI_SERVER_TOKEN")
     if "--password-stdin" in args:
         entry["stdin"] = sys.stdin.read()
     env_file = Path.cwd() / ".env"
@@ -64,11 +71,21 @@ def docker(args: list[str]) -> int:
 
 
 def cloud_init(args: list[str]) -> int:
+    if "--wait" in args:
+        time.sleep(float(control("cloud_init_wait", "0")))
     status, exit_code = control("cloud_init", "done 0").split()
     print(f"status: {status}")
     if "--long" in args:
         print("detail: fake cloud-init detail for the diagnostics")
     return int(exit_code)
+
+
+def gitlab_runner(args: list[str]) -> int:
+    if args[:1] == ["register"]:
+        config, name = args[args.index("--config") + 1], args[args.index("--name") + 1]
+        with Path(config).open("a", encoding="utf-8") as handle:
+            handle.write(f'[[runners]]\n  name = "{name}"\n  token = "glrt-fake"\n')
+    return 0
 
 
 def main() -> int:
@@ -80,6 +97,8 @@ def main() -> int:
         return 1
     if tool == "cloud-init":
         return cloud_init(args)
+    if tool == "gitlab-runner":
+        return gitlab_runner(args)
     if tool == "docker-compose":
         return compose(args)
     return docker(args)

@@ -2,6 +2,7 @@
 
 import json
 import shlex
+import time
 
 import pytest
 
@@ -176,13 +177,19 @@ def test_rollback_without_a_previous_tag_says_so(remote_host, gateway_url):
     assert result.exit_status == 3 and "nothing to roll back to" in result.stderr
 
 
-def wait_for_cloud_init(host, marker: bool):
+def wait_for_cloud_init(host, marker: bool, failure: str | None = None, limit: int = 60):
     marker_path = host.app_dir / "cloud-init.done"
+    failure_path = host.app_dir / "cloud-init.failed"
     if marker:
         marker_path.touch()
+    if failure:
+        failure_path.write_text(failure)
     log = host.app_dir / "cloud-init-output.log"
     log.write_text("line 1\nfake failure details\n")
-    env = f"CANNY_READY_MARKER={marker_path} CANNY_CLOUD_INIT_LOG={log}"
+    env = (
+        f"CANNY_READY_MARKER={marker_path} CANNY_FAILURE_MARKER={failure_path} "
+        f"CANNY_CLOUD_INIT_LOG={log} CANNY_CLOUD_INIT_TIMEOUT={limit}"
+    )
     return host.run(f"{env} bash -s", stdin=WAIT_SCRIPT.read_text())
 
 
@@ -192,7 +199,7 @@ def wait_for_cloud_init(host, marker: bool):
         ("done 0", True, 0, "canny: cloud-init done"),
         ("done 2", True, 0, "recoverable errors (continuing)"),
         ("error 1", True, 1, "fake failure details"),
-        ("done 0", False, 1, "runcmd did not complete"),
+        ("done 0", False, 1, "the boot script did not complete"),
     ],
 )
 def test_wait_for_cloud_init(remote_host, cloud_init, marker, exit_status, message):
@@ -201,3 +208,28 @@ def test_wait_for_cloud_init(remote_host, cloud_init, marker, exit_status, messa
     assert result.exit_status == exit_status, result.stdout + result.stderr
     assert message in result.stdout + result.stderr
     assert ["status", "--wait"] in [call["argv"] for call in remote_host.calls("cloud-init")]
+
+
+def test_a_failed_boot_step_is_named_with_status_and_log(remote_host):
+    remote_host.control("cloud_init", "error 1")
+    step = "canny first boot: step packages failed (exit 100)\n"
+    result = wait_for_cloud_init(remote_host, marker=False, failure=step)
+    assert result.exit_status == 1
+    assert step in result.stderr, "the failure marker names the step"
+    assert "detail: fake cloud-init detail" in result.stderr, "cloud-init status --long"
+    assert "fake failure details" in result.stderr, "the tail of cloud-init's output log"
+
+
+def test_a_boot_that_never_finishes_fails_at_the_time_limit(remote_host):
+    remote_host.control("cloud_init", "running 0")
+    remote_host.control("cloud_init_wait", "30")
+    started = time.monotonic()
+    result = wait_for_cloud_init(remote_host, marker=False, limit=1)
+    elapsed = time.monotonic() - started
+    assert result.exit_status == 1
+    assert "cloud-init did not finish within 1s" in result.stderr
+    assert (
+        "detail: fake cloud-init detail" in result.stderr
+        and "fake failure details" in result.stderr
+    )
+    assert elapsed < 20, f"the wait must stop at its limit, took {elapsed:.1f}s"

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Register this droplet's GitLab Runner, once. The deploy runs it over SSH as the deploy user
+# through sudo (cloud-init installs it root-owned as /usr/local/sbin/canny-register-runner and
+# allows exactly this script in sudoers):
+#
+#   sudo /usr/local/sbin/canny-register-runner URL NAME EXECUTOR DOCKER_IMAGE <<< "$TOKEN"
+#
+# The runner authentication token (glrt-...) comes on stdin, never in user data (readable by
+# every process on the droplet at 169.254.169.254), a command line or a file. gitlab-runner
+# reads it from CI_SERVER_TOKEN (the env name of its --token flag, gitlab-org/gitlab-runner
+# common/config.go). A runner already registered under NAME is left alone, so a re-run (a new
+# deploy, a changed token) never registers a second runner.
+# env:  CANNY_RUNNER_CONFIG  default /etc/gitlab-runner/config.toml
+# exit: 0 registered or already registered; 64 bad usage or no token on stdin.
+set -euo pipefail
+
+config="${CANNY_RUNNER_CONFIG:-/etc/gitlab-runner/config.toml}"
+if [ $# -ne 4 ]; then
+  echo "usage: canny-register-runner URL NAME EXECUTOR DOCKER_IMAGE (token on stdin)" >&2
+  exit 64
+fi
+url=$1 name=$2 executor=$3 docker_image=$4
+token=""
+IFS= read -r token || true
+if [ -z "$token" ]; then
+  echo "canny: no runner token on stdin" >&2
+  exit 64
+fi
+
+if [ -f "$config" ] && grep -Eq "^[[:space:]]*name = \"$name\"[[:space:]]*\$" "$config"; then
+  echo "canny: runner $name is already registered in $config: left alone"
+  exit 0
+fi
+CI_SERVER_TOKEN="$token" gitlab-runner register --non-interactive --config "$config" \
+  --url "$url" --name "$name" --executor "$executor" --docker-image "$docker_image"
+echo "canny: runner $name registered"
