@@ -82,7 +82,9 @@ def owner_of(request: Request) -> Owner:
 
 def set_cookie(response: Response, owner: Owner, secure: bool) -> None:
     """HttpOnly keeps page scripts (and so any injected script) from reading the key;
-    SameSite=Lax keeps other sites from making the browser delete or upload as its owner.
+    SameSite=Lax keeps other sites from making the browser delete or upload as its owner
+    (the cookie goes only with same-site requests and top-level GET navigations:
+    https://developer.mozilla.org/en-US/docs/Web/HTTP/Cookies#samesite_attribute).
     Secure only over HTTPS: a Secure cookie set over plain HTTP would never be sent back."""
     response.set_cookie(
         COOKIE_NAME,
