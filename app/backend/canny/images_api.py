@@ -48,7 +48,8 @@ def _hand_over_key(response: Response) -> Response:
     """
     response.headers["Cache-Control"] = PRIVATE_CACHE_CONTROL
     if g.get("owner_refused"):
-        # RFC 6750 section 3: a 401 names the scheme and says the token was invalid.
+        # A 401 names the scheme and says the token was invalid (RFC 6750 section 3,
+        # https://www.rfc-editor.org/rfc/rfc6750#section-3).
         response.headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
         if "Authorization" not in request.headers:
             clear_cookie(response, request.is_secure)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from flask import Request, Response
 
@@ -38,7 +38,8 @@ class InvalidOwnerKeyError(ApiError):
 
 @dataclass(frozen=True)
 class Owner:
-    key: str
+    # Kept out of repr, so no log line or traceback can ever show a key.
+    key: str = field(repr=False)
     # True when this request made the key: the answer must hand it to the client.
     issued: bool
     # True when the key came as the cookie: the answer renews the cookie.

@@ -187,3 +187,8 @@ def test_api_answers_are_never_stored_by_shared_caches(
 ) -> None:
     response = getattr(alice, method)(path)
     assert response.headers["Cache-Control"] == "private, no-store"
+
+
+def test_an_owner_never_shows_its_key_in_logs_or_tracebacks() -> None:
+    owner = Owner(KEY, issued=False, from_cookie=False)
+    assert KEY not in repr(owner) and KEY not in str(owner)
