@@ -26,7 +26,6 @@ COOKIE_MAX_AGE_SECONDS = 400 * 24 * 3600
 KEY_BYTES = 32  # 256 random bits, as `secrets.token_urlsafe(32)` gives
 # token_urlsafe(32) is 43 characters of the URL-safe base64 alphabet.
 KEY_PATTERN = re.compile(r"[A-Za-z0-9_-]{43}")
-BEARER_PREFIX = "Bearer "
 
 
 class InvalidOwnerKeyError(ApiError):
@@ -66,13 +65,16 @@ def owner_of(request: Request) -> Owner:
     browser-like client. A malformed key is refused rather than replaced, so a typo in a
     script never silently starts an empty gallery.
     """
-    header = request.headers.get("Authorization")
-    if header is not None:
-        if not header.startswith(BEARER_PREFIX) or not is_valid_key(header[len(BEARER_PREFIX) :]):
+    if "Authorization" in request.headers:
+        # Werkzeug parses the header; it lower-cases the scheme, which HTTP defines as
+        # case-insensitive (https://www.rfc-editor.org/rfc/rfc9110#section-11.1).
+        credentials = request.authorization
+        token = credentials.token if credentials is not None else None
+        if credentials is None or credentials.type != "bearer" or not is_valid_key(token or ""):
             raise InvalidOwnerKeyError(
                 "Authorization must be `Bearer <owner key>`, the key a 43-character token"
             )
-        return Owner(key=header[len(BEARER_PREFIX) :], issued=False, from_cookie=False)
+        return Owner(key=token, issued=False, from_cookie=False)
     cookie = request.cookies.get(COOKIE_NAME)
     if cookie is not None:
         if not is_valid_key(cookie):
