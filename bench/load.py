@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import resource
+import secrets
 import shutil
 import signal
 import subprocess
@@ -74,18 +75,22 @@ def wrk_binary() -> str:
 
 
 class UploadLoad:
-    """Uploads of one image through the gateway at `url`, 127.0.0.1 only."""
+    """Uploads of one image through the gateway at `url`, 127.0.0.1 only, all by one owner
+    (a fresh owner key per load, sent as `Authorization: Bearer`)."""
 
     def __init__(self, url: str, envelope: Envelope, file_bytes: bytes, work_dir: Path) -> None:
         if not url.startswith("http://127.0.0.1:"):
             raise ValueError(f"the load client only targets 127.0.0.1, not {url}")
         self.url = url
         self.envelope = envelope
+        self.owner_key = secrets.token_urlsafe(32)
         folder = Path(tempfile.mkdtemp(prefix="load-", dir=work_dir))
         self._head = folder / "head.bin"
         self._tail = folder / "tail.bin"
+        self._owner_key_file = folder / "owner-key"
         self._head.write_bytes(envelope.head + file_bytes)
         self._tail.write_bytes(envelope.tail)
+        self._owner_key_file.write_text(self.owner_key)
 
     def run(
         self, concurrency: int, requests: int, tag: str = "", max_seconds: float = 120
@@ -108,6 +113,7 @@ class UploadLoad:
             # Requests in flight when the limit is reached are sent too: build those as well.
             str(requests + concurrency),
             tag,
+            str(self._owner_key_file),
         ]
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         stdout, returncode = _run_until_limit(command, max_seconds + 30)

@@ -1,5 +1,5 @@
 -- wrk script: POST multipart uploads, stop after a fixed number of answers, print JSON.
--- Arguments (after `--`): head_file tail_file content_type limit prebuilt tag
+-- Arguments (after `--`): head_file tail_file content_type limit prebuilt tag owner_key_file
 -- The head (form fields, file part headers, image bytes) and tail (closing boundary) are
 -- built by bench/multipart.py and read once. With a non-empty tag, every request appends
 -- "<tag>-<n>" to the file's bytes, after the image's end marker where decoders stop
@@ -7,6 +7,9 @@
 -- each request is a first upload. With an empty tag every request is the same upload.
 -- The first `prebuilt` requests are built in init(), before wrk starts its clock, so the
 -- client spends its CPU on sending, not on copying megabytes while the server is measured.
+-- Every request carries the owner key read from owner_key_file (a file, not an argument,
+-- so it never shows in the process list) as `Authorization: Bearer`: all uploads belong
+-- to one owner, so repeats of the same bytes are answered from that owner's stored result.
 
 local head, tail, limit, tag, request_line, fixed_request
 local prebuilt = {}
@@ -27,6 +30,7 @@ function init(args)
   tail = slurp(args[2])
   limit = tonumber(args[4])
   tag = args[6] or ""
+  local owner_key = slurp(args[7])
   local body_length = #head + #tail
   if tag ~= "" then
     body_length = body_length + #tag + #string.format(COUNTER_FORMAT, 0)
@@ -34,6 +38,7 @@ function init(args)
   request_line = "POST /api/images HTTP/1.1\r\n" ..
     "Host: " .. wrk.host .. ":" .. wrk.port .. "\r\n" ..
     "Content-Type: " .. args[3] .. "\r\n" ..
+    "Authorization: Bearer " .. owner_key .. "\r\n" ..
     "Content-Length: " .. body_length .. "\r\n\r\n"
   if tag == "" then
     fixed_request = request_line .. head .. tail

@@ -1,10 +1,12 @@
 """Smoke test of a running deployment: `python -m ci.smoke URL`.
 
 Checks what a user and an attacker would see: the gateway is alive, monitoring and
-readiness endpoints are not public, and uploads come back as exactly the edge map the
-DESIGN.md pipeline gives. Several uploads are sent back to back: nginx's least_conn falls
-back to round-robin between idle backends, so each backend answers some of them. Exits 1
-with one line per failed check; the uploads are deleted again at the end.
+readiness endpoints are not public, uploads come back as exactly the edge map the
+DESIGN.md pipeline gives, and they belong to the uploader: another client (without the
+owner cookie the first upload set) can neither list, read nor delete them, and result
+files are private to caches. Several uploads are sent back to back: nginx's least_conn
+falls back to round-robin between idle backends, so each backend answers some of them.
+Exits 1 with one line per failed check; the uploads are deleted again at the end.
 """
 
 import argparse
@@ -97,6 +99,15 @@ def compare_edges(expected: np.ndarray, actual: np.ndarray | None) -> None:
         )
 
 
+def check_private_caching(response: requests.Response, url: str) -> None:
+    """Result files are capability URLs of one owner: shared caches must not keep them."""
+    directives = {
+        part.strip().lower() for part in response.headers.get("Cache-Control", "").split(",")
+    }
+    if "private" not in directives:
+        raise SmokeError(f"GET {url} is cacheable by shared caches (Cache-Control lacks private)")
+
+
 def check_upload(session: requests.Session, base: str, seed: int, uploaded: list[str]) -> None:
     """Upload a fresh sample and compare its edge map pixel by pixel with the reference.
 
@@ -113,7 +124,44 @@ def check_upload(session: requests.Session, base: str, seed: int, uploaded: list
     response = _get(session, urljoin(base, body["edges_url"]))
     if response.status_code != 200:
         raise SmokeError(f"GET {body['edges_url']} answered {response.status_code}")
+    check_private_caching(response, body["edges_url"])
     compare_edges(expected, edge_reference.decode_edges(response.content))
+
+
+def _listed_ids(session: requests.Session, base: str) -> set[str]:
+    url = urljoin(base, "/api/images?limit=100")
+    response = _get(session, url)
+    if response.status_code != 200:
+        raise SmokeError(f"GET /api/images answered {response.status_code}")
+    try:
+        return {item["id"] for item in response.json()["items"]}
+    except (ValueError, KeyError, TypeError) as error:
+        raise SmokeError("GET /api/images did not answer {items: [...]}") from error
+
+
+def check_hidden_from_others(base: str, uploaded: list[str]) -> None:
+    """A client without the uploader's owner key sees none of the uploads."""
+    with requests.Session() as stranger:
+        seen = _listed_ids(stranger, base) & set(uploaded)
+        if seen:
+            raise SmokeError(f"another client lists {len(seen)} of the uploads")
+        for image_id in uploaded:
+            url = urljoin(base, f"/api/images/{image_id}")
+            status = _get(stranger, url).status_code
+            if status != 404:
+                raise SmokeError(f"another client got GET /api/images/{image_id}: {status}")
+            try:
+                status = stranger.delete(url, timeout=TIMEOUT_SECONDS).status_code
+            except requests.RequestException as error:
+                raise SmokeError(f"DELETE {url} failed: {error}") from error
+            if status != 404:
+                raise SmokeError(f"another client's DELETE /api/images/{image_id}: {status}")
+
+
+def check_unlisted(session: requests.Session, base: str, deleted: list[str]) -> None:
+    left = _listed_ids(session, base) & set(deleted)
+    if left:
+        raise SmokeError(f"{len(left)} deleted uploads are still listed")
 
 
 def _delete(session: requests.Session, base: str, image_id: str) -> None:
@@ -145,12 +193,20 @@ def run(base: str, uploads: int, seed: int, wait_seconds: float) -> list[str]:
         print("ok: gateway /healthz")
         for path in PRIVATE_PATHS:
             _record(failures, f"{path} not public", partial(check_private, session, base, path))
+        # The session keeps the owner cookie the first upload sets: every later call of this
+        # run acts as that one owner.
         uploaded: list[str] = []
         for n in range(uploads):
             check = partial(check_upload, session, base, seed + n, uploaded)
             _record(failures, f"upload {n + 1} of {uploads}", check)
+        if uploaded:
+            check = partial(check_hidden_from_others, base, uploaded)
+            _record(failures, "uploads hidden from other clients", check)
         for image_id in uploaded:
             _record(failures, f"delete {image_id}", partial(_delete, session, base, image_id))
+        if uploaded:
+            check = partial(check_unlisted, session, base, uploaded)
+            _record(failures, "deleted uploads unlisted", check)
     return failures
 
 

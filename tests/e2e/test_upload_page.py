@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Browser, Page, expect
 
 from localrun import LocalStack
 from tests.e2e.conftest import ConsoleErrors
@@ -24,15 +24,22 @@ def shapes_png(seed: int) -> dict:
     return {"name": f"shapes-{seed}.png", "mimeType": "image/png", "buffer": data}
 
 
-def gallery_ids(site: LocalStack) -> list[str]:
-    listed = requests.get(f"{site.url}/api/images?limit=100", timeout=10).json()
+def owner_key(page: Page) -> str:
+    """The owner key the API set in this browser (every test's browser context is new, so
+    each test starts with its own empty gallery)."""
+    cookies = [cookie for cookie in page.context.cookies() if cookie["name"] == "canny_owner"]
+    assert len(cookies) == 1, f"expected one owner cookie, got {cookies}"
+    return cookies[0]["value"]
+
+
+def gallery_ids(site: LocalStack, page: Page) -> list[str]:
+    """What the API lists for the browser's owner, asked outside the browser."""
+    listed = requests.get(
+        f"{site.url}/api/images?limit=100",
+        headers={"Authorization": f"Bearer {owner_key(page)}"},
+        timeout=10,
+    ).json()
     return [item["id"] for item in listed["items"]]
-
-
-@pytest.fixture(autouse=True)
-def empty_gallery(site: LocalStack) -> None:
-    for image_id in gallery_ids(site):
-        requests.delete(f"{site.url}/api/images/{image_id}", timeout=10)
 
 
 def expect_images_loaded(page: Page, selector: str) -> None:
@@ -78,7 +85,7 @@ def test_upload_rerun_and_delete(
     page.get_by_role("button", name=re.compile("^Delete image")).click()
     expect(cards).to_have_count(0)
     expect(page.locator("#gallery-empty")).to_be_visible()
-    assert gallery_ids(site) == [], "deleted in the page but still listed by the API"
+    assert gallery_ids(site, page) == [], "deleted in the page but still listed by the API"
     assert console_errors == [], f"console errors: {console_errors}"
 
 
@@ -100,7 +107,7 @@ def test_unsupported_files_get_readable_errors(
     screenshot("errors")
     rows.first.get_by_role("button", name="Dismiss").click()
     expect(rows).to_have_count(1)
-    assert gallery_ids(site) == []
+    assert gallery_ids(site, page) == []
     unexpected = [e for e in console_errors if "status of 400" not in e]
     assert unexpected == [], f"console errors besides the refused upload: {unexpected}"
 
@@ -137,15 +144,18 @@ def test_settings_are_checked_before_upload(site: LocalStack, page: Page) -> Non
 
 
 def test_gallery_is_newest_first_and_pages_with_load_more(site: LocalStack, page: Page) -> None:
+    page.goto(site.url)
+    expect(page.locator("#gallery-empty")).to_be_visible()
     for seed in range(10, 23):
         upload = shapes_png(seed)
         requests.post(
             f"{site.url}/api/images",
             files={"file": (upload["name"], upload["buffer"], "image/png")},
+            headers={"Authorization": f"Bearer {owner_key(page)}"},
             timeout=30,
         ).raise_for_status()
-    newest = gallery_ids(site)[0]
-    page.goto(site.url)
+    newest = gallery_ids(site, page)[0]
+    page.reload()
     cards = page.locator("#gallery .card")
     expect(cards).to_have_count(12)
     assert cards.first.get_attribute("data-id") == newest
@@ -227,3 +237,40 @@ def test_rate_limited_uploads_are_retried_until_they_pass(
     expect(page.locator(".upload-row.failed")).to_have_count(0)
     unexpected = [e for e in console_errors if "status of 429" not in e]
     assert unexpected == [], f"console errors besides the 429s: {unexpected}"
+
+
+def test_two_browsers_have_separate_galleries(
+    site: LocalStack, browser: Browser, page: Page, console_errors: ConsoleErrors
+) -> None:
+    page.goto(site.url)
+    page.set_input_files("#file-input", files=[shapes_png(40)])
+    expect(page.locator("#gallery .card")).to_have_count(1)
+    cookie = next(c for c in page.context.cookies() if c["name"] == "canny_owner")
+    assert (cookie["httpOnly"], cookie["sameSite"], cookie["path"]) == (True, "Lax", "/api/")
+    assert "canny_owner" not in page.evaluate("document.cookie"), "page scripts see the key"
+
+    other = browser.new_context()
+    try:
+        stranger = other.new_page()
+        stranger.goto(site.url)
+        expect(stranger.locator("#gallery-empty")).to_be_visible()
+        expect(stranger.locator("#gallery .card")).to_have_count(0)
+    finally:
+        other.close()
+    page.reload()
+    expect(page.locator("#gallery .card")).to_have_count(1)
+    assert console_errors == [], f"console errors: {console_errors}"
+
+
+def test_files_sent_at_once_from_a_fresh_browser_share_one_owner(
+    site: LocalStack, page: Page
+) -> None:
+    """Even when the gallery's first listing (which would set the cookie) never arrives,
+    the uploads wait for an owner cookie instead of each getting a key of its own."""
+    page.route(lambda url: "limit=12" in url, lambda route: route.abort())
+    page.goto(site.url)
+    page.set_input_files("#file-input", files=[shapes_png(seed) for seed in (41, 42, 43)])
+    expect(page.locator(".upload-row.done")).to_have_count(3)
+    page.unroute_all()
+    page.reload()
+    expect(page.locator("#gallery .card")).to_have_count(3)

@@ -6,6 +6,7 @@ import logging
 
 import cv2
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from canny import errors, extensions, images_api, ops_api, request_log
 from canny.settings import Settings
@@ -19,6 +20,10 @@ def create_app(settings: Settings | None = None) -> Flask:
     """Build the app; settings come from the environment unless a test passes its own."""
     settings = settings or Settings.from_env()
     app = Flask(__name__)
+    # The gateway (one proxy) sets X-Forwarded-Proto to the scheme the client used; trust
+    # that one header so cookies get `Secure` over HTTPS. Other X-Forwarded-* stay ignored.
+    # https://flask.palletsprojects.com/en/stable/deploying/proxy_fix/
+    app.wsgi_app = ProxyFix(app.wsgi_app, x_for=0, x_proto=1, x_host=0, x_port=0, x_prefix=0)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_upload_bytes + MULTIPART_OVERHEAD_BYTES
     app.json.sort_keys = False
     cv2.setNumThreads(settings.opencv_threads)

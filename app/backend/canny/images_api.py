@@ -1,10 +1,15 @@
-"""The /api/images endpoints: upload, list, get and delete edge-detection results."""
+"""The /api/images endpoints: upload, list, get and delete edge-detection results.
+
+Every call acts for one owner (see owner_keys): it sees and changes only that owner's
+results, and another owner's id is answered exactly like an unknown one.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import time
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, g, jsonify, request
 
 from canny import pipeline
 from canny.edge_params import EdgeParams, parse_params
@@ -12,6 +17,7 @@ from canny.errors import InvalidRequestError, NotFoundError, UnsupportedMediaTyp
 from canny.extensions import current_settings, current_store
 from canny.image_format import ImageHeader, check_pixel_limit, read_header
 from canny.metrics import CACHE_HITS, IMAGES_PROCESSED, INPUT_BYTES, PIXELS_PROCESSED
+from canny.owner_keys import InvalidOwnerKeyError, Owner, clear_cookie, owner_of, set_cookie
 from canny.storage import Metadata, created_now, result_id
 from canny.upload_form import parse_upload
 
@@ -19,6 +25,44 @@ LIST_LIMIT_DEFAULT = 20
 LIST_LIMIT_MAX = 100
 
 blueprint = Blueprint("images", __name__, url_prefix="/api/images")
+# Answers hold one owner's data: no shared cache may keep or reuse them.
+PRIVATE_CACHE_CONTROL = "private, no-store"
+
+
+@blueprint.before_request
+def _identify_owner() -> None:
+    g.owner_refused = False
+    try:
+        g.owner = owner_of(request)
+    except InvalidOwnerKeyError:
+        g.owner_refused = True
+        raise
+
+
+@blueprint.after_request
+def _hand_over_key(response: Response) -> Response:
+    """Set a new key as the cookie, renew a cookie that came in, drop a malformed one.
+
+    `request.is_secure` is true when the gateway says the client used HTTPS
+    (X-Forwarded-Proto, trusted through ProxyFix in create_app).
+    """
+    response.headers["Cache-Control"] = PRIVATE_CACHE_CONTROL
+    if g.get("owner_refused"):
+        # A 401 names the scheme and says the token was invalid (RFC 6750 section 3,
+        # https://www.rfc-editor.org/rfc/rfc6750#section-3).
+        response.headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
+        if "Authorization" not in request.headers:
+            clear_cookie(response, request.is_secure)
+        return response
+    owner: Owner | None = g.get("owner")
+    if owner is not None and (owner.issued or owner.from_cookie):
+        set_cookie(response, owner, request.is_secure)
+    return response
+
+
+def _public(metadata: Metadata) -> Metadata:
+    """Metadata as clients see it: the owner digest stays on the server."""
+    return {name: value for name, value in metadata.items() if name != "owner"}
 
 
 def _read_upload(max_bytes: int) -> tuple[bytes, dict[str, str]]:
@@ -41,12 +85,13 @@ def _read_upload(max_bytes: int) -> tuple[bytes, dict[str, str]]:
 
 
 def _compute_and_store(
-    image_id: str, data: bytes, params: EdgeParams, header: ImageHeader
+    owner: Owner, image_id: str, data: bytes, params: EdgeParams, header: ImageHeader
 ) -> Metadata:
     result = pipeline.run(data, params)
     extension = header.format.extension
     metadata = {
         "id": image_id,
+        "owner": owner.digest,
         "original_url": f"/results/{image_id}.orig.{extension}",
         "edges_url": f"/results/{image_id}.png",
         "width": result.width,
@@ -63,27 +108,32 @@ def _compute_and_store(
 
 @blueprint.post("")
 def upload_image() -> tuple[Response, int, dict[str, str]]:
-    """Answer from the stored result of the same bytes and params if any, else compute.
+    """Answer from the owner's stored result of the same bytes and params if any, else compute.
 
     A stored result means these exact bytes were accepted before, so a repeat skips the
     header check; only the pixel limit, which a restart may have lowered, is checked again.
+    A newly issued owner key comes back as `owner_key` (and as the cookie): the only time
+    the server ever shows it.
     """
     started = time.perf_counter()
     settings = current_settings()
+    owner: Owner = g.owner
     data, fields = _read_upload(settings.max_upload_bytes)
     params = parse_params(fields)
-    image_id = result_id(data, params)
-    metadata = current_store().load(image_id)
+    image_id = result_id(owner.digest, hashlib.sha256(data).hexdigest(), params)
+    metadata = current_store().load(owner.digest, image_id)
     cached = metadata is not None
     if metadata is None:
         header = read_header(data, settings.max_pixels)
-        metadata = _compute_and_store(image_id, data, params, header)
+        metadata = _compute_and_store(owner, image_id, data, params, header)
     else:
         check_pixel_limit(metadata["width"], metadata["height"], settings.max_pixels)
         CACHE_HITS.inc()
     INPUT_BYTES.observe(len(data))
     elapsed_ms = round((time.perf_counter() - started) * 1000, 2)
-    body = {**metadata, "cached": cached, "elapsed_ms": elapsed_ms}
+    body = {**_public(metadata), "cached": cached, "elapsed_ms": elapsed_ms}
+    if owner.issued:
+        body["owner_key"] = owner.key
     return jsonify(body), 201, {"Location": f"/api/images/{image_id}"}
 
 
@@ -96,24 +146,22 @@ def _limit_argument() -> int:
 
 @blueprint.get("")
 def list_images() -> Response:
-    items, next_cursor = current_store().list(_limit_argument(), request.args.get("before"))
-    return jsonify({"items": items, "next": next_cursor})
-
-
-def _existing(image_id: str) -> Metadata:
-    metadata = current_store().load(image_id)
-    if metadata is None:
-        raise NotFoundError("no image with this id")
-    return metadata
+    items, next_cursor = current_store().list(
+        g.owner.digest, _limit_argument(), request.args.get("before")
+    )
+    return jsonify({"items": [_public(item) for item in items], "next": next_cursor})
 
 
 @blueprint.get("/<image_id>")
 def get_image(image_id: str) -> Response:
-    return jsonify(_existing(image_id))
+    metadata = current_store().load(g.owner.digest, image_id)
+    if metadata is None:
+        raise NotFoundError("no image with this id")
+    return jsonify(_public(metadata))
 
 
 @blueprint.delete("/<image_id>")
 def delete_image(image_id: str) -> tuple[str, int]:
-    if not current_store().delete(image_id):
+    if not current_store().delete(g.owner.digest, image_id):
         raise NotFoundError("no image with this id")
     return "", 204

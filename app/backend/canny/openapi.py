@@ -9,6 +9,7 @@ from typing import Any
 from canny.edge_params import BLUR_MAX, BLUR_MIN, THRESHOLD_MAX, THRESHOLD_MIN, EdgeParams
 from canny.image_format import ACCEPTED_FORMATS, EXTENSIONS
 from canny.images_api import LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX
+from canny.owner_keys import COOKIE_NAME, KEY_PATTERN
 from canny.storage import CURSOR_PATTERN, ID_PATTERN
 
 _DEFAULTS = EdgeParams()
@@ -31,6 +32,24 @@ def _json(description: str, schema_name: str) -> dict[str, Any]:
         },
     }
 
+
+# Either way of sending the owner key, or none: a call without a key gets a new one.
+# https://spec.openapis.org/oas/v3.0.3#security-requirement-object ("{}" makes it optional)
+_OWNER_SECURITY = [{"ownerBearer": []}, {"ownerCookie": []}, {}]
+
+_SECURITY_SCHEMES = {
+    "ownerBearer": {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "the owner key, for scripts: the `owner_key` of the first upload",
+    },
+    "ownerCookie": {
+        "type": "apiKey",
+        "in": "cookie",
+        "name": COOKIE_NAME,
+        "description": "the owner key, set by the API (HttpOnly, SameSite=Lax) on first use",
+    },
+}
 
 _IMAGE_ID = {
     "name": "image_id",
@@ -91,6 +110,12 @@ _UPLOAD_SCHEMA = {
                     "description": "true when the same bytes and params were processed before",
                 },
                 "elapsed_ms": {"type": "number", "minimum": 0},
+                "owner_key": {
+                    "type": "string",
+                    "pattern": f"^{KEY_PATTERN.pattern}$",
+                    "description": "only when this upload issued a new owner key: keep it "
+                    "(the page has it as a cookie; scripts send it as Authorization: Bearer)",
+                },
             },
         },
     ]
@@ -140,9 +165,13 @@ _UPLOAD_FORM = {
 }
 
 
+_INVALID_KEY = _error("A malformed owner key (Authorization: Bearer or the cookie)")
+
+
 def _upload_operation() -> dict[str, Any]:
     return {
         "operationId": "uploadImage",
+        "security": _OWNER_SECURITY,
         "summary": "Upload an image and compute its Canny edge map",
         "requestBody": {
             "required": True,
@@ -156,6 +185,7 @@ def _upload_operation() -> dict[str, Any]:
         "responses": {
             "201": _json("The result (computed now, or cached)", "UploadResult"),
             "400": _error("Not an image, a corrupt image, a missing file or bad params"),
+            "401": _INVALID_KEY,
             "413": _error("More bytes than CANNY_MAX_UPLOAD_BYTES or pixels than CANNY_MAX_PIXELS"),
             "415": _error("Not multipart/form-data, or an image format that is not supported"),
             "507": _error("No space left to store the result"),
@@ -166,7 +196,8 @@ def _upload_operation() -> dict[str, Any]:
 def _list_operation() -> dict[str, Any]:
     return {
         "operationId": "listImages",
-        "summary": "List results, newest first",
+        "security": _OWNER_SECURITY,
+        "summary": "List the caller's results, newest first",
         "parameters": [
             {
                 "name": "limit",
@@ -188,6 +219,7 @@ def _list_operation() -> dict[str, Any]:
         "responses": {
             "200": _json("One page of results", "ImageList"),
             "400": _error("Bad limit or cursor"),
+            "401": _INVALID_KEY,
         },
     }
 
@@ -226,18 +258,22 @@ def openapi_document() -> dict[str, Any]:
                 "parameters": [_IMAGE_ID],
                 "get": {
                     "operationId": "getImage",
+                    "security": _OWNER_SECURITY,
                     "summary": "Metadata of one result",
                     "responses": {
                         "200": _json("The result's metadata", "Image"),
-                        "404": _error("No result with this id"),
+                        "401": _INVALID_KEY,
+                        "404": _error("No result of the caller's with this id"),
                     },
                 },
                 "delete": {
                     "operationId": "deleteImage",
+                    "security": _OWNER_SECURITY,
                     "summary": "Delete a result and all its files",
                     "responses": {
                         "204": {"description": "Deleted"},
-                        "404": _error("No result with this id"),
+                        "401": _INVALID_KEY,
+                        "404": _error("No result of the caller's with this id"),
                     },
                 },
             },
@@ -284,6 +320,7 @@ def openapi_document() -> dict[str, Any]:
                     },
                 },
                 "Error": _ERROR_SCHEMA,
-            }
+            },
+            "securitySchemes": _SECURITY_SCHEMES,
         },
     }

@@ -1,21 +1,29 @@
-"""Results on disk, in the flat layout the gateway serves at /results/.
+"""Results on disk, in the flat layout the gateway serves at /results/, plus an owner index.
 
-Per id: `<id>.orig.<ext>` (the upload), `<id>.png` (edge map), `<id>.json` (metadata).
-Every file is written to a temp file in the same directory, fsynced and moved into
-place with os.replace, and the metadata goes last: an id is listed only once all its
-files exist, and a crash or a full disk leaves nothing visible. Two processes saving
-the same id write identical images, so whichever replace lands last is a valid result.
+Per id: `<id>.orig.<ext>` (the upload), `<id>.png` (edge map), `<id>.json` (metadata,
+with the digest of the owner's key). Per owner: `owners/<digest>/<id>.json`, a hard link
+to that metadata. A result exists for its owner only through the index entry, so getting,
+listing and deleting never look at anyone else's results, and listing costs as many reads
+as the caller has results, however many others stored.
+
+Every file is written to a temp file in the results directory, fsynced and moved into
+place with os.replace; the metadata goes after the images and the index link goes last:
+an id is visible only once all its files exist, and a crash or a full disk leaves nothing
+visible. Two processes saving the same id write identical images, so whichever replace
+lands last is a valid result.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import errno
-import hashlib
+import hmac
 import json
 import logging
 import os
 import re
+import secrets
 import tempfile
 import time
 from collections.abc import Iterator
@@ -34,18 +42,33 @@ TEMP_SUFFIX = ".tmp"
 STALE_TEMP_SECONDS = 3600
 ID_PATTERN = re.compile(r"[0-9a-f]{32}")
 CURSOR_PATTERN = re.compile(r"\d{8}T\d{12}Z-[0-9a-f]{32}")
+SHA256_PATTERN = re.compile(r"[0-9a-f]{64}")
+OWNERS_FOLDER = "owners"
 _NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
 log = logging.getLogger(__name__)
 
 Metadata = dict[str, Any]
 
 
-def result_id(data: bytes, params: EdgeParams) -> str:
-    """Same bytes and params, same id: the content address that makes repeats free."""
-    digest = hashlib.sha256()
-    digest.update(f"canny-v1 low={params.low} high={params.high} blur={params.blur}\n".encode())
-    digest.update(data)
-    return digest.hexdigest()[:32]
+def result_id(owner_digest: str, content_sha256: str, params: EdgeParams) -> str:
+    """The id of one owner's result for these bytes and params: repeats are free, and
+    nobody else can compute it.
+
+    Keyed by the owner, so the same photo uploaded by two owners gets two ids and an id
+    says nothing about whether someone else uploaded it. Made from the SHA-256 of the
+    bytes rather than the bytes, so a client that hashed its file can look it up without
+    sending it. Every field of EdgeParams goes in by name: a new parameter can never make
+    two different runs share an id.
+    """
+    if SHA256_PATTERN.fullmatch(owner_digest) is None:
+        raise ValueError("owner_digest must be a hex SHA-256")
+    if SHA256_PATTERN.fullmatch(content_sha256) is None:
+        raise ValueError("content_sha256 must be a hex SHA-256")
+    fields = "".join(
+        f"{field.name}={getattr(params, field.name)!r}\n" for field in dataclasses.fields(params)
+    )
+    message = f"canny-v2\nsha256={content_sha256}\n{fields}".encode()
+    return hmac.new(bytes.fromhex(owner_digest), message, "sha256").hexdigest()[:32]
 
 
 def is_valid_id(value: str) -> bool:
@@ -92,39 +115,62 @@ class ResultStore:
         except OSError:
             return False
 
-    def _metadata_path(self, image_id: str) -> Path:
-        if not is_valid_id(image_id):
-            raise ValueError(f"not a result id: {image_id!r}")
-        return self.directory / f"{image_id}.json"
+    def _owner_folder(self, owner_digest: str) -> Path:
+        if SHA256_PATTERN.fullmatch(owner_digest) is None:
+            raise ValueError("not an owner digest")
+        return self.directory / OWNERS_FOLDER / owner_digest
 
-    def load(self, image_id: str) -> Metadata | None:
+    def load(self, owner_digest: str, image_id: str) -> Metadata | None:
+        """The owner's result with this id; None for unknown ids and others' results alike."""
         if not is_valid_id(image_id):
             return None
         try:
-            return json.loads(self._metadata_path(image_id).read_bytes())
+            return json.loads((self._owner_folder(owner_digest) / f"{image_id}.json").read_bytes())
         except FileNotFoundError:
             return None
 
     def save(self, metadata: Metadata, original: bytes, extension: str, edges_png: bytes) -> None:
-        """Write the upload, then the edge map, then the metadata that makes the id visible."""
+        """Write the upload, the edge map, the metadata, then the owner's index link that
+        makes the id visible."""
         image_id = metadata["id"]
         files = (
             (f"{image_id}.orig.{extension}", original),
             (f"{image_id}.png", edges_png),
             (f"{image_id}.json", json.dumps(metadata).encode()),
         )
+        index_entry = self._owner_folder(metadata["owner"]) / f"{image_id}.json"
         written: list[str] = []
         try:
             for name, content in files:
                 self._write_atomic(name, content)
                 written.append(name)
-            self._sync_directory()
+            self._sync_directory(self.directory)
+            self._link_atomic(self.directory / f"{image_id}.json", index_entry)
         except OSError as error:
-            if not self._metadata_path(image_id).exists():
+            if not index_entry.exists():
                 self._remove(written)
             if error.errno in _NO_SPACE:
                 raise InsufficientStorageError("no space left to store the result") from error
             raise
+
+    def _link_atomic(self, target: Path, entry: Path) -> None:
+        """Hard-link `entry` to `target`, replacing an older link of a re-saved id.
+
+        os.link cannot overwrite, so the link is made under a temp name in the results
+        directory (where stale temp files are swept) and renamed into place.
+        """
+        entry.parent.mkdir(parents=True, exist_ok=True)
+        temp = self.directory / f".{entry.name}.{secrets.token_hex(8)}{TEMP_SUFFIX}"
+        os.link(target, temp)
+        try:
+            os.replace(temp, entry)
+        finally:
+            # rename(2) "does nothing" when both names already link the same file (another
+            # process saved this id first): the temp name would stay, so remove it here.
+            # https://man7.org/linux/man-pages/man2/rename.2.html
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temp)
+        self._sync_directory(entry.parent)
 
     def _write_atomic(self, name: str, content: bytes) -> None:
         fd, temp_name = tempfile.mkstemp(dir=self.directory, prefix=f".{name}.", suffix=TEMP_SUFFIX)
@@ -141,8 +187,8 @@ class ResultStore:
                 os.unlink(temp_name)
             raise
 
-    def _sync_directory(self) -> None:
-        fd = os.open(self.directory, os.O_RDONLY)
+    def _sync_directory(self, directory: Path) -> None:
+        fd = os.open(directory, os.O_RDONLY)
         try:
             os.fsync(fd)
         finally:
@@ -153,18 +199,23 @@ class ResultStore:
             with contextlib.suppress(FileNotFoundError):
                 (self.directory / name).unlink()
 
-    def delete(self, image_id: str) -> bool:
-        """Unlist first (metadata), then remove the images; True if anything existed."""
+    def delete(self, owner_digest: str, image_id: str) -> bool:
+        """Unlist first (the owner's index link), then remove the files; False when the
+        owner has no result with this id, whoever else may have one."""
         if not is_valid_id(image_id):
+            return False
+        try:
+            (self._owner_folder(owner_digest) / f"{image_id}.json").unlink()
+        except FileNotFoundError:
             return False
         names = [f"{image_id}.json", f"{image_id}.png"]
         names += [f"{image_id}.orig.{extension}" for extension in EXTENSIONS]
-        existed = [name for name in names if (self.directory / name).exists()]
         self._remove(names)
-        return bool(existed)
+        return True
 
-    def _all_metadata(self) -> Iterator[Metadata]:
-        for path in self.directory.glob("*.json"):
+    def _owner_metadata(self, owner_digest: str) -> Iterator[Metadata]:
+        # An owner with no results yet has no folder: glob then finds nothing.
+        for path in self._owner_folder(owner_digest).glob("*.json"):
             if not is_valid_id(path.stem):
                 continue
             try:
@@ -175,15 +226,17 @@ class ResultStore:
                 # Our writes are atomic, so this file was changed by hand: skip, do not fail.
                 log.warning("skipping unreadable metadata file %s", path.name)
 
-    def list(self, limit: int, before: str | None = None) -> tuple[list[Metadata], str | None]:
-        """Newest first; `before` is the cursor of the previous page's last item.
+    def list(
+        self, owner_digest: str, limit: int, before: str | None = None
+    ) -> tuple[list[Metadata], str | None]:
+        """The owner's results, newest first; `before` is the previous page's last cursor.
 
         The cursor is a position (time, id), not an offset, so results written while a
         client pages do not shift or repeat the items of later pages.
         """
         if before is not None and CURSOR_PATTERN.fullmatch(before) is None:
             raise InvalidRequestError("before must be a cursor returned as `next` by this endpoint")
-        keyed = [(sort_key(metadata), metadata) for metadata in self._all_metadata()]
+        keyed = [(sort_key(metadata), metadata) for metadata in self._owner_metadata(owner_digest)]
         if before is not None:
             keyed = [(key, metadata) for key, metadata in keyed if key < before]
         keyed.sort(key=lambda pair: pair[0], reverse=True)

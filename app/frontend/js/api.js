@@ -25,6 +25,24 @@ function errorFrom(status, bodyText) {
   return new ApiError(status, `The server answered ${status}. Please try again.`);
 }
 
+// The API sets the owner cookie (HttpOnly: this script never sees it) on a browser's
+// first call, and same-origin requests send it back by themselves. Uploads wait until
+// one call has been answered, so files sent at once from a fresh browser share one owner
+// instead of each getting its own key (and all but one vanishing from the gallery).
+let ownerCookieSet = null;
+
+function ownerCookie() {
+  ownerCookieSet ??= fetch("/api/images?limit=1").then(
+    (response) => {
+      if (!response.ok) ownerCookieSet = null;
+    },
+    () => {
+      ownerCookieSet = null;
+    },
+  );
+  return ownerCookieSet;
+}
+
 async function request(url, options = {}) {
   let response;
   try {
@@ -45,6 +63,7 @@ export async function listImages(before, limit = 12) {
   const query = new URLSearchParams({ limit: String(limit) });
   if (before) query.set("before", before);
   const response = await request(`/api/images?${query}`);
+  ownerCookieSet ??= Promise.resolve();
   return response.json();
 }
 
@@ -58,10 +77,11 @@ export async function fetchOriginal(url) {
 }
 
 // XMLHttpRequest, not fetch: only it reports upload progress.
-export function uploadImage(blob, filename, params, onProgress) {
+export async function uploadImage(blob, filename, params, onProgress) {
   const form = new FormData();
   form.append("file", blob, filename);
   for (const [name, value] of Object.entries(params)) form.append(name, String(value));
+  await ownerCookie();
   return new Promise((resolve, reject) => {
     const xhr = new XMLHttpRequest();
     xhr.open("POST", "/api/images");

@@ -1,6 +1,7 @@
 """The backend for real: gunicorn with 2 workers, parallel uploads, shared metrics."""
 
 import json
+import secrets
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
@@ -14,11 +15,15 @@ from tests.unit.backend import sample_images
 
 DISTINCT = 10
 IDENTICAL = 10
+# Every upload here comes from one owner, so identical uploads share one result.
+OWNER = {"Authorization": f"Bearer {secrets.token_urlsafe(32)}"}
 
 
 def post_image(url: str, data: bytes) -> requests.Response:
     files = {"file": ("image.png", data, "application/octet-stream")}
-    return requests.post(f"{url}/api/images", files=files, data={"blur": "3"}, timeout=60)
+    return requests.post(
+        f"{url}/api/images", files=files, data={"blur": "3"}, headers=OWNER, timeout=60
+    )
 
 
 def metric_value(url: str, name: str, **labels: str) -> float:
@@ -53,10 +58,12 @@ def test_parallel_uploads_all_succeed_and_files_are_consistent(
         edges = sample_images.decode_png((results / f"{body['id']}.png").read_bytes())
         assert np.array_equal(edges, sample_images.reference_edges(data, blur=3))
         assert json.loads((results / f"{body['id']}.json").read_text())["id"] == body["id"]
-    names = sorted(path.name for path in results.iterdir())
+    names = sorted(path.name for path in results.iterdir() if path.name != "owners")
     assert len(names) == 3 * len(ids), f"expected 3 files per id and nothing else: {names}"
 
-    listing = requests.get(f"{backend_server.url}/api/images?limit=100", timeout=10).json()
+    listing = requests.get(
+        f"{backend_server.url}/api/images?limit=100", headers=OWNER, timeout=10
+    ).json()
     assert {item["id"] for item in listing["items"]} == ids
 
 

@@ -15,9 +15,14 @@ def png(seed: int) -> bytes:
 
 
 def upload(
-    stack: LocalStack, data: bytes, filename: str = "image.png", **params: int
+    stack: LocalStack,
+    data: bytes,
+    filename: str = "image.png",
+    session: requests.Session | None = None,
+    **params: int,
 ) -> requests.Response:
-    return requests.post(
+    """POST one image; with a session its owner cookie goes along, as a browser's would."""
+    return (session or requests).post(
         f"{stack.url}/api/images",
         files={"file": (filename, data, "image/png")},
         data={name: str(value) for name, value in params.items()},

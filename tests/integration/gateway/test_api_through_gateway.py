@@ -5,11 +5,12 @@ import requests
 from localrun import LocalStack
 from tests.integration.gateway.gateway_client import logged_request, png, upload
 
-IMMUTABLE = "public, max-age=31536000, immutable"
+IMMUTABLE = "private, max-age=31536000, immutable"
 
 
 def test_upload_then_fetch_list_and_delete(gateway: LocalStack) -> None:
-    created = upload(gateway, png(1), low=50, high=150, blur=3)
+    owner = requests.Session()
+    created = upload(gateway, png(1), session=owner, low=50, high=150, blur=3)
     assert created.status_code == 201, created.text
     item = created.json()
     assert item["params"] == {"low": 50, "high": 150, "blur": 3}
@@ -22,22 +23,23 @@ def test_upload_then_fetch_list_and_delete(gateway: LocalStack) -> None:
     original = requests.get(gateway.url + item["original_url"], timeout=10)
     assert original.content == png(1), "the original is not the uploaded bytes"
 
-    listed = requests.get(f"{gateway.url}/api/images?limit=100", timeout=10).json()
+    listed = owner.get(f"{gateway.url}/api/images?limit=100", timeout=10).json()
     assert item["id"] in [entry["id"] for entry in listed["items"]]
 
-    deleted = requests.delete(f"{gateway.url}/api/images/{item['id']}", timeout=10)
+    deleted = owner.delete(f"{gateway.url}/api/images/{item['id']}", timeout=10)
     assert deleted.status_code == 204
     gone = requests.get(gateway.url + item["edges_url"], timeout=10)
     assert gone.status_code == 404
     assert gone.json()["error"]["code"] == "not_found"
     assert "Cache-Control" not in gone.headers, "a 404 must not be cached for a year"
-    listed = requests.get(f"{gateway.url}/api/images?limit=100", timeout=10).json()
+    listed = owner.get(f"{gateway.url}/api/images?limit=100", timeout=10).json()
     assert item["id"] not in [entry["id"] for entry in listed["items"]]
 
 
 def test_same_upload_twice_is_one_cached_result(gateway: LocalStack) -> None:
-    first = upload(gateway, png(2)).json()
-    second = upload(gateway, png(2)).json()
+    owner = requests.Session()
+    first = upload(gateway, png(2), session=owner).json()
+    second = upload(gateway, png(2), session=owner).json()
     assert second["id"] == first["id"]
     assert second["cached"] is True
 

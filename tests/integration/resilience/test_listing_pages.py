@@ -6,7 +6,12 @@ from concurrent.futures import ThreadPoolExecutor
 import requests
 
 from localrun import LocalStack
-from tests.integration.resilience.load_client import CLIENT_TIMEOUT_SECONDS, unique_png, upload
+from tests.integration.resilience.load_client import (
+    CLIENT_TIMEOUT_SECONDS,
+    OWNER,
+    unique_png,
+    upload,
+)
 
 UPLOADS = 1000
 PAGE_SIZE = 100  # the API's largest page
@@ -24,7 +29,10 @@ def test_paging_after_1000_uploads_lists_each_id_once(local_stack: LocalStack) -
     for _ in range(UPLOADS // PAGE_SIZE + 2):
         query = {"limit": PAGE_SIZE, **({"before": cursor} if cursor else {})}
         page = requests.get(
-            f"{local_stack.url}/api/images", params=query, timeout=CLIENT_TIMEOUT_SECONDS
+            f"{local_stack.url}/api/images",
+            params=query,
+            headers=OWNER,
+            timeout=CLIENT_TIMEOUT_SECONDS,
         ).json()
         listed += [item["id"] for item in page["items"]]
         cursor = page["next"]

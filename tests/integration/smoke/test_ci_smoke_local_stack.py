@@ -1,7 +1,6 @@
 """`python -m ci.smoke` against the real local stack (nginx + two gunicorn backends): it
 passes on a good deployment and names the fault when one backend answers wrong images."""
 
-import hashlib
 import socket
 import subprocess
 import sys
@@ -10,11 +9,12 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
-import requests
-from flask import Flask, jsonify, request
+from canny import create_app, pipeline
+from canny.edge_params import EdgeParams
+from canny.settings import Settings
+from flask import Flask, Response, request
 from werkzeug.serving import make_server
 
 from localrun.stack import LocalStack
@@ -37,36 +37,31 @@ def test_smoke_test_passes_on_the_local_stack(local_stack: LocalStack) -> None:
     result = run_smoke(local_stack.url, "--uploads", "4")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "smoke test passed" in result.stdout
-    gallery = requests.get(f"{local_stack.url}/api/images", timeout=10).json()
-    assert gallery["items"] == [], "the smoke test must delete what it uploaded"
+    # The gallery is per owner: only the smoke test's own session could see its uploads,
+    # so the smoke test checks itself that they are hidden from others and deleted.
+    assert "ok: uploads hidden from other clients" in result.stdout
+    assert "ok: deleted uploads unlisted" in result.stdout
 
 
-def miscalibrated_backend(results_dir: Path, uploads: list[str]) -> Flask:
-    """A backend built with other Canny thresholds (50/150) that still reports the defaults:
-    it answers every request well-formed, only its edge maps are wrong."""
-    app = Flask(__name__)
+def miscalibrated_backend(
+    results_dir: Path, uploads: list[str], monkeypatch: pytest.MonkeyPatch
+) -> Flask:
+    """A real backend on the shared results folder (so owners, listing and deletes work as
+    on the others) whose edge detection uses other thresholds (50/150) while it reports
+    the defaults: it answers every request well-formed, only its edge maps are wrong."""
+    calibrated = pipeline.detect_edges
 
-    @app.post("/api/images")
-    def upload() -> tuple[object, int]:
-        data = request.files["file"].read()
-        image_id = hashlib.sha256(data).hexdigest()[:32]
-        gray = cv2.cvtColor(cv2.imdecode(np.frombuffer(data, np.uint8), 1), cv2.COLOR_BGR2GRAY)
-        edges = cv2.Canny(cv2.GaussianBlur(gray, (5, 5), 0), 50, 150)
-        (results_dir / f"{image_id}.png").write_bytes(cv2.imencode(".png", edges)[1].tobytes())
-        uploads.append(image_id)
-        body = {
-            "id": image_id,
-            "edges_url": f"/results/{image_id}.png",
-            "width": gray.shape[1],
-            "height": gray.shape[0],
-            "params": {"low": 100, "high": 200, "blur": 5},
-        }
-        return jsonify(body), 201
+    def miscalibrated(image: np.ndarray, params: EdgeParams) -> np.ndarray:
+        return calibrated(image, EdgeParams(low=50, high=150, blur=params.blur))
 
-    @app.delete("/api/images/<image_id>")
-    def delete(image_id: str) -> tuple[str, int]:
-        (results_dir / f"{image_id}.png").unlink(missing_ok=True)
-        return "", 204
+    monkeypatch.setattr(pipeline, "detect_edges", miscalibrated)
+    app = create_app(Settings(results_dir=results_dir))
+
+    @app.after_request
+    def remember_upload(response: Response) -> Response:
+        if request.method == "POST" and response.status_code == 201:
+            uploads.append(response.get_json()["id"])
+        return response
 
     return app
 
@@ -87,13 +82,15 @@ def wait_until_port_is_free(port: int, timeout: float = 10.0) -> None:
 
 
 @pytest.fixture
-def stack_with_a_bad_backend(local_stack: LocalStack) -> Iterator[tuple[LocalStack, list[str]]]:
+def stack_with_a_bad_backend(
+    local_stack: LocalStack, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[LocalStack, list[str]]]:
     """The local stack with backend-2 replaced, on its own port, by the miscalibrated one."""
     uploads: list[str] = []
     port = local_stack.backends[1].port
     local_stack.kill_backend(1)
     wait_until_port_is_free(port)
-    app = miscalibrated_backend(local_stack.results_dir, uploads)
+    app = miscalibrated_backend(local_stack.results_dir, uploads, monkeypatch)
     server = make_server("127.0.0.1", port, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

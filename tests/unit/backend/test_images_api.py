@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from canny import create_app, images_api, pipeline
+from canny.owner_keys import Owner
 from canny.settings import Settings
 from flask.testing import FlaskClient
 from PIL import Image
@@ -27,7 +28,12 @@ def error_code(response: TestResponse) -> str:
 
 
 def visible_files(directory: Path) -> list[str]:
-    return sorted(path.name for path in directory.iterdir()) if directory.exists() else []
+    """Every file under the results folder (the owner index included), as relative paths."""
+    if not directory.exists():
+        return []
+    return sorted(
+        str(path.relative_to(directory)) for path in directory.rglob("*") if path.is_file()
+    )
 
 
 @pytest.mark.parametrize("image_format", ["jpeg", "png", "webp", "bmp", "tiff"])
@@ -51,9 +57,12 @@ def test_upload_returns_result_and_stores_its_files(
     assert (results / f"{image_id}.orig.{extension}").read_bytes() == data
     edges = sample_images.decode_png((results / f"{image_id}.png").read_bytes())
     assert np.array_equal(edges, sample_images.reference_edges(data)), "stored edges differ"
+    index_entry = f"owners/{Owner(body['owner_key'], False, False).digest}/{image_id}.json"
     assert visible_files(results) == sorted(
-        [f"{image_id}.json", f"{image_id}.png", f"{image_id}.orig.{extension}"]
+        [f"{image_id}.json", f"{image_id}.png", f"{image_id}.orig.{extension}", index_entry]
     ), "unexpected files (temp files left behind?)"
+    assert (results / index_entry).samefile(results / f"{image_id}.json"), "index is not a link"
+    assert "owner" not in body, "the owner digest must stay on the server"
 
 
 def test_same_upload_twice_is_one_cached_result(
@@ -74,8 +83,10 @@ def test_same_upload_twice_is_one_cached_result(
 
 
 def test_a_cached_result_over_a_since_lowered_pixel_limit_is_413(
-    tmp_path: Path, shapes_png: bytes
+    tmp_path: Path, shapes_png: bytes, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    owner_key = {"Authorization": "Bearer " + "k" * 43}
+
     def post(max_pixels: int) -> TestResponse:
         settings = Settings(results_dir=tmp_path, max_pixels=max_pixels)
         return (
@@ -85,12 +96,18 @@ def test_a_cached_result_over_a_since_lowered_pixel_limit_is_413(
                 "/api/images",
                 data={"file": (io.BytesIO(shapes_png), "shapes.png")},
                 content_type="multipart/form-data",
+                headers=owner_key,
             )
         )
 
     first = post(10_000_000)
     assert first.status_code == 201
     pixels = first.get_json()["width"] * first.get_json()["height"]
+
+    def must_not_run(*args: object) -> None:
+        raise AssertionError("the stored result must answer, not a new header check")
+
+    monkeypatch.setattr(images_api, "read_header", must_not_run)
     again = post(pixels - 1)
     assert again.status_code == 413
     assert error_code(again) == "too_many_pixels"
@@ -324,7 +341,8 @@ def test_get_returns_metadata(client: FlaskClient, upload: Upload, shapes_png: b
     created = upload(shapes_png).get_json()
     response = client.get(f"/api/images/{created['id']}")
     assert response.status_code == 200
-    expected = {key: value for key, value in created.items() if key not in {"cached", "elapsed_ms"}}
+    upload_only = {"cached", "elapsed_ms", "owner_key"}
+    expected = {key: value for key, value in created.items() if key not in upload_only}
     assert response.get_json() == expected
 
 

@@ -119,3 +119,16 @@ def test_unknown_path_is_json_404(client: FlaskClient) -> None:
 
 def test_opencv_warnings_are_silenced_so_logs_stay_json(app: Flask) -> None:
     assert cv2.utils.logging.getLogLevel() == cv2.utils.logging.LOG_LEVEL_ERROR
+
+
+def test_every_images_operation_documents_the_owner_key(client: FlaskClient) -> None:
+    document = client.get("/api/openapi.json").get_json()
+    schemes = document["components"]["securitySchemes"]
+    assert schemes["ownerCookie"]["name"] == "canny_owner"
+    assert schemes["ownerBearer"]["scheme"] == "bearer"
+    for path in ("/api/images", "/api/images/{image_id}"):
+        for method, operation in document["paths"][path].items():
+            if method == "parameters":
+                continue
+            assert "401" in operation["responses"], f"{method} {path} lacks its 401"
+            assert {"ownerCookie": []} in operation["security"], f"{method} {path}"

@@ -1,5 +1,8 @@
-"""Atomic, content-addressed result storage."""
+"""Atomic, content-addressed result storage, indexed per owner."""
 
+import dataclasses
+import errno
+import hashlib
 import json
 import os
 import stat
@@ -12,14 +15,20 @@ from pathlib import Path
 import pytest
 from canny import create_app
 from canny.edge_params import EdgeParams
-from canny.errors import InvalidRequestError
+from canny.errors import InsufficientStorageError, InvalidRequestError
 from canny.settings import Settings
 from canny.storage import STALE_TEMP_SECONDS, ResultStore, created_now, result_id
 
+OWNER = "1" * 64
+OTHER_OWNER = "2" * 64
 
-def metadata_for(image_id: str, created_at: str | None = None) -> dict[str, object]:
+
+def metadata_for(
+    image_id: str, created_at: str | None = None, owner: str = OWNER
+) -> dict[str, object]:
     return {
         "id": image_id,
+        "owner": owner,
         "original_url": f"/results/{image_id}.orig.png",
         "edges_url": f"/results/{image_id}.png",
         "width": 1,
@@ -30,45 +39,128 @@ def metadata_for(image_id: str, created_at: str | None = None) -> dict[str, obje
     }
 
 
-def test_result_id_depends_on_bytes_and_every_param() -> None:
-    base = result_id(b"image", EdgeParams())
-    assert base == result_id(b"image", EdgeParams()), "same input must give the same id"
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def test_result_id_depends_on_owner_bytes_and_every_param() -> None:
+    base = result_id(OWNER, sha256(b"image"), EdgeParams())
+    assert base == result_id(OWNER, sha256(b"image"), EdgeParams()), "same input, same id"
     variants = [
-        result_id(b"image!", EdgeParams()),
-        result_id(b"image", EdgeParams(low=101)),
-        result_id(b"image", EdgeParams(high=201)),
-        result_id(b"image", EdgeParams(blur=7)),
+        result_id(OTHER_OWNER, sha256(b"image"), EdgeParams()),
+        result_id(OWNER, sha256(b"image!"), EdgeParams()),
+        result_id(OWNER, sha256(b"image"), EdgeParams(low=101)),
+        result_id(OWNER, sha256(b"image"), EdgeParams(high=201)),
+        result_id(OWNER, sha256(b"image"), EdgeParams(blur=7)),
     ]
     assert base not in variants and len(set(variants)) == len(variants)
     assert len(base) == 32 and all(c in "0123456789abcdef" for c in base)
 
 
-def test_save_writes_three_world_readable_files_and_no_temp_files(tmp_path: Path) -> None:
+def test_a_new_edge_parameter_can_never_share_an_id() -> None:
+    """A field added to EdgeParams later goes into the id without touching result_id."""
+
+    @dataclasses.dataclass(frozen=True)
+    class WithSigma(EdgeParams):
+        sigma: int = 0
+
+    ids = {result_id(OWNER, sha256(b"image"), WithSigma(sigma=n)) for n in range(3)}
+    assert len(ids) == 3
+
+
+@pytest.mark.parametrize(
+    ("owner", "content"), [("x" * 64, "0" * 64), (OWNER, "short"), (OWNER, "A" * 64)]
+)
+def test_result_id_refuses_what_is_not_a_sha256(owner: str, content: str) -> None:
+    with pytest.raises(ValueError):
+        result_id(owner, content, EdgeParams())
+
+
+def result_files(directory: Path) -> list[str]:
+    return sorted(str(p.relative_to(directory)) for p in directory.rglob("*") if p.is_file())
+
+
+def test_save_writes_three_world_readable_files_an_index_link_and_no_temp_files(
+    tmp_path: Path,
+) -> None:
     store = ResultStore(tmp_path)
     image_id = "a" * 32
     store.save(metadata_for(image_id), b"original", "png", b"edges")
-    names = sorted(path.name for path in tmp_path.iterdir())
-    assert names == [f"{image_id}.json", f"{image_id}.orig.png", f"{image_id}.png"]
-    for path in tmp_path.iterdir():
+    index_entry = f"owners/{OWNER}/{image_id}.json"
+    assert result_files(tmp_path) == [
+        f"{image_id}.json",
+        f"{image_id}.orig.png",
+        f"{image_id}.png",
+        index_entry,
+    ]
+    assert (tmp_path / index_entry).samefile(tmp_path / f"{image_id}.json")
+    for path in tmp_path.glob("*.*"):
         mode = stat.S_IMODE(path.stat().st_mode)
         assert mode == 0o644, f"{path.name} has mode {oct(mode)}; the gateway cannot read it"
-    assert store.load(image_id) == metadata_for(image_id, store.load(image_id)["created_at"])
+    loaded = store.load(OWNER, image_id)
+    assert loaded == metadata_for(image_id, loaded["created_at"])
+
+
+def test_another_owner_cannot_load_list_or_delete_a_result(tmp_path: Path) -> None:
+    store = ResultStore(tmp_path)
+    image_id = "a" * 32
+    store.save(metadata_for(image_id), b"original", "png", b"edges")
+    assert store.load(OTHER_OWNER, image_id) is None
+    assert store.list(OTHER_OWNER, limit=10) == ([], None)
+    assert store.delete(OTHER_OWNER, image_id) is False
+    assert store.load(OWNER, image_id) is not None, "a refused delete removed the result"
+    assert len(result_files(tmp_path)) == 4
+
+
+def test_listing_reads_only_the_callers_index(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Others' results cost a lister nothing: only the caller's metadata files are read."""
+    store = ResultStore(tmp_path)
+    for n in range(20):
+        store.save(metadata_for(f"{n:032x}", owner=OTHER_OWNER), b"o", "png", b"e")
+    mine = "f" * 32
+    store.save(metadata_for(mine), b"o", "png", b"e")
+    read: list[str] = []
+    real_read_bytes = Path.read_bytes
+
+    def counting_read_bytes(path: Path) -> bytes:
+        read.append(path.name)
+        return real_read_bytes(path)
+
+    monkeypatch.setattr(Path, "read_bytes", counting_read_bytes)
+    page, _ = store.list(OWNER, limit=100)
+    assert [item["id"] for item in page] == [mine]
+    assert read == [f"{mine}.json"]
+
+
+def test_a_failed_index_link_leaves_nothing_and_is_507(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_space(*args: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "link", no_space)
+    store = ResultStore(tmp_path)
+    with pytest.raises(InsufficientStorageError):
+        store.save(metadata_for("a" * 32), b"o", "png", b"e")
+    assert result_files(tmp_path) == []
 
 
 @pytest.mark.parametrize("bad_id", ["../etc/passwd", "a" * 31, "A" * 32, "", "a" * 32 + "/x"])
 def test_malformed_ids_are_never_turned_into_paths(tmp_path: Path, bad_id: str) -> None:
     store = ResultStore(tmp_path)
-    assert store.load(bad_id) is None
-    assert store.delete(bad_id) is False
+    assert store.load(OWNER, bad_id) is None
+    assert store.delete(OWNER, bad_id) is False
 
 
 def test_delete_removes_every_file_of_the_id_only(tmp_path: Path) -> None:
     store = ResultStore(tmp_path)
     store.save(metadata_for("a" * 32), b"o", "tiff", b"e")
     store.save(metadata_for("b" * 32), b"o", "png", b"e")
-    assert store.delete("a" * 32) is True
-    assert sorted(path.name[:1] for path in tmp_path.iterdir()) == ["b", "b", "b"]
-    assert store.delete("a" * 32) is False
+    assert store.delete(OWNER, "a" * 32) is True
+    assert [name.rsplit("/", 1)[-1][:1] for name in result_files(tmp_path)] == ["b"] * 4
+    assert store.delete(OWNER, "a" * 32) is False
 
 
 def test_list_pages_newest_first_and_new_writes_do_not_shift_pages(tmp_path: Path) -> None:
@@ -76,12 +168,12 @@ def test_list_pages_newest_first_and_new_writes_do_not_shift_pages(tmp_path: Pat
     ids = [f"{n:032x}" for n in range(5)]
     for n, image_id in enumerate(ids):
         store.save(metadata_for(image_id, f"2026-01-01T00:00:0{n}.000000Z"), b"o", "png", b"e")
-    page, cursor = store.list(limit=2)
+    page, cursor = store.list(OWNER, limit=2)
     assert [item["id"] for item in page] == [ids[4], ids[3]]
     store.save(metadata_for("f" * 32), b"o", "png", b"e")
-    page, cursor = store.list(limit=2, before=cursor)
+    page, cursor = store.list(OWNER, limit=2, before=cursor)
     assert [item["id"] for item in page] == [ids[2], ids[1]]
-    page, cursor = store.list(limit=2, before=cursor)
+    page, cursor = store.list(OWNER, limit=2, before=cursor)
     assert ([item["id"] for item in page], cursor) == ([ids[0]], None)
 
 
@@ -92,7 +184,7 @@ def test_same_timestamp_is_ordered_by_id_without_losing_items(tmp_path: Path) ->
         store.save(metadata_for(image_id, "2026-01-01T00:00:00.000000Z"), b"o", "png", b"e")
     seen, cursor = [], None
     for _ in range(4):
-        page, cursor = store.list(limit=1, before=cursor)
+        page, cursor = store.list(OWNER, limit=1, before=cursor)
         seen += [item["id"] for item in page]
         if cursor is None:
             break
@@ -101,7 +193,7 @@ def test_same_timestamp_is_ordered_by_id_without_losing_items(tmp_path: Path) ->
 
 def test_list_refuses_a_cursor_it_did_not_make(tmp_path: Path) -> None:
     with pytest.raises(InvalidRequestError):
-        ResultStore(tmp_path).list(limit=1, before="../../secret")
+        ResultStore(tmp_path).list(OWNER, limit=1, before="../../secret")
 
 
 WRITER = textwrap.dedent(
@@ -111,11 +203,11 @@ WRITER = textwrap.dedent(
     from canny.storage import ResultStore, created_now
 
     store = ResultStore(Path(sys.argv[1]))
-    image_id = "c" * 32
+    image_id, owner = "c" * 32, "1" * 64
     for _ in range(int(sys.argv[2])):
-        metadata = {"id": image_id, "created_at": created_now(), "width": 1}
+        metadata = {"id": image_id, "owner": owner, "created_at": created_now(), "width": 1}
         store.save(metadata, b"original" * 10_000, "png", b"edges" * 10_000)
-        loaded = store.load(image_id)
+        loaded = store.load(owner, image_id)
         assert loaded is not None and loaded["id"] == image_id, loaded
     """
 )
@@ -127,9 +219,13 @@ def test_two_processes_saving_the_same_id_leave_one_valid_result(tmp_path: Path)
     ]
     codes = [writer.wait(timeout=120) for writer in writers]
     assert codes == [0, 0], "a writer saw a missing or partial result"
-    names = sorted(path.name for path in tmp_path.iterdir())
     image_id = "c" * 32
-    assert names == [f"{image_id}.json", f"{image_id}.orig.png", f"{image_id}.png"]
+    assert result_files(tmp_path) == [
+        f"{image_id}.json",
+        f"{image_id}.orig.png",
+        f"{image_id}.png",
+        f"owners/{OWNER}/{image_id}.json",
+    ]
     assert (tmp_path / f"{image_id}.png").read_bytes() == b"edges" * 10_000
     assert json.loads((tmp_path / f"{image_id}.json").read_text())["id"] == image_id
 
@@ -137,9 +233,10 @@ def test_two_processes_saving_the_same_id_leave_one_valid_result(tmp_path: Path)
 def test_list_skips_foreign_and_hand_damaged_files(tmp_path: Path) -> None:
     store = ResultStore(tmp_path)
     store.save(metadata_for("a" * 32), b"o", "png", b"e")
-    (tmp_path / ("b" * 32 + ".json")).write_text("{ not json")
-    (tmp_path / "notes.json").write_text("{}")
-    page, cursor = store.list(limit=10)
+    index = tmp_path / "owners" / OWNER
+    (index / ("b" * 32 + ".json")).write_text("{ not json")
+    (index / "notes.json").write_text("{}")
+    page, cursor = store.list(OWNER, limit=10)
     assert ([item["id"] for item in page], cursor) == (["a" * 32], None)
 
 
@@ -151,7 +248,7 @@ KILLED_WRITER = textwrap.dedent(
     from canny.storage import ResultStore, created_now
 
     os.fsync = lambda fd: time.sleep(60)
-    metadata = {"id": "d" * 32, "created_at": created_now(), "width": 1}
+    metadata = {"id": "d" * 32, "owner": "1" * 64, "created_at": created_now(), "width": 1}
     ResultStore(Path(sys.argv[1])).save(metadata, b"original" * 1000, "png", b"edges")
     """
 )
@@ -178,8 +275,9 @@ def test_temp_files_of_a_killed_save_are_removed_once_stale(tmp_path: Path) -> N
         os.utime(path, (hour_ago, hour_ago))
     create_app(Settings(results_dir=tmp_path))
 
-    assert sorted(path.name for path in tmp_path.iterdir()) == [
+    assert result_files(tmp_path) == [
         f"{'a' * 32}.json",
         f"{'a' * 32}.orig.png",
         f"{'a' * 32}.png",
+        f"owners/{OWNER}/{'a' * 32}.json",
     ], "stale temp files must go and results must stay"

@@ -1,5 +1,6 @@
 """bench/upload.lua driven by the real wrk against a recording server on 127.0.0.1:
-valid multipart uploads, new bytes per request when tagged, stopped at the limit."""
+valid multipart uploads, new bytes per request when tagged, stopped at the limit, all
+sent with the load's one owner key."""
 
 import re
 import threading
@@ -19,10 +20,12 @@ IMAGE = b"\x89PNG\r\n\x1a\nnot really an image, but bytes the server must get ba
 
 class Recorder(BaseHTTPRequestHandler):
     bodies: ClassVar[list[tuple[str, bytes]]] = []
+    authorizations: ClassVar[list[str | None]] = []
 
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers["Content-Length"]))
         self.bodies.append((self.headers["Content-Type"], body))
+        self.authorizations.append(self.headers["Authorization"])
         self.send_response(201)
         self.send_header("Content-Length", "2")
         self.end_headers()
@@ -41,6 +44,7 @@ class QuietServer(ThreadingHTTPServer):
 def recorder(require_tool: Callable[[str], str]) -> Iterator[tuple[str, list]]:
     require_tool("wrk")
     Recorder.bodies = []
+    Recorder.authorizations = []
     server = QuietServer(("127.0.0.1", 0), Recorder)
     thread = threading.Thread(target=server.serve_forever)
     thread.start()
@@ -64,6 +68,7 @@ def test_uploads_are_valid_and_tagged(
     files = [parse(content_type, body)[1]["file"] for content_type, body in bodies]
     assert all(file_bytes.startswith(IMAGE) for _, file_bytes in files), "image bytes first"
     assert len({file_bytes for _, file_bytes in files[:10]}) == distinct
+    assert set(Recorder.authorizations) == {f"Bearer {load.owner_key}"}, "one owner for all"
     if tag:
         tail = re.compile(re.escape(f"{tag}-").encode() + rb"\d{9}")
         assert all(tail.fullmatch(data[len(IMAGE) :]) for _, data in files), "<tag>-<counter>"

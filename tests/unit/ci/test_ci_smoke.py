@@ -4,6 +4,8 @@ The real local stack (tests/integration/smoke) shows the passing run and a broke
 here each other way a deployment can be wrong is produced on purpose.
 """
 
+import itertools
+import secrets
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,7 +13,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from flask import Flask, abort, jsonify, request, send_file
+from flask import Flask, Response, abort, jsonify, request, send_file
 from werkzeug.serving import make_server
 
 from ci import edge_reference, smoke
@@ -29,12 +31,62 @@ FAULTS = {
     "wrong_size": "edge map is (96, 72) pixels, expected (192, 144)",
     "edges_missing": "answered 404",
     "delete_broken": "answered 500, expected 204",
+    "results_public": "is cacheable by shared caches (Cache-Control lacks private)",
+    "gallery_shared": "another client lists 1 of the uploads",
+    "foreign_get": "another client got GET /api/images/r1: 200",
+    "foreign_delete": "another client's DELETE /api/images/r1: 204",
+    "not_unlisted": "1 deleted uploads are still listed",
 }
+OWNER_COOKIE = "owner"
+
+
+def edge_map(data: bytes, fault: str | None) -> tuple[bytes, tuple[int, int]]:
+    """The edge map PNG the stand-in stores (wrong in the ways `fault` says) and the size."""
+    gray = cv2.cvtColor(cv2.imdecode(np.frombuffer(data, np.uint8), 1), cv2.COLOR_BGR2GRAY)
+    low = 50 if fault == "other_thresholds" else 100
+    edges = cv2.Canny(cv2.GaussianBlur(gray, (5, 5), 0), low, 200)
+    if fault == "wrong_size":
+        edges = cv2.resize(edges, (96, 72))
+    png = b"not a png" if fault == "not_an_image" else cv2.imencode(".png", edges)[1].tobytes()
+    return png, (gray.shape[1], gray.shape[0])
+
+
+def add_owned_routes(app: Flask, owned: dict[str, set[str]], fault: str | None) -> None:
+    """Listing, metadata and delete, each seeing only the caller's uploads unless `fault`."""
+
+    def callers_ids() -> set[str]:
+        if fault == "gallery_shared":
+            return set().union(*owned.values())
+        return owned.get(request.cookies.get(OWNER_COOKIE, ""), set())
+
+    @app.get("/api/images")
+    def listing() -> Response:
+        return jsonify({"items": [{"id": image_id} for image_id in callers_ids()], "next": None})
+
+    @app.get("/api/images/<image_id>")
+    def metadata(image_id: str) -> tuple[object, int]:
+        visible = image_id in callers_ids() or fault == "foreign_get"
+        return ({"id": image_id}, 200) if visible else ({}, 404)
+
+    @app.delete("/api/images/<image_id>")
+    def delete(image_id: str) -> tuple[str, int]:
+        if fault == "delete_broken":
+            return "", 500
+        mine = callers_ids()
+        if image_id not in mine and fault != "foreign_delete":
+            return "", 404
+        if fault not in ("not_unlisted", "foreign_delete"):
+            mine.discard(image_id)
+        return "", 204
 
 
 def fake_deployment(results: Path, fault: str | None) -> Flask:
-    """The public surface of a deployment, computing edges the DESIGN.md way unless told not."""
+    """The public surface of a deployment, computing edges the DESIGN.md way unless told not,
+    each upload owned by the client whose cookie it came with (or a new one)."""
     app = Flask(__name__)
+    owned: dict[str, set[str]] = {}
+    counter = itertools.count(1)
+    add_owned_routes(app, owned, fault)
 
     @app.get("/healthz")
     def healthz() -> tuple[str, int]:
@@ -50,32 +102,31 @@ def fake_deployment(results: Path, fault: str | None) -> Flask:
         return ("exposed", 200) if exposed.get(fault) == name else ("", 404)
 
     @app.post("/api/images")
-    def upload() -> tuple[object, int]:
+    def upload() -> tuple[object, int] | Response:
         if fault == "upload_rejected":
             return "boom", 500
-        data = request.files["file"].read()
-        gray = cv2.cvtColor(cv2.imdecode(np.frombuffer(data, np.uint8), 1), cv2.COLOR_BGR2GRAY)
-        low = 50 if fault == "other_thresholds" else 100
-        edges = cv2.Canny(cv2.GaussianBlur(gray, (5, 5), 0), low, 200)
-        if fault == "wrong_size":
-            edges = cv2.resize(edges, (96, 72))
-        png = b"not a png" if fault == "not_an_image" else cv2.imencode(".png", edges)[1].tobytes()
+        key = request.cookies.get(OWNER_COOKIE) or secrets.token_urlsafe(8)
+        image_id = f"r{next(counter)}"
+        owned.setdefault(key, set()).add(image_id)
+        png, (width, height) = edge_map(request.files["file"].read(), fault)
         if fault != "edges_missing":
-            (results / "r1.png").write_bytes(png)
+            (results / f"{image_id}.png").write_bytes(png)
         params = {"low": 100, "high": 200, "blur": 3 if fault == "other_params" else 5}
-        body = {"id": "r1", "edges_url": "/results/r1.png", "params": params}
-        return jsonify(body | {"width": gray.shape[1], "height": gray.shape[0]}), 201
+        body = {"id": image_id, "edges_url": f"/results/{image_id}.png", "params": params}
+        answer = jsonify(body | {"width": width, "height": height})
+        answer.status_code = 201
+        answer.set_cookie(OWNER_COOKIE, key, httponly=True, samesite="Lax")
+        return answer
 
     @app.get("/results/<name>")
     def result(name: str) -> object:
         path = results / name
         if not path.exists():
             abort(404)
-        return send_file(path, mimetype="image/png")
-
-    @app.delete("/api/images/<image_id>")
-    def delete(image_id: str) -> tuple[str, int]:
-        return ("", 500) if fault == "delete_broken" else ("", 204)
+        answer = send_file(path, mimetype="image/png")
+        public = fault == "results_public"
+        answer.headers["Cache-Control"] = f"{'public' if public else 'private'}, max-age=31536000"
+        return answer
 
     return app
 
@@ -101,6 +152,8 @@ def test_a_healthy_deployment_passes(serve, capsys: pytest.CaptureFixture[str]) 
     assert smoke.main([serve(None), "--uploads", "2", "--seed", "7"]) == 0
     out = capsys.readouterr().out
     assert "ok: /metrics not public" in out and "ok: upload 2 of 2" in out, out
+    assert "ok: uploads hidden from other clients" in out, out
+    assert "ok: deleted uploads unlisted" in out, out
     assert "smoke test passed" in out
 
 
