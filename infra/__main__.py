@@ -82,6 +82,8 @@ deploy = Deploy(
 pulumi.export("url", f"http://{settings.hostname}")
 pulumi.export("ip", host.public_ipv4)
 pulumi.export("dropletIds", [host.droplet.id])
+# The release this state deployed: CI's prod release rolls back to it (ci/prod_release.py).
+pulumi.export("imageTag", settings.image_tag)
 pulumi.export("sshCommand", host.public_ipv4.apply(lambda ip: f"ssh {DEPLOY_USER}@{ip}"))
 pulumi.export(
     "monitoringTunnel",

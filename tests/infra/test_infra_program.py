@@ -185,6 +185,7 @@ def test_stack_outputs(run_stack, stack, url, ip):
     assert run.outputs["url"] == url
     assert run.outputs["ip"] == ip
     assert run.outputs["dropletIds"] == [run.one(DROPLET).resource_id]
+    assert run.outputs["imageTag"] == "0123abcd", "CI rolls prod back to this output"
     assert run.outputs["sshCommand"] == f"ssh deploy@{ip}"
     assert run.outputs["monitoringTunnel"] == f"ssh -N -L 9090:127.0.0.1:9090 deploy@{ip}"
     assert not run.secret_outputs, f"outputs must be plain and secret-free: {run.secret_outputs}"
