@@ -106,7 +106,8 @@ def main(argv: Sequence[str], environ: Mapping[str, str]) -> int:
         print(f"prod_release: refused: {error}", file=sys.stderr)
         return 3
     except subprocess.CalledProcessError as error:
-        print(f"prod_release: {' '.join(error.cmd)} exited with {error.returncode}", file=sys.stderr)
+        failed = " ".join(error.cmd)
+        print(f"prod_release: {failed} exited with {error.returncode}", file=sys.stderr)
         return 1
 
 
