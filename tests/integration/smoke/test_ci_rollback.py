@@ -144,9 +144,7 @@ class ProdStack:
     environ: dict[str, str]
 
     def release(self, tag: str, monkeypatch: pytest.MonkeyPatch, smoke_fails: bool) -> int:
-        monkeypatch.setattr(
-            prod_release, "smoke_test", lambda url, wait: 1 if smoke_fails else 0
-        )
+        monkeypatch.setattr(prod_release, "smoke_test", lambda url, wait: 1 if smoke_fails else 0)
         return prod_release.main(["--smoke-wait", "0"], {**self.environ, "CI_COMMIT_SHA": tag})
 
     def state_tag(self) -> str:
