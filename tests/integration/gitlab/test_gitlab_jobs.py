@@ -39,7 +39,7 @@ RELEASE_REQUEST = MERGE_REQUEST | {
     "CI_MERGE_REQUEST_TARGET_BRANCH_NAME": "production",
 }
 BUILD = [("check", AUTO, False), ("build_backend", AUTO, False), ("build_gateway", AUTO, False)]
-REVIEW = [("review", MANUAL, True), ("verify_review", AUTO, False), ("stop_review", MANUAL, True)]
+REVIEW = [("review", MANUAL, True), ("stop_review", MANUAL, True), ("verify_review", AUTO, False)]
 
 SCENARIOS = {
     "push to a feature branch": (Pipeline("feature/login"), [*BUILD, *REVIEW]),
@@ -56,8 +56,8 @@ SCENARIOS = {
         [
             *BUILD,
             ("deploy_test", AUTO, False),
-            ("verify_test", AUTO, False),
             ("stop_test", MANUAL, True),
+            ("verify_test", AUTO, False),
         ],
     ),
     "push to production": (
@@ -66,7 +66,6 @@ SCENARIOS = {
             *BUILD,
             ("preview_prod", AUTO, False),
             ("deploy_prod", AUTO, False),
-            ("verify_prod", AUTO, False),
         ],
     ),
     "schedule on develop": (
