@@ -1,7 +1,7 @@
 """A stand-in `pulumi` executable: the real CLI cannot be installed here.
 
-It records every invocation (arguments, the stdin of `config set`, and whether PULUMI_STACK
-reached it) and answers
+It records every invocation (arguments, the stdin of `config set`, whether PULUMI_STACK
+reached it, and the folder it ran in) and answers
 `stack ls --json`, `stack output --json`, `whoami --json` and `preview --json` with canned
 JSON.
 """
@@ -21,7 +21,12 @@ state = os.environ["FAKE_PULUMI_DIR"]
 args = sys.argv[1:]
 words = [arg for arg in args if not arg.startswith("-")]
 stdin = sys.stdin.read() if words[:2] == ["config", "set"] else None
-record = {{"args": args, "stdin": stdin, "PULUMI_STACK": os.environ.get("PULUMI_STACK")}}
+record = {{
+    "args": args,
+    "stdin": stdin,
+    "PULUMI_STACK": os.environ.get("PULUMI_STACK"),
+    "cwd": os.getcwd(),
+}}
 with open(os.path.join(state, "calls.jsonl"), "a") as log:
     log.write(json.dumps(record) + "\\n")
 fail_path = os.path.join(state, "fail")
