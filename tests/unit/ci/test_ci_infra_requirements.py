@@ -10,9 +10,7 @@ REPO_ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_pulumi_jobs_get_the_program_packages_and_not_the_backend() -> None:
-    names = {
-        line.split(">")[0].split("<")[0].split("=")[0] for line in infra_requirements.requirements()
-    }
+    names = {Requirement(line).name for line in infra_requirements.requirements()}
     assert {"pulumi", "pulumi-digitalocean", "pulumi-command", "pulumi-policy"} <= names
     assert "paramiko" in names, "ci/ssh.py, imported by ci.pulumi_cli, needs it"
     assert not names & {"opencv-python-headless", "numpy", "flask"}, names
