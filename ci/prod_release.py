@@ -47,9 +47,19 @@ def deployed_tag(environ: Mapping[str, str]) -> str | None:
     return tag if isinstance(tag, str) and tag else None
 
 
-def _up(environ: Mapping[str, str], tag: str | None, dotenv: Path) -> bool:
+def _up(environ: Mapping[str, str], tag: str | None, dotenv: Path, step: str) -> bool:
+    """One `pulumi up`; each step gets its own deploy id, so the rollback re-runs compose up
+    and the gate even when the failed update left the previous tag in the state."""
+    deploy_id = f"{environ.get('CI_JOB_ID', 'local')}-{step}"
     try:
-        pulumi_cli.run("up", stack_name.PROD_STACK, environ, explicit_tag=tag, dotenv=dotenv)
+        pulumi_cli.run(
+            "up",
+            stack_name.PROD_STACK,
+            environ,
+            explicit_tag=tag,
+            dotenv=dotenv,
+            deploy_id=deploy_id,
+        )
     except subprocess.CalledProcessError:
         return False
     return True
@@ -64,7 +74,7 @@ def release(environ: Mapping[str, str], dotenv: Path, smoke_wait: float) -> int:
     previous = deployed_tag(environ)
     new = pulumi_cli.image_tag(None, environ)
     print(f"prod_release: deploying {new} (prod runs {previous or 'nothing yet'})", flush=True)
-    if not _up(environ, None, dotenv):
+    if not _up(environ, None, dotenv, "release"):
         cause = "pulumi up failed: compose up or the readiness gate did not pass"
     elif smoke_test(_deploy_url(dotenv), smoke_wait) != 0:
         cause = "the smoke test failed"
@@ -76,7 +86,7 @@ def release(environ: Mapping[str, str], dotenv: Path, smoke_wait: float) -> int:
         print("prod_release: no previous release to return to", file=sys.stderr)
         return 1
     print(f"prod_release: rolling prod back to {previous} with pulumi up", flush=True)
-    if not _up(environ, previous, dotenv):
+    if not _up(environ, previous, dotenv, "rollback"):
         print(
             f"prod_release: ROLLBACK to {previous} FAILED as well: prod may be down. "
             "Look at the host; `python -m ci.rollback --host IP` swaps the tags over SSH",

@@ -35,6 +35,9 @@ IMAGE_TAG_KEY = "canny:imageTag"
 # violation fails it (https://www.pulumi.com/docs/iac/using-pulumi/crossguard/get-started/).
 POLICY_PACK = "infra/policy"
 REGISTRY_IMAGE_KEY = "canny:registryImage"
+# A new value per update re-runs compose up and the gate (infra/deploy.py), so retrying a
+# failed deploy job (a new CI_JOB_ID) really deploys again.
+DEPLOY_ID_KEY = "canny:deployId"
 # Outputs of infra/__main__.py that later jobs need, and their dotenv names.
 DOTENV_OUTPUTS = {"url": "DEPLOY_URL", "ip": "DEPLOY_IP"}
 # CI/CD variable -> Pulumi secret (infra/config.py). The SSH key is a File variable, the
@@ -104,7 +107,11 @@ def config_set_line(stack: str, key: str) -> list[str]:
 
 
 def command_lines(
-    command: str, stack: str, tag: str | None, registry_image: str | None = None
+    command: str,
+    stack: str,
+    tag: str | None,
+    registry_image: str | None = None,
+    deploy_id: str | None = None,
 ) -> list[list[str]]:
     """The exact pulumi invocations for one wrapper command, in order (secrets excluded)."""
     common = ["--stack", stack, "--non-interactive"]
@@ -118,6 +125,8 @@ def command_lines(
     if command == "preview":
         return [select, ["pulumi", "preview", *with_config, "--json", *policy, *pin]]
     if command == "up":
+        if deploy_id:
+            pin += ["--config", f"{DEPLOY_ID_KEY}={deploy_id}"]
         return [select, ["pulumi", "up", *with_config, "--yes", "--color", "never", *policy, *pin]]
     if command == "destroy":
         return [["pulumi", "destroy", *with_config, "--yes", "--color", "never"]]
@@ -203,8 +212,11 @@ def run(
     explicit_tag: str | None = None,
     preview_file: Path = Path("preview.json"),
     dotenv: Path = Path("deploy.env"),
+    deploy_id: str | None = None,
 ) -> None:
-    """Raise RefusedError before anything runs, CalledProcessError when pulumi fails."""
+    """Raise RefusedError before anything runs, CalledProcessError when pulumi fails.
+
+    `deploy_id` defaults to the job's CI_JOB_ID (none outside CI)."""
     name = check_allowed(command, stack, environ)
     deploys = command in ("preview", "up")
     tag = image_tag(explicit_tag, environ) if deploys else None
@@ -219,7 +231,13 @@ def run(
                 f"stack {name} does not exist in the backend {backend_url(env)}; CI never "
                 "creates prod: check PULUMI_ACCESS_TOKEN / PULUMI_BACKEND_URL and the stack name"
             )
-    *setup, main_step = command_lines(command, stack, tag, environ.get("CI_REGISTRY_IMAGE"))
+    *setup, main_step = command_lines(
+        command,
+        stack,
+        tag,
+        environ.get("CI_REGISTRY_IMAGE"),
+        deploy_id or environ.get("CI_JOB_ID"),
+    )
     for args in setup:
         _run(args, env)
     for key, value in secrets.items():

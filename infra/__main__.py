@@ -75,6 +75,7 @@ deploy = Deploy(
         registry_login=settings.registry_stdin(),
         compose_profiles=("monitoring",) if settings.monitoring else (),
         results_mount=RESULTS_MOUNT if settings.is_production else None,
+        deploy_id=settings.deploy_id,
     ),
     opts=pulumi.ResourceOptions(depends_on=[host]),
 )

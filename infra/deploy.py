@@ -29,6 +29,9 @@ class DeployArgs:
     registry_login: pulumi.Input[str] | None
     compose_profiles: tuple[str, ...]
     results_mount: str | None
+    # A new value re-runs compose up and the gate (pulumi-command re-runs `create` when a
+    # trigger changes: https://www.pulumi.com/registry/packages/command/api-docs/remote/command/).
+    deploy_id: str = ""
 
 
 def deploy_command(args: DeployArgs, script: str) -> str:
@@ -83,7 +86,7 @@ class Deploy(pulumi.ComponentResource):
             for item in args.files
         ]
         # Re-run compose and the gate whenever any bundled file changes, not only the tag.
-        triggers = [bundle_hash(args.files)]
+        triggers = [bundle_hash(args.files), args.deploy_id]
         scripts = {item.remote: item.remote_path for item in args.files}
         self.compose_up = remote.Command(
             f"{name}-compose-up",

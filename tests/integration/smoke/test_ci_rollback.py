@@ -1,6 +1,7 @@
 """ci.rollback and ci.prod_release over real SSH, running the real infra/remote scripts on a
 stand-in host."""
 
+import json
 import os
 import sys
 from dataclasses import dataclass
@@ -92,8 +93,8 @@ def test_an_unreachable_host_fails_with_the_reason(capsys: pytest.CaptureFixture
 
 # A stand-in `pulumi` for ci.prod_release: `up` does what the real program's Deploy
 # component does on the host (infra/deploy.py: deploy.sh with the pinned tag, then gate.sh)
-# over the real sshd, and, like Pulumi, records the tag in its state (the `imageTag` output)
-# only when the whole update succeeded.
+# over the real sshd, and, like Pulumi, records its inputs (tag and deploy id) in its state
+# only when the whole update succeeded, and does nothing when they equal the state's.
 STAND_IN_PULUMI = """\
 #!{python}
 import json, os, shlex, sys
@@ -111,13 +112,18 @@ elif words[:2] == ["stack", "ls"]:
 elif words[:1] == ["whoami"]:
     print(json.dumps({{"url": "https://api.pulumi.example"}}))
 elif words[:2] == ["stack", "output"]:
-    tag_file = state / "imageTag"
+    inputs_file = state / "inputs.json"
     outputs = {{"url": os.environ["FAKE_URL"], "ip": "127.0.0.1"}}
-    if tag_file.exists():
-        outputs["imageTag"] = tag_file.read_text()
+    if inputs_file.exists():
+        outputs["imageTag"] = json.loads(inputs_file.read_text())["imageTag"]
     print(json.dumps(outputs))
 elif words[:1] == ["up"]:
-    tag = [a.split("=", 1)[1] for a in args if a.startswith("canny:imageTag=")][0]
+    pinned = dict(a.split("=", 1) for a in args if a.startswith("canny:"))
+    inputs = {{"imageTag": pinned["canny:imageTag"], "deployId": pinned.get("canny:deployId")}}
+    inputs_file = state / "inputs.json"
+    if inputs_file.exists() and json.loads(inputs_file.read_text()) == inputs:
+        sys.exit(0)
+    tag = inputs["imageTag"]
     with (state / "ups.log").open("a") as log:
         log.write(tag + "\\n")
     app = os.environ["FAKE_APP_DIR"]
@@ -133,7 +139,7 @@ elif words[:1] == ["up"]:
             sys.stderr.write(result.stderr)
             if not result.ok:
                 sys.exit(255)
-    (state / "imageTag").write_text(tag)
+    inputs_file.write_text(json.dumps(inputs))
 """
 
 
@@ -143,12 +149,15 @@ class ProdStack:
     state: Path
     environ: dict[str, str]
 
-    def release(self, tag: str, monkeypatch: pytest.MonkeyPatch, smoke_fails: bool) -> int:
+    def release(
+        self, tag: str, monkeypatch: pytest.MonkeyPatch, smoke_fails: bool, job: str = "1"
+    ) -> int:
         monkeypatch.setattr(prod_release, "smoke_test", lambda url, wait: 1 if smoke_fails else 0)
-        return prod_release.main(["--smoke-wait", "0"], {**self.environ, "CI_COMMIT_SHA": tag})
+        environ = {**self.environ, "CI_COMMIT_SHA": tag, "CI_JOB_ID": job}
+        return prod_release.main(["--smoke-wait", "0"], environ)
 
     def state_tag(self) -> str:
-        return (self.state / "imageTag").read_text()
+        return json.loads((self.state / "inputs.json").read_text())["imageTag"]
 
     def host_tag(self) -> str:
         return (self.host.app_dir / "image_tag").read_text().strip()
@@ -184,8 +193,8 @@ def prod_stack(
 
 
 def test_a_good_release_stays(prod_stack: ProdStack, monkeypatch: pytest.MonkeyPatch) -> None:
-    assert prod_stack.release("good-1", monkeypatch, smoke_fails=False) == 0
-    assert prod_stack.release("good-2", monkeypatch, smoke_fails=False) == 0
+    assert prod_stack.release("good-1", monkeypatch, smoke_fails=False, job="1") == 0
+    assert prod_stack.release("good-2", monkeypatch, smoke_fails=False, job="2") == 0
     assert (prod_stack.state_tag(), prod_stack.host_tag()) == ("good-2", "good-2")
     assert prod_stack.ups() == ["good-1", "good-2"]
 
@@ -207,10 +216,10 @@ def test_a_broken_release_returns_prod_to_the_previous_tag_and_fails(
     smoke_fails: bool,
     cause: str,
 ) -> None:
-    assert prod_stack.release("good-1", monkeypatch, smoke_fails=False) == 0
+    assert prod_stack.release("good-1", monkeypatch, smoke_fails=False, job="1") == 0
     if breakage:
         prod_stack.host.control(breakage, "bad-2")
-    assert prod_stack.release("bad-2", monkeypatch, smoke_fails=smoke_fails) == 1
+    assert prod_stack.release("bad-2", monkeypatch, smoke_fails=smoke_fails, job="2") == 1
     err = capsys.readouterr().err
     assert f"RELEASE bad-2 FAILED: {cause}" in err, err
     assert "prod runs good-1 again" in err, err
@@ -228,3 +237,15 @@ def test_a_failed_first_release_has_nothing_to_return_to(
     assert prod_stack.release("bad-1", monkeypatch, smoke_fails=False) == 1
     assert "no previous release to return to" in capsys.readouterr().err
     assert prod_stack.ups() == ["bad-1"]
+
+
+def test_retrying_the_failed_job_really_deploys_again(
+    prod_stack: ProdStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The smoke test failed for a passing reason (say, the registry was slow): the retried
+    job (a new job id) deploys the same tag again instead of finding nothing to change."""
+    assert prod_stack.release("good-1", monkeypatch, smoke_fails=False, job="1") == 0
+    assert prod_stack.release("new-2", monkeypatch, smoke_fails=True, job="2") == 1
+    assert prod_stack.release("new-2", monkeypatch, smoke_fails=False, job="3") == 0
+    assert prod_stack.ups() == ["good-1", "new-2", "good-1", "new-2"]
+    assert (prod_stack.state_tag(), prod_stack.host_tag()) == ("new-2", "new-2")

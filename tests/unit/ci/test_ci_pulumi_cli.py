@@ -342,3 +342,20 @@ def test_destroy_sets_no_secrets(fake_pulumi: FakePulumi) -> None:
     fake_pulumi.set_stacks([{"name": "test"}])
     assert run_wrapper("destroy", "--stack", "test", CANNY_RUNNER_TOKEN="glrt-x") == 0
     assert [call[0] for call in fake_pulumi.calls()] == ["stack", "destroy"]
+
+
+def test_every_up_carries_the_job_as_deploy_id_so_a_retry_redeploys(
+    fake_pulumi: FakePulumi,
+) -> None:
+    fake_pulumi.set_outputs(OUTPUTS)
+    assert run_wrapper("up", "--stack", "test", CI_JOB_ID="7001") == 0
+    assert run_wrapper("up", "--stack", "test", CI_JOB_ID="7002") == 0
+    ups = [call for call in fake_pulumi.calls() if call[0] == "up"]
+    assert [up[-1] for up in ups] == ["canny:deployId=7001", "canny:deployId=7002"]
+
+
+def test_previews_and_runs_outside_ci_set_no_deploy_id(fake_pulumi: FakePulumi) -> None:
+    fake_pulumi.set_outputs(OUTPUTS)
+    assert run_wrapper("preview", "--stack", "test", CI_JOB_ID="7001") == 0
+    assert run_wrapper("up", "--stack", "test") == 0
+    assert "canny:deployId" not in " ".join(" ".join(call) for call in fake_pulumi.calls())
