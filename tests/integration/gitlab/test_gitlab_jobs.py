@@ -3,7 +3,9 @@
 gitlab-ci-local evaluates job rules in a git checkout: the branch comes from the checkout,
 the kind of pipeline from the same predefined variables GitLab sets (CI_PIPELINE_SOURCE,
 CI_COMMIT_TAG, CI_MERGE_REQUEST_*; CI_COMMIT_BRANCH is unset in merge request and tag
-pipelines). It does not evaluate `workflow:rules`, so the job rules must stand on their own.
+pipelines). It does not evaluate `workflow:rules`, so the job rules must stand on their own;
+which pipelines are created at all is tested with its rule evaluator in
+test_gitlab_workflow_rules.py.
 """
 
 import csv
