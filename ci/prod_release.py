@@ -8,9 +8,10 @@ fails, runs `pulumi up` again with the image tag that ran before. Going back thr
 - Pulumi's state holds the previous tag again, so retrying the failed job is a real change
   that redeploys, not a no-op against a state that already says "new tag";
 - the host runs the previous tag (infra/remote/deploy.sh with that tag, then the gate);
-- the job fails, so GitLab keeps the environment's last successful deployment as current
-  (a failed deployment job never becomes the environment's last deployment:
-  https://docs.gitlab.com/ci/environments/deployments/).
+- the job fails, so GitLab keeps the previous deployment as the environment's last
+  successful one and shows the failed one beside it (gitlab-org/gitlab#505770; a job's
+  deployment counts as the environment's current one only when it succeeded:
+  gitlab-org/gitlab-foss merge request 21307, Ci::Build#deployment_status).
 
 Deploy, smoke test and rollback are one job because GitLab's `resource_group` locks single
 jobs (https://docs.gitlab.com/ci/resource_groups/): with separate jobs another pipeline's
