@@ -1,9 +1,15 @@
 """The one way CI jobs call the Pulumi CLI: `python -m ci.pulumi_cli COMMAND --stack NAME`
 (or `--branch BRANCH`, which names the stack the way ci.stack_name does).
 
-It selects (or creates) the stack, gives test stacks the shared Pulumi.test.yaml, pins the
-image tag to the commit being deployed, never prompts, writes the stack's URL to a dotenv
-file for GitLab, and refuses to destroy or remove prod however it is asked to.
+It selects the stack (creating only test stacks: a missing prod means a wrong backend or
+token, and creating it would build a second production), gives test stacks the shared
+Pulumi.test.yaml, pins the image tag to the commit being deployed, runs the policy pack on
+every preview and update, never prompts, writes the stack's URL to a dotenv file for
+GitLab, and refuses to destroy or remove prod however it is asked to. Destroying a stack
+that is already gone (the reaper got there first) succeeds.
+
+Pulumi's answers are read from its machine output only (`--json`: `stack ls`, `whoami`,
+`stack output`, `preview`), never from the tables and text it prints for people.
 
 Secrets come from CI/CD variables and are set as Pulumi secrets on every preview and up,
 value on stdin only: review stacks are created on the fly and share one config file, so
@@ -25,7 +31,13 @@ from ci.ssh import KEY_FILE_ENV
 COMMANDS = ("preview", "up", "destroy", "stack-rm")
 DESTRUCTIVE = frozenset({"destroy", "stack-rm"})
 IMAGE_TAG_KEY = "canny:imageTag"
+# `pulumi preview|up --policy-pack DIR` runs the pack during the operation and a mandatory
+# violation fails it (https://www.pulumi.com/docs/iac/using-pulumi/crossguard/get-started/).
+POLICY_PACK = "infra/policy"
 REGISTRY_IMAGE_KEY = "canny:registryImage"
+# A new value per update re-runs compose up and the gate (infra/deploy.py), so retrying a
+# failed deploy job (a new CI_JOB_ID) really deploys again.
+DEPLOY_ID_KEY = "canny:deployId"
 # Outputs of infra/__main__.py that later jobs need, and their dotenv names.
 DOTENV_OUTPUTS = {"url": "DEPLOY_URL", "ip": "DEPLOY_IP"}
 # CI/CD variable -> Pulumi secret (infra/config.py). The SSH key is a File variable, the
@@ -38,7 +50,6 @@ SECRET_VARIABLES = {
 SECRET_FILES = {KEY_FILE_ENV: "canny:sshPrivateKey"}
 
 _IMAGE_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
-_SUMMARY_LINE = re.compile(r"^\s*([+~-]+\s*)?\d+ \S.*$")
 
 
 class RefusedError(Exception):
@@ -96,7 +107,11 @@ def config_set_line(stack: str, key: str) -> list[str]:
 
 
 def command_lines(
-    command: str, stack: str, tag: str | None, registry_image: str | None = None
+    command: str,
+    stack: str,
+    tag: str | None,
+    registry_image: str | None = None,
+    deploy_id: str | None = None,
 ) -> list[list[str]]:
     """The exact pulumi invocations for one wrapper command, in order (secrets excluded)."""
     common = ["--stack", stack, "--non-interactive"]
@@ -104,11 +119,15 @@ def command_lines(
     pin = ["--config", f"{IMAGE_TAG_KEY}={tag}"]
     if registry_image:
         pin += ["--config", f"{REGISTRY_IMAGE_KEY}={registry_image}"]
-    select = ["pulumi", "stack", "select", "--create", *common]
+    create = [] if stack_name.is_prod(stack) else ["--create"]
+    select = ["pulumi", "stack", "select", *create, *common]
+    policy = ["--policy-pack", POLICY_PACK]
     if command == "preview":
-        return [select, ["pulumi", "preview", *with_config, "--diff", "--color", "never", *pin]]
+        return [select, ["pulumi", "preview", *with_config, "--json", *policy, *pin]]
     if command == "up":
-        return [select, ["pulumi", "up", *with_config, "--yes", "--color", "never", *pin]]
+        if deploy_id:
+            pin += ["--config", f"{DEPLOY_ID_KEY}={deploy_id}"]
+        return [select, ["pulumi", "up", *with_config, "--yes", "--color", "never", *policy, *pin]]
     if command == "destroy":
         return [["pulumi", "destroy", *with_config, "--yes", "--color", "never"]]
     # No --force: Pulumi then refuses to forget a stack that still owns resources.
@@ -122,18 +141,28 @@ def pulumi_environment(environ: Mapping[str, str]) -> dict[str, str]:
     return env
 
 
-def preview_summary(output: str) -> list[str]:
-    """The `Resources:` block at the end of `pulumi preview`, one line per kind of change."""
-    lines = output.splitlines()
-    starts = [index for index, line in enumerate(lines) if line.strip() == "Resources:"]
-    if not starts:
-        return []
-    summary = []
-    for line in lines[starts[-1] + 1 :]:
-        if not _SUMMARY_LINE.match(line):
-            break
-        summary.append(line.strip())
-    return summary
+def preview_summary(preview_json: str) -> list[str]:
+    """One line per kind of change, from the `changeSummary` of `pulumi preview --json`
+    (the PreviewDigest that pulumi/pulumi pkg/backend/display/json.go prints)."""
+    changes = json.loads(preview_json).get("changeSummary") or {}
+    return [f"{operation}: {count}" for operation, count in sorted(changes.items())]
+
+
+def existing_stacks(env: Mapping[str, str]) -> set[str]:
+    """Bare names of this project's stacks in the logged-in backend (`stack ls --json`)."""
+    listing = json.loads(_run(["pulumi", "stack", "ls", "--json"], env, capture=True))
+    return {stack_name.bare_name(entry["name"]) for entry in listing}
+
+
+def backend_url(env: Mapping[str, str]) -> str:
+    """Where the state lives (`whoami --json`: its `url`), for messages about missing stacks."""
+    return str(json.loads(_run(["pulumi", "whoami", "--json"], env, capture=True)).get("url"))
+
+
+def stack_outputs(stack: str, env: Mapping[str, str]) -> dict[str, object]:
+    return json.loads(
+        _run(["pulumi", "stack", "output", "--stack", stack, "--json"], env, capture=True)
+    )
 
 
 def dotenv_lines(stack: str, outputs: Mapping[str, object]) -> list[str]:
@@ -164,16 +193,14 @@ def _run(
 
 def _write_preview(stack: str, output: str, preview_file: Path) -> None:
     preview_file.write_text(output)
-    summary = preview_summary(output) or ["(pulumi printed no resource summary)"]
+    summary = preview_summary(output) or ["(the preview has no change summary)"]
     print(f"preview of stack {stack} (full diff in {preview_file}):")
     for line in summary:
         print(f"    {line}")
 
 
 def _write_dotenv(stack: str, env: Mapping[str, str], dotenv: Path) -> None:
-    outputs = json.loads(
-        _run(["pulumi", "stack", "output", "--stack", stack, "--json"], env, capture=True)
-    )
+    outputs = stack_outputs(stack, env)
     dotenv.write_text("\n".join(dotenv_lines(stack, outputs)) + "\n")
     print(f"wrote {dotenv}: DEPLOY_URL={outputs['url']}")
 
@@ -183,16 +210,34 @@ def run(
     stack: str,
     environ: Mapping[str, str],
     explicit_tag: str | None = None,
-    preview_file: Path = Path("preview.txt"),
+    preview_file: Path = Path("preview.json"),
     dotenv: Path = Path("deploy.env"),
+    deploy_id: str | None = None,
 ) -> None:
-    """Raise RefusedError before anything runs, CalledProcessError when pulumi fails."""
+    """Raise RefusedError before anything runs, CalledProcessError when pulumi fails.
+
+    `deploy_id` defaults to the job's CI_JOB_ID (none outside CI)."""
     name = check_allowed(command, stack, environ)
     deploys = command in ("preview", "up")
     tag = image_tag(explicit_tag, environ) if deploys else None
     secrets = secret_values(environ) if deploys else {}
     env = pulumi_environment(environ)
-    *setup, main_step = command_lines(command, stack, tag, environ.get("CI_REGISTRY_IMAGE"))
+    if name not in existing_stacks(env):
+        if command in DESTRUCTIVE:
+            print(f"stack {name} does not exist (already destroyed and removed): nothing to do")
+            return
+        if stack_name.is_prod(name):
+            raise RefusedError(
+                f"stack {name} does not exist in the backend {backend_url(env)}; CI never "
+                "creates prod: check PULUMI_ACCESS_TOKEN / PULUMI_BACKEND_URL and the stack name"
+            )
+    *setup, main_step = command_lines(
+        command,
+        stack,
+        tag,
+        environ.get("CI_REGISTRY_IMAGE"),
+        deploy_id or environ.get("CI_JOB_ID"),
+    )
     for args in setup:
         _run(args, env)
     for key, value in secrets.items():
@@ -212,7 +257,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     target.add_argument("-s", "--stack", help="prod, test or test-<branch slug>")
     target.add_argument("--branch", help="the git branch whose stack to use")
     parser.add_argument("--image-tag", help="image tag to deploy (default: $CI_COMMIT_SHA)")
-    parser.add_argument("--preview-file", type=Path, default=Path("preview.txt"))
+    parser.add_argument("--preview-file", type=Path, default=Path("preview.json"))
     parser.add_argument("--dotenv", type=Path, default=Path("deploy.env"))
     return parser.parse_args(argv)
 

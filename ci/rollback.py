@@ -1,7 +1,8 @@
 """Put the previous image tag back on a deployed host: `python -m ci.rollback --host IP`.
 
-verify_prod runs this when the smoke test fails after a deploy. The deploy keeps the tag it
-replaced on the host, and infra/remote/rollback.sh (installed under /opt/canny/bin by the
+The last resort when a prod release failed and its `pulumi up` back to the previous release
+(ci/prod_release.py) failed too: a person runs this. The deploy keeps the tag it replaced
+on the host, and infra/remote/rollback.sh (installed under /opt/canny/bin by the
 deploy, see infra/bundle.py) swaps the tags, pulls, restarts compose and waits for the
 readiness gate; this module only runs it over SSH with the deploy key (CANNY_SSH_KEY_FILE)
 and turns its exit status into a readable verdict.

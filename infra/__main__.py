@@ -82,6 +82,7 @@ deploy = Deploy(
         cloud_init_timeout=settings.cloud_init_timeout,
         runner=settings.runner,
         runner_name=name,
+        deploy_id=settings.deploy_id,
     ),
     opts=pulumi.ResourceOptions(depends_on=[host]),
 )
@@ -91,6 +92,8 @@ pulumi.export("ip", host.public_ipv4)
 pulumi.export("dropletIds", [host.droplet.id])
 # For known_hosts: `echo "<ip> $(pulumi stack output sshHostKey)" >> ~/.ssh/known_hosts`.
 pulumi.export("sshHostKey", host.host_public_key)
+# The release this state deployed: CI's prod release rolls back to it (ci/prod_release.py).
+pulumi.export("imageTag", settings.image_tag)
 pulumi.export("sshCommand", host.public_ipv4.apply(lambda ip: f"ssh {DEPLOY_USER}@{ip}"))
 pulumi.export(
     "monitoringTunnel",

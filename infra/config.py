@@ -63,6 +63,7 @@ KNOWN_KEYS = frozenset(
         "cloudInitTimeout",
         "registryImage",
         "imageTag",
+        "deployId",
         "registryUser",
         "registryPassword",
         "monitoring",
@@ -129,6 +130,9 @@ class Settings:
     registry_login: RegistryLogin | None
     monitoring: bool
     runner: RunnerSettings
+    # Set by CI per deploy job (ci/pulumi_cli.py): a new value re-runs compose up and the
+    # gate, so retrying a failed deploy really deploys even when nothing else changed.
+    deploy_id: str = ""
 
     @property
     def is_production(self) -> bool:
@@ -345,6 +349,7 @@ def parse_settings(stack: str, raw: Mapping[str, str]) -> Settings:
         registry_login=_registry_login(reader),
         monitoring=reader.boolean("monitoring", True),
         runner=_runner(reader),
+        deploy_id=reader.text("deployId", "") or "",
     )
     if reader.errors:
         raise ConfigError(f"stack {stack!r} config is not usable:\n  " + "\n  ".join(reader.errors))

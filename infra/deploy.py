@@ -46,6 +46,9 @@ class DeployArgs:
     cloud_init_timeout: int
     runner: RunnerSettings
     runner_name: str
+    # A new value re-runs compose up and the gate (pulumi-command re-runs `create` when a
+    # trigger changes: https://www.pulumi.com/registry/packages/command/api-docs/remote/command/).
+    deploy_id: str = ""
 
 
 def deploy_command(args: DeployArgs, script: str) -> str:
@@ -122,7 +125,7 @@ class Deploy(pulumi.ComponentResource):
             for item in args.files
         ]
         # Re-run compose and the gate whenever any bundled file changes, not only the tag.
-        triggers = [args.droplet_id, bundle_hash(args.files)]
+        triggers = [args.droplet_id, bundle_hash(args.files), args.deploy_id]
         scripts = {item.remote: item.remote_path for item in args.files}
         self.compose_up = remote.Command(
             f"{name}-compose-up",

@@ -245,6 +245,19 @@ def test_deploy_runs_in_order_wait_copy_compose_gate(run_stack):
     assert not last, f"the gate must be the last deploy step, yet {last} follow it"
 
 
+def test_a_new_deploy_id_re_runs_compose_up_and_the_gate(run_stack):
+    """CI sets canny:deployId per job, so a retried deploy is a change Pulumi acts on."""
+    run = run_stack("test", **{"canny:deployId": "job-1234"})
+    deploys = [
+        command
+        for command in run.by_type(COMMAND)
+        if command.name.endswith(("compose-up", "readiness-gate"))
+    ]
+    assert len(deploys) == 2, [command.name for command in run.by_type(COMMAND)]
+    for command in deploys:
+        assert "job-1234" in command.inputs["triggers"], f"{command.urn} ignores the deploy id"
+
+
 def test_deploy_command_carries_tag_and_profile_but_no_secret(run_stack):
     run = run_stack(
         "prod", imageTag="feedc0de", registryUser="bot", registryPassword="pw-Very-Secret-9"
@@ -291,6 +304,7 @@ def test_stack_outputs(run_stack, stack, url, ip):
     assert run.outputs["url"] == url
     assert run.outputs["ip"] == ip
     assert run.outputs["dropletIds"] == [run.one(DROPLET).resource_id]
+    assert run.outputs["imageTag"] == "0123abcd", "CI rolls prod back to this output"
     assert run.outputs["sshCommand"] == f"ssh deploy@{ip}"
     assert run.outputs["monitoringTunnel"] == f"ssh -N -L 9090:127.0.0.1:9090 deploy@{ip}"
     assert not run.secret_outputs, f"outputs must be plain and secret-free: {run.secret_outputs}"

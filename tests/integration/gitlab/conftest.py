@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import yaml
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 PIPELINE = REPO_ROOT / ".gitlab-ci.yml"
@@ -46,3 +47,41 @@ def isolated_environ(home: Path, **variables: str) -> dict[str, str]:
     """The environment for gitlab-ci-local: a fresh HOME (it reads variables from
     ~/.gitlab-ci-local) and none of the CI variables of whatever runs these tests."""
     return {"PATH": os.environ["PATH"], "HOME": str(home), **variables}
+
+
+_EXPANDED: dict[str, dict] = {}
+
+
+@pytest.fixture
+def expanded_pipeline(
+    checkout: Callable[[str, str | None], Path], require_tool: Callable[[str], str]
+) -> dict:
+    """The whole pipeline as GitLab merges it (extends, anchors, defaults), from
+    `gitlab-ci-local --preview`: every job, whatever its rules. Expanded once per
+    pipeline text: gitlab-ci-local takes seconds to start."""
+    text = PIPELINE.read_text()
+    if text not in _EXPANDED:
+        _EXPANDED[text] = _expand(checkout("feature/login", None), require_tool)
+    return _EXPANDED[text]
+
+
+def _expand(repo: Path, require_tool: Callable[[str], str]) -> dict:
+    result = subprocess.run(
+        [require_tool("gitlab-ci-local"), "--preview"],
+        cwd=repo,
+        env=isolated_environ(repo.parent / "home"),
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return yaml.safe_load(result.stdout)
+
+
+def jobs(pipeline: dict) -> dict[str, dict]:
+    return {
+        name: job
+        for name, job in pipeline.items()
+        if isinstance(job, dict) and ("script" in job or "trigger" in job)
+    }

@@ -3,7 +3,9 @@
 gitlab-ci-local evaluates job rules in a git checkout: the branch comes from the checkout,
 the kind of pipeline from the same predefined variables GitLab sets (CI_PIPELINE_SOURCE,
 CI_COMMIT_TAG, CI_MERGE_REQUEST_*; CI_COMMIT_BRANCH is unset in merge request and tag
-pipelines). It does not evaluate `workflow:rules`, so the job rules must stand on their own.
+pipelines). It does not evaluate `workflow:rules`, so the job rules must stand on their own;
+which pipelines are created at all is tested with its rule evaluator in
+test_gitlab_workflow_rules.py.
 """
 
 import csv
@@ -39,7 +41,7 @@ RELEASE_REQUEST = MERGE_REQUEST | {
     "CI_MERGE_REQUEST_TARGET_BRANCH_NAME": "production",
 }
 BUILD = [("check", AUTO, False), ("build_backend", AUTO, False), ("build_gateway", AUTO, False)]
-REVIEW = [("review", MANUAL, True), ("verify_review", AUTO, False), ("stop_review", MANUAL, True)]
+REVIEW = [("review", MANUAL, True), ("stop_review", MANUAL, True), ("verify_review", AUTO, False)]
 
 SCENARIOS = {
     "push to a feature branch": (Pipeline("feature/login"), [*BUILD, *REVIEW]),
@@ -56,8 +58,8 @@ SCENARIOS = {
         [
             *BUILD,
             ("deploy_test", AUTO, False),
-            ("verify_test", AUTO, False),
             ("stop_test", MANUAL, True),
+            ("verify_test", AUTO, False),
         ],
     ),
     "push to production": (
@@ -66,7 +68,6 @@ SCENARIOS = {
             *BUILD,
             ("preview_prod", AUTO, False),
             ("deploy_prod", AUTO, False),
-            ("verify_prod", AUTO, False),
         ],
     ),
     "schedule on develop": (

@@ -13,6 +13,8 @@ $FAKE_STATE_DIR steer the answers:
   cloud_init_wait seconds `cloud-init status --wait` takes before it answers (default 0)
 gitlab-runner records the CI_SERVER_TOKEN it was given as "token_env" and `register` adds a
 runner named --name to the --config file, as the real one does.
+  up_fails_for    image tags whose `compose up` exits 1 (a release that never starts)
+  unhealthy_for   image tags whose containers all report "unhealthy" once up
 """
 
 import json
@@ -29,18 +31,23 @@ def control(name: str, default: str = "") -> str:
     return path.read_text(encoding="utf-8").strip() if path.exists() else default
 
 
+def env_image_tag() -> str | None:
+    """IMAGE_TAG of the .env in the current folder (compose runs in the app folder)."""
+    env_file = Path.cwd() / ".env"
+    if not env_file.exists():
+        return None
+    values = dict(line.split("=", 1) for line in env_file.read_text().splitlines() if "=" in line)
+    return values.get("IMAGE_TAG")
+
+
 def record(tool: str, args: list[str]) -> None:
     entry: dict = {"tool": tool, "argv": args}
     if tool == "gitlab-runner":
         entry["token_env"] = os.environ.get("CI_SERVER_TOKEN")
     if "--password-stdin" in args:
         entry["stdin"] = sys.stdin.read()
-    env_file = Path.cwd() / ".env"
-    if env_file.exists():
-        values = dict(
-            line.split("=", 1) for line in env_file.read_text().splitlines() if "=" in line
-        )
-        entry["image_tag"] = values.get("IMAGE_TAG")
+    if (Path.cwd() / ".env").exists():
+        entry["image_tag"] = env_image_tag()
     with (STATE / "calls.jsonl").open("a", encoding="utf-8") as log:
         log.write(json.dumps(entry) + "\n")
 
@@ -53,6 +60,12 @@ def compose(args: list[str]) -> int:
         print("NAME STATUS\n" + "\n".join(f"canny-{name}-1 fake" for name in services))
     elif args[:1] == ["logs"]:
         print("fake log line from every service")
+    elif args[:1] == ["up"]:
+        tag = env_image_tag() or ""
+        (STATE / "running_tag").write_text(tag, encoding="utf-8")
+        if tag in control("up_fails_for").split():
+            print(f"fake compose: {tag} does not start", file=sys.stderr)
+            return 1
     return 0
 
 
@@ -64,7 +77,10 @@ def docker(args: list[str]) -> int:
         return compose(args[1:])
     if args[:1] == ["inspect"]:
         unhealthy, exited = control("unhealthy").split(), control("exited").split()
+        all_unhealthy = control("running_tag") in control("unhealthy_for").split()
         for service in (container.removeprefix("id-") for container in args[3:]):
+            if all_unhealthy:
+                unhealthy.append(service)
             state = "exited none" if service in exited else "running healthy"
             print(f"{service} {'running unhealthy' if service in unhealthy else state}")
     return 0

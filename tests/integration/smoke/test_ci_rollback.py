@@ -1,8 +1,15 @@
-"""ci.rollback over real SSH, running the real infra/remote/rollback.sh on a stand-in host."""
+"""ci.rollback and ci.prod_release over real SSH, running the real infra/remote scripts on a
+stand-in host."""
+
+import json
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
-from ci import rollback
+from ci import prod_release, rollback
 from ci.ssh import SshTarget
 from tests.conftest import pick_free_port
 from tests.integration.remote.conftest import RemoteHost
@@ -82,3 +89,163 @@ def test_an_unreachable_host_fails_with_the_reason(capsys: pytest.CaptureFixture
     target = SshTarget("127.0.0.1", "deploy", pick_free_port(), key_file=None)
     assert rollback.rollback(target, timeout=5) == 1
     assert "cannot connect to deploy@127.0.0.1" in capsys.readouterr().err
+
+
+# A stand-in `pulumi` for ci.prod_release: `up` does what the real program's Deploy
+# component does on the host (infra/deploy.py: deploy.sh with the pinned tag, then gate.sh)
+# over the real sshd, and, like Pulumi, records its inputs (tag and deploy id) in its state
+# only when the whole update succeeded, and does nothing when they equal the state's.
+STAND_IN_PULUMI = """\
+#!{python}
+import json, os, shlex, sys
+sys.path.insert(0, os.environ["REPO_ROOT"])
+from pathlib import Path
+from ci.ssh import SshTarget, run, session
+
+state = Path(os.environ["FAKE_PULUMI_DIR"])
+args = sys.argv[1:]
+words = [arg for arg in args if not arg.startswith("-")]
+if words[:2] == ["config", "set"]:
+    sys.stdin.read()
+elif words[:2] == ["stack", "ls"]:
+    print(json.dumps([{{"name": "prod"}}]))
+elif words[:1] == ["whoami"]:
+    print(json.dumps({{"url": "https://api.pulumi.example"}}))
+elif words[:2] == ["stack", "output"]:
+    inputs_file = state / "inputs.json"
+    outputs = {{"url": os.environ["FAKE_URL"], "ip": "127.0.0.1"}}
+    if inputs_file.exists():
+        outputs["imageTag"] = json.loads(inputs_file.read_text())["imageTag"]
+    print(json.dumps(outputs))
+elif words[:1] == ["up"]:
+    pinned = dict(a.split("=", 1) for a in args if a.startswith("canny:"))
+    inputs = {{"imageTag": pinned["canny:imageTag"], "deployId": pinned.get("canny:deployId")}}
+    inputs_file = state / "inputs.json"
+    if inputs_file.exists() and json.loads(inputs_file.read_text()) == inputs:
+        sys.exit(0)
+    tag = inputs["imageTag"]
+    with (state / "ups.log").open("a") as log:
+        log.write(tag + "\\n")
+    app = os.environ["FAKE_APP_DIR"]
+    target = SshTarget("127.0.0.1", os.environ["FAKE_USER"], int(os.environ["FAKE_PORT"]),
+                       Path(os.environ["FAKE_KEY"]))
+    gate_env = (f"CANNY_GATE_URL={{shlex.quote(os.environ['FAKE_GATE_URL'])}} "
+                "CANNY_GATE_TIMEOUT=2 CANNY_GATE_INTERVAL=0.2")
+    with session(target) as client:
+        for command in (f"bash {{app}}/bin/deploy.sh registry.example/canny {{tag}}",
+                        f"{{gate_env}} bash {{app}}/bin/gate.sh"):
+            result = run(client, command, stdin="", timeout=60)
+            sys.stdout.write(result.stdout)
+            sys.stderr.write(result.stderr)
+            if not result.ok:
+                sys.exit(255)
+    inputs_file.write_text(json.dumps(inputs))
+"""
+
+
+@dataclass
+class ProdStack:
+    host: RemoteHost
+    state: Path
+    environ: dict[str, str]
+
+    def release(
+        self, tag: str, monkeypatch: pytest.MonkeyPatch, smoke_fails: bool, job: str = "1"
+    ) -> int:
+        monkeypatch.setattr(prod_release, "smoke_test", lambda url, wait: 1 if smoke_fails else 0)
+        environ = {**self.environ, "CI_COMMIT_SHA": tag, "CI_JOB_ID": job}
+        return prod_release.main(["--smoke-wait", "0"], environ)
+
+    def state_tag(self) -> str:
+        return json.loads((self.state / "inputs.json").read_text())["imageTag"]
+
+    def host_tag(self) -> str:
+        return (self.host.app_dir / "image_tag").read_text().strip()
+
+    def ups(self) -> list[str]:
+        return (self.state / "ups.log").read_text().split()
+
+
+@pytest.fixture
+def prod_stack(
+    remote_host: RemoteHost, gateway_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> ProdStack:
+    bin_dir, state = tmp_path / "pulumi-bin", tmp_path / "pulumi-state"
+    bin_dir.mkdir()
+    state.mkdir()
+    pulumi = bin_dir / "pulumi"
+    pulumi.write_text(STAND_IN_PULUMI.format(python=sys.executable))
+    pulumi.chmod(0o755)
+    monkeypatch.chdir(tmp_path)
+    target = remote_host.target
+    environ = {
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+        "REPO_ROOT": str(Path(__file__).resolve().parents[3]),
+        "FAKE_PULUMI_DIR": str(state),
+        "FAKE_URL": gateway_url.split("/api/")[0],
+        "FAKE_GATE_URL": gateway_url,
+        "FAKE_APP_DIR": str(remote_host.app_dir),
+        "FAKE_USER": target.user,
+        "FAKE_PORT": str(target.port),
+        "FAKE_KEY": str(target.key_file),
+    }
+    return ProdStack(remote_host, state, environ)
+
+
+def test_a_good_release_stays(prod_stack: ProdStack, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert prod_stack.release("good-1", monkeypatch, smoke_fails=False, job="1") == 0
+    assert prod_stack.release("good-2", monkeypatch, smoke_fails=False, job="2") == 0
+    assert (prod_stack.state_tag(), prod_stack.host_tag()) == ("good-2", "good-2")
+    assert prod_stack.ups() == ["good-1", "good-2"]
+
+
+@pytest.mark.parametrize(
+    ("breakage", "smoke_fails", "cause"),
+    [
+        ("up_fails_for", False, "pulumi up failed: compose up or the readiness gate"),
+        ("unhealthy_for", False, "pulumi up failed: compose up or the readiness gate"),
+        (None, True, "the smoke test failed"),
+    ],
+    ids=["release never starts", "release unhealthy at the gate", "smoke test fails"],
+)
+def test_a_broken_release_returns_prod_to_the_previous_tag_and_fails(
+    prod_stack: ProdStack,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    breakage: str | None,
+    smoke_fails: bool,
+    cause: str,
+) -> None:
+    assert prod_stack.release("good-1", monkeypatch, smoke_fails=False, job="1") == 0
+    if breakage:
+        prod_stack.host.control(breakage, "bad-2")
+    assert prod_stack.release("bad-2", monkeypatch, smoke_fails=smoke_fails, job="2") == 1
+    err = capsys.readouterr().err
+    assert f"RELEASE bad-2 FAILED: {cause}" in err, err
+    assert "prod runs good-1 again" in err, err
+    assert prod_stack.ups() == ["good-1", "bad-2", "good-1"], "rollback must go through Pulumi"
+    assert prod_stack.state_tag() == "good-1", "Pulumi's state must show what runs"
+    assert prod_stack.host_tag() == "good-1", "the host must run the previous tag"
+    ups = [call for call in prod_stack.host.calls("docker") if call["argv"][1:2] == ["up"]]
+    assert ups[-1]["image_tag"] == "good-1"
+
+
+def test_a_failed_first_release_has_nothing_to_return_to(
+    prod_stack: ProdStack, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    prod_stack.host.control("up_fails_for", "bad-1")
+    assert prod_stack.release("bad-1", monkeypatch, smoke_fails=False) == 1
+    assert "no previous release to return to" in capsys.readouterr().err
+    assert prod_stack.ups() == ["bad-1"]
+
+
+def test_retrying_the_failed_job_really_deploys_again(
+    prod_stack: ProdStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The smoke test failed for a passing reason (say, the registry was slow): the retried
+    job (a new job id) deploys the same tag again instead of finding nothing to change."""
+    assert prod_stack.release("good-1", monkeypatch, smoke_fails=False, job="1") == 0
+    assert prod_stack.release("new-2", monkeypatch, smoke_fails=True, job="2") == 1
+    assert prod_stack.release("new-2", monkeypatch, smoke_fails=False, job="3") == 0
+    assert prod_stack.ups() == ["good-1", "new-2", "good-1", "new-2"]
+    assert (prod_stack.state_tag(), prod_stack.host_tag()) == ("new-2", "new-2")

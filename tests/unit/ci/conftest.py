@@ -1,8 +1,9 @@
 """A stand-in `pulumi` executable: the real CLI cannot be installed here.
 
-It records every invocation (arguments, the stdin of `config set`, and whether PULUMI_STACK
-reached it) and answers
-`stack ls --json`, `stack output --json` and `preview` with canned text.
+It records every invocation (arguments, the stdin of `config set`, whether PULUMI_STACK
+reached it, and the folder it ran in) and answers
+`stack ls --json`, `stack output --json`, `whoami --json` and `preview --json` with canned
+JSON.
 """
 
 import json
@@ -20,30 +21,42 @@ state = os.environ["FAKE_PULUMI_DIR"]
 args = sys.argv[1:]
 words = [arg for arg in args if not arg.startswith("-")]
 stdin = sys.stdin.read() if words[:2] == ["config", "set"] else None
-record = {{"args": args, "stdin": stdin, "PULUMI_STACK": os.environ.get("PULUMI_STACK")}}
+record = {{
+    "args": args,
+    "stdin": stdin,
+    "PULUMI_STACK": os.environ.get("PULUMI_STACK"),
+    "cwd": os.getcwd(),
+}}
 with open(os.path.join(state, "calls.jsonl"), "a") as log:
     log.write(json.dumps(record) + "\\n")
 fail_path = os.path.join(state, "fail")
 if os.path.exists(fail_path) and " ".join(words).startswith(open(fail_path).read()):
     print("error: canned failure", file=sys.stderr)
     sys.exit(255)
-answers = {{"stack ls": "stacks.json", "stack output": "outputs.json", "preview": "preview.txt"}}
+answers = {{
+    "stack ls": "stacks.json",
+    "stack output": "outputs.json",
+    "preview": "preview.json",
+    "whoami": "whoami.json",
+}}
 for prefix, name in answers.items():
     if " ".join(words).startswith(prefix):
         sys.stdout.write(open(os.path.join(state, name)).read())
 """
 
-PREVIEW_TEXT = """\
-Previewing update (test):
-  + canny:infra:Host test-host create
-  ~ digitalocean:index/droplet:Droplet test-host-droplet update [diff: ~userData]
-
-Resources:
-    + 3 to create
-    ~ 1 to update
-    12 unchanged
-
-"""
+# The shape of `pulumi preview --json` (pulumi/pulumi pkg/backend/display/json.go).
+PREVIEW_JSON = {
+    "steps": [
+        {"op": "create", "urn": "urn:pulumi:test::canny::canny:infra:Host::test-host"},
+        {
+            "op": "update",
+            "urn": "urn:pulumi:test::canny::digitalocean:index/droplet:Droplet::test-host-droplet",
+            "diffReasons": ["userData"],
+        },
+    ],
+    "changeSummary": {"create": 3, "update": 1, "same": 12},
+}
+WHOAMI = {"user": "ci", "organizations": ["acme"], "url": "https://api.pulumi.com"}
 
 
 class FakePulumi:
@@ -51,7 +64,8 @@ class FakePulumi:
         self.state = state
         self.set_stacks([])
         self.set_outputs({})
-        (state / "preview.txt").write_text(PREVIEW_TEXT)
+        (state / "preview.json").write_text(json.dumps(PREVIEW_JSON))
+        (state / "whoami.json").write_text(json.dumps(WHOAMI))
 
     def set_stacks(self, stacks: list[dict]) -> None:
         (self.state / "stacks.json").write_text(json.dumps(stacks))

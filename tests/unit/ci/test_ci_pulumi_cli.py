@@ -7,6 +7,9 @@ import pytest
 from ci import pulumi_cli
 from tests.unit.ci.conftest import FakePulumi, job_environ
 
+STACK_LS = ["stack", "ls", "--json"]
+POLICY = ["--policy-pack", "infra/policy"]
+
 SHA = "0123456789abcdef0123456789abcdef01234567"
 OUTPUTS = {
     "url": "http://203.0.113.7",
@@ -26,6 +29,7 @@ def test_up_on_a_review_stack_uses_the_test_config_and_writes_the_dotenv(
     fake_pulumi.set_outputs(OUTPUTS)
     assert run_wrapper("up", "--stack", "test-feature-x") == 0
     assert fake_pulumi.calls() == [
+        STACK_LS,
         ["stack", "select", "--create", "--stack", "test-feature-x", "--non-interactive"],
         [
             "up",
@@ -37,6 +41,7 @@ def test_up_on_a_review_stack_uses_the_test_config_and_writes_the_dotenv(
             "--yes",
             "--color",
             "never",
+            *POLICY,
             "--config",
             f"canny:imageTag={SHA}",
         ],
@@ -49,39 +54,81 @@ def test_up_on_a_review_stack_uses_the_test_config_and_writes_the_dotenv(
 
 def test_up_on_prod_uses_the_default_stack_config(fake_pulumi: FakePulumi) -> None:
     fake_pulumi.set_outputs(OUTPUTS)
+    fake_pulumi.set_stacks([{"name": "acme/canny/prod"}])
     assert run_wrapper("up", "-s", "prod") == 0
-    up = fake_pulumi.calls()[1]
+    select, up = fake_pulumi.calls()[1:3]
+    assert select == ["stack", "select", "--stack", "prod", "--non-interactive"], select
     assert "--config-file" not in up, f"prod must read Pulumi.prod.yaml, got {up}"
     assert up[:3] == ["up", "--stack", "prod"]
+
+
+@pytest.mark.parametrize("command", ["up", "preview"])
+def test_ci_never_creates_prod(
+    fake_pulumi: FakePulumi, command: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fake_pulumi.set_stacks([{"name": "acme/canny/test"}])
+    assert run_wrapper(command, "--stack", "prod") == 3
+    err = capsys.readouterr().err
+    assert "stack prod does not exist in the backend https://api.pulumi.com" in err, err
+    assert [call[:2] for call in fake_pulumi.calls()] == [STACK_LS[:2], ["whoami", "--json"]]
+
+
+@pytest.mark.parametrize("command", ["up", "preview"])
+def test_every_preview_and_update_runs_the_policy_pack(
+    fake_pulumi: FakePulumi, command: str
+) -> None:
+    fake_pulumi.set_outputs(OUTPUTS)
+    assert run_wrapper(command, "--stack", "test") == 0
+    main_step = fake_pulumi.calls()[2]
+    assert main_step[0] == command
+    assert main_step[main_step.index("--policy-pack") + 1] == "infra/policy", main_step
+
+
+def test_a_policy_violation_fails_the_job(fake_pulumi: FakePulumi, tmp_path: Path) -> None:
+    """Pulumi exits non-zero on a mandatory violation; nothing is written afterwards."""
+    fake_pulumi.fail_on("up")
+    assert run_wrapper("up", "--stack", "test") == 1
+    assert not (tmp_path / "deploy.env").exists()
+
+
+@pytest.mark.parametrize(("command", "stack"), [("destroy", "test-a"), ("stack-rm", "test-a")])
+def test_a_stack_that_is_already_gone_is_not_an_error(
+    fake_pulumi: FakePulumi, command: str, stack: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fake_pulumi.set_stacks([{"name": "acme/canny/test"}])
+    assert run_wrapper(command, "--stack", stack) == 0
+    assert fake_pulumi.calls() == [STACK_LS], "nothing but the listing may run"
+    assert "does not exist" in capsys.readouterr().out
 
 
 def test_preview_saves_the_diff_and_prints_a_summary(
     fake_pulumi: FakePulumi, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert run_wrapper("preview", "--stack", "test", "--preview-file", "diff.txt") == 0
-    assert fake_pulumi.calls()[1] == [
+    assert run_wrapper("preview", "--stack", "test", "--preview-file", "diff.json") == 0
+    assert fake_pulumi.calls()[2] == [
         "preview",
         "--stack",
         "test",
         "--non-interactive",
         "--config-file",
         "Pulumi.test.yaml",
-        "--diff",
-        "--color",
-        "never",
+        "--json",
+        *POLICY,
         "--config",
         f"canny:imageTag={SHA}",
     ]
-    assert "[diff: ~userData]" in (tmp_path / "diff.txt").read_text()
+    assert "userData" in (tmp_path / "diff.json").read_text()
     out = capsys.readouterr().out
-    assert "    + 3 to create\n    ~ 1 to update\n    12 unchanged\n" in out, out
-    assert "[diff: ~userData]" not in out, "the full diff belongs in the artifact, not the log"
+    assert "    create: 3\n    same: 12\n    update: 1\n" in out, out
+    assert "userData" not in out, "the full diff belongs in the artifact, not the log"
 
 
 @pytest.mark.parametrize("stack", ["test", "test-a"])
 def test_destroy_of_a_test_stack(fake_pulumi: FakePulumi, stack: str) -> None:
+    fake_pulumi.set_stacks([{"name": stack}])
     assert run_wrapper("destroy", "--stack", stack) == 0
     assert fake_pulumi.calls() == [
+        STACK_LS,
         [
             "destroy",
             "--stack",
@@ -92,14 +139,15 @@ def test_destroy_of_a_test_stack(fake_pulumi: FakePulumi, stack: str) -> None:
             "--yes",
             "--color",
             "never",
-        ]
+        ],
     ]
 
 
 def test_stack_rm_never_forces(fake_pulumi: FakePulumi) -> None:
+    fake_pulumi.set_stacks([{"name": "canny/test-a"}])
     assert run_wrapper("stack-rm", "--stack", "test-a") == 0
     expected = ["stack", "rm", "--stack", "test-a", "--non-interactive", "--yes"]
-    assert fake_pulumi.calls() == [expected]
+    assert fake_pulumi.calls() == [STACK_LS, expected]
 
 
 @pytest.mark.parametrize("command", ["destroy", "stack-rm"])
@@ -171,8 +219,9 @@ def test_up_needs_a_valid_image_tag(
     [("develop", "test"), ("feature/Add-Login", "test-feature-add-login")],
 )
 def test_branch_names_the_stack(fake_pulumi: FakePulumi, branch: str, stack: str) -> None:
+    fake_pulumi.set_stacks([{"name": stack}])
     assert run_wrapper("destroy", "--branch", branch) == 0
-    assert fake_pulumi.calls()[0][:3] == ["destroy", "--stack", stack]
+    assert fake_pulumi.calls()[1][:3] == ["destroy", "--stack", stack]
 
 
 def test_destroy_by_production_branch_is_refused(fake_pulumi: FakePulumi) -> None:
@@ -189,7 +238,7 @@ def test_stack_and_branch_are_exclusive(fake_pulumi: FakePulumi) -> None:
 def test_explicit_image_tag_wins(fake_pulumi: FakePulumi) -> None:
     fake_pulumi.set_outputs(OUTPUTS)
     assert run_wrapper("up", "--stack", "test", "--image-tag", "v1.2") == 0
-    assert fake_pulumi.calls()[1][-1] == "canny:imageTag=v1.2"
+    assert fake_pulumi.calls()[2][-1] == "canny:imageTag=v1.2"
 
 
 @pytest.mark.parametrize(
@@ -207,9 +256,10 @@ def test_up_fails_without_plain_url_and_ip_outputs(
 @pytest.mark.parametrize(
     ("failing", "argv", "calls"),
     [
-        ("stack select", ["up", "--stack", "test"], 1),
-        ("up", ["up", "--stack", "test"], 2),
-        ("preview", ["preview", "--stack", "test"], 2),
+        ("stack ls", ["up", "--stack", "test"], 1),
+        ("stack select", ["up", "--stack", "test"], 2),
+        ("up", ["up", "--stack", "test"], 3),
+        ("preview", ["preview", "--stack", "test"], 3),
     ],
 )
 def test_a_failing_pulumi_step_stops_the_wrapper(
@@ -280,7 +330,7 @@ def test_the_registry_image_follows_the_project(fake_pulumi: FakePulumi) -> None
     fake_pulumi.set_outputs(OUTPUTS)
     image = "registry.gitlab.com/acme/canny-platform"
     assert run_wrapper("up", "--stack", "test", CI_REGISTRY_IMAGE=image) == 0
-    assert fake_pulumi.calls()[1][-4:] == [
+    assert fake_pulumi.calls()[2][-4:] == [
         "--config",
         f"canny:imageTag={SHA}",
         "--config",
@@ -289,5 +339,23 @@ def test_the_registry_image_follows_the_project(fake_pulumi: FakePulumi) -> None
 
 
 def test_destroy_sets_no_secrets(fake_pulumi: FakePulumi) -> None:
+    fake_pulumi.set_stacks([{"name": "test"}])
     assert run_wrapper("destroy", "--stack", "test", CANNY_RUNNER_TOKEN="glrt-x") == 0
-    assert [call[0] for call in fake_pulumi.calls()] == ["destroy"]
+    assert [call[0] for call in fake_pulumi.calls()] == ["stack", "destroy"]
+
+
+def test_every_up_carries_the_job_as_deploy_id_so_a_retry_redeploys(
+    fake_pulumi: FakePulumi,
+) -> None:
+    fake_pulumi.set_outputs(OUTPUTS)
+    assert run_wrapper("up", "--stack", "test", CI_JOB_ID="7001") == 0
+    assert run_wrapper("up", "--stack", "test", CI_JOB_ID="7002") == 0
+    ups = [call for call in fake_pulumi.calls() if call[0] == "up"]
+    assert [up[-1] for up in ups] == ["canny:deployId=7001", "canny:deployId=7002"]
+
+
+def test_previews_and_runs_outside_ci_set_no_deploy_id(fake_pulumi: FakePulumi) -> None:
+    fake_pulumi.set_outputs(OUTPUTS)
+    assert run_wrapper("preview", "--stack", "test", CI_JOB_ID="7001") == 0
+    assert run_wrapper("up", "--stack", "test") == 0
+    assert "canny:deployId" not in " ".join(" ".join(call) for call in fake_pulumi.calls())

@@ -96,7 +96,9 @@ STACKS = [
 
 
 def destroy_and_rm(name: str) -> list[list[str]]:
+    """Each step lists the stacks first: a stack that is already gone is not an error."""
     return [
+        ["stack", "ls", "--json"],
         [
             "destroy",
             "--stack",
@@ -108,6 +110,7 @@ def destroy_and_rm(name: str) -> list[list[str]]:
             "--color",
             "never",
         ],
+        ["stack", "ls", "--json"],
         ["stack", "rm", "--stack", name, "--non-interactive", "--yes"],
     ]
 
@@ -146,7 +149,7 @@ def test_one_failure_does_not_stop_the_others_but_fails_the_job(
     fake_pulumi.set_stacks(STACKS)
     fake_pulumi.fail_on("destroy test-feature-gone")
     assert run_reaper(remote("develop", "feature/alive", "feature/stale")) == 1
-    assert fake_pulumi.calls()[-2:] == destroy_and_rm("test-feature-stale")
+    assert fake_pulumi.calls()[-4:] == destroy_and_rm("test-feature-stale")
     assert ["stack", "rm", "--stack", "test-feature-gone", "--non-interactive", "--yes"] not in (
         fake_pulumi.calls()
     ), "a stack whose destroy failed must keep its state"

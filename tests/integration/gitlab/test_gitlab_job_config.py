@@ -1,0 +1,126 @@
+"""What each job needs to work on a real GitLab, read from the pipeline as GitLab merges it
+(`gitlab-ci-local --preview`: extends, anchors and defaults applied)."""
+
+import re
+from pathlib import Path
+
+from tests.integration.gitlab.conftest import REPO_ROOT, jobs
+
+README = (REPO_ROOT / "README.md").read_text()
+PROD_RUNNER_TAG = "$CANNY_PROD_RUNNER_TAG"
+BUILD_RUNNER_TAG = "$CANNY_BUILD_RUNNER_TAG"
+
+
+def pulumi_jobs(pipeline: dict) -> dict[str, dict]:
+    return {
+        name: job
+        for name, job in jobs(pipeline).items()
+        if isinstance(job.get("image"), dict) and job["image"]["name"] == "$PULUMI_IMAGE"
+    }
+
+
+def commands(job: dict) -> str:
+    return "\n".join([*job.get("before_script", []), *job.get("script", [])])
+
+
+def test_stop_jobs_never_fetch_the_branch_and_stay_playable(expanded_pipeline: dict) -> None:
+    stops = {
+        name: job
+        for name, job in jobs(expanded_pipeline).items()
+        if job.get("environment", {}).get("action") == "stop"
+    }
+    assert set(stops) == {"stop_test", "stop_review"}
+    for name, job in stops.items():
+        strategy = job.get("variables", {}).get(
+            "GIT_STRATEGY", expanded_pipeline["variables"].get("GIT_STRATEGY")
+        )
+        assert strategy == "none", f"{name}: GIT_STRATEGY {strategy!r} fetches the deleted branch"
+        assert job.get("needs") == [], f"{name} must not be skipped when its deploy failed"
+        assert "refs/pipelines/${CI_PIPELINE_ID}" in commands(job), name
+        assert "CI_JOB_TOKEN}@" not in commands(job), f"{name} puts the job token in a URL"
+
+
+def test_jobs_reaching_prod_over_ssh_run_on_the_prod_runner_tag(expanded_pipeline: dict) -> None:
+    """Every job that updates prod (pulumi's remote commands, the smoke test's rollback) or
+    runs a script that opens SSH to the droplet."""
+    reaching = {
+        name: job
+        for name, job in jobs(expanded_pipeline).items()
+        if (
+            job.get("environment", {}).get("name") == "production"
+            and job["environment"].get("action", "start") == "start"
+        )
+        or re.search(r"ci\.(rollback|prod_release|wait_for_host)", commands(job))
+    }
+    assert set(reaching) == {"deploy_prod"}, sorted(reaching)
+    for name, job in reaching.items():
+        assert job.get("tags") == [PROD_RUNNER_TAG], f"{name} runs on {job.get('tags')}"
+    assert expanded_pipeline["variables"]["CANNY_PROD_RUNNER_TAG"], "the tag needs a default"
+    assert "`CANNY_PROD_RUNNER_TAG`" in README, "README must document the runner tag variable"
+
+
+def test_prod_deploy_and_smoke_test_are_one_locked_job(expanded_pipeline: dict) -> None:
+    all_jobs = jobs(expanded_pipeline)
+    deploy = all_jobs["deploy_prod"]
+    assert "python -m ci.prod_release" in commands(deploy)
+    assert deploy["resource_group"] == "prod"
+    touching_prod = {
+        name
+        for name, job in all_jobs.items()
+        if job.get("environment", {}).get("name") == "production"
+        and job["environment"].get("action") != "prepare"
+    }
+    assert touching_prod == {"deploy_prod"}, "a second prod job could run after another deploy"
+    followers = [name for name, job in all_jobs.items() if "deploy_prod" in str(job.get("needs"))]
+    assert followers == [], f"{followers} run outside deploy_prod's lock"
+
+
+def test_previews_hold_the_lock_of_the_stack_they_preview(expanded_pipeline: dict) -> None:
+    all_jobs = jobs(expanded_pipeline)
+    assert (
+        all_jobs["preview_test"].get("resource_group") == all_jobs["deploy_test"]["resource_group"]
+    )
+    assert (
+        all_jobs["preview_prod"].get("resource_group") == all_jobs["deploy_prod"]["resource_group"]
+    )
+
+
+def test_the_merge_request_preview_does_not_wait_for_the_tests(expanded_pipeline: dict) -> None:
+    assert jobs(expanded_pipeline)["preview_test"].get("needs") == []
+
+
+def test_pulumi_jobs_install_only_the_infra_extra(expanded_pipeline: dict) -> None:
+    found = pulumi_jobs(expanded_pipeline)
+    assert {"preview_test", "deploy_test", "deploy_prod", "stop_review", "reap"} <= set(found)
+    for name, job in found.items():
+        script = commands(job)
+        assert "python3 -m ci.infra_requirements" in script, name
+        assert "--requirement .cache/infra-requirements.txt" in script, name
+        assert ".[infra]" not in script and "--editable" not in script, (
+            f"{name} installs the whole project (OpenCV, numpy)"
+        )
+
+
+def test_pulumi_plugins_are_cached_between_jobs(expanded_pipeline: dict) -> None:
+    home = expanded_pipeline["variables"]["PULUMI_HOME"]
+    assert home.startswith("$CI_PROJECT_DIR/"), "GitLab caches only paths in the project"
+    plugins = str(Path(home.removeprefix("$CI_PROJECT_DIR/")) / "plugins")
+    for name, job in pulumi_jobs(expanded_pipeline).items():
+        cached = [path for cache in job["cache"] for path in cache["paths"]]
+        assert plugins in cached, f"{name} caches {cached}, not {plugins}"
+        assert home.removeprefix("$CI_PROJECT_DIR/") not in cached, (
+            f"{name} caches all of PULUMI_HOME, login included"
+        )
+
+
+def test_image_builds_ask_for_a_runner_buildah_can_run_on(expanded_pipeline: dict) -> None:
+    builds = {
+        name: job
+        for name, job in jobs(expanded_pipeline).items()
+        if "buildah" in str(job.get("image"))
+    }
+    assert set(builds) == {"build_backend", "build_gateway"}
+    for name, job in builds.items():
+        assert job.get("tags") == [BUILD_RUNNER_TAG], f"{name} runs on {job.get('tags')}"
+    assert expanded_pipeline["variables"]["CANNY_BUILD_RUNNER_TAG"]
+    assert "`CANNY_BUILD_RUNNER_TAG`" in README and "seccomp" in README
