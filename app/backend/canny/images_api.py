@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 from flask import Blueprint, Response, jsonify, request
@@ -10,7 +11,7 @@ from canny import pipeline
 from canny.edge_params import EdgeParams, parse_params
 from canny.errors import InvalidRequestError, NotFoundError, UnsupportedMediaTypeError
 from canny.extensions import current_settings, current_store
-from canny.image_format import ImageHeader, check_pixel_limit, read_header
+from canny.image_format import FORMAT_BY_NAME, ImageHeader, check_pixel_limit, read_header
 from canny.metrics import CACHE_HITS, IMAGES_PROCESSED, INPUT_BYTES, PIXELS_PROCESSED
 from canny.storage import Metadata, created_now, result_id
 from canny.upload_form import parse_upload
@@ -117,3 +118,60 @@ def delete_image(image_id: str) -> tuple[str, int]:
     if not current_store().delete(image_id):
         raise NotFoundError("no image with this id")
     return "", 204
+
+
+RERUN_FIELDS = frozenset(EdgeParams().as_dict())
+
+
+def _rerun_fields() -> dict[str, str]:
+    """`low`, `high`, `blur` from a JSON object or a urlencoded form, as text for `parse_params`.
+
+    JSON values keep their JSON spelling, so `true` or `2.5` fail the integer check with
+    the message a form field would get. Unknown names are refused rather than ignored: a
+    misspelt `Low` would otherwise silently run with the default.
+    """
+    if request.is_json:
+        body = request.get_json(silent=True)
+        if not isinstance(body, dict):
+            raise InvalidRequestError("the JSON body must be an object with low, high and blur")
+        fields = {
+            name: value if isinstance(value, str) else json.dumps(value)
+            for name, value in body.items()
+        }
+    elif request.mimetype == "application/x-www-form-urlencoded":
+        fields = request.form.to_dict()
+    elif request.content_length:
+        raise UnsupportedMediaTypeError("send low, high and blur as JSON or a urlencoded form")
+    else:
+        fields = {}
+    unknown = sorted(set(fields) - RERUN_FIELDS)
+    if unknown:
+        raise InvalidRequestError(f"unknown field(s): {', '.join(unknown)}; use low, high, blur")
+    return fields
+
+
+@blueprint.post("/<image_id>/rerun")
+def rerun_image(image_id: str) -> tuple[Response, int, dict[str, str]]:
+    """Run the edge detection again on a stored original with new params: answers like an
+    upload, without the client sending the original back. The source is looked up like
+    any other read of an id, so whatever limits who may read it limits who may re-run it.
+    """
+    started = time.perf_counter()
+    source = _existing(image_id)
+    params = parse_params(_rerun_fields())
+    image_format = FORMAT_BY_NAME[source["format"]]
+    data = current_store().load_original(image_id, image_format.extension)
+    if data is None:
+        raise NotFoundError("no image with this id")
+    check_pixel_limit(source["width"], source["height"], current_settings().max_pixels)
+    new_id = result_id(data, params)
+    metadata = current_store().load(new_id)
+    cached = metadata is not None
+    if metadata is None:
+        header = ImageHeader(image_format, source["width"], source["height"])
+        metadata = _compute_and_store(new_id, data, params, header)
+    else:
+        CACHE_HITS.inc()
+    elapsed_ms = round((time.perf_counter() - started) * 1000, 2)
+    body = {**metadata, "cached": cached, "elapsed_ms": elapsed_ms}
+    return jsonify(body), 201, {"Location": f"/api/images/{new_id}"}
