@@ -1,0 +1,41 @@
+// The server keeps no file names; the page remembers the names of what this browser uploaded.
+
+const KEY = "canny-file-names";
+
+function all() {
+  try {
+    return JSON.parse(localStorage.getItem(KEY)) ?? {};
+  } catch {
+    return {};
+  }
+}
+
+export function rememberName(id, name, bytes) {
+  const names = all();
+  names[id] = { name, bytes };
+  try {
+    localStorage.setItem(KEY, JSON.stringify(names));
+  } catch {
+    // storage full or disabled: cards fall back to a name made from the id
+  }
+}
+
+export function forgetName(id) {
+  const names = all();
+  delete names[id];
+  localStorage.setItem(KEY, JSON.stringify(names));
+}
+
+export function fileInfo(item) {
+  return all()[item.id] ?? { name: `image-${item.id.slice(0, 8)}.${item.original_url.split(".").pop()}`, bytes: null };
+}
+
+export function describeParams(params) {
+  return `low ${params.low}, high ${params.high}, blur ${params.blur}`;
+}
+
+// "harbour.jpg" with low 20, high 60, blur 3 downloads as "harbour-edges-low20-high60-blur3.png".
+export function downloadName(name, params) {
+  const stem = name.replace(/\.[^.]+$/, "") || "image";
+  return `${stem}-edges-low${params.low}-high${params.high}-blur${params.blur}.png`;
+}
