@@ -4,9 +4,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, sync_playwright
 
 from localrun import LocalStack
+from tests.conftest import missing_tool
 
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -16,7 +17,10 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-REPORTS_DIR = Path(__file__).resolve().parents[2] / "reports"
+REPO_ROOT = Path(__file__).resolve().parents[2]
+REPORTS_DIR = REPO_ROOT / "reports"
+# npm `axe-core`, installed by .ci/run; injected into the page under test as a script tag.
+AXE_SCRIPT = REPO_ROOT / ".ci" / "node" / "node_modules" / "axe-core" / "axe.min.js"
 
 
 @pytest.fixture(scope="module")
@@ -67,6 +71,17 @@ def page(browser: Browser, console_errors: ConsoleErrors) -> Iterator[Page]:
     context.close()
 
 
+def viewport_context(browser: Browser, width: int, **options: object) -> BrowserContext:
+    """A context at the given width; phones (under 600 px) get touch and a coarse pointer."""
+    phone = width < 600
+    return browser.new_context(
+        viewport={"width": width, "height": 844 if phone else 900},
+        has_touch=phone,
+        is_mobile=phone,
+        **options,
+    )
+
+
 @pytest.fixture
 def screenshot(page: Page, request: pytest.FixtureRequest) -> Callable[[str], Path]:
     """Save the page as a test artifact under reports/."""
@@ -78,3 +93,33 @@ def screenshot(page: Page, request: pytest.FixtureRequest) -> Callable[[str], Pa
         return path
 
     return take
+
+
+@pytest.fixture(scope="session")
+def axe_script() -> Path:
+    if not AXE_SCRIPT.is_file():
+        missing_tool(f"axe-core is not installed ({AXE_SCRIPT})")
+    return AXE_SCRIPT
+
+
+@pytest.fixture
+def axe_violations(axe_script: Path) -> Callable[[Page], list[str]]:
+    """Run axe-core (WCAG 2.x A and AA rules and best practices) on the page as it is now;
+    return one line per violated rule and element. axe.run's API: github.com/dequelabs/axe-core
+    doc/API.md ("axe.run", "runOnly")."""
+
+    def run(page: Page) -> list[str]:
+        if not page.evaluate("typeof window.axe !== 'undefined'"):
+            page.add_script_tag(path=str(axe_script))
+        results = page.evaluate(
+            """() => axe.run(document, {
+                runOnly: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa", "best-practice"],
+            })"""
+        )
+        return [
+            f"{violation['id']} ({violation['impact']}): {node['target']} {node['failureSummary']}"
+            for violation in results["violations"]
+            for node in violation["nodes"]
+        ]
+
+    return run

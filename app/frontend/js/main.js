@@ -35,8 +35,9 @@ let config = null;
 let settings = null;
 let preview = null;
 
-function uploadFiles(files) {
-  if (!config) return;
+// Files chosen, dropped or pasted before the config has arrived wait for it.
+async function uploadFiles(files) {
+  if (!(await ready)) return;
   showMessage("");
   const params = settings.read();
   for (const file of files) {
@@ -99,22 +100,25 @@ function wireDropZone() {
   });
 }
 
+// Resolves to true once the controls are built from the config, false if it never came.
 async function start() {
-  wireDropZone();
   try {
     config = await fetchConfig();
   } catch (error) {
     showMessage(`Could not load the upload settings: ${error.message}`);
     byId("limits").textContent = "Uploads are unavailable until the server answers.";
-    return;
+    return false;
   }
   fileInput.accept = mediaTypes(config).join(",");
   byId("limits").textContent = `${formatList(config)}, up to ${formatBytes(config.max_upload_bytes)} each.`;
   settings = new Settings(config, () => preview.settingsChanged());
   preview = new Preview({ settings, gallery, onError: showMessage });
-  await gallery.loadMore();
-  const newest = gallery.newest();
-  if (newest) preview.select(newest);
+  gallery.loadMore().then(() => {
+    const newest = gallery.newest();
+    if (newest && !preview.source) preview.select(newest);
+  });
+  return true;
 }
 
-start();
+const ready = start();
+wireDropZone();

@@ -50,9 +50,9 @@ export class Preview {
       if (sequence === this.sequence) this.onError(`Could not update the preview: ${error.message}`);
       return;
     }
-    if (sequence !== this.sequence) return; // a later change is on its way
     await this.#forgetUnkept();
     this.result = result;
+    if (sequence !== this.sequence) return; // a later change is on its way; it replaces this
     const { name, bytes } = fileInfo(this.source);
     rememberName(result.id, name, bytes);
     this.image.alt = `Edges of ${name} with ${describeParams(result.params)}`;
