@@ -4,10 +4,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import requests
 from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, sync_playwright
 
 from localrun import LocalStack
 from tests.conftest import missing_tool
+from tests.unit.backend import sample_images
 
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -34,6 +36,47 @@ def site(
         tmp_path_factory.mktemp("e2e"), upload_rate="100r/s", upload_burst=100
     ) as stack:
         yield stack
+
+
+def shapes_png(seed: int, width: int = 480, height: int = 320) -> dict:
+    """A file for set_input_files: a PNG of coloured shapes named shapes-<seed>.png."""
+    data = sample_images.encode(sample_images.shapes(width=width, height=height, seed=seed), "png")
+    return {"name": f"shapes-{seed}.png", "mimeType": "image/png", "buffer": data}
+
+
+def upload_through_api(site: LocalStack, file: dict) -> dict:
+    answer = requests.post(
+        f"{site.url}/api/images",
+        files={"file": (file["name"], file["buffer"], file["mimeType"])},
+        timeout=30,
+    )
+    answer.raise_for_status()
+    return answer.json()
+
+
+def gallery_ids(site: LocalStack) -> list[str]:
+    listed = requests.get(f"{site.url}/api/images?limit=100", timeout=10).json()
+    return [item["id"] for item in listed["items"]]
+
+
+@pytest.fixture(autouse=True)
+def empty_gallery(site: LocalStack) -> None:
+    """Every page test starts from an empty gallery on the shared module stack."""
+    for image_id in gallery_ids(site):
+        requests.delete(f"{site.url}/api/images/{image_id}", timeout=10)
+
+
+IMAGE_LOADED = """(selector) => [...document.querySelectorAll(selector)]
+    .every((image) => image.complete && image.naturalWidth > 0)"""
+
+
+def expect_images_loaded(page: Page, selector: str) -> None:
+    page.wait_for_function(IMAGE_LOADED, arg=selector, timeout=15000)
+
+
+def set_slider(page: Page, name: str, value: int) -> None:
+    """Playwright's fill sets a range input's value and fires its input event."""
+    page.locator(f"#{name}").fill(str(value))
 
 
 @pytest.fixture(scope="module")

@@ -10,38 +10,15 @@ import requests
 from playwright.sync_api import Page, expect
 
 from localrun import LocalStack
-from tests.e2e.conftest import ConsoleErrors
-from tests.unit.backend import sample_images
+from tests.e2e.conftest import (
+    ConsoleErrors,
+    expect_images_loaded,
+    gallery_ids,
+    set_slider,
+    shapes_png,
+)
 
 pytestmark = pytest.mark.browser
-
-IMAGE_LOADED = """(selector) => [...document.querySelectorAll(selector)]
-    .every((image) => image.complete && image.naturalWidth > 0)"""
-
-
-def shapes_png(seed: int) -> dict:
-    data = sample_images.encode(sample_images.shapes(width=480, height=320, seed=seed), "png")
-    return {"name": f"shapes-{seed}.png", "mimeType": "image/png", "buffer": data}
-
-
-def gallery_ids(site: LocalStack) -> list[str]:
-    listed = requests.get(f"{site.url}/api/images?limit=100", timeout=10).json()
-    return [item["id"] for item in listed["items"]]
-
-
-@pytest.fixture(autouse=True)
-def empty_gallery(site: LocalStack) -> None:
-    for image_id in gallery_ids(site):
-        requests.delete(f"{site.url}/api/images/{image_id}", timeout=10)
-
-
-def expect_images_loaded(page: Page, selector: str) -> None:
-    page.wait_for_function(IMAGE_LOADED, arg=selector, timeout=15000)
-
-
-def set_slider(page: Page, name: str, value: int) -> None:
-    """Playwright's fill sets a range input's value and fires its input event."""
-    page.locator(f"#{name}").fill(str(value))
 
 
 def test_upload_rerun_and_delete(
