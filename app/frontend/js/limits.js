@@ -7,7 +7,7 @@ export function formatBytes(bytes) {
   return `${bytes} bytes`;
 }
 
-// Every accepted format's media type is image/<name> (jpeg, png, webp, bmp, tiff).
+// Every accepted format's media type is image/<name>, for each name the config lists.
 export function mediaTypes(config) {
   return config.formats.map((name) => `image/${name}`);
 }

@@ -34,7 +34,7 @@ export function describeParams(params) {
   return `low ${params.low}, high ${params.high}, blur ${params.blur}`;
 }
 
-// "harbour.jpg" with low 20, high 60, blur 3 downloads as "harbour-edges-low20-high60-blur3.png".
+// "harbour.jpg" with low 30, high 90, blur 3 downloads as "harbour-edges-low30-high90-blur3.png".
 export function downloadName(name, params) {
   const stem = name.replace(/\.[^.]+$/, "") || "image";
   return `${stem}-edges-low${params.low}-high${params.high}-blur${params.blur}.png`;
