@@ -23,7 +23,8 @@ WIDTHS = [1280, 390]
 @pytest.fixture(params=WIDTHS, ids=lambda width: f"{width}px")
 def axe_page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Page]:
     """axe is injected as an inline script, which the gateway's CSP forbids (rightly):
-    only these contexts bypass it (Playwright's `bypass_csp`)."""
+    only these contexts bypass it (Playwright's `bypass_csp` context option,
+    https://playwright.dev/python/docs/api/class-browser#browser-new-context)."""
     context = viewport_context(browser, request.param, bypass_csp=True)
     yield context.new_page()
     context.close()

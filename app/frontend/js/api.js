@@ -64,7 +64,9 @@ export async function rerunImage(id, params) {
 export class UploadCancelled extends Error {}
 
 // XMLHttpRequest, not fetch: only it reports upload progress. Returns {done, cancel}:
-// cancel() aborts the request; the gateway buffers a whole body before it passes it on,
+// cancel() aborts the request; the gateway reads a whole body before it passes it on
+// (nginx's proxy_request_buffering, on by default:
+// https://nginx.org/en/docs/http/ngx_http_proxy_module.html#proxy_request_buffering),
 // so an upload stopped halfway never reaches a backend and nothing is stored.
 export function uploadImage(blob, filename, params, onProgress) {
   const form = new FormData();

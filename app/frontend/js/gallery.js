@@ -128,6 +128,8 @@ export class Gallery {
     const download = labelled(document.createElement("a"), "Download edges", `of ${name}`);
     download.className = "button";
     download.href = item.edges_url;
+    // Honoured for same-origin URLs only, which /results/ is (MDN, "download" attribute:
+    // https://developer.mozilla.org/docs/Web/HTML/Element/a#download).
     download.download = downloadName(name, item.params);
     // Styled as a button, so it answers Space like one (Enter already follows a link).
     download.addEventListener("keydown", (event) => {

@@ -26,7 +26,9 @@ export class Viewer {
     byId("zoom-actual").addEventListener("click", () => this.#zoomAtCentre(1 / this.view.scale));
     byId("viewer-close").addEventListener("click", () => this.dialog.close());
     this.split.addEventListener("input", () => this.#showSplit());
-    // Escape closes a modal dialog natively; "close" covers every way out.
+    // Escape closes a modal dialog natively, firing "cancel" then "close"
+    // (https://developer.mozilla.org/docs/Web/API/HTMLDialogElement/cancel_event);
+    // "close" covers every way out, so focus always returns to the opener.
     this.dialog.addEventListener("close", () => this.returnFocus?.focus());
     this.stage.addEventListener("wheel", (event) => this.#wheel(event), { passive: false });
     this.stage.addEventListener("keydown", (event) => this.#key(event));
