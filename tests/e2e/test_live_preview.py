@@ -100,3 +100,27 @@ def test_discard_restores_settings_and_forgets_the_preview(site: LocalStack, pag
     while preview_id in gallery_ids(site) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert gallery_ids(site) == [source_id], "the discarded preview is still stored"
+
+
+def test_deleting_the_previewed_image_moves_the_preview_on(site: LocalStack, page: Page) -> None:
+    page.goto(site.url)
+    page.set_input_files("#file-input", files=[shapes_png(81)])
+    expect(page.locator("#gallery .card")).to_have_count(1)
+    page.set_input_files("#file-input", files=[shapes_png(82)])
+    expect(page.locator("#gallery .card")).to_have_count(2)
+    expect(page.locator("#preview-title")).to_have_text("Preview on shapes-82.png")
+    set_slider(page, "low", 40)
+    page.wait_for_function(SETTLED, arg="", timeout=15000)
+    unkept = page.locator("#preview-image").get_attribute("data-id")
+
+    page.get_by_role("button", name="Delete shapes-82.png").click()
+    expect(page.locator("#preview-title")).to_have_text("Preview on shapes-81.png")
+    expect(page.locator("#preview-image")).to_be_hidden()
+    deadline = time.monotonic() + 10
+    while unkept in gallery_ids(site) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert unkept not in gallery_ids(site), "the unkept preview of a deleted image stayed"
+
+    page.get_by_role("button", name="Delete shapes-81.png").click()
+    expect(page.locator("#gallery .card")).to_have_count(0)
+    expect(page.locator("#preview")).to_be_hidden()

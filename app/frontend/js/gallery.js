@@ -28,19 +28,20 @@ function button(text, hiddenSuffix) {
 }
 
 export class Gallery {
-  constructor({ list, emptyNote, loadMoreButton, heading, onRerun, onOpen, onError }) {
-    Object.assign(this, { list, emptyNote, loadMoreButton, heading, onRerun, onOpen, onError });
+  constructor({ list, emptyNote, loadMoreButton, heading, onRerun, onOpen, onDeleted, onError }) {
+    Object.assign(this, { list, emptyNote, loadMoreButton, heading, onRerun, onOpen, onDeleted, onError });
+    this.items = new Map(); // id -> the API's record, for the cards on the page
     this.next = null;
     this.loading = false;
     loadMoreButton.addEventListener("click", () => this.loadMore());
   }
 
   newest() {
-    return this.list.firstElementChild?.item ?? null;
+    return this.items.get(this.list.firstElementChild?.dataset.id) ?? null;
   }
 
   has(id) {
-    return Boolean(this.#card(id));
+    return this.items.has(id);
   }
 
   // The button is never disabled while it has focus (that would drop focus to <body>):
@@ -98,7 +99,7 @@ export class Gallery {
     const card = document.createElement("li");
     card.className = "card";
     card.dataset.id = item.id;
-    card.item = item;
+    this.items.set(item.id, item);
 
     const title = document.createElement("h3");
     title.className = "card-title";
@@ -172,6 +173,7 @@ export class Gallery {
       }
     }
     forgetName(item.id);
+    this.items.delete(item.id);
     // Keyboard users keep their place: focus moves to the next card, or the heading.
     const neighbour = card.nextElementSibling ?? card.previousElementSibling;
     const nextFocus = neighbour?.querySelector("h3") ?? this.heading;
@@ -179,5 +181,6 @@ export class Gallery {
     this.#refresh();
     nextFocus.focus();
     announce(`${name} deleted.`);
+    this.onDeleted(item, this.newest());
   }
 }

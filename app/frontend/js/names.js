@@ -10,9 +10,7 @@ function all() {
   }
 }
 
-export function rememberName(id, name, bytes) {
-  const names = all();
-  names[id] = { name, bytes };
+function save(names) {
   try {
     localStorage.setItem(KEY, JSON.stringify(names));
   } catch {
@@ -20,14 +18,20 @@ export function rememberName(id, name, bytes) {
   }
 }
 
+export function rememberName(id, name, bytes) {
+  save({ ...all(), [id]: { name, bytes } });
+}
+
 export function forgetName(id) {
   const names = all();
   delete names[id];
-  localStorage.setItem(KEY, JSON.stringify(names));
+  save(names);
 }
 
+// Results uploaded elsewhere (another browser, curl) are named after their id.
 export function fileInfo(item) {
-  return all()[item.id] ?? { name: `image-${item.id.slice(0, 8)}.${item.original_url.split(".").pop()}`, bytes: null };
+  const extension = item.original_url.split(".").pop();
+  return all()[item.id] ?? { name: `image-${item.id.slice(0, 8)}.${extension}`, bytes: null };
 }
 
 export function describeParams(params) {

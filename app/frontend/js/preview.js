@@ -31,6 +31,18 @@ export class Preview {
     byId("preview-title").textContent = `Preview on ${fileInfo(item).name}`;
   }
 
+  // The selected image was deleted: previews move to the newest one left, if any.
+  sourceDeleted(deleted, newest) {
+    if (this.source?.id !== deleted.id) return;
+    clearTimeout(this.timer);
+    this.sequence += 1; // a preview still on its way is for an image that is gone
+    this.#forgetUnkept();
+    this.#reset();
+    this.source = null;
+    if (newest) this.select(newest);
+    else this.panel.hidden = true;
+  }
+
   settingsChanged() {
     if (!this.source) return;
     // Marks, not test hooks: they let anyone measure change-to-preview in the browser.
