@@ -1,11 +1,19 @@
 """Debian chromium driven by Playwright (never `playwright install`), against a local stack."""
 
+import base64
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 import requests
-from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, sync_playwright
+from playwright.sync_api import (
+    Browser,
+    BrowserContext,
+    ConsoleMessage,
+    JSHandle,
+    Page,
+    sync_playwright,
+)
 
 from localrun import LocalStack
 from tests.conftest import missing_tool
@@ -52,6 +60,19 @@ def upload_through_api(site: LocalStack, file: dict) -> dict:
     )
     answer.raise_for_status()
     return answer.json()
+
+
+def data_transfer(page: Page, file: dict) -> JSHandle:
+    """A DataTransfer in the page holding `file`, as a drop or a paste carries it."""
+    return page.evaluate_handle(
+        """([name, type, base64]) => {
+            const bytes = Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
+            const transfer = new DataTransfer();
+            transfer.items.add(new File([bytes], name, { type }));
+            return transfer;
+        }""",
+        [file["name"], file["mimeType"], base64.b64encode(file["buffer"]).decode()],
+    )
 
 
 def gallery_ids(site: LocalStack) -> list[str]:
@@ -123,6 +144,14 @@ def viewport_context(browser: Browser, width: int, **options: object) -> Browser
         is_mobile=phone,
         **options,
     )
+
+
+@pytest.fixture
+def phone(browser: Browser) -> Iterator[Page]:
+    """A page on a 390 px touch screen."""
+    context = viewport_context(browser, 390)
+    yield context.new_page()
+    context.close()
 
 
 @pytest.fixture

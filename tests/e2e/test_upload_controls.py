@@ -1,16 +1,14 @@
 """Uploads a user can follow and stop: name, size, percentage and Cancel per row; paste
 from the clipboard; the drop hint only where dragging files is possible."""
 
-import base64
 import re
 import time
-from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Page, expect
 
 from localrun import LocalStack
-from tests.e2e.conftest import gallery_ids, shapes_png, viewport_context
+from tests.e2e.conftest import data_transfer, gallery_ids, shapes_png
 from tests.unit.backend import sample_images
 
 pytestmark = pytest.mark.browser
@@ -65,28 +63,16 @@ def test_cancel_stops_an_upload_and_nothing_is_stored(site: LocalStack, page: Pa
     expect(page.locator("#gallery .card")).to_have_count(0)
 
 
-PASTE = """([name, base64]) => {
-    const bytes = Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
-    const clipboard = new DataTransfer();
-    clipboard.items.add(new File([bytes], name, { type: "image/png" }));
-    const paste = new ClipboardEvent("paste", { clipboardData: clipboard, bubbles: true });
-    document.dispatchEvent(paste);
-}"""
+PASTE = """(clipboard) => document.dispatchEvent(
+    new ClipboardEvent("paste", { clipboardData: clipboard, bubbles: true })
+)"""
 
 
 def test_pasting_an_image_uploads_it(site: LocalStack, page: Page) -> None:
     page.goto(site.url)
-    pasted = shapes_png(90)
-    page.evaluate(PASTE, [pasted["name"], base64.b64encode(pasted["buffer"]).decode()])
+    page.evaluate(PASTE, data_transfer(page, shapes_png(90)))
     expect(page.locator(".upload-row").first).to_contain_text("shapes-90.png")
     expect(page.locator("#gallery .card h3")).to_have_text(["shapes-90.png"])
-
-
-@pytest.fixture
-def phone(browser: Browser) -> Iterator[Page]:
-    context = viewport_context(browser, 390)
-    yield context.new_page()
-    context.close()
 
 
 def test_drop_hint_only_where_files_can_be_dragged(

@@ -1,6 +1,5 @@
 """The upload page in a real browser, through the real gateway and backends."""
 
-import base64
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -12,6 +11,7 @@ from playwright.sync_api import Page, expect
 from localrun import LocalStack
 from tests.e2e.conftest import (
     ConsoleErrors,
+    data_transfer,
     expect_images_loaded,
     gallery_ids,
     set_slider,
@@ -101,10 +101,7 @@ def test_unsupported_files_get_readable_errors(
     assert unexpected == [], f"console errors besides the refused upload: {unexpected}"
 
 
-DROP_FILE = """([name, base64]) => {
-    const bytes = Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
-    const transfer = new DataTransfer();
-    transfer.items.add(new File([bytes], name, { type: "image/png" }));
+DROP = """(transfer) => {
     const zone = document.getElementById("drop-zone");
     zone.dispatchEvent(new DragEvent("dragover", { dataTransfer: transfer, bubbles: true }));
     zone.dispatchEvent(new DragEvent("drop", { dataTransfer: transfer, bubbles: true }));
@@ -113,8 +110,7 @@ DROP_FILE = """([name, base64]) => {
 
 def test_dropping_a_file_uploads_it(site: LocalStack, page: Page) -> None:
     page.goto(site.url)
-    dropped = shapes_png(6)
-    page.evaluate(DROP_FILE, [dropped["name"], base64.b64encode(dropped["buffer"]).decode()])
+    page.evaluate(DROP, data_transfer(page, shapes_png(6)))
     expect(page.locator(".upload-row").first).to_contain_text("shapes-6.png")
     expect(page.locator("#gallery .card")).to_have_count(1)
     expect(page.locator("#drop-zone")).not_to_have_class(re.compile("dragging"))

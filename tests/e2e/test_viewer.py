@@ -1,17 +1,14 @@
 """The full-size viewer: original and edges at their real resolution, zoom and pan by
 mouse, keyboard and touch, and a before/after split."""
 
-from collections.abc import Iterator
-
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Page, expect
 
 from localrun import LocalStack
 from tests.e2e.conftest import (
     expect_images_loaded,
     shapes_png,
     upload_through_api,
-    viewport_context,
 )
 
 pytestmark = pytest.mark.browser
@@ -109,13 +106,6 @@ def test_viewer_by_keyboard(site: LocalStack, page: Page) -> None:
     page.keyboard.press("Escape")
     expect(page.locator("#viewer")).to_be_hidden()
     assert page.evaluate("document.activeElement.textContent").startswith("View full size")
-
-
-@pytest.fixture
-def phone(browser: Browser) -> Iterator[Page]:
-    context = viewport_context(browser, 390)
-    yield context.new_page()
-    context.close()
 
 
 def test_viewer_pinch_zooms_at_phone_width(site: LocalStack, phone: Page) -> None:

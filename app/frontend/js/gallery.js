@@ -2,30 +2,13 @@
 
 import { deleteImage, listImages } from "./api.js";
 import { announce } from "./announcer.js";
+import { labelled, labelledButton } from "./controls.js";
 import { formatBytes } from "./limits.js";
 import { describeParams, downloadName, fileInfo, forgetName } from "./names.js";
 
 const PAGE_SIZE = 12;
 const HIGHLIGHT_MS = 2500;
 const reducedMotion = window.matchMedia("(prefers-reduced-motion: reduce)");
-
-// Visible text first, then what it acts on for screen readers ("Delete harbour.jpg"):
-// the accessible name contains the visible label (WCAG 2.5.3, axe label-content-name-mismatch).
-function labelled(element, text, hiddenSuffix) {
-  element.textContent = text;
-  const hidden = document.createElement("span");
-  hidden.className = "visually-hidden";
-  hidden.textContent = ` ${hiddenSuffix}`;
-  element.append(hidden);
-  return element;
-}
-
-function button(text, hiddenSuffix) {
-  const element = document.createElement("button");
-  element.type = "button";
-  element.className = "button";
-  return labelled(element, text, hiddenSuffix);
-}
 
 export class Gallery {
   constructor({ list, emptyNote, loadMoreButton, heading, onRerun, onOpen, onDeleted, onError }) {
@@ -122,9 +105,9 @@ export class Gallery {
 
     const actions = document.createElement("div");
     actions.className = "actions";
-    const view = button("View full size", name);
+    const view = labelledButton("View full size", name);
     view.addEventListener("click", () => this.onOpen(item, view));
-    const rerun = button("Re-run with current settings", `for ${name}`);
+    const rerun = labelledButton("Re-run with current settings", `for ${name}`);
     rerun.addEventListener("click", () => this.onRerun(item));
     const download = labelled(document.createElement("a"), "Download edges", `of ${name}`);
     download.className = "button";
@@ -139,7 +122,7 @@ export class Gallery {
         download.click();
       }
     });
-    const remove = button("Delete", name);
+    const remove = labelledButton("Delete", name);
     remove.classList.add("danger");
     remove.addEventListener("click", () => this.#delete(item, card, name));
     actions.append(view, rerun, download, remove);

@@ -30,7 +30,7 @@ const gallery = new Gallery({
   onError: showMessage,
   onRerun: rerun,
   onOpen: (item, opener) => viewer.open(item, fileInfo(item).name, opener),
-  onDeleted: (item, newest) => preview?.sourceDeleted(item, newest),
+  onDeleted: (item, newest) => preview?.imageDeleted(item, newest),
 });
 let config = null;
 let settings = null;

@@ -31,8 +31,13 @@ export class Preview {
     byId("preview-title").textContent = `Preview on ${fileInfo(item).name}`;
   }
 
-  // The selected image was deleted: previews move to the newest one left, if any.
-  sourceDeleted(deleted, newest) {
+  // A deleted preview result is not deleted twice; when the selected image was deleted,
+  // previews move to the newest one left, if any.
+  imageDeleted(deleted, newest) {
+    if (this.result?.id === deleted.id) {
+      this.result = null;
+      this.#reset();
+    }
     if (this.source?.id !== deleted.id) return;
     clearTimeout(this.timer);
     this.sequence += 1; // a preview still on its way is for an image that is gone

@@ -2,6 +2,7 @@
 
 import { UploadCancelled } from "./api.js";
 import { announce } from "./announcer.js";
+import { labelledButton } from "./controls.js";
 import { formatBytes } from "./limits.js";
 
 const PARALLEL_UPLOADS = 2;
@@ -116,23 +117,10 @@ export class UploadList {
     percentText.textContent = percent.format(0);
     const status = document.createElement("span");
     status.className = "upload-status";
-    const cancelButton = this.#button("Cancel", name);
+    const cancelButton = labelledButton("Cancel", name, "button small");
     element.append(label, size, progress, percentText, status, cancelButton);
     this.list.append(element);
     return { element, name, progress, percent: percentText, status, cancelButton };
-  }
-
-  // Visible text first, then the file's name for screen readers: "Cancel shapes.png".
-  #button(text, name) {
-    const button = document.createElement("button");
-    button.type = "button";
-    button.className = "button small";
-    button.textContent = text;
-    const hidden = document.createElement("span");
-    hidden.className = "visually-hidden";
-    hidden.textContent = ` ${name}`;
-    button.append(hidden);
-    return button;
   }
 
   #removeCancel(row) {
@@ -147,7 +135,7 @@ export class UploadList {
     row.percent.remove();
     row.cancelButton.remove();
     row.status.textContent = message;
-    const dismiss = this.#button("Dismiss", row.name);
+    const dismiss = labelledButton("Dismiss", row.name, "button small");
     dismiss.addEventListener("click", () => this.#removeRow(row));
     row.element.append(dismiss);
     if (hadFocus) dismiss.focus();
