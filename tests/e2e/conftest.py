@@ -81,8 +81,12 @@ def gallery_ids(site: LocalStack) -> list[str]:
 
 
 @pytest.fixture(autouse=True)
-def empty_gallery(site: LocalStack) -> None:
-    """Every page test starts from an empty gallery on the shared module stack."""
+def empty_gallery(request: pytest.FixtureRequest) -> None:
+    """Every page test starts from an empty gallery on the shared module stack; tests
+    that only read the page's files start no stack at all."""
+    if request.node.get_closest_marker("browser") is None:
+        return
+    site: LocalStack = request.getfixturevalue("site")
     for image_id in gallery_ids(site):
         requests.delete(f"{site.url}/api/images/{image_id}", timeout=10)
 
