@@ -9,15 +9,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
+from canny import MULTIPART_OVERHEAD_BYTES
+from canny.settings import Settings, SettingsError
+
 from localrun import processes
 from localrun.nginx_config import REPO_ROOT, render_template_file
 from localrun.readiness import StartupError, free_port, wait_until_ok
 from localrun.run_lock import RunLock
 
-DEFAULT_MAX_UPLOAD_BYTES = 20 * 1024 * 1024
-# The multipart envelope and form fields ride on top of the file: the same allowance as
-# the backend's own request limit (canny.MULTIPART_OVERHEAD_BYTES), so both agree.
-MULTIPART_ALLOWANCE_BYTES = 64 * 1024
 FRONTEND_DIR = REPO_ROOT / "app" / "frontend"
 GUNICORN_CONFIG = REPO_ROOT / "app" / "backend" / "gunicorn.conf.py"
 
@@ -65,9 +64,7 @@ class LocalStack:
         self.backends = [Backend("backend-1", free_port()), Backend("backend-2", free_port())]
         self.upload_rate = upload_rate
         self.upload_burst = upload_burst
-        self.max_upload_bytes = max_upload_bytes or int(
-            os.environ.get("CANNY_MAX_UPLOAD_BYTES", DEFAULT_MAX_UPLOAD_BYTES)
-        )
+        self.max_upload_bytes = max_upload_bytes or _backend_upload_limit()
         self.startup_timeout = startup_timeout
         self._nginx: subprocess.Popen | None = None
         self._lock = RunLock(self.run_dir)
@@ -188,8 +185,8 @@ class LocalStack:
             "CANNY_BACKEND_2": self.backends[1].address,
             "CANNY_FRONTEND_DIR": str(FRONTEND_DIR),
             "CANNY_RESULTS_DIR": str(self.results_dir),
-            "CANNY_MAX_UPLOAD_BYTES": str(self.max_upload_bytes),
-            "CANNY_MAX_BODY": str(self.max_upload_bytes + MULTIPART_ALLOWANCE_BYTES),
+            # Exactly the backends' own request limit: the file plus the multipart envelope.
+            "CANNY_MAX_BODY": str(self.max_upload_bytes + MULTIPART_OVERHEAD_BYTES),
             "CANNY_UPLOAD_RATE": self.upload_rate,
             "CANNY_UPLOAD_BURST": str(self.upload_burst),
             "CANNY_PID_FILE": str(self.state_dir / "nginx.pid"),
@@ -197,6 +194,15 @@ class LocalStack:
             "CANNY_ACCESS_LOG": str(self.access_log),
             "CANNY_ERROR_LOG": str(self.error_log),
         }
+
+
+def _backend_upload_limit() -> int:
+    """CANNY_MAX_UPLOAD_BYTES read by the backend's own settings (default included), so
+    the gateway and the backends it starts always agree on the limit."""
+    try:
+        return Settings.from_env().max_upload_bytes
+    except SettingsError as error:
+        raise StartupError(str(error)) from None
 
 
 def _require_free_port(port: int) -> None:

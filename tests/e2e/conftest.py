@@ -1,12 +1,23 @@
 """Debian chromium driven by Playwright (never `playwright install`), against a local stack."""
 
+import base64
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
+import requests
+from playwright.sync_api import (
+    Browser,
+    BrowserContext,
+    ConsoleMessage,
+    JSHandle,
+    Page,
+    sync_playwright,
+)
 
 from localrun import LocalStack
+from tests.conftest import missing_tool
+from tests.unit.backend import sample_images
 
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -16,7 +27,10 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-REPORTS_DIR = Path(__file__).resolve().parents[2] / "reports"
+REPO_ROOT = Path(__file__).resolve().parents[2]
+REPORTS_DIR = REPO_ROOT / "reports"
+# npm `axe-core`, installed by .ci/run; injected into the page under test as a script tag.
+AXE_SCRIPT = REPO_ROOT / ".ci" / "node" / "node_modules" / "axe-core" / "axe.min.js"
 
 
 @pytest.fixture(scope="module")
@@ -30,6 +44,85 @@ def site(
         tmp_path_factory.mktemp("e2e"), upload_rate="100r/s", upload_burst=100
     ) as stack:
         yield stack
+
+
+def shapes_png(seed: int, width: int = 480, height: int = 320) -> dict:
+    """A file for set_input_files: a PNG of coloured shapes named shapes-<seed>.png."""
+    data = sample_images.encode(sample_images.shapes(width=width, height=height, seed=seed), "png")
+    return {"name": f"shapes-{seed}.png", "mimeType": "image/png", "buffer": data}
+
+
+OWNER_COOKIE = "canny_owner"
+
+
+def owner_key(page: Page) -> str | None:
+    """The owner key the API set in this page's browser context, if any. Every test's
+    context is new, so each test is a new owner with its own empty gallery."""
+    keys = [c["value"] for c in page.context.cookies() if c["name"] == OWNER_COOKIE]
+    assert len(keys) <= 1, f"expected at most one owner cookie, got {keys}"
+    return keys[0] if keys else None
+
+
+def owner_headers(page: Page) -> dict[str, str]:
+    """Headers that make a request outside the browser act as the page's owner."""
+    key = owner_key(page)
+    assert key, "the page has no owner yet"
+    return {"Authorization": f"Bearer {key}"}
+
+
+def upload_through_api(site: LocalStack, page: Page, file: dict) -> dict:
+    """Upload as the page's owner. A page with no owner yet gets the key the API issues as
+    its cookie, so the page then shows what the test uploaded."""
+    key = owner_key(page)
+    answer = requests.post(
+        f"{site.url}/api/images",
+        files={"file": (file["name"], file["buffer"], file["mimeType"])},
+        headers={"Authorization": f"Bearer {key}"} if key else {},
+        timeout=30,
+    )
+    answer.raise_for_status()
+    body = answer.json()
+    if key is None:
+        page.context.add_cookies(
+            [{"name": OWNER_COOKIE, "value": body["owner_key"], "url": f"{site.url}/api/"}]
+        )
+    return body
+
+
+def data_transfer(page: Page, file: dict) -> JSHandle:
+    """A DataTransfer in the page holding `file`, as a drop or a paste carries it."""
+    return page.evaluate_handle(
+        """([name, type, base64]) => {
+            const bytes = Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
+            const transfer = new DataTransfer();
+            transfer.items.add(new File([bytes], name, { type }));
+            return transfer;
+        }""",
+        [file["name"], file["mimeType"], base64.b64encode(file["buffer"]).decode()],
+    )
+
+
+def gallery_ids(site: LocalStack, page: Page) -> list[str]:
+    """What the API lists for the page's owner, asked outside the browser."""
+    if owner_key(page) is None:
+        return []
+    listed = requests.get(
+        f"{site.url}/api/images?limit=100", headers=owner_headers(page), timeout=10
+    ).json()
+    return [item["id"] for item in listed["items"]]
+
+
+IMAGE_LOADED = """(selector) => [...document.querySelectorAll(selector)]
+    .every((image) => image.complete && image.naturalWidth > 0)"""
+
+
+def expect_images_loaded(page: Page, selector: str) -> None:
+    page.wait_for_function(IMAGE_LOADED, arg=selector, timeout=15000)
+
+
+def set_slider(page: Page, name: str, value: int) -> None:
+    """Playwright's fill sets a range input's value and fires its input event."""
+    page.locator(f"#{name}").fill(str(value))
 
 
 @pytest.fixture(scope="module")
@@ -67,6 +160,25 @@ def page(browser: Browser, console_errors: ConsoleErrors) -> Iterator[Page]:
     context.close()
 
 
+def viewport_context(browser: Browser, width: int, **options: object) -> BrowserContext:
+    """A context at the given width; phones (under 600 px) get touch and a coarse pointer."""
+    phone = width < 600
+    return browser.new_context(
+        viewport={"width": width, "height": 844 if phone else 900},
+        has_touch=phone,
+        is_mobile=phone,
+        **options,
+    )
+
+
+@pytest.fixture
+def phone(browser: Browser) -> Iterator[Page]:
+    """A page on a 390 px touch screen."""
+    context = viewport_context(browser, 390)
+    yield context.new_page()
+    context.close()
+
+
 @pytest.fixture
 def screenshot(page: Page, request: pytest.FixtureRequest) -> Callable[[str], Path]:
     """Save the page as a test artifact under reports/."""
@@ -78,3 +190,33 @@ def screenshot(page: Page, request: pytest.FixtureRequest) -> Callable[[str], Pa
         return path
 
     return take
+
+
+@pytest.fixture(scope="session")
+def axe_script() -> Path:
+    if not AXE_SCRIPT.is_file():
+        missing_tool(f"axe-core is not installed ({AXE_SCRIPT})")
+    return AXE_SCRIPT
+
+
+@pytest.fixture
+def axe_violations(axe_script: Path) -> Callable[[Page], list[str]]:
+    """Run axe-core (WCAG 2.x A and AA rules and best practices) on the page as it is now;
+    return one line per violated rule and element. axe.run's API: github.com/dequelabs/axe-core
+    doc/API.md ("axe.run", "runOnly")."""
+
+    def run(page: Page) -> list[str]:
+        if not page.evaluate("typeof window.axe !== 'undefined'"):
+            page.add_script_tag(path=str(axe_script))
+        results = page.evaluate(
+            """() => axe.run(document, {
+                runOnly: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa", "best-practice"],
+            })"""
+        )
+        return [
+            f"{violation['id']} ({violation['impact']}): {node['target']} {node['failureSummary']}"
+            for violation in results["violations"]
+            for node in violation["nodes"]
+        ]
+
+    return run

@@ -1,6 +1,5 @@
 """The upload page in a real browser, through the real gateway and backends."""
 
-import base64
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -10,40 +9,17 @@ import requests
 from playwright.sync_api import Browser, Page, expect
 
 from localrun import LocalStack
-from tests.e2e.conftest import ConsoleErrors
-from tests.unit.backend import sample_images
+from tests.e2e.conftest import (
+    ConsoleErrors,
+    data_transfer,
+    expect_images_loaded,
+    gallery_ids,
+    owner_key,
+    set_slider,
+    shapes_png,
+)
 
 pytestmark = pytest.mark.browser
-
-IMAGE_LOADED = """(selector) => [...document.querySelectorAll(selector)]
-    .every((image) => image.complete && image.naturalWidth > 0)"""
-
-
-def shapes_png(seed: int) -> dict:
-    data = sample_images.encode(sample_images.shapes(width=480, height=320, seed=seed), "png")
-    return {"name": f"shapes-{seed}.png", "mimeType": "image/png", "buffer": data}
-
-
-def owner_key(page: Page) -> str:
-    """The owner key the API set in this browser (every test's browser context is new, so
-    each test starts with its own empty gallery)."""
-    cookies = [cookie for cookie in page.context.cookies() if cookie["name"] == "canny_owner"]
-    assert len(cookies) == 1, f"expected one owner cookie, got {cookies}"
-    return cookies[0]["value"]
-
-
-def gallery_ids(site: LocalStack, page: Page) -> list[str]:
-    """What the API lists for the browser's owner, asked outside the browser."""
-    listed = requests.get(
-        f"{site.url}/api/images?limit=100",
-        headers={"Authorization": f"Bearer {owner_key(page)}"},
-        timeout=10,
-    ).json()
-    return [item["id"] for item in listed["items"]]
-
-
-def expect_images_loaded(page: Page, selector: str) -> None:
-    page.wait_for_function(IMAGE_LOADED, arg=selector, timeout=15000)
 
 
 def test_upload_rerun_and_delete(
@@ -52,6 +28,7 @@ def test_upload_rerun_and_delete(
     console_errors: ConsoleErrors,
     screenshot: Callable[[str], Path],
 ) -> None:
+    config = requests.get(f"{site.url}/api/config", timeout=10).json()
     page.goto(site.url)
     expect(page.locator("#limits")).to_contain_text("up to 20 MiB")
     expect(page.locator("#gallery-empty")).to_be_visible()
@@ -60,30 +37,43 @@ def test_upload_rerun_and_delete(
     row = page.locator(".upload-row").first
     expect(row).to_contain_text("shapes-1.png")
     expect(row).to_contain_text("Done")
+    expect(row).to_contain_text("100%")
     expect(row.locator("progress")).to_have_attribute("value", "1")
     cards = page.locator("#gallery .card")
     expect(cards).to_have_count(1)
+    expect(cards.first.locator("h3")).to_have_text("shapes-1.png")
+    defaults = {name: spec["default"] for name, spec in config["params"].items()}
+    settings = f"low {defaults['low']}, high {defaults['high']}, blur {defaults['blur']}"
+    expect(cards.first.locator(".meta")).to_contain_text(
+        f"480 \N{MULTIPLICATION SIGN} 320 px · 7 KiB · {settings}"
+    )
     expect_images_loaded(page, "#gallery .card img")
 
-    page.fill("#low", "20")
-    page.fill("#high", "60")
-    page.select_option("#blur", "3")
-    page.get_by_role("button", name=re.compile("^Re-run image")).click()
-    expect(cards).to_have_count(2)
+    reruns: list[str] = []
+    page.on("request", lambda r: reruns.append(r.url) if r.method == "POST" else None)
+    set_slider(page, "low", 20)
+    set_slider(page, "high", 60)
+    set_slider(page, "blur", 3)
+    # The live preview settles first, so the re-run below finds its result cached.
+    expect(page.locator("#preview-note")).to_have_text("Edges with low 20, high 60, blur 3.")
+    page.get_by_role("button", name="Re-run with current settings for shapes-1.png").first.click()
     expect(cards.first.locator(".meta")).to_contain_text("low 20, high 60, blur 3")
+    expect(cards.first.locator("h3")).to_have_text("shapes-1.png")
+    assert all(url.endswith("/rerun") for url in reruns), f"re-run uploaded again: {reruns}"
     expect_images_loaded(page, "#gallery .card img")
     screenshot("gallery")
 
     with page.expect_download() as download:
-        cards.first.get_by_role("link", name=re.compile("^Download the edge map")).click()
-    assert download.value.suggested_filename.endswith("-edges.png")
+        cards.first.get_by_role("link", name="Download edges of shapes-1.png").click()
+    assert download.value.suggested_filename == "shapes-1-edges-low20-high60-blur3.png"
     assert Path(download.value.path()).read_bytes().startswith(b"\x89PNG")
 
-    page.get_by_role("button", name=re.compile("^Delete image")).first.click()
-    expect(cards).to_have_count(1)
-    expect(cards.first.locator(".meta")).to_contain_text("low 100, high 200, blur 5")
-    page.get_by_role("button", name=re.compile("^Delete image")).click()
-    expect(cards).to_have_count(0)
+    delete_buttons = page.get_by_role("button", name="Delete shapes-1.png")
+    expect(cards).to_have_count(2)
+    while delete_buttons.count():
+        before = cards.count()
+        delete_buttons.first.click()
+        expect(cards).to_have_count(before - 1)
     expect(page.locator("#gallery-empty")).to_be_visible()
     assert gallery_ids(site, page) == [], "deleted in the page but still listed by the API"
     assert console_errors == [], f"console errors: {console_errors}"
@@ -112,10 +102,7 @@ def test_unsupported_files_get_readable_errors(
     assert unexpected == [], f"console errors besides the refused upload: {unexpected}"
 
 
-DROP_FILE = """([name, base64]) => {
-    const bytes = Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
-    const transfer = new DataTransfer();
-    transfer.items.add(new File([bytes], name, { type: "image/png" }));
+DROP = """(transfer) => {
     const zone = document.getElementById("drop-zone");
     zone.dispatchEvent(new DragEvent("dragover", { dataTransfer: transfer, bubbles: true }));
     zone.dispatchEvent(new DragEvent("drop", { dataTransfer: transfer, bubbles: true }));
@@ -124,23 +111,45 @@ DROP_FILE = """([name, base64]) => {
 
 def test_dropping_a_file_uploads_it(site: LocalStack, page: Page) -> None:
     page.goto(site.url)
-    dropped = shapes_png(6)
-    page.evaluate(DROP_FILE, [dropped["name"], base64.b64encode(dropped["buffer"]).decode()])
+    page.evaluate(DROP, data_transfer(page, shapes_png(6)))
     expect(page.locator(".upload-row").first).to_contain_text("shapes-6.png")
     expect(page.locator("#gallery .card")).to_have_count(1)
     expect(page.locator("#drop-zone")).not_to_have_class(re.compile("dragging"))
 
 
-def test_settings_are_checked_before_upload(site: LocalStack, page: Page) -> None:
+def test_sliders_take_ranges_and_defaults_from_the_config(site: LocalStack, page: Page) -> None:
+    params = requests.get(f"{site.url}/api/config", timeout=10).json()["params"]
     page.goto(site.url)
-    page.fill("#low", "300")
-    page.fill("#high", "200")
-    page.set_input_files("#file-input", files=[shapes_png(2)])
-    expect(page.locator("#message")).to_have_text(
-        "Low threshold must not be above the high threshold."
-    )
-    expect(page.locator("#low")).to_have_attribute("aria-invalid", "true")
-    expect(page.locator(".upload-row")).to_have_count(0)
+    for name, spec in params.items():
+        slider = page.locator(f"#{name}")
+        expect(slider).to_have_attribute("min", str(spec["min"]))
+        expect(slider).to_have_attribute("max", str(spec["max"]))
+        expect(slider).to_have_value(str(spec["default"]))
+        expect(page.locator(f"#{name}-value")).to_have_text(str(spec["default"]))
+        hint = page.locator(f"#{slider.get_attribute('aria-describedby')}")
+        expect(hint).not_to_be_empty()
+    expect(page.locator("#blur")).to_have_attribute("step", "2")
+    # Thresholds push each other: low never ends above high.
+    page.locator("#low").fill(str(params["high"]["default"] + 50))
+    expect(page.locator("#high")).to_have_value(str(params["high"]["default"] + 50))
+    page.locator("#high").fill("10")
+    expect(page.locator("#low")).to_have_value("10")
+
+
+def test_page_follows_a_changed_config(site: LocalStack, page: Page) -> None:
+    """Nothing is baked into the page: another answer from /api/config, other controls."""
+    config = requests.get(f"{site.url}/api/config", timeout=10).json()
+    config["formats"] = ["png", "webp"]
+    config["params"]["blur"] = {"min": 3, "max": 9, "default": 7, "odd": True}
+    page.route("**/api/config", lambda route: route.fulfill(json=config))
+    page.goto(site.url)
+    expect(page.locator("#limits")).to_have_text("PNG or WEBP, up to 20 MiB each.")
+    expect(page.locator("#file-input")).to_have_attribute("accept", "image/png,image/webp")
+    expect(page.locator("#blur")).to_have_attribute("max", "9")
+    expect(page.locator("#blur")).to_have_value("7")
+    jpeg = {"name": "photo.jpg", "mimeType": "image/jpeg", "buffer": b"\xff\xd8\xff"}
+    page.set_input_files("#file-input", files=[jpeg])
+    expect(page.locator(".upload-row.failed")).to_contain_text("use PNG or WEBP")
 
 
 def test_gallery_is_newest_first_and_pages_with_load_more(site: LocalStack, page: Page) -> None:
@@ -179,7 +188,9 @@ def test_keyboard_only_upload(site: LocalStack, page: Page, console_errors: Cons
             .map((c) => c.id)"""
     )
     assert unlabeled == [], f"form controls without a label: {unlabeled}"
-    assert page.locator("img:not([alt]), img[alt='']").count() == 0, "images without alt text"
+    # Empty alt only where a labelled role="img" container (the viewer) speaks for them.
+    unnamed = page.locator("img:not([alt]), img[alt='']:not([role='img'] img)")
+    assert unnamed.count() == 0, "images without alt text"
     assert console_errors == []
 
 
@@ -196,13 +207,13 @@ def test_usable_at_phone_width(
     screenshot("phone")
 
 
-def test_files_over_the_gateway_limit_are_refused_before_sending(
+def test_files_over_the_upload_limit_are_refused_before_sending(
     site: LocalStack, page: Page
 ) -> None:
-    """The page takes the limit from the gateway's /limits.json (made tiny here)."""
+    """The page takes the limit from /api/config (made tiny here)."""
+    config = requests.get(f"{site.url}/api/config", timeout=10).json()
     page.route(
-        "**/limits.json",
-        lambda route: route.fulfill(json={"max_upload_bytes": 1000}),
+        "**/api/config", lambda route: route.fulfill(json={**config, "max_upload_bytes": 1000})
     )
     uploads: list[str] = []
     page.on("request", lambda r: uploads.append(r.url) if r.method == "POST" else None)

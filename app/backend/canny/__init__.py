@@ -8,7 +8,7 @@ import cv2
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from canny import errors, extensions, images_api, ops_api, request_log
+from canny import config_api, errors, extensions, images_api, ops_api, request_log
 from canny.settings import Settings
 from canny.storage import ResultStore
 
@@ -45,5 +45,6 @@ def create_app(settings: Settings | None = None) -> Flask:
     request_log.init_app(app, settings.log_level)
     errors.init_app(app)
     app.register_blueprint(images_api.blueprint)
+    app.register_blueprint(config_api.blueprint)
     app.register_blueprint(ops_api.blueprint)
     return app

@@ -23,6 +23,17 @@ class EdgeParams:
         return {"low": self.low, "high": self.high, "blur": self.blur}
 
 
+def param_ranges() -> dict[str, dict[str, int | bool]]:
+    """Each parameter's allowed range and default, as clients build their controls from."""
+    defaults = EdgeParams()
+    threshold = {"min": THRESHOLD_MIN, "max": THRESHOLD_MAX}
+    return {
+        "low": {**threshold, "default": defaults.low},
+        "high": {**threshold, "default": defaults.high},
+        "blur": {"min": BLUR_MIN, "max": BLUR_MAX, "default": defaults.blur, "odd": True},
+    }
+
+
 def _integer_field(form: Mapping[str, str], name: str, default: int) -> int:
     raw = form.get(name)
     if raw is None or raw.strip() == "":

@@ -35,6 +35,7 @@ BMP = ImageFormat("bmp", "bmp", "BMP", "image/bmp")
 TIFF = ImageFormat("tiff", "tiff", "TIFF", "image/tiff")
 ACCEPTED_FORMATS = (JPEG, PNG, WEBP, BMP, TIFF)
 EXTENSIONS = tuple(image_format.extension for image_format in ACCEPTED_FORMATS)
+FORMAT_BY_NAME = {image_format.name: image_format for image_format in ACCEPTED_FORMATS}
 
 _PDF_MAGIC = b"%PDF-"
 _WARNINGS_LOCK = threading.Lock()

@@ -7,7 +7,9 @@ results, and another owner's id is answered exactly like an unknown one.
 from __future__ import annotations
 
 import hashlib
+import json
 import time
+from collections.abc import Callable
 
 from flask import Blueprint, Response, g, jsonify, request
 
@@ -15,7 +17,7 @@ from canny import pipeline
 from canny.edge_params import EdgeParams, parse_params
 from canny.errors import InvalidRequestError, NotFoundError, UnsupportedMediaTypeError
 from canny.extensions import current_settings, current_store
-from canny.image_format import ImageHeader, check_pixel_limit, read_header
+from canny.image_format import FORMAT_BY_NAME, ImageHeader, check_pixel_limit, read_header
 from canny.metrics import CACHE_HITS, IMAGES_PROCESSED, INPUT_BYTES, PIXELS_PROCESSED
 from canny.owner_keys import InvalidOwnerKeyError, Owner, clear_cookie, owner_of, set_cookie
 from canny.storage import Metadata, created_now, result_id
@@ -108,33 +110,47 @@ def _compute_and_store(
 
 @blueprint.post("")
 def upload_image() -> tuple[Response, int, dict[str, str]]:
-    """Answer from the owner's stored result of the same bytes and params if any, else compute.
-
-    A stored result means these exact bytes were accepted before, so a repeat skips the
-    header check; only the pixel limit, which a restart may have lowered, is checked again.
-    A newly issued owner key comes back as `owner_key` (and as the cookie): the only time
-    the server ever shows it.
-    """
+    """Answer from the owner's stored result of the same bytes and params if any, else compute."""
     started = time.perf_counter()
     settings = current_settings()
     owner: Owner = g.owner
     data, fields = _read_upload(settings.max_upload_bytes)
     params = parse_params(fields)
     image_id = result_id(owner.digest, hashlib.sha256(data).hexdigest(), params)
-    metadata = current_store().load(owner.digest, image_id)
-    cached = metadata is not None
-    if metadata is None:
-        header = read_header(data, settings.max_pixels)
-        metadata = _compute_and_store(owner, image_id, data, params, header)
-    else:
-        check_pixel_limit(metadata["width"], metadata["height"], settings.max_pixels)
-        CACHE_HITS.inc()
+    body = _stored_or_computed(
+        owner, image_id, data, params, lambda: read_header(data, settings.max_pixels)
+    )
     INPUT_BYTES.observe(len(data))
-    elapsed_ms = round((time.perf_counter() - started) * 1000, 2)
-    body = {**_public(metadata), "cached": cached, "elapsed_ms": elapsed_ms}
+    return _created(body, started, owner)
+
+
+def _stored_or_computed(
+    owner: Owner,
+    image_id: str,
+    data: bytes,
+    params: EdgeParams,
+    header: Callable[[], ImageHeader],
+) -> Metadata:
+    """The owner's stored result for this id, else a new one; `cached` says which.
+
+    A stored result means these exact bytes were accepted before, so a repeat skips the
+    header check; only the pixel limit, which a restart may have lowered, is checked again.
+    """
+    metadata = current_store().load(owner.digest, image_id)
+    if metadata is None:
+        return {**_compute_and_store(owner, image_id, data, params, header()), "cached": False}
+    check_pixel_limit(metadata["width"], metadata["height"], current_settings().max_pixels)
+    CACHE_HITS.inc()
+    return {**metadata, "cached": True}
+
+
+def _created(metadata: Metadata, started: float, owner: Owner) -> tuple[Response, int, dict]:
+    """201 with the public record; a newly issued owner key comes back as `owner_key` (and
+    as the cookie): the only time the server ever shows it."""
+    body = {**_public(metadata), "elapsed_ms": round((time.perf_counter() - started) * 1000, 2)}
     if owner.issued:
         body["owner_key"] = owner.key
-    return jsonify(body), 201, {"Location": f"/api/images/{image_id}"}
+    return jsonify(body), 201, {"Location": f"/api/images/{metadata['id']}"}
 
 
 def _limit_argument() -> int:
@@ -165,3 +181,57 @@ def delete_image(image_id: str) -> tuple[str, int]:
     if not current_store().delete(g.owner.digest, image_id):
         raise NotFoundError("no image with this id")
     return "", 204
+
+
+RERUN_FIELDS = frozenset(EdgeParams().as_dict())
+
+
+def _rerun_fields() -> dict[str, str]:
+    """`low`, `high`, `blur` from a JSON object or a urlencoded form, as text for `parse_params`.
+
+    JSON values keep their JSON spelling, so `true` or `2.5` fail the integer check with
+    the message a form field would get. Unknown names are refused rather than ignored: a
+    misspelt `Low` would otherwise silently run with the default.
+    """
+    if request.is_json:
+        body = request.get_json(silent=True)
+        if not isinstance(body, dict):
+            raise InvalidRequestError("the JSON body must be an object with low, high and blur")
+        fields = {
+            name: value if isinstance(value, str) else json.dumps(value)
+            for name, value in body.items()
+        }
+    elif request.mimetype == "application/x-www-form-urlencoded":
+        fields = request.form.to_dict()
+    elif request.content_length:
+        raise UnsupportedMediaTypeError("send low, high and blur as JSON or a urlencoded form")
+    else:
+        fields = {}
+    unknown = sorted(set(fields) - RERUN_FIELDS)
+    if unknown:
+        raise InvalidRequestError(f"unknown field(s): {', '.join(unknown)}; use low, high, blur")
+    return fields
+
+
+@blueprint.post("/<image_id>/rerun")
+def rerun_image(image_id: str) -> tuple[Response, int, dict[str, str]]:
+    """Run the edge detection again on a stored original with new params: answers like an
+    upload, without the client sending the original back. The source is looked up like
+    any other read of an id, so only its owner may re-run it.
+    """
+    started = time.perf_counter()
+    owner: Owner = g.owner
+    store = current_store()
+    source = store.load(owner.digest, image_id)
+    if source is None:
+        raise NotFoundError("no image with this id")
+    params = parse_params(_rerun_fields())
+    image_format = FORMAT_BY_NAME[source["format"]]
+    data = store.load_original(image_id, image_format.extension)
+    if data is None:
+        raise NotFoundError("no image with this id")
+    new_id = result_id(owner.digest, hashlib.sha256(data).hexdigest(), params)
+    check_pixel_limit(source["width"], source["height"], current_settings().max_pixels)
+    header = ImageHeader(image_format, source["width"], source["height"])
+    body = _stored_or_computed(owner, new_id, data, params, lambda: header)
+    return _created(body, started, owner)

@@ -193,6 +193,62 @@ def _upload_operation() -> dict[str, Any]:
     }
 
 
+_RERUN_FIELDS = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {name: _UPLOAD_FORM["properties"][name] for name in ("low", "high", "blur")},
+}
+
+
+def _rerun_operation() -> dict[str, Any]:
+    return {
+        "operationId": "rerunImage",
+        "summary": "Compute the edge map of a stored original again with other params",
+        "requestBody": {
+            "required": False,
+            "content": {
+                "application/json": {"schema": _RERUN_FIELDS},
+                "application/x-www-form-urlencoded": {"schema": _RERUN_FIELDS},
+            },
+        },
+        "responses": {
+            "201": _json("The result (computed now, or cached), as an upload", "UploadResult"),
+            "400": _error("Bad or unknown params, or a JSON body that is not an object"),
+            "404": _error("No result with this id"),
+            "415": _error("A body that is neither JSON nor a urlencoded form"),
+            "413": _error("The stored original has more pixels than CANNY_MAX_PIXELS allows now"),
+            "507": _error("No space left to store the result"),
+        },
+    }
+
+
+_RANGE_SCHEMA = {
+    "type": "object",
+    "required": ["min", "max", "default"],
+    "properties": {
+        "min": {"type": "integer"},
+        "max": {"type": "integer"},
+        "default": {"type": "integer"},
+        "odd": {"type": "boolean", "description": "only odd values are allowed"},
+    },
+}
+
+_CONFIG_SCHEMA = {
+    "type": "object",
+    "required": ["max_upload_bytes", "max_pixels", "formats", "params"],
+    "properties": {
+        "max_upload_bytes": {"type": "integer", "minimum": 1},
+        "max_pixels": {"type": "integer", "minimum": 1},
+        "formats": {"type": "array", "items": {"type": "string", "enum": list(FORMAT_NAMES)}},
+        "params": {
+            "type": "object",
+            "required": ["low", "high", "blur"],
+            "properties": {name: _RANGE_SCHEMA for name in ("low", "high", "blur")},
+        },
+    },
+}
+
+
 def _list_operation() -> dict[str, Any]:
     return {
         "operationId": "listImages",
@@ -277,6 +333,17 @@ def openapi_document() -> dict[str, Any]:
                     },
                 },
             },
+            "/api/images/{image_id}/rerun": {
+                "parameters": [_IMAGE_ID],
+                "post": _rerun_operation(),
+            },
+            "/api/config": {
+                "get": {
+                    "operationId": "getConfig",
+                    "summary": "Upload limits, accepted formats and parameter ranges for clients",
+                    "responses": {"200": _json("Limits and ranges", "Config")},
+                }
+            },
             "/healthz": _health("Liveness: the process answers", None),
             "/readyz": _health("Readiness: the results directory is writable", "Not ready"),
             "/metrics": {
@@ -320,6 +387,7 @@ def openapi_document() -> dict[str, Any]:
                     },
                 },
                 "Error": _ERROR_SCHEMA,
+                "Config": _CONFIG_SCHEMA,
             },
             "securitySchemes": _SECURITY_SCHEMES,
         },

@@ -129,6 +129,15 @@ class ResultStore:
         except FileNotFoundError:
             return None
 
+    def load_original(self, image_id: str, extension: str) -> bytes | None:
+        """The uploaded bytes of a stored result; None if they are gone (deleted meanwhile)."""
+        if not is_valid_id(image_id) or extension not in EXTENSIONS:
+            return None
+        try:
+            return (self.directory / f"{image_id}.orig.{extension}").read_bytes()
+        except FileNotFoundError:
+            return None
+
     def save(self, metadata: Metadata, original: bytes, extension: str, edges_png: bytes) -> None:
         """Write the upload, the edge map, the metadata, then the owner's index link that
         makes the id visible."""

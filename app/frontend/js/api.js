@@ -1,4 +1,4 @@
-// The HTTP API of DESIGN.md, with errors turned into readable messages.
+// The backend's HTTP API (see the README's "HTTP API"), with errors turned into readable messages.
 
 export class ApiError extends Error {
   constructor(status, message) {
@@ -54,12 +54,12 @@ async function request(url, options = {}) {
   return response;
 }
 
-export async function fetchLimits() {
-  const response = await request("/limits.json");
-  return response.json();
+// Limits, accepted formats and parameter ranges: the one source the page builds from.
+export async function fetchConfig() {
+  return (await request("/api/config")).json();
 }
 
-export async function listImages(before, limit = 12) {
+export async function listImages(before, limit) {
   const query = new URLSearchParams({ limit: String(limit) });
   if (before) query.set("before", before);
   const response = await request(`/api/images?${query}`);
@@ -71,25 +71,40 @@ export async function deleteImage(id) {
   await request(`/api/images/${encodeURIComponent(id)}`, { method: "DELETE" });
 }
 
-export async function fetchOriginal(url) {
-  const response = await request(url);
-  return response.blob();
+// The server runs the stored original again: nothing is downloaded or uploaded.
+export async function rerunImage(id, params) {
+  const response = await request(`/api/images/${encodeURIComponent(id)}/rerun`, {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify(params),
+  });
+  return response.json();
 }
 
-// XMLHttpRequest, not fetch: only it reports upload progress.
-export async function uploadImage(blob, filename, params, onProgress) {
+export class UploadCancelled extends Error {}
+
+// XMLHttpRequest, not fetch: only it reports upload progress. Returns {done, cancel}:
+// cancel() aborts the request; the gateway reads a whole body before it passes it on
+// (nginx's proxy_request_buffering, on by default:
+// https://nginx.org/en/docs/http/ngx_http_proxy_module.html#proxy_request_buffering),
+// so an upload stopped halfway never reaches a backend and nothing is stored.
+export function uploadImage(blob, filename, params, onProgress) {
   const form = new FormData();
   form.append("file", blob, filename);
   for (const [name, value] of Object.entries(params)) form.append(name, String(value));
-  await ownerCookie();
-  return new Promise((resolve, reject) => {
-    const xhr = new XMLHttpRequest();
+  const xhr = new XMLHttpRequest();
+  let cancelled = false;
+  const done = ownerCookie().then(() => new Promise((resolve, reject) => {
+    if (cancelled) {
+      reject(new UploadCancelled("Cancelled"));
+      return;
+    }
     xhr.open("POST", "/api/images");
     xhr.upload.addEventListener("progress", (event) => {
       if (event.lengthComputable) onProgress(event.loaded / event.total);
     });
     xhr.addEventListener("load", () => {
-      if (xhr.status === 201 || xhr.status === 200) {
+      if (xhr.status === 201) {
         try {
           resolve(JSON.parse(xhr.responseText));
         } catch {
@@ -100,6 +115,12 @@ export async function uploadImage(blob, filename, params, onProgress) {
       }
     });
     xhr.addEventListener("error", () => reject(errorFrom(0, "")));
+    xhr.addEventListener("abort", () => reject(new UploadCancelled("Cancelled")));
     xhr.send(form);
-  });
+  }));
+  const cancel = () => {
+    cancelled = true;
+    xhr.abort();
+  };
+  return { done, cancel };
 }

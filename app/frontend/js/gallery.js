@@ -1,41 +1,71 @@
-// The gallery: newest first, original and edge map side by side, paged with "Load more".
+// The gallery: newest first, original and edges side by side, paged with "Load more".
 
 import { deleteImage, listImages } from "./api.js";
+import { announce } from "./announcer.js";
+import { labelled, labelledButton } from "./controls.js";
+import { formatBytes } from "./limits.js";
+import { describeParams, downloadName, fileInfo, forgetName } from "./names.js";
 
 const PAGE_SIZE = 12;
-
-function describe(params) {
-  return `low ${params.low}, high ${params.high}, blur ${params.blur}`;
-}
+const HIGHLIGHT_MS = 2500;
+const reducedMotion = window.matchMedia("(prefers-reduced-motion: reduce)");
 
 export class Gallery {
-  constructor({ list, emptyNote, loadMoreButton, heading, onRerun, onError }) {
-    Object.assign(this, { list, emptyNote, loadMoreButton, heading, onRerun, onError });
+  constructor({ list, emptyNote, loadMoreButton, heading, onRerun, onOpen, onDeleted, onError }) {
+    Object.assign(this, { list, emptyNote, loadMoreButton, heading, onRerun, onOpen, onDeleted, onError });
+    this.items = new Map(); // id -> the API's record, for the cards on the page
     this.next = null;
+    this.loading = false;
     loadMoreButton.addEventListener("click", () => this.loadMore());
   }
 
+  newest() {
+    return this.items.get(this.list.firstElementChild?.dataset.id) ?? null;
+  }
+
+  has(id) {
+    return this.items.has(id);
+  }
+
+  // The button is never disabled while it has focus (that would drop focus to <body>):
+  // it says it is busy with aria-disabled and ignores clicks until the page is in.
   async loadMore() {
-    this.loadMoreButton.disabled = true;
+    if (this.loading) return;
+    this.loading = true;
+    this.loadMoreButton.setAttribute("aria-disabled", "true");
+    const before = this.list.children.length;
     try {
       const page = await listImages(this.next, PAGE_SIZE);
       for (const item of page.items) {
         if (!this.#card(item.id)) this.list.append(this.#render(item));
       }
       this.next = page.next;
+      if (before > 0) announce(`${this.list.children.length - before} more images shown.`);
     } catch (error) {
       this.onError(`Could not load the gallery: ${error.message}`);
     } finally {
-      this.loadMoreButton.disabled = false;
+      this.loading = false;
+      this.loadMoreButton.removeAttribute("aria-disabled");
+      const hadFocus = document.activeElement === this.loadMoreButton;
       this.#refresh();
+      // On the last page the button hides: focus moves to the first image it brought.
+      if (hadFocus && this.loadMoreButton.hidden) {
+        (this.list.children[before]?.querySelector("h3") ?? this.heading).focus();
+      }
     }
   }
 
-  // A new or recomputed result goes to the top; an identical one already shown moves there.
-  showFirst(item) {
+  // A new or re-run result goes to the top, where the user is taken to see it.
+  showResult(item, { focus = false, message }) {
     this.#card(item.id)?.remove();
-    this.list.prepend(this.#render(item));
+    const card = this.#render(item);
+    this.list.prepend(card);
     this.#refresh();
+    card.scrollIntoView({ behavior: reducedMotion.matches ? "auto" : "smooth", block: "center" });
+    card.classList.add("highlight");
+    setTimeout(() => card.classList.remove("highlight"), HIGHLIGHT_MS);
+    if (focus) card.querySelector("h3").focus({ preventScroll: true });
+    announce(message);
   }
 
   #card(id) {
@@ -48,39 +78,56 @@ export class Gallery {
   }
 
   #render(item) {
+    const { name, bytes } = fileInfo(item);
     const card = document.createElement("li");
     card.className = "card";
     card.dataset.id = item.id;
-    const shortId = item.id.slice(0, 8);
+    this.items.set(item.id, item);
+
+    const title = document.createElement("h3");
+    title.className = "card-title";
+    title.tabIndex = -1;
+    title.textContent = name;
 
     const pair = document.createElement("div");
     pair.className = "pair";
     pair.append(
-      this.#figure(item.original_url, `Original image ${shortId}`, "Original", item),
-      this.#figure(item.edges_url, `Edge map of image ${shortId} (${describe(item.params)})`, "Edges", item),
+      this.#figure(item.original_url, `${name}, original`, "Original", item),
+      this.#figure(item.edges_url, `${name}, edges`, "Edges", item),
     );
+    // Pointer users click the pictures; keyboard users have the "View full size" button.
+    pair.addEventListener("click", () => this.onOpen(item, view));
 
     const meta = document.createElement("p");
     meta.className = "meta";
-    meta.id = `meta-${item.id}`;
-    meta.textContent = `${item.width} × ${item.height} px · ${describe(item.params)}`;
+    const size = bytes ? ` · ${formatBytes(bytes)}` : "";
+    meta.textContent = `${item.width} × ${item.height} px${size} · ${describeParams(item.params)}`;
 
     const actions = document.createElement("div");
     actions.className = "actions";
-    const rerun = this.#button("Re-run with current settings", `Re-run image ${shortId} with the current settings`);
+    const view = labelledButton("View full size", name);
+    view.addEventListener("click", () => this.onOpen(item, view));
+    const rerun = labelledButton("Re-run with current settings", `for ${name}`);
     rerun.addEventListener("click", () => this.onRerun(item));
-    const download = document.createElement("a");
+    const download = labelled(document.createElement("a"), "Download edges", `of ${name}`);
     download.className = "button";
     download.href = item.edges_url;
-    download.download = `${shortId}-edges.png`;
-    download.textContent = "Download edges";
-    download.setAttribute("aria-label", `Download the edge map of image ${shortId}`);
-    const remove = this.#button("Delete", `Delete image ${shortId}`);
+    // Honoured for same-origin URLs only, which /results/ is (MDN, "download" attribute:
+    // https://developer.mozilla.org/docs/Web/HTML/Element/a#download).
+    download.download = downloadName(name, item.params);
+    // Styled as a button, so it answers Space like one (Enter already follows a link).
+    download.addEventListener("keydown", (event) => {
+      if (event.key === " ") {
+        event.preventDefault();
+        download.click();
+      }
+    });
+    const remove = labelledButton("Delete", name);
     remove.classList.add("danger");
-    remove.addEventListener("click", () => this.#delete(item, card));
-    actions.append(rerun, download, remove);
+    remove.addEventListener("click", () => this.#delete(item, card, name));
+    actions.append(view, rerun, download, remove);
 
-    card.append(pair, meta, actions);
+    card.append(title, pair, meta, actions);
     return card;
   }
 
@@ -94,32 +141,29 @@ export class Gallery {
     image.loading = "lazy";
     const text = document.createElement("figcaption");
     text.textContent = caption;
+    text.setAttribute("aria-hidden", "true");
     figure.append(image, text);
     return figure;
   }
 
-  #button(text, label) {
-    const button = document.createElement("button");
-    button.type = "button";
-    button.className = "button";
-    button.textContent = text;
-    button.setAttribute("aria-label", label);
-    return button;
-  }
-
-  async #delete(item, card) {
+  async #delete(item, card, name) {
     try {
       await deleteImage(item.id);
     } catch (error) {
       if (error.status !== 404) {
-        this.onError(`Could not delete the image: ${error.message}`);
+        this.onError(`Could not delete ${name}: ${error.message}`);
         return;
       }
     }
+    forgetName(item.id);
+    this.items.delete(item.id);
     // Keyboard users keep their place: focus moves to the next card, or the heading.
-    const nextFocus = card.nextElementSibling?.querySelector("button") ?? this.heading;
+    const neighbour = card.nextElementSibling ?? card.previousElementSibling;
+    const nextFocus = neighbour?.querySelector("h3") ?? this.heading;
     card.remove();
     this.#refresh();
     nextFocus.focus();
+    announce(`${name} deleted.`);
+    this.onDeleted(item, this.newest());
   }
 }

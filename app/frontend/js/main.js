@@ -1,34 +1,27 @@
-// Wires the page: limits from the gateway, file picker and drop zone, settings, gallery.
+// Wires the page: everything it checks or offers comes from /api/config first.
 
-import { fetchLimits, fetchOriginal, uploadImage } from "./api.js";
+import { fetchConfig, rerunImage, uploadImage } from "./api.js";
+import { announce } from "./announcer.js";
 import { Gallery } from "./gallery.js";
+import { fileProblem, formatBytes, formatList, mediaTypes } from "./limits.js";
+import { describeParams, fileInfo, rememberName } from "./names.js";
+import { Preview } from "./preview.js";
+import { Settings } from "./settings.js";
 import { UploadList } from "./uploads.js";
-import { DEFAULT_MAX_UPLOAD_BYTES, fileProblem, formatBytes, readSettings } from "./validation.js";
+import { Viewer } from "./viewer.js";
 
 const byId = (id) => document.getElementById(id);
 const message = byId("message");
-const settingsInputs = [byId("low"), byId("high"), byId("blur")];
-const uploads = new UploadList(byId("uploads"));
-let maxUploadBytes = DEFAULT_MAX_UPLOAD_BYTES;
+const fileInput = byId("file-input");
 
 function showMessage(text) {
   message.textContent = text;
   message.hidden = !text;
+  if (text) announce(text);
 }
 
-function currentParams() {
-  const settings = readSettings(...settingsInputs);
-  for (const input of settingsInputs) input.removeAttribute("aria-invalid");
-  if (settings.problem) {
-    settings.field.setAttribute("aria-invalid", "true");
-    settings.field.focus();
-    showMessage(settings.problem);
-    return null;
-  }
-  showMessage("");
-  return settings.params;
-}
-
+const viewer = new Viewer();
+const uploads = new UploadList(byId("uploads"), fileInput);
 const gallery = new Gallery({
   list: byId("gallery"),
   emptyNote: byId("gallery-empty"),
@@ -36,46 +29,55 @@ const gallery = new Gallery({
   heading: byId("gallery-title"),
   onError: showMessage,
   onRerun: rerun,
+  onOpen: (item, opener) => viewer.open(item, fileInfo(item).name, opener),
+  onDeleted: (item, newest) => preview?.imageDeleted(item, newest),
 });
+let config = null;
+let settings = null;
+let preview = null;
 
-function send(blob, filename, label, params) {
-  return uploads
-    .add(label, (onProgress) => uploadImage(blob, filename, params, onProgress))
-    .then((item) => gallery.showFirst(item))
-    .catch(() => {}); // the row already shows why
-}
-
-function uploadFiles(files) {
-  const params = currentParams();
-  if (!params) return;
+// Files chosen, dropped or pasted before the config has arrived wait for it.
+async function uploadFiles(files) {
+  if (!(await ready)) return;
+  showMessage("");
+  const params = settings.read();
   for (const file of files) {
-    const problem = fileProblem(file, maxUploadBytes);
-    if (problem) uploads.reject(file.name, problem);
-    else send(file, file.name, file.name, params);
+    const name = file.name || "pasted image";
+    const problem = fileProblem(file, config);
+    if (problem) {
+      uploads.reject(name, file.size, problem);
+      continue;
+    }
+    uploads
+      .add(name, file.size, (onProgress) => uploadImage(file, name, params, onProgress))
+      .then((item) => {
+        rememberName(item.id, name, file.size);
+        preview.select(item);
+        const state = item.cached ? "was already done" : "is ready";
+        gallery.showResult(item, { message: `${name} ${state}: ${describeParams(item.params)}.` });
+      })
+      .catch(() => {}); // the row already shows why, and the announcer said it
   }
 }
 
 async function rerun(item) {
-  const params = currentParams();
-  if (!params) return;
-  const shortId = item.id.slice(0, 8);
-  let original;
+  const params = settings.read();
+  const { name, bytes } = fileInfo(item);
   try {
-    original = await fetchOriginal(item.original_url);
+    const result = await rerunImage(item.id, params);
+    rememberName(result.id, name, bytes);
+    preview.select(item);
+    gallery.showResult(result, { focus: true, message: `Re-run of ${name} ready: ${describeParams(params)}.` });
   } catch (error) {
-    showMessage(`Could not fetch the original of ${shortId}: ${error.message}`);
-    return;
+    showMessage(`Could not re-run ${name}: ${error.message}`);
   }
-  const filename = item.original_url.split("/").pop();
-  await send(original, filename, `Re-run of ${shortId} (low ${params.low}, high ${params.high}, blur ${params.blur})`, params);
 }
 
 function wireDropZone() {
   const zone = byId("drop-zone");
-  const input = byId("file-input");
-  input.addEventListener("change", () => {
-    uploadFiles([...input.files]);
-    input.value = "";
+  fileInput.addEventListener("change", () => {
+    uploadFiles([...fileInput.files]);
+    fileInput.value = "";
   });
   zone.addEventListener("dragover", (event) => {
     event.preventDefault();
@@ -90,17 +92,34 @@ function wireDropZone() {
     zone.classList.remove("dragging");
     uploadFiles([...event.dataTransfer.files]);
   });
+  // Images copied elsewhere (a screenshot, a browser's "Copy image") upload on paste.
+  document.addEventListener("paste", (event) => {
+    const files = [...(event.clipboardData?.files ?? [])];
+    if (files.length === 0) return;
+    event.preventDefault();
+    uploadFiles(files);
+  });
 }
 
-async function loadLimits() {
+// Resolves to true once the controls are built from the config, false if it never came.
+async function start() {
   try {
-    maxUploadBytes = (await fetchLimits()).max_upload_bytes;
-  } catch {
-    // keep the default; the gateway and backend still enforce the real limit
+    config = await fetchConfig();
+  } catch (error) {
+    showMessage(`Could not load the upload settings: ${error.message}`);
+    byId("limits").textContent = "Uploads are unavailable until the server answers.";
+    return false;
   }
-  byId("limits").textContent = `PNG, JPEG, WebP, BMP or TIFF, up to ${formatBytes(maxUploadBytes)} each.`;
+  fileInput.accept = mediaTypes(config).join(",");
+  byId("limits").textContent = `${formatList(config)}, up to ${formatBytes(config.max_upload_bytes)} each.`;
+  settings = new Settings(config, () => preview.settingsChanged());
+  preview = new Preview({ settings, gallery, onError: showMessage });
+  gallery.loadMore().then(() => {
+    const newest = gallery.newest();
+    if (newest && !preview.source) preview.select(newest);
+  });
+  return true;
 }
 
+const ready = start();
 wireDropZone();
-loadLimits();
-gallery.loadMore();

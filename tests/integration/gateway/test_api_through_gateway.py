@@ -44,10 +44,12 @@ def test_same_upload_twice_is_one_cached_result(gateway: LocalStack) -> None:
     assert second["cached"] is True
 
 
-def test_limits_tell_the_page_the_backend_upload_limit(gateway: LocalStack) -> None:
-    limits = requests.get(f"{gateway.url}/limits.json", timeout=10)
-    assert limits.headers["Content-Type"] == "application/json"
-    assert limits.json() == {"max_upload_bytes": gateway.max_upload_bytes}
+def test_config_tells_the_page_the_backend_upload_limit(gateway: LocalStack) -> None:
+    config = requests.get(f"{gateway.url}/api/config", timeout=10)
+    assert config.headers["Content-Type"] == "application/json"
+    assert config.json()["max_upload_bytes"] == gateway.max_upload_bytes
+    gone = requests.get(f"{gateway.url}/limits.json", timeout=10)
+    assert gone.status_code == 404, "/api/config is the one answer; /limits.json is gone"
 
 
 def test_a_sensible_client_request_id_is_kept_and_logged(gateway: LocalStack) -> None:

@@ -109,7 +109,7 @@ def test_stub_status_answers_on_the_private_listener(gateway: LocalStack) -> Non
     assert answer.text.startswith("Active connections:")
 
 
-@pytest.mark.parametrize("path", ["/", "/js/main.js", "/api/images", "/limits.json", "/nope"])
+@pytest.mark.parametrize("path", ["/", "/js/main.js", "/api/images", "/api/config", "/nope"])
 def test_security_headers_on_every_answer(gateway: LocalStack, path: str) -> None:
     answer = requests.get(gateway.url + path, timeout=10)
     csp = answer.headers.get("Content-Security-Policy", "")

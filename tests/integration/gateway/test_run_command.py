@@ -238,3 +238,45 @@ def test_run_script_installs_missing_packages_only_as_root(
         assert "install -y -q --no-install-recommends python3 python3-venv nginx" in (
             apt_log.read_text()
         )
+
+
+def test_one_upload_limit_for_run_sets_page_gateway_and_backend(
+    tmp_path: Path, require_tool: Callable[[str], str]
+) -> None:
+    """CANNY_MAX_UPLOAD_BYTES given to the local run is the limit everywhere: the page's
+    (it reads /api/config), the backends' and the gateway's body limit derived from it."""
+    require_tool("nginx")
+    limit = 50_000
+    port = pick_free_port()
+    process = subprocess.Popen(
+        [*LOCALRUN, "--port", str(port), "--run-dir", str(tmp_path)],
+        cwd=REPO_ROOT,
+        env={**os.environ, "CANNY_MAX_UPLOAD_BYTES": str(limit)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+
+    def post(size: int) -> requests.Response:
+        body = {"file": ("big.png", b"\0" * size, "image/png")}
+        return requests.post(f"{url}/api/images", files=body, timeout=30)
+
+    try:
+        read_until(process, "Press Ctrl-C to stop", timeout=90)
+        config = requests.get(f"{url}/api/config", timeout=10).json()
+        assert config["max_upload_bytes"] == limit, "the page would check another limit"
+        at_limit = post(limit)
+        assert at_limit.status_code == 400, "zeros at the limit reach the backend's image check"
+        over = post(limit + 1)
+        assert over.status_code == 413
+        assert f"limit of {limit} bytes" in over.json()["error"]["message"], "backend limit"
+        # Far over: nginx refuses it itself, naming its derived body limit (+64 KiB).
+        far_over = post(limit + 70_000)
+        assert far_over.status_code == 413
+        assert f"({limit + 65_536})" in far_over.json()["error"]["message"], "gateway limit"
+    finally:
+        tree = process_tree(process.pid)
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=60)
+        process.stdout.close()
+        wait_until_gone(tree)

@@ -388,3 +388,109 @@ def test_unexpected_failure_is_json_500_and_leaves_nothing(
     assert error_code(response) == "internal_error"
     assert "simulated" not in response.get_data(as_text=True), "internals leaked to the client"
     assert visible_files(settings.results_dir) == []
+
+
+def test_rerun_answers_like_an_upload_from_the_stored_original(
+    client: FlaskClient, upload: Upload, settings: Settings, shapes_png: bytes
+) -> None:
+    source = upload(shapes_png).get_json()
+    response = client.post(f"/api/images/{source['id']}/rerun", data={"low": 20, "high": 60})
+    assert response.status_code == 201, response.get_json()
+    body = response.get_json()
+    assert body["params"] == {"low": 20, "high": 60, "blur": 5}
+    assert body["cached"] is False
+    assert response.headers["Location"] == f"/api/images/{body['id']}"
+    # The same record an upload of those bytes with those params gives: same id, same shape.
+    direct = upload(shapes_png, low=20, high=60).get_json()
+    assert direct["id"] == body["id"] and direct["cached"] is True
+    assert set(body) == set(direct)
+    assert (settings.results_dir / f"{body['id']}.orig.png").read_bytes() == shapes_png
+    edges = sample_images.decode_png((settings.results_dir / f"{body['id']}.png").read_bytes())
+    expected = sample_images.reference_edges(shapes_png, low=20, high=60)
+    assert np.array_equal(edges, expected), "re-run edges differ from the reference pipeline"
+
+
+def test_rerun_takes_json_and_repeats_are_cached(
+    client: FlaskClient, upload: Upload, shapes_png: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = upload(shapes_png).get_json()
+    first = client.post(f"/api/images/{source['id']}/rerun", json={"low": 5, "high": 9, "blur": 3})
+    assert first.status_code == 201
+    assert first.get_json()["params"] == {"low": 5, "high": 9, "blur": 3}
+
+    def must_not_run(*args: object) -> None:
+        raise AssertionError("a cached re-run must not recompute")
+
+    monkeypatch.setattr(pipeline, "run", must_not_run)
+    again = client.post(f"/api/images/{source['id']}/rerun", json={"low": 5, "high": 9, "blur": 3})
+    assert again.status_code == 201
+    assert again.get_json()["cached"] is True
+    assert again.get_json()["id"] == first.get_json()["id"]
+    unchanged = client.post(f"/api/images/{source['id']}/rerun", json={})
+    assert unchanged.get_json()["id"] == source["id"], "default params are the source's own"
+
+
+@pytest.mark.parametrize(
+    "image_id", ["0" * 32, "abc", "..%2F..%2Fetc%2Fpasswd", "A" * 32, "0" * 33]
+)
+def test_rerun_of_an_unknown_id_is_404(client: FlaskClient, image_id: str) -> None:
+    response = client.post(f"/api/images/{image_id}/rerun", json={"low": 1})
+    assert response.status_code == 404
+    assert error_code(response) == "not_found"
+
+
+def test_rerun_of_a_result_whose_original_vanished_is_404(
+    client: FlaskClient, upload: Upload, settings: Settings, shapes_png: bytes
+) -> None:
+    source = upload(shapes_png).get_json()
+    (settings.results_dir / f"{source['id']}.orig.png").unlink()
+    response = client.post(f"/api/images/{source['id']}/rerun", json={"low": 1})
+    assert response.status_code == 404
+    assert error_code(response) == "not_found"
+
+
+@pytest.mark.parametrize(
+    ("body", "kind", "code"),
+    [
+        ({"low": 300, "high": 200}, "json", "invalid_params"),
+        ({"blur": 4}, "json", "invalid_params"),
+        ({"low": True}, "json", "invalid_params"),
+        ({"low": 2.5}, "json", "invalid_params"),
+        ([1, 2], "json", "invalid_request"),
+        ({"high": "1001"}, "form", "invalid_params"),
+        ({"low": "x"}, "form", "invalid_params"),
+        ({"Low": "20"}, "form", "invalid_request"),
+        ({"low": 20, "colour": 1}, "json", "invalid_request"),
+    ],
+)
+def test_rerun_with_bad_params_is_400_and_stores_nothing(
+    client: FlaskClient,
+    upload: Upload,
+    settings: Settings,
+    shapes_png: bytes,
+    body: object,
+    kind: str,
+    code: str,
+) -> None:
+    source = upload(shapes_png).get_json()
+    before = visible_files(settings.results_dir)
+    url = f"/api/images/{source['id']}/rerun"
+    response = client.post(url, json=body) if kind == "json" else client.post(url, data=body)
+    assert response.status_code == 400, response.get_json()
+    assert error_code(response) == code
+    assert visible_files(settings.results_dir) == before
+
+
+def test_rerun_with_a_multipart_body_is_415(
+    client: FlaskClient, upload: Upload, shapes_png: bytes
+) -> None:
+    """werkzeug reads a malformed multipart body as an empty form; refusing multipart
+    keeps a garbled request from running silently with the defaults."""
+    source = upload(shapes_png).get_json()
+    response = client.post(
+        f"/api/images/{source['id']}/rerun",
+        data={"low": "20"},
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 415
+    assert error_code(response) == "unsupported_media_type"
