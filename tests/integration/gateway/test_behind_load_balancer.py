@@ -7,8 +7,12 @@ connecting from another loopback address, 127.0.0.2, which Linux routes like 127
 """
 
 import http.client
+import json
+import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -127,3 +131,71 @@ def test_rate_limit_is_per_forwarded_client(proxied_gateway: LocalStack) -> None
 def test_an_untrusted_client_cannot_dodge_the_rate_limit(proxied_gateway: LocalStack) -> None:
     statuses = upload_statuses(proxied_gateway, UNTRUSTED_CLIENT, lambda n: f"192.0.2.{100 + n}", 4)
     assert 429 not in statuses[:2] and statuses[2:] == [429, 429], statuses
+
+
+class _EchoHeaders(BaseHTTPRequestHandler):
+    """Stands in for the backends: answers with the request headers nginx sent it."""
+
+    def do_GET(self) -> None:
+        body = json.dumps(dict(self.headers.items())).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        """Quiet."""
+
+
+def bind_when_free(port: int, timeout: float = 10.0) -> ThreadingHTTPServer:
+    """The killed gunicorn's workers may hold its port for a moment after SIGKILL."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return ThreadingHTTPServer(("127.0.0.1", port), _EchoHeaders)
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+@pytest.fixture
+def gateway_to_echo(tmp_path: Path, require_tool: Callable[[str], str]) -> Iterator[LocalStack]:
+    """A trusting gateway whose backends are replaced, on their ports, by header echoes."""
+    require_tool("nginx")
+    stack = LocalStack(tmp_path / "echo", trusted_proxies=[f"{TRUSTED_PROXY}/32"])
+    with stack:
+        servers = []
+        for index, backend in enumerate(stack.backends):
+            stack.kill_backend(index)
+            server = bind_when_free(backend.port)
+            threading.Thread(target=server.serve_forever, daemon=True).start()
+            servers.append(server)
+        try:
+            yield stack
+        finally:
+            for server in servers:
+                server.shutdown()
+                server.server_close()
+
+
+@pytest.mark.parametrize(
+    ("source", "told_scheme"), [(TRUSTED_PROXY, "https"), (UNTRUSTED_CLIENT, "http")]
+)
+def test_backends_are_told_https_only_by_way_of_the_trusted_proxy(
+    gateway_to_echo: LocalStack, source: str, told_scheme: str
+) -> None:
+    connection = http.client.HTTPConnection(
+        "127.0.0.1", gateway_to_echo.port, timeout=10, source_address=(source, 0)
+    )
+    try:
+        connection.request(
+            "GET", "/api/echo", headers={"X-Forwarded-For": CLIENT, "X-Forwarded-Proto": "https"}
+        )
+        response = connection.getresponse()
+        seen = json.loads(response.read())
+    finally:
+        connection.close()
+    assert response.status == 200
+    assert seen["X-Forwarded-Proto"] == told_scheme
