@@ -29,7 +29,7 @@ def render_config(
     nginx_exporter: str,
     node_exporter: str,
     prometheus: str,
-    alertmanager: str | None = None,
+    alertmanager: str,
 ) -> str:
     """prometheus.yml for local ports, written as JSON (which is YAML) to need no library."""
 
@@ -51,9 +51,8 @@ def render_config(
             job("node", {"localhost": node_exporter}),
             job("prometheus", {"prometheus": prometheus}),
         ],
+        "alerting": {"alertmanagers": [{"static_configs": [{"targets": [alertmanager]}]}]},
     }
-    if alertmanager is not None:
-        config["alerting"] = {"alertmanagers": [{"static_configs": [{"targets": [alertmanager]}]}]}
     return json.dumps(config, indent=2) + "\n"
 
 
