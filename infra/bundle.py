@@ -22,6 +22,7 @@ APP_FILES = (
     "compose.yaml",
     "monitoring/prometheus.yml",
     "monitoring/alert-rules.yml",
+    "monitoring/alertmanager.yml",
 )
 # Remote scripts and the prod results override (infra/remote/ here), placed on the droplet.
 REMOTE_FILES = {

@@ -33,6 +33,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--monitoring-port", type=int, default=9090, help="Prometheus port (default 9090)"
     )
     parser.add_argument(
+        "--alertmanager-port",
+        type=int,
+        default=9093,
+        help="Alertmanager port with --monitoring (default 9093)",
+    )
+    parser.add_argument(
         "--run-dir",
         type=Path,
         default=DEFAULT_RUN_DIR,
@@ -50,8 +56,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         stack.start()
         if args.monitoring:
-            monitoring = _start_monitoring(stack, args.run_dir, args.monitoring_port)
-        _announce(stack, args.monitoring_port if args.monitoring else None)
+            monitoring = _start_monitoring(
+                stack, args.run_dir, args.monitoring_port, args.alertmanager_port
+            )
+        _announce(
+            stack, (args.monitoring_port, args.alertmanager_port) if args.monitoring else None
+        )
         return _wait_for_failure(stack)
     except (AlreadyRunningError, StartupError) as error:
         print(f"./run: {error}", file=sys.stderr)
@@ -72,7 +82,9 @@ def _request_stop(signum: int, frame: FrameType | None) -> None:
     raise StopRequestedError(signal.Signals(signum).name)
 
 
-def _start_monitoring(stack: LocalStack, run_dir: Path, port: int) -> list[subprocess.Popen]:
+def _start_monitoring(
+    stack: LocalStack, run_dir: Path, port: int, alertmanager_port: int
+) -> list[subprocess.Popen]:
     # Imported only when asked for: monitoring is optional and lives in its own module.
     from localrun.monitoring import start_monitoring
 
@@ -81,17 +93,20 @@ def _start_monitoring(stack: LocalStack, run_dir: Path, port: int) -> list[subpr
         [backend.address for backend in stack.backends],
         stack.status_address,
         port,
+        alertmanager_port,
     )
 
 
-def _announce(stack: LocalStack, monitoring_port: int | None) -> None:
+def _announce(stack: LocalStack, monitoring_ports: tuple[int, int] | None) -> None:
     lines = [
         f"canny-platform is running at {stack.url}",
         f"  results: {stack.results_dir}",
         f"  logs:    {stack.logs_dir}",
     ]
-    if monitoring_port is not None:
-        lines.append(f"  Prometheus: http://127.0.0.1:{monitoring_port}")
+    if monitoring_ports is not None:
+        prometheus_port, alertmanager_port = monitoring_ports
+        lines.append(f"  Prometheus: http://127.0.0.1:{prometheus_port}")
+        lines.append(f"  Alertmanager: http://127.0.0.1:{alertmanager_port}")
     lines.append("Press Ctrl-C to stop.")
     print("\n".join(lines), flush=True)
 

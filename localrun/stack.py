@@ -5,6 +5,7 @@ import shutil
 import socket
 import subprocess
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -13,7 +14,7 @@ from canny import MULTIPART_OVERHEAD_BYTES
 from canny.settings import Settings, SettingsError
 
 from localrun import processes
-from localrun.nginx_config import REPO_ROOT, render_template_file
+from localrun.nginx_config import REPO_ROOT, render_template_file, trusted_proxy_directives
 from localrun.readiness import StartupError, free_port, wait_until_ok
 from localrun.run_lock import RunLock
 
@@ -50,6 +51,7 @@ class LocalStack:
         upload_rate: str = "5r/s",
         upload_burst: int = 20,
         max_upload_bytes: int | None = None,
+        trusted_proxies: Sequence[str] = (),
         startup_timeout: float = 60.0,
     ) -> None:
         self.run_dir = run_dir.resolve()
@@ -65,6 +67,7 @@ class LocalStack:
         self.upload_rate = upload_rate
         self.upload_burst = upload_burst
         self.max_upload_bytes = max_upload_bytes or _backend_upload_limit()
+        self.trusted_proxies = tuple(trusted_proxies)
         self.startup_timeout = startup_timeout
         self._nginx: subprocess.Popen | None = None
         self._lock = RunLock(self.run_dir)
@@ -119,6 +122,13 @@ class LocalStack:
         """(Re)start a backend on its old port and wait until it is ready."""
         self._spawn_backend(index)
         self._wait_for_backend(self.backends[index])
+
+    def kill_gateway(self) -> None:
+        """SIGKILL nginx, master and workers, as a crashed gateway container would."""
+        if self._nginx is None:
+            raise RuntimeError("the gateway is not running")
+        processes.kill(self._nginx)
+        self._nginx = None
 
     def exited_process(self) -> str | None:
         """The name of a process of the stack that has exited on its own, if any."""
@@ -193,6 +203,7 @@ class LocalStack:
             "CANNY_TEMP_DIR": str(self.state_dir / "temp"),
             "CANNY_ACCESS_LOG": str(self.access_log),
             "CANNY_ERROR_LOG": str(self.error_log),
+            "CANNY_TRUSTED_PROXIES": trusted_proxy_directives(self.trusted_proxies),
         }
 
 

@@ -42,6 +42,32 @@ def test_gateway_refuses_to_start_with_an_empty_placeholder(
     assert f"{name} is not set" in result.stderr, result.stderr
 
 
+def test_gateway_renders_trusted_proxies_as_set_real_ip_from(
+    docker_daemon: PrivateDockerDaemon, app_images: dict[str, str]
+) -> None:
+    """`nginx -T` prints the config the entrypoint rendered (backends by address: the
+    container has no network to resolve compose's names)."""
+    options = [
+        "--read-only",
+        "--tmpfs=/tmp",
+        "--env=CANNY_TRUSTED_PROXIES=10.110.0.0/20 192.0.2.7",
+        "--env=CANNY_BACKEND_1=127.0.0.1:8000",
+        "--env=CANNY_BACKEND_2=127.0.0.1:8001",
+    ]
+    result = run_image(docker_daemon, app_images["gateway"], options, ["-T"])
+    assert result.returncode == 0, result.stderr
+    assert "set_real_ip_from 10.110.0.0/20; set_real_ip_from 192.0.2.7;" in result.stdout
+
+
+def test_gateway_refuses_a_trusted_proxy_that_is_not_an_address(
+    docker_daemon: PrivateDockerDaemon, app_images: dict[str, str]
+) -> None:
+    options = ["--read-only", "--env=CANNY_TRUSTED_PROXIES=10.0.0.0/8;allow"]
+    result = run_image(docker_daemon, app_images["gateway"], options, [])
+    assert result.returncode == 64, f"exit {result.returncode}: {result.stderr}"
+    assert "is not an address or CIDR" in result.stderr, result.stderr
+
+
 def test_backend_keeps_no_build_time_ca_certificate(
     docker_daemon: PrivateDockerDaemon, app_images: dict[str, str]
 ) -> None:

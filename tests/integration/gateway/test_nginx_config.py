@@ -31,7 +31,8 @@ def compose_values() -> dict[str, str]:
     compose = yaml.safe_load((REPO_ROOT / "app" / "compose.yaml").read_text())
     environment = compose["services"]["gateway"]["environment"]
     values.update({name: str(value) for name, value in environment.items()})
-    return values
+    # A value compose takes from the deploy's environment renders here as its default.
+    return {name: re.sub(r"^\$\{\w+:-(.*)\}$", r"\1", value) for name, value in values.items()}
 
 
 COMPOSE_VALUES = compose_values()

@@ -113,16 +113,26 @@ def test_a_stop_signal_stops_every_process(running: tuple, stop_signal: int) -> 
 def test_monitoring_runs_beside_the_app_and_stops_with_it(
     tmp_path: Path, require_tool: Callable[[str], str]
 ) -> None:
-    for tool in ("nginx", "prometheus", "prometheus-nginx-exporter", "prometheus-node-exporter"):
+    for tool in (
+        "nginx",
+        "prometheus",
+        "prometheus-alertmanager",
+        "prometheus-nginx-exporter",
+        "prometheus-node-exporter",
+    ):
         require_tool(tool)
     prometheus_port = pick_free_port()
+    alertmanager_port = pick_free_port()
     command = [*LOCALRUN, "--monitoring", "--monitoring-port", str(prometheus_port)]
+    command += ["--alertmanager-port", str(alertmanager_port)]
     process = start(command, tmp_path, pick_free_port())
     try:
         output = read_until(process, "Press Ctrl-C to stop", timeout=120)
         assert f"Prometheus: http://127.0.0.1:{prometheus_port}" in output
-        ready = requests.get(f"http://127.0.0.1:{prometheus_port}/-/ready", timeout=10)
-        assert ready.status_code == 200
+        assert f"Alertmanager: http://127.0.0.1:{alertmanager_port}" in output
+        for port in (prometheus_port, alertmanager_port):
+            ready = requests.get(f"http://127.0.0.1:{port}/-/ready", timeout=10)
+            assert ready.status_code == 200, f"port {port}: {ready.status_code}"
         tree = process_tree(process.pid)
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=60) == 0

@@ -52,7 +52,13 @@ class Prometheus:
 def monitored_stack(
     tmp_path_factory: pytest.TempPathFactory, require_tool: Callable[[str], str]
 ) -> Iterator[tuple[LocalStack, Prometheus]]:
-    for tool in ("nginx", "prometheus", "prometheus-nginx-exporter", "prometheus-node-exporter"):
+    for tool in (
+        "nginx",
+        "prometheus",
+        "prometheus-alertmanager",
+        "prometheus-nginx-exporter",
+        "prometheus-node-exporter",
+    ):
         require_tool(tool)
     run_dir: Path = tmp_path_factory.mktemp("monitored-run")
     port = pick_free_port()
@@ -118,3 +124,21 @@ def test_alert_rules_are_loaded(monitored_stack: tuple[LocalStack, Prometheus]) 
         "ContainerRestarting",
         "ScrapeTargetMissing",
     }, f"rules loaded: {names}"
+
+
+def test_prometheus_sends_alerts_to_the_local_alertmanager(
+    monitored_stack: tuple[LocalStack, Prometheus],
+) -> None:
+    _, prometheus = monitored_stack
+    found: list[dict] = []
+
+    def discovered() -> bool:
+        response = prometheus.http.get(f"{prometheus.url}/api/v1/alertmanagers", timeout=5)
+        found[:] = response.json()["data"]["activeAlertmanagers"]
+        return bool(found)
+
+    prometheus.wait_for("an active Alertmanager", discovered)
+    (alertmanager,) = found
+    ready_url = alertmanager["url"].replace("/api/v2/alerts", "/-/ready")
+    assert ready_url.startswith("http://127.0.0.1:"), ready_url
+    assert prometheus.http.get(ready_url, timeout=5).status_code == 200

@@ -16,7 +16,7 @@ REPO_ROOT = Path(__file__).resolve().parents[3]
 APP_DIR = REPO_ROOT / "app"
 COMPOSE_FILE = APP_DIR / "compose.yaml"
 APP_SERVICES = {"gateway", "backend-1", "backend-2"}
-MONITORING_SERVICES = {"prometheus", "cadvisor", "node-exporter", "nginx-exporter"}
+MONITORING_SERVICES = {"prometheus", "alertmanager", "cadvisor", "node-exporter", "nginx-exporter"}
 # Its upstream image is built FROM scratch: no shell or client to probe with. Prometheus
 # watches it instead (ScrapeTargetMissing).
 WITHOUT_HEALTHCHECK = {"nginx-exporter"}

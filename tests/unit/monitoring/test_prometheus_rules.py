@@ -54,7 +54,10 @@ def test_promtool_accepts_the_local_rendering(
 ) -> None:
     config = tmp_path / "prometheus.yml"
     config.write_text(
-        render_config(["127.0.0.1:1", "127.0.0.1:2"], "127.0.0.1:3", "127.0.0.1:4", "127.0.0.1:5")
+        render_config(
+            ["127.0.0.1:1", "127.0.0.1:2"],
+            *("127.0.0.1:3", "127.0.0.1:4", "127.0.0.1:5", "127.0.0.1:6"),
+        )
     )
     result = promtool(require_tool, "check", "config", str(config))
     assert result.returncode == 0, f"local config rejected:\n{result.stdout}{result.stderr}"
@@ -69,10 +72,18 @@ def scrape_jobs(config: dict) -> dict[str, set[str]]:
 
 def test_local_rendering_mirrors_the_droplet_jobs_without_cadvisor() -> None:
     droplet = scrape_jobs(yaml.safe_load(PROMETHEUS_CONFIG.read_text()))
-    local = scrape_jobs(json.loads(render_config(["a:1", "b:2"], "c:3", "d:4", "e:5")))
+    local = scrape_jobs(json.loads(render_config(["a:1", "b:2"], "c:3", "d:4", "e:5", "f:6")))
     del droplet["cadvisor"]
     droplet["node"] = {"localhost"}
     assert local == droplet, f"local jobs {local} differ from the droplet's {droplet}"
+
+
+def test_local_rendering_sends_alerts_like_the_droplet() -> None:
+    droplet = yaml.safe_load(PROMETHEUS_CONFIG.read_text())["alerting"]
+    local = json.loads(render_config(["a:1", "b:2"], "c:3", "d:4", "e:5", "f:6"))["alerting"]
+    (droplet_alertmanagers,) = droplet["alertmanagers"]
+    droplet_alertmanagers["static_configs"][0]["targets"] = ["f:6"]
+    assert local == droplet
 
 
 @pytest.mark.parametrize("alert", ALERTS, ids=lambda rule: rule["alert"])

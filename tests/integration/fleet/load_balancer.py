@@ -1,0 +1,192 @@
+"""A third nginx playing the DigitalOcean Load Balancer in front of two LocalStacks: TLS
+with a self-signed certificate, :80 redirecting to HTTPS, X-Forwarded-For/-Proto to the
+droplets, and passive health checks (max_fails / fail_timeout) instead of DO's active
+ones. Loopback only."""
+
+from __future__ import annotations
+
+import datetime
+import ipaddress
+import json
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+from types import TracebackType
+
+import requests
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from localrun import processes
+from localrun.readiness import free_port
+
+# The answering droplet's address (the last one when the balancer retried), for the test
+# to know which droplet stored an upload.
+DROPLET_HEADER = "X-Canny-Droplet"
+# A failed droplet is skipped for FAIL_TIMEOUT_S after MAX_FAILS failures, per worker.
+MAX_FAILS = 1
+FAIL_TIMEOUT_S = 3
+
+
+def write_self_signed_certificate(folder: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 that is its own CA, so clients can trust just it."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "canny fleet test")])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    certificate_path = folder / "lb.crt"
+    key_path = folder / "lb.key"
+    certificate_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    key_path.chmod(0o600)
+    return certificate_path, key_path
+
+
+def render_config(
+    folder: Path, droplets: list[str], http_port: int, https_port: int, cert: Path, key: Path
+) -> str:
+    """The balancer's nginx.conf. Retrying an upload on the other droplet is safe: its id
+    is the hash of its bytes and params (non_idempotent lets nginx retry a POST).
+    https://nginx.org/en/docs/http/ngx_http_upstream_module.html#server (max_fails,
+    fail_timeout); https://nginx.org/en/docs/http/ngx_http_proxy_module.html#proxy_next_upstream
+    """
+    servers = "\n".join(
+        f"        server {address} max_fails={MAX_FAILS} fail_timeout={FAIL_TIMEOUT_S}s;"
+        for address in droplets
+    )
+    log_format = json.dumps(
+        {"status": "$status", "upstream_addr": "$upstream_addr", "uri": "$request_uri"}
+    )
+    return f"""
+daemon off;
+worker_processes 2;
+pid "{folder}/nginx.pid";
+error_log "{folder}/error.log" warn;
+events {{ worker_connections 256; }}
+http {{
+    client_body_temp_path "{folder}/client_body";
+    proxy_temp_path "{folder}/proxy";
+    fastcgi_temp_path "{folder}/fastcgi";
+    uwsgi_temp_path "{folder}/uwsgi";
+    scgi_temp_path "{folder}/scgi";
+    log_format lb escape=json '{log_format}';
+    access_log "{folder}/access.log" lb;
+
+    upstream droplets {{
+{servers}
+    }}
+
+    server {{
+        listen 127.0.0.1:{http_port};
+        return 301 https://127.0.0.1:{https_port}$request_uri;
+    }}
+
+    server {{
+        listen 127.0.0.1:{https_port} ssl;
+        ssl_certificate "{cert}";
+        ssl_certificate_key "{key}";
+        client_max_body_size 25m;
+
+        location / {{
+            proxy_pass http://droplets;
+            proxy_set_header Host $host;
+            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+            proxy_set_header X-Forwarded-Proto $scheme;
+            proxy_connect_timeout 2s;
+            proxy_next_upstream error timeout http_502 http_503 http_504 non_idempotent;
+            proxy_next_upstream_tries 2;
+            add_header {DROPLET_HEADER} $upstream_addr always;
+        }}
+    }}
+}}
+"""
+
+
+class LoadBalancer:
+    """`with LoadBalancer(folder, ["127.0.0.1:P1", "127.0.0.1:P2"]) as lb:` then lb.url."""
+
+    def __init__(self, folder: Path, droplets: list[str]) -> None:
+        self.folder = folder.resolve()
+        self.droplets = droplets
+        self.http_port = free_port()
+        self.https_port = free_port()
+        self.url = f"https://127.0.0.1:{self.https_port}"
+        self.http_url = f"http://127.0.0.1:{self.http_port}"
+        self.access_log = self.folder / "access.log"
+        self.certificate = self.folder / "lb.crt"
+        self._nginx: subprocess.Popen | None = None
+
+    def __enter__(self) -> LoadBalancer:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.certificate, key = write_self_signed_certificate(self.folder)
+        config = self.folder / "nginx.conf"
+        config.write_text(
+            render_config(
+                self.folder, self.droplets, self.http_port, self.https_port, self.certificate, key
+            )
+        )
+        nginx = shutil.which("nginx", path="/usr/sbin:/usr/bin:/sbin")
+        assert nginx, "nginx is not installed"
+        command = [nginx, "-p", str(self.folder), "-c", str(config), "-e", "stderr"]
+        if os.geteuid() == 0:
+            command += ["-g", "user root;"]
+        log = self.folder / "nginx.log"
+        self._nginx = processes.spawn(command, env=os.environ, log_path=log, cwd=self.folder)
+        self._wait_until_answering(log)
+        return self
+
+    def _wait_until_answering(self, log: Path, timeout: float = 30.0) -> None:
+        """The :80 redirect answers without any droplet, so it shows nginx is up."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self._nginx is not None and self._nginx.poll() is None, log.read_text()
+            try:
+                answer = requests.get(self.http_url, allow_redirects=False, timeout=2)
+                if answer.status_code == 301:
+                    return
+            except requests.ConnectionError:
+                pass
+            time.sleep(0.1)
+        raise AssertionError(f"the load balancer did not answer in {timeout:.0f}s")
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if self._nginx is not None:
+            processes.stop(self._nginx)
+            self._nginx = None
+
+    def retried_requests(self) -> int:
+        """Requests the balancer had to send to a second droplet."""
+        return sum(
+            ", " in json.loads(line)["upstream_addr"]
+            for line in self.access_log.read_text().splitlines()
+        )
