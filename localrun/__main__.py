@@ -13,6 +13,7 @@ from localrun.nginx_config import REPO_ROOT
 from localrun.readiness import StartupError
 from localrun.run_lock import AlreadyRunningError
 from localrun.stack import LocalStack
+from localrun.supervisor import CrashLoopError, Supervisor
 
 DEFAULT_RUN_DIR = REPO_ROOT / ".run"
 
@@ -52,8 +53,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.monitoring:
             monitoring = _start_monitoring(stack, args.run_dir, args.monitoring_port)
         _announce(stack, args.monitoring_port if args.monitoring else None)
-        return _wait_for_failure(stack)
-    except (AlreadyRunningError, StartupError) as error:
+        return _supervise(stack)
+    except (AlreadyRunningError, StartupError, CrashLoopError) as error:
         print(f"./run: {error}", file=sys.stderr)
         return 1
     except (KeyboardInterrupt, StopRequestedError):
@@ -96,13 +97,20 @@ def _announce(stack: LocalStack, monitoring_port: int | None) -> None:
     print("\n".join(lines), flush=True)
 
 
-def _wait_for_failure(stack: LocalStack) -> int:
+def _supervise(stack: LocalStack) -> int:
+    """Restart backends that exit (see localrun.supervisor) until a stop signal, a crash
+    loop, or nginx exiting: the gateway is the one process the app cannot run without."""
+    supervisor = Supervisor(stack, report=_report)
     while True:
-        exited = stack.exited_process()
-        if exited is not None:
-            print(f"./run: {exited} exited; see {stack.logs_dir}", file=sys.stderr)
+        supervisor.check()
+        if stack.nginx_has_exited():
+            print(f"./run: nginx exited; see {stack.logs_dir}", file=sys.stderr)
             return 1
-        time.sleep(0.5)
+        time.sleep(0.2)
+
+
+def _report(message: str) -> None:
+    print(f"./run: {message}", file=sys.stderr, flush=True)
 
 
 if __name__ == "__main__":

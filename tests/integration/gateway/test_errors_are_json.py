@@ -3,6 +3,7 @@ in the API's error shape too. Malformed requests go out as raw bytes over a sock
 HTTP libraries refuse to send most of them."""
 
 import json
+import shutil
 import socket
 import subprocess
 import time
@@ -107,7 +108,8 @@ def impatient_gateway(tmp_path: Path, require_tool: Callable[[str], str]) -> Ite
     second instead of the real 60 s. Everything else is the template as shipped."""
     nginx = require_tool("nginx")
     stack = LocalStack(tmp_path)
-    (tmp_path / "state" / "temp").mkdir(parents=True)
+    (stack.scratch_dir / "temp").mkdir(parents=True)
+    stack.state_dir.mkdir()
     (tmp_path / "logs").mkdir()
     config = render_template_file(stack.gateway_values())
     marker = "        server_name _;\n"
@@ -136,6 +138,7 @@ def impatient_gateway(tmp_path: Path, require_tool: Callable[[str], str]) -> Ite
     finally:
         process.terminate()
         process.wait(15)
+        shutil.rmtree(stack.scratch_dir)
 
 
 def test_a_body_that_stops_arriving_is_closed_without_an_html_page(
