@@ -6,6 +6,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import cv2
 import numpy as np
@@ -15,6 +16,12 @@ from bench import proc_stats
 from localrun import LocalStack, processes
 
 CLIENT_TIMEOUT_SECONDS = 30
+
+
+class Gateway(Protocol):
+    """Anything with the gateway's URL: a LocalStack, or a `./run` started as a process."""
+
+    url: str
 
 
 def unique_png(index: int) -> bytes:
@@ -27,7 +34,7 @@ def unique_png(index: int) -> bytes:
     return encoded.tobytes()
 
 
-def upload(stack: LocalStack, data: bytes) -> requests.Response:
+def upload(stack: Gateway, data: bytes) -> requests.Response:
     return requests.post(
         f"{stack.url}/api/images",
         files={"file": ("image.png", data, "image/png")},
@@ -39,7 +46,7 @@ def upload(stack: LocalStack, data: bytes) -> requests.Response:
 class BackgroundUploads:
     """Client threads that upload new images until stopped, at most `limit` in all."""
 
-    stack: LocalStack
+    stack: Gateway
     threads: int = 4
     limit: int = 3000
     pause_seconds: float = 0.01
