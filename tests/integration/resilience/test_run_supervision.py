@@ -4,6 +4,7 @@ gateway sends uploads to the other backend, and the dead one is restarted."""
 import os
 import shutil
 import signal
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,6 +23,9 @@ from tests.integration.gateway.test_run_command import (
 from tests.integration.resilience.load_client import BackgroundUploads
 
 BACK_WITHIN_SECONDS = 30
+# gunicorn retries a taken port 5 times, 1 s apart (gunicorn/sock.py create_sockets), so
+# each failed restart takes ~5 s; with the backoff, 5 exits take ~30 s.
+CRASH_LOOP_STOPS_WITHIN_SECONDS = 90
 
 
 @dataclass
@@ -94,6 +98,50 @@ def test_sigkill_of_a_backend_master_fails_no_upload_and_it_is_back(
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=60) == 0, "a supervised run still stops cleanly"
         assert not wait_until_gone(tree), "processes outlived the local run"
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        process.stdout.close()
+        shutil.rmtree(scratch_dir_for(tmp_path.resolve()), ignore_errors=True)
+
+
+def squat(address: str, timeout: float = 5) -> socket.socket:
+    """Listen on a backend's address (as another program might) so it cannot start."""
+    host, port = address.rsplit(":", 1)
+    deadline = time.monotonic() + timeout
+    while True:
+        squatter = socket.socket()
+        squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            squatter.bind((host, int(port)))
+        except OSError:
+            squatter.close()
+            assert time.monotonic() < deadline, f"{address} stayed taken"
+            time.sleep(0.05)
+            continue
+        squatter.listen()
+        return squatter
+
+
+def test_a_crash_looping_backend_stops_the_run_with_a_clear_report(
+    tmp_path: Path, require_tool: Callable[[str], str]
+) -> None:
+    require_tool("nginx")
+    process = start(LOCALRUN, tmp_path, pick_free_port())
+    try:
+        read_until(process, "Press Ctrl-C to stop", timeout=90)
+        tree = process_tree(process.pid)
+        address, victim = sorted(gunicorn_masters(process.pid).items())[0]
+        os.killpg(victim, signal.SIGKILL)
+        with squat(address):
+            output, _ = process.communicate(timeout=CRASH_LOOP_STOPS_WITHIN_SECONDS)
+        text = output.decode(errors="replace")
+        assert process.returncode == 1, text
+        assert "exited 5 times within 60s" in text, text
+        assert "it is crash-looping, so the run stops" in text, text
+        assert "Connection in use" in text, "the report should show the cause from the log"
+        assert not wait_until_gone(tree), "processes outlived the stopped run"
     finally:
         if process.poll() is None:
             process.kill()
