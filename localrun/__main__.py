@@ -1,4 +1,5 @@
-"""`python -m localrun`: the whole app on 127.0.0.1 until Ctrl-C or SIGTERM (what ./run execs)."""
+"""`python -m localrun`: the whole app on 127.0.0.1, backends supervised, until Ctrl-C,
+SIGTERM or SIGHUP (what ./run execs)."""
 
 import argparse
 import signal
