@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import threading
 import time
 from collections.abc import Callable
@@ -16,6 +17,8 @@ from bench import proc_stats
 from localrun import LocalStack, processes
 
 CLIENT_TIMEOUT_SECONDS = 30
+# One owner for all the load, so a test can list what it uploaded.
+OWNER = {"Authorization": f"Bearer {secrets.token_urlsafe(32)}"}
 
 
 class Gateway(Protocol):
@@ -38,6 +41,7 @@ def upload(stack: Gateway, data: bytes) -> requests.Response:
     return requests.post(
         f"{stack.url}/api/images",
         files={"file": ("image.png", data, "image/png")},
+        headers=OWNER,
         timeout=CLIENT_TIMEOUT_SECONDS,
     )
 

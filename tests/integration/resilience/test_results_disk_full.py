@@ -18,7 +18,12 @@ from localrun import LocalStack
 from localrun.readiness import status_of
 from tests.conftest import missing_tool, pick_free_port
 from tests.integration.gateway.test_run_command import process_tree
-from tests.integration.resilience.load_client import CLIENT_TIMEOUT_SECONDS, unique_png, upload
+from tests.integration.resilience.load_client import (
+    CLIENT_TIMEOUT_SECONDS,
+    OWNER,
+    unique_png,
+    upload,
+)
 
 DISK_BYTES = 8 * 1024 * 1024
 PAGE = 4096
@@ -127,7 +132,7 @@ def test_full_results_disk_gives_clean_error_then_recovers(
 
     assert_507_json(upload(stack, noisy_png))
     assert stray_files(stack.results_dir) == [], "a failed upload left files behind"
-    listed = requests.get(f"{stack.url}/api/images", timeout=CLIENT_TIMEOUT_SECONDS)
+    listed = requests.get(f"{stack.url}/api/images", headers=OWNER, timeout=CLIENT_TIMEOUT_SECONDS)
     assert listed.json()["items"] == [], "a failed upload is listed"
 
     filler.unlink()
@@ -160,11 +165,10 @@ def test_a_full_disk_refuses_uploads_of_any_size_and_keeps_serving_reads(
         "original": kept["original_url"],
     }
     for name, path in reads.items():
-        answer = requests.get(stack.url + path, timeout=CLIENT_TIMEOUT_SECONDS)
+        answer = requests.get(stack.url + path, headers=OWNER, timeout=CLIENT_TIMEOUT_SECONDS)
         assert answer.status_code == 200, f"{name} ({path}): {answer.status_code}"
-    assert [
-        item["id"] for item in requests.get(f"{stack.url}/api/images", timeout=10).json()["items"]
-    ] == [kept["id"]]
+    listed = requests.get(f"{stack.url}/api/images", headers=OWNER, timeout=10).json()
+    assert [item["id"] for item in listed["items"]] == [kept["id"]]
     for backend in stack.backends:
         assert status_of(f"http://{backend.address}/readyz") == 503, "/readyz hides the full disk"
         assert status_of(f"http://{backend.address}/healthz") == 200
