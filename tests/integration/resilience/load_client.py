@@ -21,12 +21,6 @@ CLIENT_TIMEOUT_SECONDS = 30
 OWNER = {"Authorization": f"Bearer {secrets.token_urlsafe(32)}"}
 
 
-class Gateway(Protocol):
-    """Anything with the gateway's URL: a LocalStack, or a `./run` started as a process."""
-
-    url: str
-
-
 def unique_png(index: int) -> bytes:
     """A small PNG with edges whose pixels encode `index`: every index is a new result."""
     image = np.full((24, 32, 3), 40, dtype=np.uint8)
@@ -35,6 +29,12 @@ def unique_png(index: int) -> bytes:
     ok, encoded = cv2.imencode(".png", image)
     assert ok, "OpenCV could not encode a test image"
     return encoded.tobytes()
+
+
+class Gateway(Protocol):
+    """Anything with the gateway's URL: a LocalStack, or a `./run` started as a process."""
+
+    url: str
 
 
 def upload(stack: Gateway, data: bytes) -> requests.Response:
