@@ -92,12 +92,9 @@ def fill_leaving(disk: Path, room: int) -> Path:
     return filler
 
 
-def stray_files(results: Path) -> list[str]:
-    """Anything but complete results (each id: .json, .png, .orig.png)."""
-    names = {path.name for path in results.iterdir()}
-    ids = {name.removesuffix(".json") for name in names if name.endswith(".json")}
-    complete = {f"{i}{suffix}" for i in ids for suffix in (".json", ".png", ".orig.png")}
-    return sorted(names - complete)
+def stored_files(results: Path) -> set[str]:
+    """Every file under the results folder, whatever its layout, temp files included."""
+    return {str(path.relative_to(results)) for path in results.rglob("*") if path.is_file()}
 
 
 def backend_processes(stack: LocalStack) -> set[int]:
@@ -129,9 +126,10 @@ def test_full_results_disk_gives_clean_error_then_recovers(
     )
     free = len(noisy_png) // 2 if room == "half the upload" else len(noisy_png) + PAGE
     filler = fill_leaving(stack.run_dir, free)
+    before = stored_files(stack.results_dir)
 
     assert_507_json(upload(stack, noisy_png))
-    assert stray_files(stack.results_dir) == [], "a failed upload left files behind"
+    assert stored_files(stack.results_dir) == before, "a failed upload left files behind"
     listed = requests.get(f"{stack.url}/api/images", headers=OWNER, timeout=CLIENT_TIMEOUT_SECONDS)
     assert listed.json()["items"] == [], "a failed upload is listed"
 
@@ -152,10 +150,11 @@ def test_a_full_disk_refuses_uploads_of_any_size_and_keeps_serving_reads(
     kept = stored.json()
     workers = backend_processes(stack)
     filler = fill_leaving(stack.run_dir, 0)
+    before = stored_files(stack.results_dir)
 
     for data in (unique_png(2), large_png, unique_png(3), large_png):
         assert_507_json(upload(stack, data))
-    assert stray_files(stack.results_dir) == [], "a failed upload left files behind"
+    assert stored_files(stack.results_dir) == before, "a failed upload left files behind"
 
     reads = {
         "page": "/",
