@@ -1,4 +1,5 @@
-"""`python -m localrun`: the whole app on 127.0.0.1 until Ctrl-C or SIGTERM (what ./run execs)."""
+"""`python -m localrun`: the whole app on 127.0.0.1, backends supervised, until Ctrl-C,
+SIGTERM or SIGHUP (what ./run execs)."""
 
 import argparse
 import signal
@@ -13,6 +14,7 @@ from localrun.nginx_config import REPO_ROOT
 from localrun.readiness import StartupError
 from localrun.run_lock import AlreadyRunningError
 from localrun.stack import LocalStack
+from localrun.supervisor import CrashLoopError, Supervisor
 
 DEFAULT_RUN_DIR = REPO_ROOT / ".run"
 
@@ -62,8 +64,8 @@ def main(argv: list[str] | None = None) -> int:
         _announce(
             stack, (args.monitoring_port, args.alertmanager_port) if args.monitoring else None
         )
-        return _wait_for_failure(stack)
-    except (AlreadyRunningError, StartupError) as error:
+        return _supervise(stack)
+    except (AlreadyRunningError, StartupError, CrashLoopError) as error:
         print(f"./run: {error}", file=sys.stderr)
         return 1
     except (KeyboardInterrupt, StopRequestedError):
@@ -111,13 +113,20 @@ def _announce(stack: LocalStack, monitoring_ports: tuple[int, int] | None) -> No
     print("\n".join(lines), flush=True)
 
 
-def _wait_for_failure(stack: LocalStack) -> int:
+def _supervise(stack: LocalStack) -> int:
+    """Restart backends that exit (see localrun.supervisor) until a stop signal, a crash
+    loop, or nginx exiting: the gateway is the one process the app cannot run without."""
+    supervisor = Supervisor(stack, report=_report)
     while True:
-        exited = stack.exited_process()
-        if exited is not None:
-            print(f"./run: {exited} exited; see {stack.logs_dir}", file=sys.stderr)
+        supervisor.check()
+        if stack.nginx_has_exited():
+            print(f"./run: nginx exited; see {stack.logs_dir}", file=sys.stderr)
             return 1
-        time.sleep(0.5)
+        time.sleep(0.2)
+
+
+def _report(message: str) -> None:
+    print(f"./run: {message}", file=sys.stderr, flush=True)
 
 
 if __name__ == "__main__":

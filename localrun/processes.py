@@ -75,3 +75,18 @@ def kill(process: subprocess.Popen) -> None:
     """SIGKILL the child's whole group at once, as a crash would, and reap it."""
     signal_group(process, signal.SIGKILL)
     process.wait()
+
+
+def group_alive(group: int) -> bool:
+    """Whether any process is left in a process group (e.g. workers of a dead master)."""
+    try:
+        os.killpg(group, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def signal_dead_group(group: int, signum: int) -> None:
+    """Signal what is left of a group whose leader has already exited and been reaped."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(group, signum)

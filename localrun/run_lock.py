@@ -37,6 +37,10 @@ class RunLock:
         lock_file.flush()
         self._file = lock_file
 
+    @property
+    def held(self) -> bool:
+        return self._file is not None
+
     def release(self) -> None:
         if self._file is not None:
             self._file.close()

@@ -1,7 +1,9 @@
 """The whole app on 127.0.0.1: two gunicorn backends and nginx with the rendered gateway."""
 
+import hashlib
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -15,11 +17,28 @@ from canny.settings import Settings, SettingsError
 
 from localrun import processes
 from localrun.nginx_config import REPO_ROOT, render_template_file, trusted_proxy_directives
-from localrun.readiness import StartupError, free_port, wait_until_ok
+from localrun.readiness import StartupError, free_port, log_tail, wait_until_ok
 from localrun.run_lock import RunLock
 
 FRONTEND_DIR = REPO_ROOT / "app" / "frontend"
 GUNICORN_CONFIG = REPO_ROOT / "app" / "backend" / "gunicorn.conf.py"
+# Memory-backed, so it keeps working when the disk of the run folder (and results) is full.
+# A fixed name there is safe because _make_private_folder refuses one that is not ours.
+SCRATCH_PARENT = Path("/dev/shm")  # noqa: S108
+
+
+def scratch_dir_for(run_dir: Path) -> Path:
+    """Where nginx's temp files (request bodies, buffered responses) and the backends'
+    Prometheus multiprocess files live: not on the run folder's disk. A full results disk
+    then cannot fail an upload in nginx (it would spool bodies over client_body_buffer_size
+    to client_body_temp_path, https://nginx.org/en/docs/http/ngx_http_core_module.html
+    #client_body_buffer_size) nor kill workers, whose metric files are mmapped and raise
+    SIGBUS when a page cannot be allocated on a full filesystem. One name per run folder,
+    so the next start clears what a killed run left. Without /dev/shm it falls back to
+    the run folder, without that protection."""
+    parent = SCRATCH_PARENT if SCRATCH_PARENT.is_dir() else run_dir
+    digest = hashlib.sha256(str(run_dir).encode()).hexdigest()[:16]
+    return parent / f"canny-run-{digest}"
 
 
 @dataclass
@@ -27,6 +46,8 @@ class Backend:
     name: str
     port: int
     process: subprocess.Popen | None = field(default=None, repr=False)
+    # The process group of a master that died: its workers may still be finishing requests.
+    leftover_group: int | None = None
 
     @property
     def address(self) -> str:
@@ -60,6 +81,7 @@ class LocalStack:
         self.results_dir = (results_dir or self.run_dir / "results").resolve()
         self.logs_dir = self.run_dir / "logs"
         self.state_dir = self.run_dir / "state"
+        self.scratch_dir = scratch_dir_for(self.run_dir)
         self.access_log = self.logs_dir / "access.log"
         self.error_log = self.logs_dir / "nginx-error.log"
         self.status_address = f"127.0.0.1:{free_port()}"
@@ -89,7 +111,9 @@ class LocalStack:
         try:
             _require_free_port(self.port)
             shutil.rmtree(self.state_dir, ignore_errors=True)
-            for folder in (self.state_dir / "temp", self.logs_dir, self.results_dir):
+            _make_private_folder(self.scratch_dir)
+            folders = (self.state_dir, self.scratch_dir / "temp", self.logs_dir, self.results_dir)
+            for folder in folders:
                 folder.mkdir(parents=True, exist_ok=True)
             for index in range(len(self.backends)):
                 self._spawn_backend(index)
@@ -108,6 +132,11 @@ class LocalStack:
             if backend.process is not None:
                 processes.stop(backend.process)
                 backend.process = None
+            if backend.leftover_group is not None:
+                processes.signal_dead_group(backend.leftover_group, signal.SIGKILL)
+                backend.leftover_group = None
+        if self._lock.held:  # never the scratch folder of another run holding the lock
+            shutil.rmtree(self.scratch_dir, ignore_errors=True)
         self._lock.release()
 
     def kill_backend(self, index: int) -> None:
@@ -139,12 +168,52 @@ class LocalStack:
                 return backend.name
         return None
 
+    @property
+    def backend_names(self) -> list[str]:
+        return [backend.name for backend in self.backends]
+
+    def backend_log_tail(self, index: int) -> str:
+        return log_tail(self.logs_dir / f"{self.backends[index].name}.log")
+
+    def nginx_has_exited(self) -> bool:
+        return self._nginx is not None and self._nginx.poll() is not None
+
+    def backend_exit_code(self, index: int) -> int | None:
+        """The exit code of a backend's master if it has exited on its own, else None."""
+        process = self.backends[index].process
+        return None if process is None else process.poll()
+
+    def release_backend(self, index: int) -> None:
+        """Forget a backend whose master exited. Its workers, left in the master's process
+        group, get SIGTERM: they finish the requests they hold and stop (gunicorn's
+        workers also stop by themselves once their parent is gone)."""
+        backend = self.backends[index]
+        if backend.process is None:
+            return
+        backend.leftover_group = backend.process.pid
+        backend.process = None
+        processes.signal_dead_group(backend.leftover_group, signal.SIGTERM)
+
+    def backend_leftovers_alive(self, index: int) -> bool:
+        group = self.backends[index].leftover_group
+        return group is not None and processes.group_alive(group)
+
+    def respawn_backend(self, index: int) -> None:
+        """Start a released backend again without waiting for it: the gateway sends its
+        requests to the other backend until this one answers. What is left of the old
+        group is killed first, since it holds the port the new master must bind."""
+        backend = self.backends[index]
+        if backend.leftover_group is not None:
+            processes.signal_dead_group(backend.leftover_group, signal.SIGKILL)
+            backend.leftover_group = None
+        self._spawn_backend(index)
+
     def _spawn_backend(self, index: int) -> None:
         backend = self.backends[index]
         if backend.process is not None and backend.process.poll() is None:
             raise RuntimeError(f"{backend.name} is already running (pid {backend.pid})")
         # prometheus_client's multiprocess folder must start empty for each master.
-        metrics_dir = self.state_dir / "prometheus" / backend.name
+        metrics_dir = self.scratch_dir / "prometheus" / backend.name
         shutil.rmtree(metrics_dir, ignore_errors=True)
         metrics_dir.mkdir(parents=True)
         env = {
@@ -152,6 +221,7 @@ class LocalStack:
             "CANNY_BIND": backend.address,
             "CANNY_RESULTS_DIR": str(self.results_dir),
             "CANNY_MAX_UPLOAD_BYTES": str(self.max_upload_bytes),
+            "CANNY_WORKER_TMP_DIR": str(self.scratch_dir),
             "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
         }
         backend.process = processes.spawn(
@@ -200,7 +270,7 @@ class LocalStack:
             "CANNY_UPLOAD_RATE": self.upload_rate,
             "CANNY_UPLOAD_BURST": str(self.upload_burst),
             "CANNY_PID_FILE": str(self.state_dir / "nginx.pid"),
-            "CANNY_TEMP_DIR": str(self.state_dir / "temp"),
+            "CANNY_TEMP_DIR": str(self.scratch_dir / "temp"),
             "CANNY_ACCESS_LOG": str(self.access_log),
             "CANNY_ERROR_LOG": str(self.error_log),
             "CANNY_TRUSTED_PROXIES": trusted_proxy_directives(self.trusted_proxies),
@@ -214,6 +284,22 @@ def _backend_upload_limit() -> int:
         return Settings.from_env().max_upload_bytes
     except SettingsError as error:
         raise StartupError(str(error)) from None
+
+
+def _make_private_folder(path: Path) -> None:
+    """An empty folder only we can use; what an earlier run of ours left there is cleared.
+    In a shared folder such as /dev/shm, a symlink or another user's folder under our
+    name is refused, so nobody can redirect our files."""
+    try:
+        found = path.lstat()
+    except FileNotFoundError:
+        pass
+    else:
+        if path.is_symlink() or found.st_uid != os.geteuid():
+            raise StartupError(f"{path} exists and is not ours; remove it or use another --run-dir")
+        shutil.rmtree(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.mkdir(mode=0o700)
 
 
 def _require_free_port(port: int) -> None:

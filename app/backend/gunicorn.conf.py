@@ -34,8 +34,9 @@ def _env_int(name: str, default: int, minimum: int) -> int:
 
 bind = os.environ.get("CANNY_BIND", "").strip() or "127.0.0.1:8000"
 workers = _env_int("CANNY_WORKERS", 2, 1)
-# Threads let a worker read the next upload while OpenCV (which releases the GIL) computes.
-worker_class = "gthread"
+# Threads let a worker read the next upload while OpenCV (which releases the GIL) computes:
+# gunicorn's gthread worker, with JSON for gunicorn's own errors and a clean stop.
+worker_class = "canny.gunicorn_worker.CannyThreadWorker"
 threads = _env_int("CANNY_THREADS", 2, 1)
 timeout = _env_int("CANNY_TIMEOUT", 60, 1)
 graceful_timeout = _env_int("CANNY_GRACEFUL_TIMEOUT", 30, 1)

@@ -19,9 +19,10 @@ def healthz() -> Response:
 
 @blueprint.get("/readyz")
 def readyz() -> Response:
-    """Ready only when results can be stored, so the gateway stops sending uploads otherwise."""
+    """Ready only when results can be stored (a full disk included), so a load balancer
+    or deploy gate sees a backend that cannot take uploads; reads still work meanwhile."""
     if not current_store().is_writable():
-        raise NotReadyError("the results directory is not writable")
+        raise NotReadyError("results cannot be written (the results disk is full or read-only)")
     return jsonify({"status": "ready"})
 
 

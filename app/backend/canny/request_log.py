@@ -19,6 +19,7 @@ from flask import Flask, Response, g, has_request_context, request
 from canny.metrics import REQUEST_SECONDS, REQUESTS
 
 REQUEST_ID_HEADER = "X-Request-ID"
+# The one X-Request-ID rule; the gateway applies the same (nginx.conf.template).
 _SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 _LOGGER_NAME = "canny"
 access_log = logging.getLogger("canny.access")

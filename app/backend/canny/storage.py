@@ -45,6 +45,8 @@ CURSOR_PATTERN = re.compile(r"\d{8}T\d{12}Z-[0-9a-f]{32}")
 SHA256_PATTERN = re.compile(r"[0-9a-f]{64}")
 OWNERS_FOLDER = "owners"
 _NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
+# One page: the least a filesystem allocates for data.
+_PROBE_BYTES = 4096
 log = logging.getLogger(__name__)
 
 Metadata = dict[str, Any]
@@ -107,10 +109,16 @@ class ResultStore:
         return removed
 
     def is_writable(self) -> bool:
+        """Whether data can be stored now. Creating an empty file is not enough: a full
+        filesystem still has inodes, so a page of bytes is written and synced, as a save
+        would; on a full disk that fails with ENOSPC."""
         try:
             with tempfile.NamedTemporaryFile(
                 dir=self.directory, prefix=".ready-", suffix=TEMP_SUFFIX
-            ):
+            ) as probe:
+                probe.write(bytes(_PROBE_BYTES))
+                probe.flush()
+                os.fsync(probe.fileno())
                 return True
         except OSError:
             return False

@@ -2,6 +2,7 @@
 both renderings (local, and compose with the service names and volume paths)."""
 
 import re
+import shutil
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -74,16 +75,21 @@ def test_local_rendering_passes_nginx_t(tmp_path: Path, require_tool: Callable[[
     stack = LocalStack(tmp_path)
     config = tmp_path / "nginx.conf"
     config.write_text(render_template_file(stack.gateway_values()))
-    (tmp_path / "state" / "temp").mkdir(parents=True)
+    (stack.scratch_dir / "temp").mkdir(parents=True)
+    stack.state_dir.mkdir()
     (tmp_path / "logs").mkdir()
     error_log = tmp_path / "logs" / "test-error.log"
-    result = subprocess.run(
-        [require_tool("nginx"), "-t", "-p", str(tmp_path), "-c", str(config), "-e", str(error_log)],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
+    command = [require_tool("nginx"), "-t", "-p", str(tmp_path), "-c", str(config)]
+    try:
+        result = subprocess.run(
+            [*command, "-e", str(error_log)],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+    finally:
+        shutil.rmtree(stack.scratch_dir)
     assert result.returncode == 0, f"nginx -t rejected the local rendering:\n{result.stderr}"
 
 

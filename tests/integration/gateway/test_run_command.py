@@ -3,6 +3,7 @@ already runs or the port is taken, and nothing left behind however it is stopped
 
 import os
 import selectors
+import shutil
 import signal
 import socket
 import subprocess
@@ -15,6 +16,7 @@ import pytest
 import requests
 
 from localrun.nginx_config import REPO_ROOT
+from localrun.stack import scratch_dir_for
 from tests.conftest import pick_free_port
 
 LOCALRUN = [sys.executable, "-m", "localrun"]
@@ -98,6 +100,8 @@ def running(tmp_path: Path, require_tool: Callable[[str], str]) -> Iterator[tupl
         for pid in tree:
             if alive(pid):
                 os.kill(pid, signal.SIGKILL)
+        # A killed run cannot clear its memory-backed scratch folder; the next start would.
+        shutil.rmtree(scratch_dir_for(tmp_path.resolve()), ignore_errors=True)
 
 
 @pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])

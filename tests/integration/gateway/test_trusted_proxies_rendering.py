@@ -1,6 +1,7 @@
 """CANNY_TRUSTED_PROXIES as localrun renders it: one `set_real_ip_from` per address, none
 for an empty list, and nothing but addresses (no way to inject other directives)."""
 
+import shutil
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -38,15 +39,19 @@ def test_rendering_with_trusted_proxies_passes_nginx_t(
     stack = LocalStack(tmp_path, trusted_proxies=["10.110.0.0/20", "192.0.2.7"])
     config = tmp_path / "nginx.conf"
     config.write_text(render_template_file(stack.gateway_values()))
-    (tmp_path / "state" / "temp").mkdir(parents=True)
+    (stack.scratch_dir / "temp").mkdir(parents=True)
+    stack.state_dir.mkdir()
     (tmp_path / "logs").mkdir()
-    result = subprocess.run(
-        [require_tool("nginx"), "-T", "-p", str(tmp_path), "-c", str(config), "-e", "stderr"],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
+    try:
+        result = subprocess.run(
+            [require_tool("nginx"), "-T", "-p", str(tmp_path), "-c", str(config), "-e", "stderr"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+    finally:
+        shutil.rmtree(stack.scratch_dir)
     assert result.returncode == 0, result.stderr
     for directive in ("set_real_ip_from 10.110.0.0/20;", "set_real_ip_from 192.0.2.7/32;"):
         assert directive in result.stdout

@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import cv2
 import numpy as np
@@ -30,7 +31,13 @@ def unique_png(index: int) -> bytes:
     return encoded.tobytes()
 
 
-def upload(stack: LocalStack, data: bytes) -> requests.Response:
+class Gateway(Protocol):
+    """Anything with the gateway's URL: a LocalStack, or a `./run` started as a process."""
+
+    url: str
+
+
+def upload(stack: Gateway, data: bytes) -> requests.Response:
     return requests.post(
         f"{stack.url}/api/images",
         files={"file": ("image.png", data, "image/png")},
@@ -43,7 +50,7 @@ def upload(stack: LocalStack, data: bytes) -> requests.Response:
 class BackgroundUploads:
     """Client threads that upload new images until stopped, at most `limit` in all."""
 
-    stack: LocalStack
+    stack: Gateway
     threads: int = 4
     limit: int = 3000
     pause_seconds: float = 0.01

@@ -107,6 +107,30 @@ def test_results_volume_is_shared_read_only_for_the_gateway(name: str, mount: st
     assert mount in SERVICES[name]["volumes"], f"{name} volumes: {SERVICES[name]['volumes']}"
 
 
+def tmpfs_mounts(service: dict) -> dict[str, str]:
+    """A service's tmpfs mounts: path -> options."""
+    return dict(mount.partition(":")[::2] for mount in service.get("tmpfs", []))
+
+
+@pytest.mark.parametrize(
+    ("name", "variable"),
+    [
+        ("backend-1", "PROMETHEUS_MULTIPROC_DIR"),
+        ("backend-2", "PROMETHEUS_MULTIPROC_DIR"),
+        ("gateway", "CANNY_TEMP_DIR"),
+    ],
+)
+def test_metrics_and_nginx_temp_files_have_a_tmpfs_of_their_own(name: str, variable: str) -> None:
+    """A full results volume (or a full /tmp) must not break uploads or kill workers."""
+    service = SERVICES[name]
+    folder = service["environment"][variable]
+    mounts = tmpfs_mounts(service)
+    assert folder in mounts, f"{name}: {variable}={folder} is not a tmpfs mount: {mounts}"
+    assert "size=" in mounts[folder], f"{name}: the {folder} tmpfs needs a size"
+    volume_paths = [volume.split(":")[1] for volume in service.get("volumes", [])]
+    assert not any(folder.startswith(path) for path in [*volume_paths, "/tmp"]), folder
+
+
 @pytest.mark.parametrize("name", sorted(APP_SERVICES))
 def test_app_images_come_from_required_variables(name: str) -> None:
     image = SERVICES[name]["image"]
