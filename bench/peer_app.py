@@ -31,6 +31,8 @@ def create_peer_app(results_dir: Path | None = None) -> Flask:
 
     @app.post("/api/images")
     def upload() -> ResponseReturnValue:
+        # werkzeug's form parser, as Flask's upload pattern uses it:
+        # https://flask.palletsprojects.com/en/stable/patterns/fileuploads/
         original = request.files["file"].read()
         image = cv2.imdecode(np.frombuffer(original, dtype=np.uint8), cv2.IMREAD_COLOR)
         gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)

@@ -217,7 +217,9 @@ def test_save_fsyncs_each_file_before_its_rename_and_the_folder_once_at_the_end(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """What a 201 promises: every file's bytes and every name are on disk, and the
-    metadata (which lists the id) is the last name to appear."""
+    metadata (which lists the id) is the last name to appear. A file's fsync does not
+    make its name durable, the folder's fsync does (fsync(2):
+    https://man7.org/linux/man-pages/man2/fsync.2.html)."""
     image_id = "a" * 32
     calls = record_durability_calls(monkeypatch)
     ResultStore(tmp_path).save(metadata_for(image_id), b"original", "png", b"edges")
