@@ -104,20 +104,12 @@ class Bench:
                 self._warm_up(service, peer, runner, loads, peer_load)
                 for round_number in range(1, self.plan.rounds + 1):
                     self.progress(f"round {round_number}/{self.plan.rounds}")
-                    self._round(round_number, service, runner, loads)
-                    tag = f"r{round_number}peer"
-                    run = self._measured_run(
-                        peer, peer_load, FIXED_CONCURRENCY, self._main_requests(), tag
-                    )
-                    self.data.peer.append(run)
+                    self._round(round_number, service, runner, loads, (peer, peer_load))
                 self._rss_trend(service, loads[RSS_SAMPLE])
                 self.data.peak_worker_rss_mb = service.peak_worker_rss_mb
         finally:
             runner.close()
         return self.data
-
-    def _main_requests(self) -> int:
-        return self.plan.service_requests[self.data.samples[MAIN_SAMPLE].size]
 
     def _load(self, url: str, sample: Sample) -> UploadLoad:
         form = envelope(sample.filename, sample.content_type)
@@ -145,6 +137,7 @@ class Bench:
         service: Service,
         runner: ReferenceRunner,
         loads: dict[SampleKey, UploadLoad],
+        peer_and_load: tuple[Peer, UploadLoad],
     ) -> None:
         for key in self.plan.samples:
             sample = self.data.samples[key]
@@ -161,6 +154,11 @@ class Bench:
                 run = self._service_run(service, loads[key], concurrency, requests, tag)
                 self.data.service[(key, concurrency)].append(run)
             if key == MAIN_SAMPLE:
+                # The peer right beside the service's runs of the same uploads.
+                peer, peer_load = peer_and_load
+                tag = f"r{round_number}peer"
+                run = self._measured_run(peer, peer_load, FIXED_CONCURRENCY, requests, tag)
+                self.data.peer.append(run)
                 # Untagged bytes: stored by the first request (a no-op in later rounds),
                 # then every repeat is answered from the stored result.
                 self._service_run(service, loads[key], 1, 1, "")

@@ -62,11 +62,16 @@ class Peer:
             processes.stop(self._process)
             self._process = None
 
-    def cpu_seconds(self) -> float:
-        """CPU of the gunicorn master and its workers (spawn gives them a group of their own)."""
+    @property
+    def pid(self) -> int:
+        """The gunicorn master's pid, which is also its process group's id (see spawn)."""
         if self._process is None:
             raise RuntimeError("the peer is not running")
-        return proc_stats.cpu_seconds(proc_stats.group_members([self._process.pid]))
+        return self._process.pid
+
+    def cpu_seconds(self) -> float:
+        """CPU of the gunicorn master and its workers."""
+        return proc_stats.cpu_seconds(proc_stats.group_members([self.pid]))
 
     def results_count(self) -> int:
         """Uploads processed so far: one edge map per upload."""
