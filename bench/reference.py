@@ -1,4 +1,5 @@
-"""The references: the DESIGN.md pipeline called directly with OpenCV, no HTTP.
+"""The references: the edge pipeline (decode, grey, blur, Canny, PNG) called directly with
+OpenCV, no HTTP.
 
 The compute-only reference (the raw limit) stops at the PNG bytes. The store reference
 also stores the three files of a result through the service's own
