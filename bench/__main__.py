@@ -21,7 +21,8 @@ DEFAULT_CHART = Path("reports") / "bench-latency.png"
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m bench", description="The service through its gateway against raw OpenCV."
+        prog="python -m bench",
+        description="The service through its gateway against a naive peer and raw OpenCV.",
     )
     parser.add_argument("--quick", action="store_true", help="one short round (under a minute)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")

@@ -1,5 +1,6 @@
-"""One bench run: warm up, then rounds that interleave raw and service runs, then the
-cache and the memory trend. Everything here measures; report.py turns it into figures."""
+"""One bench run: warm up, then rounds that interleave the references, the service and
+the naive peer, then the cache and the memory trend. Everything here measures; report.py
+turns it into figures."""
 
 from __future__ import annotations
 
@@ -7,18 +8,32 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from bench import images
 from bench.images import Sample
 from bench.load import LoadResult, UploadLoad
 from bench.multipart import envelope
+from bench.peer import Peer
 from bench.plan import CONCURRENCIES, FIXED_CONCURRENCY, MAIN_SAMPLE, RSS_SAMPLE, Plan, SampleKey
 from bench.reference import ReferenceRun, ReferenceRunner
 from bench.service import Service
 
 
+class Server(Protocol):
+    """What a measured run needs of a server: the service or the peer."""
+
+    def cpu_seconds(self) -> float: ...
+
+    def results_count(self) -> int: ...
+
+    def wait_until_idle(self) -> None: ...
+
+
 @dataclass(frozen=True)
 class ServiceRun:
+    """A run of uploads against a server (the service, or the peer)."""
+
     load: LoadResult
     images: int
     server_cpu_seconds: float
@@ -47,9 +62,15 @@ class Measurements:
     reference: dict[tuple[SampleKey, int], list[ReferenceRun]] = field(
         default_factory=lambda: defaultdict(list)
     )
+    # Pipeline and storage in-process, 2 processes, by sample.
+    store_reference: dict[SampleKey, list[ReferenceRun]] = field(
+        default_factory=lambda: defaultdict(list)
+    )
     service: dict[tuple[SampleKey, int], list[ServiceRun]] = field(
         default_factory=lambda: defaultdict(list)
     )
+    # The naive peer on the main sample at FIXED_CONCURRENCY, one run per round.
+    peer: list[ServiceRun] = field(default_factory=list)
     cached: list[ServiceRun] = field(default_factory=list)
     rss_trend: list[RssPoint] = field(default_factory=list)
     worker_pids_seen: set[int] = field(default_factory=set)
@@ -68,36 +89,47 @@ class Bench:
         self.progress = progress
         keys = dict.fromkeys((*plan.samples, MAIN_SAMPLE, RSS_SAMPLE))
         self.data = Measurements(samples={key: images.sample(*key) for key in keys})
+        self.store_dir = work_dir / "store-reference"
 
     def run(self) -> Measurements:
         runner = ReferenceRunner(max_processes=2)
+        self.store_dir.mkdir()
         try:
-            with Service(self.work_dir / "stack") as service:
+            with Service(self.work_dir / "stack") as service, Peer(self.work_dir / "peer") as peer:
                 loads = {
-                    key: self._load(service, sample) for key, sample in self.data.samples.items()
+                    key: self._load(service.url, sample)
+                    for key, sample in self.data.samples.items()
                 }
-                self._warm_up(service, runner, loads)
+                peer_load = self._load(peer.url, self.data.samples[MAIN_SAMPLE])
+                self._warm_up(service, peer, runner, loads, peer_load)
                 for round_number in range(1, self.plan.rounds + 1):
                     self.progress(f"round {round_number}/{self.plan.rounds}")
-                    self._round(round_number, service, runner, loads)
+                    self._round(round_number, service, runner, loads, (peer, peer_load))
                 self._rss_trend(service, loads[RSS_SAMPLE])
                 self.data.peak_worker_rss_mb = service.peak_worker_rss_mb
         finally:
             runner.close()
         return self.data
 
-    def _load(self, service: Service, sample: Sample) -> UploadLoad:
+    def _load(self, url: str, sample: Sample) -> UploadLoad:
         form = envelope(sample.filename, sample.content_type)
-        return UploadLoad(service.url, form, sample.data, self.work_dir)
+        return UploadLoad(url, form, sample.data, self.work_dir)
 
     def _warm_up(
-        self, service: Service, runner: ReferenceRunner, loads: dict[SampleKey, UploadLoad]
+        self,
+        service: Service,
+        peer: Peer,
+        runner: ReferenceRunner,
+        loads: dict[SampleKey, UploadLoad],
+        peer_load: UploadLoad,
     ) -> None:
         """First requests pay for imports, page faults and connection setup: not measured."""
         self.progress("warming up")
         for key in self.plan.samples:
             runner.run(self.data.samples[key].data, 2, 1)
+            runner.run(self.data.samples[key].data, 2, 1, self.store_dir)
             self._service_run(service, loads[key], 2, self.plan.warmup_requests, "warm")
+        self._measured_run(peer, peer_load, 2, self.plan.warmup_requests, "warm")
 
     def _round(
         self,
@@ -105,6 +137,7 @@ class Bench:
         service: Service,
         runner: ReferenceRunner,
         loads: dict[SampleKey, UploadLoad],
+        peer_and_load: tuple[Peer, UploadLoad],
     ) -> None:
         for key in self.plan.samples:
             sample = self.data.samples[key]
@@ -112,6 +145,8 @@ class Bench:
             for processes in (1, 2):
                 run = runner.run(sample.data, processes, per_process)
                 self.data.reference[(key, processes)].append(run)
+            stored = runner.run(sample.data, 2, per_process, self.store_dir)
+            self.data.store_reference[key].append(stored)
             concurrencies = CONCURRENCIES if key == MAIN_SAMPLE else (FIXED_CONCURRENCY,)
             requests = self.plan.service_requests[sample.size]
             for concurrency in concurrencies:
@@ -119,6 +154,11 @@ class Bench:
                 run = self._service_run(service, loads[key], concurrency, requests, tag)
                 self.data.service[(key, concurrency)].append(run)
             if key == MAIN_SAMPLE:
+                # The peer right beside the service's runs of the same uploads.
+                peer, peer_load = peer_and_load
+                tag = f"r{round_number}peer"
+                run = self._measured_run(peer, peer_load, FIXED_CONCURRENCY, requests, tag)
+                self.data.peer.append(run)
                 # Untagged bytes: stored by the first request (a no-op in later rounds),
                 # then every repeat is answered from the stored result.
                 self._service_run(service, loads[key], 1, 1, "")
@@ -128,13 +168,19 @@ class Bench:
     def _service_run(
         self, service: Service, load: UploadLoad, concurrency: int, requests: int, tag: str
     ) -> ServiceRun:
-        service.wait_until_idle()
-        cpu_before, stored_before = service.cpu_seconds(), service.results_count()
-        result = load.run(concurrency, requests, tag)
-        service.wait_until_idle()
-        cpu_used = service.cpu_seconds() - cpu_before
-        stored = service.results_count() - stored_before
+        run = self._measured_run(service, load, concurrency, requests, tag)
         self.data.worker_pids_seen.update(service.worker_memory())
+        return run
+
+    def _measured_run(
+        self, server: Server, load: UploadLoad, concurrency: int, requests: int, tag: str
+    ) -> ServiceRun:
+        server.wait_until_idle()
+        cpu_before, stored_before = server.cpu_seconds(), server.results_count()
+        result = load.run(concurrency, requests, tag)
+        server.wait_until_idle()
+        cpu_used = server.cpu_seconds() - cpu_before
+        stored = server.results_count() - stored_before
         self.data.client_cpu_seconds += result.client_cpu_seconds
         self.data.client_requests += result.requests
         # New uploads are counted on disk (requests cut off when wrk stopped still finish

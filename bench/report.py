@@ -3,18 +3,27 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from itertools import pairwise
 from typing import Any
 
 from bench.machine import Machine
-from bench.measure import Measurements, RssPoint
-from bench.plan import CONCURRENCIES, FIXED_CONCURRENCY, MAIN_SAMPLE, Plan
+from bench.measure import Measurements, RssPoint, ServiceRun
+from bench.plan import FIXED_CONCURRENCY, MAIN_SAMPLE, Plan
+from bench.reference import ReferenceRun
 from bench.stats import Spread, slope, spread
 
-TARGET_THROUGHPUT_RATIO = 0.90
-TARGET_CPU_PER_IMAGE_RATIO = 1.10
+# Targets for the main sample at FIXED_CONCURRENCY; ratios are service / other.
+TARGET_PEER_THROUGHPUT_RATIO = 1.5
+TARGET_PEER_CPU_RATIO = 0.65
+TARGET_THROUGHPUT_RATIO = 0.85
+TARGET_CPU_PER_IMAGE_RATIO = 1.15
+TARGET_OVERHEAD_CPU_RATIO = 1.10
+# Where the service should end up against the compute-only reference.
+GOAL_THROUGHPUT_RATIO = 0.90
+GOAL_CPU_PER_IMAGE_RATIO = 1.10
 TARGET_P99_OVER_P50 = 3.0
+TAIL_CONCURRENCIES = (4, 8)
 TARGET_CACHE_SPEEDUP = 20.0
 TARGET_RSS_MB = 250.0
 # "Flat": no worker's fitted RSS trend grows more than this over the run (for the full
@@ -69,20 +78,92 @@ def _per_round_ratios(numerators: Sequence[float], denominators: Sequence[float]
     return spread([top / bottom for top, bottom in zip(numerators, denominators, strict=True)])
 
 
+@dataclass(frozen=True)
+class Verdict:
+    """A target's figure (median and range of the rounds) and whether the median meets it."""
+
+    measured: Spread
+    met: bool
+
+    def as_json(self) -> dict[str, Any]:
+        return {"met": self.met, **_spread_json(self.measured)}
+
+
+def at_least(measured: Spread, bound: float) -> Verdict:
+    return Verdict(measured, measured.median >= bound)
+
+
+def at_most(measured: Spread, bound: float) -> Verdict:
+    return Verdict(measured, measured.median <= bound)
+
+
+@dataclass(frozen=True)
+class Ratios:
+    """The service at FIXED_CONCURRENCY on the main sample against the others, per round."""
+
+    throughput: Spread
+    cpu: Spread
+    peer_throughput: Spread
+    peer_cpu: Spread
+    overhead_cpu: Spread
+
+
+def main_ratios(data: Measurements) -> Ratios:
+    """Ratios are taken per round (everything ran back to back), then the median."""
+    service = data.service[(MAIN_SAMPLE, FIXED_CONCURRENCY)]
+    compute = data.reference[(MAIN_SAMPLE, 2)]
+    stored = data.store_reference[MAIN_SAMPLE]
+
+    def rate(runs: Sequence[ServiceRun]) -> list[float]:
+        return [run.load.requests_per_second for run in runs]
+
+    def cpu(runs: Sequence[ServiceRun | ReferenceRun]) -> list[float]:
+        return [run.cpu_per_image for run in runs]
+
+    return Ratios(
+        throughput=_per_round_ratios(rate(service), [run.images_per_second for run in compute]),
+        cpu=_per_round_ratios(cpu(service), cpu(compute)),
+        peer_throughput=_per_round_ratios(rate(service), rate(data.peer)),
+        peer_cpu=_per_round_ratios(cpu(service), cpu(data.peer)),
+        overhead_cpu=_per_round_ratios(cpu(service), cpu(stored)),
+    )
+
+
+def _tail_ratio(runs: Sequence[ServiceRun]) -> Spread:
+    return _per_round_ratios([run.load.p99_ms for run in runs], [run.load.p50_ms for run in runs])
+
+
+def _load_row(label: str, runs: Sequence[ServiceRun]) -> dict[str, Any]:
+    return {
+        "sample": label,
+        "requests_per_s": _spread_json(spread([r.load.requests_per_second for r in runs]), 1),
+        "p50_ms": _spread_json(spread([r.load.p50_ms for r in runs]), 1),
+        "p95_ms": _spread_json(spread([r.load.p95_ms for r in runs]), 1),
+        "p99_ms": _spread_json(spread([r.load.p99_ms for r in runs]), 1),
+        "cpu_ms_per_image": _spread_json(spread([r.cpu_per_image for r in runs]).scaled(1000), 2),
+        "errors": sum(r.load.errors for r in runs),
+        "client_cpu_ms_per_request": round(
+            1000
+            * sum(r.load.client_cpu_seconds for r in runs)
+            / max(sum(r.load.requests for r in runs), 1),
+            3,
+        ),
+    }
+
+
+def _reference_row(label: str, processes: int, runs: Sequence[ReferenceRun]) -> dict[str, Any]:
+    return {
+        "sample": label,
+        "processes": processes,
+        "images_per_s": _spread_json(spread([r.images_per_second for r in runs]), 1),
+        "cpu_ms_per_image": _spread_json(spread([r.cpu_per_image for r in runs]).scaled(1000), 2),
+        "page_faults_per_image": _spread_json(spread([r.page_faults_per_image for r in runs]), 1),
+    }
+
+
 def summarise(data: Measurements, plan: Plan, machine: Machine) -> dict[str, Any]:
-    """Ratios are taken per round (service and raw ran back to back), then the median."""
-    main_reference = data.reference[(MAIN_SAMPLE, 2)]
-    best_rps_per_round = [
-        max(data.service[(MAIN_SAMPLE, c)][index].load.requests_per_second for c in CONCURRENCIES)
-        for index in range(plan.rounds)
-    ]
-    throughput = _per_round_ratios(
-        best_rps_per_round, [run.images_per_second for run in main_reference]
-    )
+    ratios = main_ratios(data)
     at_fixed = data.service[(MAIN_SAMPLE, FIXED_CONCURRENCY)]
-    cpu_ratio = _per_round_ratios(
-        [run.cpu_per_image for run in at_fixed], [run.cpu_per_image for run in main_reference]
-    )
     p50 = spread([run.load.p50_ms for run in at_fixed])
     p99 = spread([run.load.p99_ms for run in at_fixed])
     first = data.service[(MAIN_SAMPLE, 1)]
@@ -94,31 +175,56 @@ def summarise(data: Measurements, plan: Plan, machine: Machine) -> dict[str, Any
     flat = growth * _fitted_span(trend) / 100 < FLAT_RSS_GROWTH_MB
     rss_max = data.peak_worker_rss_mb
     main_label = data.samples[MAIN_SAMPLE].label
+    targets = {
+        "peer_throughput_ratio >= 1.5": at_least(
+            ratios.peer_throughput, TARGET_PEER_THROUGHPUT_RATIO
+        ),
+        "throughput_ratio >= 0.85": at_least(ratios.throughput, TARGET_THROUGHPUT_RATIO),
+        "peer_cpu_ratio <= 0.65": at_most(ratios.peer_cpu, TARGET_PEER_CPU_RATIO),
+        "cpu_per_image_ratio <= 1.15": at_most(ratios.cpu, TARGET_CPU_PER_IMAGE_RATIO),
+        "overhead_cpu_ratio <= 1.10": at_most(ratios.overhead_cpu, TARGET_OVERHEAD_CPU_RATIO),
+        **{
+            f"p99 <= 3 x p50 at c={c}": at_most(
+                _tail_ratio(data.service[(MAIN_SAMPLE, c)]), TARGET_P99_OVER_P50
+            )
+            for c in TAIL_CONCURRENCIES
+        },
+        "cache_speedup >= 20": at_least(cache, TARGET_CACHE_SPEEDUP),
+        "worker RSS <= 250 MB and flat": Verdict(
+            Spread(rss_max, rss_max, rss_max), rss_max <= TARGET_RSS_MB and flat
+        ),
+    }
+    goals = {
+        "throughput_ratio >= 0.90": at_least(ratios.throughput, GOAL_THROUGHPUT_RATIO),
+        "cpu_per_image_ratio <= 1.10": at_most(ratios.cpu, GOAL_CPU_PER_IMAGE_RATIO),
+    }
     return {
         "machine": asdict(machine),
         "plan": {"rounds": plan.rounds, "quick": plan.rounds == 1},
         "main_sample": main_label,
-        "throughput_ratio": round(throughput.median, 3),
-        "cpu_per_image_ratio": round(cpu_ratio.median, 3),
+        "concurrency": FIXED_CONCURRENCY,
+        "throughput_ratio": round(ratios.throughput.median, 3),
+        "cpu_per_image_ratio": round(ratios.cpu.median, 3),
+        "peer_throughput_ratio": round(ratios.peer_throughput.median, 3),
+        "peer_cpu_ratio": round(ratios.peer_cpu.median, 3),
+        "overhead_cpu_ratio": round(ratios.overhead_cpu.median, 3),
         "p50_ms": round(p50.median, 1),
         "p99_ms": round(p99.median, 1),
         "cache_speedup": round(cache.median, 1),
         "rss_mb_max": round(rss_max, 1),
         "rss_growth_mb_per_100_uploads": round(growth, 2),
         "ranges": {
-            "throughput_ratio": _spread_json(throughput),
-            "cpu_per_image_ratio": _spread_json(cpu_ratio),
+            "throughput_ratio": _spread_json(ratios.throughput),
+            "cpu_per_image_ratio": _spread_json(ratios.cpu),
+            "peer_throughput_ratio": _spread_json(ratios.peer_throughput),
+            "peer_cpu_ratio": _spread_json(ratios.peer_cpu),
+            "overhead_cpu_ratio": _spread_json(ratios.overhead_cpu),
             "p50_ms": _spread_json(p50, 1),
             "p99_ms": _spread_json(p99, 1),
             "cache_speedup": _spread_json(cache, 1),
         },
-        "targets": {
-            "throughput_ratio >= 0.90": throughput.median >= TARGET_THROUGHPUT_RATIO,
-            "cpu_per_image_ratio <= 1.10": cpu_ratio.median <= TARGET_CPU_PER_IMAGE_RATIO,
-            "p99 <= 3 x p50 at c=4": p99.median <= TARGET_P99_OVER_P50 * p50.median,
-            "cache_speedup >= 20": cache.median >= TARGET_CACHE_SPEEDUP,
-            "worker RSS <= 250 MB and flat": rss_max <= TARGET_RSS_MB and flat,
-        },
+        "targets": {name: verdict.as_json() for name, verdict in targets.items()},
+        "goals": {name: verdict.as_json() for name, verdict in goals.items()},
         "client": {
             "requests": data.client_requests,
             "cpu_seconds": round(data.client_cpu_seconds, 2),
@@ -127,42 +233,18 @@ def summarise(data: Measurements, plan: Plan, machine: Machine) -> dict[str, Any
             ),
         },
         "reference": [
-            {
-                "sample": data.samples[key].label,
-                "processes": processes,
-                "images_per_s": _spread_json(spread([r.images_per_second for r in runs]), 1),
-                "cpu_ms_per_image": _spread_json(
-                    spread([r.cpu_per_image for r in runs]).scaled(1000), 2
-                ),
-                "page_faults_per_image": _spread_json(
-                    spread([r.page_faults_per_image for r in runs]), 1
-                ),
-            }
+            _reference_row(data.samples[key].label, processes, runs)
             for (key, processes), runs in data.reference.items()
         ],
+        "store_reference": [
+            _reference_row(data.samples[key].label, 2, runs)
+            for key, runs in data.store_reference.items()
+        ],
         "service": [
-            {
-                "sample": data.samples[key].label,
-                "concurrency": concurrency,
-                "requests_per_s": _spread_json(
-                    spread([r.load.requests_per_second for r in runs]), 1
-                ),
-                "p50_ms": _spread_json(spread([r.load.p50_ms for r in runs]), 1),
-                "p95_ms": _spread_json(spread([r.load.p95_ms for r in runs]), 1),
-                "p99_ms": _spread_json(spread([r.load.p99_ms for r in runs]), 1),
-                "cpu_ms_per_image": _spread_json(
-                    spread([r.cpu_per_image for r in runs]).scaled(1000), 2
-                ),
-                "errors": sum(r.load.errors for r in runs),
-                "client_cpu_ms_per_request": round(
-                    1000
-                    * sum(r.load.client_cpu_seconds for r in runs)
-                    / max(sum(r.load.requests for r in runs), 1),
-                    3,
-                ),
-            }
+            {"concurrency": concurrency, **_load_row(data.samples[key].label, runs)}
             for (key, concurrency), runs in data.service.items()
         ],
+        "peer": {"concurrency": FIXED_CONCURRENCY, **_load_row(main_label, data.peer)},
         "cached": {
             "sample": main_label,
             "first_upload_p50_ms": _spread_json(spread([r.load.p50_ms for r in first]), 2),
@@ -198,18 +280,21 @@ def human_summary(figures: dict[str, Any]) -> str:
         "",
     ]
     lines += _table(
-        ["raw OpenCV", "processes", "images/s", "CPU ms/image"],
+        ["reference", "sample", "processes", "images/s", "CPU ms/image"],
         [
             [
+                name,
                 row["sample"],
                 str(row["processes"]),
                 _range(row["images_per_s"]),
                 _range(row["cpu_ms_per_image"]),
             ]
-            for row in figures["reference"]
+            for name, key in (("compute only", "reference"), ("store", "store_reference"))
+            for row in figures[key]
         ],
     )
     lines.append("")
+    peer = {**figures["peer"], "sample": f"naive peer {figures['peer']['sample']}"}
     lines += _table(
         [
             "service via gateway",
@@ -232,7 +317,7 @@ def human_summary(figures: dict[str, Any]) -> str:
                 f"{row['client_cpu_ms_per_request']:g}",
                 str(row["errors"]),
             ]
-            for row in figures["service"]
+            for row in (*figures["service"], peer)
         ],
     )
     lines.append("")
@@ -251,15 +336,20 @@ def human_summary(figures: dict[str, Any]) -> str:
         f"client (wrk): {client['cpu_seconds']} CPU-s for {client['requests']} requests "
         f"= {client['cpu_ms_per_request']} ms/request, on the same cores",
         "",
-        f"targets ({figures['main_sample']}):",
-        f"  throughput_ratio    {_range(ranges['throughput_ratio'])}",
-        f"  cpu_per_image_ratio {_range(ranges['cpu_per_image_ratio'])}",
-        f"  p50 at c=4          {_range(ranges['p50_ms'], ' ms')}",
-        f"  p99 at c=4          {_range(ranges['p99_ms'], ' ms')}",
-        f"  cache_speedup       {_range(ranges['cache_speedup'])}",
-        f"  worker RSS max      {figures['rss_mb_max']} MB",
-    ]
-    lines += [
-        f"  {'met    ' if met else 'NOT met'} {name}" for name, met in figures["targets"].items()
+        f"p50 / p99 at c={figures['concurrency']}: {_range(ranges['p50_ms'], ' ms')} / "
+        f"{_range(ranges['p99_ms'], ' ms')}",
+        f"targets ({figures['main_sample']}, c={figures['concurrency']}; "
+        "ratios are service / other):",
+        *_verdict_lines(figures["targets"]),
+        "goals:",
+        *_verdict_lines(figures["goals"]),
     ]
     return "\n".join(lines)
+
+
+def _verdict_lines(verdicts: dict[str, dict[str, Any]]) -> list[str]:
+    width = max(len(name) for name in verdicts)
+    return [
+        f"  {'met    ' if verdict['met'] else 'NOT met'} {name.ljust(width)}  {_range(verdict)}"
+        for name, verdict in verdicts.items()
+    ]

@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 
 from bench import proc_stats
+from bench.idle import wait_until_idle
 from bench.proc_stats import Memory
 from localrun import LocalStack
 
 # Far above anything the bench sends: it measures the service, not the rate limiter.
 UNLIMITED_RATE = "100000r/s"
 UNLIMITED_BURST = 100000
-IDLE_CPU_SECONDS = 0.005
-IDLE_POLL_SECONDS = 0.1
 
 
 class Service:
@@ -66,14 +64,5 @@ class Service:
         with os.scandir(self.stack.results_dir) as entries:
             return sum(1 for entry in entries if entry.name.endswith(".json"))
 
-    def wait_until_idle(self, timeout: float = 10.0) -> None:
-        """Requests cut off when the client stopped still finish on the server: wait for
-        them so their CPU lands in the run that caused it."""
-        deadline = time.monotonic() + timeout
-        previous = self.cpu_seconds()
-        while time.monotonic() < deadline:
-            time.sleep(IDLE_POLL_SECONDS)
-            current = self.cpu_seconds()
-            if current - previous < IDLE_CPU_SECONDS:
-                return
-            previous = current
+    def wait_until_idle(self) -> None:
+        wait_until_idle(self.cpu_seconds)

@@ -13,7 +13,16 @@ import numpy as np
 
 from localrun.nginx_config import REPO_ROOT
 
-HEADLINE = ("throughput_ratio", "cpu_per_image_ratio", "p50_ms", "p99_ms", "cache_speedup")
+HEADLINE = (
+    "throughput_ratio",
+    "cpu_per_image_ratio",
+    "peer_throughput_ratio",
+    "peer_cpu_ratio",
+    "overhead_cpu_ratio",
+    "p50_ms",
+    "p99_ms",
+    "cache_speedup",
+)
 
 
 def test_quick_bench_prints_every_figure_and_writes_the_chart(
@@ -39,17 +48,29 @@ def test_quick_bench_prints_every_figure_and_writes_the_chart(
     assert figures["p99_ms"] >= figures["p50_ms"]
     assert 0 < figures["rss_mb_max"] < 4096
     assert set(figures["targets"]) == {
-        "throughput_ratio >= 0.90",
-        "cpu_per_image_ratio <= 1.10",
+        "peer_throughput_ratio >= 1.5",
+        "throughput_ratio >= 0.85",
+        "peer_cpu_ratio <= 0.65",
+        "cpu_per_image_ratio <= 1.15",
+        "overhead_cpu_ratio <= 1.10",
         "p99 <= 3 x p50 at c=4",
+        "p99 <= 3 x p50 at c=8",
         "cache_speedup >= 20",
         "worker RSS <= 250 MB and flat",
     }
+    assert set(figures["goals"]) == {"throughput_ratio >= 0.90", "cpu_per_image_ratio <= 1.10"}
+    for verdict in (*figures["targets"].values(), *figures["goals"].values()):
+        assert isinstance(verdict["met"], bool) and verdict["median"] > 0, verdict
     assert figures["client"]["requests"] > 0 and figures["client"]["cpu_seconds"] > 0
     assert {row["processes"] for row in figures["reference"]} == {1, 2}
     service = {row["concurrency"]: row for row in figures["service"]}
     assert set(service) == {1, 2, 4, 8}
     assert all(row["errors"] == 0 for row in service.values()), service
+    peer = figures["peer"]
+    assert peer["errors"] == 0 and peer["requests_per_s"]["median"] > 0, peer
+    assert peer["cpu_ms_per_image"]["median"] > 0, peer
+    stored = {row["sample"]: row for row in figures["store_reference"]}
+    assert stored[figures["main_sample"]]["cpu_ms_per_image"]["median"] > 0, stored
 
     image = cv2.imdecode(np.frombuffer(chart.read_bytes(), dtype=np.uint8), cv2.IMREAD_COLOR)
     assert image is not None and image.shape[0] > 100 and image.shape[1] > 100

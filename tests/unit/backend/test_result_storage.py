@@ -281,3 +281,85 @@ def test_temp_files_of_a_killed_save_are_removed_once_stale(tmp_path: Path) -> N
         f"{'a' * 32}.png",
         f"owners/{OWNER}/{'a' * 32}.json",
     ], "stale temp files must go and results must stay"
+
+
+def record_durability_calls(
+    monkeypatch: pytest.MonkeyPatch, fail_on: str | None = None
+) -> list[str]:
+    """Record os.fsync (with the name of the file its fd is open on) and os.replace (with
+    the target's name) in call order, as "fsync NAME" / "replace NAME"; the first call
+    whose record starts with `fail_on` raises EIO instead of running."""
+    calls: list[str] = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def record(call: str) -> None:
+        calls.append(call)
+        if fail_on is not None and call.startswith(fail_on):
+            raise OSError(errno.EIO, "I/O error")
+
+    def fsync(fd: int) -> None:
+        record(f"fsync {Path(os.readlink(f'/proc/self/fd/{fd}')).name}")
+        real_fsync(fd)
+
+    def replace(source: str, target: Path) -> None:
+        record(f"replace {Path(target).name}")
+        real_replace(source, target)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace)
+    return calls
+
+
+def test_save_fsyncs_each_file_before_its_rename_and_each_folder_once_at_the_end(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What a 201 promises: every file's bytes and every name are on disk, and the
+    owner's index link (which lists the id) is the last name to appear. A file's fsync
+    does not make its name durable, the folder's fsync does (fsync(2):
+    https://man7.org/linux/man-pages/man2/fsync.2.html)."""
+    image_id = "a" * 32
+    calls = record_durability_calls(monkeypatch)
+    ResultStore(tmp_path).save(metadata_for(image_id), b"original", "png", b"edges")
+    names = [f"{image_id}.orig.png", f"{image_id}.png", f"{image_id}.json"]
+    assert len(calls) == 9, calls
+    for index, name in enumerate(names):
+        synced, replaced = calls[2 * index], calls[2 * index + 1]
+        assert synced.startswith(f"fsync .{name}.") and synced.endswith(".tmp"), calls
+        assert replaced == f"replace {name}", calls
+    assert calls[6] == f"fsync {tmp_path.name}", "then the folder, once, after every rename"
+    assert calls[7:] == [f"replace {image_id}.json", f"fsync {OWNER}"], (
+        "the owner's index link comes last, and its folder is synced"
+    )
+
+
+@pytest.mark.parametrize(
+    "fail_on",
+    [
+        "fsync .{id}.png.",  # the edge map's temp file
+        "replace {id}.json",  # moving the metadata into place, after the images
+    ],
+)
+def test_a_failed_save_leaves_nothing_visible_and_no_temp_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fail_on: str
+) -> None:
+    image_id = "b" * 32
+    failing = fail_on.format(id=image_id, folder=tmp_path.name)
+    calls = record_durability_calls(monkeypatch, failing)
+    with pytest.raises(OSError, match="I/O error"):
+        ResultStore(tmp_path).save(metadata_for(image_id), b"original", "png", b"edges")
+    assert calls[-1].startswith(failing), calls
+    assert list(tmp_path.iterdir()) == [], "partial results or temp files left behind"
+
+
+def test_a_failed_folder_fsync_is_an_error_and_lists_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The names may not be durable, so the id never reaches the owner's index and its
+    files are removed: the caller hears the error and nothing half-durable is listed."""
+    image_id = "c" * 32
+    calls = record_durability_calls(monkeypatch, f"fsync {tmp_path.name}")
+    with pytest.raises(OSError, match="I/O error"):
+        ResultStore(tmp_path).save(metadata_for(image_id), b"original", "png", b"edges")
+    assert calls[-1] == f"fsync {tmp_path.name}", calls
+    assert list(tmp_path.iterdir()) == [], "files or temp files left behind"
+    assert ResultStore(tmp_path).load(OWNER, image_id) is None

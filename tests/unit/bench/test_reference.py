@@ -1,13 +1,17 @@
 """The raw reference computes exactly what the service computes, from the same bytes."""
 
+import os
+from pathlib import Path
+
 import cv2
 import numpy as np
 import pytest
 from canny import pipeline
 from canny.edge_params import EdgeParams
+from canny.storage import ResultStore
 
 from bench import images
-from bench.reference import ReferenceRunner, edge_png
+from bench.reference import BENCH_OWNER, ReferenceRunner, edge_png, store_result
 
 
 @pytest.fixture(scope="module", params=["jpeg", "png"])
@@ -64,3 +68,38 @@ def test_runner_workers_keep_image_buffers_like_service_workers() -> None:
     finally:
         runner.close()
     assert run.page_faults_per_image < 300, run
+
+
+def test_store_reference_stores_each_image_as_the_service_does(
+    small_sample: images.Sample, tmp_path: Path
+) -> None:
+    runner = ReferenceRunner(max_processes=2)
+    try:
+        run = runner.run(small_sample.data, processes=2, images_per_process=2, store_in=tmp_path)
+    finally:
+        runner.close()
+    assert run.images == 4 and run.cpu_per_image > 0
+    store = ResultStore(tmp_path)
+    stored = [store.load(BENCH_OWNER, path.stem) for path in tmp_path.glob("*.json")]
+    assert len(stored) == 4, "a new id per image: every one is a first upload"
+    extension = "jpg" if small_sample.image_format == "jpeg" else "png"
+    for metadata in stored:
+        assert (metadata["width"], metadata["height"]) == (320, 180)
+        assert metadata["edges_url"] == f"/results/{metadata['id']}.png"
+        original = tmp_path / f"{metadata['id']}.orig.{extension}"
+        assert original.read_bytes() == small_sample.data
+        edges = tmp_path / f"{metadata['id']}.png"
+        assert edges.read_bytes() == edge_png(small_sample.data)
+    assert not list(tmp_path.glob(".*")), "no temp files left"
+
+
+def test_store_reference_fsyncs_like_the_service(
+    small_sample: images.Sample, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Same durability as a 201: each of the three files, the folder entry, the owner's
+    index link and its folder entry."""
+    synced: list[int] = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: synced.append(fd) or real_fsync(fd))
+    store_result(ResultStore(tmp_path), small_sample.data)
+    assert len(synced) == 5, synced
