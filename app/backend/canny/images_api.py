@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import time
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, current_app, jsonify, request
 
-from canny import pipeline
 from canny.edge_params import EdgeParams, parse_params
 from canny.errors import InvalidRequestError, NotFoundError, UnsupportedMediaTypeError
 from canny.extensions import current_settings, current_store
 from canny.image_format import ImageHeader, check_pixel_limit, read_header
-from canny.metrics import CACHE_HITS, IMAGES_PROCESSED, INPUT_BYTES, PIXELS_PROCESSED
+from canny.metrics import (
+    CACHE_HITS,
+    IMAGES_PROCESSED,
+    INPUT_BYTES,
+    PIXELS_PROCESSED,
+    STAGE_SECONDS,
+)
+from canny.pipeline_runner import PipelineRunner
 from canny.storage import Metadata, created_now, result_id
 from canny.upload_form import parse_upload
 
@@ -19,6 +25,22 @@ LIST_LIMIT_DEFAULT = 20
 LIST_LIMIT_MAX = 100
 
 blueprint = Blueprint("images", __name__, url_prefix="/api/images")
+
+
+def _pipeline_runner() -> PipelineRunner:
+    """The app's runner, made on first upload (its child processes start lazily too)."""
+    runner = current_app.extensions.get("canny_pipeline_runner")
+    if runner is None:
+        settings = current_settings()
+        runner = current_app.extensions.setdefault(
+            "canny_pipeline_runner",
+            PipelineRunner(
+                settings.max_processing_seconds,
+                settings.pipeline_processes,
+                settings.pixel_budget,
+            ),
+        )
+    return runner
 
 
 def _read_upload(max_bytes: int) -> tuple[bytes, dict[str, str]]:
@@ -43,7 +65,11 @@ def _read_upload(max_bytes: int) -> tuple[bytes, dict[str, str]]:
 def _compute_and_store(
     image_id: str, data: bytes, params: EdgeParams, header: ImageHeader
 ) -> Metadata:
-    result = pipeline.run(data, params)
+    # Stored only after the run returned in time: an upload answered with an error is
+    # never found stored later.
+    result = _pipeline_runner().run(data, params, header.pixels)
+    for stage, seconds in result.stage_seconds.items():
+        STAGE_SECONDS.labels(stage=stage).observe(seconds)
     extension = header.format.extension
     metadata = {
         "id": image_id,

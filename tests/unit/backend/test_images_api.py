@@ -9,10 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 from canny import create_app, images_api, pipeline
+from canny.pipeline_runner import PipelineRunner
 from canny.settings import Settings
 from flask.testing import FlaskClient
 from PIL import Image
-from werkzeug.test import TestResponse
+from werkzeug.datastructures import FileStorage
+from werkzeug.test import TestResponse, encode_multipart
 
 from tests.unit.backend import sample_images
 
@@ -364,9 +366,52 @@ def test_unexpected_failure_is_json_500_and_leaves_nothing(
     def broken(*args: object) -> None:
         raise RuntimeError("simulated bug")
 
-    monkeypatch.setattr(pipeline, "run", broken)
+    monkeypatch.setattr(PipelineRunner, "run", broken)
     response = upload(shapes_png)
     assert response.status_code == 500
     assert error_code(response) == "internal_error"
     assert "simulated" not in response.get_data(as_text=True), "internals leaked to the client"
     assert visible_files(settings.results_dir) == []
+
+
+def test_a_jpeg_scan_bomb_is_413_before_decoding(
+    client: FlaskClient, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The 3 MB, 50,000-scan, 6000x6000 progressive JPEG would keep libjpeg busy for
+    minutes; it is refused from its markers without running the pipeline at all."""
+
+    def must_not_run(*args: object) -> None:
+        raise AssertionError("a scan bomb reached the pipeline")
+
+    monkeypatch.setattr(PipelineRunner, "run", must_not_run)
+    # Encoded in memory: the test client spools a multi-megabyte `data=` dict to a
+    # temp file that it leaves open when the app answers early.
+    boundary, body = encode_multipart(
+        {"file": FileStorage(io.BytesIO(sample_images.scan_bomb_jpeg(50_000)), "bomb.jpg")}
+    )
+    response = client.post(
+        "/api/images", data=body, content_type=f"multipart/form-data; boundary={boundary}"
+    )
+    assert response.status_code == 413
+    assert error_code(response) == "too_many_scans"
+    assert visible_files(settings.results_dir) == []
+
+
+def test_a_run_over_the_time_budget_is_stopped_422_and_never_stored(tmp_path: Path) -> None:
+    """100 scans (the most allowed) over 6000x6000 take seconds to decode; with a 0.5 s
+    budget the child is killed, the client gets a JSON 422, nothing is stored then or
+    later, and the next upload is served by a fresh child."""
+    settings = Settings(results_dir=tmp_path / "results", max_processing_seconds=0.5)
+    client = create_app(settings).test_client()
+    slow = sample_images.scan_bomb_jpeg(100)
+
+    response = client.post("/api/images", data={"file": (io.BytesIO(slow), "slow.jpg")})
+    assert response.status_code == 422, response.get_json()
+    assert error_code(response) == "processing_budget_exceeded"
+    small = sample_images.encode(sample_images.shapes(), "png")
+    assert (
+        client.post("/api/images", data={"file": (io.BytesIO(small), "ok.png")}).status_code == 201
+    )
+    listed = client.get("/api/images").get_json()["items"]
+    assert len(listed) == 1, "the upload over budget must not be stored"
+    assert len(visible_files(settings.results_dir)) == 3, "only the small upload's files"
