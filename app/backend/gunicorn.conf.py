@@ -34,9 +34,11 @@ def _env_int(name: str, default: int, minimum: int) -> int:
 
 bind = os.environ.get("CANNY_BIND", "").strip() or "127.0.0.1:8000"
 workers = _env_int("CANNY_WORKERS", 2, 1)
-# Threads let a worker read the next upload while OpenCV (which releases the GIL) computes.
+# Threads let a worker answer reads while its uploads wait for a pipeline child (see
+# canny.pipeline_runner): CPU and memory are bounded by the children and the pixel
+# budget, not by threads, so there are enough that a burst of uploads leaves some free.
 worker_class = "gthread"
-threads = _env_int("CANNY_THREADS", 2, 1)
+threads = _env_int("CANNY_THREADS", 16, 1)
 timeout = _env_int("CANNY_TIMEOUT", 60, 1)
 graceful_timeout = _env_int("CANNY_GRACEFUL_TIMEOUT", 30, 1)
 keepalive = 5

@@ -59,7 +59,9 @@ class Settings:
     # process is killed and the upload is refused with 422.
     max_processing_seconds: float = 10.0
     # Child processes per worker that run pipelines (at most this many at once per worker).
-    pipeline_processes: int = 2
+    # One: two workers per backend and two backends already keep 4 pipelines busy on a
+    # 2-core droplet, and each child holds OpenCV and an image's buffers.
+    pipeline_processes: int = 1
     # Declared pixels being decoded at once per worker (see canny.pixel_budget); an image
     # larger than this runs alone.
     pixel_budget: int = 16_000_000

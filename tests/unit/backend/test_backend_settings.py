@@ -13,7 +13,7 @@ def test_defaults_when_nothing_is_set() -> None:
         log_level="INFO",
         opencv_threads=1,
         max_processing_seconds=10.0,
-        pipeline_processes=2,
+        pipeline_processes=1,
         pixel_budget=16_000_000,
     )
 

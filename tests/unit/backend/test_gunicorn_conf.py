@@ -27,7 +27,7 @@ def metrics_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def test_defaults_are_production_safe(metrics_dir: Path) -> None:
     conf = runpy.run_path(str(CONF))
     assert conf["bind"] == "127.0.0.1:8000", "default bind must stay on loopback"
-    assert (conf["workers"], conf["threads"], conf["worker_class"]) == (2, 2, "gthread")
+    assert (conf["workers"], conf["threads"], conf["worker_class"]) == (2, 16, "gthread")
     assert conf["max_requests"] > 0 and conf["max_requests_jitter"] > 0
     assert conf["graceful_timeout"] <= conf["timeout"]
     assert conf["control_socket_disable"] is True
