@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from canny.image_format import ACCEPTED_FORMATS
 from playwright.sync_api import Page, expect
 
 from localrun import LocalStack
@@ -227,3 +228,27 @@ def test_rate_limited_uploads_are_retried_until_they_pass(
     expect(page.locator(".upload-row.failed")).to_have_count(0)
     unexpected = [e for e in console_errors if "status of 429" not in e]
     assert unexpected == [], f"console errors besides the 429s: {unexpected}"
+
+
+def test_every_accepted_format_shows_in_the_gallery(
+    site: LocalStack, page: Page, console_errors: ConsoleErrors
+) -> None:
+    """One upload per accepted format; every <img> of the gallery renders, TIFF included
+    (Chromium cannot decode TIFF, so the gallery shows the stored PNG rendition)."""
+    files = [
+        {
+            "name": f"shapes.{image_format.extension}",
+            "mimeType": image_format.media_type,
+            "buffer": sample_images.encode(
+                sample_images.shapes(width=240, height=160, seed=40 + n), image_format.name
+            ),
+        }
+        for n, image_format in enumerate(ACCEPTED_FORMATS)
+    ]
+    page.goto(site.url)
+    page.set_input_files("#file-input", files=files)
+    expect(page.locator("#gallery .card")).to_have_count(len(ACCEPTED_FORMATS))
+    expect(page.locator("#gallery .card img")).to_have_count(2 * len(ACCEPTED_FORMATS))
+    expect_images_loaded(page, "#gallery .card img")
+    sources = page.eval_on_selector_all("#gallery .card img", "(images) => images.map(i => i.src)")
+    assert any(source.endswith(".view.png") for source in sources), "TIFF shows its PNG view"

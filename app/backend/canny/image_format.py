@@ -31,13 +31,17 @@ class ImageFormat:
     extension: str
     pillow_format: str
     media_type: str
+    # Whether browsers show it in an <img>: Chromium, Firefox and Safari decode JPEG, PNG,
+    # WebP and BMP, but only Safari TIFF (https://developer.mozilla.org/en-US/docs/Web/
+    # Media/Guides/Formats/Image_types). Others get a PNG rendition for the gallery.
+    browser_displayable: bool = True
 
 
 JPEG = ImageFormat("jpeg", "jpg", "JPEG", "image/jpeg")
 PNG = ImageFormat("png", "png", "PNG", "image/png")
 WEBP = ImageFormat("webp", "webp", "WEBP", "image/webp")
 BMP = ImageFormat("bmp", "bmp", "BMP", "image/bmp")
-TIFF = ImageFormat("tiff", "tiff", "TIFF", "image/tiff")
+TIFF = ImageFormat("tiff", "tiff", "TIFF", "image/tiff", browser_displayable=False)
 ACCEPTED_FORMATS = (JPEG, PNG, WEBP, BMP, TIFF)
 EXTENSIONS = tuple(image_format.extension for image_format in ACCEPTED_FORMATS)
 

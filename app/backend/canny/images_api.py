@@ -67,13 +67,17 @@ def _compute_and_store(
 ) -> Metadata:
     # Stored only after the run returned in time: an upload answered with an error is
     # never found stored later.
-    result = _pipeline_runner().run(data, params, header.pixels)
+    displayable = header.format.browser_displayable
+    result = _pipeline_runner().run(data, params, header.pixels, with_view=not displayable)
     for stage, seconds in result.stage_seconds.items():
         STAGE_SECONDS.labels(stage=stage).observe(seconds)
     extension = header.format.extension
+    original_url = f"/results/{image_id}.orig.{extension}"
     metadata = {
         "id": image_id,
-        "original_url": f"/results/{image_id}.orig.{extension}",
+        "original_url": original_url,
+        # What an <img> can show: the original itself, or its PNG rendition.
+        "view_url": original_url if displayable else f"/results/{image_id}.view.png",
         "edges_url": f"/results/{image_id}.png",
         "width": result.width,
         "height": result.height,
@@ -81,7 +85,7 @@ def _compute_and_store(
         "format": header.format.name,
         "created_at": created_now(),
     }
-    current_store().save(metadata, data, extension, result.png)
+    current_store().save(metadata, data, extension, result.png, result.view_png)
     IMAGES_PROCESSED.inc()
     PIXELS_PROCESSED.inc(result.width * result.height)
     return metadata

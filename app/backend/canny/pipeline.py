@@ -40,8 +40,10 @@ class EdgeResult:
     png: bytes
     width: int
     height: int
-    # Seconds per stage: decode, canny (gray + blur + Canny), encode.
+    # Seconds per stage: decode, canny (gray + blur + Canny), encode (and view).
     stage_seconds: dict[str, float] = field(default_factory=dict)
+    # The decoded original as PNG, for originals browsers cannot show (TIFF).
+    view_png: bytes | None = None
 
 
 def decode(data: bytes) -> np.ndarray:
@@ -75,10 +77,22 @@ def _timed(stage_seconds: dict[str, float], stage: str, step: Callable[[], T]) -
     return value
 
 
-def run(data: bytes, params: EdgeParams) -> EdgeResult:
+def encode_view_png(image: np.ndarray) -> bytes:
+    """The decoded original (orientation applied) as a PNG any browser shows."""
+    ok, encoded = cv2.imencode(".png", image, [cv2.IMWRITE_PNG_COMPRESSION, 1])
+    if not ok:
+        raise RuntimeError("OpenCV could not encode the view rendition as PNG")
+    return encoded.tobytes()
+
+
+def run(data: bytes, params: EdgeParams, with_view: bool = False) -> EdgeResult:
+    """Edges of `data`; with `with_view`, also the decoded original as PNG."""
     stage_seconds: dict[str, float] = {}
     image = _timed(stage_seconds, "decode", lambda: decode(data))
     edges = _timed(stage_seconds, "canny", lambda: detect_edges(image, params))
     png = _timed(stage_seconds, "encode", lambda: encode_png(edges))
+    view = _timed(stage_seconds, "view", lambda: encode_view_png(image)) if with_view else None
     height, width = edges.shape
-    return EdgeResult(png=png, width=width, height=height, stage_seconds=stage_seconds)
+    return EdgeResult(
+        png=png, width=width, height=height, stage_seconds=stage_seconds, view_png=view
+    )

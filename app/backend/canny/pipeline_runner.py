@@ -46,11 +46,11 @@ def _serve(connection: Connection) -> None:
     connection.send(None)  # ready
     while True:
         try:
-            data, params = connection.recv()
+            data, params, with_view = connection.recv()
         except EOFError:
             return
         try:
-            answer: tuple[bool, object] = (True, pipeline.run(data, params))
+            answer: tuple[bool, object] = (True, pipeline.run(data, params, with_view))
         except ApiError as error:
             answer = (False, error)
         except Exception as error:  # a bug: the parent answers 500 and logs it
@@ -81,13 +81,15 @@ class _Child:
     def pid(self) -> int | None:
         return self._process.pid
 
-    def run(self, data: bytes, params: EdgeParams, budget_seconds: float) -> pipeline.EdgeResult:
+    def run(
+        self, data: bytes, params: EdgeParams, with_view: bool, budget_seconds: float
+    ) -> pipeline.EdgeResult:
         if not self._ready:
             if not self._connection.poll(STARTUP_SECONDS):
                 raise ProcessingFailedError("the image processor did not start")
             self._connection.recv()
             self._ready = True
-        self._connection.send((data, params))
+        self._connection.send((data, params, with_view))
         if not self._connection.poll(budget_seconds):
             raise ProcessingBudgetError(
                 f"processing the image took longer than the budget of {budget_seconds:g} s"
@@ -115,13 +117,15 @@ class PipelineRunner:
         self._owner_pid = 0
         self._lock = threading.Lock()
 
-    def run(self, data: bytes, params: EdgeParams, pixels: int) -> pipeline.EdgeResult:
+    def run(
+        self, data: bytes, params: EdgeParams, pixels: int, with_view: bool = False
+    ) -> pipeline.EdgeResult:
         """The pipeline's result, computed in a child; ProcessingBudgetError when it ran
         out of time (the child is then killed and replaced)."""
         with self.pixels.reserve(pixels):
             child = self._take_child()
             try:
-                result = child.run(data, params, self.budget_seconds)
+                result = child.run(data, params, with_view, self.budget_seconds)
             except (ProcessingBudgetError, ProcessingFailedError):
                 child.stop()
                 child = _Child()

@@ -105,11 +105,20 @@ class ResultStore:
         except FileNotFoundError:
             return None
 
-    def save(self, metadata: Metadata, original: bytes, extension: str, edges_png: bytes) -> None:
-        """Write the upload, then the edge map, then the metadata that makes the id visible."""
+    def save(
+        self,
+        metadata: Metadata,
+        original: bytes,
+        extension: str,
+        edges_png: bytes,
+        view_png: bytes | None = None,
+    ) -> None:
+        """Write the upload, its view rendition if any, the edge map, then the metadata
+        that makes the id visible."""
         image_id = metadata["id"]
         files = (
             (f"{image_id}.orig.{extension}", original),
+            *(((f"{image_id}.view.png", view_png),) if view_png is not None else ()),
             (f"{image_id}.png", edges_png),
             (f"{image_id}.json", json.dumps(metadata).encode()),
         )
@@ -157,7 +166,7 @@ class ResultStore:
         """Unlist first (metadata), then remove the images; True if anything existed."""
         if not is_valid_id(image_id):
             return False
-        names = [f"{image_id}.json", f"{image_id}.png"]
+        names = [f"{image_id}.json", f"{image_id}.png", f"{image_id}.view.png"]
         names += [f"{image_id}.orig.{extension}" for extension in EXTENSIONS]
         existed = [name for name in names if (self.directory / name).exists()]
         self._remove(names)

@@ -56,7 +56,9 @@ export class Gallery {
     const pair = document.createElement("div");
     pair.className = "pair";
     pair.append(
-      this.#figure(item.original_url, `Original image ${shortId}`, "Original", item),
+      // view_url is a PNG rendition for originals browsers cannot show (TIFF);
+      // results stored before it existed have only original_url.
+      this.#figure(item.view_url || item.original_url, `Original image ${shortId}`, "Original", item),
       this.#figure(item.edges_url, `Edge map of image ${shortId} (${describe(item.params)})`, "Edges", item),
     );
 

@@ -53,8 +53,9 @@ def test_upload_returns_result_and_stores_its_files(
     assert (results / f"{image_id}.orig.{extension}").read_bytes() == data
     edges = sample_images.decode_png((results / f"{image_id}.png").read_bytes())
     assert np.array_equal(edges, sample_images.reference_edges(data)), "stored edges differ"
+    view = [f"{image_id}.view.png"] if image_format == "tiff" else []
     assert visible_files(results) == sorted(
-        [f"{image_id}.json", f"{image_id}.png", f"{image_id}.orig.{extension}"]
+        [f"{image_id}.json", f"{image_id}.png", f"{image_id}.orig.{extension}", *view]
     ), "unexpected files (temp files left behind?)"
 
 
@@ -415,3 +416,27 @@ def test_a_run_over_the_time_budget_is_stopped_422_and_never_stored(tmp_path: Pa
     listed = client.get("/api/images").get_json()["items"]
     assert len(listed) == 1, "the upload over budget must not be stored"
     assert len(visible_files(settings.results_dir)) == 3, "only the small upload's files"
+
+
+@pytest.mark.parametrize("image_format", ["jpeg", "png", "webp", "bmp"])
+def test_browser_displayable_originals_are_their_own_view(
+    upload: Upload, image_format: str
+) -> None:
+    body = upload(sample_images.encode(sample_images.shapes(), image_format)).get_json()
+    assert body["view_url"] == body["original_url"]
+
+
+def test_a_tiff_original_gets_a_png_view_stored_with_the_result(
+    upload: Upload, client: FlaskClient, settings: Settings
+) -> None:
+    """Browsers (but Safari) cannot show TIFF: the record points the gallery at a PNG
+    rendition of the decoded original, deleted with the result."""
+    image = sample_images.shapes()
+    body = upload(sample_images.encode(image, "tiff")).get_json()
+    image_id = body["id"]
+    assert body["view_url"] == f"/results/{image_id}.view.png"
+    assert client.get(f"/api/images/{image_id}").get_json()["view_url"] == body["view_url"]
+    view = sample_images.decode_png((settings.results_dir / f"{image_id}.view.png").read_bytes())
+    assert np.array_equal(view, image), "the view is the decoded original, pixel for pixel"
+    assert client.delete(f"/api/images/{image_id}").status_code == 204
+    assert visible_files(settings.results_dir) == []
