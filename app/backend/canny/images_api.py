@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Flask, Response, current_app, jsonify, request
 
 from canny.edge_params import EdgeParams, parse_params
 from canny.errors import InvalidRequestError, NotFoundError, UnsupportedMediaTypeError
@@ -18,6 +18,7 @@ from canny.metrics import (
     STAGE_SECONDS,
 )
 from canny.pipeline_runner import PipelineRunner
+from canny.settings import Settings
 from canny.storage import Metadata, created_now, result_id
 from canny.upload_form import parse_upload
 
@@ -27,12 +28,13 @@ LIST_LIMIT_MAX = 100
 blueprint = Blueprint("images", __name__, url_prefix="/api/images")
 
 
-def _pipeline_runner() -> PipelineRunner:
-    """The app's runner, made on first upload (its child processes start lazily too)."""
-    runner = current_app.extensions.get("canny_pipeline_runner")
+def pipeline_runner(app: Flask) -> PipelineRunner:
+    """The app's runner, made on first use; gunicorn starts its children before a worker
+    serves (gunicorn.conf.py), else the first upload does."""
+    runner = app.extensions.get("canny_pipeline_runner")
     if runner is None:
-        settings = current_settings()
-        runner = current_app.extensions.setdefault(
+        settings: Settings = app.extensions["canny_settings"]
+        runner = app.extensions.setdefault(
             "canny_pipeline_runner",
             PipelineRunner(
                 settings.max_processing_seconds,
@@ -68,7 +70,8 @@ def _compute_and_store(
     # Stored only after the run returned in time: an upload answered with an error is
     # never found stored later.
     displayable = header.format.browser_displayable
-    result = _pipeline_runner().run(data, params, header.pixels, with_view=not displayable)
+    runner = pipeline_runner(current_app)
+    result = runner.run(data, params, header.pixels, with_view=not displayable)
     for stage, seconds in result.stage_seconds.items():
         STAGE_SECONDS.labels(stage=stage).observe(seconds)
     extension = header.format.extension

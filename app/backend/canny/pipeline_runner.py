@@ -77,6 +77,14 @@ class _Child:
         # A runner dropped without close() (an app a test made) still stops its children.
         self.stop = weakref.finalize(self, _stop, self._process, self._connection)
 
+    def wait_ready(self) -> None:
+        if self._ready:
+            return
+        if not self._connection.poll(STARTUP_SECONDS):
+            raise ProcessingFailedError("the image processor did not start")
+        self._connection.recv()
+        self._ready = True
+
     @property
     def pid(self) -> int | None:
         return self._process.pid
@@ -84,11 +92,7 @@ class _Child:
     def run(
         self, data: bytes, params: EdgeParams, with_view: bool, budget_seconds: float
     ) -> pipeline.EdgeResult:
-        if not self._ready:
-            if not self._connection.poll(STARTUP_SECONDS):
-                raise ProcessingFailedError("the image processor did not start")
-            self._connection.recv()
-            self._ready = True
+        self.wait_ready()
         self._connection.send((data, params, with_view))
         if not self._connection.poll(budget_seconds):
             raise ProcessingBudgetError(
@@ -134,15 +138,24 @@ class PipelineRunner:
                 self._idle.put(child)
         return result
 
-    def _take_child(self) -> _Child:
-        """An idle child; the first call in a process starts them, so a gunicorn worker
-        forked from a master that built the app has children of its own."""
+    def start(self) -> None:
+        """Start this process's children and wait until they are ready, so that no
+        upload waits for OpenCV to be imported."""
         with self._lock:
-            if self._owner_pid != os.getpid():
-                self._idle = queue.Queue()
-                for _ in range(self.processes):
-                    self._idle.put(_Child())
-                self._owner_pid = os.getpid()
+            if self._owner_pid == os.getpid():
+                return
+            children = [_Child() for _ in range(self.processes)]
+            for child in children:
+                child.wait_ready()
+            self._idle = queue.Queue()
+            for child in children:
+                self._idle.put(child)
+            self._owner_pid = os.getpid()
+
+    def _take_child(self) -> _Child:
+        """An idle child; children belong to the process that started them, so a
+        gunicorn worker forked from a master that built the app starts its own."""
+        self.start()
         return self._idle.get()
 
     def child_pids(self) -> list[int]:
