@@ -29,7 +29,7 @@ import weakref
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 
-from canny import pipeline
+from canny import allocator, pipeline
 from canny.edge_params import EdgeParams
 from canny.errors import ApiError, ProcessingBudgetError, ProcessingFailedError
 from canny.pixel_budget import PixelBudget
@@ -43,6 +43,9 @@ STARTUP_SECONDS = 60.0
 
 def _serve(connection: Connection) -> None:
     """The child's loop: one upload in, its result or its refusal out, until EOF."""
+    # The child now holds the image buffers, so it keeps freed ones for the next upload
+    # as gunicorn workers did (canny.allocator; a forkserver child inherits nothing).
+    allocator.keep_freed_memory()
     connection.send(None)  # ready
     while True:
         try:
