@@ -26,6 +26,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import queue
+import signal
 import threading
 import weakref
 from multiprocessing.connection import Connection
@@ -45,6 +46,11 @@ STARTUP_SECONDS = 60.0
 
 def _serve(connection: Connection) -> None:
     """The child's loop: one upload in, its result or its refusal out, until EOF."""
+    # Its worker alone decides when it ends (SIGKILL, or EOF when the worker exits): a
+    # SIGTERM or Ctrl-C sent to the whole process group, as a graceful stop of the backend
+    # does, must not kill it under uploads the worker is still finishing.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     # The child now holds the image buffers, so it keeps freed ones for the next upload
     # as gunicorn workers did (canny.allocator; a forkserver child inherits nothing).
     allocator.keep_freed_memory()
@@ -72,7 +78,8 @@ def _stop(process: BaseProcess, connection: Connection) -> None:
 class _Child:
     def __init__(self) -> None:
         self._connection, child_end = _CONTEXT.Pipe()
-        # Daemonic: multiprocessing terminates it when the worker exits.
+        # Daemonic, and stopped with SIGKILL by the finalizer below when the worker exits
+        # (weakref.finalize runs at exit, before multiprocessing's own exit handler).
         self._process = _CONTEXT.Process(
             target=_serve, args=(child_end,), name="canny-pipeline", daemon=True
         )

@@ -1,16 +1,13 @@
-"""A backend dying under load costs only the uploads it had received; the app keeps
-answering on one backend; a restarted backend gets traffic again. Loopback only, bounded
-in count and time."""
+"""A backend dying under load costs no request; the app keeps answering on one backend;
+a restarted backend gets traffic again. Loopback only, bounded in count and time."""
 
-import socket
 import time
 from concurrent.futures import ThreadPoolExecutor, wait
 
 import requests
-from canny.edge_params import EdgeParams
-from canny.storage import result_id
 
 from localrun import LocalStack
+from localrun.nginx_config import TEMPLATE_PATH
 from tests.integration.gateway.gateway_client import access_log_entries, png, upload
 
 UPLOADS = 200
@@ -29,13 +26,7 @@ def served_by(stack: LocalStack, entries: list[dict]) -> set[str]:
     }
 
 
-def test_sigkill_of_a_backend_under_load_fails_only_uploads_it_had_received(
-    local_stack: LocalStack,
-) -> None:
-    """The gateway retries an upload on the other backend only when the first never
-    received it (nginx.conf.template, proxy_next_upstream): uploads in flight on the
-    killed backend fail with a JSON error and succeed when sent again; every other
-    upload succeeds."""
+def test_sigkill_of_a_backend_under_load_fails_no_upload(local_stack: LocalStack) -> None:
     images = [png(1000 + n) for n in range(UPLOADS)]
     with ThreadPoolExecutor(CLIENT_THREADS) as pool:
         futures = [pool.submit(upload, local_stack, image) for image in images]
@@ -46,55 +37,24 @@ def test_sigkill_of_a_backend_under_load_fails_only_uploads_it_had_received(
         killed_at = sum(f.done() for f in futures)
         not_done = wait(futures, timeout=120).not_done
     assert not not_done, f"{len(not_done)} uploads did not finish within 120 s"
-    responses = [future.result() for future in futures]
-    failed = [
-        (image, r) for image, r in zip(images, responses, strict=True) if r.status_code != 201
-    ]
+    statuses = [future.result().status_code for future in futures]
+    failed = [status for status in statuses if status != 201]
     entries = [e for e in access_log_entries(local_stack) if e["method"] == "POST"]
     retried = sum(", " in entry["upstream_addr"] for entry in entries)
     print(
-        f"\nfailover: {len(responses)} uploads sent, {len(failed)} failed (in flight on the "
-        f"killed backend), backend-1 SIGKILLed after {killed_at} finished, {retried} retried "
-        "on the other backend before it received them"
+        f"\nfailover: {len(statuses)} uploads sent, {len(failed)} failed, backend-1 SIGKILLed "
+        f"after {killed_at} finished, {retried} retried on the other backend"
     )
-    assert len(failed) <= CLIENT_THREADS, (
-        f"only uploads in flight at the kill may fail: {[r.status_code for _, r in failed]}"
-    )
-    for image, response in failed:
-        assert response.status_code in (502, 503), response.text
-        assert set(response.json()["error"]) == {"code", "message"}
-        # The killed backend may have written the result just before it died, unable to
-        # answer: sending the upload again is then a cache hit with the same id, so a
-        # client that retries never sees two results either way.
-        again = upload(local_stack, image)
-        assert again.status_code == 201, f"sent again, it succeeds: {again.text}"
-        assert again.json()["id"] == result_id(image, EdgeParams())
+    assert not failed, f"uploads failed while a backend died: {failed}"
     assert served_by(local_stack, entries) == {b.address for b in local_stack.backends}, (
         "both backends should have served uploads before the kill"
     )
 
 
-def wait_until_refused(address: str, timeout: float = 10.0) -> None:
-    """SIGKILL reaches a backend's workers a moment after its master is reaped; until
-    they are gone their listening socket still accepts connections, and an upload it
-    accepts fails (it is not retried once sent). Wait until connections are refused."""
-    host, port = address.rsplit(":", 1)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection((host, int(port)), timeout=1).close()
-        except ConnectionRefusedError:
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"{address} still accepts connections {timeout} s after SIGKILL")
-
-
 def test_one_backend_down_then_both_down_then_back(local_stack: LocalStack) -> None:
     local_stack.kill_backend(0)
-    wait_until_refused(local_stack.backends[0].address)
     for seed in range(2000, 2010):
-        answer = upload(local_stack, png(seed))
-        assert answer.status_code == 201, f"one backend must suffice: {answer.text}"
+        assert upload(local_stack, png(seed)).status_code == 201, "one backend must suffice"
         listed = requests.get(f"{local_stack.url}/api/images", timeout=10)
         assert listed.status_code == 200
 
@@ -116,3 +76,19 @@ def test_one_backend_down_then_both_down_then_back(local_stack: LocalStack) -> N
             return
         time.sleep(0.1)
     raise AssertionError("after restart, not both backends got requests within 30 s")
+
+
+def test_uploads_are_never_retried_after_a_timeout() -> None:
+    """A backend that timed out may still be working on the upload and store it later: a
+    retry would run it twice and tell the client it failed. Only connection errors (the
+    backend refused, lost or closed the connection) are retried. Checked on the template
+    because exercising it needs a 60 s read timeout (proxy_read_timeout)."""
+    retries = [
+        line.split()[1:]
+        for line in TEMPLATE_PATH.read_text().splitlines()
+        if line.strip().startswith("proxy_next_upstream ")
+    ]
+    assert len(retries) == 1, retries
+    conditions = [word.rstrip(";") for word in retries[0]]
+    assert "error" in conditions
+    assert "timeout" not in conditions
