@@ -104,8 +104,11 @@ class _Child:
     def run(
         self, data: bytes, params: EdgeParams, with_view: bool, budget_seconds: float
     ) -> pipeline.EdgeResult:
-        self.wait_ready()
-        self._connection.send((data, params, with_view))
+        try:
+            self.wait_ready()
+            self._connection.send((data, params, with_view))
+        except (OSError, EOFError):
+            raise ProcessingFailedError("the image processor had stopped; try again") from None
         if not self._connection.poll(budget_seconds):
             raise ProcessingBudgetError(
                 f"processing the image took longer than the budget of {budget_seconds:g} s"
@@ -113,7 +116,7 @@ class _Child:
             )
         try:
             ok, value = self._connection.recv()
-        except EOFError:
+        except (EOFError, OSError):
             # The child died on this input (a crash in a native decoder, the OOM killer).
             raise ProcessingFailedError("the image could not be processed") from None
         if not ok:
