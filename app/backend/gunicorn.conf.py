@@ -34,10 +34,12 @@ def _env_int(name: str, default: int, minimum: int) -> int:
 
 bind = os.environ.get("CANNY_BIND", "").strip() or "127.0.0.1:8000"
 workers = _env_int("CANNY_WORKERS", 2, 1)
-# Threads let a worker read the next upload while OpenCV (which releases the GIL) computes:
+# Threads let a worker answer reads while its uploads wait for a pipeline child (see
+# canny.pipeline_runner): CPU and memory are bounded by the children and the pixel
+# budget, not by threads, so there are enough that a burst of uploads leaves some free.
 # gunicorn's gthread worker, with JSON for gunicorn's own errors and a clean stop.
 worker_class = "canny.gunicorn_worker.CannyThreadWorker"
-threads = _env_int("CANNY_THREADS", 2, 1)
+threads = _env_int("CANNY_THREADS", 16, 1)
 timeout = _env_int("CANNY_TIMEOUT", 60, 1)
 graceful_timeout = _env_int("CANNY_GRACEFUL_TIMEOUT", 30, 1)
 keepalive = 5
@@ -88,10 +90,16 @@ def post_fork(server: Arbiter, worker: Worker) -> None:
 
 
 def post_worker_init(worker: Worker) -> None:
-    """Take what the worker has loaded (Flask, OpenCV, numpy, the app) out of the
+    """Start the worker's pipeline children before it serves (the first one imports
+    OpenCV: seconds that no upload should wait; see canny.pipeline_runner).
+
+    Then take what the worker has loaded (Flask, OpenCV, numpy, the app) out of the
     collector's reach: each full collection walked all of it, 15-30 ms during which the
     worker answered nobody (3 in 800 uploads over two workers); frozen, under 2 ms. Nothing of
     that is garbage, and what requests allocate is still collected."""
+    from canny.images_api import pipeline_runner
+
+    pipeline_runner(worker.wsgi).start()
     gc.freeze()
 
 

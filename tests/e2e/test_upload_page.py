@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from canny.image_format import ACCEPTED_FORMATS
 from playwright.sync_api import Browser, Page, expect
 
 from localrun import LocalStack
@@ -18,6 +19,7 @@ from tests.e2e.conftest import (
     set_slider,
     shapes_png,
 )
+from tests.unit.backend import sample_images
 
 pytestmark = pytest.mark.browser
 
@@ -285,3 +287,27 @@ def test_files_sent_at_once_from_a_fresh_browser_share_one_owner(
     page.unroute_all()
     page.reload()
     expect(page.locator("#gallery .card")).to_have_count(3)
+
+
+def test_every_accepted_format_shows_in_the_gallery(
+    site: LocalStack, page: Page, console_errors: ConsoleErrors
+) -> None:
+    """One upload per accepted format; every <img> of the gallery renders, TIFF included
+    (Chromium cannot decode TIFF, so the gallery shows the stored PNG rendition)."""
+    files = [
+        {
+            "name": f"shapes.{image_format.extension}",
+            "mimeType": image_format.media_type,
+            "buffer": sample_images.encode(
+                sample_images.shapes(width=240, height=160, seed=40 + n), image_format.name
+            ),
+        }
+        for n, image_format in enumerate(ACCEPTED_FORMATS)
+    ]
+    page.goto(site.url)
+    page.set_input_files("#file-input", files=files)
+    expect(page.locator("#gallery .card")).to_have_count(len(ACCEPTED_FORMATS))
+    expect(page.locator("#gallery .card img")).to_have_count(2 * len(ACCEPTED_FORMATS))
+    expect_images_loaded(page, "#gallery .card img")
+    sources = page.eval_on_selector_all("#gallery .card img", "(images) => images.map(i => i.src)")
+    assert any(source.endswith(".view.png") for source in sources), "TIFF shows its PNG view"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -11,6 +12,11 @@ THRESHOLD_MIN = 0
 THRESHOLD_MAX = 1000
 BLUR_MIN = 1
 BLUR_MAX = 15
+# One optional sign, then ASCII digits only: str.isdigit() admits other scripts' digits
+# and int() admits "_" separators, and stripping every sign let "+-5" reach int() (a 500).
+# The digit count is bounded because int() refuses strings over 4300 digits with a
+# ValueError (https://docs.python.org/3/library/stdtypes.html#int-max-str-digits).
+_INTEGER = re.compile(r"[+-]?[0-9]{1,12}")
 
 
 @dataclass(frozen=True)
@@ -39,7 +45,7 @@ def _integer_field(form: Mapping[str, str], name: str, default: int) -> int:
     if raw is None or raw.strip() == "":
         return default
     text = raw.strip()
-    if not text.lstrip("+-").isdigit() or not text.isascii():
+    if _INTEGER.fullmatch(text) is None:
         raise InvalidParamsError(f"{name} must be an integer, got {raw!r}")
     return int(text)
 

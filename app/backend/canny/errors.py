@@ -52,6 +52,25 @@ class TooManyPixelsError(ApiError):
     code = "too_many_pixels"
 
 
+class TooManyScansError(ApiError):
+    """A progressive JPEG with more scans than encoders write: a decompression bomb in time."""
+
+    status = 413
+    code = "too_many_scans"
+
+
+class ProcessingBudgetError(ApiError):
+    """The pipeline ran out of its time budget and was stopped; the same upload would again."""
+
+    status = 422
+    code = "processing_budget_exceeded"
+
+
+class ProcessingFailedError(ApiError):
+    status = 422
+    code = "processing_failed"
+
+
 class NotFoundError(ApiError):
     status = 404
     code = "not_found"

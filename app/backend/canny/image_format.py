@@ -17,7 +17,12 @@ from dataclasses import dataclass
 
 from PIL import Image
 
-from canny.errors import InvalidImageError, TooManyPixelsError, UnsupportedMediaTypeError
+from canny.errors import (
+    InvalidImageError,
+    TooManyPixelsError,
+    TooManyScansError,
+    UnsupportedMediaTypeError,
+)
 
 
 @dataclass(frozen=True)
@@ -26,18 +31,35 @@ class ImageFormat:
     extension: str
     pillow_format: str
     media_type: str
+    # Whether browsers show it in an <img>: Chromium, Firefox and Safari decode JPEG, PNG,
+    # WebP and BMP, but only Safari TIFF (https://developer.mozilla.org/en-US/docs/Web/
+    # Media/Guides/Formats/Image_types). Others get a PNG rendition for the gallery.
+    browser_displayable: bool = True
 
 
 JPEG = ImageFormat("jpeg", "jpg", "JPEG", "image/jpeg")
 PNG = ImageFormat("png", "png", "PNG", "image/png")
 WEBP = ImageFormat("webp", "webp", "WEBP", "image/webp")
 BMP = ImageFormat("bmp", "bmp", "BMP", "image/bmp")
-TIFF = ImageFormat("tiff", "tiff", "TIFF", "image/tiff")
+TIFF = ImageFormat("tiff", "tiff", "TIFF", "image/tiff", browser_displayable=False)
 ACCEPTED_FORMATS = (JPEG, PNG, WEBP, BMP, TIFF)
 EXTENSIONS = tuple(image_format.extension for image_format in ACCEPTED_FORMATS)
 FORMAT_BY_NAME = {image_format.name: image_format for image_format in ACCEPTED_FORMATS}
 
 _PDF_MAGIC = b"%PDF-"
+
+# Progressive JPEGs from real encoders have about 10 scans (libjpeg's
+# jpeg_simple_progression writes 10 for colour); libjpeg-turbo decodes every scan over
+# the whole image, so 50,000 tiny scans keep a decoder busy for minutes. libjpeg-turbo
+# added a scan limit for exactly this (TJPARAM_SCANLIMIT, src/turbojpeg.h, citing
+# https://libjpeg-turbo.org/pmwiki/uploads/About/TwoIssueswiththeJPEGStandard.pdf) and its
+# own fuzzer decodes with a limit of 100 (libjpeg-turbo/libjpeg-turbo fuzz/decompress.cc).
+# OpenCV's imdecode sets no limit, so uploads are checked before decoding.
+MAX_JPEG_SCANS = 100
+# ITU-T T.81 Table B.1: markers without a length field (TEM, RST0-7, SOI, EOI).
+_STANDALONE_MARKERS = frozenset({0x01, *range(0xD0, 0xDA)})
+_SOS = 0xDA
+_EOI = 0xD9
 _WARNINGS_LOCK = threading.Lock()
 
 
@@ -99,7 +121,57 @@ def read_header(data: bytes, max_pixels: int) -> ImageHeader:
     check_pixel_limit(width, height, max_pixels)
     if header.pixels == 0:
         raise InvalidImageError("the image has no pixels")
+    if image_format is JPEG and count_jpeg_scans(data, MAX_JPEG_SCANS) > MAX_JPEG_SCANS:
+        raise TooManyScansError(
+            f"the JPEG has more than {MAX_JPEG_SCANS} scans; real encoders write far fewer"
+        )
     return header
+
+
+def count_jpeg_scans(data: bytes, stop_after: int) -> int:
+    """Count start-of-scan markers, stopping once past `stop_after`.
+
+    Walks the marker segments (ITU-T T.81 B.1.1): each marker is 0xFF then a code, and
+    all but the standalone ones carry a two-byte length that counts itself. After an SOS
+    header comes entropy-coded data, in which 0xFF is followed by 0x00 (a stuffed byte)
+    or a restart marker; the next other marker ends the scan (T.81 B.1.1.5, F.1.2.3).
+    A malformed stream is left to the decoder, which refuses it.
+    """
+    scans = 0
+    position = 2  # after SOI
+    end = len(data)
+    while position + 1 < end and scans <= stop_after:
+        if data[position] != 0xFF:
+            return scans
+        code = data[position + 1]
+        if code == 0xFF:  # fill byte before a marker (T.81 B.1.1.2)
+            position += 1
+        elif code == _EOI:
+            return scans
+        elif code in _STANDALONE_MARKERS:
+            position += 2
+        else:
+            segment_end = position + 2 + int.from_bytes(data[position + 2 : position + 4])
+            if code == _SOS:
+                scans += 1
+                position = _next_marker(data, segment_end)
+            else:
+                position = segment_end
+    return scans
+
+
+def _next_marker(data: bytes, position: int) -> int:
+    """Where the entropy-coded data starting at `position` ends: its next real marker."""
+    end = len(data)
+    while True:
+        position = data.find(b"\xff", position)
+        if position < 0 or position + 1 >= end:
+            return end
+        code = data[position + 1]
+        if code == 0x00 or 0xD0 <= code <= 0xD7 or code == 0xFF:
+            position += 1
+        else:
+            return position
 
 
 def check_pixel_limit(width: int, height: int, max_pixels: int) -> None:

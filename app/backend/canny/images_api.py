@@ -11,15 +11,22 @@ import json
 import time
 from collections.abc import Callable
 
-from flask import Blueprint, Response, g, jsonify, request
+from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
 
-from canny import pipeline
 from canny.edge_params import EdgeParams, parse_params
 from canny.errors import InvalidRequestError, NotFoundError, UnsupportedMediaTypeError
 from canny.extensions import current_settings, current_store
 from canny.image_format import FORMAT_BY_NAME, ImageHeader, check_pixel_limit, read_header
-from canny.metrics import CACHE_HITS, IMAGES_PROCESSED, INPUT_BYTES, PIXELS_PROCESSED
+from canny.metrics import (
+    CACHE_HITS,
+    IMAGES_PROCESSED,
+    INPUT_BYTES,
+    PIXELS_PROCESSED,
+    STAGE_SECONDS,
+)
 from canny.owner_keys import InvalidOwnerKeyError, Owner, clear_cookie, owner_of, set_cookie
+from canny.pipeline_runner import PipelineRunner
+from canny.settings import Settings
 from canny.storage import Metadata, created_now, result_id
 from canny.upload_form import parse_upload
 
@@ -67,6 +74,23 @@ def _public(metadata: Metadata) -> Metadata:
     return {name: value for name, value in metadata.items() if name != "owner"}
 
 
+def pipeline_runner(app: Flask) -> PipelineRunner:
+    """The app's runner, made on first use; gunicorn starts its children before a worker
+    serves (gunicorn.conf.py), else the first upload does."""
+    runner = app.extensions.get("canny_pipeline_runner")
+    if runner is None:
+        settings: Settings = app.extensions["canny_settings"]
+        runner = app.extensions.setdefault(
+            "canny_pipeline_runner",
+            PipelineRunner(
+                settings.max_processing_seconds,
+                settings.pipeline_processes,
+                settings.pixel_budget,
+            ),
+        )
+    return runner
+
+
 def _read_upload(max_bytes: int) -> tuple[bytes, dict[str, str]]:
     """The uploaded file's bytes and the form's text fields."""
     if request.mimetype != "multipart/form-data":
@@ -89,12 +113,21 @@ def _read_upload(max_bytes: int) -> tuple[bytes, dict[str, str]]:
 def _compute_and_store(
     owner: Owner, image_id: str, data: bytes, params: EdgeParams, header: ImageHeader
 ) -> Metadata:
-    result = pipeline.run(data, params)
+    # Stored only after the run returned in time: an upload answered with an error is
+    # never found stored later.
+    displayable = header.format.browser_displayable
+    runner = pipeline_runner(current_app)
+    result = runner.run(data, params, header.pixels, with_view=not displayable)
+    for stage, seconds in result.stage_seconds.items():
+        STAGE_SECONDS.labels(stage=stage).observe(seconds)
     extension = header.format.extension
+    original_url = f"/results/{image_id}.orig.{extension}"
     metadata = {
         "id": image_id,
         "owner": owner.digest,
-        "original_url": f"/results/{image_id}.orig.{extension}",
+        "original_url": original_url,
+        # What an <img> can show: the original itself, or its PNG rendition.
+        "view_url": original_url if displayable else f"/results/{image_id}.view.png",
         "edges_url": f"/results/{image_id}.png",
         "width": result.width,
         "height": result.height,
@@ -102,7 +135,7 @@ def _compute_and_store(
         "format": header.format.name,
         "created_at": created_now(),
     }
-    current_store().save(metadata, data, extension, result.png)
+    current_store().save(metadata, data, extension, result.png, result.view_png)
     IMAGES_PROCESSED.inc()
     PIXELS_PROCESSED.inc(result.width * result.height)
     return metadata

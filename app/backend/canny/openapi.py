@@ -86,6 +86,12 @@ _IMAGE_SCHEMA = {
             "type": "string",
             "pattern": rf"^/results/[0-9a-f]{{32}}\.orig\.({'|'.join(EXTENSIONS)})$",
         },
+        "view_url": {
+            "type": "string",
+            "description": "what a browser can show: original_url, or a PNG rendition of"
+            " originals browsers do not display (TIFF)",
+            "pattern": rf"^/results/[0-9a-f]{{32}}\.(view\.png|orig\.({'|'.join(EXTENSIONS)}))$",
+        },
         "edges_url": {"type": "string", "pattern": r"^/results/[0-9a-f]{32}\.png$"},
         "width": {"type": "integer", "minimum": 1},
         "height": {"type": "integer", "minimum": 1},

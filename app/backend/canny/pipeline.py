@@ -1,19 +1,24 @@
 """The edge pipeline, exactly as DESIGN.md fixes it so results compare across tools.
 
 imdecode(IMREAD_COLOR, which applies EXIF orientation) -> BGR2GRAY -> GaussianBlur
--> Canny -> PNG. Each stage is timed into the `canny_pipeline_stage_seconds` histogram.
+-> Canny -> PNG. Each stage is timed; the caller records the times (the pipeline runs in
+a child process, see canny.pipeline_runner, whose metrics nobody would collect).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TypeVar
 
 import cv2
 import numpy as np
 
 from canny.edge_params import EdgeParams
 from canny.errors import InvalidImageError
-from canny.metrics import STAGE_SECONDS
+
+T = TypeVar("T")
 
 # Canny output holds only 0 and 255, so a 1-bit PNG stores the same pixels; decoders
 # (browsers, cv2.imdecode) expand it back to 0/255 grey. Level 1 with the RLE strategy
@@ -35,6 +40,10 @@ class EdgeResult:
     png: bytes
     width: int
     height: int
+    # Seconds per stage: decode, canny (gray + blur + Canny), encode (and view).
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+    # The decoded original as PNG, for originals browsers cannot show (TIFF).
+    view_png: bytes | None = None
 
 
 def decode(data: bytes) -> np.ndarray:
@@ -61,12 +70,29 @@ def encode_png(edges: np.ndarray) -> bytes:
     return encoded.tobytes()
 
 
-def run(data: bytes, params: EdgeParams) -> EdgeResult:
-    with STAGE_SECONDS.labels(stage="decode").time():
-        image = decode(data)
-    with STAGE_SECONDS.labels(stage="canny").time():
-        edges = detect_edges(image, params)
-    with STAGE_SECONDS.labels(stage="encode").time():
-        png = encode_png(edges)
+def _timed(stage_seconds: dict[str, float], stage: str, step: Callable[[], T]) -> T:
+    started = time.perf_counter()
+    value = step()
+    stage_seconds[stage] = time.perf_counter() - started
+    return value
+
+
+def encode_view_png(image: np.ndarray) -> bytes:
+    """The decoded original (orientation applied) as a PNG any browser shows."""
+    ok, encoded = cv2.imencode(".png", image, [cv2.IMWRITE_PNG_COMPRESSION, 1])
+    if not ok:
+        raise RuntimeError("OpenCV could not encode the view rendition as PNG")
+    return encoded.tobytes()
+
+
+def run(data: bytes, params: EdgeParams, with_view: bool = False) -> EdgeResult:
+    """Edges of `data`; with `with_view`, also the decoded original as PNG."""
+    stage_seconds: dict[str, float] = {}
+    image = _timed(stage_seconds, "decode", lambda: decode(data))
+    edges = _timed(stage_seconds, "canny", lambda: detect_edges(image, params))
+    png = _timed(stage_seconds, "encode", lambda: encode_png(edges))
+    view = _timed(stage_seconds, "view", lambda: encode_view_png(image)) if with_view else None
     height, width = edges.shape
-    return EdgeResult(png=png, width=width, height=height)
+    return EdgeResult(
+        png=png, width=width, height=height, stage_seconds=stage_seconds, view_png=view
+    )

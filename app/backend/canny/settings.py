@@ -55,6 +55,16 @@ class Settings:
     log_level: str = "INFO"
     # One OpenCV thread per request: gunicorn's workers and threads already fill the cores.
     opencv_threads: int = 1
+    # Wall-clock seconds one upload's decode + edge pipeline may take before its child
+    # process is killed and the upload is refused with 422.
+    max_processing_seconds: float = 10.0
+    # Child processes per worker that run pipelines (at most this many at once per worker).
+    # One: two workers per backend and two backends already keep 4 pipelines busy on a
+    # 2-core droplet, and each child holds OpenCV and an image's buffers.
+    pipeline_processes: int = 1
+    # Declared pixels being decoded at once per worker (see canny.pixel_budget); an image
+    # larger than this runs alone.
+    pixel_budget: int = 16_000_000
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -65,4 +75,11 @@ class Settings:
             max_pixels=env_int(env, "CANNY_MAX_PIXELS", cls.max_pixels, 1),
             log_level=_log_level(env),
             opencv_threads=env_int(env, "CANNY_OPENCV_THREADS", cls.opencv_threads, 0, 64),
+            max_processing_seconds=env_int(
+                env, "CANNY_MAX_PROCESSING_SECONDS", int(cls.max_processing_seconds), 1, 3600
+            ),
+            pipeline_processes=env_int(
+                env, "CANNY_PIPELINE_PROCESSES", cls.pipeline_processes, 1, 64
+            ),
+            pixel_budget=env_int(env, "CANNY_PIXEL_BUDGET", cls.pixel_budget, 1),
         )

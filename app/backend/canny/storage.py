@@ -146,12 +146,20 @@ class ResultStore:
         except FileNotFoundError:
             return None
 
-    def save(self, metadata: Metadata, original: bytes, extension: str, edges_png: bytes) -> None:
-        """Write the upload, the edge map, the metadata, then the owner's index link that
-        makes the id visible."""
+    def save(
+        self,
+        metadata: Metadata,
+        original: bytes,
+        extension: str,
+        edges_png: bytes,
+        view_png: bytes | None = None,
+    ) -> None:
+        """Write the upload, its view rendition if any, the edge map, the metadata, then
+        the owner's index link that makes the id visible."""
         image_id = metadata["id"]
         files = (
             (f"{image_id}.orig.{extension}", original),
+            *(((f"{image_id}.view.png", view_png),) if view_png is not None else ()),
             (f"{image_id}.png", edges_png),
             (f"{image_id}.json", json.dumps(metadata).encode()),
         )
@@ -225,7 +233,7 @@ class ResultStore:
             (self._owner_folder(owner_digest) / f"{image_id}.json").unlink()
         except FileNotFoundError:
             return False
-        names = [f"{image_id}.json", f"{image_id}.png"]
+        names = [f"{image_id}.json", f"{image_id}.png", f"{image_id}.view.png"]
         names += [f"{image_id}.orig.{extension}" for extension in EXTENSIONS]
         self._remove(names)
         return True

@@ -92,7 +92,9 @@ export class Gallery {
     const pair = document.createElement("div");
     pair.className = "pair";
     pair.append(
-      this.#figure(item.original_url, `${name}, original`, "Original", item),
+      // view_url is a PNG rendition for originals browsers cannot show (TIFF);
+      // results stored before it existed have only original_url.
+      this.#figure(item.view_url || item.original_url, `${name}, original`, "Original", item),
       this.#figure(item.edges_url, `${name}, edges`, "Edges", item),
     );
     // Pointer users click the pictures; keyboard users have the "View full size" button.

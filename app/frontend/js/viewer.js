@@ -44,7 +44,7 @@ export class Viewer {
     this.item = item;
     byId("viewer-title").textContent = name;
     this.stage.setAttribute("aria-label", `${name}: original on the left of the split, edges on the right`);
-    this.original.src = item.original_url;
+    this.original.src = item.view_url || item.original_url;
     this.edges.src = item.edges_url;
     for (const image of [this.original, this.edges]) {
       image.width = item.width;

@@ -37,7 +37,9 @@ def _wait_until_ready(process: subprocess.Popen[bytes], server: BackendServer) -
         try:
             if requests.get(f"{server.url}/readyz", timeout=1).status_code == 200:
                 return
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):
+            # Workers start their pipeline children before accepting: until then a
+            # connection waits in the listen backlog and the probe times out.
             pass
         time.sleep(0.1)
     pytest.fail(f"gunicorn not ready after {STARTUP_SECONDS} s:\n{server.log()}")

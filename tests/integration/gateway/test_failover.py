@@ -7,6 +7,7 @@ from concurrent.futures import ThreadPoolExecutor, wait
 import requests
 
 from localrun import LocalStack
+from localrun.nginx_config import TEMPLATE_PATH
 from tests.integration.gateway.gateway_client import access_log_entries, png, upload
 
 UPLOADS = 200
@@ -75,3 +76,19 @@ def test_one_backend_down_then_both_down_then_back(local_stack: LocalStack) -> N
             return
         time.sleep(0.1)
     raise AssertionError("after restart, not both backends got requests within 30 s")
+
+
+def test_uploads_are_never_retried_after_a_timeout() -> None:
+    """A backend that timed out may still be working on the upload and store it later: a
+    retry would run it twice and tell the client it failed. Only connection errors (the
+    backend refused, lost or closed the connection) are retried. Checked on the template
+    because exercising it needs a 60 s read timeout (proxy_read_timeout)."""
+    retries = [
+        line.split()[1:]
+        for line in TEMPLATE_PATH.read_text().splitlines()
+        if line.strip().startswith("proxy_next_upstream ")
+    ]
+    assert len(retries) == 1, retries
+    conditions = [word.rstrip(";") for word in retries[0]]
+    assert "error" in conditions
+    assert "timeout" not in conditions

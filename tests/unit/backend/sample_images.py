@@ -70,3 +70,23 @@ def reference_edges(data: bytes, low: int = 100, high: int = 200, blur: int = 5)
 
 def decode_png(data: bytes) -> np.ndarray:
     return cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+
+
+def progressive_jpeg(width: int, height: int) -> bytes:
+    """A black progressive JPEG: tiny however large it declares itself."""
+    return pillow_bytes(Image.new("L", (width, height)), "JPEG", progressive=True, quality=50)
+
+
+def scan_bomb_jpeg(scans: int, width: int = 6000, height: int = 6000) -> bytes:
+    """A progressive JPEG whose last scan is repeated until it has `scans` scans.
+
+    Each scan is a few bytes for a black image, but a decoder walks every block of the
+    image once per scan: the shape of the scan bomb in libjpeg-turbo's report
+    (https://libjpeg-turbo.org/pmwiki/uploads/About/TwoIssueswiththeJPEGStandard.pdf).
+    """
+    data = progressive_jpeg(width, height)
+    last_scan = data.rindex(b"\xff\xda")
+    body, repeated, end = data[:last_scan], data[last_scan:-2], data[-2:]
+    assert end == b"\xff\xd9", "a JPEG ends with EOI"
+    original_scans = data.count(b"\xff\xda")
+    return body + repeated * (scans - original_scans + 1) + end

@@ -12,6 +12,9 @@ def test_defaults_when_nothing_is_set() -> None:
         max_pixels=40_000_000,
         log_level="INFO",
         opencv_threads=1,
+        max_processing_seconds=10.0,
+        pipeline_processes=1,
+        pixel_budget=16_000_000,
     )
 
 
@@ -23,9 +26,12 @@ def test_values_are_read_from_the_environment() -> None:
             "CANNY_MAX_PIXELS": "2000",
             "CANNY_LOG_LEVEL": "debug",
             "CANNY_OPENCV_THREADS": "0",
+            "CANNY_MAX_PROCESSING_SECONDS": "3",
+            "CANNY_PIPELINE_PROCESSES": "4",
+            "CANNY_PIXEL_BUDGET": "5_000_000",
         }
     )
-    assert settings == Settings(Path("/srv/results"), 1000, 2000, "DEBUG", 0)
+    assert settings == Settings(Path("/srv/results"), 1000, 2000, "DEBUG", 0, 3, 4, 5_000_000)
 
 
 @pytest.mark.parametrize(
@@ -36,6 +42,9 @@ def test_values_are_read_from_the_environment() -> None:
         ("CANNY_MAX_PIXELS", "-5"),
         ("CANNY_LOG_LEVEL", "LOUD"),
         ("CANNY_OPENCV_THREADS", "65"),
+        ("CANNY_MAX_PROCESSING_SECONDS", "0"),
+        ("CANNY_PIPELINE_PROCESSES", "0"),
+        ("CANNY_PIXEL_BUDGET", "lots"),
     ],
 )
 def test_invalid_values_fail_naming_the_variable(name: str, value: str) -> None:

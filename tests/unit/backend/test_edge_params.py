@@ -1,6 +1,9 @@
 import pytest
-from canny.edge_params import EdgeParams, parse_params
+from canny.edge_params import BLUR_MAX, BLUR_MIN, THRESHOLD_MAX, EdgeParams, parse_params
 from canny.errors import InvalidParamsError
+from hypothesis import HealthCheck, given, settings
+
+from tests.unit.backend.param_strategies import PARAM_FORMS
 
 
 def test_absent_fields_take_the_design_defaults() -> None:
@@ -32,8 +35,29 @@ def test_valid_values_are_accepted(form: dict[str, str], expected: EdgeParams) -
         ({"low": "abc"}, "low must be an integer"),
         ({"high": "2.5"}, "high must be an integer"),
         ({"blur": "٣"}, "blur must be an integer"),
+        ({"low": "+-5"}, "low must be an integer"),
+        ({"low": "--5"}, "low must be an integer"),
+        ({"high": "++5"}, "high must be an integer"),
+        ({"blur": "+-3"}, "blur must be an integer"),
+        ({"low": "1_0"}, "low must be an integer"),
+        ({"low": "9" * 5000}, "low must be an integer"),
     ],
 )
 def test_invalid_values_are_refused(form: dict[str, str], message_part: str) -> None:
     with pytest.raises(InvalidParamsError, match=message_part):
         parse_params(form)
+
+
+# The first st.text() draw builds Hypothesis's Unicode tables (seconds on a busy machine):
+# slow generation is not what this test is about.
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(PARAM_FORMS)
+def test_any_form_text_gives_valid_params_or_invalid_params(form: dict[str, str]) -> None:
+    """Parsing either refuses with InvalidParamsError (a 400) or yields params in range:
+    never another exception, which the API would answer with a 500."""
+    try:
+        params = parse_params(form)
+    except InvalidParamsError:
+        return
+    assert 0 <= params.low <= params.high <= THRESHOLD_MAX
+    assert BLUR_MIN <= params.blur <= BLUR_MAX and params.blur % 2 == 1

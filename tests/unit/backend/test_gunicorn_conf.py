@@ -2,6 +2,7 @@
 
 import runpy
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -27,7 +28,7 @@ def metrics_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def test_defaults_are_production_safe(metrics_dir: Path) -> None:
     conf = runpy.run_path(str(CONF))
     assert conf["bind"] == "127.0.0.1:8000", "default bind must stay on loopback"
-    assert (conf["workers"], conf["threads"]) == (2, 2)
+    assert (conf["workers"], conf["threads"]) == (2, 16)
     assert conf["worker_class"] == "canny.gunicorn_worker.CannyThreadWorker"
     assert conf["max_requests"] > 0 and conf["max_requests_jitter"] > 0
     assert conf["graceful_timeout"] <= conf["timeout"]
@@ -90,13 +91,24 @@ def test_workers_set_malloc_thresholds_and_say_when_they_cannot(
     assert bool(server.log.warnings) is not applied
 
 
-def test_workers_freeze_what_they_loaded_before_serving(metrics_dir: Path) -> None:
+def test_workers_start_pipeline_children_and_freeze_before_serving(
+    metrics_dir: Path, tmp_path: Path
+) -> None:
     import gc
 
+    from canny import create_app
+    from canny.images_api import pipeline_runner
+    from canny.settings import Settings
+
     conf = runpy.run_path(str(CONF))
+    worker = SimpleNamespace(wsgi=create_app(Settings(results_dir=tmp_path / "results")))
+    runner = pipeline_runner(worker.wsgi)
+    assert runner.child_pids() == []
     assert gc.get_freeze_count() == 0
     try:
-        conf["post_worker_init"](None)
+        conf["post_worker_init"](worker)
         assert gc.get_freeze_count() > 1000, "the loaded modules must leave the collector's reach"
     finally:
         gc.unfreeze()
+    assert len(runner.child_pids()) == runner.processes, "children ready before serving"
+    runner.close()

@@ -3,8 +3,13 @@
 import struct
 
 import pytest
-from canny.errors import InvalidImageError, TooManyPixelsError, UnsupportedMediaTypeError
-from canny.image_format import detect_format, read_header
+from canny.errors import (
+    InvalidImageError,
+    TooManyPixelsError,
+    TooManyScansError,
+    UnsupportedMediaTypeError,
+)
+from canny.image_format import MAX_JPEG_SCANS, count_jpeg_scans, detect_format, read_header
 from PIL import Image
 
 from tests.unit.backend import sample_images
@@ -108,3 +113,37 @@ def test_pixel_limit_is_checked_from_the_header(width: int, height: int) -> None
 def test_image_at_the_pixel_limit_passes() -> None:
     header = read_header(sample_images.png_declaring(8_000, 5_000), max_pixels=40_000_000)
     assert header.pixels == 40_000_000
+
+
+@pytest.mark.parametrize(
+    ("data", "scans"),
+    [
+        (sample_images.encode(sample_images.shapes(), "jpeg"), 1),
+        (sample_images.progressive_jpeg(64, 48), 6),
+        (sample_images.pillow_bytes(Image.new("RGB", (64, 48)), "JPEG", progressive=True), 10),
+        (sample_images.scan_bomb_jpeg(MAX_JPEG_SCANS, 64, 48), MAX_JPEG_SCANS),
+    ],
+    ids=["baseline", "progressive-grey", "progressive-colour", "at-the-limit"],
+)
+def test_jpeg_scans_are_counted_from_the_markers(data: bytes, scans: int) -> None:
+    assert count_jpeg_scans(data, 10_000) == scans
+    read_header(data, 40_000_000)
+
+
+def test_scan_counting_skips_stuffed_bytes_and_restart_markers() -> None:
+    """Entropy-coded data full of 0xFF00 and RSTn must not end a scan early or add one."""
+    noisy = sample_images.noise(256, 256)
+    data = sample_images.pillow_bytes(
+        Image.fromarray(noisy), "JPEG", progressive=True, quality=95, restart_marker_blocks=1
+    )
+    assert b"\xff\x00" in data and b"\xff\xd0" in data
+    assert count_jpeg_scans(data, 10_000) == 10
+
+
+def test_a_jpeg_with_more_scans_than_the_limit_is_refused() -> None:
+    with pytest.raises(TooManyScansError, match=f"more than {MAX_JPEG_SCANS} scans"):
+        read_header(sample_images.scan_bomb_jpeg(MAX_JPEG_SCANS + 1, 64, 48), 40_000_000)
+
+
+def test_counting_stops_just_past_the_limit() -> None:
+    assert count_jpeg_scans(sample_images.scan_bomb_jpeg(50_000, 64, 48), 100) == 101

@@ -10,10 +10,12 @@ import numpy as np
 import pytest
 from canny import create_app, images_api, pipeline
 from canny.owner_keys import Owner
+from canny.pipeline_runner import PipelineRunner
 from canny.settings import Settings
 from flask.testing import FlaskClient
 from PIL import Image
-from werkzeug.test import TestResponse
+from werkzeug.datastructures import FileStorage
+from werkzeug.test import TestResponse, encode_multipart
 
 from tests.unit.backend import sample_images
 
@@ -58,8 +60,9 @@ def test_upload_returns_result_and_stores_its_files(
     edges = sample_images.decode_png((results / f"{image_id}.png").read_bytes())
     assert np.array_equal(edges, sample_images.reference_edges(data)), "stored edges differ"
     index_entry = f"owners/{Owner(body['owner_key'], False, False).digest}/{image_id}.json"
+    view = [f"{image_id}.view.png"] if image_format == "tiff" else []
     assert visible_files(results) == sorted(
-        [f"{image_id}.json", f"{image_id}.png", f"{image_id}.orig.{extension}", index_entry]
+        [f"{image_id}.json", f"{image_id}.png", f"{image_id}.orig.{extension}", index_entry, *view]
     ), "unexpected files (temp files left behind?)"
     assert (results / index_entry).samefile(results / f"{image_id}.json"), "index is not a link"
     assert "owner" not in body, "the owner digest must stay on the server"
@@ -73,7 +76,7 @@ def test_same_upload_twice_is_one_cached_result(
     def must_not_run(*args: object) -> None:
         raise AssertionError("a cached upload must not recompute")
 
-    monkeypatch.setattr(pipeline, "run", must_not_run)
+    monkeypatch.setattr(PipelineRunner, "run", must_not_run)
     monkeypatch.setattr(images_api, "read_header", must_not_run)
     second = upload(shapes_png, low=10, high=20, blur=3)
     assert second.status_code == 201
@@ -382,7 +385,7 @@ def test_unexpected_failure_is_json_500_and_leaves_nothing(
     def broken(*args: object) -> None:
         raise RuntimeError("simulated bug")
 
-    monkeypatch.setattr(pipeline, "run", broken)
+    monkeypatch.setattr(PipelineRunner, "run", broken)
     response = upload(shapes_png)
     assert response.status_code == 500
     assert error_code(response) == "internal_error"
@@ -421,7 +424,7 @@ def test_rerun_takes_json_and_repeats_are_cached(
     def must_not_run(*args: object) -> None:
         raise AssertionError("a cached re-run must not recompute")
 
-    monkeypatch.setattr(pipeline, "run", must_not_run)
+    monkeypatch.setattr(PipelineRunner, "run", must_not_run)
     again = client.post(f"/api/images/{source['id']}/rerun", json={"low": 5, "high": 9, "blur": 3})
     assert again.status_code == 201
     assert again.get_json()["cached"] is True
@@ -494,3 +497,70 @@ def test_rerun_with_a_multipart_body_is_415(
     )
     assert response.status_code == 415
     assert error_code(response) == "unsupported_media_type"
+
+
+def test_a_jpeg_scan_bomb_is_413_before_decoding(
+    client: FlaskClient, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The 3 MB, 50,000-scan, 6000x6000 progressive JPEG would keep libjpeg busy for
+    minutes; it is refused from its markers without running the pipeline at all."""
+
+    def must_not_run(*args: object) -> None:
+        raise AssertionError("a scan bomb reached the pipeline")
+
+    monkeypatch.setattr(PipelineRunner, "run", must_not_run)
+    # Encoded in memory: the test client spools a multi-megabyte `data=` dict to a
+    # temp file that it leaves open when the app answers early.
+    boundary, body = encode_multipart(
+        {"file": FileStorage(io.BytesIO(sample_images.scan_bomb_jpeg(50_000)), "bomb.jpg")}
+    )
+    response = client.post(
+        "/api/images", data=body, content_type=f"multipart/form-data; boundary={boundary}"
+    )
+    assert response.status_code == 413
+    assert error_code(response) == "too_many_scans"
+    assert visible_files(settings.results_dir) == []
+
+
+def test_a_run_over_the_time_budget_is_stopped_422_and_never_stored(tmp_path: Path) -> None:
+    """100 scans (the most allowed) over 6000x6000 take seconds to decode; with a 0.5 s
+    budget the child is killed, the client gets a JSON 422, nothing is stored then or
+    later, and the next upload is served by a fresh child."""
+    settings = Settings(results_dir=tmp_path / "results", max_processing_seconds=0.5)
+    client = create_app(settings).test_client()
+    slow = sample_images.scan_bomb_jpeg(100)
+
+    response = client.post("/api/images", data={"file": (io.BytesIO(slow), "slow.jpg")})
+    assert response.status_code == 422, response.get_json()
+    assert error_code(response) == "processing_budget_exceeded"
+    small = sample_images.encode(sample_images.shapes(), "png")
+    assert (
+        client.post("/api/images", data={"file": (io.BytesIO(small), "ok.png")}).status_code == 201
+    )
+    listed = client.get("/api/images").get_json()["items"]
+    assert len(listed) == 1, "the upload over budget must not be stored"
+    assert len(visible_files(settings.results_dir)) == 4, "only the small upload's 4 files"
+
+
+@pytest.mark.parametrize("image_format", ["jpeg", "png", "webp", "bmp"])
+def test_browser_displayable_originals_are_their_own_view(
+    upload: Upload, image_format: str
+) -> None:
+    body = upload(sample_images.encode(sample_images.shapes(), image_format)).get_json()
+    assert body["view_url"] == body["original_url"]
+
+
+def test_a_tiff_original_gets_a_png_view_stored_with_the_result(
+    upload: Upload, client: FlaskClient, settings: Settings
+) -> None:
+    """Browsers (but Safari) cannot show TIFF: the record points the gallery at a PNG
+    rendition of the decoded original, deleted with the result."""
+    image = sample_images.shapes()
+    body = upload(sample_images.encode(image, "tiff")).get_json()
+    image_id = body["id"]
+    assert body["view_url"] == f"/results/{image_id}.view.png"
+    assert client.get(f"/api/images/{image_id}").get_json()["view_url"] == body["view_url"]
+    view = sample_images.decode_png((settings.results_dir / f"{image_id}.view.png").read_bytes())
+    assert np.array_equal(view, image), "the view is the decoded original, pixel for pixel"
+    assert client.delete(f"/api/images/{image_id}").status_code == 204
+    assert visible_files(settings.results_dir) == []
