@@ -1,4 +1,4 @@
-"""How much the bench measures: the full run for the README, and a quick one (< 1 minute)."""
+"""How much the bench measures: the full run (docs/performance.md), and a quick one (< 1 min)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """A sample image and its expected edge map, computed here and not by the backend's code.
 
-The smoke test must not trust the code it checks, so the DESIGN.md pipeline is written out
-again: imdecode(IMREAD_COLOR) -> BGR2GRAY -> GaussianBlur(5x5) -> Canny(100, 200).
+The smoke test must not trust the code it checks, so the documented pipeline (docs/api.md) is
+written out again: imdecode(IMREAD_COLOR) -> BGR2GRAY -> GaussianBlur(5x5) -> Canny(100, 200).
 """
 
 import cv2

@@ -2,7 +2,7 @@
 
 Checks what a user and an attacker would see: the gateway is alive, monitoring and
 readiness endpoints are not public, uploads come back as exactly the edge map the
-DESIGN.md pipeline gives, and they belong to the uploader: another client (without the
+documented pipeline gives, and they belong to the uploader: another client (without the
 owner cookie the first upload set) can neither list, read nor delete them, and result
 files are private to caches. Several uploads are sent back to back: nginx's least_conn
 falls back to round-robin between idle backends, so each backend answers some of them.
@@ -95,7 +95,7 @@ def compare_edges(expected: np.ndarray, actual: np.ndarray | None) -> None:
     differing = int(np.count_nonzero(actual != expected))
     if differing:
         raise SmokeError(
-            f"edge map differs from the DESIGN.md pipeline in {differing} of {expected.size} pixels"
+            f"edge map differs from the reference pipeline in {differing} of {expected.size} pixels"
         )
 
 

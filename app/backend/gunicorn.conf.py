@@ -1,6 +1,6 @@
 """gunicorn settings for the backend: `gunicorn -c gunicorn.conf.py 'canny:create_app()'`.
 
-Values come from environment variables (see README "Settings"); gunicorn's own
+Values come from environment variables (see docs/api.md, "Settings"); gunicorn's own
 GUNICORN_CMD_ARGS still overrides anything here. PROMETHEUS_MULTIPROC_DIR is set first:
 prometheus_client reads it when imported (by the app, or the JSON log formatter).
 """

@@ -7,7 +7,7 @@ such an arena back to the kernel (madvise) whenever it exceeds a trim threshold 
 it adjusts on its own. The next upload then page-faults all of its buffers in again:
 measured on a 1080p JPEG after a few hundred uploads, 2,558 page faults and about
 10 ms more CPU per upload (34.2 ms against 23.8 ms with the thresholds below, which
-keep that memory for the next request; README "Performance" has the figures).
+keep that memory for the next request; docs/performance.md has the figures).
 """
 
 from __future__ import annotations

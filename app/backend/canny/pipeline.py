@@ -1,4 +1,4 @@
-"""The edge pipeline, exactly as DESIGN.md fixes it so results compare across tools.
+"""The edge pipeline, exactly as docs/api.md documents it so results compare across tools.
 
 imdecode(IMREAD_COLOR, which applies EXIF orientation) -> BGR2GRAY -> GaussianBlur
 -> Canny -> PNG. Each stage is timed; the caller records the times (the pipeline runs in
@@ -24,7 +24,7 @@ T = TypeVar("T")
 # (browsers, cv2.imdecode) expand it back to 0/255 grey. Level 1 with the RLE strategy
 # (named again: setting the level alone resets the strategy) was the fastest and
 # smallest bilevel setting measured on the bench images: 1080p 3.1 ms and 27 KB
-# against 3.6 ms and 41 KB for BILEVEL alone (python -m bench; README "Performance").
+# against 3.6 ms and 41 KB for BILEVEL alone (python -m bench; docs/performance.md).
 PNG_ENCODE_FLAGS: tuple[int, ...] = (
     cv2.IMWRITE_PNG_BILEVEL,
     1,

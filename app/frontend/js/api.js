@@ -1,4 +1,4 @@
-// The backend's HTTP API (see the README's "HTTP API"), with errors turned into readable messages.
+// The backend's HTTP API (see docs/api.md), with errors turned into readable messages.
 
 export class ApiError extends Error {
   constructor(status, message) {

@@ -20,7 +20,7 @@ HEAVY_UPLOADS = 24
 READ_SECONDS = 1.0
 # The scan bomb must be refused within this (issue: "within 2 s").
 REFUSE_SECONDS = 2.0
-# README "Settings": per backend at most one image per worker at the pixel limit (or the
+# docs/api.md, "Settings": per backend at most one image per worker at the pixel limit (or the
 # pixel budget's worth of smaller ones) is being processed: about 800 MB per backend
 # with the defaults (675 MB measured). The ceiling for the two backends together:
 MEMORY_CEILING_MB = 2 * 800

@@ -109,6 +109,6 @@ def test_smoke_test_fails_when_one_backend_answers_wrong_images(
     result = run_smoke(stack.url, "--uploads", "4")
     assert result.returncode == 1, result.stdout + result.stderr
     assert bad_uploads, "no upload reached the miscalibrated backend: the test proves nothing"
-    assert "edge map differs from the DESIGN.md pipeline in" in result.stderr, result.stderr
+    assert "edge map differs from the reference pipeline in" in result.stderr, result.stderr
     assert "ok: upload" in result.stdout, "uploads served by the good backend must still pass"
     assert result.stderr.rstrip().endswith("smoke test failed: 2 check(s)"), result.stderr

@@ -62,7 +62,7 @@ def png_declaring(width: int, height: int) -> bytes:
 
 
 def reference_edges(data: bytes, low: int = 100, high: int = 200, blur: int = 5) -> np.ndarray:
-    """The pipeline of DESIGN.md done directly with cv2: what the service must reproduce."""
+    """The documented pipeline (docs/api.md) done with cv2: what the service must reproduce."""
     image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
     return cv2.Canny(cv2.GaussianBlur(gray, (blur, blur), 0), low, high)

@@ -1,4 +1,4 @@
-"""The service's pipeline must give exactly the pixels of the DESIGN.md steps done with cv2."""
+"""The service's pipeline must give exactly the pixels of the steps docs/api.md names, in cv2."""
 
 import numpy as np
 import pytest

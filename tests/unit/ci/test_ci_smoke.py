@@ -25,7 +25,7 @@ FAULTS = {
     "stub_status_public": "/stub_status not public: /stub_status is reachable from outside",
     "prefix_stripped": "/api/readyz not public: /api/readyz is reachable from outside",
     "upload_rejected": "POST /api/images answered 500",
-    "other_thresholds": "edge map differs from the DESIGN.md pipeline in",
+    "other_thresholds": "edge map differs from the reference pipeline in",
     "other_params": "backend used params",
     "not_an_image": "the edge map is not a decodable image",
     "wrong_size": "edge map is (96, 72) pixels, expected (192, 144)",
@@ -81,7 +81,7 @@ def add_owned_routes(app: Flask, owned: dict[str, set[str]], fault: str | None) 
 
 
 def fake_deployment(results: Path, fault: str | None) -> Flask:
-    """The public surface of a deployment, computing edges the DESIGN.md way unless told not,
+    """The public surface of a deployment, computing edges the documented way unless told not,
     each upload owned by the client whose cookie it came with (or a new one)."""
     app = Flask(__name__)
     owned: dict[str, set[str]] = {}
