@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from canny import create_app, pipeline
 from canny.edge_params import EdgeParams
+from canny.pipeline_runner import PipelineRunner
 from canny.settings import Settings
 from flask import Flask, Response, request
 from werkzeug.serving import make_server
@@ -48,13 +49,21 @@ def miscalibrated_backend(
 ) -> Flask:
     """A real backend on the shared results folder (so owners, listing and deletes work as
     on the others) whose edge detection uses other thresholds (50/150) while it reports
-    the defaults: it answers every request well-formed, only its edge maps are wrong."""
+    the defaults: it answers every request well-formed, only its edge maps are wrong.
+    It computes in its own process (the product runs the pipeline in a child process,
+    which a monkeypatch here would not reach)."""
     calibrated = pipeline.detect_edges
 
     def miscalibrated(image: np.ndarray, params: EdgeParams) -> np.ndarray:
         return calibrated(image, EdgeParams(low=50, high=150, blur=params.blur))
 
+    def run_here(
+        runner: PipelineRunner, data: bytes, params: EdgeParams, pixels: int, with_view: bool
+    ) -> pipeline.EdgeResult:
+        return pipeline.run(data, params, with_view)
+
     monkeypatch.setattr(pipeline, "detect_edges", miscalibrated)
+    monkeypatch.setattr(PipelineRunner, "run", run_here)
     app = create_app(Settings(results_dir=results_dir))
 
     @app.after_request
