@@ -16,6 +16,7 @@ VALID: dict[str, Any] = {
     "sshPrivateKey": "-----BEGIN OPENSSH PRIVATE KEY-----",
     "registryImage": "registry.gitlab.com/example/canny-platform",
     "imageTag": "0123abcd",
+    "alertEmails": '["ops@example.com"]',
 }
 
 

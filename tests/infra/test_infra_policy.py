@@ -142,10 +142,12 @@ def test_ssh_from_anywhere_is_a_violation_on_prod_only(run_stack):
         "digitalocean:index/volume:Volume",
         "digitalocean:index/reservedIp:ReservedIp",
         "digitalocean:index/dnsRecord:DnsRecord",
+        "digitalocean:index/loadBalancer:LoadBalancer",
     ],
 )
 def test_unprotected_prod_resources_are_violations(run_stack, type_token):
-    resource = run_stack("prod").by_type(type_token)[0]
+    overrides = {"loadBalancer": "false"} if type_token.endswith("ReservedIp") else {}
+    resource = run_stack("prod", **overrides).by_type(type_token)[0]
     found = violations(prod_resources_protected, dataclasses.replace(resource, protect=False))
     assert found == [f"{resource.name}: prod {type_token} must have protect=True"]
 
