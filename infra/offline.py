@@ -167,7 +167,7 @@ class OfflineMocks(pulumi.runtime.Mocks):
         self.received[args.name] = _revealed(args.inputs)
         state = dict(args.inputs)
         if args.typ == DROPLET:
-            resource_id = _droplet_id(self.received[args.name])
+            resource_id = _droplet_id(args.name, self.received[args.name])
             state |= {
                 "ipv4Address": MOCK_IPV4,
                 "ipv6Address": MOCK_IPV6,
@@ -219,9 +219,9 @@ class OfflineMocks(pulumi.runtime.Mocks):
         return {}, []
 
 
-def _droplet_id(inputs: dict[str, Any]) -> str:
-    """A numeric id that changes exactly when the droplet would be replaced."""
-    replaced_on = {key: inputs.get(key) for key in DROPLET_REPLACED_ON}
+def _droplet_id(name: str, inputs: dict[str, Any]) -> str:
+    """A numeric id per droplet of the program that changes exactly when it would be replaced."""
+    replaced_on = {key: inputs.get(key) for key in DROPLET_REPLACED_ON} | {"resource": name}
     digest = hashlib.sha256(json.dumps(replaced_on, sort_keys=True).encode()).hexdigest()
     return str(10**8 + int(digest[:12], 16) % (9 * 10**8))
 
