@@ -141,3 +141,30 @@ def test_runs_as_a_module_from_the_repository_root_without_credentials():
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout), "the plan must list resources"
     assert "DeprecationWarning" not in result.stderr, result.stderr
+
+
+def test_prod_plan_lists_every_droplet_of_a_fleet_behind_the_balancer(capsys, tmp_path):
+    stack_file = tmp_path / "Pulumi.prod.yaml"
+    text = (REPO_ROOT / "Pulumi.prod.yaml").read_text(encoding="utf-8")
+    text = text.replace("canny:dropletCount: 1", "canny:dropletCount: 3").replace(
+        "canny:resultsStore: volume", "canny:resultsStore: spaces"
+    )
+    stack_file.write_text(text, encoding="utf-8")
+    entries = plan_entries(capsys, "--stack", "prod", "--config-file", str(stack_file))
+    names = {entry["type"]: [] for entry in entries}
+    for entry in entries:
+        names[entry["type"]].append(entry["name"])
+    assert sorted(names["digitalocean:index/droplet:Droplet"]) == [
+        "canny-prod-2-droplet",
+        "canny-prod-3-droplet",
+        "canny-prod-droplet",
+    ]
+    for type_token in (
+        "digitalocean:index/loadBalancer:LoadBalancer",
+        "digitalocean:index/certificate:Certificate",
+        "digitalocean:index/firewall:Firewall",
+        "digitalocean:index/uptimeCheck:UptimeCheck",
+    ):
+        assert len(names[type_token]) == 1, f"{type_token}: {names.get(type_token)}"
+    balancer = next(entry for entry in entries if entry["name"] == "canny-prod-lb")
+    assert len(balancer["inputs"]["dropletIds"]) == 3
