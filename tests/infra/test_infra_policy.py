@@ -95,9 +95,19 @@ def revealed(run: OfflineRun, resource: PlannedResource) -> dict:
     return run.provider_inputs[resource.name]
 
 
-@pytest.mark.parametrize("stack", ["prod", "test", "test-feature-x"])
-def test_the_program_passes_every_policy(run_stack, stack):
-    run = run_stack(stack, runnerToken="glrt-Policy-Sentinel")
+@pytest.mark.parametrize(
+    ("stack", "overrides"),
+    [
+        ("prod", {}),
+        ("prod", {"dropletCount": "3", "resultsStore": "spaces"}),
+        ("prod", {"loadBalancer": "false"}),
+        ("test", {}),
+        ("test-feature-x", {}),
+    ],
+    ids=["prod", "prod-fleet", "prod-without-balancer", "test", "test-feature-x"],
+)
+def test_the_program_passes_every_policy(run_stack, stack, overrides):
+    run = run_stack(stack, runnerToken="glrt-Policy-Sentinel", **overrides)
     for policy in POLICIES:
         if isinstance(policy, StackValidationPolicy):
             assert not stack_violations(policy.validate, run), policy.name
