@@ -122,7 +122,10 @@ if settings.alert_emails or settings.slack_webhook_url:
         ),
     )
 
-# Behind the load balancer the gateway sees its connections from the VPC's private range.
+# Behind the load balancer the gateway sees its connections from the VPC's private range:
+# the balancer reaches droplets over their private network
+# (https://docs.digitalocean.com/products/networking/load-balancers/, "Load Balancer
+# Overview": it "will connect to Droplets over the private network").
 trusted_proxies = network.vpc.ip_range if balancer else None
 deploys: list[Deploy] = []
 for index, host in enumerate(hosts):
