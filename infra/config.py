@@ -71,8 +71,18 @@ KNOWN_KEYS = frozenset(
         "runnerExecutor",
         "runnerDockerImage",
         "runnerToken",
+        "dropletCount",
+        "loadBalancer",
+        "resultsStore",
+        "alertEmails",
+        "slackWebhookUrl",
     }
 )
+MAX_DROPLETS = 10
+# Where results live: `volume` on the droplet (a DigitalOcean Volume on prod), `spaces` in
+# object storage shared by every droplet, which is what more than one droplet needs.
+RESULTS_STORES = ("volume", "spaces")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[a-z]{2,63}$")
 
 
 class ConfigError(ValueError):
@@ -133,6 +143,13 @@ class Settings:
     # Set by CI per deploy job (ci/pulumi_cli.py): a new value re-runs compose up and the
     # gate, so retrying a failed deploy really deploys even when nothing else changed.
     deploy_id: str = ""
+    droplet_count: int = 1
+    # A DigitalOcean Load Balancer with a Let's Encrypt certificate in front of the droplets.
+    load_balancer: bool = False
+    results_store: str = "volume"
+    alert_emails: tuple[str, ...] = ()
+    # Slack-format incoming webhook for DigitalOcean's alerts and the droplets' Alertmanager.
+    slack_webhook_url: Secret | None = None
 
     @property
     def is_production(self) -> bool:
@@ -161,6 +178,16 @@ class Settings:
             return None
         login = self.registry_login
         return pulumi.Output.secret(f"{login.user.value}\n{login.password.value}\n")
+
+    @property
+    def url(self) -> str:
+        """The public address: HTTPS when the load balancer terminates TLS for it."""
+        return f"{'https' if self.load_balancer else 'http'}://{self.hostname}"
+
+    @property
+    def results_on_volume(self) -> bool:
+        """Prod keeps results on a DigitalOcean Volume unless they live in Spaces."""
+        return self.is_production and self.results_store == "volume"
 
     @property
     def tags(self) -> tuple[str, ...]:
@@ -301,6 +328,58 @@ def _runner(reader: _Reader) -> RunnerSettings:
     )
 
 
+@dataclass(frozen=True)
+class _Fleet:
+    droplet_count: int
+    load_balancer: bool
+    results_store: str
+
+
+def _fleet(reader: _Reader, stack: str) -> _Fleet:
+    """How many droplets, and whether they sit behind a load balancer.
+
+    Prod defaults to one droplet because its results are on a Volume, which attaches to one
+    droplet only; more droplets need the load balancer (one address for all) and results
+    in Spaces (every droplet must list every upload).
+    """
+    count = reader.integer("dropletCount", 1, 1, MAX_DROPLETS)
+    load_balancer = reader.boolean("loadBalancer", stack == PROD_STACK)
+    store = reader.text("resultsStore", "volume") or ""
+    if store not in RESULTS_STORES:
+        reader.fail("resultsStore", f"{store!r} is not one of {', '.join(RESULTS_STORES)}")
+    if count > 1 and not load_balancer:
+        reader.fail(
+            "dropletCount",
+            f"{count} droplets need canny:loadBalancer true: only the load balancer gives "
+            "them one address",
+        )
+    if count > 1 and store != "spaces":
+        reader.fail(
+            "dropletCount",
+            f"{count} droplets need shared results storage: set canny:resultsStore spaces "
+            "(with `volume` each droplet would list only its own uploads)",
+        )
+    return _Fleet(count, load_balancer, store)
+
+
+def _alert_emails(reader: _Reader) -> tuple[str, ...]:
+    if reader.raw.get("alertEmails") is None:
+        return ()
+    emails = reader.string_list("alertEmails")
+    for email in emails:
+        if not _EMAIL.match(email):
+            reader.fail("alertEmails", f"{email!r} is not an email address")
+    return emails
+
+
+def _slack_webhook_url(reader: _Reader) -> Secret | None:
+    url = reader.secret("slackWebhookUrl")
+    if url is not None and not url.value.startswith("https://"):
+        reader.fail("slackWebhookUrl", "must be an https:// incoming webhook URL")
+        return None
+    return url
+
+
 def _check_stack(reader: _Reader, stack: str, ephemeral: bool) -> None:
     if not _STACK.match(stack):
         reader.errors.append(
@@ -326,6 +405,15 @@ def parse_settings(stack: str, raw: Mapping[str, str]) -> Settings:
     if subdomain and not _LABELS.match(subdomain):
         reader.fail("subdomain", f"{subdomain!r} is not a DNS name such as www or app.eu")
     public_key, key_name = _ssh_key(reader)
+    fleet = _fleet(reader, stack)
+    alert_emails = _alert_emails(reader)
+    slack_webhook_url = _slack_webhook_url(reader)
+    if stack == PROD_STACK and not alert_emails and slack_webhook_url is None:
+        reader.fail(
+            "alertEmails",
+            "prod needs someone to tell when it breaks: list addresses here and/or set "
+            "canny:slackWebhookUrl (a secret)",
+        )
     settings = Settings(
         stack=stack,
         domain=reader.required("domain", _DOMAIN, "a lowercase domain such as example.com"),
@@ -350,6 +438,11 @@ def parse_settings(stack: str, raw: Mapping[str, str]) -> Settings:
         monitoring=reader.boolean("monitoring", True),
         runner=_runner(reader),
         deploy_id=reader.text("deployId", "") or "",
+        droplet_count=fleet.droplet_count,
+        load_balancer=fleet.load_balancer,
+        results_store=fleet.results_store,
+        alert_emails=alert_emails,
+        slack_webhook_url=slack_webhook_url,
     )
     if reader.errors:
         raise ConfigError(f"stack {stack!r} config is not usable:\n  " + "\n  ".join(reader.errors))

@@ -1,9 +1,14 @@
 """Deploy component: put the app bundle on the droplet and run it, over SSH.
 
-Order: wait for cloud-init -> (register the GitLab Runner) and copy every bundle file ->
-compose pull and up -> readiness gate. Each step depends on the one before, so `pulumi up`
-fails at the first step that fails, and the gate failing fails the update with compose's
-state and logs in its output.
+Order: wait for cloud-init -> (register the GitLab Runner), copy every bundle file and
+(write Alertmanager's Slack webhook) -> compose pull and up -> readiness gate. Each step
+depends on the one before, so `pulumi up` fails at the first step that fails, and the gate
+failing fails the update with compose's state and logs in its output.
+
+A fleet rolls: a droplet's compose up also waits for the previous droplet's readiness gate
+(`after`), so one droplet restarts at a time while the load balancer's health check keeps
+traffic on the others; a failed gate stops the update there, and the droplets after it keep
+the release they run (the engine runs no step whose dependency failed).
 
 Every remote step has the droplet's id among its `triggers`. pulumi-command replaces (re-runs)
 a Command or CopyToRemote only when a `triggers` entry changes (`provider:"replaceOnChanges"`
@@ -49,13 +54,21 @@ class DeployArgs:
     # A new value re-runs compose up and the gate (pulumi-command re-runs `create` when a
     # trigger changes: https://www.pulumi.com/registry/packages/command/api-docs/remote/command/).
     deploy_id: str = ""
+    # Addresses whose X-Forwarded-For the gateway believes (the VPC's range behind the load
+    # balancer, whose connections come from its private address); None: nobody's.
+    trusted_proxies: pulumi.Input[str] | None = None
+    # The previous droplet's readiness gate: compose up here starts only once it passed.
+    after: pulumi.Resource | None = None
+    # Slack-format webhook URL for the droplet's Alertmanager, a secret sent on stdin.
+    slack_webhook_url: pulumi.Input[str] | None = None
 
 
-def deploy_command(args: DeployArgs, script: str) -> str:
+def deploy_command(args: DeployArgs, script: str, trusted_proxies: str | None = None) -> str:
     """The shell line that runs deploy.sh with its settings (no secret is ever in it)."""
     env = {"COMPOSE_PROFILES": ",".join(args.compose_profiles)}
     if args.results_mount:
         env["CANNY_RESULTS_MOUNT"] = args.results_mount
+    env["CANNY_TRUSTED_PROXIES"] = trusted_proxies or ""
     assignments = " ".join(f"{key}={shlex.quote(value)}" for key, value in env.items())
     return (
         f"{assignments} bash {shlex.quote(script)} "
@@ -77,6 +90,7 @@ class Deploy(pulumi.ComponentResource):
     wait: remote.Command
     register_runner: remote.Command | None
     copies: list[remote.CopyToRemote]
+    alertmanager_secret: remote.Command | None
     compose_up: remote.Command
     gate: remote.Command
 
@@ -124,16 +138,37 @@ class Deploy(pulumi.ComponentResource):
             )
             for item in args.files
         ]
+        scripts = {item.remote: item.remote_path for item in args.files}
+        self.alertmanager_secret = None
+        if args.slack_webhook_url is not None:
+            # On stdin, never in a command line (visible in `ps`) or user data (served to
+            # every process on the droplet); a new URL writes the file again.
+            self.alertmanager_secret = remote.Command(
+                f"{name}-alertmanager-secret",
+                connection=connection,
+                create=f"bash {shlex.quote(scripts['bin/write_alertmanager_secret.sh'])}",
+                stdin=pulumi.Output.from_input(args.slack_webhook_url).apply(
+                    lambda url: f"{url}\n"
+                ),
+                triggers=[args.droplet_id, pulumi.Output.secret(args.slack_webhook_url)],
+                opts=pulumi.ResourceOptions(parent=self, depends_on=self.copies),
+            )
+        before_up: list[pulumi.Resource] = [*self.copies]
+        if self.alertmanager_secret is not None:
+            before_up.append(self.alertmanager_secret)
+        if args.after is not None:
+            before_up.append(args.after)
         # Re-run compose and the gate whenever any bundled file changes, not only the tag.
         triggers = [args.droplet_id, bundle_hash(args.files), args.deploy_id]
-        scripts = {item.remote: item.remote_path for item in args.files}
         self.compose_up = remote.Command(
             f"{name}-compose-up",
             connection=connection,
-            create=deploy_command(args, scripts["bin/deploy.sh"]),
+            create=pulumi.Output.from_input(args.trusted_proxies).apply(
+                lambda proxies: deploy_command(args, scripts["bin/deploy.sh"], proxies)
+            ),
             stdin=args.registry_login,
-            triggers=triggers,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=self.copies),
+            triggers=[*triggers, args.trusted_proxies or ""],
+            opts=pulumi.ResourceOptions(parent=self, depends_on=before_up),
         )
         self.gate = remote.Command(
             f"{name}-readiness-gate",

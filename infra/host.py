@@ -1,11 +1,12 @@
-"""Host component: the droplet with its SSH keys, cloud-init, firewall and, on prod, storage.
+"""Host component: one droplet with its SSH keys, cloud-init and, on prod, storage.
 
 Production adds what must survive a droplet replacement or a mistaken `pulumi destroy`:
-protection, a Reserved IP (DNS never moves), a results Volume retained on delete, and
-backups; `user_data` drift is ignored there so editing cloud-init never replaces the droplet
-by accident (canny:prodFollowsUserData lifts that for a deliberate replacement). A replacement
-works: the droplet is deleted before its replacement is created, so the volume (detached when
-a droplet is deleted) attaches to the new one.
+protection, backups, (for results on a Volume) a results Volume retained on delete and,
+without a load balancer, a Reserved IP (DNS never moves); `user_data` drift is ignored
+there so editing cloud-init never replaces the droplet by accident
+(canny:prodFollowsUserData lifts that for a deliberate replacement). A replacement works:
+the droplet is deleted before its replacement is created, so the volume (detached when a
+droplet is deleted) attaches to the new one.
 """
 
 from __future__ import annotations
@@ -20,9 +21,6 @@ import pulumi_tls as tls
 from infra.account_key import md5_fingerprint
 from infra.cloud_init import HostKey, UserDataInputs, render_user_data
 
-ANYWHERE = ["0.0.0.0/0", "::/0"]
-PUBLIC_TCP_PORTS = ("80", "443")
-
 
 @dataclass(frozen=True)
 class HostArgs:
@@ -32,19 +30,26 @@ class HostArgs:
     vpc_uuid: pulumi.Input[str]
     project_id: pulumi.Input[str]
     tags: Sequence[str]
-    admin_cidrs: Sequence[str]
     deploy_user: str
     ssh_public_key: str | None
     ssh_key_name: str | None
     production: bool
     volume_size_gb: int
+    # A results Volume attached to this droplet (prod with canny:resultsStore volume).
+    results_volume: bool
+    # A Reserved IP that DNS points at (prod without a load balancer).
+    reserved_ip: bool
     # Prod only: let a (deliberate) replacement boot with the current user data.
     follows_user_data: bool
+    # (key id, public key) another Host of the stack already resolved: the account holds one
+    # key per fingerprint, so only the first droplet may upload it.
+    account_key: tuple[pulumi.Output[str], pulumi.Output[str]] | None = None
 
 
 class Host(pulumi.ComponentResource):
     droplet: digitalocean.Droplet
     host_key: tls.PrivateKey
+    account_key: tuple[pulumi.Output[str], pulumi.Output[str]]
     volume: digitalocean.Volume | None
     reserved_ip: digitalocean.ReservedIp | None
     public_ipv4: pulumi.Output[str]
@@ -54,17 +59,17 @@ class Host(pulumi.ComponentResource):
     def __init__(self, name: str, args: HostArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("canny:infra:Host", name, None, opts)
         self._name = name
-        key_id, public_key = self._ssh_key(args)
+        key_id, public_key = args.account_key or self._ssh_key(args)
+        self.account_key = (key_id, public_key)
         # The droplet's SSH host key, made here so every connection can pin it from the first
         # one on. The private half reaches only the droplet, inside its (secret) user data.
         self.host_key = tls.PrivateKey(
             f"{name}-host-key", algorithm="ED25519", opts=pulumi.ResourceOptions(parent=self)
         )
         self.host_public_key = self.host_key.public_key_openssh.apply(str.strip)
-        self.volume = self._volume(args) if args.production else None
+        self.volume = self._volume(args) if args.results_volume else None
         self.droplet = self._droplet(args, key_id, public_key)
-        self.firewall = self._firewall(args)
-        self.reserved_ip = self._reserved_ip(args) if args.production else None
+        self.reserved_ip = self._reserved_ip(args) if args.reserved_ip else None
         self.public_ipv4 = (
             self.reserved_ip.ip_address if self.reserved_ip else self.droplet.ipv4_address
         )
@@ -175,42 +180,6 @@ class Host(pulumi.ComponentResource):
                 # name a volume still attached elsewhere; so delete first on prod.
                 delete_before_replace=args.production,
             ),
-        )
-
-    def _firewall(self, args: HostArgs) -> digitalocean.Firewall:
-        """Web ports from anywhere, SSH from admin networks, nothing else inbound.
-
-        Applied by droplet id only, never by tag: a firewall's `tags` select every droplet
-        carrying one of them, and the rules of all firewalls selecting a droplet add up
-        (terraform-provider-digitalocean docs/resources/firewall.md, `droplet_ids` / `tags`;
-        https://docs.digitalocean.com/products/networking/firewalls/). A test stack's firewall
-        tagged `canny` would open SSH to the world on prod.
-        """
-        web = [
-            digitalocean.FirewallInboundRuleArgs(
-                protocol="tcp", port_range=port, source_addresses=ANYWHERE
-            )
-            for port in PUBLIC_TCP_PORTS
-        ]
-        ssh = digitalocean.FirewallInboundRuleArgs(
-            protocol="tcp", port_range="22", source_addresses=list(args.admin_cidrs)
-        )
-        outbound = [
-            digitalocean.FirewallOutboundRuleArgs(
-                protocol=protocol, port_range="1-65535", destination_addresses=ANYWHERE
-            )
-            for protocol in ("tcp", "udp")
-        ]
-        outbound.append(
-            digitalocean.FirewallOutboundRuleArgs(protocol="icmp", destination_addresses=ANYWHERE)
-        )
-        return digitalocean.Firewall(
-            f"{self._name}-firewall",
-            name=f"{self._name}-firewall",
-            droplet_ids=[self.droplet.id.apply(int)],
-            inbound_rules=[*web, ssh],
-            outbound_rules=outbound,
-            opts=pulumi.ResourceOptions(parent=self),
         )
 
     def _reserved_ip(self, args: HostArgs) -> digitalocean.ReservedIp:

@@ -46,6 +46,9 @@ _UNKNOWN_VALUE = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
 MOCK_IPV4 = "203.0.113.10"
 MOCK_RESERVED_IPV4 = "203.0.113.20"
 MOCK_IPV6 = "2001:db8::10"
+MOCK_LB_IPV4 = "203.0.113.30"
+# A VPC's default range in DigitalOcean's 10.x space (the provider assigns one when unset).
+MOCK_VPC_RANGE = "10.110.0.0/20"
 GET_SSH_KEY = "digitalocean:index/getSshKey:getSshKey"
 GET_SSH_KEYS = "digitalocean:index/getSshKeys:getSshKeys"
 DROPLET = "digitalocean:index/droplet:Droplet"
@@ -164,7 +167,7 @@ class OfflineMocks(pulumi.runtime.Mocks):
         self.received[args.name] = _revealed(args.inputs)
         state = dict(args.inputs)
         if args.typ == DROPLET:
-            resource_id = _droplet_id(self.received[args.name])
+            resource_id = _droplet_id(args.name, self.received[args.name])
             state |= {
                 "ipv4Address": MOCK_IPV4,
                 "ipv6Address": MOCK_IPV6,
@@ -172,6 +175,11 @@ class OfflineMocks(pulumi.runtime.Mocks):
             }
         elif args.typ == "digitalocean:index/reservedIp:ReservedIp":
             state |= {"ipAddress": MOCK_RESERVED_IPV4, "reservedIpUrn": "do:reservedip:mock"}
+        elif args.typ == "digitalocean:index/vpc:Vpc":
+            state.setdefault("ipRange", MOCK_VPC_RANGE)
+        elif args.typ == "digitalocean:index/loadBalancer:LoadBalancer":
+            resource_id = f"lb-{resource_id}"
+            state |= {"ip": MOCK_LB_IPV4, "loadBalancerUrn": f"do:loadbalancer:{resource_id}"}
         elif args.typ == "digitalocean:index/volume:Volume":
             state["volumeUrn"] = f"do:volume:{resource_id}"
         elif args.typ == "digitalocean:index/dnsRecord:DnsRecord":
@@ -211,9 +219,9 @@ class OfflineMocks(pulumi.runtime.Mocks):
         return {}, []
 
 
-def _droplet_id(inputs: dict[str, Any]) -> str:
-    """A numeric id that changes exactly when the droplet would be replaced."""
-    replaced_on = {key: inputs.get(key) for key in DROPLET_REPLACED_ON}
+def _droplet_id(name: str, inputs: dict[str, Any]) -> str:
+    """A numeric id per droplet of the program that changes exactly when it would be replaced."""
+    replaced_on = {key: inputs.get(key) for key in DROPLET_REPLACED_ON} | {"resource": name}
     digest = hashlib.sha256(json.dumps(replaced_on, sort_keys=True).encode()).hexdigest()
     return str(10**8 + int(digest[:12], 16) % (9 * 10**8))
 

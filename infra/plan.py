@@ -30,13 +30,17 @@ SECURE_STAND_INS = {
     "canny:runnerToken": "glrt-offline-plan",
     "canny:registryUser": "offline-plan-user",
     "canny:registryPassword": "offline-plan-password",
+    "canny:slackWebhookUrl": "https://hooks.slack.invalid/offline-plan",
 }
 _DETAIL_WIDTH = 72
 # The order infra/__main__.py builds them in; registrations themselves arrive in any order.
 COMPONENT_ORDER = (
     "canny:infra:Network",
     "canny:infra:Host",
+    "canny:infra:LoadBalancer",
+    "canny:infra:Firewall",
     "canny:infra:Dns",
+    "canny:infra:Alerts",
     "canny:infra:Deploy",
 )
 

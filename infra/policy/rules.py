@@ -7,6 +7,8 @@ of the program (or a manual `pulumi config set`) cannot quietly break them:
 - prod's droplet, volume, reserved IP and DNS records are protected;
 - droplets run the image the cloud-init template is written for;
 - droplets and volumes carry the project and stack tags;
+- behind prod's load balancer: web traffic only through it, HTTPS with a certificate and
+  the HTTP redirect, and every prod droplet in its pool;
 and what the platforms do that a schema-valid program can still get wrong:
 - a firewall selects droplets by id only (DigitalOcean: a firewall's `tags` select every
   droplet carrying them, across stacks, and all selecting firewalls' rules add up);
@@ -39,7 +41,7 @@ RESERVED_IP = "digitalocean:index/reservedIp:ReservedIp"
 DNS_RECORD = "digitalocean:index/dnsRecord:DnsRecord"
 LOAD_BALANCER = "digitalocean:index/loadBalancer:LoadBalancer"
 REMOTE_STEP_PREFIX = "command:remote:"
-PROTECTED_ON_PROD = frozenset({DROPLET, VOLUME, RESERVED_IP, DNS_RECORD})
+PROTECTED_ON_PROD = frozenset({DROPLET, VOLUME, RESERVED_IP, DNS_RECORD, LOAD_BALANCER})
 TAGGED = frozenset({DROPLET, VOLUME})
 # A shell line that runs gpg or apt-key (at its start or after a shell operator).
 _GPG_CALL = re.compile(r"(^|[;&|(`]|\$\()\s*(sudo\s+)?(gpg2?|apt-key)(\s|$)")
@@ -142,6 +144,72 @@ def remote_steps_follow_the_droplet(args: StackValidationArgs, report: ReportVio
             report(f"{resource.name}: its triggers must include the droplet's id", resource.urn)
 
 
+def _prod_load_balancers(args: StackValidationArgs) -> list:
+    return [
+        resource
+        for resource in args.resources
+        if resource.resource_type == LOAD_BALANCER and stack_of(resource.urn) == PROD_STACK
+    ]
+
+
+def prod_web_only_through_load_balancer(args: StackValidationArgs, report: ReportViolation) -> None:
+    """With a load balancer in front, a droplet's web port open to addresses would let
+    clients around it: no HTTPS, no health-checked pool, a spoofable client address. The
+    firewall takes web traffic from the balancer by uid (`source_load_balancer_uids`,
+    terraform-provider-digitalocean docs/resources/firewall.md)."""
+    if not _prod_load_balancers(args):
+        return
+    for resource in args.resources:
+        if resource.resource_type != FIREWALL or stack_of(resource.urn) != PROD_STACK:
+            continue
+        for rule in resource.props.get("inboundRules") or []:
+            ports = set(ports_of(rule.get("portRange")))
+            if rule.get("protocol") == "tcp" and ports & WEB_PORTS and rule.get("sourceAddresses"):
+                report(
+                    f"{resource.name}: tcp {rule.get('portRange')} admits "
+                    f"{rule['sourceAddresses']}; behind the load balancer only its uid may reach "
+                    "the web ports",
+                    resource.urn,
+                )
+
+
+def https_on_prod(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    """Prod's balancer terminates TLS on 443 with a certificate and redirects port 80 to it
+    (`forwarding_rule.certificate_name`, `redirect_http_to_https`: terraform-provider-
+    digitalocean docs/resources/loadbalancer.md)."""
+    if args.resource_type != LOAD_BALANCER or stack_of(args.urn) != PROD_STACK:
+        return
+    https = [
+        rule
+        for rule in args.props.get("forwardingRules") or []
+        if rule.get("entryProtocol") == "https"
+        and rule.get("entryPort") == 443
+        and (rule.get("certificateName") or rule.get("certificateId"))
+    ]
+    if not https:
+        report(f"{args.name}: prod needs a 443 https forwarding rule with a certificate")
+    if args.props.get("redirectHttpToHttps") is not True:
+        report(f"{args.name}: prod must redirect HTTP to HTTPS (redirect_http_to_https)")
+
+
+def prod_droplets_behind_load_balancer(args: StackValidationArgs, report: ReportViolation) -> None:
+    """A prod droplet outside the pool takes no traffic and is not health-checked. Ids are
+    unknown in a preview of new droplets, so membership is read from the balancer's
+    `dropletIds` dependencies (the droplets its value came from)."""
+    balancers = _prod_load_balancers(args)
+    if not balancers:
+        return
+    pooled = {
+        source.urn
+        for balancer in balancers
+        for source in balancer.property_dependencies.get("dropletIds") or []
+    }
+    for resource in args.resources:
+        on_prod = resource.resource_type == DROPLET and stack_of(resource.urn) == PROD_STACK
+        if on_prod and resource.urn not in pooled:
+            report(f"{resource.name}: prod droplet is not behind the load balancer", resource.urn)
+
+
 def _user_data(args: ResourceValidationArgs) -> dict | None:
     text = args.props.get("userData")
     if args.resource_type != DROPLET or not isinstance(text, str):
@@ -215,7 +283,7 @@ POLICIES = [
     ),
     ResourceValidationPolicy(
         name="prod-resources-protected",
-        description="Prod droplet, volume, reserved IP and DNS records are protected.",
+        description="Prod droplet, volume, reserved IP, load balancer, DNS are protected.",
         validate=prod_resources_protected,
     ),
     ResourceValidationPolicy(
@@ -237,6 +305,21 @@ POLICIES = [
         name="remote-steps-follow-the-droplet",
         description="Every command:remote step has the droplet's id among its triggers.",
         validate=remote_steps_follow_the_droplet,
+    ),
+    StackValidationPolicy(
+        name="prod-web-only-through-load-balancer",
+        description="Behind prod's load balancer, web ports admit only the load balancer.",
+        validate=prod_web_only_through_load_balancer,
+    ),
+    ResourceValidationPolicy(
+        name="https-on-prod",
+        description="Prod's load balancer serves HTTPS with a certificate and redirects HTTP.",
+        validate=https_on_prod,
+    ),
+    StackValidationPolicy(
+        name="prod-droplets-behind-load-balancer",
+        description="Every prod droplet is in the load balancer's pool.",
+        validate=prod_droplets_behind_load_balancer,
     ),
     ResourceValidationPolicy(
         name="boot-needs-no-gpg",

@@ -8,6 +8,8 @@
 # env:    COMPOSE_PROFILES       compose profiles to run, e.g. "monitoring" (kept in .env)
 #         CANNY_RESULTS_MOUNT    host folder for results (prod volume); adds the
 #                                compose.results-volume.yaml override (kept in .env)
+#         CANNY_TRUSTED_PROXIES  addresses/CIDRs whose X-Forwarded-For the gateway believes
+#                                (the load balancer's VPC range; empty: nobody's; kept in .env)
 #         CANNY_APP_DIR          the bundle folder (default: this script's parent folder)
 # files:  $APP_DIR/image_tag            the tag of the most recent deploy
 #         $APP_DIR/image_tag.previous   the tag before it: what rollback.sh returns to
@@ -43,6 +45,7 @@ printf '%s\n' "$image_tag" >"$APP_DIR/image_tag"
 set_env_value REGISTRY_IMAGE "$registry_image"
 set_env_value IMAGE_TAG "$image_tag"
 set_env_value COMPOSE_PROFILES "${COMPOSE_PROFILES:-}"
+set_env_value CANNY_TRUSTED_PROXIES "${CANNY_TRUSTED_PROXIES:-}"
 if [ -n "${CANNY_RESULTS_MOUNT:-}" ]; then
   if ! mountpoint -q "$CANNY_RESULTS_MOUNT"; then
     echo "canny: $CANNY_RESULTS_MOUNT is not mounted: refusing to write results to the droplet's disk" >&2

@@ -16,6 +16,7 @@ VALID: dict[str, Any] = {
     "sshPrivateKey": "-----BEGIN OPENSSH PRIVATE KEY-----",
     "registryImage": "registry.gitlab.com/example/canny-platform",
     "imageTag": "0123abcd",
+    "alertEmails": '["ops@example.com"]',
 }
 
 
@@ -134,3 +135,62 @@ def test_registry_login_is_optional_and_kept_as_secrets():
     settings = settings_for("test", registryUser="bot", registryPassword="pw")
     assert settings.registry_login == RegistryLogin(Secret("bot"), Secret("pw"))
     assert settings_for("test").registry_login is None, "a public registry needs no login"
+
+
+@pytest.mark.parametrize(
+    ("stack", "changes", "message"),
+    [
+        (
+            "prod",
+            {"dropletCount": "0"},
+            "canny:dropletCount: '0' is not a whole number from 1 to 10",
+        ),
+        ("prod", {"dropletCount": "11"}, "'11' is not a whole number from 1 to 10"),
+        (
+            "prod",
+            {"dropletCount": "2"},
+            "2 droplets need shared results storage: set canny:resultsStore spaces",
+        ),
+        (
+            "test",
+            {"dropletCount": "2", "resultsStore": "spaces"},
+            "canny:dropletCount: 2 droplets need canny:loadBalancer true",
+        ),
+        ("prod", {"resultsStore": "nfs"}, "canny:resultsStore: 'nfs' is not one of volume, spaces"),
+        ("prod", {"loadBalancer": "maybe"}, "canny:loadBalancer: 'maybe' is not true or false"),
+        ("prod", {"alertEmails": '["ops at example"]'}, "'ops at example' is not an email address"),
+        ("prod", {"alertEmails": "ops@example.com"}, "canny:alertEmails: must be a list"),
+        ("test", {"slackWebhookUrl": "http://hooks.example"}, "must be an https:// incoming"),
+        ("prod", {"alertEmails": None}, "prod needs someone to tell when it breaks"),
+    ],
+)
+def test_invalid_fleet_config_is_refused_with_the_reason(stack, changes, message):
+    with pytest.raises(ConfigError) as raised:
+        settings_for(stack, **changes)
+    assert message in str(raised.value), f"expected {message!r} in:\n{raised.value}"
+
+
+@pytest.mark.parametrize(
+    ("stack", "count", "balancer", "url"),
+    [("prod", 1, True, "https://example.com"), ("test", 1, False, "http://test.test.example.com")],
+)
+def test_fleet_defaults_keep_prod_valid_and_review_stacks_cheap(stack, count, balancer, url):
+    settings = settings_for(stack)
+    assert (settings.droplet_count, settings.load_balancer, settings.results_store) == (
+        count,
+        balancer,
+        "volume",
+    )
+    assert settings.url == url
+
+
+def test_a_fleet_with_results_in_spaces_is_accepted():
+    settings = settings_for("prod", dropletCount="4", resultsStore="spaces")
+    assert (settings.droplet_count, settings.results_on_volume) == (4, False)
+
+
+def test_prod_alerts_may_go_to_slack_alone_kept_secret():
+    url = "https://hooks.slack.com/services/T0/B0/Config-Sentinel"
+    settings = settings_for("prod", alertEmails=None, slackWebhookUrl=url)
+    assert settings.slack_webhook_url == Secret(url)
+    assert "Config-Sentinel" not in repr(settings)

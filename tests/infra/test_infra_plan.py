@@ -19,13 +19,30 @@ PROD_TYPES = {
     "digitalocean:index/droplet:Droplet",
     "digitalocean:index/firewall:Firewall",
     "digitalocean:index/volume:Volume",
-    "digitalocean:index/reservedIp:ReservedIp",
-    "digitalocean:index/reservedIpAssignment:ReservedIpAssignment",
     "digitalocean:index/projectResources:ProjectResources",
     "digitalocean:index/dnsRecord:DnsRecord",
     "command:remote:Command",
     "command:remote:CopyToRemote",
     "tls:index/privateKey:PrivateKey",
+    "canny:infra:Firewall",
+    "canny:infra:LoadBalancer",
+    "canny:infra:Alerts",
+    "digitalocean:index/loadBalancer:LoadBalancer",
+    "digitalocean:index/certificate:Certificate",
+    "digitalocean:index/uptimeCheck:UptimeCheck",
+    "digitalocean:index/uptimeAlert:UptimeAlert",
+    "digitalocean:index/monitorAlert:MonitorAlert",
+}
+# What a review stack leaves out: prod's storage, load balancer and alerts.
+PROD_ONLY_TYPES = {
+    "digitalocean:index/volume:Volume",
+    "canny:infra:LoadBalancer",
+    "canny:infra:Alerts",
+    "digitalocean:index/loadBalancer:LoadBalancer",
+    "digitalocean:index/certificate:Certificate",
+    "digitalocean:index/uptimeCheck:UptimeCheck",
+    "digitalocean:index/uptimeAlert:UptimeAlert",
+    "digitalocean:index/monitorAlert:MonitorAlert",
 }
 
 
@@ -40,16 +57,7 @@ def test_json_plan_lists_typed_resources_with_parents_and_protection(capsys, sta
     for entry in entries:
         assert set(entry) == {"type", "name", "parent", "protect", "inputs"}, entry
     types = {entry["type"] for entry in entries}
-    expected = (
-        PROD_TYPES
-        if stack == "prod"
-        else PROD_TYPES
-        - {
-            "digitalocean:index/volume:Volume",
-            "digitalocean:index/reservedIp:ReservedIp",
-            "digitalocean:index/reservedIpAssignment:ReservedIpAssignment",
-        }
-    )
+    expected = PROD_TYPES if stack == "prod" else PROD_TYPES - PROD_ONLY_TYPES
     assert types == expected, f"{stack}: unexpected types {types ^ expected}"
     names = {entry["name"] for entry in entries}
     assert all(entry["parent"] in names | {None} for entry in entries)
@@ -91,12 +99,20 @@ def test_table_for_prod_is_readable_and_lists_outputs(capsys):
     assert main(["--stack", "prod"]) == 0
     out = capsys.readouterr().out
     header, _, table = out.partition("\n\n")
-    assert header.startswith("stack prod: 25 resources to create (config Pulumi.prod.yaml;")
+    assert header.startswith("stack prod: 37 resources to create (config Pulumi.prod.yaml;")
     lines = table.splitlines()
     assert lines[0].split() == ["TYPE", "NAME", "PARENT", "PROTECT", "INPUTS"]
     droplet = next(line for line in lines if line.startswith("digitalocean:Droplet"))
     assert droplet.split()[1:4] == ["canny-prod-droplet", "canny-prod", "yes"], droplet
-    assert "  url = http://example.com" in out and "  sshCommand = ssh deploy@" in out
+    assert "  url = https://example.com" in out and "  sshCommand = ssh deploy@" in out
+    listed = {tuple(line.split()[:2]) for line in lines[1:] if line.strip()}
+    for entry in [
+        ("digitalocean:LoadBalancer", "canny-prod-lb"),
+        ("digitalocean:Certificate", "canny-prod-certificate"),
+        ("digitalocean:Firewall", "canny-prod-firewall"),
+        ("digitalocean:UptimeCheck", "canny-prod-uptime"),
+    ]:
+        assert entry in listed, f"the prod plan must list {entry}"
 
 
 @pytest.mark.parametrize(
@@ -125,3 +141,30 @@ def test_runs_as_a_module_from_the_repository_root_without_credentials():
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout), "the plan must list resources"
     assert "DeprecationWarning" not in result.stderr, result.stderr
+
+
+def test_prod_plan_lists_every_droplet_of_a_fleet_behind_the_balancer(capsys, tmp_path):
+    stack_file = tmp_path / "Pulumi.prod.yaml"
+    text = (REPO_ROOT / "Pulumi.prod.yaml").read_text(encoding="utf-8")
+    text = text.replace("canny:dropletCount: 1", "canny:dropletCount: 3").replace(
+        "canny:resultsStore: volume", "canny:resultsStore: spaces"
+    )
+    stack_file.write_text(text, encoding="utf-8")
+    entries = plan_entries(capsys, "--stack", "prod", "--config-file", str(stack_file))
+    names = {entry["type"]: [] for entry in entries}
+    for entry in entries:
+        names[entry["type"]].append(entry["name"])
+    assert sorted(names["digitalocean:index/droplet:Droplet"]) == [
+        "canny-prod-2-droplet",
+        "canny-prod-3-droplet",
+        "canny-prod-droplet",
+    ]
+    for type_token in (
+        "digitalocean:index/loadBalancer:LoadBalancer",
+        "digitalocean:index/certificate:Certificate",
+        "digitalocean:index/firewall:Firewall",
+        "digitalocean:index/uptimeCheck:UptimeCheck",
+    ):
+        assert len(names[type_token]) == 1, f"{type_token}: {names.get(type_token)}"
+    balancer = next(entry for entry in entries if entry["name"] == "canny-prod-lb")
+    assert len(balancer["inputs"]["dropletIds"]) == 3

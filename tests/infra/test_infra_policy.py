@@ -20,9 +20,12 @@ from infra.policy.rules import (
     boot_needs_no_gpg,
     droplet_image_supported,
     firewalls_select_by_id,
+    https_on_prod,
     only_web_ports_public,
     ports_of,
+    prod_droplets_behind_load_balancer,
     prod_resources_protected,
+    prod_web_only_through_load_balancer,
     remote_steps_follow_the_droplet,
     required_tags,
     ssh_restricted_on_prod,
@@ -92,9 +95,19 @@ def revealed(run: OfflineRun, resource: PlannedResource) -> dict:
     return run.provider_inputs[resource.name]
 
 
-@pytest.mark.parametrize("stack", ["prod", "test", "test-feature-x"])
-def test_the_program_passes_every_policy(run_stack, stack):
-    run = run_stack(stack, runnerToken="glrt-Policy-Sentinel")
+@pytest.mark.parametrize(
+    ("stack", "overrides"),
+    [
+        ("prod", {}),
+        ("prod", {"dropletCount": "3", "resultsStore": "spaces"}),
+        ("prod", {"loadBalancer": "false"}),
+        ("test", {}),
+        ("test-feature-x", {}),
+    ],
+    ids=["prod", "prod-fleet", "prod-without-balancer", "test", "test-feature-x"],
+)
+def test_the_program_passes_every_policy(run_stack, stack, overrides):
+    run = run_stack(stack, runnerToken="glrt-Policy-Sentinel", **overrides)
     for policy in POLICIES:
         if isinstance(policy, StackValidationPolicy):
             assert not stack_violations(policy.validate, run), policy.name
@@ -142,10 +155,12 @@ def test_ssh_from_anywhere_is_a_violation_on_prod_only(run_stack):
         "digitalocean:index/volume:Volume",
         "digitalocean:index/reservedIp:ReservedIp",
         "digitalocean:index/dnsRecord:DnsRecord",
+        "digitalocean:index/loadBalancer:LoadBalancer",
     ],
 )
 def test_unprotected_prod_resources_are_violations(run_stack, type_token):
-    resource = run_stack("prod").by_type(type_token)[0]
+    overrides = {"loadBalancer": "false"} if type_token.endswith("ReservedIp") else {}
+    resource = run_stack("prod", **overrides).by_type(type_token)[0]
     found = violations(prod_resources_protected, dataclasses.replace(resource, protect=False))
     assert found == [f"{resource.name}: prod {type_token} must have protect=True"]
 
@@ -255,3 +270,82 @@ def test_port_ranges(port_range, expected):
 
 def test_stack_is_read_from_the_urn():
     assert stack_of("urn:pulumi:test-a-b::canny::digitalocean:index/vpc:Vpc::x") == "test-a-b"
+
+
+LOAD_BALANCER = "digitalocean:index/loadBalancer:LoadBalancer"
+FLEET = {"dropletCount": "2", "resultsStore": "spaces"}
+
+
+def _replaced(run: OfflineRun, resource: PlannedResource, **changes) -> OfflineRun:
+    changed = dataclasses.replace(resource, **changes)
+    run.resources = [changed if item is resource else item for item in run.resources]
+    return run
+
+
+@pytest.mark.parametrize(
+    "rule",
+    [
+        {"protocol": "tcp", "portRange": "80", "sourceAddresses": ["0.0.0.0/0"]},
+        {"protocol": "tcp", "portRange": "443", "sourceAddresses": ["::/0"]},
+        {"protocol": "tcp", "portRange": "1-1024", "sourceAddresses": ["198.51.100.0/24"]},
+    ],
+    ids=["http-anywhere", "https-anywhere", "range-from-a-network"],
+)
+def test_web_ports_around_prods_load_balancer_are_violations(run_stack, rule):
+    run = run_stack("prod", **FLEET)
+    assert not stack_violations(prod_web_only_through_load_balancer, run)
+    firewall = run.one(FIREWALL)
+    found = stack_violations(
+        prod_web_only_through_load_balancer,
+        _replaced(run, firewall, inputs=_with_inbound(firewall, rule).inputs),
+    )
+    assert found and "only its uid may reach the web ports" in found[0], found
+
+
+def test_web_ports_open_to_all_are_fine_on_prod_without_a_load_balancer(run_stack):
+    """Only the balancer's presence makes an open web port a way around it."""
+    run = run_stack("prod", loadBalancer="false")
+    assert not stack_violations(prod_web_only_through_load_balancer, run)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            lambda inputs: inputs["forwardingRules"][0].pop("certificateName"),
+            "needs a 443 https forwarding rule with a certificate",
+        ),
+        (
+            lambda inputs: inputs["forwardingRules"][0].update(entryProtocol="http"),
+            "needs a 443 https forwarding rule with a certificate",
+        ),
+        (
+            lambda inputs: inputs.update(redirectHttpToHttps=False),
+            "must redirect HTTP to HTTPS",
+        ),
+        (lambda inputs: inputs.pop("redirectHttpToHttps"), "must redirect HTTP to HTTPS"),
+    ],
+    ids=["no-certificate", "plain-http-on-443", "redirect-off", "redirect-unset"],
+)
+def test_prod_load_balancer_without_https_is_a_violation(run_stack, change, message):
+    balancer = run_stack("prod").one(LOAD_BALANCER)
+    assert not violations(https_on_prod, balancer)
+    inputs = copy.deepcopy(balancer.inputs)
+    inputs["forwardingRules"].sort(key=lambda rule: -rule["entryPort"])
+    change(inputs)
+    found = violations(https_on_prod, dataclasses.replace(balancer, inputs=inputs))
+    assert found and message in found[0], found
+
+
+def test_a_prod_droplet_outside_the_load_balancer_is_a_violation(run_stack):
+    run = run_stack("prod", **FLEET)
+    assert not stack_violations(prod_droplets_behind_load_balancer, run)
+    balancer = run.one(LOAD_BALANCER)
+    pooled = balancer.property_dependencies["dropletIds"]
+    assert len(pooled) == 2, "the program pools both droplets"
+    dependencies = {**balancer.property_dependencies, "dropletIds": pooled[:1]}
+    found = stack_violations(
+        prod_droplets_behind_load_balancer,
+        _replaced(run, balancer, property_dependencies=dependencies),
+    )
+    assert len(found) == 1 and "prod droplet is not behind the load balancer" in found[0], found

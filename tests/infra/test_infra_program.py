@@ -10,6 +10,7 @@ from infra.config import ConfigError
 from infra.offline import (
     MOCK_HOST_PUBLIC_KEY,
     MOCK_IPV4,
+    MOCK_LB_IPV4,
     MOCK_RESERVED_IPV4,
     OfflineMocks,
     OfflineRun,
@@ -28,12 +29,52 @@ COMMAND = "command:remote:Command"
 COPY = "command:remote:CopyToRemote"
 RESERVED_IP_ASSIGNMENT = "digitalocean:index/reservedIpAssignment:ReservedIpAssignment"
 SSH_KEY = "digitalocean:index/sshKey:SshKey"
-COMPONENTS = ("canny:infra:Network", "canny:infra:Host", "canny:infra:Dns", "canny:infra:Deploy")
+LOAD_BALANCER = "digitalocean:index/loadBalancer:LoadBalancer"
+CERTIFICATE = "digitalocean:index/certificate:Certificate"
+UPTIME_CHECK = "digitalocean:index/uptimeCheck:UptimeCheck"
+COMPONENTS = {
+    "prod": (
+        "canny:infra:Network",
+        "canny:infra:Host",
+        "canny:infra:LoadBalancer",
+        "canny:infra:Firewall",
+        "canny:infra:Dns",
+        "canny:infra:Alerts",
+        "canny:infra:Deploy",
+    ),
+    "test-feature-x": (
+        "canny:infra:Network",
+        "canny:infra:Host",
+        "canny:infra:Firewall",
+        "canny:infra:Dns",
+        "canny:infra:Deploy",
+    ),
+}
 ANYWHERE = ["0.0.0.0/0", "::/0"]
 
 EXPECTED_COUNTS = {
-    "prod": {DROPLET: 1, FIREWALL: 1, VOLUME: 1, RESERVED_IP: 1, DNS_RECORD: 1, COMMAND: 3},
-    "test": {DROPLET: 1, FIREWALL: 1, VOLUME: 0, RESERVED_IP: 0, DNS_RECORD: 2, COMMAND: 3},
+    "prod": {
+        DROPLET: 1,
+        FIREWALL: 1,
+        VOLUME: 1,
+        RESERVED_IP: 0,
+        DNS_RECORD: 1,
+        COMMAND: 3,
+        LOAD_BALANCER: 1,
+        CERTIFICATE: 1,
+        UPTIME_CHECK: 1,
+    },
+    "test": {
+        DROPLET: 1,
+        FIREWALL: 1,
+        VOLUME: 0,
+        RESERVED_IP: 0,
+        DNS_RECORD: 2,
+        COMMAND: 3,
+        LOAD_BALANCER: 0,
+        CERTIFICATE: 0,
+        UPTIME_CHECK: 0,
+    },
 }
 
 
@@ -47,10 +88,10 @@ def test_resource_counts_per_stack(run_stack, stack):
 @pytest.mark.parametrize("stack", ["prod", "test-feature-x"])
 def test_every_resource_sits_in_a_component_and_is_named_after_it(run_stack, stack):
     run = run_stack(stack)
-    components = {item.urn: item for item in run.resources if item.type in COMPONENTS}
-    assert sorted(item.type for item in components.values()) == sorted(COMPONENTS)
+    components = {item.urn: item for item in run.resources if item.type in COMPONENTS[stack]}
+    assert sorted(item.type for item in components.values()) == sorted(COMPONENTS[stack])
     for item in run.resources:
-        if item.type in COMPONENTS:
+        if item.type in COMPONENTS[stack]:
             assert item.parent is None, f"{item.urn} should sit at the stack root"
             continue
         parent = components.get(item.parent or "")
@@ -73,7 +114,8 @@ def _inbound(run):
 
 
 def test_firewall_opens_web_to_all_and_ssh_to_admins_only(run_stack):
-    run = run_stack("prod", adminCidrs=["198.51.100.7/32"])
+    """Without a load balancer (prod may opt out) the droplet itself serves the web ports."""
+    run = run_stack("prod", adminCidrs=["198.51.100.7/32"], loadBalancer="false")
     rules = run.one(FIREWALL).inputs["inboundRules"]
     assert _inbound(run) == {"80": ANYWHERE, "443": ANYWHERE, "22": ["198.51.100.7/32"]}
     assert len(rules) == 3, f"nothing else may be inbound, got {json.dumps(rules)}"
@@ -145,7 +187,7 @@ def test_a_replaced_droplet_gets_every_remote_step_again(run_stack, monkeypatch)
 def test_every_remote_step_pins_the_droplets_host_key(run_stack):
     run = run_stack("prod", runnerToken="glrt-Pin-Sentinel")
     steps = [item for item in run.resources if item.type.startswith("command:remote:")]
-    assert len(steps) == 12, [item.name for item in steps]
+    assert len(steps) == 14, [item.name for item in steps]
     for step in steps:
         connection = run.provider_inputs[step.name]["connection"]
         assert connection["hostKey"] == MOCK_HOST_PUBLIC_KEY.strip(), step.urn
@@ -176,7 +218,7 @@ def test_a_replacement_prod_droplet_gets_the_volume_and_the_address(run_stack):
     """A volume is attached to one droplet at a time and the provider detaches it when it
     deletes the droplet: the old droplet must go first (Pulumi's default creates the new one
     first). The reserved IP's assignment follows the droplet's id (ForceNew), so it moves."""
-    run = run_stack("prod")
+    run = run_stack("prod", loadBalancer="false")
     droplet = run.one(DROPLET)
     assert droplet.delete_before_replace, f"{droplet.urn} must be deleted before its replacement"
     assignment = run.one(RESERVED_IP_ASSIGNMENT)
@@ -212,8 +254,9 @@ def test_test_stacks_are_unprotected_small_and_tagged_ephemeral(run_stack, stack
 @pytest.mark.parametrize(
     ("stack", "overrides", "name", "ipv4"),
     [
-        ("prod", {}, "@", MOCK_RESERVED_IPV4),
-        ("prod", {"subdomain": "edges"}, "edges", MOCK_RESERVED_IPV4),
+        ("prod", {}, "@", MOCK_LB_IPV4),
+        ("prod", {"subdomain": "edges"}, "edges", MOCK_LB_IPV4),
+        ("prod", {"loadBalancer": "false"}, "@", MOCK_RESERVED_IPV4),
         ("test", {}, "test.test", MOCK_IPV4),
         ("test-feature-x", {}, "test-feature-x.test", MOCK_IPV4),
     ],
@@ -293,20 +336,21 @@ def test_no_secret_value_reaches_any_input_or_output(run_stack, stack, overrides
 
 
 @pytest.mark.parametrize(
-    ("stack", "url", "ip"),
+    ("stack", "overrides", "url", "ip", "ssh_ip"),
     [
-        ("prod", "http://example.com", MOCK_RESERVED_IPV4),
-        ("test-feature-x", "http://test-feature-x.test.example.com", MOCK_IPV4),
+        ("prod", {}, "https://example.com", MOCK_LB_IPV4, MOCK_IPV4),
+        ("prod", {"loadBalancer": "false"}, "http://example.com", *[MOCK_RESERVED_IPV4] * 2),
+        ("test-feature-x", {}, "http://test-feature-x.test.example.com", MOCK_IPV4, MOCK_IPV4),
     ],
 )
-def test_stack_outputs(run_stack, stack, url, ip):
-    run = run_stack(stack)
+def test_stack_outputs(run_stack, stack, overrides, url, ip, ssh_ip):
+    run = run_stack(stack, **overrides)
     assert run.outputs["url"] == url
     assert run.outputs["ip"] == ip
     assert run.outputs["dropletIds"] == [run.one(DROPLET).resource_id]
     assert run.outputs["imageTag"] == "0123abcd", "CI rolls prod back to this output"
-    assert run.outputs["sshCommand"] == f"ssh deploy@{ip}"
-    assert run.outputs["monitoringTunnel"] == f"ssh -N -L 9090:127.0.0.1:9090 deploy@{ip}"
+    assert run.outputs["sshCommand"] == f"ssh deploy@{ssh_ip}"
+    assert run.outputs["monitoringTunnel"] == f"ssh -N -L 9090:127.0.0.1:9090 deploy@{ssh_ip}"
     assert not run.secret_outputs, f"outputs must be plain and secret-free: {run.secret_outputs}"
 
 

@@ -58,6 +58,7 @@ def test_deploy_logs_in_with_password_on_stdin_then_pulls_and_waits(remote_host)
         "REGISTRY_IMAGE": IMAGE,
         "IMAGE_TAG": "tag-1",
         "COMPOSE_PROFILES": "monitoring",
+        "CANNY_TRUSTED_PROXIES": "",
     }
     assert (remote_host.app_dir / "image_tag").read_text() == "tag-1\n"
     assert not (remote_host.app_dir / "image_tag.previous").exists()
@@ -91,6 +92,48 @@ def test_a_failing_compose_step_fails_the_deploy(remote_host, failing):
     assert result.exit_status == 1, f"deploy should fail when compose {failing} fails"
     if failing == "pull":
         assert ["up", "-d", "--wait", "--remove-orphans"] not in remote_host.compose_calls()
+
+
+def test_deploy_keeps_the_load_balancers_range_for_the_gateway(remote_host):
+    """compose reads CANNY_TRUSTED_PROXIES from .env, so a later `compose up` (rollback.sh,
+    a reboot's restart) keeps trusting the balancer's range, and a deploy without one
+    trusts nobody again."""
+    assert deploy(remote_host, "tag-1", env="CANNY_TRUSTED_PROXIES=10.110.0.0/20").ok
+    assert env_file(remote_host)["CANNY_TRUSTED_PROXIES"] == "10.110.0.0/20"
+    assert deploy(remote_host, "tag-2", env="CANNY_TRUSTED_PROXIES=").ok
+    assert env_file(remote_host)["CANNY_TRUSTED_PROXIES"] == ""
+
+
+def write_alertmanager_secret(host, stdin: str):
+    script = shlex.quote(str(host.app_dir / "bin" / "write_alertmanager_secret.sh"))
+    return host.run(f"bash {script}", stdin=stdin)
+
+
+def test_the_slack_webhook_arrives_on_stdin_and_lands_where_compose_mounts_it(remote_host):
+    url = "https://hooks.slack.com/services/T0/B0/Remote-Sentinel"
+    result = write_alertmanager_secret(remote_host, f"{url}\n")
+    assert result.ok, result.stderr
+    secrets = remote_host.app_dir / "alertmanager-secrets"
+    assert (secrets / "slack-webhook-url").read_text() == f"{url}\n"
+    assert env_file(remote_host)["ALERTMANAGER_SECRETS_DIR"] == str(secrets)
+    # Alertmanager runs as `nobody` in its container: it can read the file, nobody can list.
+    assert (
+        secrets.stat().st_mode & 0o777,
+        (secrets / "slack-webhook-url").stat().st_mode & 0o777,
+    ) == (
+        0o711,
+        0o644,
+    )
+    assert "Remote-Sentinel" not in result.stdout + result.stderr
+    assert write_alertmanager_secret(remote_host, "https://hooks.example/new\n").ok
+    assert (secrets / "slack-webhook-url").read_text() == "https://hooks.example/new\n"
+
+
+@pytest.mark.parametrize("stdin", ["", "http://hooks.example/plain\n"])
+def test_the_alertmanager_secret_must_be_an_https_url(remote_host, stdin):
+    result = write_alertmanager_secret(remote_host, stdin)
+    assert result.exit_status == 64 and "https:// webhook URL" in result.stderr
+    assert not (remote_host.app_dir / "alertmanager-secrets").exists()
 
 
 def test_deploy_refuses_bad_arguments(remote_host):

@@ -1,0 +1,87 @@
+"""Firewall component: one cloud firewall for every droplet of the stack.
+
+Behind the load balancer, port 80 takes traffic only from the balancer
+(`source_load_balancer_uids`) and nothing else web-facing is open; without one, 80 and 443
+are open to everyone. SSH comes only from the admin networks.
+
+Applied by droplet id only, never by tag: a firewall's `tags` select every droplet
+carrying one of them, and the rules of all firewalls selecting a droplet add up
+(terraform-provider-digitalocean docs/resources/firewall.md, `droplet_ids` / `tags` /
+`source_load_balancer_uids`; https://docs.digitalocean.com/products/networking/firewalls/).
+A test stack's firewall tagged `canny` would open SSH to the world on prod.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_digitalocean as digitalocean
+
+ANYWHERE = ["0.0.0.0/0", "::/0"]
+PUBLIC_TCP_PORTS = ("80", "443")
+BALANCED_TCP_PORT = "80"
+
+
+@dataclass(frozen=True)
+class FirewallArgs:
+    droplet_ids: Sequence[pulumi.Input[int]]
+    admin_cidrs: Sequence[str]
+    # The load balancer's uid, when the droplets sit behind one.
+    load_balancer_uid: pulumi.Input[str] | None
+    # The firewall used to be a child of the first droplet's Host component: the alias keeps
+    # existing stacks' firewall (same resource, new parent) instead of replacing it
+    # (https://www.pulumi.com/docs/iac/concepts/options/aliases/).
+    previous_parent: pulumi.Resource | None = None
+
+
+def web_rules(load_balancer_uid: pulumi.Input[str] | None) -> list:
+    if load_balancer_uid is not None:
+        return [
+            digitalocean.FirewallInboundRuleArgs(
+                protocol="tcp",
+                port_range=BALANCED_TCP_PORT,
+                source_load_balancer_uids=[load_balancer_uid],
+            )
+        ]
+    return [
+        digitalocean.FirewallInboundRuleArgs(
+            protocol="tcp", port_range=port, source_addresses=ANYWHERE
+        )
+        for port in PUBLIC_TCP_PORTS
+    ]
+
+
+def _aliases(previous_parent: pulumi.Resource | None) -> list[pulumi.Alias] | None:
+    return [pulumi.Alias(parent=previous_parent)] if previous_parent else None
+
+
+class Firewall(pulumi.ComponentResource):
+    firewall: digitalocean.Firewall
+
+    def __init__(
+        self, name: str, args: FirewallArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("canny:infra:Firewall", name, None, opts)
+        ssh = digitalocean.FirewallInboundRuleArgs(
+            protocol="tcp", port_range="22", source_addresses=list(args.admin_cidrs)
+        )
+        outbound = [
+            digitalocean.FirewallOutboundRuleArgs(
+                protocol=protocol, port_range="1-65535", destination_addresses=ANYWHERE
+            )
+            for protocol in ("tcp", "udp")
+        ]
+        outbound.append(
+            digitalocean.FirewallOutboundRuleArgs(protocol="icmp", destination_addresses=ANYWHERE)
+        )
+        self.firewall = digitalocean.Firewall(
+            f"{name}-firewall",
+            name=f"{name}-firewall",
+            droplet_ids=list(args.droplet_ids),
+            inbound_rules=[*web_rules(args.load_balancer_uid), ssh],
+            outbound_rules=outbound,
+            opts=pulumi.ResourceOptions(parent=self, aliases=_aliases(args.previous_parent)),
+        )
+        self.register_outputs({"firewall_id": self.firewall.id})

@@ -1,0 +1,222 @@
+"""The fleet under mocks: load balancer, N droplets, their firewall, a rolling deploy, alerts."""
+
+import json
+
+import pytest
+
+from infra.load_balancer import certificate_name
+from infra.offline import MOCK_LB_IPV4, MOCK_VPC_RANGE, OfflineRun
+
+DROPLET = "digitalocean:index/droplet:Droplet"
+FIREWALL = "digitalocean:index/firewall:Firewall"
+VOLUME = "digitalocean:index/volume:Volume"
+VPC = "digitalocean:index/vpc:Vpc"
+DNS_RECORD = "digitalocean:index/dnsRecord:DnsRecord"
+LOAD_BALANCER = "digitalocean:index/loadBalancer:LoadBalancer"
+CERTIFICATE = "digitalocean:index/certificate:Certificate"
+UPTIME_CHECK = "digitalocean:index/uptimeCheck:UptimeCheck"
+UPTIME_ALERT = "digitalocean:index/uptimeAlert:UptimeAlert"
+MONITOR_ALERT = "digitalocean:index/monitorAlert:MonitorAlert"
+COMMAND = "command:remote:Command"
+FLEET = {"dropletCount": "3", "resultsStore": "spaces"}
+SLACK = "https://hooks.slack.com/services/T000/B000/Slack-Sentinel-7"
+
+
+def _by_name(run: OfflineRun) -> dict:
+    return {item.name: item for item in run.resources}
+
+
+def _droplet_ids(run: OfflineRun) -> list[int]:
+    """In the program's order (registrations arrive in any order): canny-prod, -2, -3."""
+    droplets = sorted(run.by_type(DROPLET), key=lambda item: (len(item.name), item.name))
+    return [int(item.resource_id) for item in droplets]
+
+
+def test_prod_is_served_over_https_by_a_load_balancer_in_its_vpc(run_stack):
+    run = run_stack("prod", subdomain="edges")
+    balancer, certificate = run.one(LOAD_BALANCER), run.one(CERTIFICATE)
+    assert certificate.inputs["type"] == "lets_encrypt"
+    assert certificate.inputs["domains"] == ["edges.example.com"]
+    assert balancer.inputs["vpcUuid"] == run.one(VPC).resource_id
+    assert balancer.inputs["region"] == "fra1"
+    rules = {rule["entryPort"]: rule for rule in balancer.inputs["forwardingRules"]}
+    assert rules[443] == {
+        "entryProtocol": "https",
+        "entryPort": 443,
+        "targetProtocol": "http",
+        "targetPort": 80,
+        "certificateName": certificate.inputs["name"],
+    }
+    assert balancer.inputs["redirectHttpToHttps"] is True
+    assert balancer.inputs["disableLetsEncryptDnsRecords"] is True, "the stack owns its A record"
+    health = balancer.inputs["healthcheck"]
+    assert (health["protocol"], health["port"], health["path"]) == ("http", 80, "/healthz/upload")
+    assert balancer.inputs["dropletIds"] == _droplet_ids(run)
+    assert not balancer.inputs.get("dropletTag"), "a tag would pool other stacks' droplets"
+    assert balancer.protect, "prod's balancer holds the address DNS points at"
+
+
+def test_a_new_hostname_gets_a_certificate_of_a_new_name():
+    """Names are unique per account: create-before-delete needs the new one named apart."""
+    assert certificate_name("canny-prod", "a.example.com") != certificate_name(
+        "canny-prod", "b.example.com"
+    )
+    assert certificate_name("canny-prod", "a.example.com") == certificate_name(
+        "canny-prod", "a.example.com"
+    )
+
+
+def test_dns_points_at_the_load_balancer_with_no_aaaa(run_stack):
+    for run in (run_stack("prod"), run_stack("test-feature-x", loadBalancer="true")):
+        records = run.by_type(DNS_RECORD)
+        assert [record.inputs["type"] for record in records] == ["A"], "no AAAA to a droplet"
+        assert records[0].inputs["value"] == MOCK_LB_IPV4
+        assert run.outputs["url"].startswith("https://")
+        assert run.outputs["ip"] == MOCK_LB_IPV4
+
+
+def test_review_stacks_skip_the_load_balancer_by_default(run_stack):
+    run = run_stack("test-feature-x")
+    assert not run.by_type(LOAD_BALANCER) and not run.by_type(CERTIFICATE)
+    assert run.outputs["url"] == "http://test-feature-x.test.example.com"
+
+
+def test_behind_the_balancer_port_80_admits_only_it_and_ssh_only_admins(run_stack):
+    run = run_stack("prod", adminCidrs=["198.51.100.7/32"], **FLEET)
+    firewall = run.one(FIREWALL)
+    rules = firewall.inputs["inboundRules"]
+    assert rules == [
+        {
+            "protocol": "tcp",
+            "portRange": "80",
+            "sourceLoadBalancerUids": [run.one(LOAD_BALANCER).resource_id],
+        },
+        {"protocol": "tcp", "portRange": "22", "sourceAddresses": ["198.51.100.7/32"]},
+    ]
+    assert firewall.inputs["dropletIds"] == _droplet_ids(run), "one firewall, every droplet"
+    assert not firewall.inputs.get("tags")
+
+
+def test_n_droplets_each_with_its_own_deploy(run_stack):
+    run = run_stack("prod", **FLEET)
+    by_name = _by_name(run)
+    prefixes = ("canny-prod", "canny-prod-2", "canny-prod-3")
+    droplets = [by_name[f"{prefix}-droplet"] for prefix in prefixes]
+    assert len(run.by_type(DROPLET)) == 3
+    assert len(set(_droplet_ids(run))) == 3
+    assert not run.by_type(VOLUME), "results are in Spaces: no droplet-bound volume"
+    assert run.outputs["dropletIds"] == [item.resource_id for item in droplets]
+    for prefix, droplet in zip(prefixes, droplets, strict=True):
+        for step in ("wait-cloud-init", "compose-up", "readiness-gate"):
+            name = f"{prefix}-{step}"
+            assert name in by_name, f"{name} missing"
+            triggers = run.provider_inputs[name]["triggers"]
+            assert droplet.resource_id in triggers, f"{name} does not follow {droplet.name}"
+            connection = run.provider_inputs[name]["connection"]
+            assert connection["host"] == "203.0.113.10", connection
+
+
+def _needs(run: OfflineRun, urn: str) -> set[str]:
+    """Every URN `urn` waits for, directly or through others."""
+    depends = {item.urn: item.depends_on for item in run.resources}
+    seen: set[str] = set()
+    todo = list(depends[urn])
+    while todo:
+        current = todo.pop()
+        if current not in seen:
+            seen.add(current)
+            todo.extend(depends.get(current, ()))
+    return seen
+
+
+def test_the_deploy_rolls_one_droplet_at_a_time(run_stack):
+    """Droplet k's compose up waits for droplet k-1's readiness gate, so a failing gate stops
+    the roll and the later droplets keep their release (the engine skips dependents)."""
+    run = run_stack("prod", **FLEET)
+    by_name = _by_name(run)
+    prefixes = ("canny-prod", "canny-prod-2", "canny-prod-3")
+    gates = [by_name[f"{prefix}-readiness-gate"].urn for prefix in prefixes]
+    for index, prefix in enumerate(prefixes):
+        compose_up = by_name[f"{prefix}-compose-up"]
+        needs = _needs(run, compose_up.urn)
+        assert set(gates[:index]) <= needs, f"{compose_up.name} may start before earlier gates"
+        assert not set(gates[index:]) & needs, f"{compose_up.name} waits for a later droplet"
+        if index:
+            assert gates[index - 1] in compose_up.depends_on
+
+
+def test_a_single_droplet_waits_for_no_other(run_stack):
+    run = run_stack("test")
+    compose_up = next(item for item in run.by_type(COMMAND) if item.name.endswith("compose-up"))
+    gates = {item.urn for item in run.by_type(COMMAND) if item.name.endswith("readiness-gate")}
+    assert not gates & _needs(run, compose_up.urn)
+
+
+@pytest.mark.parametrize(
+    ("stack", "overrides", "proxies"),
+    [("prod", {}, MOCK_VPC_RANGE), ("test", {}, "")],
+)
+def test_behind_the_balancer_the_gateway_trusts_the_vpc(run_stack, stack, overrides, proxies):
+    """The balancer reaches droplets from its private VPC address, so the gateway believes
+    X-Forwarded-For from the VPC's range only, and from nobody without a balancer."""
+    run = run_stack(stack, **overrides)
+    for compose_up in (item for item in run.by_type(COMMAND) if item.name.endswith("compose-up")):
+        create = compose_up.inputs["create"]
+        expected = f"CANNY_TRUSTED_PROXIES={proxies} " if proxies else "CANNY_TRUSTED_PROXIES='' "
+        assert expected in create, create
+
+
+def test_uptime_check_and_alerts_go_to_the_configured_people(run_stack):
+    run = run_stack("prod", alertEmails=["ops@example.com", "oncall@example.com"], **FLEET)
+    check = run.one(UPTIME_CHECK)
+    assert check.inputs["target"] == "https://example.com"
+    assert check.inputs["type"] == "https"
+    alerts = run.by_type(UPTIME_ALERT)
+    assert sorted(alert.inputs["type"] for alert in alerts) == ["down", "latency", "ssl_expiry"]
+    for alert in alerts:
+        assert alert.property_dependencies["checkId"] == (check.urn,)
+        assert alert.inputs["notifications"] == [
+            {"emails": ["ops@example.com", "oncall@example.com"]}
+        ]
+    metrics = run.by_type(MONITOR_ALERT)
+    assert sorted(alert.inputs["type"] for alert in metrics) == [
+        "v1/insights/droplet/cpu",
+        "v1/insights/droplet/disk_utilization_percent",
+        "v1/insights/droplet/memory_utilization_percent",
+    ]
+    droplet_ids = [str(item) for item in _droplet_ids(run)]
+    for alert in metrics:
+        assert alert.inputs["entities"] == droplet_ids, "every droplet, by id"
+        assert not alert.inputs.get("tags"), "tags would watch other stacks' droplets"
+        assert alert.inputs["alerts"]["emails"] == ["ops@example.com", "oncall@example.com"]
+
+
+def test_the_slack_webhook_is_a_secret_for_do_alerts_and_each_droplets_alertmanager(run_stack):
+    run = run_stack("prod", slackWebhookUrl=SLACK, **FLEET)
+    recorded = json.dumps([item.inputs for item in run.resources]) + json.dumps(run.outputs)
+    assert "Slack-Sentinel-7" not in recorded, "the webhook URL leaked into plain inputs"
+    down = next(item for item in run.by_type(UPTIME_ALERT) if item.inputs["type"] == "down")
+    assert run.provider_inputs[down.name]["notifications"][0]["slacks"][0]["url"] == SLACK
+    by_name = _by_name(run)
+    for prefix in ("canny-prod", "canny-prod-2", "canny-prod-3"):
+        step = by_name[f"{prefix}-alertmanager-secret"]
+        assert step.inputs["create"] == "bash /opt/canny/bin/write_alertmanager_secret.sh"
+        assert step.inputs["stdin"] == "[secret]"
+        assert run.provider_inputs[step.name]["stdin"] == f"{SLACK}\n"
+        assert step.urn in by_name[f"{prefix}-compose-up"].depends_on
+
+
+@pytest.mark.parametrize("overrides", [{}, {"slackWebhookUrl": SLACK, "monitoring": "false"}])
+def test_no_alertmanager_secret_step_without_a_webhook_or_alertmanager(run_stack, overrides):
+    names = [item.name for item in run_stack("prod", **overrides).by_type(COMMAND)]
+    assert not [name for name in names if name.endswith("alertmanager-secret")], names
+
+
+def test_review_stacks_have_no_uptime_check_unless_asked(run_stack):
+    assert not run_stack("test").by_type(UPTIME_CHECK)
+    run = run_stack("test", alertEmails=["dev@example.com"])
+    check = run.one(UPTIME_CHECK)
+    assert check.inputs["target"] == "http://test.test.example.com"
+    assert check.inputs["type"] == "http"
+    kinds = sorted(alert.inputs["type"] for alert in run.by_type(UPTIME_ALERT))
+    assert kinds == ["down", "latency"], "no certificate to watch over plain HTTP"
