@@ -19,6 +19,7 @@ from infra.deploy import Deploy, DeployArgs
 from infra.dns import Dns, DnsArgs
 from infra.host import Host, HostArgs
 from infra.network import Network, NetworkArgs
+from infra.results_bucket import ResultsBucket, ResultsBucketArgs, results_bucket_name
 
 settings = load_settings()
 name = settings.name_prefix
@@ -65,6 +66,26 @@ dns = Dns(
     ),
 )
 
+# Results in a Spaces bucket every droplet shares (canny:resultsStore spaces), else on the
+# droplet's disk (prod: the Volume). The bucket's key goes to the deploy, never an output.
+results_bucket = (
+    ResultsBucket(
+        name,
+        ResultsBucketArgs(
+            bucket_name=results_bucket_name(name, settings.domain),
+            region=settings.region,
+            retention_days=settings.results_retention_days,
+            production=settings.is_production,
+        ),
+    )
+    if settings.results_store == "spaces"
+    else None
+)
+storage_environment = {"CANNY_RETENTION_DAYS": str(settings.results_retention_days)}
+storage_environment |= (
+    results_bucket.settings_environment() if results_bucket else {"CANNY_STORAGE": "file"}
+)
+
 deploy = Deploy(
     name,
     DeployArgs(
@@ -83,6 +104,8 @@ deploy = Deploy(
         runner=settings.runner,
         runner_name=name,
         deploy_id=settings.deploy_id,
+        storage_environment=storage_environment,
+        storage_credentials=results_bucket.credentials_stdin() if results_bucket else None,
     ),
     opts=pulumi.ResourceOptions(depends_on=[host]),
 )
@@ -94,6 +117,8 @@ pulumi.export("dropletIds", [host.droplet.id])
 pulumi.export("sshHostKey", host.host_public_key)
 # The release this state deployed: CI's prod release rolls back to it (ci/prod_release.py).
 pulumi.export("imageTag", settings.image_tag)
+if results_bucket:
+    pulumi.export("resultsBucket", results_bucket.bucket.name)
 pulumi.export("sshCommand", host.public_ipv4.apply(lambda ip: f"ssh {DEPLOY_USER}@{ip}"))
 pulumi.export(
     "monitoringTunnel",

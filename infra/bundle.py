@@ -30,6 +30,7 @@ REMOTE_FILES = {
     "deploy.sh": "bin/deploy.sh",
     "gate.sh": "bin/gate.sh",
     "rollback.sh": "bin/rollback.sh",
+    "storage_credentials.sh": "bin/storage_credentials.sh",
     "compose.results-volume.yaml": "compose.results-volume.yaml",
 }
 WAIT_SCRIPT = REMOTE_SCRIPTS_DIR / "wait_cloud_init.sh"

@@ -18,6 +18,7 @@ import pulumi_digitalocean as digitalocean
 from pulumi.runtime import config as runtime_config
 
 from infra.account_key import PublicKeyError, md5_fingerprint
+from infra.results_bucket import SPACES_REGIONS
 
 NAMESPACE = "canny"
 PROD_STACK = "prod"
@@ -71,8 +72,17 @@ KNOWN_KEYS = frozenset(
         "runnerExecutor",
         "runnerDockerImage",
         "runnerToken",
+        "resultsStore",
+        "resultsRetentionDays",
     }
 )
+
+# Where results live: "volume" is the droplet's disk (prod: a Volume), "spaces" a Spaces
+# bucket every droplet shares (infra/results_bucket.py).
+RESULTS_STORES = ("volume", "spaces")
+RETENTION_DAYS_DEFAULT = 30
+# Droplets per stack until `canny:dropletCount` exists; the results-store check takes the count.
+DROPLET_COUNT = 1
 
 
 class ConfigError(ValueError):
@@ -133,6 +143,9 @@ class Settings:
     # Set by CI per deploy job (ci/pulumi_cli.py): a new value re-runs compose up and the
     # gate, so retrying a failed deploy really deploys even when nothing else changed.
     deploy_id: str = ""
+    results_store: str = "volume"
+    # Days a result is kept (S3 lifecycle rule, the backend's sweep); 0 keeps everything.
+    results_retention_days: int = RETENTION_DAYS_DEFAULT
 
     @property
     def is_production(self) -> bool:
@@ -350,10 +363,36 @@ def parse_settings(stack: str, raw: Mapping[str, str]) -> Settings:
         monitoring=reader.boolean("monitoring", True),
         runner=_runner(reader),
         deploy_id=reader.text("deployId", "") or "",
+        results_store=_results_store(reader, stack, region, DROPLET_COUNT),
+        results_retention_days=reader.integer(
+            "resultsRetentionDays", RETENTION_DAYS_DEFAULT, 0, 36500
+        ),
     )
     if reader.errors:
         raise ConfigError(f"stack {stack!r} config is not usable:\n  " + "\n  ".join(reader.errors))
     return settings
+
+
+def results_store_problem(store: str, region: str, droplet_count: int) -> str | None:
+    """Why a results store cannot serve the stack, or None when it can."""
+    if store not in RESULTS_STORES:
+        return f"{store!r} is not one of {', '.join(RESULTS_STORES)}"
+    if store == "volume" and droplet_count > 1:
+        return (
+            f"{droplet_count} droplets cannot share a volume (it attaches to one droplet); "
+            "set canny:resultsStore spaces"
+        )
+    if store == "spaces" and region not in SPACES_REGIONS:
+        return f"region {region!r} has no Spaces; use one of {', '.join(sorted(SPACES_REGIONS))}"
+    return None
+
+
+def _results_store(reader: _Reader, stack: str, region: str, droplet_count: int) -> str:
+    store = reader.text("resultsStore", "spaces" if stack == PROD_STACK else "volume") or ""
+    problem = results_store_problem(store, region, droplet_count)
+    if problem:
+        reader.fail("resultsStore", problem)
+    return store
 
 
 def _image(reader: _Reader) -> str:

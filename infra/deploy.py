@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 import shlex
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pulumi
 from pulumi_command import remote
@@ -49,11 +49,17 @@ class DeployArgs:
     # A new value re-runs compose up and the gate (pulumi-command re-runs `create` when a
     # trigger changes: https://www.pulumi.com/registry/packages/command/api-docs/remote/command/).
     deploy_id: str = ""
+    # Plain storage settings for the backends (CANNY_STORAGE, CANNY_S3_*, CANNY_RETENTION_DAYS):
+    # nothing secret, so they travel in the command line and show in plans.
+    storage_environment: dict[str, str] = field(default_factory=dict)
+    # "access key id\nsecret\n" of the results bucket's key, a secret, for
+    # storage_credentials.sh's stdin; None when results stay on the droplet.
+    storage_credentials: pulumi.Input[str] | None = None
 
 
 def deploy_command(args: DeployArgs, script: str) -> str:
     """The shell line that runs deploy.sh with its settings (no secret is ever in it)."""
-    env = {"COMPOSE_PROFILES": ",".join(args.compose_profiles)}
+    env = {"COMPOSE_PROFILES": ",".join(args.compose_profiles), **args.storage_environment}
     if args.results_mount:
         env["CANNY_RESULTS_MOUNT"] = args.results_mount
     assignments = " ".join(f"{key}={shlex.quote(value)}" for key, value in env.items())
@@ -77,6 +83,7 @@ class Deploy(pulumi.ComponentResource):
     wait: remote.Command
     register_runner: remote.Command | None
     copies: list[remote.CopyToRemote]
+    storage_credentials: remote.Command | None
     compose_up: remote.Command
     gate: remote.Command
 
@@ -127,13 +134,29 @@ class Deploy(pulumi.ComponentResource):
         # Re-run compose and the gate whenever any bundled file changes, not only the tag.
         triggers = [args.droplet_id, bundle_hash(args.files), args.deploy_id]
         scripts = {item.remote: item.remote_path for item in args.files}
+        before_up: list[pulumi.Resource] = list(self.copies)
+        self.storage_credentials = None
+        if args.storage_credentials is not None:
+            # The key reaches the droplet on stdin only (never argv, user data or an output);
+            # the script keeps it in the app's .env, readable by the deploy user alone.
+            self.storage_credentials = remote.Command(
+                f"{name}-storage-credentials",
+                connection=connection,
+                create=f"bash {shlex.quote(scripts['bin/storage_credentials.sh'])}",
+                stdin=args.storage_credentials,
+                triggers=[args.droplet_id, args.storage_credentials],
+                opts=pulumi.ResourceOptions(parent=self, depends_on=self.copies),
+            )
+            before_up.append(self.storage_credentials)
+            # A new key (rotation, a replaced bucket) restarts the backends with it.
+            triggers.append(args.storage_credentials)
         self.compose_up = remote.Command(
             f"{name}-compose-up",
             connection=connection,
             create=deploy_command(args, scripts["bin/deploy.sh"]),
             stdin=args.registry_login,
             triggers=triggers,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=self.copies),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=before_up),
         )
         self.gate = remote.Command(
             f"{name}-readiness-gate",

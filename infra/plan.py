@@ -37,6 +37,7 @@ COMPONENT_ORDER = (
     "canny:infra:Network",
     "canny:infra:Host",
     "canny:infra:Dns",
+    "canny:infra:ResultsBucket",
     "canny:infra:Deploy",
 )
 

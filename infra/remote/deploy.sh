@@ -8,6 +8,10 @@
 # env:    COMPOSE_PROFILES       compose profiles to run, e.g. "monitoring" (kept in .env)
 #         CANNY_RESULTS_MOUNT    host folder for results (prod volume); adds the
 #                                compose.results-volume.yaml override (kept in .env)
+#         CANNY_STORAGE, CANNY_S3_BUCKET, CANNY_S3_ENDPOINT_URL, CANNY_S3_REGION,
+#         CANNY_RETENTION_DAYS   where the backends keep results and for how long; each one
+#                                given is kept in .env (the bucket's key comes from
+#                                storage_credentials.sh, never from here)
 #         CANNY_APP_DIR          the bundle folder (default: this script's parent folder)
 # files:  $APP_DIR/image_tag            the tag of the most recent deploy
 #         $APP_DIR/image_tag.previous   the tag before it: what rollback.sh returns to
@@ -43,6 +47,11 @@ printf '%s\n' "$image_tag" >"$APP_DIR/image_tag"
 set_env_value REGISTRY_IMAGE "$registry_image"
 set_env_value IMAGE_TAG "$image_tag"
 set_env_value COMPOSE_PROFILES "${COMPOSE_PROFILES:-}"
+for key in CANNY_STORAGE CANNY_S3_BUCKET CANNY_S3_ENDPOINT_URL CANNY_S3_REGION CANNY_RETENTION_DAYS; do
+  if [ -n "${!key:-}" ]; then
+    set_env_value "$key" "${!key}"
+  fi
+done
 if [ -n "${CANNY_RESULTS_MOUNT:-}" ]; then
   if ! mountpoint -q "$CANNY_RESULTS_MOUNT"; then
     echo "canny: $CANNY_RESULTS_MOUNT is not mounted: refusing to write results to the droplet's disk" >&2

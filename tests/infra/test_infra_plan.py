@@ -26,6 +26,9 @@ PROD_TYPES = {
     "command:remote:Command",
     "command:remote:CopyToRemote",
     "tls:index/privateKey:PrivateKey",
+    "canny:infra:ResultsBucket",
+    "digitalocean:index/spacesBucket:SpacesBucket",
+    "digitalocean:index/spacesKey:SpacesKey",
 }
 
 
@@ -34,7 +37,7 @@ def plan_entries(capsys, *args: str) -> list[dict]:
     return json.loads(capsys.readouterr().out)
 
 
-@pytest.mark.parametrize(("stack", "protected"), [("prod", 4), ("test", 0)])
+@pytest.mark.parametrize(("stack", "protected"), [("prod", 5), ("test", 0)])
 def test_json_plan_lists_typed_resources_with_parents_and_protection(capsys, stack, protected):
     entries = plan_entries(capsys, "--stack", stack)
     for entry in entries:
@@ -48,6 +51,10 @@ def test_json_plan_lists_typed_resources_with_parents_and_protection(capsys, sta
             "digitalocean:index/volume:Volume",
             "digitalocean:index/reservedIp:ReservedIp",
             "digitalocean:index/reservedIpAssignment:ReservedIpAssignment",
+            # test stacks keep results on the droplet unless canny:resultsStore says spaces
+            "canny:infra:ResultsBucket",
+            "digitalocean:index/spacesBucket:SpacesBucket",
+            "digitalocean:index/spacesKey:SpacesKey",
         }
     )
     assert types == expected, f"{stack}: unexpected types {types ^ expected}"
@@ -91,7 +98,7 @@ def test_table_for_prod_is_readable_and_lists_outputs(capsys):
     assert main(["--stack", "prod"]) == 0
     out = capsys.readouterr().out
     header, _, table = out.partition("\n\n")
-    assert header.startswith("stack prod: 25 resources to create (config Pulumi.prod.yaml;")
+    assert header.startswith("stack prod: 31 resources to create (config Pulumi.prod.yaml;")
     lines = table.splitlines()
     assert lines[0].split() == ["TYPE", "NAME", "PARENT", "PROTECT", "INPUTS"]
     droplet = next(line for line in lines if line.startswith("digitalocean:Droplet"))

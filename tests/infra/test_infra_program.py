@@ -29,10 +29,16 @@ COPY = "command:remote:CopyToRemote"
 RESERVED_IP_ASSIGNMENT = "digitalocean:index/reservedIpAssignment:ReservedIpAssignment"
 SSH_KEY = "digitalocean:index/sshKey:SshKey"
 COMPONENTS = ("canny:infra:Network", "canny:infra:Host", "canny:infra:Dns", "canny:infra:Deploy")
+# Prod keeps results in Spaces by default (canny:resultsStore); test stacks on the droplet.
+STACK_COMPONENTS = {
+    "prod": (*COMPONENTS, "canny:infra:ResultsBucket"),
+    "test-feature-x": COMPONENTS,
+}
 ANYWHERE = ["0.0.0.0/0", "::/0"]
 
 EXPECTED_COUNTS = {
-    "prod": {DROPLET: 1, FIREWALL: 1, VOLUME: 1, RESERVED_IP: 1, DNS_RECORD: 1, COMMAND: 3},
+    # prod's fourth command writes the results bucket's key (storage_credentials.sh)
+    "prod": {DROPLET: 1, FIREWALL: 1, VOLUME: 1, RESERVED_IP: 1, DNS_RECORD: 1, COMMAND: 4},
     "test": {DROPLET: 1, FIREWALL: 1, VOLUME: 0, RESERVED_IP: 0, DNS_RECORD: 2, COMMAND: 3},
 }
 
@@ -47,10 +53,11 @@ def test_resource_counts_per_stack(run_stack, stack):
 @pytest.mark.parametrize("stack", ["prod", "test-feature-x"])
 def test_every_resource_sits_in_a_component_and_is_named_after_it(run_stack, stack):
     run = run_stack(stack)
-    components = {item.urn: item for item in run.resources if item.type in COMPONENTS}
-    assert sorted(item.type for item in components.values()) == sorted(COMPONENTS)
+    expected = STACK_COMPONENTS[stack]
+    components = {item.urn: item for item in run.resources if item.type in expected}
+    assert sorted(item.type for item in components.values()) == sorted(expected)
     for item in run.resources:
-        if item.type in COMPONENTS:
+        if item.type in expected:
             assert item.parent is None, f"{item.urn} should sit at the stack root"
             continue
         parent = components.get(item.parent or "")
@@ -145,7 +152,8 @@ def test_a_replaced_droplet_gets_every_remote_step_again(run_stack, monkeypatch)
 def test_every_remote_step_pins_the_droplets_host_key(run_stack):
     run = run_stack("prod", runnerToken="glrt-Pin-Sentinel")
     steps = [item for item in run.resources if item.type.startswith("command:remote:")]
-    assert len(steps) == 12, [item.name for item in steps]
+    # wait, runner, 10 bundle copies, storage credentials, compose up, gate
+    assert len(steps) == 15, [item.name for item in steps]
     for step in steps:
         connection = run.provider_inputs[step.name]["connection"]
         assert connection["hostKey"] == MOCK_HOST_PUBLIC_KEY.strip(), step.urn
