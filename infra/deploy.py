@@ -1,9 +1,9 @@
 """Deploy component: put the app bundle on the droplet and run it, over SSH.
 
 Order: wait for cloud-init -> (register the GitLab Runner) and copy every bundle file ->
-compose pull and up -> readiness gate. Each step depends on the one before, so `pulumi up`
-fails at the first step that fails, and the gate failing fails the update with compose's
-state and logs in its output.
+(store the results bucket's key) -> compose pull and up -> readiness gate. Each step
+depends on the one before, so `pulumi up` fails at the first step that fails, and the gate
+failing fails the update with compose's state and logs in its output.
 
 Every remote step has the droplet's id among its `triggers`. pulumi-command replaces (re-runs)
 a Command or CopyToRemote only when a `triggers` entry changes (`provider:"replaceOnChanges"`

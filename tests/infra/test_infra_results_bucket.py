@@ -106,18 +106,19 @@ def test_the_key_reaches_the_droplet_on_stdin_only(run_stack):
     assert droplet.urn in step.property_dependencies["triggers"], "a new droplet gets the key"
 
 
-def test_the_secret_is_in_no_user_data_command_plan_or_plain_output(run_stack, capsys):
+@pytest.mark.parametrize("sentinel", [MOCK_SPACES_SECRET_KEY, MOCK_SPACES_ACCESS_KEY])
+def test_the_key_is_in_no_user_data_command_plan_or_plain_output(run_stack, capsys, sentinel):
     run = run_stack("prod")
     for name, inputs in run.provider_inputs.items():
         for field in ("userData", "create", "update", "delete"):
-            assert MOCK_SPACES_SECRET_KEY not in json.dumps(inputs.get(field, "")), (name, field)
-    assert MOCK_SPACES_SECRET_KEY not in json.dumps([item.inputs for item in run.resources])
+            assert sentinel not in json.dumps(inputs.get(field, "")), (name, field)
+    assert sentinel not in json.dumps([item.inputs for item in run.resources])
     plain = {name: value for name, value in run.outputs.items() if name not in run.secret_outputs}
-    assert MOCK_SPACES_SECRET_KEY not in json.dumps(plain, default=str)
+    assert sentinel not in json.dumps(plain, default=str)
     assert main(["--stack", "prod"]) == 0
     assert main(["--stack", "prod", "--json"]) == 0
     printed = capsys.readouterr()
-    assert MOCK_SPACES_SECRET_KEY not in printed.out + printed.err
+    assert sentinel not in printed.out + printed.err
     assert "digitalocean:SpacesBucket" in printed.out and "digitalocean:SpacesKey" in printed.out
 
 
