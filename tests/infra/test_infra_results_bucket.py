@@ -217,3 +217,12 @@ def test_policy_spaces_key_grants_only_its_own_bucket(run_stack, grants):
         run, resources=[widened if item is key else item for item in run.resources]
     )
     assert stack_violations(spaces_keys_grant_own_buckets, changed)
+
+
+def test_the_plan_table_shows_the_bucket_and_what_the_key_may_reach(capsys):
+    assert main(["--stack", "prod"]) == 0
+    rows = capsys.readouterr().out.splitlines()
+    key = next(row for row in rows if row.startswith("digitalocean:SpacesKey"))
+    assert "grants=canny-prod-results-example-com:readwrite" in key, key
+    bucket = next(row for row in rows if row.startswith("digitalocean:SpacesBucket"))
+    assert bucket.split()[1:4] == ["canny-prod-results-bucket", "canny-prod", "yes"], bucket
