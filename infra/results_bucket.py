@@ -5,9 +5,10 @@ instead of one droplet's disk, so every droplet serves every result. The backend
 bucket with a Spaces key granted `readwrite` on this one bucket: a leaked droplet cannot
 touch any other bucket of the account.
 
-Provider behaviour relied on (pulumi-digitalocean 4.x, bridged from
-terraform-provider-digitalocean docs/resources/spaces_bucket.md and spaces_key.md; the same
-text is in the SDK's spaces_bucket.py / spaces_key.py docstrings):
+Provider behaviour relied on (pulumi/pulumi-digitalocean sdk/python/pulumi_digitalocean/
+spaces_bucket.py, spaces_key.py and _inputs.py (SpacesKeyGrantArgs,
+SpacesBucketLifecycleRuleArgs), bridged from terraform-provider-digitalocean
+docs/resources/spaces_bucket.md and spaces_key.md):
 - `acl` "private" is the default and keeps objects unreadable without a key;
 - `force_destroy` lets a destroy delete a bucket that still holds objects (else it fails);
 - `lifecycle_rules[].expiration.days` deletes objects that many days after creation, and
