@@ -23,6 +23,7 @@ from infra.firewall import Firewall, FirewallArgs
 from infra.host import Host, HostArgs
 from infra.load_balancer import LoadBalancer, LoadBalancerArgs
 from infra.network import Network, NetworkArgs
+from infra.results_bucket import ResultsBucket, ResultsBucketArgs, results_bucket_name
 
 settings = load_settings()
 name = settings.name_prefix
@@ -122,6 +123,26 @@ if settings.alert_emails or settings.slack_webhook_url:
         ),
     )
 
+# Results in a Spaces bucket every droplet shares (canny:resultsStore spaces), else on the
+# droplet's disk (prod: the Volume). The bucket's key goes to the deploy, never an output.
+results_bucket = (
+    ResultsBucket(
+        name,
+        ResultsBucketArgs(
+            bucket_name=results_bucket_name(name, settings.domain),
+            region=settings.region,
+            retention_days=settings.results_retention_days,
+            production=settings.is_production,
+        ),
+    )
+    if settings.results_store == "spaces"
+    else None
+)
+storage_environment = {"CANNY_RETENTION_DAYS": str(settings.results_retention_days)}
+storage_environment |= (
+    results_bucket.settings_environment() if results_bucket else {"CANNY_STORAGE": "file"}
+)
+
 # Behind the load balancer the gateway sees its connections from the VPC's private range:
 # the balancer reaches droplets over their private network
 # (https://docs.digitalocean.com/products/networking/load-balancers/, "Load Balancer
@@ -154,6 +175,8 @@ for index, host in enumerate(hosts):
                 slack_webhook_url=settings.slack_webhook_url.output()
                 if settings.slack_webhook_url and settings.monitoring
                 else None,
+                storage_environment=storage_environment,
+                storage_credentials=results_bucket.credentials_stdin() if results_bucket else None,
             ),
             opts=pulumi.ResourceOptions(depends_on=[host]),
         )
@@ -171,6 +194,8 @@ pulumi.export("dropletIps", [host.droplet.ipv4_address for host in hosts])
 pulumi.export("imageTag", settings.image_tag)
 # The first droplet's (behind a load balancer each droplet is reached on its own address).
 pulumi.export("sshCommand", first.public_ipv4.apply(lambda ip: f"ssh {DEPLOY_USER}@{ip}"))
+if results_bucket:
+    pulumi.export("resultsBucket", results_bucket.bucket.name)
 pulumi.export(
     "monitoringTunnel",
     first.public_ipv4.apply(lambda ip: f"ssh -N -L 9090:127.0.0.1:9090 {DEPLOY_USER}@{ip}"),

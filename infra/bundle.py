@@ -31,6 +31,7 @@ REMOTE_FILES = {
     "gate.sh": "bin/gate.sh",
     "rollback.sh": "bin/rollback.sh",
     "write_alertmanager_secret.sh": "bin/write_alertmanager_secret.sh",
+    "storage_credentials.sh": "bin/storage_credentials.sh",
     "compose.results-volume.yaml": "compose.results-volume.yaml",
 }
 WAIT_SCRIPT = REMOTE_SCRIPTS_DIR / "wait_cloud_init.sh"

@@ -18,6 +18,7 @@ import pulumi_digitalocean as digitalocean
 from pulumi.runtime import config as runtime_config
 
 from infra.account_key import PublicKeyError, md5_fingerprint
+from infra.results_bucket import SPACES_REGIONS
 
 NAMESPACE = "canny"
 PROD_STACK = "prod"
@@ -76,12 +77,15 @@ KNOWN_KEYS = frozenset(
         "resultsStore",
         "alertEmails",
         "slackWebhookUrl",
+        "resultsRetentionDays",
     }
 )
 MAX_DROPLETS = 10
 # Where results live: `volume` on the droplet (a DigitalOcean Volume on prod), `spaces` in
-# object storage shared by every droplet, which is what more than one droplet needs.
+# a Spaces bucket shared by every droplet (infra/results_bucket.py), which is what more
+# than one droplet needs.
 RESULTS_STORES = ("volume", "spaces")
+RETENTION_DAYS_DEFAULT = 30
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[a-z]{2,63}$")
 
 
@@ -150,6 +154,8 @@ class Settings:
     alert_emails: tuple[str, ...] = ()
     # Slack-format incoming webhook for DigitalOcean's alerts and the droplets' Alertmanager.
     slack_webhook_url: Secret | None = None
+    # Days a result is kept (S3 lifecycle rule, the backend's sweep); 0 keeps everything.
+    results_retention_days: int = RETENTION_DAYS_DEFAULT
 
     @property
     def is_production(self) -> bool:
@@ -335,7 +341,7 @@ class _Fleet:
     results_store: str
 
 
-def _fleet(reader: _Reader, stack: str) -> _Fleet:
+def _fleet(reader: _Reader, stack: str, region: str) -> _Fleet:
     """How many droplets, and whether they sit behind a load balancer.
 
     Prod defaults to one droplet because its results are on a Volume, which attaches to one
@@ -345,8 +351,9 @@ def _fleet(reader: _Reader, stack: str) -> _Fleet:
     count = reader.integer("dropletCount", 1, 1, MAX_DROPLETS)
     load_balancer = reader.boolean("loadBalancer", stack == PROD_STACK)
     store = reader.text("resultsStore", "volume") or ""
-    if store not in RESULTS_STORES:
-        reader.fail("resultsStore", f"{store!r} is not one of {', '.join(RESULTS_STORES)}")
+    problem = results_store_problem(store, region)
+    if problem:
+        reader.fail("resultsStore", problem)
     if count > 1 and not load_balancer:
         reader.fail(
             "dropletCount",
@@ -405,7 +412,7 @@ def parse_settings(stack: str, raw: Mapping[str, str]) -> Settings:
     if subdomain and not _LABELS.match(subdomain):
         reader.fail("subdomain", f"{subdomain!r} is not a DNS name such as www or app.eu")
     public_key, key_name = _ssh_key(reader)
-    fleet = _fleet(reader, stack)
+    fleet = _fleet(reader, stack, region)
     alert_emails = _alert_emails(reader)
     slack_webhook_url = _slack_webhook_url(reader)
     if stack == PROD_STACK and not alert_emails and slack_webhook_url is None:
@@ -443,10 +450,22 @@ def parse_settings(stack: str, raw: Mapping[str, str]) -> Settings:
         results_store=fleet.results_store,
         alert_emails=alert_emails,
         slack_webhook_url=slack_webhook_url,
+        results_retention_days=reader.integer(
+            "resultsRetentionDays", RETENTION_DAYS_DEFAULT, 0, 36500
+        ),
     )
     if reader.errors:
         raise ConfigError(f"stack {stack!r} config is not usable:\n  " + "\n  ".join(reader.errors))
     return settings
+
+
+def results_store_problem(store: str, region: str) -> str | None:
+    """Why a results store cannot serve the stack, or None when it can."""
+    if store not in RESULTS_STORES:
+        return f"{store!r} is not one of {', '.join(RESULTS_STORES)}"
+    if store == "spaces" and region not in SPACES_REGIONS:
+        return f"region {region!r} has no Spaces; use one of {', '.join(sorted(SPACES_REGIONS))}"
+    return None
 
 
 def _image(reader: _Reader) -> str:

@@ -1,9 +1,10 @@
 """Deploy component: put the app bundle on the droplet and run it, over SSH.
 
-Order: wait for cloud-init -> (register the GitLab Runner), copy every bundle file and
-(write Alertmanager's Slack webhook) -> compose pull and up -> readiness gate. Each step
-depends on the one before, so `pulumi up` fails at the first step that fails, and the gate
-failing fails the update with compose's state and logs in its output.
+Order: wait for cloud-init -> (register the GitLab Runner), copy every bundle file,
+(write Alertmanager's Slack webhook) and (store the results bucket's key) -> compose pull
+and up -> readiness gate. Each step depends on the one before, so `pulumi up` fails at the
+first step that fails, and the gate failing fails the update with compose's state and logs
+in its output.
 
 A fleet rolls: a droplet's compose up also waits for the previous droplet's readiness gate
 (`after`), so one droplet restarts at a time while the load balancer's health check keeps
@@ -22,7 +23,7 @@ from __future__ import annotations
 
 import re
 import shlex
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pulumi
 from pulumi_command import remote
@@ -61,11 +62,17 @@ class DeployArgs:
     after: pulumi.Resource | None = None
     # Slack-format webhook URL for the droplet's Alertmanager, a secret sent on stdin.
     slack_webhook_url: pulumi.Input[str] | None = None
+    # Plain storage settings for the backends (CANNY_STORAGE, CANNY_S3_*, CANNY_RETENTION_DAYS):
+    # nothing secret, so they travel in the command line and show in plans.
+    storage_environment: dict[str, str] = field(default_factory=dict)
+    # "access key id\nsecret\n" of the results bucket's key, a secret, for
+    # storage_credentials.sh's stdin; None when results stay on the droplet.
+    storage_credentials: pulumi.Input[str] | None = None
 
 
 def deploy_command(args: DeployArgs, script: str, trusted_proxies: str | None = None) -> str:
     """The shell line that runs deploy.sh with its settings (no secret is ever in it)."""
-    env = {"COMPOSE_PROFILES": ",".join(args.compose_profiles)}
+    env = {"COMPOSE_PROFILES": ",".join(args.compose_profiles), **args.storage_environment}
     if args.results_mount:
         env["CANNY_RESULTS_MOUNT"] = args.results_mount
     env["CANNY_TRUSTED_PROXIES"] = trusted_proxies or ""
@@ -91,6 +98,7 @@ class Deploy(pulumi.ComponentResource):
     register_runner: remote.Command | None
     copies: list[remote.CopyToRemote]
     alertmanager_secret: remote.Command | None
+    storage_credentials: remote.Command | None
     compose_up: remote.Command
     gate: remote.Command
 
@@ -160,6 +168,21 @@ class Deploy(pulumi.ComponentResource):
             before_up.append(args.after)
         # Re-run compose and the gate whenever any bundled file changes, not only the tag.
         triggers = [args.droplet_id, bundle_hash(args.files), args.deploy_id]
+        self.storage_credentials = None
+        if args.storage_credentials is not None:
+            # The key reaches the droplet on stdin only (never argv, user data or an output);
+            # the script keeps it in the app's .env, readable by the deploy user alone.
+            self.storage_credentials = remote.Command(
+                f"{name}-storage-credentials",
+                connection=connection,
+                create=f"bash {shlex.quote(scripts['bin/storage_credentials.sh'])}",
+                stdin=args.storage_credentials,
+                triggers=[args.droplet_id, args.storage_credentials],
+                opts=pulumi.ResourceOptions(parent=self, depends_on=self.copies),
+            )
+            before_up.append(self.storage_credentials)
+            # A new key (rotation, a replaced bucket) restarts the backends with it.
+            triggers.append(args.storage_credentials)
         self.compose_up = remote.Command(
             f"{name}-compose-up",
             connection=connection,

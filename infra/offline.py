@@ -53,6 +53,9 @@ GET_SSH_KEY = "digitalocean:index/getSshKey:getSshKey"
 GET_SSH_KEYS = "digitalocean:index/getSshKeys:getSshKeys"
 DROPLET = "digitalocean:index/droplet:Droplet"
 TLS_PRIVATE_KEY = "tls:index/privateKey:PrivateKey"
+SPACES_KEY = "digitalocean:index/spacesKey:SpacesKey"
+MOCK_SPACES_ACCESS_KEY = "DO00OFFLINEPLANACCESS"
+MOCK_SPACES_SECRET_KEY = "offline-plan-spaces-secret-4f1c"  # noqa: S105 (a stand-in, not a key)
 MOCK_PUBLIC_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOfflinePlanMockKeyOfflinePlanMockKey0 mock"
 MOCK_HOST_PUBLIC_KEY = (
     "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOfflinePlanHostKeyOfflinePlanHostKey0\n"
@@ -186,6 +189,9 @@ class OfflineMocks(pulumi.runtime.Mocks):
             name = args.inputs.get("name", "@")
             domain = args.inputs.get("domain", "")
             state["fqdn"] = domain if name == "@" else f"{name}.{domain}"
+        elif args.typ == SPACES_KEY:
+            # The provider makes the key pair; stand-ins tests look for in every plain value.
+            state |= {"accessKey": MOCK_SPACES_ACCESS_KEY, "secretKey": MOCK_SPACES_SECRET_KEY}
         elif args.typ == "command:remote:Command":
             state |= {"stdout": "", "stderr": ""}
         elif args.typ == TLS_PRIVATE_KEY:

@@ -41,6 +41,7 @@ COMPONENT_ORDER = (
     "canny:infra:Firewall",
     "canny:infra:Dns",
     "canny:infra:Alerts",
+    "canny:infra:ResultsBucket",
     "canny:infra:Deploy",
 )
 
@@ -102,9 +103,16 @@ def ordered(run: OfflineRun) -> list[PlannedResource]:
     return result
 
 
+def _flat(item: Any) -> bool:
+    return isinstance(item, dict) and all(isinstance(v, str | int) for v in item.values())
+
+
 def _shown_value(value: Any) -> str | None:
     if isinstance(value, list) and all(isinstance(item, str | int) for item in value):
         return ",".join(map(str, value))
+    # Lists of flat records, such as a Spaces key's grants: what a reviewer must see.
+    if isinstance(value, list) and value and all(_flat(item) for item in value):
+        return ",".join(":".join(str(v) for _, v in sorted(item.items())) for item in value)
     if isinstance(value, str) and "\n" in value:
         return f"<{value.count(chr(10))} lines>"
     if isinstance(value, str | int | bool):

@@ -16,7 +16,10 @@ and what the platforms do that a schema-valid program can still get wrong:
 - the boot calls no gpg or keyserver and trusts only pinned key files under /etc/apt/keyrings
   (Debian 12 cloud images have no gpg: canonical/cloud-init#5535);
 - user data holds no secret but the droplet's host key (DigitalOcean serves it at
-  169.254.169.254 to every process on the droplet).
+  169.254.169.254 to every process on the droplet);
+- prod's results bucket is protected and versioned (a delete or overwrite can be undone);
+- a Spaces key grants `read`/`readwrite` on buckets of its own stack only, never
+  `fullaccess` (which DigitalOcean applies to every bucket of the account).
 """
 
 from __future__ import annotations
@@ -40,6 +43,11 @@ VOLUME = "digitalocean:index/volume:Volume"
 RESERVED_IP = "digitalocean:index/reservedIp:ReservedIp"
 DNS_RECORD = "digitalocean:index/dnsRecord:DnsRecord"
 LOAD_BALANCER = "digitalocean:index/loadBalancer:LoadBalancer"
+SPACES_BUCKET = "digitalocean:index/spacesBucket:SpacesBucket"
+SPACES_KEY = "digitalocean:index/spacesKey:SpacesKey"
+# SpacesKey grant permissions are `read`, `readwrite` or `fullaccess`, the last with bucket ""
+# for the whole account (pulumi-digitalocean sdk/python spaces_key.py, SpacesKeyGrantArgs).
+SCOPED_KEY_PERMISSIONS = frozenset({"read", "readwrite"})
 REMOTE_STEP_PREFIX = "command:remote:"
 PROTECTED_ON_PROD = frozenset({DROPLET, VOLUME, RESERVED_IP, DNS_RECORD, LOAD_BALANCER})
 TAGGED = frozenset({DROPLET, VOLUME})
@@ -262,6 +270,41 @@ def user_data_holds_no_secret(args: ResourceValidationArgs, report: ReportViolat
             report(f"{args.name}: user data holds a secret (matches {pattern.pattern!r})")
 
 
+def prod_bucket_protected_and_versioned(
+    args: ResourceValidationArgs, report: ReportViolation
+) -> None:
+    """Prod's bucket holds the users' results: no accidental delete, and versions to restore."""
+    if args.resource_type != SPACES_BUCKET or stack_of(args.urn) != PROD_STACK:
+        return
+    if not args.opts.protect:
+        report(f"{args.name}: prod's Spaces bucket must have protect=True")
+    if not (args.props.get("versioning") or {}).get("enabled"):
+        report(f"{args.name}: prod's Spaces bucket must have versioning enabled")
+
+
+def spaces_keys_grant_own_buckets(args: StackValidationArgs, report: ReportViolation) -> None:
+    """A key may reach only buckets this stack manages, and only read or read-write."""
+    buckets = {
+        resource.props.get("name")
+        for resource in args.resources
+        if resource.resource_type == SPACES_BUCKET
+    }
+    for resource in args.resources:
+        if resource.resource_type != SPACES_KEY:
+            continue
+        grants = resource.props.get("grants") or []
+        if not grants:
+            report(f"{resource.name}: a Spaces key must name the bucket it may use", resource.urn)
+        for grant in grants:
+            bucket, permission = grant.get("bucket"), grant.get("permission")
+            if permission not in SCOPED_KEY_PERMISSIONS or bucket not in buckets:
+                report(
+                    f"{resource.name}: grant {permission!r} on {bucket!r} reaches beyond this "
+                    f"stack's buckets {sorted(buckets)}",
+                    resource.urn,
+                )
+
+
 def _strings(node: object) -> list[str]:
     if isinstance(node, dict):
         return [text for value in node.values() for text in _strings(value)]
@@ -325,6 +368,16 @@ POLICIES = [
         name="boot-needs-no-gpg",
         description="The droplet's boot calls no gpg or keyserver; apt keys are signed-by files.",
         validate=boot_needs_no_gpg,
+    ),
+    ResourceValidationPolicy(
+        name="prod-bucket-protected-and-versioned",
+        description="Prod's results bucket is protected and versioned.",
+        validate=prod_bucket_protected_and_versioned,
+    ),
+    StackValidationPolicy(
+        name="spaces-keys-grant-own-buckets",
+        description="Spaces keys grant read or readwrite on this stack's buckets only.",
+        validate=spaces_keys_grant_own_buckets,
     ),
     ResourceValidationPolicy(
         name="user-data-holds-no-secret",

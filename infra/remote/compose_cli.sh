@@ -28,10 +28,16 @@ compose_up() {
 }
 
 # Replace or add KEY=VALUE in the app's .env (what compose reads for ${VAR} interpolation).
+# The file holds the results bucket's key: only its owner (the deploy user) may read it,
+# from the first byte on (umask before the temporary file exists, not a chmod after).
 set_env_value() {
   local key="$1" value="$2" env_file="$APP_DIR/.env"
-  touch "$env_file"
-  grep -v "^${key}=" "$env_file" >"$env_file.tmp" || true
-  printf '%s=%s\n' "$key" "$value" >>"$env_file.tmp"
-  mv "$env_file.tmp" "$env_file"
+  (
+    umask 077
+    touch "$env_file"
+    grep -v "^${key}=" "$env_file" >"$env_file.tmp" || true
+    printf '%s=%s\n' "$key" "$value" >>"$env_file.tmp"
+    chmod 600 "$env_file.tmp"
+    mv "$env_file.tmp" "$env_file"
+  )
 }

@@ -10,6 +10,10 @@
 #                                compose.results-volume.yaml override (kept in .env)
 #         CANNY_TRUSTED_PROXIES  addresses/CIDRs whose X-Forwarded-For the gateway believes
 #                                (the load balancer's VPC range; empty: nobody's; kept in .env)
+#         CANNY_STORAGE, CANNY_S3_BUCKET, CANNY_S3_ENDPOINT_URL, CANNY_S3_REGION,
+#         CANNY_RETENTION_DAYS   where the backends keep results and for how long; each one
+#                                given is kept in .env (the bucket's key comes from
+#                                storage_credentials.sh, never from here)
 #         CANNY_APP_DIR          the bundle folder (default: this script's parent folder)
 # files:  $APP_DIR/image_tag            the tag of the most recent deploy
 #         $APP_DIR/image_tag.previous   the tag before it: what rollback.sh returns to
@@ -46,6 +50,11 @@ set_env_value REGISTRY_IMAGE "$registry_image"
 set_env_value IMAGE_TAG "$image_tag"
 set_env_value COMPOSE_PROFILES "${COMPOSE_PROFILES:-}"
 set_env_value CANNY_TRUSTED_PROXIES "${CANNY_TRUSTED_PROXIES:-}"
+for key in CANNY_STORAGE CANNY_S3_BUCKET CANNY_S3_ENDPOINT_URL CANNY_S3_REGION CANNY_RETENTION_DAYS; do
+  if [ -n "${!key:-}" ]; then
+    set_env_value "$key" "${!key}"
+  fi
+done
 if [ -n "${CANNY_RESULTS_MOUNT:-}" ]; then
   if ! mountpoint -q "$CANNY_RESULTS_MOUNT"; then
     echo "canny: $CANNY_RESULTS_MOUNT is not mounted: refusing to write results to the droplet's disk" >&2
