@@ -43,7 +43,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     extensions.init_app(app, settings, store)
 
     request_log.init_app(app, settings.log_level)
-    errors.init_app(app)
+    errors.init_app(app, max_upload_bytes=settings.max_upload_bytes)
     app.register_blueprint(images_api.blueprint)
     app.register_blueprint(config_api.blueprint)
     app.register_blueprint(ops_api.blueprint)
