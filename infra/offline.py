@@ -3,7 +3,8 @@
 `python -m infra.plan` and tests/infra both use this: the program in infra/__main__.py runs
 unchanged against a stack's config, and every resource registration is recorded with what
 the engine would receive (type, name, parent, options, inputs). Secret inputs are recorded
-as "[secret]" straight from the wire format, so nothing secret reaches a plan or a test log.
+as "[secret]", so nothing secret reaches a plan or a test log. Only Pulumi's public API is
+used (tests/infra/test_infra_public_pulumi_api.py), so an SDK upgrade cannot break it silently.
 Each run happens in a fresh contextvars.Context, so the Pulumi runtime state (config, root
 stack, settings) of one run never leaks into the next.
 """
@@ -296,7 +297,7 @@ def _run(
     run = OfflineRun(stack)
 
     # pulumi.runtime.test runs the function as a Pulumi program and waits for everything it
-    # returns and registers (https://www.pulumi.com/docs/iac/guides/testing/unit/).
+    # returns and registers (https://www.pulumi.com/docs/iac/concepts/testing/unit/).
     @pulumi.runtime.test
     def program_then_outputs() -> Any:
         runpy.run_path(str(program), run_name="__main__")
