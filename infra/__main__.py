@@ -1,15 +1,10 @@
 """The canny stack, as `pulumi up` runs it: settings, network, droplets, load balancer,
 firewall, DNS, alerts, then a rolling deploy over the droplets.
 
-Pulumi runs this file by path (Pulumi.yaml `main: infra/`), which puts infra/ itself on
-sys.path; the repository root is added so the modules import as the `infra` package, the
-same way `python -m infra.plan` and the tests import them.
+Pulumi runs this file by path (Pulumi.yaml `main: infra/`) with the python of the virtualenv
+Pulumi.yaml names (https://www.pulumi.com/docs/iac/concepts/projects/project-file/, runtime
+option `virtualenv`); the project is pip-installed there, so `infra` imports as a package.
 """
-
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import pulumi
 

@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_digitalocean as digitalocean
-from pulumi.runtime import config as runtime_config
 
 from infra.account_key import PublicKeyError, md5_fingerprint
 from infra.results_bucket import SPACES_REGIONS
@@ -489,10 +488,21 @@ def _image_tag(reader: _Reader) -> str:
 
 
 def _raw_namespace_config() -> dict[str, str]:
-    """Every `canny:` value the engine passed in, including misspelled keys."""
-    merged = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
+    """Every `canny:` value the engine passed in, including misspelled keys.
+
+    Public calls only: `pulumi up` passes the stack's whole config as JSON in PULUMI_CONFIG
+    (pulumi/pulumi sdk/python/cmd/pulumi-language-python/main.go), which
+    `pulumi.runtime.get_config_env` returns, so misspelled keys can be listed; each value is
+    read with `pulumi.runtime.get_config`, which also sees values set through
+    `pulumi.runtime.set_all_config` (both in pulumi.runtime's `__all__`). Raw strings rather
+    than pulumi.Config: the checks below name the problems, secrets included, themselves.
+    """
     prefix = f"{NAMESPACE}:"
-    return {key[len(prefix) :]: value for key, value in merged.items() if key.startswith(prefix)}
+    passed = {
+        key[len(prefix) :] for key in pulumi.runtime.get_config_env() if key.startswith(prefix)
+    }
+    values = {key: pulumi.runtime.get_config(f"{prefix}{key}") for key in KNOWN_KEYS | passed}
+    return {key: value for key, value in values.items() if value is not None}
 
 
 def load_settings(stack: str | None = None) -> Settings:

@@ -3,7 +3,8 @@
 `python -m infra.plan` and tests/infra both use this: the program in infra/__main__.py runs
 unchanged against a stack's config, and every resource registration is recorded with what
 the engine would receive (type, name, parent, options, inputs). Secret inputs are recorded
-as "[secret]" straight from the wire format, so nothing secret reaches a plan or a test log.
+as "[secret]", so nothing secret reaches a plan or a test log. Only Pulumi's public API is
+used (tests/infra/test_infra_public_pulumi_api.py), so an SDK upgrade cannot break it silently.
 Each run happens in a fresh contextvars.Context, so the Pulumi runtime state (config, root
 stack, settings) of one run never leaks into the next.
 """
@@ -15,32 +16,22 @@ import concurrent.futures
 import contextvars
 import hashlib
 import json
+import os
 import runpy
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pulumi
-from google.protobuf import json_format
-from pulumi.runtime import mocks as pulumi_mocks
-from pulumi.runtime.settings import get_root_resource
-
-# The entry points pulumi.runtime.test itself uses to run a program and wait for its RPCs.
-from pulumi.runtime.stack import run_pulumi_func
-from pulumi.runtime.sync_await import _sync_await
+from pulumi.runtime import rpc
+from pulumi.runtime.mocks import MockMonitor
 
 PROJECT = "canny"
 PROGRAM = Path(__file__).resolve().parent / "__main__.py"
 REPO_ROOT = PROGRAM.parent.parent
 REDACTED = "[secret]"
-UNKNOWN = "[unknown]"
-
-# Signatures of special values in Pulumi's wire format (pulumi/runtime/rpc.py).
-_SIG_KEY = "4dabf18193072939515e22adb298388d"
-_HIDDEN_VALUE_SIG = "1b47061264138c4ac30d75fd1eb44270"
-_ASSET_SIG = "c44067f5952c0a294b673a41bacd8c17"
-_RESOURCE_SIG = "5cf8f73096256a8f31e491e813e4eb8e"
-_UNKNOWN_VALUE = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
 
 # Documentation addresses (RFC 5737, RFC 3849): a plan never shows a real-looking address.
 MOCK_IPV4 = "203.0.113.10"
@@ -122,30 +113,30 @@ class OfflineRun:
 
 
 def _readable(value: Any) -> Any:
-    """Wire-format value -> plain JSON, with secrets, unknowns and assets made readable."""
+    """Inputs as the mocks receive them -> plain JSON, with secrets hidden and files named.
+
+    Pulumi hands mocks deserialized inputs (MockResourceArgs.inputs): secrets stay marked,
+    which `pulumi.runtime.rpc.is_rpc_secret` recognises (`rpc` is one of the submodules
+    pulumi.runtime exports in its `__all__`), and file assets arrive as pulumi.FileAsset.
+    """
+    if rpc.is_rpc_secret(value):
+        return REDACTED
+    if isinstance(value, pulumi.FileAsset):
+        path = Path(value.path)
+        shown = path.relative_to(REPO_ROOT) if path.is_relative_to(REPO_ROOT) else path
+        return f"[file] {shown}"
     if isinstance(value, dict):
-        signature = value.get(_SIG_KEY)
-        if signature == _HIDDEN_VALUE_SIG:
-            return REDACTED
-        if signature == _ASSET_SIG:
-            path = Path(value.get("path", ""))
-            shown = path.relative_to(REPO_ROOT) if path.is_relative_to(REPO_ROOT) else path
-            return f"[file] {shown}"
-        if signature == _RESOURCE_SIG:
-            return value.get("urn")
         return {key: _readable(item) for key, item in value.items()}
     if isinstance(value, list):
         return [_readable(item) for item in value]
-    if value == _UNKNOWN_VALUE:
-        return UNKNOWN
     return value
 
 
 def _revealed(value: Any) -> Any:
     """Mock inputs keep secrets wrapped; a provider would see the plain value."""
+    if rpc.is_rpc_secret(value):
+        return _revealed(rpc.unwrap_rpc_secret(value))
     if isinstance(value, dict):
-        if value.get(_SIG_KEY) == _HIDDEN_VALUE_SIG:
-            return _revealed(value.get("value"))
         return {key: _revealed(item) for key, item in value.items()}
     if isinstance(value, list):
         return [_revealed(item) for item in value]
@@ -158,6 +149,8 @@ class OfflineMocks(pulumi.runtime.Mocks):
     def __init__(self, account_ssh_keys: dict[str, int] | None = None) -> None:
         self._next_id = 100000
         self.received: dict[str, dict[str, Any]] = {}
+        # (type, name) -> inputs as Pulumi deserialized them, secrets still marked.
+        self.inputs: dict[tuple[str, str], dict[str, Any]] = {}
         # Keys already in the DigitalOcean account: fingerprint -> key id.
         self.account_ssh_keys = dict(account_ssh_keys or {})
 
@@ -167,6 +160,7 @@ class OfflineMocks(pulumi.runtime.Mocks):
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
         resource_id = self._new_id()
+        self.inputs[(args.typ, args.name)] = args.inputs
         self.received[args.name] = _revealed(args.inputs)
         state = dict(args.inputs)
         if args.typ == DROPLET:
@@ -238,8 +232,14 @@ def _is_stack(urn: str) -> bool:
     return len(parts) < 3 or parts[2] == "pulumi:pulumi:Stack"
 
 
-class RecordingMonitor(pulumi_mocks.MockMonitor):
-    """The mock monitor, plus a record of each registration's options and raw inputs."""
+class RecordingMonitor(MockMonitor):
+    """The mock monitor, plus a record of each registration's options and inputs.
+
+    `pulumi.runtime.set_mocks` takes a `monitor` (a MockMonitor) for exactly this; the
+    request carries the options as fields of RegisterResourceRequest in Pulumi's versioned
+    engine protocol (pulumi/pulumi proto/pulumi/resource.proto). Inputs come from the mocks,
+    as Pulumi deserialized them for `Mocks.new_resource`.
+    """
 
     mocks: OfflineMocks
 
@@ -260,7 +260,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                     protect=request.protect,
                     ignore_changes=tuple(request.ignoreChanges),
                     depends_on=tuple(request.dependencies),
-                    inputs=_readable(json_format.MessageToDict(request.object)),
+                    inputs=_readable(self.mocks.inputs[(request.type, request.name)]),
                     resource_id=response.id,
                     retain_on_delete=request.retainOnDelete,
                     delete_before_replace=request.deleteBeforeReplace,
@@ -274,7 +274,8 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
 
 
 async def _collect_outputs(run: OfflineRun) -> None:
-    root = get_root_resource()
+    """The stack's exports, from the root resource `pulumi.export` writes them to."""
+    root = pulumi.runtime.get_root_resource()
     for name, value in getattr(root, "outputs", {}).items():
         output = pulumi.Output.from_input(value)
         if await output.is_secret():
@@ -282,19 +283,42 @@ async def _collect_outputs(run: OfflineRun) -> None:
         run.outputs[name] = await output.future()
 
 
+@contextmanager
+def _engine_config(config: dict[str, Any]) -> Iterator[None]:
+    """Hand config to the program as `pulumi up` does: the language host puts it in the
+    PULUMI_CONFIG environment variable as JSON (pulumi/pulumi
+    sdk/python/cmd/pulumi-language-python/main.go, `pulumiConfigVar`), which the SDK reads
+    through the public `pulumi.runtime.get_config_env`. The variable is restored afterwards.
+    """
+    previous = os.environ.get("PULUMI_CONFIG")
+    os.environ["PULUMI_CONFIG"] = json.dumps(
+        {key: _config_string(value) for key, value in config.items()}
+    )
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop("PULUMI_CONFIG", None)
+        else:
+            os.environ["PULUMI_CONFIG"] = previous
+
+
 def _run(
     stack: str, config: dict[str, Any], program: Path, monitor: RecordingMonitor
 ) -> OfflineRun:
     mocks = monitor.mocks
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
-    pulumi.runtime.set_all_config({key: _config_string(value) for key, value in config.items()})
     run = OfflineRun(stack)
 
+    # pulumi.runtime.test runs the function as a Pulumi program and waits for everything it
+    # returns and registers (https://www.pulumi.com/docs/iac/concepts/testing/unit/).
+    @pulumi.runtime.test
     def program_then_outputs() -> Any:
         runpy.run_path(str(program), run_name="__main__")
         return _collect_outputs(run)
 
-    _sync_await(run_pulumi_func(program_then_outputs))
+    with _engine_config(config):
+        program_then_outputs()
     run.resources = monitor.planned
     run.provider_inputs = mocks.received
     return run

@@ -1,50 +1,27 @@
-"""Canny edge detection service: `gunicorn 'canny:create_app()'`."""
+"""Canny edge detection service: `gunicorn 'canny:create_app()'`.
+
+Importing the package imports nothing else: gunicorn's master loads the worker class and the
+log formatter from it (gunicorn.conf.py) and must not import the app, OpenCV or the store,
+which only the workers use.
+"""
 
 from __future__ import annotations
 
-import logging
+from typing import TYPE_CHECKING
 
-import cv2
-from flask import Flask
-from werkzeug.middleware.proxy_fix import ProxyFix
+if TYPE_CHECKING:  # only for annotations: importing flask here would load it in the master
+    from flask import Flask
 
-from canny import config_api, errors, extensions, images_api, ops_api, request_log
-from canny.settings import Settings
-from canny.storage import ResultStore
+    from canny.settings import Settings
 
-# Room for the multipart envelope and the small form fields around the file itself.
+# Room for the multipart envelope and the small form fields around the file itself (the
+# backend's body limit; `./run`'s gateway allows the same).
 MULTIPART_OVERHEAD_BYTES = 64 * 1024
 
 
 def create_app(settings: Settings | None = None) -> Flask:
     """Build the app; settings come from the environment unless a test passes its own."""
-    settings = settings or Settings.from_env()
-    app = Flask(__name__)
-    # The gateway (one proxy) sets X-Forwarded-Proto to the scheme the client used; trust
-    # that one header so cookies get `Secure` over HTTPS. Other X-Forwarded-* stay ignored.
-    # https://flask.palletsprojects.com/en/stable/deploying/proxy_fix/
-    app.wsgi_app = ProxyFix(app.wsgi_app, x_for=0, x_proto=1, x_host=0, x_port=0, x_prefix=0)
-    app.config["MAX_CONTENT_LENGTH"] = settings.max_upload_bytes + MULTIPART_OVERHEAD_BYTES
-    app.json.sort_keys = False
-    cv2.setNumThreads(settings.opencv_threads)
-    # A corrupt upload is answered with a JSON 400; OpenCV's own warnings about it would
-    # only add non-JSON lines to the log.
-    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+    # Imported here, in the worker that calls it, never at package import (see above).
+    from canny.app_factory import build_app
 
-    store = ResultStore(settings.results_dir)
-    try:
-        store.ensure_directory()
-        removed = store.remove_stale_temp_files()
-        if removed:
-            logging.getLogger("canny").warning("removed %d stale temp files", removed)
-    except OSError as error:
-        # Not fatal: /readyz reports it and the container orchestration keeps us out of rotation.
-        logging.getLogger("canny").warning("results directory unavailable: %s", error)
-    extensions.init_app(app, settings, store)
-
-    request_log.init_app(app, settings.log_level)
-    errors.init_app(app)
-    app.register_blueprint(images_api.blueprint)
-    app.register_blueprint(config_api.blueprint)
-    app.register_blueprint(ops_api.blueprint)
-    return app
+    return build_app(settings)

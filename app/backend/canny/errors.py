@@ -7,8 +7,6 @@ import logging
 from flask import Flask, Response, jsonify
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from canny.extensions import current_settings
-
 log = logging.getLogger(__name__)
 
 
@@ -103,18 +101,20 @@ def _http_error(error: HTTPException) -> Response:
     return response
 
 
-def _body_too_large(error: RequestEntityTooLarge) -> tuple[Response, int]:
-    """MAX_CONTENT_LENGTH refused the body before it was read; name the limit that applies."""
-    return _api_error(PayloadTooLargeError.over_limit(current_settings().max_upload_bytes))
-
-
 def _unexpected_error(error: Exception) -> tuple[Response, int]:
     log.exception("unhandled error", exc_info=error)
     return jsonify(error_body("internal_error", "internal server error")), 500
 
 
-def init_app(app: Flask) -> None:
+def init_app(app: Flask, max_upload_bytes: int) -> None:
+    """Register the JSON handlers. The caller holds the settings and names the upload limit,
+    so this module needs no app state."""
+
+    def body_too_large(error: RequestEntityTooLarge) -> tuple[Response, int]:
+        """MAX_CONTENT_LENGTH refused the body before it was read; name the limit that applies."""
+        return _api_error(PayloadTooLargeError.over_limit(max_upload_bytes))
+
     app.register_error_handler(ApiError, _api_error)
-    app.register_error_handler(RequestEntityTooLarge, _body_too_large)
+    app.register_error_handler(RequestEntityTooLarge, body_too_large)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected_error)

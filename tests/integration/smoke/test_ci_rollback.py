@@ -98,7 +98,6 @@ def test_an_unreachable_host_fails_with_the_reason(capsys: pytest.CaptureFixture
 STAND_IN_PULUMI = """\
 #!{python}
 import json, os, shlex, sys
-sys.path.insert(0, os.environ["REPO_ROOT"])
 from pathlib import Path
 from ci.ssh import SshTarget, run, session
 
@@ -180,7 +179,6 @@ def prod_stack(
     target = remote_host.target
     environ = {
         "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
-        "REPO_ROOT": str(Path(__file__).resolve().parents[3]),
         "FAKE_PULUMI_DIR": str(state),
         "FAKE_URL": gateway_url.split("/api/")[0],
         "FAKE_GATE_URL": gateway_url,

@@ -1,6 +1,10 @@
 """gunicorn.conf.py: settings from the environment, and clear failures on bad values."""
 
+import json
+import os
 import runpy
+import subprocess
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -96,11 +100,12 @@ def test_workers_start_pipeline_children_and_freeze_before_serving(
 ) -> None:
     import gc
 
+    # As in gunicorn: the config file (which makes the metrics directory) before the app.
+    conf = runpy.run_path(str(CONF))
     from canny import create_app
     from canny.images_api import pipeline_runner
     from canny.settings import Settings
 
-    conf = runpy.run_path(str(CONF))
     worker = SimpleNamespace(wsgi=create_app(Settings(results_dir=tmp_path / "results")))
     runner = pipeline_runner(worker.wsgi)
     assert runner.child_pids() == []
@@ -112,3 +117,48 @@ def test_workers_start_pipeline_children_and_freeze_before_serving(
         gc.unfreeze()
     assert len(runner.child_pids()) == runner.processes, "children ready before serving"
     runner.close()
+
+
+# gunicorn's master, as gunicorn/arbiter.py sets it up: WSGIApplication reads the config file,
+# Arbiter(app) configures logging (the JSON formatter) and loads the worker class; the app is
+# loaded in each worker unless preload_app is set
+# (https://docs.gunicorn.org/en/stable/settings.html#preload-app).
+MASTER_START = """
+import json, sys
+sys.argv = ["gunicorn", "-c", sys.argv[1], "canny:create_app()"]
+from gunicorn.app.wsgiapp import WSGIApplication
+from gunicorn.arbiter import Arbiter
+application = WSGIApplication()
+arbiter = Arbiter(application)
+application.cfg.on_starting(arbiter)
+print(json.dumps({"worker": arbiter.worker_class.__name__, "modules": sorted(sys.modules)}))
+"""
+# What the master itself needs: the worker class, the log formatter and what they import.
+MASTER_MODULES = {
+    "canny",
+    "canny.errors",
+    "canny.gunicorn_worker",
+    "canny.metrics",
+    "canny.request_log",
+}
+
+
+def test_the_master_does_not_import_the_app(metrics_dir: Path) -> None:
+    """A master that imports the app loads OpenCV, numpy and the store it never uses, and
+    every worker inherits that state through fork."""
+    result = subprocess.run(
+        [sys.executable, "-I", "-c", MASTER_START, str(CONF)],
+        env={**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    loaded = json.loads(result.stdout.splitlines()[-1])
+    assert loaded["worker"] == "CannyThreadWorker"
+    modules = set(loaded["modules"])
+    canny_modules = {name for name in modules if name.split(".")[0] == "canny"}
+    assert canny_modules <= MASTER_MODULES, f"the master imported {canny_modules - MASTER_MODULES}"
+    assert "canny.images_api" not in modules and "canny.app_factory" not in modules
+    assert not {"cv2", "numpy"} & modules, "the master must not load OpenCV or numpy"

@@ -1,0 +1,55 @@
+"""Builds the Flask app: settings, store, logging, JSON errors and the three blueprints."""
+
+from __future__ import annotations
+
+import logging
+
+import cv2
+from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from canny import (
+    MULTIPART_OVERHEAD_BYTES,
+    config_api,
+    errors,
+    extensions,
+    images_api,
+    ops_api,
+    request_log,
+)
+from canny.settings import Settings
+from canny.storage import ResultStore
+
+
+def build_app(settings: Settings | None = None) -> Flask:
+    """Build the app; settings come from the environment unless a test passes its own."""
+    settings = settings or Settings.from_env()
+    app = Flask(__name__)
+    # The gateway (one proxy) sets X-Forwarded-Proto to the scheme the client used; trust
+    # that one header so cookies get `Secure` over HTTPS. Other X-Forwarded-* stay ignored.
+    # https://flask.palletsprojects.com/en/stable/deploying/proxy_fix/
+    app.wsgi_app = ProxyFix(app.wsgi_app, x_for=0, x_proto=1, x_host=0, x_port=0, x_prefix=0)
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_upload_bytes + MULTIPART_OVERHEAD_BYTES
+    app.json.sort_keys = False
+    cv2.setNumThreads(settings.opencv_threads)
+    # A corrupt upload is answered with a JSON 400; OpenCV's own warnings about it would
+    # only add non-JSON lines to the log.
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+
+    store = ResultStore(settings.results_dir)
+    try:
+        store.ensure_directory()
+        removed = store.remove_stale_temp_files()
+        if removed:
+            logging.getLogger("canny").warning("removed %d stale temp files", removed)
+    except OSError as error:
+        # Not fatal: /readyz reports it and the container orchestration keeps us out of rotation.
+        logging.getLogger("canny").warning("results directory unavailable: %s", error)
+    extensions.init_app(app, settings, store)
+
+    request_log.init_app(app, settings.log_level)
+    errors.init_app(app, max_upload_bytes=settings.max_upload_bytes)
+    app.register_blueprint(images_api.blueprint)
+    app.register_blueprint(config_api.blueprint)
+    app.register_blueprint(ops_api.blueprint)
+    return app
