@@ -92,7 +92,7 @@ export class Gallery {
     const pair = document.createElement("div");
     pair.className = "pair";
     pair.append(
-      // view_url is a PNG rendition for originals browsers cannot show (TIFF);
+      // view_url is a rendition for originals browsers cannot show;
       // results stored before it existed have only original_url.
       this.#figure(item.view_url || item.original_url, `${name}, original`, "Original", item),
       this.#figure(item.edges_url, `${name}, edges`, "Edges", item),
