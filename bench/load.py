@@ -20,6 +20,7 @@ from pathlib import Path
 from bench.multipart import Envelope
 
 LUA_SCRIPT = Path(__file__).with_name("upload.lua")
+LOOKUP_SCRIPT = Path(__file__).with_name("lookup.lua")
 LIMIT_REACHED = "limit reached"
 
 
@@ -79,33 +80,24 @@ class UploadLoad:
     (a fresh owner key per load, sent as `Authorization: Bearer`)."""
 
     def __init__(self, url: str, envelope: Envelope, file_bytes: bytes, work_dir: Path) -> None:
-        if not url.startswith("http://127.0.0.1:"):
-            raise ValueError(f"the load client only targets 127.0.0.1, not {url}")
+        _check_loopback(url)
         self.url = url
         self.envelope = envelope
         self.owner_key = secrets.token_urlsafe(32)
         folder = Path(tempfile.mkdtemp(prefix="load-", dir=work_dir))
         self._head = folder / "head.bin"
         self._tail = folder / "tail.bin"
-        self._owner_key_file = folder / "owner-key"
+        self.owner_key_file = folder / "owner-key"
         self._head.write_bytes(envelope.head + file_bytes)
         self._tail.write_bytes(envelope.tail)
-        self._owner_key_file.write_text(self.owner_key)
+        self.owner_key_file.write_text(self.owner_key)
 
     def run(
         self, concurrency: int, requests: int, tag: str = "", max_seconds: float = 120
     ) -> LoadResult:
         """Stop after `requests` answers or `max_seconds`, whichever comes first.
         A non-empty `tag` makes each request a new upload (see upload.lua)."""
-        command = [
-            wrk_binary(),
-            "--threads=1",
-            f"--connections={concurrency}",
-            f"--duration={max_seconds:.0f}s",
-            "--timeout=60s",
-            f"--script={LUA_SCRIPT}",
-            self.url,
-            "--",
+        script_args = [
             str(self._head),
             str(self._tail),
             self.envelope.content_type,
@@ -113,15 +105,52 @@ class UploadLoad:
             # Requests in flight when the limit is reached are sent too: build those as well.
             str(requests + concurrency),
             tag,
-            str(self._owner_key_file),
+            str(self.owner_key_file),
         ]
-        before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        stdout, returncode = _run_until_limit(command, max_seconds + 30)
-        after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        if returncode != 0:
-            raise LoadError(f"wrk exited with {returncode}:\n{stdout}")
-        client_cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
-        return parse_wrk_output(stdout, concurrency, client_cpu)
+        return _run_wrk(LUA_SCRIPT, self.url, concurrency, script_args, max_seconds)
+
+
+class LookupLoad:
+    """The page's lookup of a file by its SHA-256 (GET /api/images/lookup, default params),
+    sent by the owner of `upload`: once that owner uploaded the file, every lookup finds it."""
+
+    def __init__(self, upload: UploadLoad, content_sha256: str) -> None:
+        self.upload = upload
+        self.path = f"/api/images/lookup?sha256={content_sha256}"
+
+    def run(self, concurrency: int, requests: int, max_seconds: float = 120) -> LoadResult:
+        script_args = [self.path, str(requests), str(self.upload.owner_key_file)]
+        return _run_wrk(LOOKUP_SCRIPT, self.upload.url, concurrency, script_args, max_seconds)
+
+
+def _check_loopback(url: str) -> None:
+    if not url.startswith("http://127.0.0.1:"):
+        raise ValueError(f"the load client only targets 127.0.0.1, not {url}")
+
+
+def _run_wrk(
+    script: Path, url: str, concurrency: int, script_args: list[str], max_seconds: float
+) -> LoadResult:
+    """One wrk thread with `script`, stopped at the script's limit or after `max_seconds`."""
+    _check_loopback(url)
+    command = [
+        wrk_binary(),
+        "--threads=1",
+        f"--connections={concurrency}",
+        f"--duration={max_seconds:.0f}s",
+        "--timeout=60s",
+        f"--script={script}",
+        url,
+        "--",
+        *script_args,
+    ]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    stdout, returncode = _run_until_limit(command, max_seconds + 30)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if returncode != 0:
+        raise LoadError(f"wrk exited with {returncode}:\n{stdout}")
+    client_cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    return parse_wrk_output(stdout, concurrency, client_cpu)
 
 
 def _run_until_limit(command: list[str], timeout: float) -> tuple[str, int]:

@@ -4,6 +4,7 @@ turns it into figures."""
 
 from __future__ import annotations
 
+import hashlib
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -12,7 +13,7 @@ from typing import Protocol
 
 from bench import images
 from bench.images import Sample
-from bench.load import LoadResult, UploadLoad
+from bench.load import LoadError, LoadResult, LookupLoad, UploadLoad
 from bench.multipart import envelope
 from bench.peer import Peer
 from bench.plan import CONCURRENCIES, FIXED_CONCURRENCY, MAIN_SAMPLE, RSS_SAMPLE, Plan, SampleKey
@@ -72,6 +73,8 @@ class Measurements:
     # The naive peer on the main sample at FIXED_CONCURRENCY, one run per round.
     peer: list[ServiceRun] = field(default_factory=list)
     cached: list[ServiceRun] = field(default_factory=list)
+    # The page's lookup of that stored upload by its SHA-256, through the gateway.
+    lookup: list[ServiceRun] = field(default_factory=list)
     rss_trend: list[RssPoint] = field(default_factory=list)
     worker_pids_seen: set[int] = field(default_factory=set)
     peak_worker_rss_mb: float = 0.0
@@ -164,6 +167,8 @@ class Bench:
                 self._service_run(service, loads[key], 1, 1, "")
                 cached = self._service_run(service, loads[key], 1, self.plan.cached_requests, "")
                 self.data.cached.append(cached)
+                lookup = LookupLoad(loads[key], hashlib.sha256(sample.data).hexdigest())
+                self.data.lookup.append(self._lookup_run(service, lookup))
 
     def _service_run(
         self, service: Service, load: UploadLoad, concurrency: int, requests: int, tag: str
@@ -187,6 +192,23 @@ class Bench:
         # on the server); repeats of cached bytes store nothing, so wrk's count is used.
         processed = stored if tag else result.requests
         return ServiceRun(load=result, images=max(processed, 1), server_cpu_seconds=cpu_used)
+
+    def _lookup_run(self, service: Service, lookup: LookupLoad) -> ServiceRun:
+        """Lookups of the upload stored just before; a miss (404) would make a fast but
+        false figure, so any error fails the bench."""
+        service.wait_until_idle()
+        cpu_before = service.cpu_seconds()
+        result = lookup.run(1, self.plan.cached_requests)
+        service.wait_until_idle()
+        if result.errors:
+            raise LoadError(f"{result.errors} of {result.requests} lookups failed or missed")
+        self.data.client_cpu_seconds += result.client_cpu_seconds
+        self.data.client_requests += result.requests
+        return ServiceRun(
+            load=result,
+            images=max(result.requests, 1),
+            server_cpu_seconds=service.cpu_seconds() - cpu_before,
+        )
 
     def _rss_trend(self, service: Service, load: UploadLoad) -> None:
         self.progress(f"worker memory over {self.plan.rss_uploads} uploads of 4K images")

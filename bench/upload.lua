@@ -11,9 +11,12 @@
 -- so it never shows in the process list) as `Authorization: Bearer`: all uploads belong
 -- to one owner, so repeats of the same bytes are answered from that owner's stored result.
 
-local head, tail, limit, tag, request_line, fixed_request
+-- response() and done(), shared with lookup.lua, stop at the limit and print the JSON.
+dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "") .. "wrk_limit.lua")
+
+local head, tail, tag, request_line, fixed_request
 local prebuilt = {}
-local sent, answered = 0, 0
+local sent = 0
 -- A fixed-width counter keeps Content-Length the same for every request, so the request
 -- is built with a single concatenation (bodies are megabytes: copies cost client CPU).
 local COUNTER_FORMAT = "-%09d"
@@ -28,7 +31,7 @@ end
 function init(args)
   head = slurp(args[1])
   tail = slurp(args[2])
-  limit = tonumber(args[4])
+  stop_after(tonumber(args[4]))
   tag = args[6] or ""
   local owner_key = slurp(args[7])
   local body_length = #head + #tail
@@ -65,25 +68,4 @@ function request()
     return built
   end
   return unique_request(sent)
-end
-
-function response(status, headers, body)
-  answered = answered + 1
-  if answered == limit then
-    -- wrk itself only stops at --duration: tell the caller, who ends it with SIGINT.
-    io.stderr:write("limit reached\n")
-    io.stderr:flush()
-    wrk.thread:stop()
-  end
-end
-
-function done(summary, latency, requests)
-  local errors = summary.errors
-  io.write(string.format(
-    '{"requests":%d,"duration_us":%d,"connect_errors":%d,"read_errors":%d,' ..
-    '"write_errors":%d,"status_errors":%d,"timeouts":%d,' ..
-    '"p50_us":%d,"p95_us":%d,"p99_us":%d,"mean_us":%.1f,"max_us":%d}\n',
-    summary.requests, summary.duration, errors.connect, errors.read, errors.write,
-    errors.status, errors.timeout, latency:percentile(50), latency:percentile(95),
-    latency:percentile(99), latency.mean, latency.max))
 end

@@ -3,6 +3,7 @@
 import base64
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -142,8 +143,15 @@ class ConsoleErrors(list):
         page.on("pageerror", lambda error: self.append(f"uncaught: {error}"))
 
     def _on_console(self, message: ConsoleMessage) -> None:
-        if message.type == "error":
+        if message.type == "error" and not _is_lookup_miss(message):
             self.append(message.text)
+
+
+def _is_lookup_miss(message: ConsoleMessage) -> bool:
+    """Chromium logs every 4xx a script fetched; a 404 from the lookup is its normal
+    "not processed yet" answer before an upload, not an error of the page."""
+    path = urlsplit(message.location.get("url", "")).path
+    return path == "/api/images/lookup" and "status of 404" in message.text
 
 
 @pytest.fixture

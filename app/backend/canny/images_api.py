@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import time
 from collections.abc import Callable
 
@@ -32,6 +33,14 @@ from canny.upload_form import parse_upload
 
 LIST_LIMIT_DEFAULT = 20
 LIST_LIMIT_MAX = 100
+# Id routes take exactly 32 characters, the length of an id, so `/lookup` is never also an
+# id: an OPTIONS answer lists the methods of every rule that matches the path
+# (https://werkzeug.palletsprojects.com/en/stable/routing/#werkzeug.routing.UnicodeConverter
+# for `length`; Map.allowed_methods in werkzeug/routing/map.py), and /lookup has only GET.
+ID_RULE = "<string(length=32):image_id>"
+# How the page and scripts spell a SHA-256: 64 lower-case hex digits, as hexdigest() and
+# the page's hex of crypto.subtle.digest give it.
+CONTENT_SHA256_PATTERN = re.compile(r"[0-9a-f]{64}")
 
 blueprint = Blueprint("images", __name__, url_prefix="/api/images")
 # Answers hold one owner's data: no shared cache may keep or reuse them.
@@ -201,7 +210,27 @@ def list_images() -> Response:
     return jsonify({"items": [_public(item) for item in items], "next": next_cursor})
 
 
-@blueprint.get("/<image_id>")
+@blueprint.get("/lookup")
+def lookup_image() -> Response:
+    """The caller's result for a file known only by its SHA-256, so a client that hashed
+    the file can show a result it already has without uploading the file again.
+
+    The id is derived from the owner, the content hash and the params (result_id), so
+    this is the same single read as GET /api/images/<id>; an unknown image, or one only
+    someone else processed, is answered with the same 404.
+    """
+    content_sha256 = request.args.get("sha256", "")
+    if CONTENT_SHA256_PATTERN.fullmatch(content_sha256) is None:
+        raise InvalidRequestError("sha256 must be the file's SHA-256 as 64 lower-case hex digits")
+    params = parse_params(request.args)
+    owner: Owner = g.owner
+    metadata = current_store().load(owner.digest, result_id(owner.digest, content_sha256, params))
+    if metadata is None:
+        raise NotFoundError("no processed image with this SHA-256 and these params")
+    return jsonify({**_public(metadata), "cached": True})
+
+
+@blueprint.get(f"/{ID_RULE}")
 def get_image(image_id: str) -> Response:
     metadata = current_store().load(g.owner.digest, image_id)
     if metadata is None:
@@ -209,7 +238,7 @@ def get_image(image_id: str) -> Response:
     return jsonify(_public(metadata))
 
 
-@blueprint.delete("/<image_id>")
+@blueprint.delete(f"/{ID_RULE}")
 def delete_image(image_id: str) -> tuple[str, int]:
     if not current_store().delete(g.owner.digest, image_id):
         raise NotFoundError("no image with this id")
@@ -246,7 +275,7 @@ def _rerun_fields() -> dict[str, str]:
     return fields
 
 
-@blueprint.post("/<image_id>/rerun")
+@blueprint.post(f"/{ID_RULE}/rerun")
 def rerun_image(image_id: str) -> tuple[Response, int, dict[str, str]]:
     """Run the edge detection again on a stored original with new params: answers like an
     upload, without the client sending the original back. The source is looked up like

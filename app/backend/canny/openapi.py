@@ -8,7 +8,7 @@ from typing import Any
 
 from canny.edge_params import BLUR_MAX, BLUR_MIN, THRESHOLD_MAX, THRESHOLD_MIN, EdgeParams
 from canny.image_format import ACCEPTED_FORMATS, EXTENSIONS
-from canny.images_api import LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX
+from canny.images_api import CONTENT_SHA256_PATTERN, LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX
 from canny.owner_keys import COOKIE_NAME, KEY_PATTERN
 from canny.storage import CURSOR_PATTERN, ID_PATTERN
 
@@ -123,6 +123,17 @@ _UPLOAD_SCHEMA = {
                     "(the page has it as a cookie; scripts send it as Authorization: Bearer)",
                 },
             },
+        },
+    ]
+}
+
+_LOOKUP_SCHEMA = {
+    "allOf": [
+        {"$ref": "#/components/schemas/Image"},
+        {
+            "type": "object",
+            "required": ["cached"],
+            "properties": {"cached": {"type": "boolean", "enum": [True]}},
         },
     ]
 }
@@ -286,6 +297,34 @@ def _list_operation() -> dict[str, Any]:
     }
 
 
+def _lookup_operation() -> dict[str, Any]:
+    params = [
+        {"name": name, "in": "query", "schema": _UPLOAD_FORM["properties"][name]}
+        for name in ("low", "high", "blur")
+    ]
+    return {
+        "operationId": "lookupImage",
+        "security": _OWNER_SECURITY,
+        "summary": "The caller's result for a file's SHA-256 and params, without uploading it",
+        "parameters": [
+            {
+                "name": "sha256",
+                "in": "query",
+                "required": True,
+                "description": "SHA-256 of the file's bytes, lower-case hex",
+                "schema": {"type": "string", "pattern": f"^{CONTENT_SHA256_PATTERN.pattern}$"},
+            },
+            *params,
+        ],
+        "responses": {
+            "200": _json("The stored result, with cached: true", "LookupResult"),
+            "400": _error("A malformed sha256 or bad params"),
+            "401": _INVALID_KEY,
+            "404": _error("The caller has no result for this file with these params"),
+        },
+    }
+
+
 def _health(summary: str, failure: str | None) -> dict[str, Any]:
     responses: dict[str, Any] = {
         "200": {
@@ -316,6 +355,7 @@ def openapi_document() -> dict[str, Any]:
         },
         "paths": {
             "/api/images": {"post": _upload_operation(), "get": _list_operation()},
+            "/api/images/lookup": {"get": _lookup_operation()},
             "/api/images/{image_id}": {
                 "parameters": [_IMAGE_ID],
                 "get": {
@@ -380,6 +420,7 @@ def openapi_document() -> dict[str, Any]:
                 "Params": _PARAMS_SCHEMA,
                 "Image": _IMAGE_SCHEMA,
                 "UploadResult": _UPLOAD_SCHEMA,
+                "LookupResult": _LOOKUP_SCHEMA,
                 "ImageList": {
                     "type": "object",
                     "required": ["items", "next"],

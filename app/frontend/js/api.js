@@ -1,3 +1,5 @@
+import { sha256Hex } from "./content_hash.js";
+
 // The backend's HTTP API (see docs/api.md), with errors turned into readable messages.
 
 export class ApiError extends Error {
@@ -81,7 +83,44 @@ export async function rerunImage(id, params) {
   return response.json();
 }
 
+// The owner's result for a file with these params, found by the file's SHA-256 (the id
+// is derived from it: see docs/api-lookup.md), or null. Only after the owner cookie is
+// set, like an upload, so that lookups from a fresh browser do not each make an owner.
+export async function lookupImage(sha256, params) {
+  await ownerCookie();
+  const query = new URLSearchParams({ sha256 });
+  for (const [name, value] of Object.entries(params)) query.set(name, String(value));
+  try {
+    return await (await request(`/api/images/lookup?${query}`)).json();
+  } catch (error) {
+    if (error.status === 404) return null;
+    throw error;
+  }
+}
+
 export class UploadCancelled extends Error {}
+
+// A file this browser's owner has already processed with these params is not sent again:
+// its SHA-256 is looked up first. When the hash or the lookup is unavailable (no
+// crypto.subtle on plain HTTP, or the lookup fails) the file is simply uploaded.
+export function uploadUnlessKnown(blob, filename, params, onProgress) {
+  let cancelled = false;
+  let upload = null;
+  const known = sha256Hex(blob)
+    .then((sha256) => (sha256 ? lookupImage(sha256, params) : null))
+    .catch(() => null);
+  const done = known.then((record) => {
+    if (cancelled) throw new UploadCancelled("Cancelled");
+    if (record) return record;
+    upload = uploadImage(blob, filename, params, onProgress);
+    return upload.done;
+  });
+  const cancel = () => {
+    cancelled = true;
+    upload?.cancel();
+  };
+  return { done, cancel };
+}
 
 // XMLHttpRequest, not fetch: only it reports upload progress. Returns {done, cancel}:
 // cancel() aborts the request; the gateway reads a whole body before it passes it on

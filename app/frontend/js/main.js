@@ -1,6 +1,6 @@
 // Wires the page: everything it checks or offers comes from /api/config first.
 
-import { fetchConfig, rerunImage, uploadImage } from "./api.js";
+import { fetchConfig, rerunImage, uploadUnlessKnown } from "./api.js";
 import { announce } from "./announcer.js";
 import { Gallery } from "./gallery.js";
 import { fileProblem, formatBytes, formatList, mediaTypes } from "./limits.js";
@@ -49,7 +49,7 @@ async function uploadFiles(files) {
       continue;
     }
     uploads
-      .add(name, file.size, (onProgress) => uploadImage(file, name, params, onProgress))
+      .add(name, file.size, (onProgress) => uploadUnlessKnown(file, name, params, onProgress))
       .then((item) => {
         rememberName(item.id, name, file.size);
         preview.select(item);

@@ -22,6 +22,7 @@ HEADLINE = (
     "p50_ms",
     "p99_ms",
     "cache_speedup",
+    "lookup_speedup",
 )
 
 
@@ -56,6 +57,7 @@ def test_quick_bench_prints_every_figure_and_writes_the_chart(
         "p99 <= 3 x p50 at c=4",
         "p99 <= 3 x p50 at c=8",
         "cache_speedup >= 20",
+        "lookup_speedup >= 20",
         "worker RSS <= 250 MB and flat",
     }
     assert set(figures["goals"]) == {"throughput_ratio >= 0.90", "cpu_per_image_ratio <= 1.10"}
@@ -69,6 +71,7 @@ def test_quick_bench_prints_every_figure_and_writes_the_chart(
     peer = figures["peer"]
     assert peer["errors"] == 0 and peer["requests_per_s"]["median"] > 0, peer
     assert peer["cpu_ms_per_image"]["median"] > 0, peer
+    assert figures["cached"]["lookup_p50_ms"]["median"] > 0, figures["cached"]
     stored = {row["sample"]: row for row in figures["store_reference"]}
     assert stored[figures["main_sample"]]["cpu_ms_per_image"]["median"] > 0, stored
 

@@ -1,6 +1,7 @@
 """The /api/images contract through Flask's test client."""
 
 import errno
+import hashlib
 import io
 import os
 from collections.abc import Callable
@@ -12,6 +13,7 @@ from canny import create_app, images_api, pipeline
 from canny.owner_keys import Owner
 from canny.pipeline_runner import PipelineRunner
 from canny.settings import Settings
+from flask import Flask
 from flask.testing import FlaskClient
 from PIL import Image
 from werkzeug.datastructures import FileStorage
@@ -564,3 +566,83 @@ def test_a_tiff_original_gets_a_png_view_stored_with_the_result(
     assert np.array_equal(view, image), "the view is the decoded original, pixel for pixel"
     assert client.delete(f"/api/images/{image_id}").status_code == 204
     assert visible_files(settings.results_dir) == []
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def test_lookup_by_sha256_returns_the_callers_record_without_the_file(
+    client: FlaskClient, upload: Upload, shapes_png: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    created = upload(shapes_png, low=10, high=20, blur=3).get_json()
+
+    def must_not_run(*args: object) -> None:
+        raise AssertionError("a lookup must never run the pipeline")
+
+    monkeypatch.setattr(PipelineRunner, "run", must_not_run)
+    response = client.get(f"/api/images/lookup?sha256={_sha256(shapes_png)}&low=10&high=20&blur=3")
+    assert response.status_code == 200, response.get_json()
+    stored = client.get(f"/api/images/{created['id']}").get_json()
+    assert response.get_json() == {**stored, "cached": True}
+    assert response.headers["Cache-Control"] == "private, no-store"
+
+
+def test_lookup_params_default_like_an_upload(
+    client: FlaskClient, upload: Upload, shapes_png: bytes
+) -> None:
+    created = upload(shapes_png).get_json()
+    for query in ("", "&low=&high=&blur=", "&low=100&high=200&blur=5"):
+        response = client.get(f"/api/images/lookup?sha256={_sha256(shapes_png)}{query}")
+        assert response.status_code == 200, query
+        assert response.get_json()["id"] == created["id"]
+
+
+@pytest.mark.parametrize("query", ["low=10&high=20&blur=5", "blur=3", "low=0"])
+def test_lookup_with_other_params_is_404(
+    client: FlaskClient, upload: Upload, shapes_png: bytes, query: str
+) -> None:
+    upload(shapes_png, low=10, high=20, blur=3)
+    response = client.get(f"/api/images/lookup?sha256={_sha256(shapes_png)}&{query}")
+    assert response.status_code == 404
+    assert error_code(response) == "not_found"
+
+
+def test_lookup_of_an_unknown_deleted_or_others_image_is_404(
+    app: Flask, client: FlaskClient, upload: Upload, shapes_png: bytes
+) -> None:
+    image_id = upload(shapes_png).get_json()["id"]
+    path = f"/api/images/lookup?sha256={_sha256(shapes_png)}"
+    assert client.get(path).status_code == 200
+    stranger = app.test_client()
+    assert error_code(stranger.get(path)) == "not_found"
+    unknown = client.get(f"/api/images/lookup?sha256={_sha256(b'never uploaded')}")
+    assert unknown.status_code == 404
+    assert error_code(unknown) == "not_found"
+    assert client.delete(f"/api/images/{image_id}").status_code == 204
+    assert client.get(path).status_code == 404
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["", "sha256=", "sha256=abc", f"sha256={'A' * 64}", f"sha256={'g' * 64}", f"sha256={'0' * 65}"],
+)
+def test_lookup_with_a_malformed_sha256_is_400(client: FlaskClient, query: str) -> None:
+    response = client.get(f"/api/images/lookup?{query}")
+    assert response.status_code == 400
+    assert error_code(response) == "invalid_request"
+
+
+@pytest.mark.parametrize("query", ["low=300&high=200", "blur=4", "high=1001", "low=x"])
+def test_lookup_with_bad_params_is_400(client: FlaskClient, query: str) -> None:
+    response = client.get(f"/api/images/lookup?sha256={'0' * 64}&{query}")
+    assert response.status_code == 400
+    assert error_code(response) == "invalid_params"
+
+
+def test_lookup_is_not_taken_for_an_id(client: FlaskClient) -> None:
+    options = client.options("/api/images/lookup")
+    assert set(options.headers["Allow"].split(", ")) == {"GET", "HEAD", "OPTIONS"}
+    refused = client.delete("/api/images/lookup")
+    assert refused.status_code == 405
+    assert error_code(refused) == "method_not_allowed"

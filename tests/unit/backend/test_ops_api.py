@@ -1,5 +1,6 @@
 """Liveness, readiness, metrics, request ids and the OpenAPI document."""
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -98,7 +99,8 @@ def test_openapi_document_is_valid_and_covers_every_route(app: Flask, client: Fl
         if method != "parameters"
     }
     served = {
-        (rule.rule.replace("<image_id>", "{image_id}"), method)
+        # Flask's `<converter(args):name>` is OpenAPI's `{name}`.
+        (re.sub(r"<(?:[^:>]+:)?(\w+)>", r"{\1}", rule.rule), method)
         for rule in app.url_map.iter_rules()
         if rule.endpoint != "static"
         for method in rule.methods - {"HEAD", "OPTIONS"}

@@ -155,7 +155,11 @@ BAD_AUTHORIZATION = [
 @pytest.mark.parametrize("header", BAD_AUTHORIZATION)
 @pytest.mark.parametrize(
     ("method", "path"),
-    [("get", "/api/images"), ("get", "/api/images/" + "0" * 32), ("delete", "/api/images/x")],
+    [
+        ("get", "/api/images"),
+        ("get", "/api/images/" + "0" * 32),
+        ("delete", "/api/images/" + "1" * 32),
+    ],
 )
 def test_a_malformed_bearer_key_is_401_json(
     alice: FlaskClient, header: str, method: str, path: str
@@ -186,7 +190,11 @@ def test_a_malformed_cookie_is_401_and_dropped(alice: FlaskClient, value: str) -
 
 @pytest.mark.parametrize(
     ("method", "path"),
-    [("get", "/api/images"), ("get", "/api/images/" + "0" * 32), ("delete", "/api/images/x")],
+    [
+        ("get", "/api/images"),
+        ("get", "/api/images/" + "0" * 32),
+        ("delete", "/api/images/" + "1" * 32),
+    ],
 )
 def test_api_answers_are_never_stored_by_shared_caches(
     alice: FlaskClient, method: str, path: str

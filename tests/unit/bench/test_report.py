@@ -28,6 +28,7 @@ def measurements(
     peer_cpu: float = 0.040,
     store_cpu: float = 0.020,
     p99_at_8: float = 100.0,
+    lookup_p50: float = 1.0,
 ) -> Measurements:
     """The service at 38 req/s, p50 50 ms, p99 100 ms (p99_at_8 at c=8), on one round."""
     data = Measurements(samples={MAIN_SAMPLE: Sample("1080p", "jpeg", 1920, 1080, b"")})
@@ -41,6 +42,7 @@ def measurements(
         )
     data.peer.append(service_run(4, peer_rps, 80.0, 120.0, peer_cpu))
     data.cached.append(service_run(1, 500, 2.0, 3.0, 0.001))
+    data.lookup.append(service_run(1, 900, lookup_p50, 2.0, 0.0005))
     data.rss_trend = [
         RssPoint(uploads, 80, 90, ((1, 80 + rss_growth_per_upload * uploads), (2, 80)))
         for uploads in range(20, 140, 20)
@@ -60,6 +62,9 @@ def test_ratios_and_targets_met() -> None:
     assert figures["store_reference"][0]["cpu_ms_per_image"]["median"] == 20.0
     assert (figures["p50_ms"], figures["p99_ms"]) == (50.0, 100.0)
     assert figures["cache_speedup"] == 25.0, "50 ms first against 2 ms cached"
+    assert figures["lookup_speedup"] == 50.0, "50 ms first against a 1 ms lookup"
+    assert figures["cached"]["lookup_p50_ms"]["median"] == 1.0
+    assert figures["cached"]["lookup_cpu_ms"]["median"] == 0.5
     reference = {row["processes"]: row for row in figures["reference"]}
     assert reference[2]["page_faults_per_image"]["median"] == 0.5, "50 faults over 100 images"
     assert all(verdict["met"] for verdict in figures["targets"].values()), figures["targets"]
@@ -77,6 +82,7 @@ def test_ratios_and_targets_met() -> None:
         (0.021, 0.0, {"peer_cpu": 0.030}, "peer_cpu_ratio <= 0.65", 0.7),
         (0.021, 0.0, {"store_cpu": 0.015}, "overhead_cpu_ratio <= 1.10", 1.4),
         (0.021, 0.0, {"p99_at_8": 200.0}, "p99 <= 3 x p50 at c=8", 4.0),
+        (0.021, 0.0, {"lookup_p50": 5.0}, "lookup_speedup >= 20", 10.0),
     ],
 )
 def test_a_missed_target_is_reported_with_its_figure(
