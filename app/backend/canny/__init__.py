@@ -10,7 +10,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from canny import config_api, errors, extensions, images_api, ops_api, request_log
 from canny.settings import Settings
-from canny.storage import ResultStore
+from canny.storage import open_store
 
 # Room for the multipart envelope and the small form fields around the file itself.
 MULTIPART_OVERHEAD_BYTES = 64 * 1024
@@ -31,15 +31,12 @@ def create_app(settings: Settings | None = None) -> Flask:
     # only add non-JSON lines to the log.
     cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
 
-    store = ResultStore(settings.results_dir)
+    store = open_store(settings)
     try:
-        store.ensure_directory()
-        removed = store.remove_stale_temp_files()
-        if removed:
-            logging.getLogger("canny").warning("removed %d stale temp files", removed)
+        store.prepare()
     except OSError as error:
         # Not fatal: /readyz reports it and the container orchestration keeps us out of rotation.
-        logging.getLogger("canny").warning("results directory unavailable: %s", error)
+        logging.getLogger("canny").warning("result storage unavailable: %s", error)
     extensions.init_app(app, settings, store)
 
     request_log.init_app(app, settings.log_level)

@@ -1,0 +1,217 @@
+"""Results in an S3 bucket (DigitalOcean Spaces in prod), so every droplet serves every result.
+
+Objects per id, named as the gateway serves them: `<id>.orig.<ext>`, `<id>.view.png`,
+`<id>.png`, `<id>.json`. Per owner, two small copies of the metadata written after them:
+`owners/<digest>/ids/<id>.json` (get by id: one GET) and, last,
+`owners/<digest>/newest/<inverted sort key>.json` (the listing index). S3 lists keys in
+ascending UTF-8 order (https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListObjectsV2.html),
+so the sort key's characters are inverted (9-d, f-h): ascending index keys are newest
+first, and a page is ONE ListObjectsV2 (Prefix, MaxKeys, StartAfter = the inverted
+cursor) plus one GET per item on it, whatever the number of stored results.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from canny.errors import InvalidRequestError, StorageUnavailableError
+from canny.image_format import ACCEPTED_FORMATS, EXTENSIONS
+from canny.storage.contract import (
+    CURSOR_PATTERN,
+    SHA256_PATTERN,
+    Metadata,
+    is_valid_id,
+    object_names,
+    sort_key,
+)
+
+OWNERS_PREFIX = "owners"
+READY_PROBE_KEY = "readiness/probe"
+# The same header the gateway gives files from disk: one owner's data, never in a shared cache.
+RESULT_CACHE_CONTROL = "private, max-age=31536000, immutable"
+_MEDIA_TYPES = {f"orig.{f.extension}": f.media_type for f in ACCEPTED_FORMATS}
+_NOT_FOUND = {"NoSuchKey", "404", "NotFound"}
+# Character-wise inversion within [0-9a-f] (0<->f, 1<->e, ..., 9<->6, a<->5): it reverses
+# the order of each position and is its own inverse; `T`, `Z` and `-` stay in place.
+_INVERT = str.maketrans("0123456789abcdef", "fedcba9876543210")
+# Parallel GETs of one page's index objects: a page costs the same number of requests,
+# in about the time of one.
+_PAGE_FETCHERS = 8
+
+
+def inverted(cursor: str) -> str:
+    """A key that sorts ascending where `cursor` sorts descending (its own inverse)."""
+    return cursor.translate(_INVERT)
+
+
+def client_config(endpoint_url: str | None) -> Config:
+    """Short timeouts and few retries: an upload waiting on a dead store should fail fast
+    with 503, not hold a worker for botocore's 60 s defaults
+    (https://boto3.amazonaws.com/v1/documentation/api/latest/guide/configuration.html).
+    Checksums only when an operation requires them: boto3 >= 1.36 adds CRC checksums by
+    default, which S3-compatible stores may refuse
+    (https://gitlab.com/gitlab-org/gitlab-runner/-/merge_requests/6691). Path-style
+    addressing for a custom endpoint (Spaces accepts both; emulators only path-style)."""
+    return Config(
+        connect_timeout=2,
+        read_timeout=10,
+        retries={"max_attempts": 2, "mode": "standard"},
+        max_pool_connections=_PAGE_FETCHERS * 2,
+        request_checksum_calculation="when_required",
+        response_checksum_validation="when_required",
+        s3={"addressing_style": "path" if endpoint_url else "auto"},
+    )
+
+
+@contextlib.contextmanager
+def _store_errors(action: str) -> Iterator[None]:
+    """botocore's errors as the contract's: the store cannot be reached or refused."""
+    try:
+        yield
+    except ClientError as error:
+        code = error.response.get("Error", {}).get("Code", "unknown")
+        raise StorageUnavailableError(f"the result store refused to {action} ({code})") from error
+    except BotoCoreError as error:
+        raise StorageUnavailableError(f"the result store is unreachable ({action})") from error
+
+
+def _is_missing(error: ClientError) -> bool:
+    return error.response.get("Error", {}).get("Code") in _NOT_FOUND
+
+
+class S3Store:
+    def __init__(self, bucket: str, client: Any) -> None:
+        self.bucket = bucket
+        self.client = client
+
+    @classmethod
+    def connect(cls, bucket: str, endpoint_url: str | None, region: str) -> S3Store:
+        """A store on this bucket; credentials from boto3's standard chain (environment,
+        shared files, instance roles), never from our settings."""
+        client = boto3.session.Session().client(
+            "s3",
+            endpoint_url=endpoint_url or None,
+            region_name=region,
+            config=client_config(endpoint_url),
+        )
+        return cls(bucket, client)
+
+    def prepare(self) -> None:
+        """Nothing to set up: the bucket is made by the infrastructure, not the backend."""
+
+    def is_writable(self) -> bool:
+        try:
+            with _store_errors("write"):
+                self.client.put_object(Bucket=self.bucket, Key=READY_PROBE_KEY, Body=b"")
+            return True
+        except StorageUnavailableError:
+            return False
+
+    def _owner_prefix(self, owner_digest: str) -> str:
+        if SHA256_PATTERN.fullmatch(owner_digest) is None:
+            raise ValueError("not an owner digest")
+        return f"{OWNERS_PREFIX}/{owner_digest}"
+
+    def _index_key(self, owner_digest: str, cursor: str) -> str:
+        return f"{self._owner_prefix(owner_digest)}/newest/{inverted(cursor)}.json"
+
+    def _marker_key(self, owner_digest: str, image_id: str) -> str:
+        return f"{self._owner_prefix(owner_digest)}/ids/{image_id}.json"
+
+    def _get(self, key: str, action: str) -> bytes | None:
+        """The object's bytes; None when it does not exist."""
+        with _store_errors(action):
+            try:
+                return self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+            except ClientError as error:
+                if _is_missing(error):
+                    return None
+                raise
+
+    def _put(self, key: str, body: bytes, **extra: str) -> None:
+        with _store_errors("store the result"):
+            self.client.put_object(Bucket=self.bucket, Key=key, Body=body, **extra)
+
+    def load(self, owner_digest: str, image_id: str) -> Metadata | None:
+        if not is_valid_id(image_id):
+            return None
+        body = self._get(self._marker_key(owner_digest, image_id), "read a result")
+        return None if body is None else json.loads(body)
+
+    def load_original(self, image_id: str, extension: str) -> bytes | None:
+        if not is_valid_id(image_id) or extension not in EXTENSIONS:
+            return None
+        return self._get(f"{image_id}.orig.{extension}", "read an original")
+
+    def save(
+        self,
+        metadata: Metadata,
+        original: bytes,
+        extension: str,
+        edges_png: bytes,
+        view_png: bytes | None = None,
+    ) -> None:
+        """Images, metadata, the get-by-id marker, then the listing index entry. A PUT is
+        atomic (a reader sees the old object or the new one, never part of it), so an
+        interrupted save leaves no listed id; its unlisted objects are overwritten by the
+        retry, which computes the same id."""
+        image_id = metadata["id"]
+        owner = metadata["owner"]
+        images = [(f"{image_id}.orig.{extension}", original, f"orig.{extension}")]
+        if view_png is not None:
+            images.append((f"{image_id}.view.png", view_png, "png"))
+        images.append((f"{image_id}.png", edges_png, "png"))
+        for key, body, kind in images:
+            media_type = _MEDIA_TYPES.get(kind, "image/png")
+            self._put(key, body, ContentType=media_type, CacheControl=RESULT_CACHE_CONTROL)
+        document = json.dumps(metadata).encode()
+        self._put(f"{image_id}.json", document, ContentType="application/json")
+        self._put(self._marker_key(owner, image_id), document, ContentType="application/json")
+        self._put(
+            self._index_key(owner, sort_key(metadata)), document, ContentType="application/json"
+        )
+
+    def delete(self, owner_digest: str, image_id: str) -> bool:
+        """Unlist (index entry, then marker) before the images go, so no listed or fetched
+        id ever lacks its images; S3 DELETE of a missing key succeeds, so a retry after a
+        fault finishes the job."""
+        metadata = self.load(owner_digest, image_id)
+        if metadata is None:
+            return False
+        keys = [self._index_key(owner_digest, sort_key(metadata))]
+        keys.append(self._marker_key(owner_digest, image_id))
+        keys += object_names(image_id)
+        with _store_errors("delete a result"):
+            for key in keys:
+                self.client.delete_object(Bucket=self.bucket, Key=key)
+        return True
+
+    def list(
+        self, owner_digest: str, limit: int, before: str | None = None
+    ) -> tuple[list[Metadata], str | None]:
+        if before is not None and CURSOR_PATTERN.fullmatch(before) is None:
+            raise InvalidRequestError("before must be a cursor returned as `next` by this endpoint")
+        prefix = f"{self._owner_prefix(owner_digest)}/newest/"
+        request = {"Bucket": self.bucket, "Prefix": prefix, "MaxKeys": limit + 1}
+        if before is not None:
+            request["StartAfter"] = self._index_key(owner_digest, before)
+        with _store_errors("list results"):
+            listed = self.client.list_objects_v2(**request)
+        keys = [entry["Key"] for entry in listed.get("Contents", [])]
+        page_keys = keys[:limit]
+        with ThreadPoolExecutor(max_workers=_PAGE_FETCHERS) as pool:
+            bodies = list(pool.map(lambda key: self._get(key, "list results"), page_keys))
+        # An entry deleted between the list and its GET is simply not on the page.
+        items = [json.loads(body) for body in bodies if body is not None]
+        next_cursor = None
+        if len(keys) > limit:
+            next_cursor = inverted(page_keys[-1][len(prefix) : -len(".json")])
+        return items, next_cursor
