@@ -7,7 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -73,6 +73,7 @@ class LocalStack:
         upload_burst: int = 20,
         max_upload_bytes: int | None = None,
         trusted_proxies: Sequence[str] = (),
+        storage_env: Mapping[str, str] | None = None,
         startup_timeout: float = 60.0,
     ) -> None:
         self.run_dir = run_dir.resolve()
@@ -90,6 +91,9 @@ class LocalStack:
         self.upload_burst = upload_burst
         self.max_upload_bytes = max_upload_bytes or _backend_upload_limit()
         self.trusted_proxies = tuple(trusted_proxies)
+        # The backends' CANNY_STORAGE / CANNY_S3_* (and boto3 credential) variables, so
+        # several stacks can share one bucket like droplets do; empty: the results folder.
+        self.storage_env = dict(storage_env or {})
         self.startup_timeout = startup_timeout
         self._nginx: subprocess.Popen | None = None
         self._lock = RunLock(self.run_dir)
@@ -223,6 +227,7 @@ class LocalStack:
             "CANNY_MAX_UPLOAD_BYTES": str(self.max_upload_bytes),
             "CANNY_WORKER_TMP_DIR": str(self.scratch_dir),
             "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
+            **self.storage_env,
         }
         backend.process = processes.spawn(
             [sys.executable, "-m", "gunicorn", "-c", str(GUNICORN_CONFIG), "canny:create_app()"],

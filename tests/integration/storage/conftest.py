@@ -7,6 +7,7 @@ import pytest
 from canny.storage import FileStore, ResultStore
 from canny.storage.s3_store import S3Store
 
+from localrun import LocalStack
 from localrun.readiness import free_port
 from tests.integration.storage.s3_emulator import TEST_CREDENTIALS, MotoServer
 
@@ -49,3 +50,38 @@ def store(
         return file_store
     server: MotoServer = request.getfixturevalue("moto_server")
     return S3Store.connect(request.getfixturevalue("bucket"), server.endpoint_url, "us-east-1")
+
+
+def s3_storage_env(server: MotoServer, bucket: str) -> dict[str, str]:
+    """What a droplet's backends get to use the bucket: the settings and boto3's variables."""
+    return {
+        "CANNY_STORAGE": "s3",
+        "CANNY_S3_BUCKET": bucket,
+        "CANNY_S3_ENDPOINT_URL": server.endpoint_url,
+        **TEST_CREDENTIALS,
+    }
+
+
+@pytest.fixture
+def s3_stack_factory(
+    tmp_path: Path, require_tool: Callable[[str], str]
+) -> Iterator[Callable[[str, MotoServer, str], LocalStack]]:
+    """Start LocalStacks ("droplets") on a bucket; all stopped after the test."""
+    require_tool("nginx")
+    started: list[LocalStack] = []
+
+    def start(name: str, server: MotoServer, bucket: str) -> LocalStack:
+        stack = LocalStack(
+            tmp_path / name,
+            free_port(),
+            upload_rate="1000r/s",
+            upload_burst=1000,
+            storage_env=s3_storage_env(server, bucket),
+        )
+        started.append(stack)
+        stack.start()
+        return stack
+
+    yield start
+    for stack in reversed(started):
+        stack.stop()
