@@ -16,6 +16,7 @@ import contextlib
 import json
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 import boto3
@@ -38,6 +39,7 @@ READY_PROBE_KEY = "readiness/probe"
 # The same header the gateway gives files from disk: one owner's data, never in a shared cache.
 RESULT_CACHE_CONTROL = "private, max-age=31536000, immutable"
 _MEDIA_TYPES = {f"orig.{f.extension}": f.media_type for f in ACCEPTED_FORMATS}
+_JSON = {"ContentType": "application/json"}
 _NOT_FOUND = {"NoSuchKey", "404", "NotFound"}
 # Character-wise inversion within [0-9a-f] (0<->f, 1<->e, ..., 9<->6, a<->5): it reverses
 # the order of each position and is its own inverse; `T`, `Z` and `-` stay in place.
@@ -85,6 +87,14 @@ def _store_errors(action: str) -> Iterator[None]:
 
 def _is_missing(error: ClientError) -> bool:
     return error.response.get("Error", {}).get("Code") in _NOT_FOUND
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    key: str
+    body: bytes
+    # put_object's ContentType / CacheControl for this object.
+    headers: dict[str, str]
 
 
 class S3Store:
@@ -151,6 +161,35 @@ class S3Store:
             return None
         return self._get(f"{image_id}.orig.{extension}", "read an original")
 
+    def result_objects(
+        self,
+        metadata: Metadata,
+        original: bytes,
+        extension: str,
+        edges_png: bytes,
+        view_png: bytes | None = None,
+    ) -> list[StoredObject]:
+        """Every object of one result in the order they must be written: images, metadata,
+        the get-by-id marker, and last the listing index entry that makes the id visible."""
+        image_id = metadata["id"]
+        owner = metadata["owner"]
+        images = [(f"{image_id}.orig.{extension}", original, _MEDIA_TYPES[f"orig.{extension}"])]
+        if view_png is not None:
+            images.append((f"{image_id}.view.png", view_png, "image/png"))
+        images.append((f"{image_id}.png", edges_png, "image/png"))
+        document = json.dumps(metadata).encode()
+        return [
+            *(
+                StoredObject(
+                    key, body, {"ContentType": media, "CacheControl": RESULT_CACHE_CONTROL}
+                )
+                for key, body, media in images
+            ),
+            StoredObject(f"{image_id}.json", document, _JSON),
+            StoredObject(self._marker_key(owner, image_id), document, _JSON),
+            StoredObject(self._index_key(owner, sort_key(metadata)), document, _JSON),
+        ]
+
     def save(
         self,
         metadata: Metadata,
@@ -159,25 +198,14 @@ class S3Store:
         edges_png: bytes,
         view_png: bytes | None = None,
     ) -> None:
-        """Images, metadata, the get-by-id marker, then the listing index entry. A PUT is
-        atomic (a reader sees the old object or the new one, never part of it), so an
-        interrupted save leaves no listed id; its unlisted objects are overwritten by the
-        retry, which computes the same id."""
-        image_id = metadata["id"]
-        owner = metadata["owner"]
-        images = [(f"{image_id}.orig.{extension}", original, f"orig.{extension}")]
-        if view_png is not None:
-            images.append((f"{image_id}.view.png", view_png, "png"))
-        images.append((f"{image_id}.png", edges_png, "png"))
-        for key, body, kind in images:
-            media_type = _MEDIA_TYPES.get(kind, "image/png")
-            self._put(key, body, ContentType=media_type, CacheControl=RESULT_CACHE_CONTROL)
-        document = json.dumps(metadata).encode()
-        self._put(f"{image_id}.json", document, ContentType="application/json")
-        self._put(self._marker_key(owner, image_id), document, ContentType="application/json")
-        self._put(
-            self._index_key(owner, sort_key(metadata)), document, ContentType="application/json"
-        )
+        """A PUT is atomic (a reader sees the old object or the new one, never part of it)
+        and the index entry goes last, so an interrupted save leaves no listed id; its
+        unlisted objects are overwritten by the retry, which computes the same id."""
+        for stored in self.result_objects(metadata, original, extension, edges_png, view_png):
+            self.put(stored)
+
+    def put(self, stored: StoredObject) -> None:
+        self._put(stored.key, stored.body, **stored.headers)
 
     def delete(self, owner_digest: str, image_id: str) -> bool:
         """Unlist (index entry, then marker) before the images go, so no listed or fetched
