@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 import cv2
 from flask import Flask
@@ -10,7 +11,8 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from canny import config_api, errors, extensions, images_api, ops_api, request_log
 from canny.settings import Settings
-from canny.storage import open_store
+from canny.storage import FileStore, open_store
+from canny.storage.retention import RetentionSweeper
 
 # Room for the multipart envelope and the small form fields around the file itself.
 MULTIPART_OVERHEAD_BYTES = 64 * 1024
@@ -38,6 +40,12 @@ def create_app(settings: Settings | None = None) -> Flask:
         # Not fatal: /readyz reports it and the container orchestration keeps us out of rotation.
         logging.getLogger("canny").warning("result storage unavailable: %s", error)
     extensions.init_app(app, settings, store)
+    if settings.retention_days and isinstance(store, FileStore):
+        sweeper = RetentionSweeper(
+            store, timedelta(days=settings.retention_days), settings.retention_sweep_seconds
+        )
+        app.extensions["canny_retention"] = sweeper
+        sweeper.start()
 
     request_log.init_app(app, settings.log_level)
     errors.init_app(app)

@@ -21,6 +21,7 @@ from canny.image_format import EXTENSIONS
 ID_PATTERN = re.compile(r"[0-9a-f]{32}")
 CURSOR_PATTERN = re.compile(r"\d{8}T\d{12}Z-[0-9a-f]{32}")
 SHA256_PATTERN = re.compile(r"[0-9a-f]{64}")
+CREATED_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 
 Metadata = dict[str, Any]
 
@@ -51,12 +52,12 @@ def is_valid_id(value: str) -> bool:
 
 
 def created_now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return datetime.now(UTC).strftime(CREATED_FORMAT)
 
 
 def sort_key(metadata: Metadata) -> str:
     """Newest-first order and the pagination cursor: creation time, then id to break ties."""
-    stamp = datetime.strptime(metadata["created_at"], "%Y-%m-%dT%H:%M:%S.%fZ")
+    stamp = datetime.strptime(metadata["created_at"], CREATED_FORMAT)
     return f"{stamp.strftime('%Y%m%dT%H%M%S%f')}Z-{metadata['id']}"
 
 

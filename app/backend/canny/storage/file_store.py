@@ -24,11 +24,13 @@ import secrets
 import tempfile
 import time
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 from canny.errors import InsufficientStorageError, InvalidRequestError
 from canny.image_format import EXTENSIONS
 from canny.storage.contract import (
+    CREATED_FORMAT,
     CURSOR_PATTERN,
     SHA256_PATTERN,
     Metadata,
@@ -203,6 +205,25 @@ class FileStore:
             return False
         self._remove(object_names(image_id))
         return True
+
+    def delete_created_before(self, cutoff: datetime) -> int:
+        """Delete every owner's results created before `cutoff`, each metadata-first (the
+        owner's index entry, then `<id>.json`, then the images) so that a listed or
+        fetched id never lacks its images. Returns how many results were deleted."""
+        before = sort_key({"created_at": cutoff.strftime(CREATED_FORMAT), "id": ""})
+        removed = 0
+        for entry in (self.directory / OWNERS_FOLDER).glob("*/*.json"):
+            try:
+                metadata = json.loads(entry.read_bytes())
+            except (FileNotFoundError, ValueError):
+                continue  # deleted meanwhile, or changed by hand: listing skips it too
+            if sort_key(metadata) >= before:
+                continue
+            with contextlib.suppress(FileNotFoundError):
+                entry.unlink()
+                self._remove(object_names(metadata["id"]))
+                removed += 1
+        return removed
 
     def _owner_metadata(self, owner_digest: str) -> Iterator[Metadata]:
         # An owner with no results yet has no folder: glob then finds nothing.
