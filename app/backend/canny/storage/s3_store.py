@@ -40,6 +40,14 @@ READY_PROBE_KEY = "readiness/probe"
 RESULT_CACHE_CONTROL = "private, max-age=31536000, immutable"
 _MEDIA_TYPES = {f"orig.{f.extension}": f.media_type for f in ACCEPTED_FORMATS}
 _JSON = {"ContentType": "application/json"}
+# Images are readable without credentials, so the gateway can proxy them unsigned (stock
+# nginx cannot sign S3 requests); their names are unguessable ids, like /results/ on disk.
+# Metadata and the owners' index stay private, and so does the bucket's listing: a
+# canned ACL on an object grants reading that object only
+# (https://docs.aws.amazon.com/AmazonS3/latest/userguide/acl-overview.html#canned-acl;
+# Spaces supports per-object ACLs:
+# https://docs.digitalocean.com/products/spaces/how-to/set-file-permissions/).
+_PUBLIC_IMAGE = {"CacheControl": RESULT_CACHE_CONTROL, "ACL": "public-read"}
 _NOT_FOUND = {"NoSuchKey", "404", "NotFound"}
 # Character-wise inversion within [0-9a-f] (0<->f, 1<->e, ..., 9<->6, a<->5): it reverses
 # the order of each position and is its own inverse; `T`, `Z` and `-` stay in place.
@@ -180,9 +188,7 @@ class S3Store:
         document = json.dumps(metadata).encode()
         return [
             *(
-                StoredObject(
-                    key, body, {"ContentType": media, "CacheControl": RESULT_CACHE_CONTROL}
-                )
+                StoredObject(key, body, {"ContentType": media, **_PUBLIC_IMAGE})
                 for key, body, media in images
             ),
             StoredObject(f"{image_id}.json", document, _JSON),
