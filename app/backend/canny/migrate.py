@@ -3,8 +3,8 @@
 `python -m canny.migrate --from DIR`, with the CANNY_STORAGE=s3 settings of the backend.
 
 Reads the owners' index (`owners/<digest>/<id>.json`), so exactly the listed results move,
-each written in the S3 store's order (images, metadata, marker, index last): a result is
-listed in the bucket only once all its objects are there. An object already in the
+each written in the S3 store's order (images, metadata, index entry, get-by-id marker): a
+result is listed in the bucket only once its images and metadata are there. An object already in the
 bucket with the same size and MD5 ETag is skipped, so a rerun after an interruption
 resumes where it stopped and a finished migration is a no-op. Every object written is
 read back (HEAD) and compared; nothing is ever deleted, on either side.

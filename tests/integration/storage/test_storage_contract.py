@@ -10,6 +10,8 @@ from canny.errors import InvalidRequestError, StorageUnavailableError
 from canny.storage import FileStore, ResultStore, created_now, result_id, sort_key
 from canny.storage.s3_store import S3Store
 
+from tests.integration.storage.s3_emulator import MotoServer
+
 OWNER = "1" * 64
 OTHER_OWNER = "2" * 64
 
@@ -160,3 +162,24 @@ def test_a_missing_bucket_is_a_storage_error(
 @pytest.fixture
 def unused_tcp_port_url(free_port: int) -> str:
     return f"http://127.0.0.1:{free_port}"
+
+
+def test_a_save_cut_short_after_the_index_is_listed_whole_deletable_and_retried(
+    s3_credentials: dict[str, str], moto_server: MotoServer, bucket: str
+) -> None:
+    """S3 only: the get-by-id marker is the last object. Without it the result is listed
+    with all its images and can be deleted; it is not answered as cached, so the client's
+    retry writes it again."""
+    store = S3Store.connect(bucket, moto_server.endpoint_url, "us-east-1")
+    metadata = metadata_for(1)
+    *before_marker, marker = store.result_objects(metadata, b"original", "png", b"edges")
+    assert marker.key.startswith(f"owners/{OWNER}/ids/")
+    for stored in before_marker:
+        store.put(stored)
+    assert store.list(OWNER, limit=10)[0] == [metadata]
+    assert store.load(OWNER, metadata["id"]) is None, "a retry would answer `cached`"
+    assert not store.delete(OTHER_OWNER, metadata["id"])
+    assert store.delete(OWNER, metadata["id"])
+    assert stored_names(store) == set()
+    save(store, metadata)
+    assert store.load(OWNER, metadata["id"]) == metadata

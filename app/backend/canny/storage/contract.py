@@ -3,8 +3,8 @@
 Both stores keep the same objects per id, named as the gateway serves them at /results/:
 `<id>.orig.<ext>` (the upload), `<id>.view.png` (a PNG rendition for formats browsers
 cannot show), `<id>.png` (the edge map) and `<id>.json` (metadata, with the owner's
-digest). Each also keeps a per-owner index written last, so an id is visible only once
-all its objects exist.
+digest). Each also keeps a per-owner index written after those, so an id is visible only
+once its images and metadata exist.
 """
 
 from __future__ import annotations
@@ -95,7 +95,7 @@ class ResultStore(Protocol):
         edges_png: bytes,
         view_png: bytes | None = None,
     ) -> None:
-        """Store every object of a result, the owner's index entry last."""
+        """Store every object of a result, the owner's index after the images and metadata."""
 
     def delete(self, owner_digest: str, image_id: str) -> bool:
         """Unlist, then remove every object; False when the owner has no such result."""

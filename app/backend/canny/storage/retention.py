@@ -25,7 +25,7 @@ def lifecycle_configuration(days: int) -> dict[str, Any]:
     https://docs.digitalocean.com/reference/terraform/reference/resources/spaces_bucket/).
     Expiry is counted from each object's creation and rounded to the next midnight UTC, so
     a result's objects, written within a second, expire together (unless that second
-    straddles midnight: then the index entry, written last, goes a day after its images
+    straddles midnight: then the index entry, written after the images, goes a day after its images
     and the id is listed without images for that day)."""
     return {
         "Rules": [

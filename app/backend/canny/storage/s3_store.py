@@ -2,10 +2,10 @@
 
 Objects per id, named as the gateway serves them: `<id>.orig.<ext>`, `<id>.view.png`,
 `<id>.png`, `<id>.json`. Per owner, two small copies of the metadata written after them:
-`owners/<digest>/ids/<id>.json` (get by id: one GET) and, last,
-`owners/<digest>/newest/<inverted sort key>.json` (the listing index). S3 lists keys in
-ascending UTF-8 order (https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListObjectsV2.html),
-so the sort key's characters are inverted (9-d, f-h): ascending index keys are newest
+`owners/<digest>/newest/<inverted sort key>.json` (the listing index), then
+`owners/<digest>/ids/<id>.json` (get by id: one GET). S3 lists keys in ascending UTF-8
+order (https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListObjectsV2.html), so the
+sort key's characters are inverted (0<->f, 1<->e, ...): ascending index keys are newest
 first, and a page is ONE ListObjectsV2 (Prefix, MaxKeys, StartAfter = the inverted
 cursor) plus one GET per item on it, whatever the number of stored results.
 """
@@ -178,7 +178,10 @@ class S3Store:
         view_png: bytes | None = None,
     ) -> list[StoredObject]:
         """Every object of one result in the order they must be written: images, metadata,
-        the get-by-id marker, and last the listing index entry that makes the id visible."""
+        the listing index entry, then the get-by-id marker. A save cut short after the
+        index is listed with all its images; it is fetched by id and answered as cached
+        only once the marker exists, so the client's retry completes it (a marker before
+        the index would answer `cached` forever for a result never listed)."""
         image_id = metadata["id"]
         owner = metadata["owner"]
         images = [(f"{image_id}.orig.{extension}", original, _MEDIA_TYPES[f"orig.{extension}"])]
@@ -192,8 +195,8 @@ class S3Store:
                 for key, body, media in images
             ),
             StoredObject(f"{image_id}.json", document, _JSON),
-            StoredObject(self._marker_key(owner, image_id), document, _JSON),
             StoredObject(self._index_key(owner, sort_key(metadata)), document, _JSON),
+            StoredObject(self._marker_key(owner, image_id), document, _JSON),
         ]
 
     def save(
@@ -205,8 +208,8 @@ class S3Store:
         view_png: bytes | None = None,
     ) -> None:
         """A PUT is atomic (a reader sees the old object or the new one, never part of it)
-        and the index entry goes last, so an interrupted save leaves no listed id; its
-        unlisted objects are overwritten by the retry, which computes the same id."""
+        and the images go first, so no listed or fetched id lacks them; what an
+        interrupted save left is overwritten by the retry, which computes the same id."""
         for stored in self.result_objects(metadata, original, extension, edges_png, view_png):
             self.put(stored)
 
@@ -216,9 +219,13 @@ class S3Store:
     def delete(self, owner_digest: str, image_id: str) -> bool:
         """Unlist (index entry, then marker) before the images go, so no listed or fetched
         id ever lacks its images; S3 DELETE of a missing key succeeds, so a retry after a
-        fault finishes the job."""
-        metadata = self.load(owner_digest, image_id)
-        if metadata is None:
+        fault finishes the job. The owner is checked on `<id>.json`, which exists whenever
+        the index entry does, so a result listed by a save cut short is deletable too."""
+        if not is_valid_id(image_id):
+            return False
+        body = self._get(f"{image_id}.json", "read a result")
+        metadata = None if body is None else json.loads(body)
+        if metadata is None or metadata.get("owner") != owner_digest:
             return False
         keys = [self._index_key(owner_digest, sort_key(metadata))]
         keys.append(self._marker_key(owner_digest, image_id))
