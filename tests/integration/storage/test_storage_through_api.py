@@ -63,3 +63,9 @@ def test_an_unreachable_store_answers_503_storage_unavailable(
     assert client.get("/api/images").json["error"]["code"] == "storage_unavailable"
     ready = client.get("/readyz")
     assert ready.status_code == 503 and ready.json["error"]["code"] == "not_ready"
+
+
+def test_the_api_description_names_the_storage_failure(tmp_path: Path) -> None:
+    document = create_app(Settings(results_dir=tmp_path)).test_client().get("/api/openapi.json")
+    for path in ("/api/images", "/api/images/{image_id}/rerun"):
+        assert "503" in document.json["paths"][path]["post"]["responses"], path
