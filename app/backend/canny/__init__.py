@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import logging
-from datetime import timedelta
-
 import cv2
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from canny import config_api, errors, extensions, images_api, ops_api, request_log
 from canny.settings import Settings
-from canny.storage import FileStore, open_store
-from canny.storage.retention import RetentionSweeper
+from canny.storage.selection import start_storage
 
 # Room for the multipart envelope and the small form fields around the file itself.
 MULTIPART_OVERHEAD_BYTES = 64 * 1024
@@ -33,19 +29,10 @@ def create_app(settings: Settings | None = None) -> Flask:
     # only add non-JSON lines to the log.
     cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
 
-    store = open_store(settings)
-    try:
-        store.prepare()
-    except OSError as error:
-        # Not fatal: /readyz reports it and the container orchestration keeps us out of rotation.
-        logging.getLogger("canny").warning("result storage unavailable: %s", error)
+    store, sweeper = start_storage(settings)
     extensions.init_app(app, settings, store)
-    if settings.retention_days and isinstance(store, FileStore):
-        sweeper = RetentionSweeper(
-            store, timedelta(days=settings.retention_days), settings.retention_sweep_seconds
-        )
+    if sweeper is not None:
         app.extensions["canny_retention"] = sweeper
-        sweeper.start()
 
     request_log.init_app(app, settings.log_level)
     errors.init_app(app)
