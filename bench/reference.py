@@ -3,7 +3,7 @@ OpenCV, no HTTP.
 
 The compute-only reference (the raw limit) stops at the PNG bytes. The store reference
 also stores the three files of a result through the service's own
-`canny.storage.ResultStore.save`, so with the same durability: what is left between it
+`canny.storage.FileStore.save`, so with the same durability: what is left between it
 and the service is the service's own cost (HTTP, parsing, hashing, logging, metrics).
 Both run in worker processes set up like the service's workers (one OpenCV thread, the
 same malloc thresholds) and measure each worker's CPU with time.process_time().
@@ -26,7 +26,7 @@ from canny import allocator
 from canny.edge_params import EdgeParams
 from canny.image_format import detect_format
 from canny.pipeline import PNG_ENCODE_FLAGS
-from canny.storage import ResultStore, created_now
+from canny.storage import FileStore, created_now
 
 DEFAULT_BLUR, DEFAULT_LOW, DEFAULT_HIGH = 5, 100, 200
 # Workers begin together at a shared monotonic instant so the 2-process wall time is fair.
@@ -88,7 +88,7 @@ def edge_png(data: bytes) -> bytes:
 BENCH_OWNER = "b" * 64
 
 
-def store_result(store: ResultStore, data: bytes) -> str:
+def store_result(store: FileStore, data: bytes) -> str:
     """The pipeline, then the upload, edge map and metadata saved as the service saves
     them, for one owner. A new id each time: every image is a first upload, as in the
     service runs."""
@@ -129,7 +129,7 @@ def _like_a_service_worker() -> None:
 def _timed_batch(data: bytes, count: int, start_at: float, store_in: Path | None) -> _Batch:
     """Times, CPU and minor page faults of `count` pipeline runs in this worker, each
     stored in `store_in` when it is given."""
-    store = None if store_in is None else ResultStore(store_in)
+    store = None if store_in is None else FileStore(store_in)
     time.sleep(max(0.0, start_at - time.monotonic()))
     faults_before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     cpu_before = time.process_time()

@@ -148,12 +148,14 @@ class ResultsBucket(pulumi.ComponentResource):
         return spaces_endpoint(self.args.region)
 
     def settings_environment(self) -> dict[str, str]:
-        """What the backends need besides the key: plain values, fine in a command line."""
+        """What the backends need besides the key, and where the gateway's /results/ finds
+        the images (path-style bucket URL): plain values, fine in a command line."""
         return {
             "CANNY_STORAGE": "s3",
             "CANNY_S3_BUCKET": self.args.bucket_name,
             "CANNY_S3_ENDPOINT_URL": self.endpoint_url,
             "CANNY_S3_REGION": self.args.region,
+            "CANNY_RESULTS_BUCKET_URL": f"{self.endpoint_url}/{self.args.bucket_name}",
         }
 
     def credentials_stdin(self) -> pulumi.Output[str]:

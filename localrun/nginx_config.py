@@ -15,6 +15,12 @@ TEMPLATE_PATH = REPO_ROOT / "app" / "gateway" / "nginx.conf.template"
 PLACEHOLDER = re.compile(r"\$\{(CANNY_[A-Z0-9_]+)\}")
 
 
+# `https://host[:port]/bucket`: path-style, the bucket as the only path segment.
+BUCKET_URL = re.compile(
+    r"(https?)://([A-Za-z0-9.-]+(?::[0-9]{1,5})?)/([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])"
+)
+
+
 class MissingPlaceholderError(ValueError):
     """The template names placeholders that were given no value."""
 
@@ -42,3 +48,41 @@ def trusted_proxy_directives(addresses: Iterable[str]) -> str:
     smuggle other directives into the config."""
     networks = (ipaddress.ip_network(address, strict=False) for address in addresses)
     return " ".join(f"set_real_ip_from {network};" for network in networks)
+
+
+def results_source_directives(results_dir: Path, bucket_url: str = "") -> str:
+    """CANNY_RESULTS_SOURCE as the template takes it: where /results/<id>.* comes from.
+
+    Without a bucket, the results folder (`alias`). With one (`https://host/bucket`), the
+    bucket, proxied path-style for the one object the location matched: never a listing
+    (the location only matches result names), only GET/HEAD, without the client's cookie
+    or Authorization header, the store's own Cache-Control and x-amz-* headers dropped so
+    the gateway's `private` one applies, and the store's 403/404 answered as our JSON 404
+    (https://nginx.org/en/docs/http/ngx_http_proxy_module.html#proxy_intercept_errors).
+    The host is resolved when nginx starts, as proxy_pass without variables does.
+    """
+    if not bucket_url:
+        return f'alias "{results_dir}/$1";'
+    match = BUCKET_URL.fullmatch(bucket_url)
+    if match is None:
+        raise ValueError(
+            f"not a bucket URL like https://fra1.digitaloceanspaces.com/bucket: {bucket_url!r}"
+        )
+    scheme, host, bucket = match.groups()
+    directives = [
+        "limit_except GET { deny all; }",
+        f'rewrite "^/results/(.+)$" "/{bucket}/$1" break;',
+        f'proxy_set_header Host "{host}";',
+        'proxy_set_header Connection "";',
+        'proxy_set_header Authorization "";',
+        'proxy_set_header Cookie "";',
+        "proxy_hide_header Cache-Control;",
+        "proxy_hide_header Set-Cookie;",
+        "proxy_hide_header x-amz-request-id;",
+        "proxy_hide_header x-amz-id-2;",
+        "proxy_intercept_errors on;",
+    ]
+    if scheme == "https":
+        directives.append("proxy_ssl_server_name on;")
+    directives.append(f"proxy_pass {scheme}://{host};")
+    return " ".join(directives)

@@ -7,7 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -16,7 +16,12 @@ from canny import MULTIPART_OVERHEAD_BYTES
 from canny.settings import Settings, SettingsError
 
 from localrun import processes
-from localrun.nginx_config import REPO_ROOT, render_template_file, trusted_proxy_directives
+from localrun.nginx_config import (
+    REPO_ROOT,
+    render_template_file,
+    results_source_directives,
+    trusted_proxy_directives,
+)
 from localrun.readiness import StartupError, free_port, log_tail, wait_until_ok
 from localrun.run_lock import RunLock
 
@@ -73,6 +78,7 @@ class LocalStack:
         upload_burst: int = 20,
         max_upload_bytes: int | None = None,
         trusted_proxies: Sequence[str] = (),
+        storage_env: Mapping[str, str] | None = None,
         startup_timeout: float = 60.0,
     ) -> None:
         self.run_dir = run_dir.resolve()
@@ -90,6 +96,10 @@ class LocalStack:
         self.upload_burst = upload_burst
         self.max_upload_bytes = max_upload_bytes or _backend_upload_limit()
         self.trusted_proxies = tuple(trusted_proxies)
+        # The backends' CANNY_STORAGE / CANNY_S3_* (and boto3 credential) variables, so
+        # several stacks can share one bucket like droplets do; empty: the results folder.
+        self.storage_env = dict(storage_env or {})
+        self.results_bucket_url = results_bucket_url(self.storage_env)
         self.startup_timeout = startup_timeout
         self._nginx: subprocess.Popen | None = None
         self._lock = RunLock(self.run_dir)
@@ -223,6 +233,7 @@ class LocalStack:
             "CANNY_MAX_UPLOAD_BYTES": str(self.max_upload_bytes),
             "CANNY_WORKER_TMP_DIR": str(self.scratch_dir),
             "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
+            **self.storage_env,
         }
         backend.process = processes.spawn(
             [sys.executable, "-m", "gunicorn", "-c", str(GUNICORN_CONFIG), "canny:create_app()"],
@@ -264,7 +275,9 @@ class LocalStack:
             "CANNY_BACKEND_1": self.backends[0].address,
             "CANNY_BACKEND_2": self.backends[1].address,
             "CANNY_FRONTEND_DIR": str(FRONTEND_DIR),
-            "CANNY_RESULTS_DIR": str(self.results_dir),
+            "CANNY_RESULTS_SOURCE": results_source_directives(
+                self.results_dir, self.results_bucket_url
+            ),
             # Exactly the backends' own request limit: the file plus the multipart envelope.
             "CANNY_MAX_BODY": str(self.max_upload_bytes + MULTIPART_OVERHEAD_BYTES),
             "CANNY_UPLOAD_RATE": self.upload_rate,
@@ -275,6 +288,14 @@ class LocalStack:
             "CANNY_ERROR_LOG": str(self.error_log),
             "CANNY_TRUSTED_PROXIES": trusted_proxy_directives(self.trusted_proxies),
         }
+
+
+def results_bucket_url(storage_env: Mapping[str, str]) -> str:
+    """The bucket the gateway proxies /results/ to when the backends store in S3 (path
+    style, as the backends address it); empty for the results folder."""
+    if storage_env.get("CANNY_STORAGE") != "s3":
+        return ""
+    return f"{storage_env['CANNY_S3_ENDPOINT_URL'].rstrip('/')}/{storage_env['CANNY_S3_BUCKET']}"
 
 
 def _backend_upload_limit() -> int:

@@ -11,7 +11,8 @@
 #         CANNY_TRUSTED_PROXIES  addresses/CIDRs whose X-Forwarded-For the gateway believes
 #                                (the load balancer's VPC range; empty: nobody's; kept in .env)
 #         CANNY_STORAGE, CANNY_S3_BUCKET, CANNY_S3_ENDPOINT_URL, CANNY_S3_REGION,
-#         CANNY_RETENTION_DAYS   where the backends keep results and for how long; each one
+#         CANNY_RETENTION_DAYS,  where the backends keep results and for how long, and where
+#         CANNY_RESULTS_BUCKET_URL the gateway's /results/ reads them from; each one
 #                                given is kept in .env (the bucket's key comes from
 #                                storage_credentials.sh, never from here)
 #         CANNY_APP_DIR          the bundle folder (default: this script's parent folder)
@@ -50,7 +51,8 @@ set_env_value REGISTRY_IMAGE "$registry_image"
 set_env_value IMAGE_TAG "$image_tag"
 set_env_value COMPOSE_PROFILES "${COMPOSE_PROFILES:-}"
 set_env_value CANNY_TRUSTED_PROXIES "${CANNY_TRUSTED_PROXIES:-}"
-for key in CANNY_STORAGE CANNY_S3_BUCKET CANNY_S3_ENDPOINT_URL CANNY_S3_REGION CANNY_RETENTION_DAYS; do
+for key in CANNY_STORAGE CANNY_S3_BUCKET CANNY_S3_ENDPOINT_URL CANNY_S3_REGION CANNY_RETENTION_DAYS \
+  CANNY_RESULTS_BUCKET_URL; do
   if [ -n "${!key:-}" ]; then
     set_env_value "$key" "${!key}"
   fi

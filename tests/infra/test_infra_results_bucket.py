@@ -99,13 +99,15 @@ def test_the_key_grants_readwrite_on_its_bucket_only(run_stack):
     assert bucket.urn in key.property_dependencies["grants"]
 
 
-def test_the_backends_get_the_bucket_settings_in_the_deploy_command(run_stack):
+def test_the_backends_and_gateway_get_the_bucket_settings_in_the_deploy_command(run_stack):
     create = _command(run_stack("prod", **SPACES), "compose-up").inputs["create"]
     for assignment in (
         "CANNY_STORAGE=s3",
         "CANNY_S3_BUCKET=canny-prod-results-example-com",
         "CANNY_S3_ENDPOINT_URL=https://fra1.digitaloceanspaces.com",
         "CANNY_S3_REGION=fra1",
+        # the gateway's /results/ proxies the images from the bucket (path-style URL)
+        "CANNY_RESULTS_BUCKET_URL=https://fra1.digitaloceanspaces.com/canny-prod-results-example-com",
     ):
         assert assignment in create, create
 

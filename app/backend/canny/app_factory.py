@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-
 import cv2
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -18,7 +16,7 @@ from canny import (
     request_log,
 )
 from canny.settings import Settings
-from canny.storage import ResultStore
+from canny.storage.selection import start_storage
 
 
 def build_app(settings: Settings | None = None) -> Flask:
@@ -36,15 +34,9 @@ def build_app(settings: Settings | None = None) -> Flask:
     # only add non-JSON lines to the log.
     cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
 
-    store = ResultStore(settings.results_dir)
-    try:
-        store.ensure_directory()
-        removed = store.remove_stale_temp_files()
-        if removed:
-            logging.getLogger("canny").warning("removed %d stale temp files", removed)
-    except OSError as error:
-        # Not fatal: /readyz reports it and the container orchestration keeps us out of rotation.
-        logging.getLogger("canny").warning("results directory unavailable: %s", error)
+    store, sweeper = start_storage(settings)
+    if sweeper is not None:
+        app.extensions["canny_retention"] = sweeper
     extensions.init_app(app, settings, store)
 
     request_log.init_app(app, settings.log_level)

@@ -84,6 +84,13 @@ class InsufficientStorageError(ApiError):
     code = "insufficient_storage"
 
 
+class StorageUnavailableError(ApiError):
+    """The result store cannot be reached or answers with errors: try again later."""
+
+    status = 503
+    code = "storage_unavailable"
+
+
 def error_body(code: str, message: str) -> dict[str, dict[str, str]]:
     return {"error": {"code": code, "message": message}}
 

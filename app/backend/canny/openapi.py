@@ -24,6 +24,10 @@ def _error(description: str) -> dict[str, Any]:
     }
 
 
+# The result store (a bucket) cannot be reached or fails: code `storage_unavailable`.
+_STORAGE_UNAVAILABLE = _error("The result store is unreachable or failing; try again later")
+
+
 def _json(description: str, schema_name: str) -> dict[str, Any]:
     return {
         "description": description,
@@ -206,6 +210,7 @@ def _upload_operation() -> dict[str, Any]:
             "413": _error("More bytes than CANNY_MAX_UPLOAD_BYTES or pixels than CANNY_MAX_PIXELS"),
             "415": _error("Not multipart/form-data, or an image format that is not supported"),
             "507": _error("No space left to store the result"),
+            "503": _STORAGE_UNAVAILABLE,
         },
     }
 
@@ -235,6 +240,7 @@ def _rerun_operation() -> dict[str, Any]:
             "415": _error("A body that is neither JSON nor a urlencoded form"),
             "413": _error("The stored original has more pixels than CANNY_MAX_PIXELS allows now"),
             "507": _error("No space left to store the result"),
+            "503": _STORAGE_UNAVAILABLE,
         },
     }
 

@@ -22,7 +22,9 @@ def readyz() -> Response:
     """Ready only when results can be stored (a full disk included), so a load balancer
     or deploy gate sees a backend that cannot take uploads; reads still work meanwhile."""
     if not current_store().is_writable():
-        raise NotReadyError("results cannot be written (the results disk is full or read-only)")
+        raise NotReadyError(
+            "results cannot be written (the result store is full, read-only or unreachable)"
+        )
     return jsonify({"status": "ready"})
 
 

@@ -8,11 +8,19 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 MIB = 1024 * 1024
+STORES = ("file", "s3")
+# S3 bucket naming rules (DigitalOcean Spaces follows them):
+# https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html
+BUCKET_PATTERN = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+REGION_PATTERN = re.compile(r"[a-z0-9-]{2,32}")
+DAY_SECONDS = 24 * 3600
 
 
 class SettingsError(ValueError):
@@ -47,6 +55,44 @@ def _log_level(environ: Mapping[str, str]) -> str:
     return level
 
 
+def _storage(environ: Mapping[str, str]) -> str:
+    store = env_str(environ, "CANNY_STORAGE", "file").lower()
+    if store not in STORES:
+        raise SettingsError(f"CANNY_STORAGE must be one of {', '.join(STORES)}, got {store!r}")
+    return store
+
+
+def _s3_bucket(environ: Mapping[str, str], required: bool) -> str:
+    bucket = env_str(environ, "CANNY_S3_BUCKET", "")
+    if required and not bucket:
+        raise SettingsError("CANNY_S3_BUCKET must name the bucket when CANNY_STORAGE=s3")
+    if bucket and BUCKET_PATTERN.fullmatch(bucket) is None:
+        raise SettingsError(f"CANNY_S3_BUCKET must be a valid bucket name, got {bucket!r}")
+    return bucket
+
+
+def _s3_endpoint_url(environ: Mapping[str, str]) -> str:
+    """Empty means AWS's own endpoint for the region; otherwise an http(s) URL with a host
+    and nothing after it (the bucket is not part of the endpoint)."""
+    url = env_str(environ, "CANNY_S3_ENDPOINT_URL", "")
+    if not url:
+        return ""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.path not in ("", "/"):
+        raise SettingsError(
+            f"CANNY_S3_ENDPOINT_URL must be an http(s) URL such as "
+            f"https://fra1.digitaloceanspaces.com, got {url!r}"
+        )
+    return url.rstrip("/")
+
+
+def _s3_region(environ: Mapping[str, str]) -> str:
+    region = env_str(environ, "CANNY_S3_REGION", "us-east-1")
+    if REGION_PATTERN.fullmatch(region) is None:
+        raise SettingsError(f"CANNY_S3_REGION must be a region name such as fra1, got {region!r}")
+    return region
+
+
 @dataclass(frozen=True)
 class Settings:
     results_dir: Path = Path("results")
@@ -65,10 +111,21 @@ class Settings:
     # Declared pixels being decoded at once per worker (see canny.pixel_budget); an image
     # larger than this runs alone.
     pixel_budget: int = 16_000_000
+    # Where results live: "file" (results_dir) or "s3" (the bucket below).
+    storage: str = "file"
+    s3_bucket: str = ""
+    # Empty: AWS's endpoint for the region; Spaces: https://<region>.digitaloceanspaces.com
+    s3_endpoint_url: str = ""
+    s3_region: str = "us-east-1"
+    # Results older than this many days are deleted (0 keeps everything); the file store
+    # sweeps every retention_sweep_seconds, a bucket expires them by its lifecycle rule.
+    retention_days: int = 0
+    retention_sweep_seconds: int = 3600
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if environ is None else environ
+        storage = _storage(env)
         return cls(
             results_dir=Path(env_str(env, "CANNY_RESULTS_DIR", str(cls.results_dir))),
             max_upload_bytes=env_int(env, "CANNY_MAX_UPLOAD_BYTES", cls.max_upload_bytes, 1),
@@ -82,4 +139,12 @@ class Settings:
                 env, "CANNY_PIPELINE_PROCESSES", cls.pipeline_processes, 1, 64
             ),
             pixel_budget=env_int(env, "CANNY_PIXEL_BUDGET", cls.pixel_budget, 1),
+            storage=storage,
+            s3_bucket=_s3_bucket(env, required=storage == "s3"),
+            s3_endpoint_url=_s3_endpoint_url(env),
+            s3_region=_s3_region(env),
+            retention_days=env_int(env, "CANNY_RETENTION_DAYS", cls.retention_days, 0, 36500),
+            retention_sweep_seconds=env_int(
+                env, "CANNY_RETENTION_SWEEP_SECONDS", cls.retention_sweep_seconds, 1, DAY_SECONDS
+            ),
         )

@@ -19,6 +19,7 @@ from localrun.nginx_config import (
     placeholders,
     render,
     render_template_file,
+    results_source_directives,
 )
 
 TEMPLATE = TEMPLATE_PATH.read_text()
@@ -33,7 +34,12 @@ def compose_values() -> dict[str, str]:
     environment = compose["services"]["gateway"]["environment"]
     values.update({name: str(value) for name, value in environment.items()})
     # A value compose takes from the deploy's environment renders here as its default.
-    return {name: re.sub(r"^\$\{\w+:-(.*)\}$", r"\1", value) for name, value in values.items()}
+    values = {name: re.sub(r"^\$\{\w+:-(.*)\}$", r"\1", value) for name, value in values.items()}
+    # The entrypoint renders this one from CANNY_RESULTS_DIR / CANNY_RESULTS_BUCKET_URL.
+    values["CANNY_RESULTS_SOURCE"] = results_source_directives(
+        Path(values["CANNY_RESULTS_DIR"]), values.get("CANNY_RESULTS_BUCKET_URL", "")
+    )
+    return values
 
 
 COMPOSE_VALUES = compose_values()

@@ -31,7 +31,8 @@ def test_a_deploy_keeps_the_key_and_adds_the_bucket_settings(remote_host):
     settings = (
         "COMPOSE_PROFILES= CANNY_STORAGE=s3 CANNY_S3_BUCKET=canny-prod-results-example-com "
         "CANNY_S3_ENDPOINT_URL=https://fra1.digitaloceanspaces.com CANNY_S3_REGION=fra1 "
-        "CANNY_RETENTION_DAYS=30"
+        "CANNY_RETENTION_DAYS=30 "
+        "CANNY_RESULTS_BUCKET_URL=https://fra1.digitaloceanspaces.com/canny-prod-results-example-com"
     )
     result = deploy(remote_host, "tag-1", env=settings)
     assert result.ok, result.stderr
@@ -47,6 +48,9 @@ def test_a_deploy_keeps_the_key_and_adds_the_bucket_settings(remote_host):
         "CANNY_S3_ENDPOINT_URL": "https://fra1.digitaloceanspaces.com",
         "CANNY_S3_REGION": "fra1",
         "CANNY_RETENTION_DAYS": "30",
+        "CANNY_RESULTS_BUCKET_URL": (
+            "https://fra1.digitaloceanspaces.com/canny-prod-results-example-com"
+        ),
     }
     assert stat.S_IMODE((remote_host.app_dir / ".env").stat().st_mode) == 0o600
 

@@ -50,3 +50,57 @@ def test_values_are_read_from_the_environment() -> None:
 def test_invalid_values_fail_naming_the_variable(name: str, value: str) -> None:
     with pytest.raises(SettingsError, match=name):
         Settings.from_env({name: value})
+
+
+def test_the_file_store_is_the_default_and_s3_is_read_from_the_environment() -> None:
+    assert Settings.from_env({}).storage == "file"
+    assert Settings.from_env({}).retention_days == 0
+    settings = Settings.from_env(
+        {
+            "CANNY_STORAGE": "s3",
+            "CANNY_S3_BUCKET": "canny-results",
+            "CANNY_S3_ENDPOINT_URL": "https://fra1.digitaloceanspaces.com/",
+            "CANNY_S3_REGION": "fra1",
+            "CANNY_RETENTION_DAYS": "30",
+            "CANNY_RETENTION_SWEEP_SECONDS": "60",
+        }
+    )
+    assert (settings.storage, settings.s3_bucket, settings.s3_region) == (
+        "s3",
+        "canny-results",
+        "fra1",
+    )
+    assert settings.s3_endpoint_url == "https://fra1.digitaloceanspaces.com"
+    assert (settings.retention_days, settings.retention_sweep_seconds) == (30, 60)
+    assert Settings.from_env({"CANNY_STORAGE": "s3", "CANNY_S3_BUCKET": "abc"}).s3_region == (
+        "us-east-1"
+    )
+
+
+@pytest.mark.parametrize(
+    ("environ", "name"),
+    [
+        ({"CANNY_STORAGE": "spaces"}, "CANNY_STORAGE"),
+        ({"CANNY_STORAGE": "s3"}, "CANNY_S3_BUCKET"),
+        ({"CANNY_STORAGE": "s3", "CANNY_S3_BUCKET": "Bad_Bucket"}, "CANNY_S3_BUCKET"),
+        (
+            {
+                "CANNY_STORAGE": "s3",
+                "CANNY_S3_BUCKET": "ok-bucket",
+                "CANNY_S3_ENDPOINT_URL": "fra1",
+            },
+            "CANNY_S3_ENDPOINT_URL",
+        ),
+        (
+            {"CANNY_S3_ENDPOINT_URL": "https://fra1.digitaloceanspaces.com/b"},
+            "CANNY_S3_ENDPOINT_URL",
+        ),
+        ({"CANNY_S3_REGION": "FRA 1"}, "CANNY_S3_REGION"),
+        ({"CANNY_RETENTION_DAYS": "-1"}, "CANNY_RETENTION_DAYS"),
+    ],
+)
+def test_invalid_storage_settings_refuse_to_start_naming_the_variable(
+    environ: dict[str, str], name: str
+) -> None:
+    with pytest.raises(SettingsError, match=name):
+        Settings.from_env(environ)

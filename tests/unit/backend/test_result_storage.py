@@ -17,7 +17,7 @@ from canny import create_app
 from canny.edge_params import EdgeParams
 from canny.errors import InsufficientStorageError, InvalidRequestError
 from canny.settings import Settings
-from canny.storage import STALE_TEMP_SECONDS, ResultStore, created_now, result_id
+from canny.storage import STALE_TEMP_SECONDS, FileStore, created_now, result_id
 
 OWNER = "1" * 64
 OTHER_OWNER = "2" * 64
@@ -83,7 +83,7 @@ def result_files(directory: Path) -> list[str]:
 def test_save_writes_three_world_readable_files_an_index_link_and_no_temp_files(
     tmp_path: Path,
 ) -> None:
-    store = ResultStore(tmp_path)
+    store = FileStore(tmp_path)
     image_id = "a" * 32
     store.save(metadata_for(image_id), b"original", "png", b"edges")
     index_entry = f"owners/{OWNER}/{image_id}.json"
@@ -102,7 +102,7 @@ def test_save_writes_three_world_readable_files_an_index_link_and_no_temp_files(
 
 
 def test_another_owner_cannot_load_list_or_delete_a_result(tmp_path: Path) -> None:
-    store = ResultStore(tmp_path)
+    store = FileStore(tmp_path)
     image_id = "a" * 32
     store.save(metadata_for(image_id), b"original", "png", b"edges")
     assert store.load(OTHER_OWNER, image_id) is None
@@ -116,7 +116,7 @@ def test_listing_reads_only_the_callers_index(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Others' results cost a lister nothing: only the caller's metadata files are read."""
-    store = ResultStore(tmp_path)
+    store = FileStore(tmp_path)
     for n in range(20):
         store.save(metadata_for(f"{n:032x}", owner=OTHER_OWNER), b"o", "png", b"e")
     mine = "f" * 32
@@ -141,7 +141,7 @@ def test_a_failed_index_link_leaves_nothing_and_is_507(
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(os, "link", no_space)
-    store = ResultStore(tmp_path)
+    store = FileStore(tmp_path)
     with pytest.raises(InsufficientStorageError):
         store.save(metadata_for("a" * 32), b"o", "png", b"e")
     assert result_files(tmp_path) == []
@@ -149,13 +149,13 @@ def test_a_failed_index_link_leaves_nothing_and_is_507(
 
 @pytest.mark.parametrize("bad_id", ["../etc/passwd", "a" * 31, "A" * 32, "", "a" * 32 + "/x"])
 def test_malformed_ids_are_never_turned_into_paths(tmp_path: Path, bad_id: str) -> None:
-    store = ResultStore(tmp_path)
+    store = FileStore(tmp_path)
     assert store.load(OWNER, bad_id) is None
     assert store.delete(OWNER, bad_id) is False
 
 
 def test_delete_removes_every_file_of_the_id_only(tmp_path: Path) -> None:
-    store = ResultStore(tmp_path)
+    store = FileStore(tmp_path)
     store.save(metadata_for("a" * 32), b"o", "tiff", b"e")
     store.save(metadata_for("b" * 32), b"o", "png", b"e")
     assert store.delete(OWNER, "a" * 32) is True
@@ -164,7 +164,7 @@ def test_delete_removes_every_file_of_the_id_only(tmp_path: Path) -> None:
 
 
 def test_list_pages_newest_first_and_new_writes_do_not_shift_pages(tmp_path: Path) -> None:
-    store = ResultStore(tmp_path)
+    store = FileStore(tmp_path)
     ids = [f"{n:032x}" for n in range(5)]
     for n, image_id in enumerate(ids):
         store.save(metadata_for(image_id, f"2026-01-01T00:00:0{n}.000000Z"), b"o", "png", b"e")
@@ -178,7 +178,7 @@ def test_list_pages_newest_first_and_new_writes_do_not_shift_pages(tmp_path: Pat
 
 
 def test_same_timestamp_is_ordered_by_id_without_losing_items(tmp_path: Path) -> None:
-    store = ResultStore(tmp_path)
+    store = FileStore(tmp_path)
     ids = [f"{n:032x}" for n in range(4)]
     for image_id in ids:
         store.save(metadata_for(image_id, "2026-01-01T00:00:00.000000Z"), b"o", "png", b"e")
@@ -193,16 +193,16 @@ def test_same_timestamp_is_ordered_by_id_without_losing_items(tmp_path: Path) ->
 
 def test_list_refuses_a_cursor_it_did_not_make(tmp_path: Path) -> None:
     with pytest.raises(InvalidRequestError):
-        ResultStore(tmp_path).list(OWNER, limit=1, before="../../secret")
+        FileStore(tmp_path).list(OWNER, limit=1, before="../../secret")
 
 
 WRITER = textwrap.dedent(
     """
     import sys
     from pathlib import Path
-    from canny.storage import ResultStore, created_now
+    from canny.storage import FileStore, created_now
 
-    store = ResultStore(Path(sys.argv[1]))
+    store = FileStore(Path(sys.argv[1]))
     image_id, owner = "c" * 32, "1" * 64
     for _ in range(int(sys.argv[2])):
         metadata = {"id": image_id, "owner": owner, "created_at": created_now(), "width": 1}
@@ -231,7 +231,7 @@ def test_two_processes_saving_the_same_id_leave_one_valid_result(tmp_path: Path)
 
 
 def test_list_skips_foreign_and_hand_damaged_files(tmp_path: Path) -> None:
-    store = ResultStore(tmp_path)
+    store = FileStore(tmp_path)
     store.save(metadata_for("a" * 32), b"o", "png", b"e")
     index = tmp_path / "owners" / OWNER
     (index / ("b" * 32 + ".json")).write_text("{ not json")
@@ -245,11 +245,11 @@ KILLED_WRITER = textwrap.dedent(
     """
     import os, sys, time
     from pathlib import Path
-    from canny.storage import ResultStore, created_now
+    from canny.storage import FileStore, created_now
 
     os.fsync = lambda fd: time.sleep(60)
     metadata = {"id": "d" * 32, "owner": "1" * 64, "created_at": created_now(), "width": 1}
-    ResultStore(Path(sys.argv[1])).save(metadata, b"original" * 1000, "png", b"edges")
+    FileStore(Path(sys.argv[1])).save(metadata, b"original" * 1000, "png", b"edges")
     """
 )
 
@@ -266,7 +266,7 @@ def test_temp_files_of_a_killed_save_are_removed_once_stale(tmp_path: Path) -> N
         writer.wait(timeout=10)
     left = list(tmp_path.glob(".*.tmp"))
     assert left, "the killed save left no temp file: the scenario did not happen"
-    store = ResultStore(tmp_path)
+    store = FileStore(tmp_path)
     store.save(metadata_for("a" * 32), b"o", "png", b"e")
 
     assert store.remove_stale_temp_files() == 0, "a fresh temp file may be another backend's"
@@ -319,7 +319,7 @@ def test_save_fsyncs_each_file_before_its_rename_and_each_folder_once_at_the_end
     https://man7.org/linux/man-pages/man2/fsync.2.html)."""
     image_id = "a" * 32
     calls = record_durability_calls(monkeypatch)
-    ResultStore(tmp_path).save(metadata_for(image_id), b"original", "png", b"edges")
+    FileStore(tmp_path).save(metadata_for(image_id), b"original", "png", b"edges")
     names = [f"{image_id}.orig.png", f"{image_id}.png", f"{image_id}.json"]
     assert len(calls) == 9, calls
     for index, name in enumerate(names):
@@ -346,7 +346,7 @@ def test_a_failed_save_leaves_nothing_visible_and_no_temp_file(
     failing = fail_on.format(id=image_id, folder=tmp_path.name)
     calls = record_durability_calls(monkeypatch, failing)
     with pytest.raises(OSError, match="I/O error"):
-        ResultStore(tmp_path).save(metadata_for(image_id), b"original", "png", b"edges")
+        FileStore(tmp_path).save(metadata_for(image_id), b"original", "png", b"edges")
     assert calls[-1].startswith(failing), calls
     assert list(tmp_path.iterdir()) == [], "partial results or temp files left behind"
 
@@ -359,7 +359,7 @@ def test_a_failed_folder_fsync_is_an_error_and_lists_nothing(
     image_id = "c" * 32
     calls = record_durability_calls(monkeypatch, f"fsync {tmp_path.name}")
     with pytest.raises(OSError, match="I/O error"):
-        ResultStore(tmp_path).save(metadata_for(image_id), b"original", "png", b"edges")
+        FileStore(tmp_path).save(metadata_for(image_id), b"original", "png", b"edges")
     assert calls[-1] == f"fsync {tmp_path.name}", calls
     assert list(tmp_path.iterdir()) == [], "files or temp files left behind"
-    assert ResultStore(tmp_path).load(OWNER, image_id) is None
+    assert FileStore(tmp_path).load(OWNER, image_id) is None

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from canny import pipeline
 from canny.edge_params import EdgeParams
-from canny.storage import ResultStore
+from canny.storage import FileStore
 
 from bench import images
 from bench.reference import BENCH_OWNER, ReferenceRunner, edge_png, store_result
@@ -79,7 +79,7 @@ def test_store_reference_stores_each_image_as_the_service_does(
     finally:
         runner.close()
     assert run.images == 4 and run.cpu_per_image > 0
-    store = ResultStore(tmp_path)
+    store = FileStore(tmp_path)
     stored = [store.load(BENCH_OWNER, path.stem) for path in tmp_path.glob("*.json")]
     assert len(stored) == 4, "a new id per image: every one is a first upload"
     extension = "jpg" if small_sample.image_format == "jpeg" else "png"
@@ -101,5 +101,5 @@ def test_store_reference_fsyncs_like_the_service(
     synced: list[int] = []
     real_fsync = os.fsync
     monkeypatch.setattr(os, "fsync", lambda fd: synced.append(fd) or real_fsync(fd))
-    store_result(ResultStore(tmp_path), small_sample.data)
+    store_result(FileStore(tmp_path), small_sample.data)
     assert len(synced) == 5, synced

@@ -16,83 +16,53 @@ lands last is a valid result.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import errno
-import hmac
 import json
 import logging
 import os
-import re
 import secrets
 import tempfile
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
-from typing import Any
 
-from canny.edge_params import EdgeParams
 from canny.errors import InsufficientStorageError, InvalidRequestError
 from canny.image_format import EXTENSIONS
+from canny.storage.contract import (
+    CREATED_FORMAT,
+    CURSOR_PATTERN,
+    SHA256_PATTERN,
+    Metadata,
+    is_valid_id,
+    object_names,
+    sort_key,
+)
 
 # Every temp file we create is hidden and ends like this: `.<name>.<random>.tmp`.
 TEMP_SUFFIX = ".tmp"
 # A save takes milliseconds, so a temp file this old was left by a killed process, not
 # by another backend writing right now.
 STALE_TEMP_SECONDS = 3600
-ID_PATTERN = re.compile(r"[0-9a-f]{32}")
-CURSOR_PATTERN = re.compile(r"\d{8}T\d{12}Z-[0-9a-f]{32}")
-SHA256_PATTERN = re.compile(r"[0-9a-f]{64}")
 OWNERS_FOLDER = "owners"
 _NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
 # One page: the least a filesystem allocates for data.
 _PROBE_BYTES = 4096
 log = logging.getLogger(__name__)
 
-Metadata = dict[str, Any]
 
+class FileStore:
+    """Results in a local (or volume-mounted) folder: the default, for ./run and one droplet."""
 
-def result_id(owner_digest: str, content_sha256: str, params: EdgeParams) -> str:
-    """The id of one owner's result for these bytes and params: repeats are free, and
-    nobody else can compute it.
-
-    Keyed by the owner, so the same photo uploaded by two owners gets two ids and an id
-    says nothing about whether someone else uploaded it. Made from the SHA-256 of the
-    bytes rather than the bytes, so a client that hashed its file can look it up without
-    sending it. Every field of EdgeParams goes in by name: a new parameter can never make
-    two different runs share an id.
-    """
-    if SHA256_PATTERN.fullmatch(owner_digest) is None:
-        raise ValueError("owner_digest must be a hex SHA-256")
-    if SHA256_PATTERN.fullmatch(content_sha256) is None:
-        raise ValueError("content_sha256 must be a hex SHA-256")
-    fields = "".join(
-        f"{field.name}={getattr(params, field.name)!r}\n" for field in dataclasses.fields(params)
-    )
-    message = f"canny-v2\nsha256={content_sha256}\n{fields}".encode()
-    return hmac.new(bytes.fromhex(owner_digest), message, "sha256").hexdigest()[:32]
-
-
-def is_valid_id(value: str) -> bool:
-    return ID_PATTERN.fullmatch(value) is not None
-
-
-def created_now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def sort_key(metadata: Metadata) -> str:
-    """Newest-first order and the pagination cursor: creation time, then id to break ties."""
-    stamp = datetime.strptime(metadata["created_at"], "%Y-%m-%dT%H:%M:%S.%fZ")
-    return f"{stamp.strftime('%Y%m%dT%H%M%S%f')}Z-{metadata['id']}"
-
-
-class ResultStore:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
 
-    def ensure_directory(self) -> None:
+    def prepare(self) -> None:
+        """Make the folder, and sweep temp files of saves a crash cut short."""
         self.directory.mkdir(parents=True, exist_ok=True)
+        removed = self.remove_stale_temp_files()
+        if removed:
+            log.warning("removed %d stale temp files", removed)
 
     def remove_stale_temp_files(self, older_than: float = STALE_TEMP_SECONDS) -> int:
         """Delete temp files of saves cut short by SIGKILL or a crash; nothing else would."""
@@ -233,10 +203,27 @@ class ResultStore:
             (self._owner_folder(owner_digest) / f"{image_id}.json").unlink()
         except FileNotFoundError:
             return False
-        names = [f"{image_id}.json", f"{image_id}.png", f"{image_id}.view.png"]
-        names += [f"{image_id}.orig.{extension}" for extension in EXTENSIONS]
-        self._remove(names)
+        self._remove(object_names(image_id))
         return True
+
+    def delete_created_before(self, cutoff: datetime) -> int:
+        """Delete every owner's results created before `cutoff`, each metadata-first (the
+        owner's index entry, then `<id>.json`, then the images) so that a listed or
+        fetched id never lacks its images. Returns how many results were deleted."""
+        before = sort_key({"created_at": cutoff.strftime(CREATED_FORMAT), "id": ""})
+        removed = 0
+        for entry in (self.directory / OWNERS_FOLDER).glob("*/*.json"):
+            try:
+                metadata = json.loads(entry.read_bytes())
+            except (FileNotFoundError, ValueError):
+                continue  # deleted meanwhile, or changed by hand: listing skips it too
+            if sort_key(metadata) >= before:
+                continue
+            with contextlib.suppress(FileNotFoundError):
+                entry.unlink()
+                self._remove(object_names(metadata["id"]))
+                removed += 1
+        return removed
 
     def _owner_metadata(self, owner_digest: str) -> Iterator[Metadata]:
         # An owner with no results yet has no folder: glob then finds nothing.

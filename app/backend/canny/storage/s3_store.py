@@ -1,0 +1,258 @@
+"""Results in an S3 bucket (DigitalOcean Spaces in prod), so every droplet serves every result.
+
+Objects per id, named as the gateway serves them: `<id>.orig.<ext>`, `<id>.view.png`,
+`<id>.png`, `<id>.json`. Per owner, two small copies of the metadata written after them:
+`owners/<digest>/newest/<inverted sort key>.json` (the listing index), then
+`owners/<digest>/ids/<id>.json` (get by id: one GET). S3 lists keys in ascending UTF-8
+order (https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListObjectsV2.html), so the
+sort key's characters are inverted (0<->f, 1<->e, ...): ascending index keys are newest
+first, and a page is ONE ListObjectsV2 (Prefix, MaxKeys, StartAfter = the inverted
+cursor) plus one GET per item on it, whatever the number of stored results.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from canny.errors import InvalidRequestError, StorageUnavailableError
+from canny.image_format import ACCEPTED_FORMATS, EXTENSIONS
+from canny.storage.contract import (
+    CURSOR_PATTERN,
+    SHA256_PATTERN,
+    Metadata,
+    is_valid_id,
+    object_names,
+    sort_key,
+)
+
+OWNERS_PREFIX = "owners"
+READY_PROBE_KEY = "readiness/probe"
+# The same header the gateway gives files from disk: one owner's data, never in a shared cache.
+RESULT_CACHE_CONTROL = "private, max-age=31536000, immutable"
+_MEDIA_TYPES = {f"orig.{f.extension}": f.media_type for f in ACCEPTED_FORMATS}
+_JSON = {"ContentType": "application/json"}
+# Images are readable without credentials, so the gateway can proxy them unsigned (stock
+# nginx cannot sign S3 requests); their names are unguessable ids, like /results/ on disk.
+# Metadata and the owners' index stay private, and so does the bucket's listing: a
+# canned ACL on an object grants reading that object only
+# (https://docs.aws.amazon.com/AmazonS3/latest/userguide/acl-overview.html#canned-acl;
+# Spaces supports per-object ACLs:
+# https://docs.digitalocean.com/products/spaces/how-to/set-file-permissions/).
+_PUBLIC_IMAGE = {"CacheControl": RESULT_CACHE_CONTROL, "ACL": "public-read"}
+_NOT_FOUND = {"NoSuchKey", "404", "NotFound"}
+# Character-wise inversion within [0-9a-f] (0<->f, 1<->e, ..., 9<->6, a<->5): it reverses
+# the order of each position and is its own inverse; `T`, `Z` and `-` stay in place.
+_INVERT = str.maketrans("0123456789abcdef", "fedcba9876543210")
+# Parallel GETs of one page's index objects: a page costs the same number of requests,
+# in about the time of one.
+_PAGE_FETCHERS = 8
+
+
+def inverted(cursor: str) -> str:
+    """A key that sorts ascending where `cursor` sorts descending (its own inverse)."""
+    return cursor.translate(_INVERT)
+
+
+def client_config(endpoint_url: str | None) -> Config:
+    """Short timeouts and few retries: an upload waiting on a dead store should fail fast
+    with 503, not hold a worker for botocore's 60 s defaults
+    (https://boto3.amazonaws.com/v1/documentation/api/latest/guide/configuration.html).
+    Checksums only when an operation requires them: boto3 >= 1.36 adds CRC checksums by
+    default, which S3-compatible stores may refuse
+    (https://gitlab.com/gitlab-org/gitlab-runner/-/merge_requests/6691). Path-style
+    addressing for a custom endpoint (Spaces accepts both; emulators only path-style)."""
+    return Config(
+        connect_timeout=2,
+        read_timeout=10,
+        retries={"max_attempts": 2, "mode": "standard"},
+        max_pool_connections=_PAGE_FETCHERS * 2,
+        request_checksum_calculation="when_required",
+        response_checksum_validation="when_required",
+        s3={"addressing_style": "path" if endpoint_url else "auto"},
+    )
+
+
+@contextlib.contextmanager
+def _store_errors(action: str) -> Iterator[None]:
+    """botocore's errors as the contract's: the store cannot be reached or refused."""
+    try:
+        yield
+    except ClientError as error:
+        code = error.response.get("Error", {}).get("Code", "unknown")
+        raise StorageUnavailableError(f"the result store refused to {action} ({code})") from error
+    except BotoCoreError as error:
+        raise StorageUnavailableError(f"the result store is unreachable ({action})") from error
+
+
+def _is_missing(error: ClientError) -> bool:
+    return error.response.get("Error", {}).get("Code") in _NOT_FOUND
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    key: str
+    body: bytes
+    # put_object's ContentType / CacheControl for this object.
+    headers: dict[str, str]
+
+
+class S3Store:
+    def __init__(self, bucket: str, client: Any) -> None:
+        self.bucket = bucket
+        self.client = client
+
+    @classmethod
+    def connect(cls, bucket: str, endpoint_url: str | None, region: str) -> S3Store:
+        """A store on this bucket; credentials from boto3's standard chain (environment,
+        shared files, instance roles), never from our settings."""
+        client = boto3.session.Session().client(
+            "s3",
+            endpoint_url=endpoint_url or None,
+            region_name=region,
+            config=client_config(endpoint_url),
+        )
+        return cls(bucket, client)
+
+    def prepare(self) -> None:
+        """Nothing to set up: the bucket is made by the infrastructure, not the backend."""
+
+    def is_writable(self) -> bool:
+        try:
+            with _store_errors("write"):
+                self.client.put_object(Bucket=self.bucket, Key=READY_PROBE_KEY, Body=b"")
+            return True
+        except StorageUnavailableError:
+            return False
+
+    def _owner_prefix(self, owner_digest: str) -> str:
+        if SHA256_PATTERN.fullmatch(owner_digest) is None:
+            raise ValueError("not an owner digest")
+        return f"{OWNERS_PREFIX}/{owner_digest}"
+
+    def _index_key(self, owner_digest: str, cursor: str) -> str:
+        return f"{self._owner_prefix(owner_digest)}/newest/{inverted(cursor)}.json"
+
+    def _marker_key(self, owner_digest: str, image_id: str) -> str:
+        return f"{self._owner_prefix(owner_digest)}/ids/{image_id}.json"
+
+    def _get(self, key: str, action: str) -> bytes | None:
+        """The object's bytes; None when it does not exist."""
+        with _store_errors(action):
+            try:
+                return self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+            except ClientError as error:
+                if _is_missing(error):
+                    return None
+                raise
+
+    def _put(self, key: str, body: bytes, **extra: str) -> None:
+        with _store_errors("store the result"):
+            self.client.put_object(Bucket=self.bucket, Key=key, Body=body, **extra)
+
+    def load(self, owner_digest: str, image_id: str) -> Metadata | None:
+        if not is_valid_id(image_id):
+            return None
+        body = self._get(self._marker_key(owner_digest, image_id), "read a result")
+        return None if body is None else json.loads(body)
+
+    def load_original(self, image_id: str, extension: str) -> bytes | None:
+        if not is_valid_id(image_id) or extension not in EXTENSIONS:
+            return None
+        return self._get(f"{image_id}.orig.{extension}", "read an original")
+
+    def result_objects(
+        self,
+        metadata: Metadata,
+        original: bytes,
+        extension: str,
+        edges_png: bytes,
+        view_png: bytes | None = None,
+    ) -> list[StoredObject]:
+        """Every object of one result in the order they must be written: images, metadata,
+        the listing index entry, then the get-by-id marker. A save cut short after the
+        index is listed with all its images; it is fetched by id and answered as cached
+        only once the marker exists, so the client's retry completes it (a marker before
+        the index would answer `cached` forever for a result never listed)."""
+        image_id = metadata["id"]
+        owner = metadata["owner"]
+        images = [(f"{image_id}.orig.{extension}", original, _MEDIA_TYPES[f"orig.{extension}"])]
+        if view_png is not None:
+            images.append((f"{image_id}.view.png", view_png, "image/png"))
+        images.append((f"{image_id}.png", edges_png, "image/png"))
+        document = json.dumps(metadata).encode()
+        return [
+            *(
+                StoredObject(key, body, {"ContentType": media, **_PUBLIC_IMAGE})
+                for key, body, media in images
+            ),
+            StoredObject(f"{image_id}.json", document, _JSON),
+            StoredObject(self._index_key(owner, sort_key(metadata)), document, _JSON),
+            StoredObject(self._marker_key(owner, image_id), document, _JSON),
+        ]
+
+    def save(
+        self,
+        metadata: Metadata,
+        original: bytes,
+        extension: str,
+        edges_png: bytes,
+        view_png: bytes | None = None,
+    ) -> None:
+        """A PUT is atomic (a reader sees the old object or the new one, never part of it)
+        and the images go first, so no listed or fetched id lacks them; what an
+        interrupted save left is overwritten by the retry, which computes the same id."""
+        for stored in self.result_objects(metadata, original, extension, edges_png, view_png):
+            self.put(stored)
+
+    def put(self, stored: StoredObject) -> None:
+        self._put(stored.key, stored.body, **stored.headers)
+
+    def delete(self, owner_digest: str, image_id: str) -> bool:
+        """Unlist (index entry, then marker) before the images go, so no listed or fetched
+        id ever lacks its images; S3 DELETE of a missing key succeeds, so a retry after a
+        fault finishes the job. The owner is checked on `<id>.json`, which exists whenever
+        the index entry does, so a result listed by a save cut short is deletable too."""
+        if not is_valid_id(image_id):
+            return False
+        body = self._get(f"{image_id}.json", "read a result")
+        metadata = None if body is None else json.loads(body)
+        if metadata is None or metadata.get("owner") != owner_digest:
+            return False
+        keys = [self._index_key(owner_digest, sort_key(metadata))]
+        keys.append(self._marker_key(owner_digest, image_id))
+        keys += object_names(image_id)
+        with _store_errors("delete a result"):
+            for key in keys:
+                self.client.delete_object(Bucket=self.bucket, Key=key)
+        return True
+
+    def list(
+        self, owner_digest: str, limit: int, before: str | None = None
+    ) -> tuple[list[Metadata], str | None]:
+        if before is not None and CURSOR_PATTERN.fullmatch(before) is None:
+            raise InvalidRequestError("before must be a cursor returned as `next` by this endpoint")
+        prefix = f"{self._owner_prefix(owner_digest)}/newest/"
+        request = {"Bucket": self.bucket, "Prefix": prefix, "MaxKeys": limit + 1}
+        if before is not None:
+            request["StartAfter"] = self._index_key(owner_digest, before)
+        with _store_errors("list results"):
+            listed = self.client.list_objects_v2(**request)
+        keys = [entry["Key"] for entry in listed.get("Contents", [])]
+        page_keys = keys[:limit]
+        with ThreadPoolExecutor(max_workers=_PAGE_FETCHERS) as pool:
+            bodies = list(pool.map(lambda key: self._get(key, "list results"), page_keys))
+        # An entry deleted between the list and its GET is simply not on the page.
+        items = [json.loads(body) for body in bodies if body is not None]
+        next_cursor = None
+        if len(keys) > limit:
+            next_cursor = inverted(page_keys[-1][len(prefix) : -len(".json")])
+        return items, next_cursor

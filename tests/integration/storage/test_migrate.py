@@ -1,0 +1,111 @@
+"""`python -m canny.migrate --from DIR` copies a results folder into the bucket."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from canny import migrate
+from canny.errors import StorageUnavailableError
+from canny.storage import FileStore
+from canny.storage.s3_store import S3Store, StoredObject
+
+from tests.integration.storage.conftest import s3_storage_env
+from tests.integration.storage.s3_emulator import MotoServer
+from tests.integration.storage.test_storage_contract import OWNER, metadata_for, stamp
+
+
+@pytest.fixture
+def results_dir(tmp_path: Path) -> Path:
+    """A results folder as the file store leaves it: three results, one with a view."""
+    store = FileStore(tmp_path / "results")
+    store.prepare()
+    for index in range(3):
+        metadata = metadata_for(index, created_at=stamp(index))
+        store.save(
+            metadata, b"orig-%d" % index, "png", b"edges-%d" % index, b"v" if index else None
+        )
+    return store.directory
+
+
+@pytest.fixture
+def bucket_env(moto_server: MotoServer, bucket: str, monkeypatch: pytest.MonkeyPatch) -> S3Store:
+    for name, value in s3_storage_env(moto_server, bucket).items():
+        monkeypatch.setenv(name, value)
+    return S3Store.connect(bucket, moto_server.endpoint_url, "us-east-1")
+
+
+def files_in(directory: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(directory)): p.read_bytes() for p in directory.rglob("*.*")}
+
+
+def test_migration_copies_every_result_and_deletes_nothing(
+    results_dir: Path, bucket_env: S3Store, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = files_in(results_dir)
+    assert migrate.main(["--from", str(results_dir)]) == 0
+    out = capsys.readouterr().out
+    assert "[3/3]" in out
+    assert "3 results: 17 objects copied, 0 already there, 0 results failed" in out
+    source = FileStore(results_dir)
+    assert bucket_env.list(OWNER, limit=10) == source.list(OWNER, limit=10)
+    for item in source.list(OWNER, limit=10)[0]:
+        assert bucket_env.load(OWNER, item["id"]) == item
+        assert bucket_env.load_original(item["id"], "png") == source.load_original(
+            item["id"], "png"
+        )
+    assert files_in(results_dir) == before, "the migration changed the source folder"
+
+    assert migrate.main(["--from", str(results_dir)]) == 0
+    assert "0 objects copied, 17 already there" in capsys.readouterr().out
+
+
+def test_an_interrupted_migration_resumes_and_lists_only_whole_results(
+    results_dir: Path,
+    bucket_env: S3Store,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    real_put = S3Store.put
+    second_id = metadata_for(1, created_at=stamp(1))["id"]
+
+    def put(store: S3Store, stored: StoredObject) -> None:
+        if stored.key == f"{second_id}.png":
+            raise StorageUnavailableError("connection lost")
+        real_put(store, stored)
+
+    monkeypatch.setattr(S3Store, "put", put)
+    assert migrate.main(["--from", str(results_dir)]) == 1
+    assert "FAILED" in capsys.readouterr().out
+    listed = [item["id"] for item in bucket_env.list(OWNER, limit=10)[0]]
+    assert second_id not in listed and len(listed) == 2
+
+    monkeypatch.setattr(S3Store, "put", real_put)
+    assert migrate.main(["--from", str(results_dir)]) == 0
+    out = capsys.readouterr().out
+    assert "3 results: 4 objects copied, 13 already there, 0 results failed" in out
+    assert len(bucket_env.list(OWNER, limit=10)[0]) == 3
+
+
+def test_a_copy_that_reads_back_different_fails_the_result(
+    results_dir: Path,
+    bucket_env: S3Store,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    real_put = S3Store.put
+    monkeypatch.setattr(
+        S3Store, "put", lambda store, stored: real_put(store, StoredObject(stored.key, b"x", {}))
+    )
+    assert migrate.main(["--from", str(results_dir)]) == 1
+    assert "differs after writing it" in capsys.readouterr().out
+    assert bucket_env.list(OWNER, limit=10) == ([], None)
+
+
+def test_migration_needs_the_s3_settings(
+    results_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("CANNY_STORAGE", "file")
+    with pytest.raises(SystemExit):
+        migrate.main(["--from", str(results_dir)])
+    assert "CANNY_STORAGE=s3" in capsys.readouterr().err

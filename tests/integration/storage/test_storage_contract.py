@@ -1,0 +1,185 @@
+"""One storage contract, run against both stores: the filesystem and S3 (a moto server)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from canny.edge_params import EdgeParams
+from canny.errors import InvalidRequestError, StorageUnavailableError
+from canny.storage import FileStore, ResultStore, created_now, result_id, sort_key
+from canny.storage.s3_store import S3Store
+
+from tests.integration.storage.s3_emulator import MotoServer
+
+OWNER = "1" * 64
+OTHER_OWNER = "2" * 64
+
+
+def metadata_for(index: int, owner: str = OWNER, created_at: str | None = None) -> dict:
+    image_id = result_id(owner, f"{index:064x}", EdgeParams())
+    return {
+        "id": image_id,
+        "owner": owner,
+        "original_url": f"/results/{image_id}.orig.png",
+        "edges_url": f"/results/{image_id}.png",
+        "width": 1,
+        "height": 1,
+        "params": EdgeParams().as_dict(),
+        "format": "png",
+        "created_at": created_at or created_now(),
+    }
+
+
+def stamp(seconds: int) -> str:
+    moment = datetime(2026, 1, 1, tzinfo=UTC) + timedelta(seconds=seconds)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def stored_names(store: ResultStore) -> set[str]:
+    """Every object the store holds, whatever the backend calls them."""
+    if isinstance(store, FileStore):
+        return {str(p.relative_to(store.directory)) for p in store.directory.rglob("*.*")}
+    assert isinstance(store, S3Store)
+    pages = store.client.get_paginator("list_objects_v2").paginate(Bucket=store.bucket)
+    return {entry["Key"] for page in pages for entry in page.get("Contents", [])}
+
+
+def save(store: ResultStore, metadata: dict, view: bool = False) -> None:
+    store.save(metadata, b"original", "png", b"edges", b"view" if view else None)
+
+
+def test_a_saved_result_loads_for_its_owner_only(store: ResultStore) -> None:
+    metadata = metadata_for(1)
+    save(store, metadata)
+    assert store.load(OWNER, metadata["id"]) == metadata
+    assert store.load(OTHER_OWNER, metadata["id"]) is None, "another owner sees it"
+    assert store.load(OWNER, "../" + metadata["id"]) is None
+    assert store.load_original(metadata["id"], "png") == b"original"
+    assert store.load_original(metadata["id"], "jpg") is None
+
+
+def test_listing_is_newest_first_and_pages_with_before(store: ResultStore) -> None:
+    saved = [metadata_for(index, created_at=stamp(index)) for index in range(5)]
+    for metadata in saved:
+        save(store, metadata)
+    save(store, metadata_for(99, owner=OTHER_OWNER, created_at=stamp(100)))
+    seen, cursor, pages = [], None, 0
+    while True:
+        items, cursor = store.list(OWNER, limit=2, before=cursor)
+        seen += [item["id"] for item in items]
+        pages += 1
+        if cursor is None:
+            break
+        assert cursor == sort_key(items[-1])
+    assert seen == [metadata["id"] for metadata in reversed(saved)]
+    assert pages == 3
+
+
+def test_same_second_results_keep_one_order_across_pages(store: ResultStore) -> None:
+    """Ties on time are broken by id, the same way on both stores."""
+    saved = [metadata_for(index, created_at=stamp(0)) for index in range(4)]
+    for metadata in saved:
+        save(store, metadata)
+    first, cursor = store.list(OWNER, limit=2)
+    second, last = store.list(OWNER, limit=2, before=cursor)
+    ids = [item["id"] for item in first + second]
+    assert ids == sorted((metadata["id"] for metadata in saved), reverse=True)
+    assert last is None
+
+
+def test_delete_removes_every_object_and_only_for_the_owner(store: ResultStore) -> None:
+    before = stored_names(store)
+    metadata = metadata_for(1)
+    save(store, metadata, view=True)
+    assert len(stored_names(store) - before) >= 5
+    assert not store.delete(OTHER_OWNER, metadata["id"]), "another owner deleted it"
+    assert store.load(OWNER, metadata["id"]) == metadata
+    assert store.delete(OWNER, metadata["id"])
+    assert stored_names(store) - before == set(), "objects left behind"
+    assert store.load(OWNER, metadata["id"]) is None
+    assert store.list(OWNER, limit=10) == ([], None)
+    assert not store.delete(OWNER, metadata["id"])
+
+
+def test_an_interrupted_save_lists_nothing(
+    store: ResultStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The metadata and the index go last: a save cut short before them shows no id."""
+    metadata = metadata_for(1)
+    failing = f"{metadata['id']}.png"
+
+    if isinstance(store, FileStore):
+        real_write = store._write_atomic
+
+        def write(name: str, content: bytes) -> None:
+            if name == failing:
+                raise OSError("disk went away")
+            real_write(name, content)
+
+        monkeypatch.setattr(store, "_write_atomic", write)
+        expected: type[Exception] = OSError
+    else:
+        real_put = store._put
+
+        def put(key: str, body: bytes, **extra: str) -> None:
+            if key == failing:
+                raise StorageUnavailableError("store went away")
+            real_put(key, body, **extra)
+
+        monkeypatch.setattr(store, "_put", put)
+        expected = StorageUnavailableError
+    with pytest.raises(expected):
+        save(store, metadata)
+    assert store.load(OWNER, metadata["id"]) is None
+    assert store.list(OWNER, limit=10) == ([], None)
+
+
+def test_a_cursor_that_is_not_ours_is_refused(store: ResultStore) -> None:
+    with pytest.raises(InvalidRequestError):
+        store.list(OWNER, limit=1, before="../../secret")
+
+
+def test_an_unreachable_bucket_is_a_storage_error(
+    unused_tcp_port_url: str, s3_credentials: dict[str, str]
+) -> None:
+    store = S3Store.connect("canny-nowhere", unused_tcp_port_url, "us-east-1")
+    assert not store.is_writable()
+    with pytest.raises(StorageUnavailableError):
+        store.load(OWNER, metadata_for(1)["id"])
+    with pytest.raises(StorageUnavailableError):
+        store.list(OWNER, limit=1)
+
+
+def test_a_missing_bucket_is_a_storage_error(
+    moto_server: object, s3_credentials: dict[str, str]
+) -> None:
+    store = S3Store.connect("canny-no-such-bucket", moto_server.endpoint_url, "us-east-1")
+    with pytest.raises(StorageUnavailableError, match="NoSuchBucket"):
+        save(store, metadata_for(1))
+
+
+@pytest.fixture
+def unused_tcp_port_url(free_port: int) -> str:
+    return f"http://127.0.0.1:{free_port}"
+
+
+def test_a_save_cut_short_after_the_index_is_listed_whole_deletable_and_retried(
+    s3_credentials: dict[str, str], moto_server: MotoServer, bucket: str
+) -> None:
+    """S3 only: the get-by-id marker is the last object. Without it the result is listed
+    with all its images and can be deleted; it is not answered as cached, so the client's
+    retry writes it again."""
+    store = S3Store.connect(bucket, moto_server.endpoint_url, "us-east-1")
+    metadata = metadata_for(1)
+    *before_marker, marker = store.result_objects(metadata, b"original", "png", b"edges")
+    assert marker.key.startswith(f"owners/{OWNER}/ids/")
+    for stored in before_marker:
+        store.put(stored)
+    assert store.list(OWNER, limit=10)[0] == [metadata]
+    assert store.load(OWNER, metadata["id"]) is None, "a retry would answer `cached`"
+    assert not store.delete(OTHER_OWNER, metadata["id"])
+    assert store.delete(OWNER, metadata["id"])
+    assert stored_names(store) == set()
+    save(store, metadata)
+    assert store.load(OWNER, metadata["id"]) == metadata
