@@ -172,7 +172,10 @@ def test_a_full_disk_refuses_uploads_of_any_size_and_keeps_serving_reads(
         assert status_of(f"http://{backend.address}/readyz") == 503, "/readyz hides the full disk"
         assert status_of(f"http://{backend.address}/healthz") == 200
         assert status_of(f"http://{backend.address}/metrics") == 200
-    assert backend_processes(stack) == workers, "a backend process died or was replaced"
+    # Every process that ran before is still there: none died or was replaced. New ones may
+    # appear (a worker starts its pipeline child processes as it needs them).
+    gone = workers - backend_processes(stack)
+    assert not gone, f"backend processes died or were replaced: {sorted(gone)}"
 
     filler.unlink()
     for backend in stack.backends:
