@@ -16,10 +16,10 @@ from collections.abc import Sequence
 FEDERATION_PORT = 9090
 
 
-def fleet_targets_json(droplets: Sequence[tuple[str, str]]) -> str:
+def fleet_targets_json(droplets: Sequence[tuple[str, str]], port: int = FEDERATION_PORT) -> str:
     """(droplet name, private IPv4) pairs, in fleet order -> the file_sd JSON text."""
     groups = [
-        {"targets": [f"{address}:{FEDERATION_PORT}"], "labels": {"droplet": name}}
+        {"targets": [f"{address}:{port}"], "labels": {"droplet": name}}
         for name, address in droplets
     ]
     return json.dumps(groups, indent=2) + "\n"
