@@ -2,6 +2,7 @@
 
 import copy
 import dataclasses
+import re
 
 import pytest
 import yaml
@@ -14,8 +15,10 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
+from infra.fleet_targets import FEDERATION_PORT
 from infra.offline import OfflineRun, PlannedResource
 from infra.policy.rules import (
+    METRICS_PORTS,
     POLICIES,
     boot_needs_no_gpg,
     droplet_image_supported,
@@ -33,6 +36,7 @@ from infra.policy.rules import (
     stack_of,
     user_data_holds_no_secret,
 )
+from infra.stack_file import REPO_ROOT
 
 DROPLET = "digitalocean:index/droplet:Droplet"
 FIREWALL = "digitalocean:index/firewall:Firewall"
@@ -392,3 +396,23 @@ def test_a_metrics_port_open_to_another_vpc_range_is_a_violation(run_stack):
         _replaced(run, firewall, inputs=_with_inbound(firewall, other).inputs),
     )
     assert found and "10.120.0.0/20" in found[0], found
+
+
+def _published_host_ports() -> dict[str, int]:
+    """Service -> host port of every `ports:` entry in app/compose.yaml (short syntax
+    `[ip:]host:container`, a part possibly `${VAR:-default}`, read as its default)."""
+    compose = yaml.safe_load((REPO_ROOT / "app" / "compose.yaml").read_text())
+    return {
+        name: int(re.sub(r"\$\{[^}:]*:-([^}]*)\}", r"\1", entry).rsplit(":", 2)[-2])
+        for name, service in compose["services"].items()
+        for entry in service.get("ports", [])
+    }
+
+
+def test_every_port_compose_publishes_but_the_gateways_is_a_metrics_port():
+    """The rule can only guard ports it knows: a new published exporter must join it."""
+    published = _published_host_ports()
+    gateway = published.pop("gateway")
+    assert gateway not in METRICS_PORTS
+    assert set(published.values()) <= METRICS_PORTS, published
+    assert published["prometheus"] == FEDERATION_PORT, "the firewall opens FEDERATION_PORT"
