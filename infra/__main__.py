@@ -15,6 +15,7 @@ from infra.config import DEPLOY_USER, load_settings
 from infra.deploy import Deploy, DeployArgs
 from infra.dns import Dns, DnsArgs
 from infra.firewall import Firewall, FirewallArgs
+from infra.fleet_targets import fleet_targets_json
 from infra.host import Host, HostArgs
 from infra.load_balancer import LoadBalancer, LoadBalancerArgs
 from infra.network import Network, NetworkArgs
@@ -86,6 +87,7 @@ firewall = Firewall(
         admin_cidrs=settings.admin_cidrs,
         load_balancer_uid=balancer.balancer.id if balancer else None,
         previous_parent=hosts[0],
+        metrics_source=network.vpc.ip_range if settings.monitoring else None,
     ),
 )
 
@@ -143,6 +145,24 @@ storage_environment |= (
 # (https://docs.digitalocean.com/products/networking/load-balancers/, "Load Balancer
 # Overview": it "will connect to Droplets over the private network").
 trusted_proxies = network.vpc.ip_range if balancer else None
+
+# Fleet monitoring: the first droplet runs the one fleet Prometheus and Alertmanager
+# (compose profile `monitor`), federating every droplet's Prometheus, published on that
+# droplet's private address, from a targets file written there (infra/fleet_targets.py).
+MONITOR_INDEX = 0
+fleet_targets = pulumi.Output.all(*[host.droplet.ipv4_address_private for host in hosts]).apply(
+    lambda addresses: fleet_targets_json(
+        [(host_name(index), address) for index, address in enumerate(addresses)]
+    )
+)
+
+
+def compose_profiles(index: int) -> tuple[str, ...]:
+    if not settings.monitoring:
+        return ()
+    return ("monitoring", "monitor") if index == MONITOR_INDEX else ("monitoring",)
+
+
 deploys: list[Deploy] = []
 for index, host in enumerate(hosts):
     deploys.append(
@@ -158,7 +178,7 @@ for index, host in enumerate(hosts):
                 registry_image=settings.registry_image,
                 image_tag=settings.image_tag,
                 registry_login=settings.registry_stdin(),
-                compose_profiles=("monitoring",) if settings.monitoring else (),
+                compose_profiles=compose_profiles(index),
                 results_mount=RESULTS_MOUNT if host.volume else None,
                 cloud_init_timeout=settings.cloud_init_timeout,
                 runner=settings.runner,
@@ -168,8 +188,10 @@ for index, host in enumerate(hosts):
                 # One droplet at a time: this one's compose up waits for the previous gate.
                 after=deploys[-1].gate if deploys else None,
                 slack_webhook_url=settings.slack_webhook_url.output()
-                if settings.slack_webhook_url and settings.monitoring
+                if settings.slack_webhook_url and "monitor" in compose_profiles(index)
                 else None,
+                metrics_bind=host.droplet.ipv4_address_private if settings.monitoring else None,
+                fleet_targets=fleet_targets if "monitor" in compose_profiles(index) else None,
                 storage_environment=storage_environment,
                 storage_credentials=results_bucket.credentials_stdin() if results_bucket else None,
             ),
@@ -191,7 +213,9 @@ pulumi.export("imageTag", settings.image_tag)
 pulumi.export("sshCommand", first.public_ipv4.apply(lambda ip: f"ssh {DEPLOY_USER}@{ip}"))
 if results_bucket:
     pulumi.export("resultsBucket", results_bucket.bucket.name)
+# The fleet Prometheus on the first droplet (compose publishes it on 127.0.0.1:9091):
+# http://localhost:9090 while the tunnel runs.
 pulumi.export(
     "monitoringTunnel",
-    first.public_ipv4.apply(lambda ip: f"ssh -N -L 9090:127.0.0.1:9090 {DEPLOY_USER}@{ip}"),
+    first.public_ipv4.apply(lambda ip: f"ssh -N -L 9090:127.0.0.1:9091 {DEPLOY_USER}@{ip}"),
 )

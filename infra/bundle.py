@@ -21,6 +21,7 @@ REMOTE_APP_DIR = "/opt/canny"
 APP_FILES = (
     "compose.yaml",
     "monitoring/prometheus.yml",
+    "monitoring/fleet-prometheus.yml",
     "monitoring/alert-rules.yml",
     "monitoring/alertmanager.yml",
 )
@@ -31,6 +32,7 @@ REMOTE_FILES = {
     "gate.sh": "bin/gate.sh",
     "rollback.sh": "bin/rollback.sh",
     "write_alertmanager_secret.sh": "bin/write_alertmanager_secret.sh",
+    "write_fleet_targets.sh": "bin/write_fleet_targets.sh",
     "storage_credentials.sh": "bin/storage_credentials.sh",
     "compose.results-volume.yaml": "compose.results-volume.yaml",
 }

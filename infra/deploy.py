@@ -1,10 +1,11 @@
 """Deploy component: put the app bundle on the droplet and run it, over SSH.
 
 Order: wait for cloud-init -> (register the GitLab Runner), copy every bundle file,
-(write Alertmanager's Slack webhook) and (store the results bucket's key) -> compose pull
-and up -> readiness gate. Each step depends on the one before, so `pulumi up` fails at the
-first step that fails, and the gate failing fails the update with compose's state and logs
-in its output.
+(write Alertmanager's Slack webhook), (write the fleet Prometheus' targets) and (store the
+results bucket's key) -> compose pull and up -> readiness gate. The webhook and the targets
+go to the stack's first droplet only, the one running the fleet Prometheus and Alertmanager.
+Each step depends on the one before, so `pulumi up` fails at the first step that fails, and
+the gate failing fails the update with compose's state and logs in its output.
 
 A fleet rolls: a droplet's compose up also waits for the previous droplet's readiness gate
 (`after`), so one droplet restarts at a time while the load balancer's health check keeps
@@ -62,6 +63,12 @@ class DeployArgs:
     after: pulumi.Resource | None = None
     # Slack-format webhook URL for the droplet's Alertmanager, a secret sent on stdin.
     slack_webhook_url: pulumi.Input[str] | None = None
+    # The droplet's private VPC address: its Prometheus is published there (METRICS_BIND) for
+    # the fleet Prometheus to federate; None keeps it on loopback.
+    metrics_bind: pulumi.Input[str] | None = None
+    # The fleet Prometheus' file_sd targets (infra/fleet_targets.py), for the droplet that
+    # runs it; None on every other droplet.
+    fleet_targets: pulumi.Input[str] | None = None
     # Plain storage settings for the backends (CANNY_STORAGE, CANNY_S3_*, CANNY_RETENTION_DAYS):
     # nothing secret, so they travel in the command line and show in plans.
     storage_environment: dict[str, str] = field(default_factory=dict)
@@ -70,12 +77,18 @@ class DeployArgs:
     storage_credentials: pulumi.Input[str] | None = None
 
 
-def deploy_command(args: DeployArgs, script: str, trusted_proxies: str | None = None) -> str:
+def deploy_command(
+    args: DeployArgs,
+    script: str,
+    trusted_proxies: str | None = None,
+    metrics_bind: str | None = None,
+) -> str:
     """The shell line that runs deploy.sh with its settings (no secret is ever in it)."""
     env = {"COMPOSE_PROFILES": ",".join(args.compose_profiles), **args.storage_environment}
     if args.results_mount:
         env["CANNY_RESULTS_MOUNT"] = args.results_mount
     env["CANNY_TRUSTED_PROXIES"] = trusted_proxies or ""
+    env["METRICS_BIND"] = metrics_bind or ""
     assignments = " ".join(f"{key}={shlex.quote(value)}" for key, value in env.items())
     return (
         f"{assignments} bash {shlex.quote(script)} "
@@ -98,6 +111,7 @@ class Deploy(pulumi.ComponentResource):
     register_runner: remote.Command | None
     copies: list[remote.CopyToRemote]
     alertmanager_secret: remote.Command | None
+    fleet_targets: remote.Command | None
     storage_credentials: remote.Command | None
     compose_up: remote.Command
     gate: remote.Command
@@ -161,9 +175,22 @@ class Deploy(pulumi.ComponentResource):
                 triggers=[args.droplet_id, pulumi.Output.secret(args.slack_webhook_url)],
                 opts=pulumi.ResourceOptions(parent=self, depends_on=self.copies),
             )
+        self.fleet_targets = None
+        if args.fleet_targets is not None:
+            # New droplets (canny:dropletCount) change the file and re-run this step; the
+            # fleet Prometheus picks the new file up without a restart.
+            self.fleet_targets = remote.Command(
+                f"{name}-fleet-targets",
+                connection=connection,
+                create=f"bash {shlex.quote(scripts['bin/write_fleet_targets.sh'])}",
+                stdin=args.fleet_targets,
+                triggers=[args.droplet_id, args.fleet_targets],
+                opts=pulumi.ResourceOptions(parent=self, depends_on=self.copies),
+            )
         before_up: list[pulumi.Resource] = [*self.copies]
-        if self.alertmanager_secret is not None:
-            before_up.append(self.alertmanager_secret)
+        for step in (self.alertmanager_secret, self.fleet_targets):
+            if step is not None:
+                before_up.append(step)
         if args.after is not None:
             before_up.append(args.after)
         # Re-run compose and the gate whenever any bundled file changes, not only the tag.
@@ -186,11 +213,11 @@ class Deploy(pulumi.ComponentResource):
         self.compose_up = remote.Command(
             f"{name}-compose-up",
             connection=connection,
-            create=pulumi.Output.from_input(args.trusted_proxies).apply(
-                lambda proxies: deploy_command(args, scripts["bin/deploy.sh"], proxies)
+            create=pulumi.Output.all(args.trusted_proxies, args.metrics_bind).apply(
+                lambda values: deploy_command(args, scripts["bin/deploy.sh"], *values)
             ),
             stdin=args.registry_login,
-            triggers=[*triggers, args.trusted_proxies or ""],
+            triggers=[*triggers, args.trusted_proxies or "", args.metrics_bind or ""],
             opts=pulumi.ResourceOptions(parent=self, depends_on=before_up),
         )
         self.gate = remote.Command(

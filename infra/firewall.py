@@ -2,7 +2,8 @@
 
 Behind the load balancer, port 80 takes traffic only from the balancer
 (`source_load_balancer_uids`) and nothing else web-facing is open; without one, 80 and 443
-are open to everyone. SSH comes only from the admin networks.
+are open to everyone. SSH comes only from the admin networks. The droplet Prometheus' port
+(infra/fleet_targets.py) admits the stack's VPC range only, for the fleet Prometheus.
 
 Applied by droplet id only, never by tag: a firewall's `tags` select every droplet
 carrying one of them, and the rules of all firewalls selecting a droplet add up
@@ -19,6 +20,8 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_digitalocean as digitalocean
 
+from infra.fleet_targets import FEDERATION_PORT
+
 ANYWHERE = ["0.0.0.0/0", "::/0"]
 PUBLIC_TCP_PORTS = ("80", "443")
 BALANCED_TCP_PORT = "80"
@@ -34,6 +37,9 @@ class FirewallArgs:
     # existing stacks' firewall (same resource, new parent) instead of replacing it
     # (https://www.pulumi.com/docs/iac/concepts/options/aliases/).
     previous_parent: pulumi.Resource | None = None
+    # The VPC's ip_range when the fleet Prometheus federates the droplets; None: no metrics
+    # port is open at all.
+    metrics_source: pulumi.Input[str] | None = None
 
 
 def web_rules(load_balancer_uid: pulumi.Input[str] | None) -> list:
@@ -50,6 +56,25 @@ def web_rules(load_balancer_uid: pulumi.Input[str] | None) -> list:
             protocol="tcp", port_range=port, source_addresses=ANYWHERE
         )
         for port in PUBLIC_TCP_PORTS
+    ]
+
+
+def metrics_rules(vpc_range: pulumi.Input[str] | None) -> list:
+    """The fleet Prometheus reaches each droplet's Prometheus over the VPC. A cloud firewall
+    drops all inbound traffic no rule permits, the VPC's included, so the port needs a rule,
+    and its only source is the VPC's range
+    (https://docs.digitalocean.com/products/networking/firewalls/how-to/configure-rules/;
+    `source_addresses`: terraform-provider-digitalocean docs/resources/firewall.md). The
+    cloud firewall filters outside the droplet, so Docker's own iptables rules for the
+    published port cannot bypass it."""
+    if vpc_range is None:
+        return []
+    return [
+        digitalocean.FirewallInboundRuleArgs(
+            protocol="tcp",
+            port_range=str(FEDERATION_PORT),
+            source_addresses=[vpc_range],
+        )
     ]
 
 
@@ -80,7 +105,11 @@ class Firewall(pulumi.ComponentResource):
             f"{name}-firewall",
             name=f"{name}-firewall",
             droplet_ids=list(args.droplet_ids),
-            inbound_rules=[*web_rules(args.load_balancer_uid), ssh],
+            inbound_rules=[
+                *web_rules(args.load_balancer_uid),
+                ssh,
+                *metrics_rules(args.metrics_source),
+            ],
             outbound_rules=outbound,
             opts=pulumi.ResourceOptions(parent=self, aliases=_aliases(args.previous_parent)),
         )

@@ -17,6 +17,7 @@ import contextvars
 import hashlib
 import json
 import os
+import re
 import runpy
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -40,6 +41,7 @@ MOCK_IPV6 = "2001:db8::10"
 MOCK_LB_IPV4 = "203.0.113.30"
 # A VPC's default range in DigitalOcean's 10.x space (the provider assigns one when unset).
 MOCK_VPC_RANGE = "10.110.0.0/20"
+_NUMBERED_DROPLET = re.compile(r"-(\d+)-droplet$")
 GET_SSH_KEY = "digitalocean:index/getSshKey:getSshKey"
 GET_SSH_KEYS = "digitalocean:index/getSshKeys:getSshKeys"
 DROPLET = "digitalocean:index/droplet:Droplet"
@@ -167,6 +169,7 @@ class OfflineMocks(pulumi.runtime.Mocks):
             resource_id = _droplet_id(args.name, self.received[args.name])
             state |= {
                 "ipv4Address": MOCK_IPV4,
+                "ipv4AddressPrivate": mock_private_ipv4(args.name),
                 "ipv6Address": MOCK_IPV6,
                 "dropletUrn": f"do:droplet:{resource_id}",
             }
@@ -217,6 +220,13 @@ class OfflineMocks(pulumi.runtime.Mocks):
             ]
             return {"id": "ssh-keys", "sshKeys": keys}, []
         return {}, []
+
+
+def mock_private_ipv4(droplet_name: str) -> str:
+    """A droplet's private address in MOCK_VPC_RANGE, from its name: `<stack>-droplet` is the
+    first droplet, `<stack>-<n>-droplet` the n-th (whatever order registrations arrive in)."""
+    numbered = _NUMBERED_DROPLET.search(droplet_name)
+    return f"10.110.0.{10 + (int(numbered.group(1)) if numbered else 1)}"
 
 
 def _droplet_id(name: str, inputs: dict[str, Any]) -> str:

@@ -2,11 +2,12 @@
 prometheus-nginx-exporter and prometheus-node-exporter on 127.0.0.1, scraping the local
 stack and sending its alerts to the local Alertmanager.
 
-The scrape jobs and `instance` labels mirror app/monitoring/prometheus.yml (minus
-cAdvisor: no containers here) and the alert rules are that folder's own file, so the
-local Prometheus shows the same series and alerts as a droplet's. Alertmanager runs with
-the droplet's own alertmanager.yml, copied next to an optional `secrets/` folder. The short scrape
-interval makes a local change visible within seconds.
+The scrape jobs and `instance` labels are read from app/monitoring/prometheus.yml, the
+droplet's own config (minus cAdvisor: no containers here), with each target swapped for its
+local address; the alert rules and the alerting section are the fleet Prometheus' (one
+machine is its own fleet here). So the local Prometheus shows the same series and alerts as
+prod's. Alertmanager runs with the droplet's own alertmanager.yml, copied next to an optional
+`secrets/` folder. The short scrape interval makes a local change visible within seconds.
 """
 
 import json
@@ -14,14 +15,25 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import yaml
+
 from localrun import processes
 from localrun.nginx_config import REPO_ROOT
 from localrun.readiness import StartupError, free_port, wait_until_ok
 
-RULES_FILE = REPO_ROOT / "app" / "monitoring" / "alert-rules.yml"
-ALERTMANAGER_CONFIG = REPO_ROOT / "app" / "monitoring" / "alertmanager.yml"
+MONITORING_DIR = REPO_ROOT / "app" / "monitoring"
+DROPLET_CONFIG = MONITORING_DIR / "prometheus.yml"
+FLEET_CONFIG = MONITORING_DIR / "fleet-prometheus.yml"
+RULES_FILE = MONITORING_DIR / "alert-rules.yml"
+ALERTMANAGER_CONFIG = MONITORING_DIR / "alertmanager.yml"
+# Jobs of the droplet's config with nothing to scrape on this machine.
+NOT_LOCAL_JOBS = frozenset({"cadvisor"})
 SCRAPE_INTERVAL = "2s"
 READY_TIMEOUT_S = 30.0
+
+
+class MonitoringConfigError(ValueError):
+    """The droplet's prometheus.yml names a target the local run has no address for."""
 
 
 def render_config(
@@ -30,28 +42,40 @@ def render_config(
     node_exporter: str,
     prometheus: str,
     alertmanager: str,
+    droplet_config: Path = DROPLET_CONFIG,
 ) -> str:
-    """prometheus.yml for local ports, written as JSON (which is YAML) to need no library."""
-
-    def job(name: str, targets: dict[str, str]) -> dict:
-        return {
-            "job_name": name,
-            "static_configs": [
-                {"targets": [address], "labels": {"instance": instance}}
-                for instance, address in targets.items()
-            ],
-        }
-
+    """prometheus.yml for local ports, written as JSON (which is YAML): the droplet config's
+    jobs and instances, each target at its local address. A target without one is an
+    error, so a job added on the droplet cannot silently go missing here."""
+    local = {("backend", f"backend-{n}"): address for n, address in enumerate(backends, 1)}
+    local |= {
+        ("gateway", "gateway"): nginx_exporter,
+        ("node", "droplet"): node_exporter,
+        ("prometheus", "prometheus"): prometheus,
+    }
+    droplet = yaml.safe_load(droplet_config.read_text())
+    fleet = yaml.safe_load(FLEET_CONFIG.read_text())
+    jobs = []
+    for job in droplet["scrape_configs"]:
+        if job["job_name"] in NOT_LOCAL_JOBS:
+            continue
+        groups = []
+        for group in job["static_configs"]:
+            key = (job["job_name"], group["labels"]["instance"])
+            if key not in local:
+                raise MonitoringConfigError(
+                    f"{droplet_config.name}: job {key[0]!r} instance {key[1]!r} has no local "
+                    "address; add it to localrun/monitoring.py or to NOT_LOCAL_JOBS"
+                )
+            groups.append({"targets": [local[key]], "labels": dict(group["labels"])})
+        jobs.append({"job_name": job["job_name"], "static_configs": groups})
+    (alertmanagers,) = fleet["alerting"]["alertmanagers"]
+    alertmanagers["static_configs"] = [{"targets": [alertmanager]}]
     config = {
         "global": {"scrape_interval": SCRAPE_INTERVAL, "evaluation_interval": SCRAPE_INTERVAL},
-        "rule_files": [str(RULES_FILE)],
-        "scrape_configs": [
-            job("backend", {f"backend-{n}": address for n, address in enumerate(backends, 1)}),
-            job("gateway", {"gateway": nginx_exporter}),
-            job("node", {"localhost": node_exporter}),
-            job("prometheus", {"prometheus": prometheus}),
-        ],
-        "alerting": {"alertmanagers": [{"static_configs": [{"targets": [alertmanager]}]}]},
+        "rule_files": [str(MONITORING_DIR / name) for name in fleet["rule_files"]],
+        "scrape_configs": jobs,
+        "alerting": fleet["alerting"],
     }
     return json.dumps(config, indent=2) + "\n"
 

@@ -3,6 +3,7 @@
 They restate what infra/config.py and the components already guarantee, so a later edit
 of the program (or a manual `pulumi config set`) cannot quietly break them:
 - only the web ports are open to the internet (monitoring and backends stay private);
+- a metrics port admits the stack's VPC range only, never anything beyond the VPC;
 - SSH on prod is reachable only from listed networks;
 - prod's droplet, volume, reserved IP and DNS records are protected;
 - droplets run the image the cloud-init template is written for;
@@ -24,6 +25,7 @@ and what the platforms do that a schema-valid program can still get wrong:
 
 from __future__ import annotations
 
+import ipaddress
 import re
 
 import yaml
@@ -64,6 +66,21 @@ _SECRET_PATTERNS = (
 ANYWHERE = frozenset({"0.0.0.0/0", "::/0"})
 WEB_PORTS = frozenset({80, 443})
 SSH_PORT = 22
+VPC = "digitalocean:index/vpc:Vpc"
+# Every port app/compose.yaml publishes for monitoring or could publish for the backends:
+# droplet Prometheus 9090, fleet Prometheus 9091, Alertmanager 9093, node-exporter 9100,
+# nginx-exporter 9113, cAdvisor 8088, gunicorn 8000.
+METRICS_PORTS = frozenset({8000, 8088, 9090, 9091, 9093, 9100, 9113})
+# A VPC's range is RFC 1918 and no larger than /16 (terraform-provider-digitalocean
+# docs/resources/vpc.md, `ip_range`; https://docs.digitalocean.com/reference/terraform/
+# reference/resources/vpc/).
+_VPC_NETWORKS = tuple(
+    ipaddress.ip_network(block) for block in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")
+)
+_VPC_WIDEST_PREFIX = 16
+# Inbound sources that are not addresses (firewall.md: `source_tags` select droplets of any
+# stack, `source_load_balancer_uids` and `source_kubernetes_ids` sit outside the droplets).
+_NON_ADDRESS_SOURCES = ("sourceTags", "sourceLoadBalancerUids", "sourceKubernetesIds")
 
 
 def stack_of(urn: str) -> str:
@@ -150,6 +167,54 @@ def remote_steps_follow_the_droplet(args: StackValidationArgs, report: ReportVio
         sources = resource.property_dependencies.get("triggers") or []
         if not any(source.resource_type == DROPLET for source in sources):
             report(f"{resource.name}: its triggers must include the droplet's id", resource.urn)
+
+
+def _within_a_vpc(source: str, vpc_ranges: set[str]) -> bool:
+    """Inside one of the stack's VPC ranges; while they are unknown (a preview of a new
+    VPC), inside RFC 1918 and no wider than the widest range a VPC can have."""
+    try:
+        network = ipaddress.ip_network(source, strict=False)
+    except ValueError:
+        return False
+    if vpc_ranges:
+        return any(
+            network.version == 4 and network.subnet_of(ipaddress.ip_network(vpc_range))
+            for vpc_range in vpc_ranges
+        )
+    return network.prefixlen >= _VPC_WIDEST_PREFIX and any(
+        network.version == 4 and network.subnet_of(block) for block in _VPC_NETWORKS
+    )
+
+
+def metrics_ports_only_from_the_vpc(args: StackValidationArgs, report: ReportViolation) -> None:
+    """The fleet Prometheus federates each droplet over the VPC: a metrics port that admits
+    anything else would hand the app's metrics (and Prometheus' API) to whoever reaches it.
+    A cloud firewall admits only what its rules permit, VPC traffic included
+    (https://docs.digitalocean.com/products/networking/firewalls/how-to/configure-rules/)."""
+    vpc_ranges = {
+        resource.props.get("ipRange")
+        for resource in args.resources
+        if resource.resource_type == VPC and isinstance(resource.props.get("ipRange"), str)
+    }
+    for resource in args.resources:
+        if resource.resource_type != FIREWALL:
+            continue
+        for rule in resource.props.get("inboundRules") or []:
+            ports = set(ports_of(rule.get("portRange"))) & METRICS_PORTS
+            if rule.get("protocol") != "tcp" or not ports:
+                continue
+            beyond = [
+                source
+                for source in rule.get("sourceAddresses") or []
+                if isinstance(source, str) and not _within_a_vpc(source, vpc_ranges)
+            ]
+            beyond += [key for key in _NON_ADDRESS_SOURCES if rule.get(key)]
+            if beyond:
+                report(
+                    f"{resource.name}: metrics port(s) {sorted(ports)} admit {beyond}; only the "
+                    "stack's VPC range may reach them",
+                    resource.urn,
+                )
 
 
 def _prod_load_balancers(args: StackValidationArgs) -> list:
@@ -348,6 +413,11 @@ POLICIES = [
         name="remote-steps-follow-the-droplet",
         description="Every command:remote step has the droplet's id among its triggers.",
         validate=remote_steps_follow_the_droplet,
+    ),
+    StackValidationPolicy(
+        name="metrics-ports-only-from-the-vpc",
+        description="Metrics ports (Prometheus, exporters, backends) admit the VPC's range only.",
+        validate=metrics_ports_only_from_the_vpc,
     ),
     StackValidationPolicy(
         name="prod-web-only-through-load-balancer",

@@ -10,6 +10,8 @@
 #                                compose.results-volume.yaml override (kept in .env)
 #         CANNY_TRUSTED_PROXIES  addresses/CIDRs whose X-Forwarded-For the gateway believes
 #                                (the load balancer's VPC range; empty: nobody's; kept in .env)
+#         METRICS_BIND           the droplet's private address its Prometheus is published on
+#                                for the fleet Prometheus (empty: loopback; kept in .env)
 #         CANNY_STORAGE, CANNY_S3_BUCKET, CANNY_S3_ENDPOINT_URL, CANNY_S3_REGION,
 #         CANNY_RETENTION_DAYS,  where the backends keep results and for how long, and where
 #         CANNY_RESULTS_BUCKET_URL the gateway's /results/ reads them from; each one
@@ -51,6 +53,7 @@ set_env_value REGISTRY_IMAGE "$registry_image"
 set_env_value IMAGE_TAG "$image_tag"
 set_env_value COMPOSE_PROFILES "${COMPOSE_PROFILES:-}"
 set_env_value CANNY_TRUSTED_PROXIES "${CANNY_TRUSTED_PROXIES:-}"
+set_env_value METRICS_BIND "${METRICS_BIND:-}"
 for key in CANNY_STORAGE CANNY_S3_BUCKET CANNY_S3_ENDPOINT_URL CANNY_S3_REGION CANNY_RETENTION_DAYS \
   CANNY_RESULTS_BUCKET_URL; do
   if [ -n "${!key:-}" ]; then

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from infra.load_balancer import certificate_name
-from infra.offline import MOCK_LB_IPV4, MOCK_VPC_RANGE, OfflineRun
+from infra.offline import MOCK_LB_IPV4, MOCK_VPC_RANGE, OfflineRun, mock_private_ipv4
 
 DROPLET = "digitalocean:index/droplet:Droplet"
 FIREWALL = "digitalocean:index/firewall:Firewall"
@@ -92,6 +92,7 @@ def test_behind_the_balancer_port_80_admits_only_it_and_ssh_only_admins(run_stac
             "sourceLoadBalancerUids": [run.one(LOAD_BALANCER).resource_id],
         },
         {"protocol": "tcp", "portRange": "22", "sourceAddresses": ["198.51.100.7/32"]},
+        {"protocol": "tcp", "portRange": "9090", "sourceAddresses": [MOCK_VPC_RANGE]},
     ]
     assert firewall.inputs["dropletIds"] == _droplet_ids(run), "one firewall, every droplet"
     assert not firewall.inputs.get("tags")
@@ -191,19 +192,20 @@ def test_uptime_check_and_alerts_go_to_the_configured_people(run_stack):
         assert alert.inputs["alerts"]["emails"] == ["ops@example.com", "oncall@example.com"]
 
 
-def test_the_slack_webhook_is_a_secret_for_do_alerts_and_each_droplets_alertmanager(run_stack):
+def test_the_slack_webhook_is_a_secret_for_do_alerts_and_the_one_alertmanager(run_stack):
     run = run_stack("prod", slackWebhookUrl=SLACK, **FLEET)
     recorded = json.dumps([item.inputs for item in run.resources]) + json.dumps(run.outputs)
     assert "Slack-Sentinel-7" not in recorded, "the webhook URL leaked into plain inputs"
     down = next(item for item in run.by_type(UPTIME_ALERT) if item.inputs["type"] == "down")
     assert run.provider_inputs[down.name]["notifications"][0]["slacks"][0]["url"] == SLACK
     by_name = _by_name(run)
-    for prefix in ("canny-prod", "canny-prod-2", "canny-prod-3"):
-        step = by_name[f"{prefix}-alertmanager-secret"]
-        assert step.inputs["create"] == "bash /opt/canny/bin/write_alertmanager_secret.sh"
-        assert step.inputs["stdin"] == "[secret]"
-        assert run.provider_inputs[step.name]["stdin"] == f"{SLACK}\n"
-        assert step.urn in by_name[f"{prefix}-compose-up"].depends_on
+    step = by_name["canny-prod-alertmanager-secret"]
+    assert step.inputs["create"] == "bash /opt/canny/bin/write_alertmanager_secret.sh"
+    assert step.inputs["stdin"] == "[secret]"
+    assert run.provider_inputs[step.name]["stdin"] == f"{SLACK}\n"
+    assert step.urn in by_name["canny-prod-compose-up"].depends_on
+    for prefix in ("canny-prod-2", "canny-prod-3"):
+        assert f"{prefix}-alertmanager-secret" not in by_name, "only the first droplet alerts"
 
 
 @pytest.mark.parametrize("overrides", [{}, {"slackWebhookUrl": SLACK, "monitoring": "false"}])
@@ -220,3 +222,45 @@ def test_review_stacks_have_no_uptime_check_unless_asked(run_stack):
     assert check.inputs["type"] == "http"
     kinds = sorted(alert.inputs["type"] for alert in run.by_type(UPTIME_ALERT))
     assert kinds == ["down", "latency"], "no certificate to watch over plain HTTP"
+
+
+def test_the_first_droplet_federates_every_droplet_over_the_vpc(run_stack):
+    """One fleet Prometheus (profile `monitor`) on the first droplet, its file_sd targets
+    the droplets' private addresses from the stack; every droplet's Prometheus is published
+    on its own private address, and the firewall opens that port to the VPC only."""
+    run = run_stack("prod", dropletCount="2", resultsStore="spaces")
+    by_name = _by_name(run)
+    droplets = [by_name["canny-prod-droplet"], by_name["canny-prod-2-droplet"]]
+    targets = by_name["canny-prod-fleet-targets"]
+    assert targets.inputs["create"] == "bash /opt/canny/bin/write_fleet_targets.sh"
+    assert json.loads(targets.inputs["stdin"]) == [
+        {"targets": [f"{mock_private_ipv4(droplet.name)}:9090"], "labels": {"droplet": prefix}}
+        for droplet, prefix in zip(droplets, ("canny-prod", "canny-prod-2"), strict=True)
+    ]
+    assert mock_private_ipv4(droplets[0].name) != mock_private_ipv4(droplets[1].name)
+    assert droplets[0].resource_id in run.provider_inputs[targets.name]["triggers"]
+    assert targets.urn in by_name["canny-prod-compose-up"].depends_on
+    assert "canny-prod-2-fleet-targets" not in by_name, "one fleet Prometheus per stack"
+    for droplet, prefix, profiles in (
+        (droplets[0], "canny-prod", "monitoring,monitor"),
+        (droplets[1], "canny-prod-2", "monitoring"),
+    ):
+        create = by_name[f"{prefix}-compose-up"].inputs["create"]
+        assert f"COMPOSE_PROFILES={profiles} " in create, create
+        assert f"METRICS_BIND={mock_private_ipv4(droplet.name)} " in create, create
+    metrics = [
+        rule for rule in run.one(FIREWALL).inputs["inboundRules"] if rule["portRange"] == "9090"
+    ]
+    assert metrics == [
+        {"protocol": "tcp", "portRange": "9090", "sourceAddresses": [MOCK_VPC_RANGE]}
+    ]
+    assert run.outputs["monitoringTunnel"] == "ssh -N -L 9090:127.0.0.1:9091 deploy@203.0.113.10"
+
+
+def test_without_monitoring_no_metrics_port_and_no_fleet_prometheus(run_stack):
+    run = run_stack("prod", dropletCount="2", resultsStore="spaces", monitoring="false")
+    assert not [r for r in run.one(FIREWALL).inputs["inboundRules"] if r["portRange"] == "9090"]
+    names = [item.name for item in run.by_type(COMMAND)]
+    assert not [name for name in names if name.endswith("fleet-targets")], names
+    for compose_up in (item for item in run.by_type(COMMAND) if item.name.endswith("compose-up")):
+        assert "METRICS_BIND='' " in compose_up.inputs["create"]

@@ -99,7 +99,7 @@ def test_table_for_prod_is_readable_and_lists_outputs(capsys):
     assert main(["--stack", "prod"]) == 0
     out = capsys.readouterr().out
     header, _, table = out.partition("\n\n")
-    assert header.startswith("stack prod: 38 resources to create (config Pulumi.prod.yaml;")
+    assert header.startswith("stack prod: 41 resources to create (config Pulumi.prod.yaml;")
     lines = table.splitlines()
     assert lines[0].split() == ["TYPE", "NAME", "PARENT", "PROTECT", "INPUTS"]
     droplet = next(line for line in lines if line.startswith("digitalocean:Droplet"))

@@ -2,6 +2,7 @@
 
 import copy
 import dataclasses
+import re
 
 import pytest
 import yaml
@@ -14,13 +15,16 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
+from infra.fleet_targets import FEDERATION_PORT
 from infra.offline import OfflineRun, PlannedResource
 from infra.policy.rules import (
+    METRICS_PORTS,
     POLICIES,
     boot_needs_no_gpg,
     droplet_image_supported,
     firewalls_select_by_id,
     https_on_prod,
+    metrics_ports_only_from_the_vpc,
     only_web_ports_public,
     ports_of,
     prod_droplets_behind_load_balancer,
@@ -32,6 +36,7 @@ from infra.policy.rules import (
     stack_of,
     user_data_holds_no_secret,
 )
+from infra.stack_file import REPO_ROOT
 
 DROPLET = "digitalocean:index/droplet:Droplet"
 FIREWALL = "digitalocean:index/firewall:Firewall"
@@ -349,3 +354,65 @@ def test_a_prod_droplet_outside_the_load_balancer_is_a_violation(run_stack):
         _replaced(run, balancer, property_dependencies=dependencies),
     )
     assert len(found) == 1 and "prod droplet is not behind the load balancer" in found[0], found
+
+
+VPC = "digitalocean:index/vpc:Vpc"
+FLEET = {"dropletCount": "2", "resultsStore": "spaces"}
+
+
+@pytest.mark.parametrize(
+    "rule",
+    [
+        {"protocol": "tcp", "portRange": "9090", "sourceAddresses": ["0.0.0.0/0"]},
+        {"protocol": "tcp", "portRange": "9090", "sourceAddresses": ["198.51.100.7/32"]},
+        {"protocol": "tcp", "portRange": "9100", "sourceAddresses": ["10.0.0.0/8"]},
+        {"protocol": "tcp", "portRange": "1-65535", "sourceAddresses": ["203.0.113.0/24"]},
+        {"protocol": "tcp", "portRange": "9093", "sourceTags": ["canny"]},
+        {"protocol": "tcp", "portRange": "8000", "sourceAddresses": ["not-an-address"]},
+    ],
+    ids=["anywhere", "admin-address", "wider-than-a-vpc", "all-ports", "tag", "garbage"],
+)
+def test_a_metrics_port_open_beyond_the_vpc_is_a_violation(run_stack, rule):
+    run = run_stack("prod", **FLEET)
+    assert not stack_violations(metrics_ports_only_from_the_vpc, run)
+    firewall = run.one(FIREWALL)
+    found = stack_violations(
+        metrics_ports_only_from_the_vpc,
+        _replaced(run, firewall, inputs=_with_inbound(firewall, rule).inputs),
+    )
+    assert found and "only the stack's VPC range may reach them" in found[0], found
+
+
+def test_a_metrics_port_open_to_another_vpc_range_is_a_violation(run_stack):
+    """Once the VPC's range is known, a private range outside it (another VPC) is beyond it."""
+    run = run_stack("prod", **FLEET)
+    vpc = run.one(VPC)
+    run = _replaced(run, vpc, inputs={**vpc.inputs, "ipRange": "10.110.0.0/20"})
+    assert not stack_violations(metrics_ports_only_from_the_vpc, run)
+    firewall = run.one(FIREWALL)
+    other = {"protocol": "tcp", "portRange": "9090", "sourceAddresses": ["10.120.0.0/20"]}
+    found = stack_violations(
+        metrics_ports_only_from_the_vpc,
+        _replaced(run, firewall, inputs=_with_inbound(firewall, other).inputs),
+    )
+    assert found and "10.120.0.0/20" in found[0], found
+
+
+def _published_host_ports() -> dict[str, int]:
+    """Service -> host port of every `ports:` entry in app/compose.yaml (short syntax
+    `[ip:]host:container`, a part possibly `${VAR:-default}`, read as its default)."""
+    compose = yaml.safe_load((REPO_ROOT / "app" / "compose.yaml").read_text())
+    return {
+        name: int(re.sub(r"\$\{[^}:]*:-([^}]*)\}", r"\1", entry).rsplit(":", 2)[-2])
+        for name, service in compose["services"].items()
+        for entry in service.get("ports", [])
+    }
+
+
+def test_every_port_compose_publishes_but_the_gateways_is_a_metrics_port():
+    """The rule can only guard ports it knows: a new published exporter must join it."""
+    published = _published_host_ports()
+    gateway = published.pop("gateway")
+    assert gateway not in METRICS_PORTS
+    assert set(published.values()) <= METRICS_PORTS, published
+    assert published["prometheus"] == FEDERATION_PORT, "the firewall opens FEDERATION_PORT"

@@ -12,6 +12,7 @@ from infra.offline import (
     MOCK_IPV4,
     MOCK_LB_IPV4,
     MOCK_RESERVED_IPV4,
+    MOCK_VPC_RANGE,
     OfflineMocks,
     OfflineRun,
     RecordingMonitor,
@@ -59,7 +60,8 @@ EXPECTED_COUNTS = {
         VOLUME: 1,
         RESERVED_IP: 0,
         DNS_RECORD: 1,
-        COMMAND: 3,
+        # wait for cloud-init, the fleet Prometheus' targets, compose up, readiness gate
+        COMMAND: 4,
         LOAD_BALANCER: 1,
         CERTIFICATE: 1,
         UPTIME_CHECK: 1,
@@ -70,6 +72,7 @@ EXPECTED_COUNTS = {
         VOLUME: 0,
         RESERVED_IP: 0,
         DNS_RECORD: 2,
+        # no monitoring on test stacks: no fleet Prometheus targets
         COMMAND: 3,
         LOAD_BALANCER: 0,
         CERTIFICATE: 0,
@@ -117,8 +120,13 @@ def test_firewall_opens_web_to_all_and_ssh_to_admins_only(run_stack):
     """Without a load balancer (prod may opt out) the droplet itself serves the web ports."""
     run = run_stack("prod", adminCidrs=["198.51.100.7/32"], loadBalancer="false")
     rules = run.one(FIREWALL).inputs["inboundRules"]
-    assert _inbound(run) == {"80": ANYWHERE, "443": ANYWHERE, "22": ["198.51.100.7/32"]}
-    assert len(rules) == 3, f"nothing else may be inbound, got {json.dumps(rules)}"
+    assert _inbound(run) == {
+        "80": ANYWHERE,
+        "443": ANYWHERE,
+        "22": ["198.51.100.7/32"],
+        "9090": [MOCK_VPC_RANGE],
+    }
+    assert len(rules) == 4, f"nothing else may be inbound, got {json.dumps(rules)}"
     droplet_ids = run.one(FIREWALL).inputs["dropletIds"]
     assert droplet_ids == [int(run.one(DROPLET).resource_id)], f"not on the droplet: {droplet_ids}"
     assert not run.one(FIREWALL).inputs.get("tags"), "tags would select other stacks' droplets"
@@ -154,7 +162,11 @@ def test_only_prods_own_firewall_opens_ssh_on_the_prod_droplet(run_stack):
             for rule in firewall.inputs["inboundRules"]:
                 if rule["protocol"] == "tcp" and rule["portRange"] == "22":
                     ssh_sources |= set(rule["sourceAddresses"])
-    admin = prod.one(FIREWALL).inputs["inboundRules"][-1]["sourceAddresses"]
+    (admin,) = (
+        rule["sourceAddresses"]
+        for rule in prod.one(FIREWALL).inputs["inboundRules"]
+        if rule["portRange"] == "22"
+    )
     assert ssh_sources == set(admin) == {"192.0.2.0/24"}, f"SSH on prod is open to {ssh_sources}"
 
 
@@ -187,7 +199,7 @@ def test_a_replaced_droplet_gets_every_remote_step_again(run_stack, monkeypatch)
 def test_every_remote_step_pins_the_droplets_host_key(run_stack):
     run = run_stack("prod", runnerToken="glrt-Pin-Sentinel")
     steps = [item for item in run.resources if item.type.startswith("command:remote:")]
-    assert len(steps) == 15, [item.name for item in steps]
+    assert len(steps) == 18, [item.name for item in steps]
     for step in steps:
         connection = run.provider_inputs[step.name]["connection"]
         assert connection["hostKey"] == MOCK_HOST_PUBLIC_KEY.strip(), step.urn
@@ -350,7 +362,7 @@ def test_stack_outputs(run_stack, stack, overrides, url, ip, ssh_ip):
     assert run.outputs["dropletIds"] == [run.one(DROPLET).resource_id]
     assert run.outputs["imageTag"] == "0123abcd", "CI rolls prod back to this output"
     assert run.outputs["sshCommand"] == f"ssh deploy@{ssh_ip}"
-    assert run.outputs["monitoringTunnel"] == f"ssh -N -L 9090:127.0.0.1:9090 deploy@{ssh_ip}"
+    assert run.outputs["monitoringTunnel"] == f"ssh -N -L 9090:127.0.0.1:9091 deploy@{ssh_ip}"
     assert not run.secret_outputs, f"outputs must be plain and secret-free: {run.secret_outputs}"
 
 

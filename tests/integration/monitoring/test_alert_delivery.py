@@ -4,26 +4,22 @@ URL from its secrets file, here a receiver started by the test on 127.0.0.1."""
 
 from __future__ import annotations
 
-import json
 import queue
-import threading
-from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import yaml
 
 from localrun import processes
-from localrun.monitoring import alertmanager_command
-from localrun.nginx_config import REPO_ROOT
+from localrun.monitoring import FLEET_CONFIG
 from localrun.readiness import wait_until_ok
 from tests.conftest import pick_free_port
+from tests.integration.monitoring.webhook_receiver import WebhookReceiver
 
 # Prometheus evaluates every second and sends at once; Alertmanager waits group_wait
 # (10 s in alertmanager.yml) before the first message: 60 s is a generous bound.
 DELIVERY_TIMEOUT_S = 60.0
-PROMETHEUS_CONFIG = REPO_ROOT / "app" / "monitoring" / "prometheus.yml"
 # Test-only rule: the repo's BackendDown waits 2 minutes; this one fires on the first
 # evaluation of a down target, with the same labels and annotations a real rule has.
 TEST_RULES = {
@@ -46,48 +42,10 @@ TEST_RULES = {
 }
 
 
-class WebhookReceiver(ThreadingHTTPServer):
-    """Collects the JSON bodies POSTed to it."""
-
-    def __init__(self) -> None:
-        self.bodies: queue.Queue[dict] = queue.Queue()
-        super().__init__(("127.0.0.1", 0), _ReceiverHandler)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}/hooks/canny"
-
-
-class _ReceiverHandler(BaseHTTPRequestHandler):
-    server: WebhookReceiver
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        self.server.bodies.put(json.loads(body))
-        self.send_response(200)
-        self.end_headers()
-        self.wfile.write(b"ok")
-
-    def log_message(self, format: str, *args: object) -> None:
-        """Quiet: pytest shows the assertion, not the access log."""
-
-
-@pytest.fixture
-def receiver() -> Iterator[WebhookReceiver]:
-    server = WebhookReceiver()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield server
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
 def prometheus_config(alertmanager: str, rules: Path, down_target: str) -> str:
-    """The repo's prometheus.yml with its alerting section kept and pointed at the test's
+    """The fleet Prometheus' config with its alerting section kept and pointed at the test's
     Alertmanager, scraping one target that is down, every second."""
-    config = yaml.safe_load(PROMETHEUS_CONFIG.read_text())
+    config = yaml.safe_load(FLEET_CONFIG.read_text())
     config["global"] = {"scrape_interval": "1s", "evaluation_interval": "1s"}
     config["rule_files"] = [str(rules)]
     config["scrape_configs"] = [
@@ -102,44 +60,33 @@ def prometheus_config(alertmanager: str, rules: Path, down_target: str) -> str:
 
 
 def test_a_firing_rule_reaches_the_webhook(
-    tmp_path: Path, receiver: WebhookReceiver, require_tool: Callable[[str], str]
+    tmp_path: Path,
+    receiver: WebhookReceiver,
+    alertmanager: str,
+    require_tool: Callable[[str], str],
 ) -> None:
     prometheus_binary = require_tool("prometheus")
-    require_tool("prometheus-alertmanager")
-    alertmanager = f"127.0.0.1:{pick_free_port()}"
     prometheus = f"127.0.0.1:{pick_free_port()}"
-    folder = tmp_path / "alertmanager"
-    command = alertmanager_command(folder, alertmanager)
-    secrets = folder / "secrets"
-    secrets.mkdir(mode=0o700)
-    (secrets / "slack-webhook-url").write_text(receiver.url + "\n")
     rules = tmp_path / "rules.yml"
     rules.write_text(yaml.safe_dump(TEST_RULES))
     config = tmp_path / "prometheus.yml"
     config.write_text(prometheus_config(alertmanager, rules, f"127.0.0.1:{pick_free_port()}"))
-    prometheus_command = [
+    command = [
         prometheus_binary,
         f"--config.file={config}",
         f"--storage.tsdb.path={tmp_path / 'tsdb'}",
         f"--web.listen-address={prometheus}",
     ]
-
-    started = []
+    log = tmp_path / "prometheus.log"
+    process = processes.spawn(command, env={}, log_path=log, cwd=tmp_path)
     try:
-        for name, args, ready in (
-            ("alertmanager", command, f"http://{alertmanager}/-/ready"),
-            ("prometheus", prometheus_command, f"http://{prometheus}/-/ready"),
-        ):
-            log = tmp_path / f"{name}.log"
-            started.append(processes.spawn(args, env={}, log_path=log, cwd=folder))
-            wait_until_ok(name, started[-1], ready, log, 30.0)
+        wait_until_ok("prometheus", process, f"http://{prometheus}/-/ready", log, 30.0)
         message = receiver.bodies.get(timeout=DELIVERY_TIMEOUT_S)
     except queue.Empty:
         logs = "\n".join(log.read_text()[-2000:] for log in tmp_path.glob("*.log"))
         pytest.fail(f"no alert reached the webhook within {DELIVERY_TIMEOUT_S:.0f}s\n{logs}")
     finally:
-        for process in started:
-            processes.stop(process)
+        processes.stop(process)
 
     (attachment,) = message["attachments"]
     assert attachment["title"] == "[FIRING] TestBackendUnreachable on backend-1"

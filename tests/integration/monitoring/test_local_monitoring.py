@@ -117,6 +117,7 @@ def test_alert_rules_are_loaded(monitored_stack: tuple[LocalStack, Prometheus]) 
     response = prometheus.http.get(f"{prometheus.url}/api/v1/rules", timeout=5)
     names = {rule["name"] for group in response.json()["data"]["groups"] for rule in group["rules"]}
     assert names == {
+        "DropletDown",
         "BackendDown",
         "High5xxRatio",
         "ProcessingLatencyHigh",

@@ -59,6 +59,7 @@ def test_deploy_logs_in_with_password_on_stdin_then_pulls_and_waits(remote_host)
         "IMAGE_TAG": "tag-1",
         "COMPOSE_PROFILES": "monitoring",
         "CANNY_TRUSTED_PROXIES": "",
+        "METRICS_BIND": "",
     }
     assert (remote_host.app_dir / "image_tag").read_text() == "tag-1\n"
     assert not (remote_host.app_dir / "image_tag.previous").exists()
@@ -102,6 +103,52 @@ def test_deploy_keeps_the_load_balancers_range_for_the_gateway(remote_host):
     assert env_file(remote_host)["CANNY_TRUSTED_PROXIES"] == "10.110.0.0/20"
     assert deploy(remote_host, "tag-2", env="CANNY_TRUSTED_PROXIES=").ok
     assert env_file(remote_host)["CANNY_TRUSTED_PROXIES"] == ""
+
+
+def test_deploy_keeps_the_private_address_the_droplet_prometheus_is_published_on(remote_host):
+    """compose reads METRICS_BIND from .env (`${METRICS_BIND:-127.0.0.1}:9090:9090`), so a
+    rollback or a reboot's restart keeps the port on the private address, and a deploy
+    without one returns it to loopback."""
+    assert deploy(remote_host, "tag-1", env="METRICS_BIND=10.110.0.11").ok
+    assert env_file(remote_host)["METRICS_BIND"] == "10.110.0.11"
+    assert deploy(remote_host, "tag-2", env="METRICS_BIND=").ok
+    assert env_file(remote_host)["METRICS_BIND"] == ""
+
+
+def write_fleet_targets(host, stdin: str):
+    script = shlex.quote(str(host.app_dir / "bin" / "write_fleet_targets.sh"))
+    return host.run(f"bash {script}", stdin=stdin)
+
+
+def test_the_fleet_targets_land_where_compose_mounts_them_for_prometheus(remote_host):
+    targets = [
+        {"targets": ["10.110.0.11:9090"], "labels": {"droplet": "canny-prod"}},
+        {"targets": ["10.110.0.12:9090"], "labels": {"droplet": "canny-prod-2"}},
+    ]
+    result = write_fleet_targets(remote_host, json.dumps(targets))
+    assert result.ok, result.stderr
+    folder = remote_host.app_dir / "fleet-targets"
+    assert json.loads((folder / "droplets.json").read_text()) == targets
+    assert env_file(remote_host)["FLEET_TARGETS_DIR"] == str(folder)
+    # Prometheus runs as `nobody` in its container: it must read the file.
+    assert (folder.stat().st_mode & 0o777, (folder / "droplets.json").stat().st_mode & 0o777) == (
+        0o755,
+        0o644,
+    )
+    assert "2 droplet(s)" in result.stdout
+    assert write_fleet_targets(remote_host, json.dumps(targets[:1])).ok
+    assert json.loads((folder / "droplets.json").read_text()) == targets[:1]
+
+
+@pytest.mark.parametrize("stdin", ["", "not json", "[]", '[{"labels": {}}]'])
+def test_bad_fleet_targets_leave_the_old_file(remote_host, stdin):
+    good = [{"targets": ["10.110.0.11:9090"], "labels": {"droplet": "canny-prod"}}]
+    assert write_fleet_targets(remote_host, json.dumps(good)).ok
+    result = write_fleet_targets(remote_host, stdin)
+    assert result.exit_status == 65 and "file_sd JSON list" in result.stderr
+    folder = remote_host.app_dir / "fleet-targets"
+    assert json.loads((folder / "droplets.json").read_text()) == good
+    assert sorted(path.name for path in folder.iterdir()) == ["droplets.json"]
 
 
 def write_alertmanager_secret(host, stdin: str):

@@ -16,7 +16,9 @@ REPO_ROOT = Path(__file__).resolve().parents[3]
 APP_DIR = REPO_ROOT / "app"
 COMPOSE_FILE = APP_DIR / "compose.yaml"
 APP_SERVICES = {"gateway", "backend-1", "backend-2"}
-MONITORING_SERVICES = {"prometheus", "alertmanager", "cadvisor", "node-exporter", "nginx-exporter"}
+MONITORING_SERVICES = {"prometheus", "cadvisor", "node-exporter", "nginx-exporter"}
+# Only on the stack's first droplet: one fleet Prometheus and one Alertmanager per stack.
+MONITOR_SERVICES = {"fleet-prometheus", "alertmanager"}
 # Its upstream image is built FROM scratch: no shell or client to probe with. Prometheus
 # watches it instead (ScrapeTargetMissing).
 WITHOUT_HEALTHCHECK = {"nginx-exporter"}
@@ -69,12 +71,14 @@ def test_has_no_version_key() -> None:
 
 
 def test_services_are_the_app_and_the_monitoring_profile() -> None:
-    assert set(SERVICES) == APP_SERVICES | MONITORING_SERVICES, sorted(SERVICES)
+    assert set(SERVICES) == APP_SERVICES | MONITORING_SERVICES | MONITOR_SERVICES, sorted(SERVICES)
     profiles = {name: service.get("profiles", []) for name, service in SERVICES.items()}
     for name in APP_SERVICES:
         assert profiles[name] == [], f"{name} must run without a profile, has {profiles[name]}"
     for name in MONITORING_SERVICES:
         assert profiles[name] == ["monitoring"], f"{name} must be in the monitoring profile"
+    for name in MONITOR_SERVICES:
+        assert profiles[name] == ["monitor"], f"{name} must be in the monitor profile"
 
 
 def test_only_the_gateway_is_public_and_on_port_80_by_default() -> None:
@@ -83,10 +87,16 @@ def test_only_the_gateway_is_public_and_on_port_80_by_default() -> None:
         assert "ports" not in SERVICES[name], f"{name} must publish nothing"
 
 
-@pytest.mark.parametrize("name", sorted(MONITORING_SERVICES))
+@pytest.mark.parametrize("name", sorted((MONITORING_SERVICES | MONITOR_SERVICES) - {"prometheus"}))
 def test_monitoring_ports_are_bound_to_loopback(name: str) -> None:
     for port in SERVICES[name].get("ports", []):
         assert port.startswith("127.0.0.1:"), f"{name} publishes {port} beyond loopback"
+
+
+def test_the_droplet_prometheus_is_published_on_metrics_bind_only() -> None:
+    """The fleet Prometheus federates it over the VPC: the deploy sets METRICS_BIND to the
+    droplet's private address; unset, it stays on loopback, never on every interface."""
+    assert SERVICES["prometheus"]["ports"] == ["${METRICS_BIND:-127.0.0.1}:9090:9090"]
 
 
 def test_backends_are_internal_only() -> None:

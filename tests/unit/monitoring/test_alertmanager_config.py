@@ -13,7 +13,7 @@ APP_DIR = Path(__file__).resolve().parents[3] / "app"
 ALERTMANAGER_CONFIG = APP_DIR / "monitoring" / "alertmanager.yml"
 CONFIG = yaml.safe_load(ALERTMANAGER_CONFIG.read_text())
 COMPOSE = yaml.safe_load((APP_DIR / "compose.yaml").read_text())
-PROMETHEUS = yaml.safe_load((APP_DIR / "monitoring" / "prometheus.yml").read_text())
+FLEET_PROMETHEUS = yaml.safe_load((APP_DIR / "monitoring" / "fleet-prometheus.yml").read_text())
 
 
 def mounts(service: dict) -> dict[str, str]:
@@ -66,11 +66,11 @@ def test_compose_mounts_the_config_and_the_secret_where_the_config_looks() -> No
     assert not targets[str(secret.parent)].startswith("./"), "the secret must not be in the bundle"
 
 
-def test_prometheus_sends_alerts_to_the_compose_alertmanager() -> None:
+def test_the_fleet_prometheus_sends_alerts_to_the_compose_alertmanager() -> None:
     service = COMPOSE["services"]["alertmanager"]
     flags = dict(flag.split("=", 1) for flag in service["command"])
     port = flags["--web.listen-address"].rsplit(":", 1)[1]
-    (alertmanagers,) = PROMETHEUS["alerting"]["alertmanagers"]
+    (alertmanagers,) = FLEET_PROMETHEUS["alerting"]["alertmanagers"]
     (static,) = alertmanagers["static_configs"]
     assert static["targets"] == [f"alertmanager:{port}"]
-    assert set(service["networks"]) & set(COMPOSE["services"]["prometheus"]["networks"])
+    assert set(service["networks"]) & set(COMPOSE["services"]["fleet-prometheus"]["networks"])

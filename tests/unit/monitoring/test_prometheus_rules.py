@@ -13,7 +13,7 @@ import pytest
 import yaml
 from canny import metrics
 
-from localrun.monitoring import RULES_FILE, render_config
+from localrun.monitoring import FLEET_CONFIG, RULES_FILE, MonitoringConfigError, render_config
 
 MONITORING_DIR = Path(__file__).resolve().parents[3] / "app" / "monitoring"
 PROMETHEUS_CONFIG = MONITORING_DIR / "prometheus.yml"
@@ -39,6 +39,7 @@ def promtool(require_tool: Callable[[str], str], *args: str) -> subprocess.Compl
     "args",
     [
         ("check", "config", "prometheus.yml"),
+        ("check", "config", "fleet-prometheus.yml"),
         ("check", "rules", "alert-rules.yml"),
         ("test", "rules", "alert-rules.test.yml"),
     ],
@@ -70,20 +71,52 @@ def scrape_jobs(config: dict) -> dict[str, set[str]]:
     }
 
 
-def test_local_rendering_mirrors_the_droplet_jobs_without_cadvisor() -> None:
+LOCAL_ADDRESSES = (["a:1", "b:2"], "c:3", "d:4", "e:5", "f:6")
+
+
+def test_local_rendering_takes_the_droplet_jobs_without_cadvisor() -> None:
     droplet = scrape_jobs(yaml.safe_load(PROMETHEUS_CONFIG.read_text()))
-    local = scrape_jobs(json.loads(render_config(["a:1", "b:2"], "c:3", "d:4", "e:5", "f:6")))
+    local = json.loads(render_config(*LOCAL_ADDRESSES))
     del droplet["cadvisor"]
-    droplet["node"] = {"localhost"}
-    assert local == droplet, f"local jobs {local} differ from the droplet's {droplet}"
+    assert scrape_jobs(local) == droplet
+    targets = {
+        target
+        for job in local["scrape_configs"]
+        for g in job["static_configs"]
+        for target in g["targets"]
+    }
+    assert targets == {"a:1", "b:2", "c:3", "d:4", "e:5"}, "every job at a local address"
 
 
-def test_local_rendering_sends_alerts_like_the_droplet() -> None:
-    droplet = yaml.safe_load(PROMETHEUS_CONFIG.read_text())["alerting"]
-    local = json.loads(render_config(["a:1", "b:2"], "c:3", "d:4", "e:5", "f:6"))["alerting"]
-    (droplet_alertmanagers,) = droplet["alertmanagers"]
-    droplet_alertmanagers["static_configs"][0]["targets"] = ["f:6"]
-    assert local == droplet
+def test_a_droplet_job_without_a_local_address_fails_the_local_rendering(tmp_path: Path) -> None:
+    """The droplet's prometheus.yml is the one job list: a job added there must be given a
+    local address (or be named as droplet-only), never silently dropped."""
+    config = yaml.safe_load(PROMETHEUS_CONFIG.read_text())
+    config["scrape_configs"].append(
+        {
+            "job_name": "worker",
+            "static_configs": [{"targets": ["worker:9000"], "labels": {"instance": "worker"}}],
+        }
+    )
+    changed = tmp_path / "prometheus.yml"
+    changed.write_text(yaml.safe_dump(config))
+    with pytest.raises(MonitoringConfigError, match="'worker'"):
+        render_config(*LOCAL_ADDRESSES, droplet_config=changed)
+
+
+def test_local_rendering_alerts_like_the_fleet_prometheus() -> None:
+    fleet = yaml.safe_load(FLEET_CONFIG.read_text())
+    local = json.loads(render_config(*LOCAL_ADDRESSES))
+    (fleet_alertmanagers,) = fleet["alerting"]["alertmanagers"]
+    fleet_alertmanagers["static_configs"][0]["targets"] = ["f:6"]
+    assert local["alerting"] == fleet["alerting"]
+    assert [Path(name).name for name in local["rule_files"]] == fleet["rule_files"]
+
+
+def test_only_the_fleet_prometheus_evaluates_rules_and_alerts() -> None:
+    """Every droplet runs prometheus.yml; alerting there too would page once per droplet."""
+    droplet = yaml.safe_load(PROMETHEUS_CONFIG.read_text())
+    assert "rule_files" not in droplet and "alerting" not in droplet
 
 
 @pytest.mark.parametrize("alert", ALERTS, ids=lambda rule: rule["alert"])

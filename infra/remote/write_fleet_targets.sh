@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Write the fleet Prometheus' targets: every droplet of the stack (run over SSH by the deploy
+# on the stack's first droplet).
+#
+#   write_fleet_targets.sh        (a Prometheus file_sd JSON list on stdin)
+#
+# The file lands in $APP_DIR/fleet-targets/droplets.json, which compose mounts read-only
+# into the fleet-prometheus container (FLEET_TARGETS_DIR, kept in .env). It is replaced by a
+# rename in the same folder, so Prometheus never reads half a file; Prometheus watches the
+# folder's files and applies a change without a restart
+# (https://prometheus.io/docs/prometheus/latest/configuration/configuration/#file_sd_config).
+# The container runs as `nobody` (prometheus/prometheus Dockerfile: USER nobody): the file is
+# world-readable; it holds private addresses and droplet names, nothing secret.
+# exit:   0 when written; 65 when stdin is not a JSON list of target groups.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/compose_cli.sh"
+
+targets_dir="$APP_DIR/fleet-targets"
+mkdir -p "$targets_dir"
+chmod 0755 "$targets_dir"
+umask 0022
+cat >"$targets_dir/droplets.json.tmp"
+if ! python3 -c '
+import json, sys
+groups = json.load(open(sys.argv[1]))
+assert isinstance(groups, list) and groups
+assert all(isinstance(g.get("targets"), list) and g["targets"] for g in groups)
+' "$targets_dir/droplets.json.tmp" 2>/dev/null; then
+  rm -f "$targets_dir/droplets.json.tmp"
+  echo "canny: expected a non-empty file_sd JSON list of target groups on stdin" >&2
+  exit 65
+fi
+mv "$targets_dir/droplets.json.tmp" "$targets_dir/droplets.json"
+set_env_value FLEET_TARGETS_DIR "$targets_dir"
+echo "canny: the fleet Prometheus scrapes $(grep -o '"targets"' "$targets_dir/droplets.json" | wc -l) droplet(s)"
