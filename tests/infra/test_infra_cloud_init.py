@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from infra.bundle import REMOTE_APP_DIR
 from infra.cloud_init import (
     BOOT_PATH,
     METADATA_BLOCK_PATH,
@@ -118,7 +119,7 @@ def test_the_host_key_the_program_generated_is_installed(run_stack, stack):
 def test_runcmd_is_only_the_boot_script_run_with_the_stack_settings(run_stack, stack, results):
     """cloud-init runs runcmd without `set -e`: the steps live in one script that has it."""
     config = cloud_config(user_data(run_stack(stack)))
-    expected = ["env", "CANNY_DEPLOY_USER=deploy", "CANNY_APP_DIR=/opt/canny"]
+    expected = ["env", "CANNY_DEPLOY_USER=deploy", f"CANNY_APP_DIR={REMOTE_APP_DIR}"]
     expected += [f"CANNY_RESULTS_MOUNT={RESULTS_MOUNT}"] if results else []
     assert config["runcmd"] == [[*expected, "bash", BOOT_PATH]]
     boot = written_files(config)[BOOT_PATH]

@@ -4,6 +4,7 @@ import json
 
 import pytest
 
+from infra.bundle import REMOTE_APP_DIR
 from infra.load_balancer import certificate_name
 from infra.offline import MOCK_LB_IPV4, MOCK_VPC_RANGE, OfflineRun
 
@@ -200,7 +201,7 @@ def test_the_slack_webhook_is_a_secret_for_do_alerts_and_each_droplets_alertmana
     by_name = _by_name(run)
     for prefix in ("canny-prod", "canny-prod-2", "canny-prod-3"):
         step = by_name[f"{prefix}-alertmanager-secret"]
-        assert step.inputs["create"] == "bash /opt/canny/bin/write_alertmanager_secret.sh"
+        assert step.inputs["create"] == f"bash {REMOTE_APP_DIR}/bin/write_alertmanager_secret.sh"
         assert step.inputs["stdin"] == "[secret]"
         assert run.provider_inputs[step.name]["stdin"] == f"{SLACK}\n"
         assert step.urn in by_name[f"{prefix}-compose-up"].depends_on

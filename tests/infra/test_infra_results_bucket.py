@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from infra.bundle import REMOTE_APP_DIR
 from infra.config import ConfigError, parse_settings, results_store_problem
 from infra.offline import MOCK_SPACES_ACCESS_KEY, MOCK_SPACES_SECRET_KEY, REDACTED, run_program
 from infra.plan import main
@@ -117,7 +118,7 @@ def test_the_key_reaches_the_droplet_on_stdin_only(run_stack):
     step = _command(run, "storage-credentials")
     revealed = run.provider_inputs[step.name]
     assert revealed["stdin"] == f"{MOCK_SPACES_ACCESS_KEY}\n{MOCK_SPACES_SECRET_KEY}\n"
-    assert revealed["create"] == "bash /opt/canny/bin/storage_credentials.sh"
+    assert revealed["create"] == f"bash {REMOTE_APP_DIR}/bin/storage_credentials.sh"
     assert step.inputs["stdin"] == REDACTED, "the plan and state must hold it as a secret"
     up = _command(run, "compose-up")
     assert step.urn in up.depends_on, "compose must start after the key is in place"
