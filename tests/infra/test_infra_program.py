@@ -129,9 +129,7 @@ def _inbound(run):
 
 def test_firewall_opens_web_to_all_and_ssh_to_admins_only(run_stack):
     """Without a load balancer (prod may opt out) the droplet itself serves the web ports."""
-    run = run_stack(
-        "prod", adminCidrs=["198.51.100.7/32"], loadBalancer="false", dropletCount="1"
-    )
+    run = run_stack("prod", adminCidrs=["198.51.100.7/32"], loadBalancer="false", dropletCount="1")
     rules = run.one(FIREWALL).inputs["inboundRules"]
     assert _inbound(run) == {"80": ANYWHERE, "443": ANYWHERE, "22": ["198.51.100.7/32"]}
     assert len(rules) == 3, f"nothing else may be inbound, got {json.dumps(rules)}"
