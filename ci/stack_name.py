@@ -25,7 +25,7 @@ TEST_CONFIG_FILE = "Pulumi.test.yaml"
 _SLUG_MAX_LENGTH = 63
 REVIEW_SLUG_MAX_LENGTH = 42
 _HASH_LENGTH = 8
-_REVIEW_STACK = re.compile(r"test-[a-z0-9](?:[a-z0-9-]{0,40}[a-z0-9])?")
+REVIEW_STACK = re.compile(r"test-[a-z0-9](?:[a-z0-9-]{0,40}[a-z0-9])?")
 
 
 def ref_slug(ref: str) -> str:
@@ -65,12 +65,12 @@ def is_prod(stack: str) -> bool:
 
 
 def is_review(stack: str) -> bool:
-    return _REVIEW_STACK.fullmatch(bare_name(stack)) is not None
+    return REVIEW_STACK.fullmatch(bare_name(stack)) is not None
 
 
 def is_stack_name(name: str) -> bool:
     """A bare name this project's stacks may have: prod, test or test-<slug>."""
-    return name in (PROD_STACK, TEST_STACK) or _REVIEW_STACK.fullmatch(name) is not None
+    return name in (PROD_STACK, TEST_STACK) or REVIEW_STACK.fullmatch(name) is not None
 
 
 def validate(stack: str) -> str:

@@ -202,3 +202,82 @@ def test_prod_alerts_may_go_to_slack_alone_kept_secret():
     settings = settings_for("prod", alertEmails=None, slackWebhookUrl=url)
     assert settings.alerts.slack_webhook_url == Secret(url)
     assert "Config-Sentinel" not in repr(settings)
+
+
+@pytest.mark.parametrize(
+    ("stack", "decisions"),
+    [
+        (
+            "prod",
+            {
+                "environment": "Production",
+                "ttl": 3600,
+                "dns_protect": True,
+                "balancer_protect": True,
+                "publishes_aaaa": False,
+                "reserved_ip": False,
+                "follows_user_data": False,
+                "bucket_versioned": True,
+            },
+        ),
+        (
+            "test-feature-x",
+            {
+                "environment": "Staging",
+                "ttl": 300,
+                "dns_protect": False,
+                "balancer_protect": False,
+                "publishes_aaaa": True,
+                "reserved_ip": False,
+                "follows_user_data": True,
+                "bucket_versioned": False,
+            },
+        ),
+    ],
+)
+def test_every_prod_versus_test_decision_is_a_setting(stack, decisions):
+    settings = settings_for(stack)
+    assert {
+        "environment": settings.network.environment,
+        "ttl": settings.dns.ttl,
+        "dns_protect": settings.dns.protect,
+        "balancer_protect": settings.load_balancer.protect,
+        "publishes_aaaa": settings.publishes_aaaa,
+        "reserved_ip": settings.reserved_ip,
+        "follows_user_data": settings.host.follows_user_data,
+        "bucket_versioned": settings.results.production,
+    } == decisions
+
+
+@pytest.mark.parametrize(
+    ("changes", "reserved_ip", "aaaa", "volume_on_first", "follows"),
+    [
+        ({"loadBalancer": "false", "dropletCount": "1"}, True, False, False, False),
+        ({"dropletCount": "1", "resultsStore": "volume"}, False, False, True, False),
+        ({"prodFollowsUserData": "true"}, False, False, False, True),
+    ],
+    ids=["prod-without-balancer", "prod-on-a-volume", "prod-deliberate-replacement"],
+)
+def test_prods_choices_change_the_derived_decisions(
+    changes, reserved_ip, aaaa, volume_on_first, follows
+):
+    settings = settings_for("prod", **changes)
+    assert settings.reserved_ip is reserved_ip, "a Reserved IP only without a balancer"
+    assert settings.publishes_aaaa is aaaa, "prod never publishes a droplet's own IPv6"
+    assert settings.results_volume(0) is volume_on_first and not settings.results_volume(1)
+    assert settings.host.follows_user_data is follows
+
+
+def test_secrets_stay_hidden_in_every_dump_of_the_settings():
+    settings = settings_for(
+        "test", registryUser="bot-user", registryPassword="hunter2-pass", runnerToken="glrt-abc"
+    )
+    dumps = settings.model_dump_json() + str(settings.model_dump()) + str(settings)
+    for value in ("hunter2-pass", "bot-user", "glrt-abc", VALID["sshPrivateKey"]):
+        assert value not in dumps, f"secret {value!r} leaked into a dump"
+    assert settings.deploy.ssh_private_key.get_secret_value() == VALID["sshPrivateKey"]
+
+
+def test_prod_defaults_can_be_overridden_by_the_stack_file():
+    settings = settings_for("prod", dropletCount="3", loadBalancer="true")
+    assert settings.host.droplet_count == 3 and settings.results.spaces
