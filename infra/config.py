@@ -101,7 +101,9 @@ class StackSettings(BaseModel):
 
     @field_validator("host")
     @classmethod
-    def _fleet_shares_address_and_results(cls, host: HostConfig, info: ValidationInfo) -> Any:
+    def _fleet_shares_address_and_results(
+        cls, host: HostConfig, info: ValidationInfo
+    ) -> HostConfig:
         """More droplets need the load balancer (one address for all) and results in Spaces
         (every droplet must list every upload; a Volume attaches to one droplet only)."""
         count, problems = host.droplet_count, []
