@@ -170,6 +170,21 @@ class HostConfig(ComponentConfig):
     def follows_user_data(self) -> bool:
         return not self.production or self.prod_follows_user_data
 
+    @property
+    def protect(self) -> bool:
+        """A mistaken `pulumi destroy` must not take prod's droplets."""
+        return self.production
+
+    @property
+    def backups(self) -> bool:
+        return self.production
+
+    @property
+    def delete_before_replace(self) -> bool:
+        """Prod's Volume and Reserved IP move to a replacement only once the old droplet is
+        gone (infra/host.py says why)."""
+        return self.production
+
 
 def _is_public_key(line: str) -> bool:
     try:
@@ -310,6 +325,12 @@ class ResultsStoreConfig(ComponentConfig):
     @property
     def spaces(self) -> bool:
         return self.results_store == "spaces"
+
+    @property
+    def outlives_stack(self) -> bool:
+        """Prod's bucket is versioned, protected and kept on destroy; a test stack's is
+        emptied and deleted with the stack."""
+        return self.production
 
     @property
     def on_volume(self) -> bool:

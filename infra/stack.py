@@ -46,7 +46,9 @@ def hosts(settings: StackSettings, net: Network) -> list[Host]:
             deploy_user=DEPLOY_USER,
             ssh_public_key=config.ssh_public_key,
             ssh_key_name=config.ssh_key_name,
-            production=config.production,
+            protect=config.protect,
+            backups=config.backups,
+            delete_before_replace=config.delete_before_replace,
             volume_size_gb=config.volume_size_gb,
             follows_user_data=config.follows_user_data,
             results_volume=settings.results_volume(index),
@@ -127,7 +129,7 @@ def results_bucket(settings: StackSettings) -> ResultsBucket | None:
         bucket_name=results_bucket_name(settings.name_prefix, settings.dns.domain),
         region=config.region,
         retention_days=config.results_retention_days,
-        production=config.production,
+        outlives_stack=config.outlives_stack,
     )
     return ResultsBucket(settings.name_prefix, args)
 

@@ -218,6 +218,9 @@ def test_prod_alerts_may_go_to_slack_alone_kept_secret():
                 "reserved_ip": False,
                 "follows_user_data": False,
                 "bucket_versioned": True,
+                "droplet_protect": True,
+                "backups": True,
+                "delete_first": True,
             },
         ),
         (
@@ -231,6 +234,9 @@ def test_prod_alerts_may_go_to_slack_alone_kept_secret():
                 "reserved_ip": False,
                 "follows_user_data": True,
                 "bucket_versioned": False,
+                "droplet_protect": False,
+                "backups": False,
+                "delete_first": False,
             },
         ),
     ],
@@ -245,7 +251,10 @@ def test_every_prod_versus_test_decision_is_a_setting(stack, decisions):
         "publishes_aaaa": settings.publishes_aaaa,
         "reserved_ip": settings.reserved_ip,
         "follows_user_data": settings.host.follows_user_data,
-        "bucket_versioned": settings.results.production,
+        "bucket_versioned": settings.results.outlives_stack,
+        "droplet_protect": settings.host.protect,
+        "backups": settings.host.backups,
+        "delete_first": settings.host.delete_before_replace,
     } == decisions
 
 

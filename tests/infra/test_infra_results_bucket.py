@@ -151,13 +151,13 @@ def test_resources_are_named_after_the_component():
 def test_component_args_refuse_what_spaces_cannot_take(changes, message):
     good = {"bucket_name": "canny-test-results-x", "region": "fra1", "retention_days": 1}
     with pytest.raises(ValueError, match=message):
-        ResultsBucketArgs(**(good | changes), production=False)
+        ResultsBucketArgs(**(good | changes), outlives_stack=False)
 
 
 def test_bucket_names_stay_valid_for_long_domains():
     name = results_bucket_name("canny-test-" + "a" * 40, "sub." + "b" * 50 + ".example.com")
     assert len(name) <= 63 and not name.endswith("-")
-    ResultsBucketArgs(name, "fra1", 0, production=False)
+    ResultsBucketArgs(name, "fra1", 0, outlives_stack=False)
 
 
 def _raw(stack: str, **overrides: str) -> dict[str, str]:
