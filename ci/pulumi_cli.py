@@ -19,7 +19,6 @@ they could not carry secrets of their own, and the variables stay the one place 
 import argparse
 import json
 import os
-import re
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
@@ -27,6 +26,7 @@ from pathlib import Path
 
 from ci import stack_name
 from ci.ssh import KEY_FILE_ENV
+from infra.image_tag import is_image_tag
 
 COMMANDS = ("preview", "up", "destroy", "stack-rm")
 DESTRUCTIVE = frozenset({"destroy", "stack-rm"})
@@ -48,8 +48,6 @@ SECRET_VARIABLES = {
     "CANNY_RUNNER_TOKEN": "canny:runnerToken",
 }
 SECRET_FILES = {KEY_FILE_ENV: "canny:sshPrivateKey"}
-
-_IMAGE_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 
 
 class RefusedError(Exception):
@@ -77,7 +75,7 @@ def image_tag(explicit: str | None, environ: Mapping[str, str]) -> str:
     tag = explicit or environ.get("CI_COMMIT_SHA", "")
     if not tag:
         raise RefusedError("no image tag: pass --image-tag or set CI_COMMIT_SHA")
-    if not _IMAGE_TAG.fullmatch(tag):
+    if not is_image_tag(tag):
         raise RefusedError(f"{tag!r} is not a valid image tag")
     return tag
 

@@ -2,10 +2,10 @@
 
 The last resort when a prod release failed and its `pulumi up` back to the previous release
 (ci/prod_release.py) failed too: a person runs this. The deploy keeps the tag it replaced
-on the host, and infra/remote/rollback.sh (installed under /opt/canny/bin by the
-deploy, see infra/bundle.py) swaps the tags, pulls, restarts compose and waits for the
-readiness gate; this module only runs it over SSH with the deploy key (CANNY_SSH_KEY_FILE)
-and turns its exit status into a readable verdict.
+on the host, and infra/remote/rollback.sh (installed in the app folder's bin/ by the
+deploy, see infra/bundle.py REMOTE_APP_DIR) swaps the tags, pulls, restarts compose and
+waits for the readiness gate; this module only runs it over SSH with the deploy key
+(CANNY_SSH_KEY_FILE) and turns its exit status into a readable verdict.
 
 Exit: 0 rolled back and ready; 3 nothing to roll back to (first deploy on this host);
 1 the host could not be reached or the previous tag did not become ready.
@@ -18,8 +18,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ci.ssh import SshError, SshTarget, run, session
+from infra.bundle import REMOTE_APP_DIR
 
-ROLLBACK_SCRIPT = "/opt/canny/bin/rollback.sh"
+ROLLBACK_SCRIPT = f"{REMOTE_APP_DIR}/bin/rollback.sh"
 NOTHING_TO_ROLL_BACK = 3
 
 

@@ -4,7 +4,9 @@ The slug follows GitLab's CI_COMMIT_REF_SLUG rules, so a review stack, its envir
 (review/$CI_COMMIT_REF_SLUG) and its branch are recognisably the same. The stack name also
 becomes a DNS label (<stack>.test.<domain>), so a slug longer than 42 characters is cut and
 given a hash suffix: two long branches never share a stack. The deploy jobs and the reaper
-both call stack_for_branch, so they always agree on the name.
+both call stack_for_branch, so they always agree on the name. The Pulumi program checks the
+stack it runs as with is_stack_name (infra/config.py), so CI and the program accept the same
+names.
 """
 
 import hashlib
@@ -23,7 +25,7 @@ TEST_CONFIG_FILE = "Pulumi.test.yaml"
 _SLUG_MAX_LENGTH = 63
 REVIEW_SLUG_MAX_LENGTH = 42
 _HASH_LENGTH = 8
-_REVIEW_STACK = re.compile(r"test-[a-z0-9](?:[a-z0-9-]{0,40}[a-z0-9])?")
+REVIEW_STACK = re.compile(r"test-[a-z0-9](?:[a-z0-9-]{0,40}[a-z0-9])?")
 
 
 def ref_slug(ref: str) -> str:
@@ -63,13 +65,18 @@ def is_prod(stack: str) -> bool:
 
 
 def is_review(stack: str) -> bool:
-    return _REVIEW_STACK.fullmatch(bare_name(stack)) is not None
+    return REVIEW_STACK.fullmatch(bare_name(stack)) is not None
+
+
+def is_stack_name(name: str) -> bool:
+    """A bare name this project's stacks may have: prod, test or test-<slug>."""
+    return name in (PROD_STACK, TEST_STACK) or REVIEW_STACK.fullmatch(name) is not None
 
 
 def validate(stack: str) -> str:
     """Return the bare stack name, or raise if it is not prod, test or test-<slug>."""
     name = bare_name(stack)
-    if name not in (PROD_STACK, TEST_STACK) and not is_review(name):
+    if not is_stack_name(name):
         raise ValueError(
             f"stack {stack!r} is not {PROD_STACK!r}, {TEST_STACK!r} or {REVIEW_PREFIX}<branch slug>"
         )

@@ -33,7 +33,10 @@ class HostArgs:
     deploy_user: str
     ssh_public_key: str | None
     ssh_key_name: str | None
-    production: bool
+    # Prod's droplets: protected, backed up, deleted before their replacement is created.
+    protect: bool
+    backups: bool
+    delete_before_replace: bool
     volume_size_gb: int
     # A results Volume attached to this droplet (prod with canny:resultsStore volume).
     results_volume: bool
@@ -163,13 +166,13 @@ class Host(pulumi.ComponentResource):
             user_data=pulumi.Output.secret(user_data),
             ipv6=True,
             monitoring=True,
-            backups=args.production,
+            backups=args.backups,
             # Attached at creation, so the volume is there when cloud-init mounts it.
             volume_ids=[self.volume.id] if self.volume else None,
             tags=list(args.tags),
             opts=pulumi.ResourceOptions(
                 parent=self,
-                protect=args.production,
+                protect=args.protect,
                 # The engine substitutes the stored value of an ignored input, for a replacement
                 # too (pulumi/pulumi#2657), hence the switch for a deliberate replacement.
                 ignore_changes=["user_data"] if not args.follows_user_data else None,
@@ -178,7 +181,7 @@ class Host(pulumi.ComponentResource):
                 # digitalocean/droplet/resource_droplet.go, delete: detachVolumesFromDroplet).
                 # Pulumi's default creates the replacement first, whose volume_ids would then
                 # name a volume still attached elsewhere; so delete first on prod.
-                delete_before_replace=args.production,
+                delete_before_replace=args.delete_before_replace,
             ),
         )
 

@@ -65,7 +65,7 @@ class ResultsBucketArgs:
     # Days after which a result's objects expire; 0 keeps everything.
     retention_days: int
     # Prod: versioned, protected, kept when the stack is destroyed. Test: emptied and deleted.
-    production: bool
+    outlives_stack: bool
 
     def __post_init__(self) -> None:
         problems = []
@@ -93,7 +93,7 @@ def lifecycle_rules(args: ResultsBucketArgs) -> list[digitalocean.SpacesBucketLi
                 abort_incomplete_multipart_upload_days=ABORT_INCOMPLETE_UPLOAD_DAYS,
             )
         )
-    if args.production:
+    if args.outlives_stack:
         rules.append(
             digitalocean.SpacesBucketLifecycleRuleArgs(
                 id="expire-old-versions",
@@ -122,15 +122,15 @@ class ResultsBucket(pulumi.ComponentResource):
             name=args.bucket_name,
             region=args.region,
             acl="private",
-            versioning=digitalocean.SpacesBucketVersioningArgs(enabled=args.production),
+            versioning=digitalocean.SpacesBucketVersioningArgs(enabled=args.outlives_stack),
             lifecycle_rules=lifecycle_rules(args),
-            force_destroy=not args.production,
+            force_destroy=not args.outlives_stack,
             opts=pulumi.ResourceOptions(
                 parent=self,
-                protect=args.production,
+                protect=args.outlives_stack,
                 # Even a `pulumi destroy` of prod (after unprotecting) leaves the users'
                 # results in place: https://www.pulumi.com/docs/iac/concepts/options/retainondelete/
-                retain_on_delete=args.production,
+                retain_on_delete=args.outlives_stack,
             ),
         )
         self.key = digitalocean.SpacesKey(

@@ -13,7 +13,7 @@
 # `signed-by`, which apt reads without gpg (sources.list(5): "Signed-By").
 #
 # env:  CANNY_DEPLOY_USER   the deploy user that owns the app folder
-#       CANNY_APP_DIR       the app folder (/opt/canny)
+#       CANNY_APP_DIR       the app folder (REMOTE_APP_DIR in infra/bundle.py)
 #       CANNY_RESULTS_MOUNT prod only: the results volume's mount point, owned by the backend
 #       CANNY_BOOT_ROOT     prefix of every file path it reads or writes (tests: a temp folder)
 set -Eeuo pipefail

@@ -2,7 +2,7 @@
 # Roll the app back to the image tag that ran before the most recent deploy, then wait for
 # the readiness gate. Run over SSH as the deploy user (ci/rollback.py does this):
 #
-#   bash /opt/canny/bin/rollback.sh
+#   bash "$CANNY_APP_DIR/bin/rollback.sh"   (the app folder: REMOTE_APP_DIR, infra/bundle.py)
 #
 # No arguments, no stdin: the registry login from the deploy is still in ~/.docker and the
 # previous images are normally still on the host. The tags are swapped, so running it twice

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from infra.bundle import REMOTE_APP_DIR
 from infra.cloud_init import (
     BOOT_PATH,
     METADATA_BLOCK_PATH,
@@ -25,6 +26,8 @@ REGISTRY_USER = "registry-User-Sentinel"
 REGISTRY_PASSWORD = "registry-Password-Sentinel"
 SSH_PRIVATE_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\ndeploy-Key-Sentinel\n"
 HOST_KEY = HostKey(MOCK_HOST_PRIVATE_KEY, MOCK_HOST_PUBLIC_KEY)
+# Prod with results on a Volume instead of its default Spaces bucket.
+ON_A_VOLUME = {"dropletCount": "1", "resultsStore": "volume"}
 
 
 def user_data(run) -> str:
@@ -114,11 +117,17 @@ def test_the_host_key_the_program_generated_is_installed(run_stack, stack):
     }
 
 
-@pytest.mark.parametrize(("stack", "results"), [("prod", True), ("test", False)])
-def test_runcmd_is_only_the_boot_script_run_with_the_stack_settings(run_stack, stack, results):
+@pytest.mark.parametrize(
+    ("stack", "overrides", "results"),
+    [("prod", ON_A_VOLUME, True), ("prod", {}, False), ("test", {}, False)],
+    ids=["prod-on-a-volume", "prod", "test"],
+)
+def test_runcmd_is_only_the_boot_script_run_with_the_stack_settings(
+    run_stack, stack, overrides, results
+):
     """cloud-init runs runcmd without `set -e`: the steps live in one script that has it."""
-    config = cloud_config(user_data(run_stack(stack)))
-    expected = ["env", "CANNY_DEPLOY_USER=deploy", "CANNY_APP_DIR=/opt/canny"]
+    config = cloud_config(user_data(run_stack(stack, **overrides)))
+    expected = ["env", "CANNY_DEPLOY_USER=deploy", f"CANNY_APP_DIR={REMOTE_APP_DIR}"]
     expected += [f"CANNY_RESULTS_MOUNT={RESULTS_MOUNT}"] if results else []
     assert config["runcmd"] == [[*expected, "bash", BOOT_PATH]]
     boot = written_files(config)[BOOT_PATH]
@@ -194,9 +203,13 @@ def test_the_metadata_rule_is_added_once(tmp_path):
     assert len(calls.read_text().splitlines()) == 3, "check, insert, then check only"
 
 
-@pytest.mark.parametrize(("stack", "mounted"), [("prod", True), ("test", False)])
-def test_results_volume_is_mounted_on_prod_only(run_stack, stack, mounted):
-    config = cloud_config(user_data(run_stack(stack)))
+@pytest.mark.parametrize(
+    ("stack", "overrides", "mounted"),
+    [("prod", ON_A_VOLUME, True), ("prod", {}, False), ("test", {}, False)],
+    ids=["prod-on-a-volume", "prod-on-spaces", "test"],
+)
+def test_results_volume_is_mounted_on_prod_with_a_volume_only(run_stack, stack, overrides, mounted):
+    config = cloud_config(user_data(run_stack(stack, **overrides)))
     expected = [
         [
             volume_device("canny-prod-results"),

@@ -82,7 +82,7 @@ def test_the_region_error_names_every_accepted_region_and_no_closed_one():
 
 @pytest.mark.parametrize(("value", "seconds"), [(None, 900), ("1800", 1800)])
 def test_cloud_init_timeout_defaults_to_15_minutes(value, seconds):
-    assert settings_for("test", cloudInitTimeout=value).cloud_init_timeout == seconds
+    assert settings_for("test", cloudInitTimeout=value).deploy.cloud_init_timeout == seconds
 
 
 def test_every_problem_is_reported_at_once():
@@ -95,7 +95,7 @@ def test_every_problem_is_reported_at_once():
 
 def test_prod_may_open_ssh_only_with_the_explicit_override():
     settings = settings_for("prod", adminCidrs='["0.0.0.0/0"]', allowSshFromAnywhere="true")
-    assert settings.admin_cidrs == ("0.0.0.0/0",)
+    assert settings.firewall.admin_cidrs == ("0.0.0.0/0",)
 
 
 @pytest.mark.parametrize(
@@ -110,7 +110,7 @@ def test_prod_may_open_ssh_only_with_the_explicit_override():
 )
 def test_dns_names_follow_the_stack(stack, subdomain, record, hostname):
     settings = settings_for(stack, subdomain=subdomain)
-    assert (settings.record_name, settings.hostname) == (record, hostname)
+    assert (settings.dns.record_name, settings.dns.hostname) == (record, hostname)
 
 
 @pytest.mark.parametrize(
@@ -133,8 +133,10 @@ def test_secrets_never_show_in_a_repr():
 
 def test_registry_login_is_optional_and_kept_as_secrets():
     settings = settings_for("test", registryUser="bot", registryPassword="pw")
-    assert settings.registry_login == RegistryLogin(Secret("bot"), Secret("pw"))
-    assert settings_for("test").registry_login is None, "a public registry needs no login"
+    assert settings.deploy.registry_login == RegistryLogin(
+        user=Secret("bot"), password=Secret("pw")
+    )
+    assert settings_for("test").deploy.registry_login is None, "a public registry needs no login"
 
 
 @pytest.mark.parametrize(
@@ -148,7 +150,7 @@ def test_registry_login_is_optional_and_kept_as_secrets():
         ("prod", {"dropletCount": "11"}, "'11' is not a whole number from 1 to 10"),
         (
             "prod",
-            {"dropletCount": "2"},
+            {"dropletCount": "2", "resultsStore": "volume"},
             "2 droplets need shared results storage: set canny:resultsStore spaces",
         ),
         (
@@ -171,26 +173,120 @@ def test_invalid_fleet_config_is_refused_with_the_reason(stack, changes, message
 
 
 @pytest.mark.parametrize(
-    ("stack", "count", "balancer", "url"),
-    [("prod", 1, True, "https://example.com"), ("test", 1, False, "http://test.test.example.com")],
+    ("stack", "count", "balancer", "store", "url"),
+    [
+        ("prod", 2, True, "spaces", "https://example.com"),
+        ("test", 1, False, "volume", "http://test.test.example.com"),
+    ],
 )
-def test_fleet_defaults_keep_prod_valid_and_review_stacks_cheap(stack, count, balancer, url):
+def test_fleet_defaults_make_prod_a_fleet_and_keep_review_stacks_cheap(
+    stack, count, balancer, store, url
+):
+    """Prod: two droplets behind the balancer sharing Spaces; test: one droplet, its disk."""
     settings = settings_for(stack)
-    assert (settings.droplet_count, settings.load_balancer, settings.results_store) == (
-        count,
-        balancer,
-        "volume",
-    )
+    assert (
+        settings.host.droplet_count,
+        settings.load_balancer.enabled,
+        settings.results.results_store,
+    ) == (count, balancer, store)
     assert settings.url == url
 
 
 def test_a_fleet_with_results_in_spaces_is_accepted():
     settings = settings_for("prod", dropletCount="4", resultsStore="spaces")
-    assert (settings.droplet_count, settings.results_on_volume) == (4, False)
+    assert (settings.host.droplet_count, settings.results.on_volume) == (4, False)
 
 
 def test_prod_alerts_may_go_to_slack_alone_kept_secret():
     url = "https://hooks.slack.com/services/T0/B0/Config-Sentinel"
     settings = settings_for("prod", alertEmails=None, slackWebhookUrl=url)
-    assert settings.slack_webhook_url == Secret(url)
+    assert settings.alerts.slack_webhook_url == Secret(url)
     assert "Config-Sentinel" not in repr(settings)
+
+
+@pytest.mark.parametrize(
+    ("stack", "decisions"),
+    [
+        (
+            "prod",
+            {
+                "environment": "Production",
+                "ttl": 3600,
+                "dns_protect": True,
+                "balancer_protect": True,
+                "publishes_aaaa": False,
+                "reserved_ip": False,
+                "follows_user_data": False,
+                "bucket_versioned": True,
+                "droplet_protect": True,
+                "backups": True,
+                "delete_first": True,
+            },
+        ),
+        (
+            "test-feature-x",
+            {
+                "environment": "Staging",
+                "ttl": 300,
+                "dns_protect": False,
+                "balancer_protect": False,
+                "publishes_aaaa": True,
+                "reserved_ip": False,
+                "follows_user_data": True,
+                "bucket_versioned": False,
+                "droplet_protect": False,
+                "backups": False,
+                "delete_first": False,
+            },
+        ),
+    ],
+)
+def test_every_prod_versus_test_decision_is_a_setting(stack, decisions):
+    settings = settings_for(stack)
+    assert {
+        "environment": settings.network.environment,
+        "ttl": settings.dns.ttl,
+        "dns_protect": settings.dns.protect,
+        "balancer_protect": settings.load_balancer.protect,
+        "publishes_aaaa": settings.publishes_aaaa,
+        "reserved_ip": settings.reserved_ip,
+        "follows_user_data": settings.host.follows_user_data,
+        "bucket_versioned": settings.results.outlives_stack,
+        "droplet_protect": settings.host.protect,
+        "backups": settings.host.backups,
+        "delete_first": settings.host.delete_before_replace,
+    } == decisions
+
+
+@pytest.mark.parametrize(
+    ("changes", "reserved_ip", "aaaa", "volume_on_first", "follows"),
+    [
+        ({"loadBalancer": "false", "dropletCount": "1"}, True, False, False, False),
+        ({"dropletCount": "1", "resultsStore": "volume"}, False, False, True, False),
+        ({"prodFollowsUserData": "true"}, False, False, False, True),
+    ],
+    ids=["prod-without-balancer", "prod-on-a-volume", "prod-deliberate-replacement"],
+)
+def test_prods_choices_change_the_derived_decisions(
+    changes, reserved_ip, aaaa, volume_on_first, follows
+):
+    settings = settings_for("prod", **changes)
+    assert settings.reserved_ip is reserved_ip, "a Reserved IP only without a balancer"
+    assert settings.publishes_aaaa is aaaa, "prod never publishes a droplet's own IPv6"
+    assert settings.results_volume(0) is volume_on_first and not settings.results_volume(1)
+    assert settings.host.follows_user_data is follows
+
+
+def test_secrets_stay_hidden_in_every_dump_of_the_settings():
+    settings = settings_for(
+        "test", registryUser="bot-user", registryPassword="hunter2-pass", runnerToken="glrt-abc"
+    )
+    dumps = settings.model_dump_json() + str(settings.model_dump()) + str(settings)
+    for value in ("hunter2-pass", "bot-user", "glrt-abc", VALID["sshPrivateKey"]):
+        assert value not in dumps, f"secret {value!r} leaked into a dump"
+    assert settings.deploy.ssh_private_key.get_secret_value() == VALID["sshPrivateKey"]
+
+
+def test_prod_defaults_can_be_overridden_by_the_stack_file():
+    settings = settings_for("prod", dropletCount="3", loadBalancer="true")
+    assert settings.host.droplet_count == 3 and settings.results.spaces

@@ -41,6 +41,6 @@ def test_values_set_through_set_all_config_are_read_too(monkeypatch: pytest.Monk
                 for key, value in config.items()
             }
         )
-        return load_settings("test").domain
+        return load_settings("test").dns.domain
 
     assert contextvars.Context().run(read) == "set-all-config.example"

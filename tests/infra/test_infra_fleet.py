@@ -4,6 +4,7 @@ import json
 
 import pytest
 
+from infra.bundle import REMOTE_APP_DIR
 from infra.load_balancer import certificate_name
 from infra.offline import MOCK_LB_IPV4, MOCK_VPC_RANGE, OfflineRun, mock_private_ipv4
 
@@ -200,7 +201,7 @@ def test_the_slack_webhook_is_a_secret_for_do_alerts_and_the_one_alertmanager(ru
     assert run.provider_inputs[down.name]["notifications"][0]["slacks"][0]["url"] == SLACK
     by_name = _by_name(run)
     step = by_name["canny-prod-alertmanager-secret"]
-    assert step.inputs["create"] == "bash /opt/canny/bin/write_alertmanager_secret.sh"
+    assert step.inputs["create"] == f"bash {REMOTE_APP_DIR}/bin/write_alertmanager_secret.sh"
     assert step.inputs["stdin"] == "[secret]"
     assert run.provider_inputs[step.name]["stdin"] == f"{SLACK}\n"
     assert step.urn in by_name["canny-prod-compose-up"].depends_on
@@ -232,7 +233,7 @@ def test_the_first_droplet_federates_every_droplet_over_the_vpc(run_stack):
     by_name = _by_name(run)
     droplets = [by_name["canny-prod-droplet"], by_name["canny-prod-2-droplet"]]
     targets = by_name["canny-prod-fleet-targets"]
-    assert targets.inputs["create"] == "bash /opt/canny/bin/write_fleet_targets.sh"
+    assert targets.inputs["create"] == f"bash {REMOTE_APP_DIR}/bin/write_fleet_targets.sh"
     assert json.loads(targets.inputs["stdin"]) == [
         {"targets": [f"{mock_private_ipv4(droplet.name)}:9090"], "labels": {"droplet": prefix}}
         for droplet, prefix in zip(droplets, ("canny-prod", "canny-prod-2"), strict=True)

@@ -6,8 +6,8 @@ import sys
 
 import pytest
 
-from infra.offline import REPO_ROOT
-from infra.plan import main
+from infra.offline import MOCK_SPACES_SECRET_KEY, REPO_ROOT
+from infra.plan import REQUIRED_STAND_INS, main
 
 PROD_TYPES = {
     "canny:infra:Network",
@@ -18,7 +18,6 @@ PROD_TYPES = {
     "digitalocean:index/vpc:Vpc",
     "digitalocean:index/droplet:Droplet",
     "digitalocean:index/firewall:Firewall",
-    "digitalocean:index/volume:Volume",
     "digitalocean:index/projectResources:ProjectResources",
     "digitalocean:index/dnsRecord:DnsRecord",
     "command:remote:Command",
@@ -32,10 +31,15 @@ PROD_TYPES = {
     "digitalocean:index/uptimeCheck:UptimeCheck",
     "digitalocean:index/uptimeAlert:UptimeAlert",
     "digitalocean:index/monitorAlert:MonitorAlert",
+    "canny:infra:ResultsBucket",
+    "digitalocean:index/spacesBucket:SpacesBucket",
+    "digitalocean:index/spacesKey:SpacesKey",
 }
-# What a review stack leaves out: prod's storage, load balancer and alerts.
+# What a review stack leaves out: prod's Spaces bucket, load balancer and alerts.
 PROD_ONLY_TYPES = {
-    "digitalocean:index/volume:Volume",
+    "canny:infra:ResultsBucket",
+    "digitalocean:index/spacesBucket:SpacesBucket",
+    "digitalocean:index/spacesKey:SpacesKey",
     "canny:infra:LoadBalancer",
     "canny:infra:Alerts",
     "digitalocean:index/loadBalancer:LoadBalancer",
@@ -51,7 +55,8 @@ def plan_entries(capsys, *args: str) -> list[dict]:
     return json.loads(capsys.readouterr().out)
 
 
-@pytest.mark.parametrize(("stack", "protected"), [("prod", 4), ("test", 0)])
+# Prod: its two droplets, the load balancer, the A record and the results bucket.
+@pytest.mark.parametrize(("stack", "protected"), [("prod", 5), ("test", 0)])
 def test_json_plan_lists_typed_resources_with_parents_and_protection(capsys, stack, protected):
     entries = plan_entries(capsys, "--stack", stack)
     for entry in entries:
@@ -99,11 +104,14 @@ def test_table_for_prod_is_readable_and_lists_outputs(capsys):
     assert main(["--stack", "prod"]) == 0
     out = capsys.readouterr().out
     header, _, table = out.partition("\n\n")
-    assert header.startswith("stack prod: 41 resources to create (config Pulumi.prod.yaml;")
+    assert header.startswith("stack prod: 66 resources to create (config Pulumi.prod.yaml;")
     lines = table.splitlines()
     assert lines[0].split() == ["TYPE", "NAME", "PARENT", "PROTECT", "INPUTS"]
-    droplet = next(line for line in lines if line.startswith("digitalocean:Droplet"))
-    assert droplet.split()[1:4] == ["canny-prod-droplet", "canny-prod", "yes"], droplet
+    droplets = [line.split()[1:4] for line in lines if line.startswith("digitalocean:Droplet")]
+    assert droplets == [
+        ["canny-prod-droplet", "canny-prod", "yes"],
+        ["canny-prod-2-droplet", "canny-prod-2", "yes"],
+    ], droplets
     assert "  url = https://example.com" in out and "  sshCommand = ssh deploy@" in out
     listed = {tuple(line.split()[:2]) for line in lines[1:] if line.strip()}
     for entry in [
@@ -111,8 +119,12 @@ def test_table_for_prod_is_readable_and_lists_outputs(capsys):
         ("digitalocean:Certificate", "canny-prod-certificate"),
         ("digitalocean:Firewall", "canny-prod-firewall"),
         ("digitalocean:UptimeCheck", "canny-prod-uptime"),
+        ("digitalocean:SpacesBucket", "canny-prod-results-bucket"),
+        ("digitalocean:SpacesKey", "canny-prod-results-key"),
     ]:
         assert entry in listed, f"the prod plan must list {entry}"
+    for secret in (REQUIRED_STAND_INS["canny:sshPrivateKey"], MOCK_SPACES_SECRET_KEY):
+        assert secret not in out, f"{secret} printed in the plan"
 
 
 @pytest.mark.parametrize(
@@ -146,10 +158,7 @@ def test_runs_as_a_module_from_the_repository_root_without_credentials():
 def test_prod_plan_lists_every_droplet_of_a_fleet_behind_the_balancer(capsys, tmp_path):
     stack_file = tmp_path / "Pulumi.prod.yaml"
     text = (REPO_ROOT / "Pulumi.prod.yaml").read_text(encoding="utf-8")
-    text = text.replace("canny:dropletCount: 1", "canny:dropletCount: 3").replace(
-        "canny:resultsStore: volume", "canny:resultsStore: spaces"
-    )
-    stack_file.write_text(text, encoding="utf-8")
+    stack_file.write_text(text + "  canny:dropletCount: 3\n", encoding="utf-8")
     entries = plan_entries(capsys, "--stack", "prod", "--config-file", str(stack_file))
     names = {entry["type"]: [] for entry in entries}
     for entry in entries:

@@ -105,11 +105,19 @@ def revealed(run: OfflineRun, resource: PlannedResource) -> dict:
     [
         ("prod", {}),
         ("prod", {"dropletCount": "3", "resultsStore": "spaces"}),
-        ("prod", {"loadBalancer": "false"}),
+        ("prod", {"loadBalancer": "false", "dropletCount": "1"}),
+        ("prod", {"dropletCount": "1", "resultsStore": "volume"}),
         ("test", {}),
         ("test-feature-x", {}),
     ],
-    ids=["prod", "prod-fleet", "prod-without-balancer", "test", "test-feature-x"],
+    ids=[
+        "prod",
+        "prod-fleet",
+        "prod-without-balancer",
+        "prod-on-a-volume",
+        "test",
+        "test-feature-x",
+    ],
 )
 def test_the_program_passes_every_policy(run_stack, stack, overrides):
     run = run_stack(stack, runnerToken="glrt-Policy-Sentinel", **overrides)
@@ -164,7 +172,11 @@ def test_ssh_from_anywhere_is_a_violation_on_prod_only(run_stack):
     ],
 )
 def test_unprotected_prod_resources_are_violations(run_stack, type_token):
-    overrides = {"loadBalancer": "false"} if type_token.endswith("ReservedIp") else {}
+    overrides = {}
+    if type_token.endswith(("ReservedIp", "Volume")):
+        overrides = {"dropletCount": "1", "resultsStore": "volume"}
+    if type_token.endswith("ReservedIp"):
+        overrides["loadBalancer"] = "false"
     resource = run_stack("prod", **overrides).by_type(type_token)[0]
     found = violations(prod_resources_protected, dataclasses.replace(resource, protect=False))
     assert found == [f"{resource.name}: prod {type_token} must have protect=True"]
@@ -212,7 +224,7 @@ def test_a_remote_step_without_the_droplet_in_its_triggers_is_a_violation(run_st
 
 
 def _with_user_data(run: OfflineRun, change) -> tuple[PlannedResource, dict]:
-    droplet = run.one(DROPLET)
+    droplet = run.by_type(DROPLET)[0]
     props = copy.deepcopy(revealed(run, droplet))
     document = yaml.safe_load(props["userData"])
     change(document)
@@ -309,7 +321,7 @@ def test_web_ports_around_prods_load_balancer_are_violations(run_stack, rule):
 
 def test_web_ports_open_to_all_are_fine_on_prod_without_a_load_balancer(run_stack):
     """Only the balancer's presence makes an open web port a way around it."""
-    run = run_stack("prod", loadBalancer="false")
+    run = run_stack("prod", loadBalancer="false", dropletCount="1")
     assert not stack_violations(prod_web_only_through_load_balancer, run)
 
 

@@ -6,6 +6,7 @@ import pytest
 
 import infra.host
 from infra.account_key import md5_fingerprint
+from infra.bundle import REMOTE_APP_DIR
 from infra.config import ConfigError
 from infra.offline import (
     MOCK_HOST_PUBLIC_KEY,
@@ -33,14 +34,21 @@ SSH_KEY = "digitalocean:index/sshKey:SshKey"
 LOAD_BALANCER = "digitalocean:index/loadBalancer:LoadBalancer"
 CERTIFICATE = "digitalocean:index/certificate:Certificate"
 UPTIME_CHECK = "digitalocean:index/uptimeCheck:UptimeCheck"
+BUCKET = "digitalocean:index/spacesBucket:SpacesBucket"
+SPACES_KEY = "digitalocean:index/spacesKey:SpacesKey"
+# Prod as it was before its fleet defaults: one droplet, results on a Volume (still a choice).
+PROD_ON_A_VOLUME = {"dropletCount": "1", "resultsStore": "volume"}
 COMPONENTS = {
     "prod": (
         "canny:infra:Network",
+        "canny:infra:Host",
         "canny:infra:Host",
         "canny:infra:LoadBalancer",
         "canny:infra:Firewall",
         "canny:infra:Dns",
         "canny:infra:Alerts",
+        "canny:infra:ResultsBucket",
+        "canny:infra:Deploy",
         "canny:infra:Deploy",
     ),
     "test-feature-x": (
@@ -54,17 +62,22 @@ COMPONENTS = {
 ANYWHERE = ["0.0.0.0/0", "::/0"]
 
 EXPECTED_COUNTS = {
+    # Prod's defaults: two droplets behind the balancer, results in Spaces; each droplet's
+    # deploy waits for cloud-init, stores the bucket's key, runs compose up and its gate.
     "prod": {
-        DROPLET: 1,
+        DROPLET: 2,
         FIREWALL: 1,
-        VOLUME: 1,
+        VOLUME: 0,
         RESERVED_IP: 0,
         DNS_RECORD: 1,
-        # wait for cloud-init, the fleet Prometheus' targets, compose up, readiness gate
-        COMMAND: 4,
+        # per droplet: wait for cloud-init, compose up, readiness gate, the bucket's key;
+        # the first droplet also writes the fleet Prometheus' targets
+        COMMAND: 9,
         LOAD_BALANCER: 1,
         CERTIFICATE: 1,
         UPTIME_CHECK: 1,
+        BUCKET: 1,
+        SPACES_KEY: 1,
     },
     "test": {
         DROPLET: 1,
@@ -77,6 +90,8 @@ EXPECTED_COUNTS = {
         LOAD_BALANCER: 0,
         CERTIFICATE: 0,
         UPTIME_CHECK: 0,
+        BUCKET: 0,
+        SPACES_KEY: 0,
     },
 }
 
@@ -118,7 +133,7 @@ def _inbound(run):
 
 def test_firewall_opens_web_to_all_and_ssh_to_admins_only(run_stack):
     """Without a load balancer (prod may opt out) the droplet itself serves the web ports."""
-    run = run_stack("prod", adminCidrs=["198.51.100.7/32"], loadBalancer="false")
+    run = run_stack("prod", adminCidrs=["198.51.100.7/32"], loadBalancer="false", dropletCount="1")
     rules = run.one(FIREWALL).inputs["inboundRules"]
     assert _inbound(run) == {
         "80": ANYWHERE,
@@ -153,15 +168,15 @@ def test_only_prods_own_firewall_opens_ssh_on_the_prod_droplet(run_stack):
         run_stack("test"),
         run_program("test-feature-x", review_config | stack_config("test-feature-x")),
     ]
-    droplet = prod.one(DROPLET)
     ssh_sources = set()
-    for run in runs:
-        for firewall in run.by_type(FIREWALL):
-            if not _selects(firewall, run, droplet, prod):
-                continue
-            for rule in firewall.inputs["inboundRules"]:
-                if rule["protocol"] == "tcp" and rule["portRange"] == "22":
-                    ssh_sources |= set(rule["sourceAddresses"])
+    for droplet in prod.by_type(DROPLET):
+        for run in runs:
+            for firewall in run.by_type(FIREWALL):
+                if not _selects(firewall, run, droplet, prod):
+                    continue
+                for rule in firewall.inputs["inboundRules"]:
+                    if rule["protocol"] == "tcp" and rule["portRange"] == "22":
+                        ssh_sources |= set(rule["sourceAddresses"])
     (admin,) = (
         rule["sourceAddresses"]
         for rule in prod.one(FIREWALL).inputs["inboundRules"]
@@ -199,12 +214,14 @@ def test_a_replaced_droplet_gets_every_remote_step_again(run_stack, monkeypatch)
 def test_every_remote_step_pins_the_droplets_host_key(run_stack):
     run = run_stack("prod", runnerToken="glrt-Pin-Sentinel")
     steps = [item for item in run.resources if item.type.startswith("command:remote:")]
-    assert len(steps) == 18, [item.name for item in steps]
+    # Per droplet: wait, runner, 13 copies, the bucket's key, compose up, gate; the first
+    # droplet also writes the fleet Prometheus' targets.
+    assert len(steps) == 2 * 18 + 1, [item.name for item in steps]
     for step in steps:
         connection = run.provider_inputs[step.name]["connection"]
         assert connection["hostKey"] == MOCK_HOST_PUBLIC_KEY.strip(), step.urn
-    host_key = run.one("tls:index/privateKey:PrivateKey")
-    assert host_key.inputs["algorithm"] == "ED25519"
+    host_keys = run.by_type("tls:index/privateKey:PrivateKey")
+    assert [key.inputs["algorithm"] for key in host_keys] == ["ED25519", "ED25519"]
     assert run.outputs["sshHostKey"] == MOCK_HOST_PUBLIC_KEY.strip()
 
 
@@ -217,7 +234,7 @@ def test_prod_protects_what_must_survive(run_stack, type_token):
 
 
 def test_prod_droplet_ignores_user_data_drift_keeps_backups_and_volume(run_stack):
-    run = run_stack("prod")
+    run = run_stack("prod", **PROD_ON_A_VOLUME)
     droplet = run.one(DROPLET)
     assert droplet.ignore_changes == ("userData",), f"{droplet.urn}: {droplet.ignore_changes}"
     assert droplet.inputs["backups"] is True, f"{droplet.urn} must have backups on prod"
@@ -230,7 +247,7 @@ def test_a_replacement_prod_droplet_gets_the_volume_and_the_address(run_stack):
     """A volume is attached to one droplet at a time and the provider detaches it when it
     deletes the droplet: the old droplet must go first (Pulumi's default creates the new one
     first). The reserved IP's assignment follows the droplet's id (ForceNew), so it moves."""
-    run = run_stack("prod", loadBalancer="false")
+    run = run_stack("prod", loadBalancer="false", **PROD_ON_A_VOLUME)
     droplet = run.one(DROPLET)
     assert droplet.delete_before_replace, f"{droplet.urn} must be deleted before its replacement"
     assignment = run.one(RESERVED_IP_ASSIGNMENT)
@@ -243,9 +260,11 @@ def test_a_replacement_prod_droplet_gets_the_volume_and_the_address(run_stack):
 
 
 def test_prod_can_let_a_deliberate_replacement_boot_with_the_current_user_data(run_stack):
-    droplet = run_stack("prod", prodFollowsUserData="true").one(DROPLET)
-    assert droplet.ignore_changes == (), "the replacement would get the stored user data"
-    assert droplet.protect and droplet.delete_before_replace
+    droplets = run_stack("prod", prodFollowsUserData="true").by_type(DROPLET)
+    assert len(droplets) == 2
+    for droplet in droplets:
+        assert droplet.ignore_changes == (), "the replacement would get the stored user data"
+        assert droplet.protect and droplet.delete_before_replace
 
 
 def test_test_droplets_are_replaced_the_default_way(run_stack):
@@ -268,7 +287,7 @@ def test_test_stacks_are_unprotected_small_and_tagged_ephemeral(run_stack, stack
     [
         ("prod", {}, "@", MOCK_LB_IPV4),
         ("prod", {"subdomain": "edges"}, "edges", MOCK_LB_IPV4),
-        ("prod", {"loadBalancer": "false"}, "@", MOCK_RESERVED_IPV4),
+        ("prod", {"loadBalancer": "false", "dropletCount": "1"}, "@", MOCK_RESERVED_IPV4),
         ("test", {}, "test.test", MOCK_IPV4),
         ("test-feature-x", {}, "test-feature-x.test", MOCK_IPV4),
     ],
@@ -283,14 +302,15 @@ def test_dns_records_name_and_address(run_stack, stack, overrides, name, ipv4):
 
 
 def test_deploy_runs_in_order_wait_copy_compose_gate(run_stack):
+    """On the fleet's last droplet, whose gate nothing waits for."""
     run = run_stack("prod")
     by_name = {item.name: item for item in run.resources}
     wait, compose_up, gate = (
-        by_name["canny-prod-wait-cloud-init"],
-        by_name["canny-prod-compose-up"],
-        by_name["canny-prod-readiness-gate"],
+        by_name["canny-prod-2-wait-cloud-init"],
+        by_name["canny-prod-2-compose-up"],
+        by_name["canny-prod-2-readiness-gate"],
     )
-    copies = run.by_type(COPY)
+    copies = [item for item in run.by_type(COPY) if item.name.startswith("canny-prod-2-copy-")]
     assert copies, "the bundle must be copied"
     for copy in copies:
         assert wait.urn in copy.depends_on, f"{copy.urn} must wait for cloud-init"
@@ -315,12 +335,16 @@ def test_a_new_deploy_id_re_runs_compose_up_and_the_gate(run_stack):
 
 def test_deploy_command_carries_tag_and_profile_but_no_secret(run_stack):
     run = run_stack(
-        "prod", imageTag="feedc0de", registryUser="bot", registryPassword="pw-Very-Secret-9"
+        "prod",
+        imageTag="feedc0de",
+        registryUser="bot",
+        registryPassword="pw-Very-Secret-9",
+        **PROD_ON_A_VOLUME,
     )
     compose_up = next(item for item in run.by_type(COMMAND) if item.name.endswith("compose-up"))
     create = compose_up.inputs["create"]
     assert create.endswith(
-        "bash /opt/canny/bin/deploy.sh registry.gitlab.com/example/canny-platform feedc0de"
+        f"bash {REMOTE_APP_DIR}/bin/deploy.sh registry.gitlab.com/example/canny-platform feedc0de"
     ), create
     assert "COMPOSE_PROFILES=monitoring" in create and "CANNY_RESULTS_MOUNT=" in create
     assert compose_up.inputs["stdin"] == "[secret]", "the registry login must be a secret stdin"
@@ -343,15 +367,20 @@ def test_no_secret_value_reaches_any_input_or_output(run_stack, stack, overrides
     recorded = json.dumps([item.inputs for item in run.resources]) + json.dumps(run.outputs)
     for value in [*overrides.values()]:
         assert value not in recorded, f"secret {value!r} appears in plain inputs or outputs"
-    droplet = run.one(DROPLET)
-    assert droplet.inputs["userData"] == "[secret]", f"{droplet.urn} user_data must be secret"
+    for droplet in run.by_type(DROPLET):
+        assert droplet.inputs["userData"] == "[secret]", f"{droplet.urn} user_data must be secret"
 
 
 @pytest.mark.parametrize(
     ("stack", "overrides", "url", "ip", "ssh_ip"),
     [
-        ("prod", {}, "https://example.com", MOCK_LB_IPV4, MOCK_IPV4),
-        ("prod", {"loadBalancer": "false"}, "http://example.com", *[MOCK_RESERVED_IPV4] * 2),
+        ("prod", PROD_ON_A_VOLUME, "https://example.com", MOCK_LB_IPV4, MOCK_IPV4),
+        (
+            "prod",
+            {"loadBalancer": "false", **PROD_ON_A_VOLUME},
+            "http://example.com",
+            *[MOCK_RESERVED_IPV4] * 2,
+        ),
         ("test-feature-x", {}, "http://test-feature-x.test.example.com", MOCK_IPV4, MOCK_IPV4),
     ],
 )

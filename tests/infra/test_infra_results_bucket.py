@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from infra.bundle import REMOTE_APP_DIR
 from infra.config import ConfigError, parse_settings, results_store_problem
 from infra.offline import MOCK_SPACES_ACCESS_KEY, MOCK_SPACES_SECRET_KEY, REDACTED, run_program
 from infra.plan import main
@@ -16,7 +17,6 @@ from infra.results_bucket import (
     ResultsBucketArgs,
     results_bucket_name,
 )
-from infra.stack_file import REPO_ROOT
 from tests.infra.conftest import stack_config
 from tests.infra.test_infra_policy import stack_violations, violations
 
@@ -32,18 +32,6 @@ def _rules_by_id(bucket) -> dict:
 
 # Prod keeps results on its Volume until the Spaces backend is chosen: these tests ask for it.
 SPACES = {"resultsStore": "spaces"}
-
-
-@pytest.fixture
-def prod_spaces_file(tmp_path):
-    """Pulumi.prod.yaml with canny:resultsStore spaces, for the offline plan's --config-file."""
-    text = (REPO_ROOT / "Pulumi.prod.yaml").read_text()
-    path = tmp_path / "Pulumi.prod.yaml"
-    assert "  canny:resultsStore: volume\n" in text, "the stack file's own choice, to flip"
-    path.write_text(
-        text.replace("  canny:resultsStore: volume\n", "  canny:resultsStore: spaces\n")
-    )
-    return str(path)
 
 
 def _command(run, suffix: str):
@@ -113,22 +101,23 @@ def test_the_backends_and_gateway_get_the_bucket_settings_in_the_deploy_command(
 
 
 def test_the_key_reaches_the_droplet_on_stdin_only(run_stack):
+    """On every droplet of prod's fleet."""
     run = run_stack("prod", **SPACES)
-    step = _command(run, "storage-credentials")
-    revealed = run.provider_inputs[step.name]
-    assert revealed["stdin"] == f"{MOCK_SPACES_ACCESS_KEY}\n{MOCK_SPACES_SECRET_KEY}\n"
-    assert revealed["create"] == "bash /opt/canny/bin/storage_credentials.sh"
-    assert step.inputs["stdin"] == REDACTED, "the plan and state must hold it as a secret"
-    up = _command(run, "compose-up")
-    assert step.urn in up.depends_on, "compose must start after the key is in place"
-    droplet = run.one(DROPLET)
-    assert droplet.urn in step.property_dependencies["triggers"], "a new droplet gets the key"
+    by_name = {item.name: item for item in run.resources}
+    for name in ("canny-prod", "canny-prod-2"):
+        step = by_name[f"{name}-storage-credentials"]
+        revealed = run.provider_inputs[step.name]
+        assert revealed["stdin"] == f"{MOCK_SPACES_ACCESS_KEY}\n{MOCK_SPACES_SECRET_KEY}\n"
+        assert revealed["create"] == f"bash {REMOTE_APP_DIR}/bin/storage_credentials.sh"
+        assert step.inputs["stdin"] == REDACTED, "the plan and state must hold it as a secret"
+        up = by_name[f"{name}-compose-up"]
+        assert step.urn in up.depends_on, "compose must start after the key is in place"
+        droplet = by_name[f"{name}-droplet"]
+        assert droplet.urn in step.property_dependencies["triggers"], "a new droplet gets the key"
 
 
 @pytest.mark.parametrize("sentinel", [MOCK_SPACES_SECRET_KEY, MOCK_SPACES_ACCESS_KEY])
-def test_the_key_is_in_no_user_data_command_plan_or_plain_output(
-    run_stack, capsys, sentinel, prod_spaces_file
-):
+def test_the_key_is_in_no_user_data_command_plan_or_plain_output(run_stack, capsys, sentinel):
     run = run_stack("prod", **SPACES)
     for name, inputs in run.provider_inputs.items():
         for field in ("userData", "create", "update", "delete"):
@@ -136,8 +125,8 @@ def test_the_key_is_in_no_user_data_command_plan_or_plain_output(
     assert sentinel not in json.dumps([item.inputs for item in run.resources])
     plain = {name: value for name, value in run.outputs.items() if name not in run.secret_outputs}
     assert sentinel not in json.dumps(plain, default=str)
-    assert main(["--stack", "prod", "--config-file", prod_spaces_file]) == 0
-    assert main(["--stack", "prod", "--config-file", prod_spaces_file, "--json"]) == 0
+    assert main(["--stack", "prod"]) == 0
+    assert main(["--stack", "prod", "--json"]) == 0
     printed = capsys.readouterr()
     assert sentinel not in printed.out + printed.err
     assert "digitalocean:SpacesBucket" in printed.out and "digitalocean:SpacesKey" in printed.out
@@ -162,13 +151,13 @@ def test_resources_are_named_after_the_component():
 def test_component_args_refuse_what_spaces_cannot_take(changes, message):
     good = {"bucket_name": "canny-test-results-x", "region": "fra1", "retention_days": 1}
     with pytest.raises(ValueError, match=message):
-        ResultsBucketArgs(**(good | changes), production=False)
+        ResultsBucketArgs(**(good | changes), outlives_stack=False)
 
 
 def test_bucket_names_stay_valid_for_long_domains():
     name = results_bucket_name("canny-test-" + "a" * 40, "sub." + "b" * 50 + ".example.com")
     assert len(name) <= 63 and not name.endswith("-")
-    ResultsBucketArgs(name, "fra1", 0, production=False)
+    ResultsBucketArgs(name, "fra1", 0, outlives_stack=False)
 
 
 def _raw(stack: str, **overrides: str) -> dict[str, str]:
@@ -178,10 +167,10 @@ def _raw(stack: str, **overrides: str) -> dict[str, str]:
     }
 
 
-def test_config_defaults_volume_until_spaces_is_chosen_retention_30():
+def test_config_defaults_spaces_on_prod_volume_on_test_retention_30():
     prod, test = parse_settings("prod", _raw("prod")), parse_settings("test", _raw("test"))
-    assert (prod.results_store, test.results_store) == ("volume", "volume")
-    assert prod.results_retention_days == test.results_retention_days == 30
+    assert (prod.results.results_store, test.results.results_store) == ("spaces", "volume")
+    assert prod.results.results_retention_days == test.results.results_retention_days == 30
 
 
 @pytest.mark.parametrize(
@@ -242,8 +231,9 @@ def test_policy_spaces_key_grants_only_its_own_bucket(run_stack, grants):
     assert stack_violations(spaces_keys_grant_own_buckets, changed)
 
 
-def test_the_plan_table_shows_the_bucket_and_what_the_key_may_reach(capsys, prod_spaces_file):
-    assert main(["--stack", "prod", "--config-file", prod_spaces_file]) == 0
+def test_the_plan_table_shows_the_bucket_and_what_the_key_may_reach(capsys):
+    """Prod keeps results in Spaces by default: its own stack file plans the bucket."""
+    assert main(["--stack", "prod"]) == 0
     rows = capsys.readouterr().out.splitlines()
     key = next(row for row in rows if row.startswith("digitalocean:SpacesKey"))
     assert "grants=canny-prod-results-example-com:readwrite" in key, key

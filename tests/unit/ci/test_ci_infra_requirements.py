@@ -13,6 +13,7 @@ def test_pulumi_jobs_get_the_program_packages_and_not_the_backend() -> None:
     names = {Requirement(line).name for line in infra_requirements.requirements()}
     assert {"pulumi", "pulumi-digitalocean", "pulumi-command", "pulumi-policy"} <= names
     assert "paramiko" in names, "ci/ssh.py, imported by ci.pulumi_cli, needs it"
+    assert "pydantic" in names, "infra/config.py reads the stack config into pydantic models"
     assert not names & {"opencv-python-headless", "numpy", "flask"}, names
 
 
