@@ -444,3 +444,12 @@ def test_stacks_with_results_on_a_volume_need_no_spaces_key(
 ) -> None:
     (tmp_path / "Pulumi.test.yaml").write_text("config:\n  canny:resultsStore: volume\n")
     assert run_wrapper("preview", "--stack", "test-a") == 0
+
+
+def test_every_variable_the_wrapper_reads_is_in_the_gitlab_variable_table() -> None:
+    """docs/gitlab.md's table is what a user creates the CI/CD variables from."""
+    doc = (Path(__file__).resolve().parents[3] / "docs" / "gitlab.md").read_text()
+    table_rows = [line for line in doc.splitlines() if line.startswith("| `")]
+    documented = {name for row in table_rows for name in row.split("|")[1].split("`")[1::2]}
+    read = {*pulumi_cli.SECRET_VARIABLES, *pulumi_cli.SECRET_FILES, *pulumi_cli.SPACES_VARIABLES}
+    assert read <= documented, f"not in docs/gitlab.md's variable table: {read - documented}"
