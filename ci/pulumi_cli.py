@@ -24,6 +24,8 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+import yaml
+
 from ci import stack_name
 from ci.ssh import KEY_FILE_ENV
 from infra.image_tag import is_image_tag
@@ -48,6 +50,14 @@ SECRET_VARIABLES = {
     "CANNY_RUNNER_TOKEN": "canny:runnerToken",
 }
 SECRET_FILES = {KEY_FILE_ENV: "canny:sshPrivateKey"}
+# The digitalocean provider manages a SpacesBucket through the S3 API with a Spaces key, read
+# from these environment variables unless the stack config has digitalocean:spacesAccessId
+# and digitalocean:spacesSecretKey (terraform-provider-digitalocean docs/index.md,
+# digitalocean/provider.go; bridged as-is by pulumi-digitalocean). Passed by environment
+# only: masked CI/CD variables, never a command line.
+SPACES_VARIABLES = ("SPACES_ACCESS_KEY_ID", "SPACES_SECRET_ACCESS_KEY")
+SPACES_CONFIG_KEYS = ("digitalocean:spacesAccessId", "digitalocean:spacesSecretKey")
+RESULTS_STORE_KEY = "canny:resultsStore"
 
 
 class RefusedError(Exception):
@@ -91,6 +101,38 @@ def secret_values(environ: Mapping[str, str]) -> dict[str, str]:
             raise RefusedError(f"{variable} must be a File-type CI/CD variable (a path)")
         secrets[key] = Path(path).read_text()
     return secrets
+
+
+def stack_config(stack: str, directory: Path = Path()) -> dict[str, object]:
+    """The `config:` of the stack's file (Pulumi.test.yaml or Pulumi.<stack>.yaml), or {}."""
+    path = directory / (stack_name.config_file(stack) or f"Pulumi.{stack}.yaml")
+    if not path.is_file():
+        return {}
+    document = yaml.safe_load(path.read_text()) or {}
+    config = document.get("config") if isinstance(document, dict) else None
+    return config if isinstance(config, dict) else {}
+
+
+def check_spaces_credentials(stack: str, environ: Mapping[str, str]) -> None:
+    """Refuse before Pulumi runs when the stack's bucket could not be managed: half a key
+    pair in the environment, or a stack with results in Spaces and no key at all (the
+    provider would fail mid-update, after other resources changed)."""
+    present = [name for name in SPACES_VARIABLES if environ.get(name)]
+    if len(present) == 1:
+        (missing,) = set(SPACES_VARIABLES) - set(present)
+        raise RefusedError(f"{present[0]} is set but {missing} is not: set both (docs/gitlab.md)")
+    if present:
+        return
+    config = stack_config(stack)
+    if config.get(RESULTS_STORE_KEY) != "spaces":
+        return
+    if all(key in config for key in SPACES_CONFIG_KEYS):
+        return
+    raise RefusedError(
+        f"stack {stack} keeps results in Spaces ({RESULTS_STORE_KEY}: spaces), which needs a "
+        f"Spaces key: set the masked CI/CD variables {' and '.join(SPACES_VARIABLES)} "
+        "(docs/gitlab.md)"
+    )
 
 
 def _with_config_file(stack: str, args: list[str]) -> list[str]:
@@ -229,6 +271,8 @@ def run(
                 f"stack {name} does not exist in the backend {backend_url(env)}; CI never "
                 "creates prod: check PULUMI_ACCESS_TOKEN / PULUMI_BACKEND_URL and the stack name"
             )
+    if command != "stack-rm":
+        check_spaces_credentials(name, environ)
     *setup, main_step = command_lines(
         command,
         stack,

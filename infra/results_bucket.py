@@ -18,6 +18,15 @@ docs/resources/spaces_bucket.md and spaces_key.md):
   additional secret output (spaces_key.py: additional_secret_outputs=["secretKey"]).
 No CORS and no CDN: the gateway's `/results/` proxies the bucket, so browsers never fetch
 from a Spaces origin.
+
+No bucket policy and no public object: every object stays private, and the backends hand
+out presigned GETs (app/backend/canny/storage/s3_store.py) that the key's `readwrite` grant
+can sign, since it reads the bucket's objects. A policy is impossible beside the key anyway:
+"Limited-access Spaces keys aren't compatible with PutBucketPolicy. You can't apply a bucket
+policy to a bucket that already uses a limited-access key"
+(https://docs.digitalocean.com/products/spaces/how-to/configure-bucket-policies/), and
+whether such a key may set object ACLs (x-amz-acl) is documented nowhere
+(https://docs.digitalocean.com/products/spaces/how-to/manage-access/).
 """
 
 from __future__ import annotations

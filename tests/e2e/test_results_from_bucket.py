@@ -30,13 +30,18 @@ def test_either_gateway_shows_the_images_of_a_shared_bucket(
         timeout=30,
     ).json()
     for droplet in droplets:
-        loaded = result_urls_loaded(browser, droplet.url, stored["owner_key"])
+        loaded, names = result_urls_loaded(browser, droplet.url, stored["owner_key"])
         assert any(url.startswith(f"{droplet.url}/results/{stored['id']}") for url in loaded)
+        # Uploaded elsewhere, so named after its id, with the extension of the URL's path
+        # (not of its signed query).
+        assert f"image-{stored['id'][:8]}.png, original" in names
 
 
-def result_urls_loaded(browser: Browser, site_url: str, owner_key: str) -> list[str]:
+def result_urls_loaded(
+    browser: Browser, site_url: str, owner_key: str
+) -> tuple[list[str], list[str]]:
     """Open the page as the owner; once every gallery image has loaded, the /results/
-    URLs the browser fetched."""
+    URLs the browser fetched and the images' alt texts."""
     context = browser.new_context()
     try:
         context.add_cookies([{"name": OWNER_COOKIE, "value": owner_key, "url": f"{site_url}/api/"}])
@@ -46,6 +51,7 @@ def result_urls_loaded(browser: Browser, site_url: str, owner_key: str) -> list[
         page.goto(site_url)
         page.wait_for_selector("#gallery img")
         expect_images_loaded(page, "#gallery img")
-        return [url for url in loaded if "/results/" in url]
+        names = page.locator("#gallery img").evaluate_all("images => images.map(i => i.alt)")
+        return [url for url in loaded if "/results/" in url], names
     finally:
         context.close()

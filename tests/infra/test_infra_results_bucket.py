@@ -87,6 +87,16 @@ def test_the_key_grants_readwrite_on_its_bucket_only(run_stack):
     assert bucket.urn in key.property_dependencies["grants"]
 
 
+def test_no_bucket_policy_or_public_object_beside_the_limited_key(run_stack):
+    """A bucket policy and a limited key exclude each other on Spaces, and results are read
+    through presigned URLs the key signs: nothing in the program may make objects public."""
+    run = run_stack("prod", **SPACES)
+    types = {resource.type for resource in run.resources}
+    assert "digitalocean:index/spacesBucketPolicy:SpacesBucketPolicy" not in types
+    assert "digitalocean:index/spacesBucketObject:SpacesBucketObject" not in types
+    assert run.one(BUCKET).inputs["acl"] == "private"
+
+
 def test_the_backends_and_gateway_get_the_bucket_settings_in_the_deploy_command(run_stack):
     create = _command(run_stack("prod", **SPACES), "compose-up").inputs["create"]
     for assignment in (

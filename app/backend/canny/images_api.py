@@ -78,9 +78,18 @@ def _hand_over_key(response: Response) -> Response:
     return response
 
 
+URL_FIELDS = ("original_url", "view_url", "edges_url")
+
+
 def _public(metadata: Metadata) -> Metadata:
-    """Metadata as clients see it: the owner digest stays on the server."""
-    return {name: value for name, value in metadata.items() if name != "owner"}
+    """Metadata as clients see it: the owner digest stays on the server, and each image URL
+    is one the browser can fetch now (on S3, signed for this answer)."""
+    store = current_store()
+    public = {name: value for name, value in metadata.items() if name != "owner"}
+    for name in URL_FIELDS:
+        if name in public:
+            public[name] = store.readable_url(public[name])
+    return public
 
 
 def pipeline_runner(app: Flask) -> PipelineRunner:

@@ -13,6 +13,8 @@ from canny.owner_keys import COOKIE_NAME, KEY_PATTERN
 from canny.storage import CURSOR_PATTERN, ID_PATTERN
 
 _DEFAULTS = EdgeParams()
+# On S3 storage a result URL carries its presigned GET as the query (S3Store.readable_url).
+SIGNED_QUERY = r"(\?[A-Za-z0-9%=&._~-]+)?"
 FORMAT_NAMES = tuple(image_format.name for image_format in ACCEPTED_FORMATS)
 ACCEPTED_MEDIA_TYPES = tuple(image_format.media_type for image_format in ACCEPTED_FORMATS)
 
@@ -88,15 +90,19 @@ _IMAGE_SCHEMA = {
         "id": {"type": "string", "pattern": f"^{ID_PATTERN.pattern}$"},
         "original_url": {
             "type": "string",
-            "pattern": rf"^/results/[0-9a-f]{{32}}\.orig\.({'|'.join(EXTENSIONS)})$",
+            "pattern": rf"^/results/[0-9a-f]{{32}}\.orig\.({'|'.join(EXTENSIONS)}){SIGNED_QUERY}$",
         },
         "view_url": {
             "type": "string",
             "description": "what a browser can show: original_url, or a PNG rendition of"
             " originals browsers do not display (TIFF)",
-            "pattern": rf"^/results/[0-9a-f]{{32}}\.(view\.png|orig\.({'|'.join(EXTENSIONS)}))$",
+            "pattern": rf"^/results/[0-9a-f]{{32}}\.(view\.png|orig\.({'|'.join(EXTENSIONS)}))"
+            rf"{SIGNED_QUERY}$",
         },
-        "edges_url": {"type": "string", "pattern": r"^/results/[0-9a-f]{32}\.png$"},
+        "edges_url": {
+            "type": "string",
+            "pattern": rf"^/results/[0-9a-f]{{32}}\.png{SIGNED_QUERY}$",
+        },
         "width": {"type": "integer", "minimum": 1},
         "height": {"type": "integer", "minimum": 1},
         "params": {"$ref": "#/components/schemas/Params"},

@@ -8,6 +8,7 @@ import os
 import secrets
 import subprocess
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -33,7 +34,7 @@ def test_result_images_come_from_the_bucket_and_nothing_else_does(
     for url in (stored["edges_url"], stored["original_url"]):
         answer = requests.get(stack.url + url, timeout=TIMEOUT)
         assert answer.status_code == 200, url
-        key = url.removeprefix("/results/")
+        key = urlsplit(url).path.removeprefix("/results/")
         assert answer.content == client.get_object(Bucket=bucket, Key=key)["Body"].read()
         assert answer.headers["Content-Type"] == "image/png"
         assert answer.headers["Cache-Control"] == PRIVATE_FOREVER

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import io
+import re
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from canny import create_app
@@ -44,7 +46,8 @@ def test_a_repeat_upload_is_cached_and_listed_once(client: FlaskClient) -> None:
     assert second.json["id"] == first.json["id"]
     listing = client.get("/api/images").json
     assert [item["id"] for item in listing["items"]] == [first.json["id"]]
-    assert client.get(f"/api/images/{first.json['id']}").json["edges_url"].endswith(".png")
+    edges_url = client.get(f"/api/images/{first.json['id']}").json["edges_url"]
+    assert urlsplit(edges_url).path == f"/results/{first.json['id']}.png"
     assert client.delete(f"/api/images/{first.json['id']}").status_code == 204
     assert client.get(f"/api/images/{first.json['id']}").status_code == 404
     assert client.get("/readyz").status_code == 200
@@ -69,3 +72,13 @@ def test_the_api_description_names_the_storage_failure(tmp_path: Path) -> None:
     document = create_app(Settings(results_dir=tmp_path)).test_client().get("/api/openapi.json")
     for path in ("/api/images", "/api/images/{image_id}/rerun"):
         assert "503" in document.json["paths"][path]["post"]["responses"], path
+
+
+def test_image_urls_match_the_api_description(client: FlaskClient) -> None:
+    """On S3 the URLs carry their signature: the OpenAPI patterns must take it."""
+    created = post(client, sample_images.encode(sample_images.shapes()))
+    assert created.status_code == 201, created.json
+    document = client.get("/api/openapi.json").json
+    properties = document["components"]["schemas"]["Image"]["properties"]
+    for name in ("original_url", "view_url", "edges_url"):
+        assert re.fullmatch(properties[name]["pattern"], created.json[name]), name

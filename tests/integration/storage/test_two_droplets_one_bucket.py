@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from urllib.parse import urlsplit
 
 import requests
 
@@ -26,7 +27,12 @@ def test_an_upload_through_one_droplet_is_served_by_the_other(
     listed = requests.get(f"{second.url}/api/images", headers=OWNER, timeout=TIMEOUT).json()
     assert [item["id"] for item in listed["items"]] == [image_id]
     fetched = requests.get(f"{second.url}/api/images/{image_id}", headers=OWNER, timeout=TIMEOUT)
-    assert fetched.json()["edges_url"] == stored.json()["edges_url"]
+    # Each droplet signs its own URL for the same object, and each one serves either's.
+    edges_urls = {fetched.json()["edges_url"], stored.json()["edges_url"]}
+    assert {urlsplit(url).path for url in edges_urls} == {f"/results/{image_id}.png"}
+    for stack in (first, second):
+        for url in edges_urls:
+            assert requests.get(stack.url + url, timeout=TIMEOUT).status_code == 200, url
     again = requests.post(
         f"{second.url}/api/images",
         files={"file": ("a.png", png(1))},

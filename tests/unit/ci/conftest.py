@@ -1,7 +1,7 @@
 """A stand-in `pulumi` executable: the real CLI cannot be installed here.
 
 It records every invocation (arguments, the stdin of `config set`, whether PULUMI_STACK
-reached it, and the folder it ran in) and answers
+and the Spaces secret reached it, and the folder it ran in) and answers
 `stack ls --json`, `stack output --json`, `whoami --json` and `preview --json` with canned
 JSON.
 """
@@ -25,6 +25,7 @@ record = {{
     "args": args,
     "stdin": stdin,
     "PULUMI_STACK": os.environ.get("PULUMI_STACK"),
+    "SPACES_SECRET_ACCESS_KEY": os.environ.get("SPACES_SECRET_ACCESS_KEY"),
     "cwd": os.getcwd(),
 }}
 with open(os.path.join(state, "calls.jsonl"), "a") as log:

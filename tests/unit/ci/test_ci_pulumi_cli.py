@@ -359,3 +359,97 @@ def test_previews_and_runs_outside_ci_set_no_deploy_id(fake_pulumi: FakePulumi) 
     assert run_wrapper("preview", "--stack", "test", CI_JOB_ID="7001") == 0
     assert run_wrapper("up", "--stack", "test") == 0
     assert "canny:deployId" not in " ".join(" ".join(call) for call in fake_pulumi.calls())
+
+
+SPACES_KEY = {
+    "SPACES_ACCESS_KEY_ID": "DO00EXAMPLEKEY",
+    "SPACES_SECRET_ACCESS_KEY": "spaces-secret-x",
+}
+
+
+def write_spaces_config(path: Path, *extra: str) -> None:
+    """A stack file keeping results in Spaces, in the folder the wrapper runs in."""
+    lines = ["config:", "  canny:domain: example.com", "  canny:resultsStore: spaces", *extra]
+    path.write_text("\n".join(lines) + "\n")
+
+
+@pytest.mark.parametrize(
+    ("command", "stack", "config_file"),
+    [
+        ("preview", "prod", "Pulumi.prod.yaml"),
+        ("up", "prod", "Pulumi.prod.yaml"),
+        # Destroying a test stack's bucket empties it through the S3 API too.
+        ("destroy", "test-a", "Pulumi.test.yaml"),
+    ],
+)
+def test_a_stack_with_results_in_spaces_needs_a_spaces_key_before_pulumi_changes_anything(
+    fake_pulumi: FakePulumi,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    command: str,
+    stack: str,
+    config_file: str,
+) -> None:
+    write_spaces_config(tmp_path / config_file)
+    fake_pulumi.set_stacks([{"name": f"acme/canny/{stack}"}])
+    assert run_wrapper(command, "--stack", stack) == 3
+    assert fake_pulumi.calls() == [STACK_LS]
+    error = capsys.readouterr().err
+    assert "SPACES_ACCESS_KEY_ID and SPACES_SECRET_ACCESS_KEY" in error
+    assert "canny:resultsStore: spaces" in error
+
+
+def test_the_spaces_key_reaches_pulumi_by_environment_only(
+    fake_pulumi: FakePulumi, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_spaces_config(tmp_path / "Pulumi.prod.yaml")
+    fake_pulumi.set_stacks([{"name": "acme/canny/prod"}])
+    fake_pulumi.set_outputs(OUTPUTS)
+    assert run_wrapper("up", "--stack", "prod", **SPACES_KEY) == 0
+    records = fake_pulumi.records()
+    assert [record["SPACES_SECRET_ACCESS_KEY"] for record in records] == ["spaces-secret-x"] * 4
+    every_arg = " ".join(" ".join(record["args"]) for record in records)
+    printed = capsys.readouterr()
+    for value in SPACES_KEY.values():
+        assert value not in every_arg, f"{value} was passed on a command line"
+        assert value not in printed.out + printed.err, f"{value} was printed"
+
+
+@pytest.mark.parametrize("given", ["SPACES_ACCESS_KEY_ID", "SPACES_SECRET_ACCESS_KEY"])
+def test_half_a_spaces_key_is_refused_on_any_stack(
+    fake_pulumi: FakePulumi, capsys: pytest.CaptureFixture[str], given: str
+) -> None:
+    fake_pulumi.set_stacks([{"name": "test"}])
+    assert run_wrapper("preview", "--stack", "test", **{given: SPACES_KEY[given]}) == 3
+    assert fake_pulumi.calls() == [STACK_LS]
+    (missing,) = set(SPACES_KEY) - {given}
+    assert f"{given} is set but {missing} is not" in capsys.readouterr().err
+
+
+def test_a_spaces_key_in_the_stack_config_needs_no_variables(
+    fake_pulumi: FakePulumi, tmp_path: Path
+) -> None:
+    write_spaces_config(
+        tmp_path / "Pulumi.prod.yaml",
+        "  digitalocean:spacesAccessId: DO00EXAMPLEKEY",
+        "  digitalocean:spacesSecretKey:",
+        "    secure: AAABAExampleCiphertext",
+    )
+    fake_pulumi.set_stacks([{"name": "acme/canny/prod"}])
+    assert run_wrapper("preview", "--stack", "prod") == 0
+
+
+def test_stacks_with_results_on_a_volume_need_no_spaces_key(
+    fake_pulumi: FakePulumi, tmp_path: Path
+) -> None:
+    (tmp_path / "Pulumi.test.yaml").write_text("config:\n  canny:resultsStore: volume\n")
+    assert run_wrapper("preview", "--stack", "test-a") == 0
+
+
+def test_every_variable_the_wrapper_reads_is_in_the_gitlab_variable_table() -> None:
+    """docs/gitlab.md's table is what a user creates the CI/CD variables from."""
+    doc = (Path(__file__).resolve().parents[3] / "docs" / "gitlab.md").read_text()
+    table_rows = [line for line in doc.splitlines() if line.startswith("| `")]
+    documented = {name for row in table_rows for name in row.split("|")[1].split("`")[1::2]}
+    read = {*pulumi_cli.SECRET_VARIABLES, *pulumi_cli.SECRET_FILES, *pulumi_cli.SPACES_VARIABLES}
+    assert read <= documented, f"not in docs/gitlab.md's variable table: {read - documented}"

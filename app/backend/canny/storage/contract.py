@@ -87,6 +87,9 @@ class ResultStore(Protocol):
     def load_original(self, image_id: str, extension: str) -> bytes | None:
         """The uploaded bytes of a stored result; None if they are gone."""
 
+    def readable_url(self, path: str) -> str:
+        """Where a browser fetches the stored image at `/results/<name>` through the gateway."""
+
     def save(
         self,
         metadata: Metadata,

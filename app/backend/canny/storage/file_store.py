@@ -107,6 +107,10 @@ class FileStore:
         except FileNotFoundError:
             return None
 
+    def readable_url(self, path: str) -> str:
+        """The path itself: the gateway serves the results folder as it is."""
+        return path
+
     def load_original(self, image_id: str, extension: str) -> bytes | None:
         """The uploaded bytes of a stored result; None if they are gone (deleted meanwhile)."""
         if not is_valid_id(image_id) or extension not in EXTENSIONS:

@@ -13,11 +13,14 @@ cursor) plus one GET per item on it, whatever the number of stored results.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import boto3
 from botocore.config import Config
@@ -40,14 +43,28 @@ READY_PROBE_KEY = "readiness/probe"
 RESULT_CACHE_CONTROL = "private, max-age=31536000, immutable"
 _MEDIA_TYPES = {f"orig.{f.extension}": f.media_type for f in ACCEPTED_FORMATS}
 _JSON = {"ContentType": "application/json"}
-# Images are readable without credentials, so the gateway can proxy them unsigned (stock
-# nginx cannot sign S3 requests); their names are unguessable ids, like /results/ on disk.
-# Metadata and the owners' index stay private, and so does the bucket's listing: a
-# canned ACL on an object grants reading that object only
-# (https://docs.aws.amazon.com/AmazonS3/latest/userguide/acl-overview.html#canned-acl;
-# Spaces supports per-object ACLs:
-# https://docs.digitalocean.com/products/spaces/how-to/set-file-permissions/).
-_PUBLIC_IMAGE = {"CacheControl": RESULT_CACHE_CONTROL, "ACL": "public-read"}
+# No object ACLs: every object stays private, and a client reads an image through a
+# presigned GET (`readable_url`) that the gateway's /results/ passes to the bucket as it is.
+# The backends' Spaces key is limited to `readwrite` on this one bucket, and whether such a
+# key may set object ACLs (x-amz-acl, PutObjectAcl) is documented nowhere: its description
+# names reading, writing and deleting objects only
+# (https://docs.digitalocean.com/products/spaces/how-to/manage-access/). A bucket policy
+# granting anonymous reads is no way out either: "Limited-access Spaces keys aren't
+# compatible with PutBucketPolicy" and a bucket with a policy gets no limited key
+# (https://docs.digitalocean.com/products/spaces/how-to/configure-bucket-policies/).
+# Presigned URLs (SigV4) are supported by Spaces
+# (https://docs.digitalocean.com/products/spaces/reference/s3-compatibility/) and need only
+# the key's permission to read the object.
+_IMAGE = {"CacheControl": RESULT_CACHE_CONTROL}
+# SigV4 query signatures are valid for at most seven days
+# (https://docs.aws.amazon.com/AmazonS3/latest/API/sigv4-query-string-auth.html): longer than
+# any page stays open.
+URL_LIFETIME_SECONDS = 7 * 24 * 3600
+# A signed URL is handed out again for this long, so it is still valid for six days and
+# 23 hours when a client gets it; the cache holds a few pages of every recent gallery.
+SIGNED_URL_REUSE_SECONDS = 3600
+SIGNED_URL_CACHE_SIZE = 4096
+RESULTS_PATH = "/results/"
 _NOT_FOUND = {"NoSuchKey", "404", "NotFound"}
 # Character-wise inversion within [0-9a-f] (0<->f, 1<->e, ..., 9<->6, a<->5): it reverses
 # the order of each position and is its own inverse; `T`, `Z` and `-` stay in place.
@@ -69,8 +86,12 @@ def client_config(endpoint_url: str | None) -> Config:
     Checksums only when an operation requires them: boto3 >= 1.36 adds CRC checksums by
     default, which S3-compatible stores may refuse
     (https://gitlab.com/gitlab-org/gitlab-runner/-/merge_requests/6691). Path-style
-    addressing for a custom endpoint (Spaces accepts both; emulators only path-style)."""
+    addressing for a custom endpoint (Spaces accepts both; emulators only path-style).
+    SigV4 always, presigned URLs included: botocore would presign with SigV2 in some
+    regions (us-east-1), whose query the URL lifetime and tests below do not describe
+    (https://botocore.amazonaws.com/v1/documentation/api/latest/reference/config.html)."""
     return Config(
+        signature_version="s3v4",
         connect_timeout=2,
         read_timeout=10,
         retries={"max_attempts": 2, "mode": "standard"},
@@ -106,9 +127,11 @@ class StoredObject:
 
 
 class S3Store:
-    def __init__(self, bucket: str, client: Any) -> None:
+    def __init__(self, bucket: str, client: Any, clock: Callable[[], float] = time.time) -> None:
         self.bucket = bucket
         self.client = client
+        self.clock = clock
+        self._signed = functools.lru_cache(maxsize=SIGNED_URL_CACHE_SIZE)(self._sign)
 
     @classmethod
     def connect(cls, bucket: str, endpoint_url: str | None, region: str) -> S3Store:
@@ -158,6 +181,28 @@ class S3Store:
         with _store_errors("store the result"):
             self.client.put_object(Bucket=self.bucket, Key=key, Body=body, **extra)
 
+    def readable_url(self, path: str) -> str:
+        """`/results/<name>` with a presigned GET of that object as its query: what the
+        gateway forwards to the bucket unchanged (path-style, so the signed path is
+        `/<bucket>/<name>` on the endpoint's host, as the gateway rewrites it).
+
+        One URL per name for a whole SIGNED_URL_REUSE_SECONDS window: a reloaded gallery
+        gets the URLs the browser has cached, and a page of results costs a signature per
+        image once a window, not on every answer."""
+        if not path.startswith(RESULTS_PATH):
+            raise ValueError(f"not a result path: {path!r}")
+        return self._signed(path, int(self.clock() // SIGNED_URL_REUSE_SECONDS))
+
+    def _sign(self, path: str, window: int) -> str:
+        """`window` only keys the cache: the signature carries the time it was made."""
+        with _store_errors("sign a result URL"):
+            signed = self.client.generate_presigned_url(
+                "get_object",
+                Params={"Bucket": self.bucket, "Key": path.removeprefix(RESULTS_PATH)},
+                ExpiresIn=URL_LIFETIME_SECONDS,
+            )
+        return f"{path}?{urlsplit(signed).query}"
+
     def load(self, owner_digest: str, image_id: str) -> Metadata | None:
         if not is_valid_id(image_id):
             return None
@@ -191,7 +236,7 @@ class S3Store:
         document = json.dumps(metadata).encode()
         return [
             *(
-                StoredObject(key, body, {"ContentType": media, **_PUBLIC_IMAGE})
+                StoredObject(key, body, {"ContentType": media, **_IMAGE})
                 for key, body, media in images
             ),
             StoredObject(f"{image_id}.json", document, _JSON),
