@@ -29,6 +29,7 @@ import yaml
 from ci import stack_name
 from ci.ssh import KEY_FILE_ENV
 from infra.image_tag import is_image_tag
+from infra.stack_defaults import stack_defaults
 
 COMMANDS = ("preview", "up", "destroy", "stack-rm")
 DESTRUCTIVE = frozenset({"destroy", "stack-rm"})
@@ -124,7 +125,8 @@ def check_spaces_credentials(stack: str, environ: Mapping[str, str]) -> None:
     if present:
         return
     config = stack_config(stack)
-    if config.get(RESULTS_STORE_KEY) != "spaces":
+    store = config.get(RESULTS_STORE_KEY, stack_defaults(stack)["resultsStore"])
+    if store != "spaces":
         return
     if all(key in config for key in SPACES_CONFIG_KEYS):
         return

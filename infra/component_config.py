@@ -5,7 +5,7 @@ name); its validators hold the checks and its properties every prod-versus-test 
 infra/__main__.py only wires. The style follows mitodl/ol-infrastructure: pydantic models
 with validators as the components' config (src/ol_infrastructure/lib/ol_types.py, `AWSBase`)
 and per-environment defaults kept apart from the models
-(src/ol_infrastructure/lib/stack_defaults.py; here infra/config.py's STACK_DEFAULTS).
+(src/ol_infrastructure/lib/stack_defaults.py; here infra/stack_defaults.py).
 """
 
 from __future__ import annotations

@@ -4,8 +4,8 @@ The program builds nothing until this module has accepted the whole config, so a
 dangerous value (prod open to the internet, prod marked ephemeral) fails `pulumi preview`
 with one message listing every problem instead of half-creating a stack. StackSettings
 composes one model per component (infra/component_config.py) and holds the decisions that
-span components; STACK_DEFAULTS holds what differs between prod and test stacks when the
-stack file says nothing.
+span components; infra/stack_defaults.py holds what differs between prod and test stacks
+when the stack file says nothing.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from infra.component_config import (
     results_store_problem,
 )
 from infra.config_types import Secret, problem
+from infra.stack_defaults import stack_defaults
 
 __all__ = [
     "PROD_STACK",
@@ -49,23 +50,6 @@ __all__ = [
 
 NAMESPACE = "canny"
 DEPLOY_USER = "deploy"
-# What a stack gets when its file leaves a key out. Prod: a fleet of two droplets behind the
-# load balancer, results in Spaces (the only store every droplet shares), never ephemeral.
-# Test stacks: one droplet, no balancer, results on its disk, so review stacks stay cheap.
-STACK_DEFAULTS = {
-    "prod": {
-        "ephemeral": "false",
-        "dropletCount": "2",
-        "loadBalancer": "true",
-        "resultsStore": "spaces",
-    },
-    "test": {
-        "ephemeral": "true",
-        "dropletCount": "1",
-        "loadBalancer": "false",
-        "resultsStore": "volume",
-    },
-}
 
 
 class ConfigError(ValueError):
@@ -181,10 +165,6 @@ COMPONENTS = {
 KNOWN_KEYS = component_keys(*COMPONENTS.values())
 
 
-def _defaults(stack: str) -> dict[str, str]:
-    return STACK_DEFAULTS[PROD_STACK if stack == PROD_STACK else "test"]
-
-
 def _config_key(location: tuple[int | str, ...]) -> str:
     """A failed default is located by field name, a given value by its key: name the key."""
     model, name = COMPONENTS.get(str(location[0])), str(location[-1])
@@ -212,7 +192,7 @@ def parse_settings(stack: str, raw: Mapping[str, Any]) -> StackSettings:
         f"{NAMESPACE}:{key}: unknown setting (known: {', '.join(sorted(KNOWN_KEYS))})"
         for key in sorted(set(raw) - KNOWN_KEYS)
     ]
-    values = {**_defaults(stack), **raw, "production": stack == PROD_STACK, "stack": stack}
+    values = {**stack_defaults(stack), **raw, "production": stack == PROD_STACK, "stack": stack}
     try:
         settings = StackSettings.model_validate(
             {"stack": stack} | {name: values for name in COMPONENTS}

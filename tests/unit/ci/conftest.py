@@ -104,6 +104,13 @@ def fake_pulumi(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakePulumi:
     return FakePulumi(state)
 
 
+# The Spaces key prod's pipeline has (prod keeps results in Spaces by default).
+SPACES_KEY = {
+    "SPACES_ACCESS_KEY_ID": "DO00EXAMPLEKEY",
+    "SPACES_SECRET_ACCESS_KEY": "spaces-secret-x",
+}
+
+
 def job_environ(**variables: str) -> dict[str, str]:
     """A minimal job environment for the code under test: the CI variables of whatever
     runs these tests (GitLab sets CI_REGISTRY_IMAGE, for one) must not leak in."""

@@ -4,11 +4,13 @@ real SSH is in tests/integration/smoke/test_ci_rollback.py)."""
 import pytest
 
 from ci import prod_release
-from tests.unit.ci.conftest import FakePulumi, job_environ
+from tests.unit.ci.conftest import SPACES_KEY, FakePulumi, job_environ
 
 
 def release(**variables: str) -> int:
-    return prod_release.main(["--smoke-wait", "0"], job_environ(CI_COMMIT_SHA="new-2", **variables))
+    return prod_release.main(
+        ["--smoke-wait", "0"], job_environ(CI_COMMIT_SHA="new-2", **SPACES_KEY, **variables)
+    )
 
 
 def test_a_missing_prod_stack_is_refused_not_created(

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from ci import pulumi_cli
-from tests.unit.ci.conftest import FakePulumi, job_environ
+from tests.unit.ci.conftest import SPACES_KEY, FakePulumi, job_environ
 
 STACK_LS = ["stack", "ls", "--json"]
 POLICY = ["--policy-pack", "infra/policy"]
@@ -55,7 +55,7 @@ def test_up_on_a_review_stack_uses_the_test_config_and_writes_the_dotenv(
 def test_up_on_prod_uses_the_default_stack_config(fake_pulumi: FakePulumi) -> None:
     fake_pulumi.set_outputs(OUTPUTS)
     fake_pulumi.set_stacks([{"name": "acme/canny/prod"}])
-    assert run_wrapper("up", "-s", "prod") == 0
+    assert run_wrapper("up", "-s", "prod", **SPACES_KEY) == 0
     select, up = fake_pulumi.calls()[1:3]
     assert select == ["stack", "select", "--stack", "prod", "--non-interactive"], select
     assert "--config-file" not in up, f"prod must read Pulumi.prod.yaml, got {up}"
@@ -361,12 +361,6 @@ def test_previews_and_runs_outside_ci_set_no_deploy_id(fake_pulumi: FakePulumi) 
     assert "canny:deployId" not in " ".join(" ".join(call) for call in fake_pulumi.calls())
 
 
-SPACES_KEY = {
-    "SPACES_ACCESS_KEY_ID": "DO00EXAMPLEKEY",
-    "SPACES_SECRET_ACCESS_KEY": "spaces-secret-x",
-}
-
-
 def write_spaces_config(path: Path, *extra: str) -> None:
     """A stack file keeping results in Spaces, in the folder the wrapper runs in."""
     lines = ["config:", "  canny:domain: example.com", "  canny:resultsStore: spaces", *extra]
@@ -444,6 +438,21 @@ def test_stacks_with_results_on_a_volume_need_no_spaces_key(
 ) -> None:
     (tmp_path / "Pulumi.test.yaml").write_text("config:\n  canny:resultsStore: volume\n")
     assert run_wrapper("preview", "--stack", "test-a") == 0
+
+
+def test_prod_keeps_results_in_spaces_by_default_so_it_needs_the_key(
+    fake_pulumi: FakePulumi, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Pulumi.prod.yaml need not name the store: prod's default (infra/stack_defaults.py) is
+    Spaces, and the wrapper must judge by the same default the program uses."""
+    (tmp_path / "Pulumi.prod.yaml").write_text("config:\n  canny:region: fra1\n")
+    fake_pulumi.set_stacks([{"name": "acme/canny/prod"}])
+    assert run_wrapper("up", "--stack", "prod") == 3
+    assert fake_pulumi.calls() == [STACK_LS]
+    assert "SPACES_ACCESS_KEY_ID and SPACES_SECRET_ACCESS_KEY" in capsys.readouterr().err
+    (tmp_path / "Pulumi.prod.yaml").write_text("config:\n  canny:resultsStore: volume\n")
+    fake_pulumi.set_outputs(OUTPUTS)
+    assert run_wrapper("up", "--stack", "prod") == 0
 
 
 def test_every_variable_the_wrapper_reads_is_in_the_gitlab_variable_table() -> None:

@@ -1,0 +1,32 @@
+"""What a stack gets when its file leaves a key out: the one place prod and test stacks differ
+by default. Plain data, so CI's wrapper (ci/pulumi_cli.py) reads the same defaults as the
+program without importing Pulumi.
+
+Prod: a fleet of two droplets behind the load balancer, results in Spaces (the only store
+every droplet shares), never ephemeral. Test stacks: one droplet, no balancer, results on its
+disk, so review stacks stay cheap.
+"""
+
+from __future__ import annotations
+
+from ci.stack_name import PROD_STACK
+
+STACK_DEFAULTS = {
+    PROD_STACK: {
+        "ephemeral": "false",
+        "dropletCount": "2",
+        "loadBalancer": "true",
+        "resultsStore": "spaces",
+    },
+    "test": {
+        "ephemeral": "true",
+        "dropletCount": "1",
+        "loadBalancer": "false",
+        "resultsStore": "volume",
+    },
+}
+
+
+def stack_defaults(stack: str) -> dict[str, str]:
+    """The `canny:` defaults (keys without the namespace) of the named stack."""
+    return STACK_DEFAULTS[PROD_STACK if stack == PROD_STACK else "test"]
