@@ -41,6 +41,7 @@ class Peer:
         self.address = f"127.0.0.1:{free_port()}"
         self.url = f"http://{self.address}"
         self._process = None
+        self._cpu = proc_stats.GroupCpu()
 
     def __enter__(self) -> Peer:
         self.results_dir.mkdir(parents=True, exist_ok=True)
@@ -70,8 +71,8 @@ class Peer:
         return self._process.pid
 
     def cpu_seconds(self) -> float:
-        """CPU of the gunicorn master and its workers."""
-        return proc_stats.cpu_seconds(proc_stats.group_members([self.pid]))
+        """CPU of the gunicorn master and its workers, exited ones included."""
+        return self._cpu.seconds([self.pid])
 
     def results_count(self) -> int:
         """Uploads processed so far: one edge map per upload."""

@@ -7,7 +7,8 @@ from pathlib import Path
 
 from bench import proc_stats
 from bench.idle import wait_until_idle
-from bench.proc_stats import Memory
+from bench.orphans import adopt_orphans, reap_sampled_zombies
+from bench.proc_stats import GroupCpu, Memory
 from localrun import LocalStack
 
 # Far above anything the bench sends: it measures the service, not the rate limiter.
@@ -23,8 +24,10 @@ class Service:
             run_dir, 0, upload_rate=UNLIMITED_RATE, upload_burst=UNLIMITED_BURST
         )
         self.peak_worker_rss_mb = 0.0
+        self._cpu = GroupCpu()
 
     def __enter__(self) -> Service:
+        adopt_orphans()
         self.stack.start()
         return self
 
@@ -42,9 +45,12 @@ class Service:
         return [backend.pid for backend in self.stack.backends if backend.pid is not None]
 
     def cpu_seconds(self) -> float:
-        """CPU used so far by every server process (each runs in its own process group)."""
+        """CPU used so far by every server process (each runs in its own process group),
+        including processes that have exited, such as a recycled worker's children."""
         groups = [self._nginx_pid(), *self._backend_pids()]
-        return proc_stats.cpu_seconds(proc_stats.group_members(groups))
+        seconds = self._cpu.seconds(groups)
+        reap_sampled_zombies(self._cpu.members)
+        return seconds
 
     def worker_memory(self) -> dict[int, Memory]:
         """gunicorn workers (children of a backend master) by pid; also tracks the peak."""

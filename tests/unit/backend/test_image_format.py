@@ -3,6 +3,7 @@
 import struct
 
 import pytest
+from canny import image_format
 from canny.errors import (
     InvalidImageError,
     TooManyPixelsError,
@@ -10,6 +11,8 @@ from canny.errors import (
     UnsupportedMediaTypeError,
 )
 from canny.image_format import MAX_JPEG_SCANS, count_jpeg_scans, detect_format, read_header
+from hypothesis import given
+from hypothesis import strategies as st
 from PIL import Image
 
 from tests.unit.backend import sample_images
@@ -147,3 +150,24 @@ def test_a_jpeg_with_more_scans_than_the_limit_is_refused() -> None:
 
 def test_counting_stops_just_past_the_limit() -> None:
     assert count_jpeg_scans(sample_images.scan_bomb_jpeg(50_000, 64, 48), 100) == 101
+
+
+def scan_end_by_byte(data: bytes, position: int) -> int:
+    """T.81 B.1.1.5 read one byte at a time: 0xFF then 0x00, RST0-7 or 0xFF (fill) stays
+    inside the scan; 0xFF then any other code is the marker that ends it."""
+    for index in range(position, len(data) - 1):
+        if data[index] == 0xFF and data[index + 1] not in (0x00, 0xFF, *range(0xD0, 0xD8)):
+            return index
+    return len(data)
+
+
+# Bytes drawn mostly from the codes that matter at a scan's end.
+_SCAN_BYTES = st.binary(max_size=64) | st.lists(
+    st.sampled_from([0x00, 0x12, 0xD0, 0xD7, 0xD8, 0xD9, 0xDA, 0xC4, 0xFF]), max_size=64
+).map(bytes)
+
+
+@given(data=_SCAN_BYTES, start=st.integers(min_value=0, max_value=64))
+def test_a_scan_ends_at_the_first_real_marker(data: bytes, start: int) -> None:
+    position = min(start, len(data))
+    assert image_format._next_marker(data, position) == scan_end_by_byte(data, position)
