@@ -114,8 +114,9 @@ class Settings(_EnvSettings):
     # One OpenCV thread per request: gunicorn's workers and threads already fill the cores.
     opencv_threads: int = Field(1, ge=0, le=64)
     # Wall-clock seconds one upload's decode + edge pipeline may take before its child
-    # process is killed and the upload is refused with 422.
-    max_processing_seconds: float = Field(10.0, ge=1, le=3600)
+    # process is killed and the upload is refused with 422. Fractions are allowed (a test
+    # runs with half a second).
+    max_processing_seconds: float = Field(10.0, gt=0, le=3600)
     # Child processes per worker that run pipelines (at most this many at once per worker).
     # One: two workers per backend and two backends already keep 4 pipelines busy on a
     # 2-core droplet, and each child holds OpenCV and an image's buffers.

@@ -73,6 +73,7 @@ def test_values_are_read_from_the_environment(from_env: FromEnv) -> None:
         ("CANNY_LOG_LEVEL", "LOUD"),
         ("CANNY_OPENCV_THREADS", "65"),
         ("CANNY_MAX_PROCESSING_SECONDS", "0"),
+        ("CANNY_MAX_PROCESSING_SECONDS", "3601"),
         ("CANNY_PIPELINE_PROCESSES", "0"),
         ("CANNY_PIXEL_BUDGET", "lots"),
     ],
@@ -134,6 +135,10 @@ def test_invalid_storage_settings_refuse_to_start_naming_the_variable(
 ) -> None:
     with pytest.raises(SettingsError, match=name):
         from_env(environ)
+
+
+def test_the_processing_budget_takes_fractions_of_a_second(from_env: FromEnv) -> None:
+    assert from_env({"CANNY_MAX_PROCESSING_SECONDS": "0.5"}).max_processing_seconds == 0.5
 
 
 def test_blank_values_mean_the_default(from_env: FromEnv) -> None:
