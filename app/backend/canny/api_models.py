@@ -30,7 +30,7 @@ def _no_default(schema: dict[str, Any]) -> None:
 def absent_unless_set(description: str) -> Any:
     """A field left out of the answer when unset: `None` in Python, no `null` and no
     default in the document (the recipe of
-    https://docs.pydantic.dev/latest/concepts/json_schema/#skipjsonschema-annotation)."""
+    https://docs.pydantic.dev/latest/concepts/json_schema/, SkipJsonSchema)."""
     return Field(None, json_schema_extra=_no_default, description=description)
 
 

@@ -52,7 +52,8 @@ def _odd(value: int, info: ValidationInfo) -> int:
 # finds it in the field's metadata.
 ODD = AfterValidator(_odd)
 # The Field comes first so its bounds land in the JSON Schema as minimum/maximum; the
-# BeforeValidator still runs before them (https://docs.pydantic.dev/latest/concepts/validators/#ordering-of-validators).
+# BeforeValidator still runs before them (https://docs.pydantic.dev/latest/concepts/validators/,
+# "Ordering of validators").
 Threshold = Annotated[
     int, Field(ge=THRESHOLD_MIN, le=THRESHOLD_MAX), BeforeValidator(_ascii_integer)
 ]

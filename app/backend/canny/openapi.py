@@ -7,11 +7,13 @@ Flask app and its blueprints (no app or blueprint subclass), reads pydantic v2 m
 upload keeps its streaming `multipart` parser and every error keeps our JSON body.
 flask-openapi3 would replace Flask and Blueprint by its own `OpenAPI`/`APIBlueprint` and
 parse declared forms with werkzeug (`request.form`/`request.files`), the slow path the
-upload left; apiflask is marshmallow-first (marshmallow, webargs, apispec and
-flask-httpauth in the image), replaces Flask by `APIFlask` with its own error format,
-and parses inputs through webargs, again reading the body a second time.
+upload left; apiflask 3 takes pydantic models through its schema adapters but still
+brings marshmallow, webargs, apispec, flask-marshmallow and flask-httpauth into the image,
+replaces Flask by `APIFlask` with its own error format, and parses declared inputs from
+`request.form`/`request.files`, again reading the body a second time.
 
-Every route is described with `skip_validation=True`: the handlers validate with the same
+Every route is described with `skip_validation=True` (spectree/spec.py, `SpecTree.validate`:
+"the endpoint will skip request / response validations"): the handlers validate with the same
 models themselves (canny.edge_params.parse_params), with the messages clients rely on.
 """
 
@@ -38,7 +40,8 @@ api = SpecTree(
     description="Canny edge detection. Every error is JSON {error: {code, message}}.",
     # pydantic v2 writes JSON Schema 2020-12, which is OpenAPI 3.1's schema dialect.
     openapi_version="3.1.0",
-    # The handlers read their own type hints nothing; the document is all spectree does.
+    # Annotation mode would look for request models in the views' type hints; they take
+    # none, the decorators say everything.
     annotations=False,
     # Every documented route may answer 400 with the error body (a malformed request).
     validation_error_status=400,
@@ -86,10 +89,12 @@ def errors(**codes: str) -> dict[str, tuple[type[ErrorBody], str]]:
 def _amend(document: dict[str, Any]) -> dict[str, Any]:
     """What spectree cannot say from a route and a model, said here:
 
-    - a werkzeug `string(length=32)` path converter becomes `{"type": "string", "length": 32}`;
-      the id's own pattern is what it accepts;
-    - spectree names every form body multipart/form-data and every body required; the
-      re-run takes a urlencoded form, or no body at all.
+    - a werkzeug `string(length=32)` path converter becomes `{"type": "string", "length": 32}`
+      (spectree/plugins/werkzeug_utils.py, `parse_path`); the id's own pattern is what it
+      accepts;
+    - spectree names every form body multipart/form-data and every body required
+      (spectree/metadata.py, `parse_request`); the re-run takes a urlencoded form, or no
+      body at all.
     """
     for path, operations in document["paths"].items():
         for operation in operations.values():
