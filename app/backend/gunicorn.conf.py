@@ -1,6 +1,7 @@
 """gunicorn settings for the backend: `gunicorn -c gunicorn.conf.py 'canny:create_app()'`.
 
-Values come from environment variables (see docs/api.md, "Settings"); gunicorn's own
+Values come from CANNY_* environment variables through canny.settings.ServerSettings
+(see docs/api.md, "Settings"); gunicorn's own
 GUNICORN_CMD_ARGS still overrides anything here. PROMETHEUS_MULTIPROC_DIR is set first:
 prometheus_client reads it when imported (by the app, or the JSON log formatter).
 """
@@ -10,6 +11,7 @@ import os
 import tempfile
 from pathlib import Path
 
+from canny.settings import ServerSettings, SettingsError
 from gunicorn.arbiter import Arbiter
 from gunicorn.workers.base import Worker
 
@@ -23,40 +25,37 @@ os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
 metrics_dir.mkdir(parents=True, exist_ok=True)
 
 
-def _env_int(name: str, default: int, minimum: int) -> int:
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
-    if not raw.isdigit() or int(raw) < minimum:
-        raise SystemExit(f"{name} must be an integer >= {minimum}, got {raw!r}")
-    return int(raw)
+# CANNY_* come from the backend's own settings module (pydantic-settings): the same
+# parsing, bounds and messages as the app's, without importing the app into the master.
+try:
+    server = ServerSettings()
+except SettingsError as error:
+    raise SystemExit(str(error)) from None
 
-
-bind = os.environ.get("CANNY_BIND", "").strip() or "127.0.0.1:8000"
-workers = _env_int("CANNY_WORKERS", 2, 1)
+bind = server.bind
+workers = server.workers
 # Threads let a worker answer reads while its uploads wait for a pipeline child (see
 # canny.pipeline_runner): CPU and memory are bounded by the children and the pixel
 # budget, not by threads, so there are enough that a burst of uploads leaves some free.
 # gunicorn's gthread worker, with JSON for gunicorn's own errors and a clean stop.
 worker_class = "canny.gunicorn_worker.CannyThreadWorker"
-threads = _env_int("CANNY_THREADS", 16, 1)
-timeout = _env_int("CANNY_TIMEOUT", 60, 1)
-graceful_timeout = _env_int("CANNY_GRACEFUL_TIMEOUT", 30, 1)
+threads = server.threads
+timeout = server.timeout
+graceful_timeout = server.graceful_timeout
 keepalive = 5
-# Worker heartbeats go to a file there; containers should point it at a tmpfs (/dev/shm).
-worker_tmp_dir = os.environ.get("CANNY_WORKER_TMP_DIR", "").strip() or None
+worker_tmp_dir = server.worker_tmp_dir
 # Nothing here uses gunicornc, and one fixed socket path would clash between instances.
 control_socket_disable = True
 # Recycle workers now and then so slow leaks in native image libraries cannot pile up;
 # the jitter keeps all workers from restarting at the same moment.
-max_requests = _env_int("CANNY_MAX_REQUESTS", 1000, 0)
-max_requests_jitter = _env_int("CANNY_MAX_REQUESTS_JITTER", 100, 0)
+max_requests = server.max_requests
+max_requests_jitter = server.max_requests_jitter
 
 # The app logs one JSON line per request itself, so gunicorn's access log stays off and
 # gunicorn's own messages use the same JSON format.
 accesslog = None
 errorlog = "-"
-loglevel = (os.environ.get("CANNY_LOG_LEVEL", "").strip() or "info").lower()
+loglevel = server.log_level.lower()
 logconfig_dict = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -9,21 +9,25 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify
 
+from canny.api_models import FORMAT_NAMES, ClientConfig
 from canny.edge_params import param_ranges
 from canny.extensions import current_settings
-from canny.image_format import ACCEPTED_FORMATS
+from canny.openapi import answers, describe
 
 blueprint = Blueprint("config", __name__, url_prefix="/api")
 
 
 @blueprint.get("/config")
+@describe(resp=answers(HTTP_200=(ClientConfig, "Limits and ranges")), operation_id="getConfig")
 def get_config() -> tuple[Response, int, dict[str, str]]:
+    """Upload limits, accepted formats and parameter ranges for clients"""
     settings = current_settings()
-    body = {
-        "max_upload_bytes": settings.max_upload_bytes,
-        "max_pixels": settings.max_pixels,
-        "formats": [image_format.name for image_format in ACCEPTED_FORMATS],
-        "params": param_ranges(),
-    }
+    body = ClientConfig(
+        max_upload_bytes=settings.max_upload_bytes,
+        max_pixels=settings.max_pixels,
+        formats=list(FORMAT_NAMES),
+        params=param_ranges(),
+    )
     # Revalidated on every load: a restart with a new limit must reach open pages at once.
-    return jsonify(body), 200, {"Cache-Control": "no-cache"}
+    # Unset: `odd` appears only for the parameters that have it.
+    return jsonify(body.model_dump(exclude_unset=True)), 200, {"Cache-Control": "no-cache"}

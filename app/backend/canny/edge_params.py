@@ -1,10 +1,24 @@
-"""Canny parameters and their validation from form fields."""
+"""Canny parameters: one pydantic model that validates form text, says its ranges to
+clients (GET /api/config), describes itself in the OpenAPI document and keys the result id.
+"""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from typing import Annotated, Any
+
+from annotated_types import Ge, Le
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    model_validator,
+)
 
 from canny.errors import InvalidParamsError
 
@@ -12,55 +26,118 @@ THRESHOLD_MIN = 0
 THRESHOLD_MAX = 1000
 BLUR_MIN = 1
 BLUR_MAX = 15
-# One optional sign, then ASCII digits only: str.isdigit() admits other scripts' digits
-# and int() admits "_" separators, and stripping every sign let "+-5" reach int() (a 500).
+# One optional sign, then ASCII digits only: pydantic's own int parsing (like int()) admits
+# "_" separators, other scripts' digits and "2.0", none of which a form field should mean.
 # The digit count is bounded because int() refuses strings over 4300 digits with a
 # ValueError (https://docs.python.org/3/library/stdtypes.html#int-max-str-digits).
 _INTEGER = re.compile(r"[+-]?[0-9]{1,12}")
 
 
-@dataclass(frozen=True)
-class EdgeParams:
-    low: int = 100
-    high: int = 200
-    blur: int = 5
+def _ascii_integer(value: Any, info: ValidationInfo) -> Any:
+    """Form and query text becomes an int only when it is a plain decimal integer."""
+    if not isinstance(value, str):
+        return value
+    if _INTEGER.fullmatch(value.strip()) is None:
+        raise ValueError(f"{info.field_name} must be an integer, got {value!r}")
+    return int(value.strip())
+
+
+def _odd(value: int, info: ValidationInfo) -> int:
+    if value % 2 == 0:
+        raise ValueError(_range_message(str(info.field_name)))
+    return value
+
+
+# Marks a field that accepts only odd values (GaussianBlur's kernel size); param_ranges
+# finds it in the field's metadata.
+ODD = AfterValidator(_odd)
+# The Field comes first so its bounds land in the JSON Schema as minimum/maximum; the
+# BeforeValidator still runs before them (https://docs.pydantic.dev/latest/concepts/validators/,
+# "Ordering of validators").
+Threshold = Annotated[
+    int, Field(ge=THRESHOLD_MIN, le=THRESHOLD_MAX), BeforeValidator(_ascii_integer)
+]
+BlurSize = Annotated[
+    int,
+    Field(
+        ge=BLUR_MIN,
+        le=BLUR_MAX,
+        description="odd Gaussian kernel size",
+        # JSON Schema has no "odd": the document lists the allowed sizes.
+        json_schema_extra={"enum": list(range(BLUR_MIN, BLUR_MAX + 1, 2))},
+    ),
+    BeforeValidator(_ascii_integer),
+    ODD,
+]
+
+
+class EdgeParams(BaseModel):
+    """The edge pipeline's parameters. Frozen, so a result id made from them stays true;
+    unknown names are ignored here (forms carry `file`, queries `sha256`)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    low: Threshold = 100
+    high: Annotated[Threshold, Field(description="must be >= low")] = 200
+    blur: BlurSize = 5
+
+    @model_validator(mode="before")
+    @classmethod
+    def _blank_means_default(cls, data: Any) -> Any:
+        if isinstance(data, Mapping):
+            return {
+                name: value
+                for name, value in data.items()
+                if not (isinstance(value, str) and value.strip() == "")
+            }
+        return data
+
+    @model_validator(mode="after")
+    def _low_not_above_high(self) -> EdgeParams:
+        if self.low > self.high:
+            raise ValueError(f"low ({self.low}) must not be greater than high ({self.high})")
+        return self
 
     def as_dict(self) -> dict[str, int]:
-        return {"low": self.low, "high": self.high, "blur": self.blur}
+        return self.model_dump()
+
+
+def _range(name: str) -> dict[str, int | bool]:
+    field = EdgeParams.model_fields[name]
+    spec: dict[str, int | bool] = {
+        "min": next(item.ge for item in field.metadata if isinstance(item, Ge)),
+        "max": next(item.le for item in field.metadata if isinstance(item, Le)),
+        "default": field.default,
+    }
+    if ODD in field.metadata:
+        spec["odd"] = True
+    return spec
 
 
 def param_ranges() -> dict[str, dict[str, int | bool]]:
-    """Each parameter's allowed range and default, as clients build their controls from."""
-    defaults = EdgeParams()
-    threshold = {"min": THRESHOLD_MIN, "max": THRESHOLD_MAX}
-    return {
-        "low": {**threshold, "default": defaults.low},
-        "high": {**threshold, "default": defaults.high},
-        "blur": {"min": BLUR_MIN, "max": BLUR_MAX, "default": defaults.blur, "odd": True},
-    }
+    """Each parameter's allowed range and default, read from the model's fields, as
+    clients build their controls from."""
+    return {name: _range(name) for name in EdgeParams.model_fields}
 
 
-def _integer_field(form: Mapping[str, str], name: str, default: int) -> int:
-    raw = form.get(name)
-    if raw is None or raw.strip() == "":
-        return default
-    text = raw.strip()
-    if _INTEGER.fullmatch(text) is None:
-        raise InvalidParamsError(f"{name} must be an integer, got {raw!r}")
-    return int(text)
+def _range_message(name: str) -> str:
+    spec = _range(name)
+    odd = "an odd integer " if spec.get("odd") else ""
+    return f"{name} must be {odd}between {spec['min']} and {spec['max']}"
+
+
+def _message(error: Mapping[str, Any]) -> str:
+    """A bound the model's Field refused gets the range; our validators' own text otherwise."""
+    if error["type"] in ("greater_than_equal", "less_than_equal"):
+        return _range_message(str(error["loc"][0]))
+    return str(error["ctx"]["error"])
 
 
 def parse_params(form: Mapping[str, str]) -> EdgeParams:
-    """Validate `low`, `high` (0-1000, low <= high) and `blur` (odd, 1-15); absent means default."""
-    defaults = EdgeParams()
-    low = _integer_field(form, "low", defaults.low)
-    high = _integer_field(form, "high", defaults.high)
-    blur = _integer_field(form, "blur", defaults.blur)
-    for name, value in (("low", low), ("high", high)):
-        if not THRESHOLD_MIN <= value <= THRESHOLD_MAX:
-            raise InvalidParamsError(f"{name} must be between {THRESHOLD_MIN} and {THRESHOLD_MAX}")
-    if low > high:
-        raise InvalidParamsError(f"low ({low}) must not be greater than high ({high})")
-    if not BLUR_MIN <= blur <= BLUR_MAX or blur % 2 == 0:
-        raise InvalidParamsError(f"blur must be an odd integer between {BLUR_MIN} and {BLUR_MAX}")
-    return EdgeParams(low=low, high=high, blur=blur)
+    """Validate `low`, `high` (0-1000, low <= high) and `blur` (odd, 1-15) from form or
+    query text; absent or blank means the default. Refusals are InvalidParamsError (400)."""
+    fields = {name: form[name] for name in EdgeParams.model_fields if name in form}
+    try:
+        return EdgeParams.model_validate(fields)
+    except ValidationError as error:
+        raise InvalidParamsError(_message(error.errors()[0])) from None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, Response, jsonify
+from pydantic import BaseModel
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 log = logging.getLogger(__name__)
@@ -91,8 +92,19 @@ class StorageUnavailableError(ApiError):
     code = "storage_unavailable"
 
 
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+
+
+class ErrorBody(BaseModel):
+    """What every failure answers, documented once for every route."""
+
+    error: ErrorDetail
+
+
 def error_body(code: str, message: str) -> dict[str, dict[str, str]]:
-    return {"error": {"code": code, "message": message}}
+    return ErrorBody(error=ErrorDetail(code=code, message=message)).model_dump()
 
 
 def _api_error(error: ApiError) -> tuple[Response, int]:

@@ -8,12 +8,23 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import time
 from collections.abc import Callable
 
 from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
 
+from canny.api_models import (
+    LIST_LIMIT_DEFAULT,
+    LIST_LIMIT_MAX,
+    ImageList,
+    ImageRecord,
+    ListQuery,
+    LookupQuery,
+    LookupResult,
+    RerunFields,
+    UploadForm,
+    UploadResult,
+)
 from canny.edge_params import EdgeParams, parse_params
 from canny.errors import InvalidRequestError, NotFoundError, UnsupportedMediaTypeError
 from canny.extensions import current_settings, current_store
@@ -25,22 +36,23 @@ from canny.metrics import (
     PIXELS_PROCESSED,
     STAGE_SECONDS,
 )
+from canny.openapi import OWNER_SECURITY, answers, describe, errors
 from canny.owner_keys import InvalidOwnerKeyError, Owner, clear_cookie, owner_of, set_cookie
 from canny.pipeline_runner import PipelineRunner
 from canny.settings import Settings
 from canny.storage import Metadata, created_now, result_id
+from canny.storage.contract import SHA256_PATTERN
 from canny.upload_form import parse_upload
 
-LIST_LIMIT_DEFAULT = 20
-LIST_LIMIT_MAX = 100
 # Id routes take exactly 32 characters, the length of an id, so `/lookup` is never also an
 # id: an OPTIONS answer lists the methods of every rule that matches the path
 # (https://werkzeug.palletsprojects.com/en/stable/routing/#werkzeug.routing.UnicodeConverter
 # for `length`; Map.allowed_methods in werkzeug/routing/map.py), and /lookup has only GET.
 ID_RULE = "<string(length=32):image_id>"
-# How the page and scripts spell a SHA-256: 64 lower-case hex digits, as hexdigest() and
-# the page's hex of crypto.subtle.digest give it.
-CONTENT_SHA256_PATTERN = re.compile(r"[0-9a-f]{64}")
+_INVALID_KEY = "A malformed owner key (Authorization: Bearer or the cookie)"
+_STORAGE_UNAVAILABLE = "The result store is unreachable or failing; try again later"
+_NO_SPACE = "No space left to store the result"
+_NOT_FOUND = "No result of the caller's with this id"
 
 blueprint = Blueprint("images", __name__, url_prefix="/api/images")
 # Answers hold one owner's data: no shared cache may keep or reuse them.
@@ -140,19 +152,20 @@ def _compute_and_store(
         STAGE_SECONDS.labels(stage=stage).observe(seconds)
     extension = header.format.extension
     original_url = f"/results/{image_id}.orig.{extension}"
-    metadata = {
-        "id": image_id,
-        "owner": owner.digest,
-        "original_url": original_url,
+    record = ImageRecord(
+        id=image_id,
+        original_url=original_url,
         # What an <img> can show: the original itself, or its PNG rendition.
-        "view_url": original_url if displayable else f"/results/{image_id}.view.png",
-        "edges_url": f"/results/{image_id}.png",
-        "width": result.width,
-        "height": result.height,
-        "params": params.as_dict(),
-        "format": header.format.name,
-        "created_at": created_now(),
-    }
+        view_url=original_url if displayable else f"/results/{image_id}.view.png",
+        edges_url=f"/results/{image_id}.png",
+        width=result.width,
+        height=result.height,
+        params=params,
+        format=header.format.name,
+        created_at=created_now(),
+    )
+    # The owner's digest is stored beside the record and never shown (see _public).
+    metadata = {**record.model_dump(), "owner": owner.digest}
     current_store().save(metadata, data, extension, result.png, result.view_png)
     IMAGES_PROCESSED.inc()
     PIXELS_PROCESSED.inc(result.width * result.height)
@@ -160,8 +173,26 @@ def _compute_and_store(
 
 
 @blueprint.post("")
+@describe(
+    form=UploadForm,
+    resp=answers(
+        HTTP_201=(UploadResult, "The result (computed now, or cached)"),
+        **errors(
+            HTTP_400="Not an image, a corrupt image, a missing file or bad params",
+            HTTP_401=_INVALID_KEY,
+            HTTP_413="More bytes than CANNY_MAX_UPLOAD_BYTES or pixels than CANNY_MAX_PIXELS",
+            HTTP_415="Not multipart/form-data, or an image format that is not supported",
+            HTTP_503=_STORAGE_UNAVAILABLE,
+            HTTP_507=_NO_SPACE,
+        ),
+    ),
+    security=OWNER_SECURITY,
+    operation_id="uploadImage",
+)
 def upload_image() -> tuple[Response, int, dict[str, str]]:
-    """Answer from the owner's stored result of the same bytes and params if any, else compute."""
+    """Upload an image and compute its Canny edge map
+
+    Answered from the owner's stored result of the same bytes and params if any."""
     started = time.perf_counter()
     settings = current_settings()
     owner: Owner = g.owner
@@ -212,7 +243,17 @@ def _limit_argument() -> int:
 
 
 @blueprint.get("")
+@describe(
+    query=ListQuery,
+    resp=answers(
+        HTTP_200=(ImageList, "One page of results"),
+        **errors(HTTP_400="Bad limit or cursor", HTTP_401=_INVALID_KEY),
+    ),
+    security=OWNER_SECURITY,
+    operation_id="listImages",
+)
 def list_images() -> Response:
+    """List the caller's results, newest first"""
     items, next_cursor = current_store().list(
         g.owner.digest, _limit_argument(), request.args.get("before")
     )
@@ -220,8 +261,23 @@ def list_images() -> Response:
 
 
 @blueprint.get("/lookup")
+@describe(
+    query=LookupQuery,
+    resp=answers(
+        HTTP_200=(LookupResult, "The stored result, with cached: true"),
+        **errors(
+            HTTP_400="A malformed sha256 or bad params",
+            HTTP_401=_INVALID_KEY,
+            HTTP_404="The caller has no result for this file with these params",
+        ),
+    ),
+    security=OWNER_SECURITY,
+    operation_id="lookupImage",
+)
 def lookup_image() -> Response:
-    """The caller's result for a file known only by its SHA-256, so a client that hashed
+    """The caller's result for a file's SHA-256 and params, without uploading it
+
+    The caller's result for a file known only by its SHA-256, so a client that hashed
     the file can show a result it already has without uploading the file again.
 
     The id is derived from the owner, the content hash and the params (result_id), so
@@ -229,7 +285,7 @@ def lookup_image() -> Response:
     someone else processed, is answered with the same 404.
     """
     content_sha256 = request.args.get("sha256", "")
-    if CONTENT_SHA256_PATTERN.fullmatch(content_sha256) is None:
+    if SHA256_PATTERN.fullmatch(content_sha256) is None:
         raise InvalidRequestError("sha256 must be the file's SHA-256 as 64 lower-case hex digits")
     params = parse_params(request.args)
     owner: Owner = g.owner
@@ -240,7 +296,16 @@ def lookup_image() -> Response:
 
 
 @blueprint.get(f"/{ID_RULE}")
+@describe(
+    resp=answers(
+        HTTP_200=(ImageRecord, "The result's metadata"),
+        **errors(HTTP_401=_INVALID_KEY, HTTP_404=_NOT_FOUND),
+    ),
+    security=OWNER_SECURITY,
+    operation_id="getImage",
+)
 def get_image(image_id: str) -> Response:
+    """Metadata of one result"""
     metadata = current_store().load(g.owner.digest, image_id)
     if metadata is None:
         raise NotFoundError("no image with this id")
@@ -248,7 +313,13 @@ def get_image(image_id: str) -> Response:
 
 
 @blueprint.delete(f"/{ID_RULE}")
+@describe(
+    resp=answers(HTTP_204=(None, "Deleted"), **errors(HTTP_401=_INVALID_KEY, HTTP_404=_NOT_FOUND)),
+    security=OWNER_SECURITY,
+    operation_id="deleteImage",
+)
 def delete_image(image_id: str) -> tuple[str, int]:
+    """Delete a result and all its files"""
     if not current_store().delete(g.owner.digest, image_id):
         raise NotFoundError("no image with this id")
     return "", 204
@@ -285,10 +356,29 @@ def _rerun_fields() -> dict[str, str]:
 
 
 @blueprint.post(f"/{ID_RULE}/rerun")
+@describe(
+    json=RerunFields,
+    form=RerunFields,
+    resp=answers(
+        HTTP_201=(UploadResult, "The result (computed now, or cached), as an upload"),
+        **errors(
+            HTTP_400="Bad or unknown params, or a JSON body that is not an object",
+            HTTP_401=_INVALID_KEY,
+            HTTP_404="No result with this id",
+            HTTP_413="The stored original has more pixels than CANNY_MAX_PIXELS allows now",
+            HTTP_415="A body that is neither JSON nor a urlencoded form",
+            HTTP_503=_STORAGE_UNAVAILABLE,
+            HTTP_507=_NO_SPACE,
+        ),
+    ),
+    security=OWNER_SECURITY,
+    operation_id="rerunImage",
+)
 def rerun_image(image_id: str) -> tuple[Response, int, dict[str, str]]:
-    """Run the edge detection again on a stored original with new params: answers like an
-    upload, without the client sending the original back. The source is looked up like
-    any other read of an id, so only its owner may re-run it.
+    """Compute the edge map of a stored original again with other params
+
+    Answers like an upload, without the client sending the original back. The source is
+    looked up like any other read of an id, so only its owner may re-run it.
     """
     started = time.perf_counter()
     owner: Owner = g.owner

@@ -1,150 +1,163 @@
-"""Backend settings, read once from environment variables with documented defaults.
+"""Backend settings, read once from `CANNY_*` environment variables by pydantic-settings.
 
-Invalid values fail at startup with a message naming the variable, instead of
-surfacing later as a confusing error in the middle of a request.
+Invalid values fail at startup with a message naming the variable, instead of surfacing
+later as a confusing error in the middle of a request. Two models share the rules: the
+app's `Settings`, and `ServerSettings` for gunicorn.conf.py, which runs in gunicorn's
+master and so must not import the app (this module imports only pydantic).
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
+from pydantic import AfterValidator, BeforeValidator, Field, ValidationError, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
 MIB = 1024 * 1024
-STORES = ("file", "s3")
 # S3 bucket naming rules (DigitalOcean Spaces follows them):
 # https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html
 BUCKET_PATTERN = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 REGION_PATTERN = re.compile(r"[a-z0-9-]{2,32}")
 DAY_SECONDS = 24 * 3600
+ENV_PREFIX = "CANNY_"
 
 
 class SettingsError(ValueError):
     """An environment variable holds a value the backend cannot run with."""
 
 
-def env_int(
-    environ: Mapping[str, str], name: str, default: int, minimum: int, maximum: int | None = None
-) -> int:
-    """Read an integer variable; empty or unset means the default."""
-    raw = environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw.replace("_", ""))
-    except ValueError:
-        raise SettingsError(f"{name} must be an integer, got {raw!r}") from None
-    if value < minimum or (maximum is not None and value > maximum):
-        upper = "" if maximum is None else f" and <= {maximum}"
-        raise SettingsError(f"{name} must be >= {minimum}{upper}, got {value}")
-    return value
-
-
-def env_str(environ: Mapping[str, str], name: str, default: str) -> str:
-    return environ.get(name, "").strip() or default
-
-
-def _log_level(environ: Mapping[str, str]) -> str:
-    level = env_str(environ, "CANNY_LOG_LEVEL", "INFO").upper()
+def _log_level(value: str) -> str:
+    level = value.upper()
     if level not in logging.getLevelNamesMapping():
-        raise SettingsError(f"CANNY_LOG_LEVEL must be a logging level name, got {level!r}")
+        raise ValueError("must be a logging level name")
     return level
 
 
-def _storage(environ: Mapping[str, str]) -> str:
-    store = env_str(environ, "CANNY_STORAGE", "file").lower()
-    if store not in STORES:
-        raise SettingsError(f"CANNY_STORAGE must be one of {', '.join(STORES)}, got {store!r}")
-    return store
+def _bucket(value: str) -> str:
+    if value and BUCKET_PATTERN.fullmatch(value) is None:
+        raise ValueError("must be a valid bucket name")
+    return value
 
 
-def _s3_bucket(environ: Mapping[str, str], required: bool) -> str:
-    bucket = env_str(environ, "CANNY_S3_BUCKET", "")
-    if required and not bucket:
-        raise SettingsError("CANNY_S3_BUCKET must name the bucket when CANNY_STORAGE=s3")
-    if bucket and BUCKET_PATTERN.fullmatch(bucket) is None:
-        raise SettingsError(f"CANNY_S3_BUCKET must be a valid bucket name, got {bucket!r}")
-    return bucket
-
-
-def _s3_endpoint_url(environ: Mapping[str, str]) -> str:
+def _endpoint_url(value: str) -> str:
     """Empty means AWS's own endpoint for the region; otherwise an http(s) URL with a host
     and nothing after it (the bucket is not part of the endpoint)."""
-    url = env_str(environ, "CANNY_S3_ENDPOINT_URL", "")
-    if not url:
+    if not value:
         return ""
-    parts = urlsplit(url)
+    parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.hostname or parts.path not in ("", "/"):
-        raise SettingsError(
-            f"CANNY_S3_ENDPOINT_URL must be an http(s) URL such as "
-            f"https://fra1.digitaloceanspaces.com, got {url!r}"
-        )
-    return url.rstrip("/")
+        raise ValueError("must be an http(s) URL such as https://fra1.digitaloceanspaces.com")
+    return value.rstrip("/")
 
 
-def _s3_region(environ: Mapping[str, str]) -> str:
-    region = env_str(environ, "CANNY_S3_REGION", "us-east-1")
-    if REGION_PATTERN.fullmatch(region) is None:
-        raise SettingsError(f"CANNY_S3_REGION must be a region name such as fra1, got {region!r}")
-    return region
+def _region(value: str) -> str:
+    if REGION_PATTERN.fullmatch(value) is None:
+        raise ValueError("must be a region name such as fra1")
+    return value
 
 
-@dataclass(frozen=True)
-class Settings:
+def _lower(value: Any) -> Any:
+    return value.lower() if isinstance(value, str) else value
+
+
+LogLevel = Annotated[str, AfterValidator(_log_level)]
+
+
+def _message(error: dict[str, Any]) -> str:
+    """pydantic's reason, phrased about the variable: `CANNY_X must be ..., got '...'`.
+    A check across fields (no location) already names its variables."""
+    reason = str(error["ctx"]["error"]) if error["type"] == "value_error" else error["msg"]
+    if not error["loc"]:
+        return reason
+    variable = f"{ENV_PREFIX}{error['loc'][0]}".upper()
+    return f"{variable} {reason.replace('Input should be', 'must be')}, got {error['input']!r}"
+
+
+class _EnvSettings(BaseSettings):
+    """`CANNY_<FIELD>` per field; empty or blank means the default; frozen once read."""
+
+    # https://docs.pydantic.dev/latest/concepts/pydantic_settings/#environment-variable-names
+    # (env_prefix; names are case-insensitive) and #parsing-environment-variable-values
+    # (env_ignore_empty).
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_ignore_empty=True, str_strip_whitespace=True, frozen=True
+    )
+
+    def __init__(self, **values: Any) -> None:
+        """Fail as SettingsError naming the variable, whoever builds the settings."""
+        try:
+            super().__init__(**values)
+        except ValidationError as error:
+            raise SettingsError("; ".join(map(_message, error.errors()))) from None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _blank_means_default(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            return {
+                name: value
+                for name, value in data.items()
+                if not (isinstance(value, str) and not value.strip())
+            }
+        return data
+
+
+class Settings(_EnvSettings):
     results_dir: Path = Path("results")
-    max_upload_bytes: int = 20 * MIB
-    max_pixels: int = 40_000_000
-    log_level: str = "INFO"
+    max_upload_bytes: int = Field(20 * MIB, ge=1)
+    max_pixels: int = Field(40_000_000, ge=1)
+    log_level: LogLevel = "INFO"
     # One OpenCV thread per request: gunicorn's workers and threads already fill the cores.
-    opencv_threads: int = 1
+    opencv_threads: int = Field(1, ge=0, le=64)
     # Wall-clock seconds one upload's decode + edge pipeline may take before its child
-    # process is killed and the upload is refused with 422.
-    max_processing_seconds: float = 10.0
+    # process is killed and the upload is refused with 422. Fractions are allowed (a test
+    # runs with half a second).
+    max_processing_seconds: float = Field(10.0, gt=0, le=3600)
     # Child processes per worker that run pipelines (at most this many at once per worker).
     # One: two workers per backend and two backends already keep 4 pipelines busy on a
     # 2-core droplet, and each child holds OpenCV and an image's buffers.
-    pipeline_processes: int = 1
+    pipeline_processes: int = Field(1, ge=1, le=64)
     # Declared pixels being decoded at once per worker (see canny.pixel_budget); an image
     # larger than this runs alone.
-    pixel_budget: int = 16_000_000
+    pixel_budget: int = Field(16_000_000, ge=1)
     # Where results live: "file" (results_dir) or "s3" (the bucket below).
-    storage: str = "file"
-    s3_bucket: str = ""
+    storage: Annotated[Literal["file", "s3"], BeforeValidator(_lower)] = "file"
+    s3_bucket: Annotated[str, AfterValidator(_bucket)] = ""
     # Empty: AWS's endpoint for the region; Spaces: https://<region>.digitaloceanspaces.com
-    s3_endpoint_url: str = ""
-    s3_region: str = "us-east-1"
+    s3_endpoint_url: Annotated[str, AfterValidator(_endpoint_url)] = ""
+    s3_region: Annotated[str, AfterValidator(_region)] = "us-east-1"
     # Results older than this many days are deleted (0 keeps everything); the file store
     # sweeps every retention_sweep_seconds, a bucket expires them by its lifecycle rule.
-    retention_days: int = 0
-    retention_sweep_seconds: int = 3600
+    retention_days: int = Field(0, ge=0, le=36500)
+    retention_sweep_seconds: int = Field(3600, ge=1, le=DAY_SECONDS)
+
+    @model_validator(mode="after")
+    def _bucket_named_for_s3(self) -> Settings:
+        if self.storage == "s3" and not self.s3_bucket:
+            raise ValueError("CANNY_S3_BUCKET must name the bucket when CANNY_STORAGE=s3")
+        return self
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
-        env = os.environ if environ is None else environ
-        storage = _storage(env)
-        return cls(
-            results_dir=Path(env_str(env, "CANNY_RESULTS_DIR", str(cls.results_dir))),
-            max_upload_bytes=env_int(env, "CANNY_MAX_UPLOAD_BYTES", cls.max_upload_bytes, 1),
-            max_pixels=env_int(env, "CANNY_MAX_PIXELS", cls.max_pixels, 1),
-            log_level=_log_level(env),
-            opencv_threads=env_int(env, "CANNY_OPENCV_THREADS", cls.opencv_threads, 0, 64),
-            max_processing_seconds=env_int(
-                env, "CANNY_MAX_PROCESSING_SECONDS", int(cls.max_processing_seconds), 1, 3600
-            ),
-            pipeline_processes=env_int(
-                env, "CANNY_PIPELINE_PROCESSES", cls.pipeline_processes, 1, 64
-            ),
-            pixel_budget=env_int(env, "CANNY_PIXEL_BUDGET", cls.pixel_budget, 1),
-            storage=storage,
-            s3_bucket=_s3_bucket(env, required=storage == "s3"),
-            s3_endpoint_url=_s3_endpoint_url(env),
-            s3_region=_s3_region(env),
-            retention_days=env_int(env, "CANNY_RETENTION_DAYS", cls.retention_days, 0, 36500),
-            retention_sweep_seconds=env_int(
-                env, "CANNY_RETENTION_SWEEP_SECONDS", cls.retention_sweep_seconds, 1, DAY_SECONDS
-            ),
-        )
+    def from_env(cls) -> Settings:
+        """The process environment's settings (what `Settings()` reads), named for callers
+        that want to say so."""
+        return cls()
+
+
+class ServerSettings(_EnvSettings):
+    """gunicorn's knobs (gunicorn.conf.py); gunicorn's own GUNICORN_CMD_ARGS still wins."""
+
+    bind: str = "127.0.0.1:8000"
+    workers: int = Field(2, ge=1)
+    threads: int = Field(16, ge=1)
+    timeout: int = Field(60, ge=1)
+    graceful_timeout: int = Field(30, ge=1)
+    max_requests: int = Field(1000, ge=0)
+    max_requests_jitter: int = Field(100, ge=0)
+    # Worker heartbeats go to a file there; containers should point it at a tmpfs (/dev/shm).
+    worker_tmp_dir: str | None = None
+    log_level: LogLevel = "INFO"

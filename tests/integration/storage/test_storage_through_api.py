@@ -79,6 +79,6 @@ def test_image_urls_match_the_api_description(client: FlaskClient) -> None:
     created = post(client, sample_images.encode(sample_images.shapes()))
     assert created.status_code == 201, created.json
     document = client.get("/api/openapi.json").json
-    properties = document["components"]["schemas"]["Image"]["properties"]
+    properties = document["components"]["schemas"]["ImageRecord"]["properties"]
     for name in ("original_url", "view_url", "edges_url"):
         assert re.fullmatch(properties[name]["pattern"], created.json[name]), name

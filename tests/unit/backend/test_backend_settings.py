@@ -1,11 +1,32 @@
+"""canny.settings: CANNY_* read by pydantic-settings, defaults, bounds and messages."""
+
+import os
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import pytest
-from canny.settings import Settings, SettingsError
+from canny.settings import ServerSettings, Settings, SettingsError
+
+FromEnv = Callable[[Mapping[str, str]], Settings]
 
 
-def test_defaults_when_nothing_is_set() -> None:
-    settings = Settings.from_env({})
+@pytest.fixture
+def from_env(monkeypatch: pytest.MonkeyPatch) -> FromEnv:
+    """Settings read from exactly these CANNY_* variables: the process environment is
+    what pydantic-settings reads, so any other CANNY_* is removed first."""
+
+    def read(environ: Mapping[str, str]) -> Settings:
+        for name in [name for name in os.environ if name.upper().startswith("CANNY_")]:
+            monkeypatch.delenv(name)
+        for name, value in environ.items():
+            monkeypatch.setenv(name, value)
+        return Settings.from_env()
+
+    return read
+
+
+def test_defaults_when_nothing_is_set(from_env: FromEnv) -> None:
+    settings = from_env({})
     assert settings == Settings(
         results_dir=Path("results"),
         max_upload_bytes=20 * 1024 * 1024,
@@ -18,8 +39,8 @@ def test_defaults_when_nothing_is_set() -> None:
     )
 
 
-def test_values_are_read_from_the_environment() -> None:
-    settings = Settings.from_env(
+def test_values_are_read_from_the_environment(from_env: FromEnv) -> None:
+    settings = from_env(
         {
             "CANNY_RESULTS_DIR": "/srv/results",
             "CANNY_MAX_UPLOAD_BYTES": "1_000",
@@ -31,7 +52,16 @@ def test_values_are_read_from_the_environment() -> None:
             "CANNY_PIXEL_BUDGET": "5_000_000",
         }
     )
-    assert settings == Settings(Path("/srv/results"), 1000, 2000, "DEBUG", 0, 3, 4, 5_000_000)
+    assert settings == Settings(
+        results_dir=Path("/srv/results"),
+        max_upload_bytes=1000,
+        max_pixels=2000,
+        log_level="DEBUG",
+        opencv_threads=0,
+        max_processing_seconds=3,
+        pipeline_processes=4,
+        pixel_budget=5_000_000,
+    )
 
 
 @pytest.mark.parametrize(
@@ -43,19 +73,22 @@ def test_values_are_read_from_the_environment() -> None:
         ("CANNY_LOG_LEVEL", "LOUD"),
         ("CANNY_OPENCV_THREADS", "65"),
         ("CANNY_MAX_PROCESSING_SECONDS", "0"),
+        ("CANNY_MAX_PROCESSING_SECONDS", "3601"),
         ("CANNY_PIPELINE_PROCESSES", "0"),
         ("CANNY_PIXEL_BUDGET", "lots"),
     ],
 )
-def test_invalid_values_fail_naming_the_variable(name: str, value: str) -> None:
-    with pytest.raises(SettingsError, match=name):
-        Settings.from_env({name: value})
+def test_invalid_values_fail_naming_the_variable(from_env: FromEnv, name: str, value: str) -> None:
+    with pytest.raises(SettingsError, match=f"^{name} must be .*, got '{value}'$"):
+        from_env({name: value})
 
 
-def test_the_file_store_is_the_default_and_s3_is_read_from_the_environment() -> None:
-    assert Settings.from_env({}).storage == "file"
-    assert Settings.from_env({}).retention_days == 0
-    settings = Settings.from_env(
+def test_the_file_store_is_the_default_and_s3_is_read_from_the_environment(
+    from_env: FromEnv,
+) -> None:
+    assert from_env({}).storage == "file"
+    assert from_env({}).retention_days == 0
+    settings = from_env(
         {
             "CANNY_STORAGE": "s3",
             "CANNY_S3_BUCKET": "canny-results",
@@ -72,9 +105,7 @@ def test_the_file_store_is_the_default_and_s3_is_read_from_the_environment() -> 
     )
     assert settings.s3_endpoint_url == "https://fra1.digitaloceanspaces.com"
     assert (settings.retention_days, settings.retention_sweep_seconds) == (30, 60)
-    assert Settings.from_env({"CANNY_STORAGE": "s3", "CANNY_S3_BUCKET": "abc"}).s3_region == (
-        "us-east-1"
-    )
+    assert from_env({"CANNY_STORAGE": "s3", "CANNY_S3_BUCKET": "abc"}).s3_region == ("us-east-1")
 
 
 @pytest.mark.parametrize(
@@ -100,7 +131,40 @@ def test_the_file_store_is_the_default_and_s3_is_read_from_the_environment() -> 
     ],
 )
 def test_invalid_storage_settings_refuse_to_start_naming_the_variable(
-    environ: dict[str, str], name: str
+    from_env: FromEnv, environ: dict[str, str], name: str
 ) -> None:
     with pytest.raises(SettingsError, match=name):
-        Settings.from_env(environ)
+        from_env(environ)
+
+
+def test_the_processing_budget_takes_fractions_of_a_second(from_env: FromEnv) -> None:
+    assert from_env({"CANNY_MAX_PROCESSING_SECONDS": "0.5"}).max_processing_seconds == 0.5
+
+
+def test_blank_values_mean_the_default(from_env: FromEnv) -> None:
+    blank = from_env({"CANNY_MAX_UPLOAD_BYTES": "", "CANNY_LOG_LEVEL": "  ", "CANNY_STORAGE": " "})
+    assert (blank.max_upload_bytes, blank.log_level, blank.storage) == (
+        20 * 1024 * 1024,
+        "INFO",
+        "file",
+    )
+
+
+def test_settings_built_in_code_are_checked_like_the_environment() -> None:
+    """A test or script passing values gets the same refusal as a deploy setting them."""
+    with pytest.raises(SettingsError, match=r"^CANNY_PIPELINE_PROCESSES must be"):
+        Settings(pipeline_processes=0)
+    with pytest.raises(SettingsError, match="CANNY_S3_BUCKET must name the bucket"):
+        Settings(storage="s3")
+
+
+def test_the_server_settings_share_the_prefix_and_the_log_level_rule(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("CANNY_LOG_LEVEL", "warning")
+    monkeypatch.setenv("CANNY_GRACEFUL_TIMEOUT", "7")
+    server = ServerSettings()
+    assert (server.log_level, server.graceful_timeout) == ("WARNING", 7)
+    monkeypatch.setenv("CANNY_LOG_LEVEL", "chatty")
+    with pytest.raises(SettingsError, match=r"^CANNY_LOG_LEVEL must be a logging level name"):
+        ServerSettings()

@@ -13,9 +13,9 @@ def test_absent_fields_take_the_design_defaults() -> None:
 @pytest.mark.parametrize(
     ("form", "expected"),
     [
-        ({"low": "0", "high": "0", "blur": "1"}, EdgeParams(0, 0, 1)),
-        ({"low": "1000", "high": "1000", "blur": "15"}, EdgeParams(1000, 1000, 15)),
-        ({"low": " 50 ", "high": "", "blur": "3"}, EdgeParams(50, 200, 3)),
+        ({"low": "0", "high": "0", "blur": "1"}, EdgeParams(low=0, high=0, blur=1)),
+        ({"low": "1000", "high": "1000", "blur": "15"}, EdgeParams(low=1000, high=1000, blur=15)),
+        ({"low": " 50 ", "high": "", "blur": "3"}, EdgeParams(low=50, high=200, blur=3)),
     ],
 )
 def test_valid_values_are_accepted(form: dict[str, str], expected: EdgeParams) -> None:

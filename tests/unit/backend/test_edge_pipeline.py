@@ -19,7 +19,8 @@ IMAGES = {
 @pytest.mark.parametrize("image_format", ["png", "jpeg", "webp", "bmp", "tiff"])
 @pytest.mark.parametrize("name", sorted(IMAGES))
 @pytest.mark.parametrize(
-    "params", [EdgeParams(), EdgeParams(low=0, high=50, blur=1), EdgeParams(300, 900, 15)]
+    "params",
+    [EdgeParams(), EdgeParams(low=0, high=50, blur=1), EdgeParams(low=300, high=900, blur=15)],
 )
 def test_run_matches_direct_opencv(name: str, image_format: str, params: EdgeParams) -> None:
     data = sample_images.encode(IMAGES[name], image_format)

@@ -23,6 +23,9 @@ def metrics_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         "CANNY_THREADS",
         "CANNY_MAX_REQUESTS",
         "CANNY_WORKER_TMP_DIR",
+        "CANNY_TIMEOUT",
+        "CANNY_MAX_REQUESTS_JITTER",
+        "CANNY_LOG_LEVEL",
     )
     for name in names:
         monkeypatch.delenv(name, raising=False)
@@ -50,7 +53,25 @@ def test_environment_overrides(metrics_dir: Path, monkeypatch: pytest.MonkeyPatc
     assert conf["worker_tmp_dir"] == "/dev/shm"
 
 
-@pytest.mark.parametrize(("name", "value"), [("CANNY_WORKERS", "0"), ("CANNY_THREADS", "two")])
+def test_the_log_level_is_the_apps_setting(
+    metrics_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CANNY_LOG_LEVEL", "Warning")
+    conf = runpy.run_path(str(CONF))
+    assert conf["loglevel"] == "warning"
+    assert conf["logconfig_dict"]["root"]["level"] == "WARNING"
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("CANNY_WORKERS", "0"),
+        ("CANNY_THREADS", "two"),
+        ("CANNY_TIMEOUT", "-1"),
+        ("CANNY_MAX_REQUESTS_JITTER", "lots"),
+        ("CANNY_LOG_LEVEL", "LOUD"),
+    ],
+)
 def test_invalid_values_stop_the_server(
     metrics_dir: Path, monkeypatch: pytest.MonkeyPatch, name: str, value: str
 ) -> None:
@@ -140,6 +161,7 @@ MASTER_MODULES = {
     "canny.gunicorn_worker",
     "canny.metrics",
     "canny.request_log",
+    "canny.settings",
 }
 
 

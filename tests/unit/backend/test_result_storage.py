@@ -1,6 +1,5 @@
 """Atomic, content-addressed result storage, indexed per owner."""
 
-import dataclasses
 import errno
 import hashlib
 import json
@@ -60,7 +59,6 @@ def test_result_id_depends_on_owner_bytes_and_every_param() -> None:
 def test_a_new_edge_parameter_can_never_share_an_id() -> None:
     """A field added to EdgeParams later goes into the id without touching result_id."""
 
-    @dataclasses.dataclass(frozen=True)
     class WithSigma(EdgeParams):
         sigma: int = 0
 

@@ -3,6 +3,7 @@
 import re
 from pathlib import Path
 
+import pytest
 import yaml
 from canny.settings import Settings
 
@@ -27,7 +28,9 @@ def test_every_backend_passes_the_storage_variables_through_from_the_deploy() ->
             assert match and match.group(1) == variable, f"{name}: {variable} is not passed through"
 
 
-def test_the_defaults_compose_renders_start_the_file_store() -> None:
+def test_the_defaults_compose_renders_start_the_file_store(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     environment = COMPOSE["services"]["backend-1"]["environment"]
     defaults = {
         variable: REFERENCE.fullmatch(str(value)).group(2)
@@ -35,5 +38,7 @@ def test_the_defaults_compose_renders_start_the_file_store() -> None:
         if REFERENCE.fullmatch(str(value))
     }
     assert defaults["AWS_SECRET_ACCESS_KEY"] == "", "a secret has a default in compose.yaml"
-    settings = Settings.from_env(defaults)
+    for variable, value in defaults.items():
+        monkeypatch.setenv(variable, value)
+    settings = Settings.from_env()
     assert (settings.storage, settings.retention_days) == ("file", 0)

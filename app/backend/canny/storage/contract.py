@@ -9,7 +9,6 @@ once its images and metadata exist.
 
 from __future__ import annotations
 
-import dataclasses
 import hmac
 import re
 from datetime import UTC, datetime
@@ -33,16 +32,14 @@ def result_id(owner_digest: str, content_sha256: str, params: EdgeParams) -> str
     Keyed by the owner, so the same photo uploaded by two owners gets two ids and an id
     says nothing about whether someone else uploaded it. Made from the SHA-256 of the
     bytes rather than the bytes, so a client that hashed its file can look it up without
-    sending it. Every field of EdgeParams goes in by name: a new parameter can never make
+    sending it. Every field of the EdgeParams model goes in by name: a new parameter can never make
     two different runs share an id.
     """
     if SHA256_PATTERN.fullmatch(owner_digest) is None:
         raise ValueError("owner_digest must be a hex SHA-256")
     if SHA256_PATTERN.fullmatch(content_sha256) is None:
         raise ValueError("content_sha256 must be a hex SHA-256")
-    fields = "".join(
-        f"{field.name}={getattr(params, field.name)!r}\n" for field in dataclasses.fields(params)
-    )
+    fields = "".join(f"{name}={value!r}\n" for name, value in params.model_dump().items())
     message = f"canny-v2\nsha256={content_sha256}\n{fields}".encode()
     return hmac.new(bytes.fromhex(owner_digest), message, "sha256").hexdigest()[:32]
 
