@@ -16,11 +16,13 @@ from localrun.nginx_config import (
     REPO_ROOT,
     TEMPLATE_PATH,
     MissingPlaceholderError,
+    gateway_body_limit,
     placeholders,
     render,
     render_template_file,
     results_source_directives,
 )
+from tests.integration.gateway.entrypoint_on_host import image_defaults
 
 TEMPLATE = TEMPLATE_PATH.read_text()
 
@@ -28,17 +30,18 @@ TEMPLATE = TEMPLATE_PATH.read_text()
 def compose_values() -> dict[str, str]:
     """What the gateway container renders under compose: its image's ENV defaults,
     overridden by the gateway service's environment in app/compose.yaml."""
-    dockerfile = (REPO_ROOT / "app" / "gateway" / "Dockerfile").read_text()
-    values = dict(re.findall(r"\b(CANNY_[A-Z0-9_]+)=(\S+)", dockerfile))
+    values = image_defaults()
     compose = yaml.safe_load((REPO_ROOT / "app" / "compose.yaml").read_text())
     environment = compose["services"]["gateway"]["environment"]
     values.update({name: str(value) for name, value in environment.items()})
     # A value compose takes from the deploy's environment renders here as its default.
     values = {name: re.sub(r"^\$\{\w+:-(.*)\}$", r"\1", value) for name, value in values.items()}
-    # The entrypoint renders this one from CANNY_RESULTS_DIR / CANNY_RESULTS_BUCKET_URL.
+    # The entrypoint renders these from CANNY_RESULTS_DIR / CANNY_RESULTS_BUCKET_URL and
+    # CANNY_MAX_UPLOAD_BYTES.
     values["CANNY_RESULTS_SOURCE"] = results_source_directives(
         Path(values["CANNY_RESULTS_DIR"]), values.get("CANNY_RESULTS_BUCKET_URL", "")
     )
+    values["CANNY_MAX_BODY"] = str(gateway_body_limit(int(values["CANNY_MAX_UPLOAD_BYTES"])))
     return values
 
 
