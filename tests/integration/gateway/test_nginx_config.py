@@ -2,7 +2,6 @@
 both renderings (local, and compose with the service names and volume paths)."""
 
 import re
-import shutil
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -19,10 +18,10 @@ from localrun.nginx_config import (
     gateway_body_limit,
     placeholders,
     render,
-    render_template_file,
     results_source_directives,
 )
 from tests.integration.gateway.entrypoint_on_host import image_defaults
+from tests.integration.gateway.local_rendering import check_local_rendering
 
 TEMPLATE = TEMPLATE_PATH.read_text()
 
@@ -81,24 +80,7 @@ def test_rendering_replaces_placeholders_and_keeps_nginx_variables() -> None:
 
 
 def test_local_rendering_passes_nginx_t(tmp_path: Path, require_tool: Callable[[str], str]) -> None:
-    stack = LocalStack(tmp_path)
-    config = tmp_path / "nginx.conf"
-    config.write_text(render_template_file(stack.gateway_values()))
-    (stack.scratch_dir / "temp").mkdir(parents=True)
-    stack.state_dir.mkdir()
-    (tmp_path / "logs").mkdir()
-    error_log = tmp_path / "logs" / "test-error.log"
-    command = [require_tool("nginx"), "-t", "-p", str(tmp_path), "-c", str(config)]
-    try:
-        result = subprocess.run(
-            [*command, "-e", str(error_log)],
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=False,
-        )
-    finally:
-        shutil.rmtree(stack.scratch_dir)
+    result = check_local_rendering(require_tool("nginx"), LocalStack(tmp_path), "-t")
     assert result.returncode == 0, f"nginx -t rejected the local rendering:\n{result.stderr}"
 
 
