@@ -28,10 +28,9 @@ export function forgetName(id) {
   save(names);
 }
 
-// Results uploaded elsewhere (another browser, curl) are named after their id. The
-// extension comes from the URL's path: on S3 storage a signed query follows it.
+// Results uploaded elsewhere (another browser, curl) are named after their id.
 export function fileInfo(item) {
-  const extension = new URL(item.original_url, document.baseURI).pathname.split(".").pop();
+  const extension = item.original_url.split(".").pop();
   return all()[item.id] ?? { name: `image-${item.id.slice(0, 8)}.${extension}`, bytes: null };
 }
 
