@@ -11,6 +11,14 @@ import pytest
 from localrun import LocalStack
 from localrun.readiness import free_port as pick_free_port
 
+# Debian's binaries `./run --monitoring` starts beside the app (localrun/monitoring.py).
+MONITORING_TOOLS = (
+    "prometheus",
+    "prometheus-alertmanager",
+    "prometheus-nginx-exporter",
+    "prometheus-node-exporter",
+)
+
 
 def in_ci() -> bool:
     return os.environ.get("CI", "").lower() == "true"

@@ -16,7 +16,7 @@ from bench.reference import edge_png
 from localrun import LocalStack
 from localrun.readiness import status_of
 from tests.conftest import pick_free_port
-from tests.integration.gateway.test_run_command import process_tree
+from tests.integration.gateway.local_run_process import process_tree
 from tests.integration.resilience.load_client import (
     CLIENT_TIMEOUT_SECONDS,
     OWNER,
