@@ -2,27 +2,19 @@
 -- SHA-256), as the page does before uploading a file it already processed; stops after
 -- a fixed number of answers and prints JSON.
 -- Arguments (after `--`): path_and_query limit owner_key_file
--- The owner key is read from a file (never an argument, so it never shows in the process
--- list) and sent as `Authorization: Bearer`, the owner whose result is looked up.
+-- The owner key file names the owner whose result is looked up (see wrk_request.lua).
 
--- response() and done(), shared with upload.lua, stop at the limit and print the JSON.
-dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "") .. "wrk_limit.lua")
+-- Shared with upload.lua: response() and done() stop at the limit and print the JSON;
+-- read_file() and owner_headers() set up each request.
+local folder = debug.getinfo(1, "S").source:match("^@(.*/)") or ""
+dofile(folder .. "wrk_limit.lua")
+dofile(folder .. "wrk_request.lua")
 
 local lookup_request
 
-local function slurp(path)
-  local file = assert(io.open(path, "rb"))
-  local data = file:read("*a")
-  file:close()
-  return data
-end
-
 function init(args)
   stop_after(tonumber(args[2]))
-  lookup_request = wrk.format("GET", args[1], {
-    ["Host"] = wrk.host .. ":" .. wrk.port,
-    ["Authorization"] = "Bearer " .. slurp(args[3]),
-  })
+  lookup_request = wrk.format("GET", args[1], owner_headers(args[3]))
 end
 
 function request()

@@ -7,12 +7,14 @@
 -- each request is a first upload. With an empty tag every request is the same upload.
 -- The first `prebuilt` requests are built in init(), before wrk starts its clock, so the
 -- client spends its CPU on sending, not on copying megabytes while the server is measured.
--- Every request carries the owner key read from owner_key_file (a file, not an argument,
--- so it never shows in the process list) as `Authorization: Bearer`: all uploads belong
--- to one owner, so repeats of the same bytes are answered from that owner's stored result.
+-- All uploads belong to the owner of owner_key_file (see wrk_request.lua), so repeats of
+-- the same bytes are answered from that owner's stored result.
 
--- response() and done(), shared with lookup.lua, stop at the limit and print the JSON.
-dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "") .. "wrk_limit.lua")
+-- Shared with lookup.lua: response() and done() stop at the limit and print the JSON;
+-- read_file() and owner_headers() set up each request.
+local folder = debug.getinfo(1, "S").source:match("^@(.*/)") or ""
+dofile(folder .. "wrk_limit.lua")
+dofile(folder .. "wrk_request.lua")
 
 local head, tail, tag, request_line, fixed_request
 local prebuilt = {}
@@ -21,27 +23,20 @@ local sent = 0
 -- is built with a single concatenation (bodies are megabytes: copies cost client CPU).
 local COUNTER_FORMAT = "-%09d"
 
-local function slurp(path)
-  local file = assert(io.open(path, "rb"))
-  local data = file:read("*a")
-  file:close()
-  return data
-end
-
 function init(args)
-  head = slurp(args[1])
-  tail = slurp(args[2])
+  head = read_file(args[1])
+  tail = read_file(args[2])
   stop_after(tonumber(args[4]))
   tag = args[6] or ""
-  local owner_key = slurp(args[7])
+  local headers = owner_headers(args[7])
   local body_length = #head + #tail
   if tag ~= "" then
     body_length = body_length + #tag + #string.format(COUNTER_FORMAT, 0)
   end
   request_line = "POST /api/images HTTP/1.1\r\n" ..
-    "Host: " .. wrk.host .. ":" .. wrk.port .. "\r\n" ..
+    "Host: " .. headers["Host"] .. "\r\n" ..
     "Content-Type: " .. args[3] .. "\r\n" ..
-    "Authorization: Bearer " .. owner_key .. "\r\n" ..
+    "Authorization: " .. headers["Authorization"] .. "\r\n" ..
     "Content-Length: " .. body_length .. "\r\n\r\n"
   if tag == "" then
     fixed_request = request_line .. head .. tail

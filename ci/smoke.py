@@ -150,10 +150,7 @@ def check_hidden_from_others(base: str, uploaded: list[str]) -> None:
             status = _get(stranger, url).status_code
             if status != 404:
                 raise SmokeError(f"another client got GET /api/images/{image_id}: {status}")
-            try:
-                status = stranger.delete(url, timeout=TIMEOUT_SECONDS).status_code
-            except requests.RequestException as error:
-                raise SmokeError(f"DELETE {url} failed: {error}") from error
+            status = _delete_status(stranger, url)
             if status != 404:
                 raise SmokeError(f"another client's DELETE /api/images/{image_id}: {status}")
 
@@ -164,12 +161,15 @@ def check_unlisted(session: requests.Session, base: str, deleted: list[str]) -> 
         raise SmokeError(f"{len(left)} deleted uploads are still listed")
 
 
-def _delete(session: requests.Session, base: str, image_id: str) -> None:
-    url = urljoin(base, f"/api/images/{image_id}")
+def _delete_status(session: requests.Session, url: str) -> int:
     try:
-        status = session.delete(url, timeout=TIMEOUT_SECONDS).status_code
+        return session.delete(url, timeout=TIMEOUT_SECONDS).status_code
     except requests.RequestException as error:
         raise SmokeError(f"DELETE {url} failed: {error}") from error
+
+
+def _delete(session: requests.Session, base: str, image_id: str) -> None:
+    status = _delete_status(session, urljoin(base, f"/api/images/{image_id}"))
     if status != 204:
         raise SmokeError(f"DELETE /api/images/{image_id} answered {status}, expected 204")
 

@@ -9,6 +9,8 @@ import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+from canny import MULTIPART_OVERHEAD_BYTES
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE_PATH = REPO_ROOT / "app" / "gateway" / "nginx.conf.template"
 
@@ -40,6 +42,14 @@ def render(template: str, values: Mapping[str, str]) -> str:
 
 def render_template_file(values: Mapping[str, str], template_path: Path = TEMPLATE_PATH) -> str:
     return render(template_path.read_text(encoding="utf-8"), values)
+
+
+def gateway_body_limit(max_upload_bytes: int) -> int:
+    """CANNY_MAX_BODY, nginx's client_max_body_size in bytes: exactly the backends' own
+    request limit, the file plus the multipart envelope, so the gateway never refuses what
+    a backend would take. app/gateway/docker-entrypoint applies the same rule in the
+    container (tests/integration/gateway/test_body_limit_rendering.py holds them together)."""
+    return max_upload_bytes + MULTIPART_OVERHEAD_BYTES
 
 
 def trusted_proxy_directives(addresses: Iterable[str]) -> str:

@@ -12,12 +12,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
-from canny import MULTIPART_OVERHEAD_BYTES
 from canny.settings import Settings, SettingsError
 
 from localrun import processes
 from localrun.nginx_config import (
     REPO_ROOT,
+    gateway_body_limit,
     render_template_file,
     results_source_directives,
     trusted_proxy_directives,
@@ -278,8 +278,7 @@ class LocalStack:
             "CANNY_RESULTS_SOURCE": results_source_directives(
                 self.results_dir, self.results_bucket_url
             ),
-            # Exactly the backends' own request limit: the file plus the multipart envelope.
-            "CANNY_MAX_BODY": str(self.max_upload_bytes + MULTIPART_OVERHEAD_BYTES),
+            "CANNY_MAX_BODY": str(gateway_body_limit(self.max_upload_bytes)),
             "CANNY_UPLOAD_RATE": self.upload_rate,
             "CANNY_UPLOAD_BURST": str(self.upload_burst),
             "CANNY_PID_FILE": str(self.state_dir / "nginx.pid"),

@@ -2,6 +2,7 @@
 
 import os
 import shutil
+import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -9,6 +10,14 @@ import pytest
 
 from localrun import LocalStack
 from localrun.readiness import free_port as pick_free_port
+
+# Debian's binaries `./run --monitoring` starts beside the app (localrun/monitoring.py).
+MONITORING_TOOLS = (
+    "prometheus",
+    "prometheus-alertmanager",
+    "prometheus-nginx-exporter",
+    "prometheus-node-exporter",
+)
 
 
 def in_ci() -> bool:
@@ -51,3 +60,32 @@ def local_stack(tmp_path: Path, require_tool: Callable[[str], str]) -> Iterator[
     )
     with stack:
         yield stack
+
+
+@pytest.fixture
+def tmpfs(
+    tmp_path: Path, require_tool: Callable[[str], str]
+) -> Iterator[Callable[[str, str], Path]]:
+    """Mount a tmpfs of its own at tmp_path/<name> with mount(8) options such as
+    `size=1m`: a disk a test can fill, or remount read-only to stop even root (a chmod
+    would not, and CI runs as root). Needs root; every mount is undone after the test."""
+    mount = require_tool("mount")
+    mounted: list[Path] = []
+
+    def mount_tmpfs(name: str, options: str) -> Path:
+        mount_point = tmp_path / name
+        mount_point.mkdir()
+        made = subprocess.run(
+            [mount, "-t", "tmpfs", "-o", options, "tmpfs", str(mount_point)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if made.returncode != 0:
+            missing_tool(f"cannot mount a tmpfs (needs root): {made.stderr.strip()}")
+        mounted.append(mount_point)
+        return mount_point
+
+    yield mount_tmpfs
+    for mount_point in reversed(mounted):
+        subprocess.run([require_tool("umount"), "--lazy", str(mount_point)], check=True)

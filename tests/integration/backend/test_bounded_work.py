@@ -4,8 +4,10 @@ time and memory, and reads keep answering meanwhile. Loopback only, bounded in c
 import statistics
 import threading
 import time
+from abc import ABC, abstractmethod
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Self
 
 import requests
 
@@ -37,17 +39,20 @@ def post(stack: LocalStack, data: bytes, filename: str, **fields: int) -> tuple[
     return response.status_code, response.json(), time.monotonic() - started
 
 
-class ReadProbe:
-    """Lists images every 50 ms from its own thread; keeps each read's latency."""
+class PeriodicSampler(ABC):
+    """Calls sample() every `interval_seconds` from its own thread inside a `with` block."""
 
-    def __init__(self, stack: LocalStack) -> None:
-        self.stack = stack
-        self.latencies: list[float] = []
-        self.failures: list[int] = []
+    interval_seconds = 0.05
+
+    def __init__(self) -> None:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
 
-    def __enter__(self) -> "ReadProbe":
+    @abstractmethod
+    def sample(self) -> None:
+        """Take one sample."""
+
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 
@@ -57,12 +62,25 @@ class ReadProbe:
 
     def _loop(self) -> None:
         while not self._stop.is_set():
-            started = time.monotonic()
-            response = requests.get(f"{self.stack.url}/api/images?limit=5", timeout=30)
-            self.latencies.append(time.monotonic() - started)
-            if response.status_code != 200:
-                self.failures.append(response.status_code)
-            self._stop.wait(0.05)
+            self.sample()
+            self._stop.wait(self.interval_seconds)
+
+
+class ReadProbe(PeriodicSampler):
+    """Lists images every 50 ms; keeps each read's latency."""
+
+    def __init__(self, stack: LocalStack) -> None:
+        super().__init__()
+        self.stack = stack
+        self.latencies: list[float] = []
+        self.failures: list[int] = []
+
+    def sample(self) -> None:
+        started = time.monotonic()
+        response = requests.get(f"{self.stack.url}/api/images?limit=5", timeout=30)
+        self.latencies.append(time.monotonic() - started)
+        if response.status_code != 200:
+            self.failures.append(response.status_code)
 
 
 def pss_mb(pid: int) -> float:
@@ -79,32 +97,23 @@ def pss_mb(pid: int) -> float:
     return 0.0
 
 
-class BackendMemory:
+class BackendMemory(PeriodicSampler):
     """Samples the summed PSS of every backend process (masters, workers, pipeline
     children and their forkservers: one process group per backend) every 100 ms."""
 
+    interval_seconds = 0.1
+
     def __init__(self, stack: LocalStack) -> None:
+        super().__init__()
         self.groups = [backend.pid for backend in stack.backends]
         self.peak_mb = 0.0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, daemon=True)
 
     def total_mb(self) -> float:
         members = group_members(pid for pid in self.groups if pid is not None)
         return sum(pss_mb(member.pid) for member in members)
 
-    def __enter__(self) -> "BackendMemory":
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=30)
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            self.peak_mb = max(self.peak_mb, self.total_mb())
-            self._stop.wait(0.1)
+    def sample(self) -> None:
+        self.peak_mb = max(self.peak_mb, self.total_mb())
 
 
 def test_scan_bombs_are_refused_fast_and_reads_keep_answering(local_stack: LocalStack) -> None:

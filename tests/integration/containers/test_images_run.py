@@ -7,6 +7,7 @@ import subprocess
 
 import pytest
 
+from localrun.nginx_config import gateway_body_limit
 from tests.integration.containers.docker_daemon import PrivateDockerDaemon
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(900)]
@@ -42,21 +43,38 @@ def test_gateway_refuses_to_start_with_an_empty_placeholder(
     assert f"{name} is not set" in result.stderr, result.stderr
 
 
-def test_gateway_renders_trusted_proxies_as_set_real_ip_from(
-    docker_daemon: PrivateDockerDaemon, app_images: dict[str, str]
-) -> None:
-    """`nginx -T` prints the config the entrypoint rendered (backends by address: the
-    container has no network to resolve compose's names)."""
+def gateway_config(daemon: PrivateDockerDaemon, images: dict[str, str], environment: str) -> str:
+    """The config the entrypoint rendered with one more CANNY_* variable, as `nginx -T`
+    prints it (backends by address: the container has no network to resolve compose's
+    names)."""
     options = [
         "--read-only",
         "--tmpfs=/tmp",
-        "--env=CANNY_TRUSTED_PROXIES=10.110.0.0/20 192.0.2.7",
+        f"--env={environment}",
         "--env=CANNY_BACKEND_1=127.0.0.1:8000",
         "--env=CANNY_BACKEND_2=127.0.0.1:8001",
     ]
-    result = run_image(docker_daemon, app_images["gateway"], options, ["-T"])
+    result = run_image(daemon, images["gateway"], options, ["-T"])
     assert result.returncode == 0, result.stderr
-    assert "set_real_ip_from 10.110.0.0/20; set_real_ip_from 192.0.2.7;" in result.stdout
+    return result.stdout
+
+
+def test_gateway_renders_trusted_proxies_as_set_real_ip_from(
+    docker_daemon: PrivateDockerDaemon, app_images: dict[str, str]
+) -> None:
+    config = gateway_config(
+        docker_daemon, app_images, "CANNY_TRUSTED_PROXIES=10.110.0.0/20 192.0.2.7"
+    )
+    assert "set_real_ip_from 10.110.0.0/20; set_real_ip_from 192.0.2.7;" in config
+
+
+def test_gateway_derives_its_body_limit_from_the_upload_limit(
+    docker_daemon: PrivateDockerDaemon, app_images: dict[str, str]
+) -> None:
+    """The image's one limit input is the backends' CANNY_MAX_UPLOAD_BYTES; nginx admits
+    that plus the 64 KiB multipart envelope, as localrun renders it."""
+    config = gateway_config(docker_daemon, app_images, "CANNY_MAX_UPLOAD_BYTES=1000000")
+    assert f"client_max_body_size {gateway_body_limit(1_000_000)};" in config
 
 
 def test_gateway_refuses_a_trusted_proxy_that_is_not_an_address(

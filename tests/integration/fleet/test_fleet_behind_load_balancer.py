@@ -9,10 +9,8 @@ they are not asserted beyond "0 failed".
 
 from __future__ import annotations
 
-import threading
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import pytest
@@ -25,7 +23,7 @@ from tests.integration.fleet.load_balancer import (
     FAIL_TIMEOUT_S,
     LoadBalancer,
 )
-from tests.integration.resilience.load_client import CLIENT_TIMEOUT_SECONDS, OWNER, unique_png
+from tests.integration.resilience.load_client import OWNER, BackgroundUploads
 
 UPLOAD_LIMIT = 3000
 BACK_IN_ROTATION_TIMEOUT_S = 30.0
@@ -33,87 +31,13 @@ BACK_IN_ROTATION_TIMEOUT_S = 30.0
 pytestmark = pytest.mark.timeout(600)
 
 
-@dataclass
-class FleetUploads:
-    """Client threads uploading new images through the balancer until stopped, at most
-    `limit` in all; each answer's id and droplet are kept."""
+def answered_by(headers: Mapping[str, str]) -> str:
+    """The droplet that answered an upload: the balancer's last upstream address."""
+    return headers[DROPLET_HEADER].split(", ")[-1]
 
-    lb: LoadBalancer
-    threads: int = 4
-    limit: int = UPLOAD_LIMIT
-    pause_seconds: float = 0.02
-    stored: dict[str, str] = field(default_factory=dict)  # upload id -> droplet address
-    failures: list[str] = field(default_factory=list)
-    _stop: threading.Event = field(default_factory=threading.Event)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-    _sent: int = 0
 
-    def __enter__(self) -> FleetUploads:
-        self._workers = [threading.Thread(target=self._work) for _ in range(self.threads)]
-        for worker in self._workers:
-            worker.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._stop.set()
-        for worker in self._workers:
-            worker.join(CLIENT_TIMEOUT_SECONDS + 5)
-
-    @property
-    def sent(self) -> int:
-        with self._lock:
-            return self._sent
-
-    @property
-    def answered(self) -> int:
-        with self._lock:
-            return len(self.stored) + len(self.failures)
-
-    def _take_index(self) -> int | None:
-        with self._lock:
-            if self._sent >= self.limit:
-                return None
-            self._sent += 1
-            return self._sent
-
-    def _work(self) -> None:
-        session = requests.Session()
-        session.trust_env = False
-        session.verify = str(self.lb.certificate)
-        while not self._stop.is_set():
-            index = self._take_index()
-            if index is None:
-                return
-            try:
-                answer = session.post(
-                    f"{self.lb.url}/api/images",
-                    files={"file": ("image.png", unique_png(500_000 + index), "image/png")},
-                    headers=OWNER,
-                    timeout=CLIENT_TIMEOUT_SECONDS,
-                )
-                with self._lock:
-                    if answer.status_code == 201:
-                        droplet = answer.headers[DROPLET_HEADER].split(", ")[-1]
-                        self.stored[answer.json()["id"]] = droplet
-                    else:
-                        self.failures.append(f"{answer.status_code} {answer.text[:200]}")
-            except requests.RequestException as error:
-                with self._lock:
-                    self.failures.append(repr(error))
-            time.sleep(self.pause_seconds)
-
-    def wait_for(self, more: int, timeout: float = 60.0) -> None:
-        """Block until `more` further uploads have been answered."""
-        target = self.answered + more
-        deadline = time.monotonic() + timeout
-        while self.answered < target:
-            assert time.monotonic() < deadline, f"load stalled below {target} answers"
-            assert self.sent < self.limit, "the bounded load ran out before the test finished"
-            time.sleep(0.01)
-
-    def served_by(self, droplet: str) -> int:
-        with self._lock:
-            return sum(address == droplet for address in self.stored.values())
+def served_by(load: BackgroundUploads, droplet: str) -> int:
+    return sum(answered_by(headers) == droplet for headers in load.stored_headers())
 
 
 @pytest.fixture
@@ -157,11 +81,11 @@ def listed_ids(droplet: LocalStack) -> set[str]:
             return ids
 
 
-def wait_until_serving(load: FleetUploads, droplet: str) -> None:
+def wait_until_serving(load: BackgroundUploads, droplet: str) -> None:
     """Bounded: the balancer sends uploads to the droplet again (its fail_timeout passed)."""
-    before = load.served_by(droplet)
+    before = served_by(load, droplet)
     deadline = time.monotonic() + BACK_IN_ROTATION_TIMEOUT_S
-    while load.served_by(droplet) < before + 5:
+    while served_by(load, droplet) < before + 5:
         assert time.monotonic() < deadline, f"{droplet} got no uploads after its restart"
         time.sleep(0.05)
 
@@ -190,9 +114,12 @@ def test_a_killed_gateway_and_a_rolling_restart_fail_no_upload(
 ) -> None:
     droplets, lb = fleet
     addresses = [f"127.0.0.1:{droplet.port}" for droplet in droplets]
-    with FleetUploads(lb) as load:
+    uploads = BackgroundUploads(
+        lb, limit=UPLOAD_LIMIT, pause_seconds=0.02, verify=str(lb.certificate)
+    )
+    with uploads as load:
         load.wait_for(40)
-        assert all(load.served_by(address) for address in addresses), "one droplet idle"
+        assert all(served_by(load, address) for address in addresses), "one droplet idle"
 
         droplets[0].kill_gateway()
         load.wait_for(40)  # droplet 2 carries everything meanwhile
@@ -213,6 +140,8 @@ def test_a_killed_gateway_and_a_rolling_restart_fail_no_upload(
     )
     assert not load.failures, f"{len(load.failures)} uploads failed: {load.failures[:5]}"
     for droplet, address in zip(droplets, addresses, strict=True):
-        answered_here = {upload for upload, where in load.stored.items() if where == address}
+        answered_here = {
+            upload for upload, headers in load.stored.items() if answered_by(headers) == address
+        }
         missing = answered_here - listed_ids(droplet)
         assert not missing, f"{address} answered {len(missing)} uploads it does not list"

@@ -15,20 +15,24 @@ import pytest
 from localrun import LocalStack
 from localrun.nginx_config import render_template_file
 
+# Malformed for nginx and gunicorn alike.
+NUL_IN_HEADER = b"GET / HTTP/1.1\r\nHost: x\r\nX-A: a\x00b\r\n\r\n"
+NO_REQUEST_LINE = b"GET\r\n\r\n"
+LONG_URI = b"GET /" + b"a" * 20_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n"
+LONG_HEADER = b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"b" * 9000 + b"\r\n\r\n"
+HTTP_2_REQUEST_LINE = b"GET / HTTP/2.0\r\nHost: x\r\n\r\n"
+
 MALFORMED = {
     "no Host header": (b"GET / HTTP/1.1\r\n\r\n", 400),
-    "NUL byte in a header": (b"GET / HTTP/1.1\r\nHost: x\r\nX-A: a\x00b\r\n\r\n", 400),
-    "no request line": (b"GET\r\n\r\n", 400),
-    "URI over the buffer": (b"GET /" + b"a" * 20_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414),
-    "header over the buffer": (
-        b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"b" * 9000 + b"\r\n\r\n",
-        431,
-    ),
+    "NUL byte in a header": (NUL_IN_HEADER, 400),
+    "no request line": (NO_REQUEST_LINE, 400),
+    "URI over the buffer": (LONG_URI, 414),
+    "header over the buffer": (LONG_HEADER, 431),
     "unknown transfer coding": (
         b"POST /api/images HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n",
         501,
     ),
-    "HTTP/2.0 request line": (b"GET / HTTP/2.0\r\nHost: x\r\n\r\n", 505),
+    "HTTP/2.0 request line": (HTTP_2_REQUEST_LINE, 505),
     "declared body over the limit": (
         b"POST /api/images HTTP/1.1\r\nHost: x\r\nContent-Length: 999999999\r\n\r\n",
         413,
@@ -36,20 +40,17 @@ MALFORMED = {
 }
 # gunicorn's own refusals (gunicorn/workers/base.py handle_error picks the status).
 MALFORMED_FOR_GUNICORN = {
-    "NUL byte in a header": (b"GET / HTTP/1.1\r\nHost: x\r\nX-A: a\x00b\r\n\r\n", 400),
-    "no request line": (b"GET\r\n\r\n", 400),
-    "URI over the limit": (b"GET /" + b"a" * 20_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414),
-    "header over the limit": (
-        b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"b" * 9000 + b"\r\n\r\n",
-        431,
-    ),
+    "NUL byte in a header": (NUL_IN_HEADER, 400),
+    "no request line": (NO_REQUEST_LINE, 400),
+    "URI over the limit": (LONG_URI, 414),
+    "header over the limit": (LONG_HEADER, 431),
     "too many headers": (
         b"GET / HTTP/1.1\r\nHost: x\r\n"
         + b"".join(b"X-%d: y\r\n" % n for n in range(120))
         + b"\r\n",
         431,
     ),
-    "HTTP/2.0 request line": (b"GET / HTTP/2.0\r\nHost: x\r\n\r\n", 400),
+    "HTTP/2.0 request line": (HTTP_2_REQUEST_LINE, 400),
 }
 
 

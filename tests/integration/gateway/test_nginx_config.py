@@ -2,7 +2,6 @@
 both renderings (local, and compose with the service names and volume paths)."""
 
 import re
-import shutil
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -16,11 +15,13 @@ from localrun.nginx_config import (
     REPO_ROOT,
     TEMPLATE_PATH,
     MissingPlaceholderError,
+    gateway_body_limit,
     placeholders,
     render,
-    render_template_file,
     results_source_directives,
 )
+from tests.integration.gateway.entrypoint_on_host import image_defaults
+from tests.integration.gateway.local_rendering import check_local_rendering
 
 TEMPLATE = TEMPLATE_PATH.read_text()
 
@@ -28,17 +29,18 @@ TEMPLATE = TEMPLATE_PATH.read_text()
 def compose_values() -> dict[str, str]:
     """What the gateway container renders under compose: its image's ENV defaults,
     overridden by the gateway service's environment in app/compose.yaml."""
-    dockerfile = (REPO_ROOT / "app" / "gateway" / "Dockerfile").read_text()
-    values = dict(re.findall(r"\b(CANNY_[A-Z0-9_]+)=(\S+)", dockerfile))
+    values = image_defaults()
     compose = yaml.safe_load((REPO_ROOT / "app" / "compose.yaml").read_text())
     environment = compose["services"]["gateway"]["environment"]
     values.update({name: str(value) for name, value in environment.items()})
     # A value compose takes from the deploy's environment renders here as its default.
     values = {name: re.sub(r"^\$\{\w+:-(.*)\}$", r"\1", value) for name, value in values.items()}
-    # The entrypoint renders this one from CANNY_RESULTS_DIR / CANNY_RESULTS_BUCKET_URL.
+    # The entrypoint renders these from CANNY_RESULTS_DIR / CANNY_RESULTS_BUCKET_URL and
+    # CANNY_MAX_UPLOAD_BYTES.
     values["CANNY_RESULTS_SOURCE"] = results_source_directives(
         Path(values["CANNY_RESULTS_DIR"]), values.get("CANNY_RESULTS_BUCKET_URL", "")
     )
+    values["CANNY_MAX_BODY"] = str(gateway_body_limit(int(values["CANNY_MAX_UPLOAD_BYTES"])))
     return values
 
 
@@ -78,24 +80,7 @@ def test_rendering_replaces_placeholders_and_keeps_nginx_variables() -> None:
 
 
 def test_local_rendering_passes_nginx_t(tmp_path: Path, require_tool: Callable[[str], str]) -> None:
-    stack = LocalStack(tmp_path)
-    config = tmp_path / "nginx.conf"
-    config.write_text(render_template_file(stack.gateway_values()))
-    (stack.scratch_dir / "temp").mkdir(parents=True)
-    stack.state_dir.mkdir()
-    (tmp_path / "logs").mkdir()
-    error_log = tmp_path / "logs" / "test-error.log"
-    command = [require_tool("nginx"), "-t", "-p", str(tmp_path), "-c", str(config)]
-    try:
-        result = subprocess.run(
-            [*command, "-e", str(error_log)],
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=False,
-        )
-    finally:
-        shutil.rmtree(stack.scratch_dir)
+    result = check_local_rendering(require_tool("nginx"), LocalStack(tmp_path), "-t")
     assert result.returncode == 0, f"nginx -t rejected the local rendering:\n{result.stderr}"
 
 

@@ -2,13 +2,9 @@
 already runs or the port is taken, and nothing left behind however it is stopped."""
 
 import os
-import selectors
-import shutil
 import signal
 import socket
 import subprocess
-import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -16,70 +12,15 @@ import pytest
 import requests
 
 from localrun.nginx_config import REPO_ROOT
-from localrun.stack import scratch_dir_for
-from tests.conftest import pick_free_port
-
-LOCALRUN = [sys.executable, "-m", "localrun"]
-
-
-def read_until(process: subprocess.Popen, marker: str, timeout: float) -> str:
-    """Collect the process's output until `marker` shows up; bounded, and fails on exit.
-    Raw reads of the pipe: a buffered reader would hide data from select()."""
-    selector = selectors.DefaultSelector()
-    selector.register(process.stdout, selectors.EVENT_READ)
-    output = ""
-    deadline = time.monotonic() + timeout
-    while marker not in output:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise AssertionError(f"no {marker!r} after {timeout}s; output so far:\n{output}")
-        if selector.select(remaining):
-            chunk = os.read(process.stdout.fileno(), 65536)
-            if not chunk:
-                raise AssertionError(f"exited ({process.wait()}) before {marker!r}:\n{output}")
-            output += chunk.decode(errors="replace")
-    return output
-
-
-def process_tree(root: int) -> set[int]:
-    """All descendants of root, read from /proc."""
-    children: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):
-            continue
-        children.setdefault(parent, []).append(int(stat.parent.name))
-    found, todo = set(), [root]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.add(child)
-            todo.append(child)
-    return found
-
-
-def alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state != "Z"
-
-
-def wait_until_gone(pids: set[int], timeout: float = 30) -> set[int]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and any(alive(pid) for pid in pids):
-        time.sleep(0.1)
-    return {pid for pid in pids if alive(pid)}
-
-
-def start(command: list[str], run_dir: Path, port: int) -> subprocess.Popen:
-    return subprocess.Popen(
-        [*command, "--port", str(port), "--run-dir", str(run_dir)],
-        cwd=REPO_ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
+from tests.conftest import MONITORING_TOOLS, pick_free_port
+from tests.integration.gateway.local_run_process import (
+    LOCALRUN,
+    local_run,
+    process_tree,
+    read_until,
+    run_until_exit,
+    wait_until_gone,
+)
 
 
 @pytest.fixture
@@ -87,21 +28,9 @@ def running(tmp_path: Path, require_tool: Callable[[str], str]) -> Iterator[tupl
     """`python -m localrun` up and answering; killed (with its tree) if the test did not stop it."""
     require_tool("nginx")
     port = pick_free_port()
-    process = start(LOCALRUN, tmp_path, port)
-    try:
+    with local_run(LOCALRUN, tmp_path, port) as process:
         read_until(process, "Press Ctrl-C to stop", timeout=90)
         yield process, port, process_tree(process.pid)
-    finally:
-        tree = process_tree(process.pid)
-        if process.poll() is None:
-            process.kill()
-        process.wait()
-        process.stdout.close()
-        for pid in tree:
-            if alive(pid):
-                os.kill(pid, signal.SIGKILL)
-        # A killed run cannot clear its memory-backed scratch folder; the next start would.
-        shutil.rmtree(scratch_dir_for(tmp_path.resolve()), ignore_errors=True)
 
 
 @pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
@@ -117,20 +46,13 @@ def test_a_stop_signal_stops_every_process(running: tuple, stop_signal: int) -> 
 def test_monitoring_runs_beside_the_app_and_stops_with_it(
     tmp_path: Path, require_tool: Callable[[str], str]
 ) -> None:
-    for tool in (
-        "nginx",
-        "prometheus",
-        "prometheus-alertmanager",
-        "prometheus-nginx-exporter",
-        "prometheus-node-exporter",
-    ):
+    for tool in ("nginx", *MONITORING_TOOLS):
         require_tool(tool)
     prometheus_port = pick_free_port()
     alertmanager_port = pick_free_port()
     command = [*LOCALRUN, "--monitoring", "--monitoring-port", str(prometheus_port)]
     command += ["--alertmanager-port", str(alertmanager_port)]
-    process = start(command, tmp_path, pick_free_port())
-    try:
+    with local_run(command, tmp_path, pick_free_port()) as process:
         output = read_until(process, "Press Ctrl-C to stop", timeout=120)
         assert f"Prometheus: http://127.0.0.1:{prometheus_port}" in output
         assert f"Alertmanager: http://127.0.0.1:{alertmanager_port}" in output
@@ -141,11 +63,6 @@ def test_monitoring_runs_beside_the_app_and_stops_with_it(
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=60) == 0
         assert not wait_until_gone(tree), "monitoring processes outlived the local run"
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-        process.stdout.close()
 
 
 def test_children_die_with_a_killed_local_run(running: tuple) -> None:
@@ -157,14 +74,7 @@ def test_children_die_with_a_killed_local_run(running: tuple) -> None:
 
 def test_a_second_run_says_one_is_already_running(running: tuple, tmp_path: Path) -> None:
     process, port, _ = running
-    second = subprocess.run(
-        [*LOCALRUN, "--port", str(pick_free_port()), "--run-dir", str(tmp_path)],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    second = run_until_exit(tmp_path, pick_free_port())
     assert second.returncode == 1
     assert "already running" in second.stderr, second.stderr
     assert f"pid {process.pid}" in second.stderr and f":{port}" in second.stderr
@@ -179,14 +89,7 @@ def test_a_taken_port_is_named_and_nothing_is_left(
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        result = subprocess.run(
-            [*LOCALRUN, "--port", str(port), "--run-dir", str(tmp_path)],
-            cwd=REPO_ROOT,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        result = run_until_exit(tmp_path, port)
     assert result.returncode == 1
     assert f"port {port} on 127.0.0.1 is in use" in result.stderr, result.stderr
 
@@ -197,8 +100,7 @@ def test_run_script_bootstraps_and_serves(
     """The bash entry point: package checks, venv, install, then the same local run."""
     require_tool("nginx")
     port = pick_free_port()
-    process = start([str(REPO_ROOT / "run")], tmp_path, port)
-    try:
+    with local_run([str(REPO_ROOT / "run")], tmp_path, port) as process:
         output = read_until(process, "Press Ctrl-C to stop", timeout=240)
         assert f"running at http://127.0.0.1:{port}" in output
         page = requests.get(f"http://127.0.0.1:{port}/", timeout=10)
@@ -207,11 +109,6 @@ def test_run_script_bootstraps_and_serves(
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=60) == 0
         assert not wait_until_gone(tree)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-        process.stdout.close()
 
 
 def fake_command(folder: Path, name: str, script: str) -> None:
@@ -262,20 +159,14 @@ def test_one_upload_limit_for_run_sets_page_gateway_and_backend(
     require_tool("nginx")
     limit = 50_000
     port = pick_free_port()
-    process = subprocess.Popen(
-        [*LOCALRUN, "--port", str(port), "--run-dir", str(tmp_path)],
-        cwd=REPO_ROOT,
-        env={**os.environ, "CANNY_MAX_UPLOAD_BYTES": str(limit)},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
+    env = {**os.environ, "CANNY_MAX_UPLOAD_BYTES": str(limit)}
     url = f"http://127.0.0.1:{port}"
 
     def post(size: int) -> requests.Response:
         body = {"file": ("big.png", b"\0" * size, "image/png")}
         return requests.post(f"{url}/api/images", files=body, timeout=30)
 
-    try:
+    with local_run(LOCALRUN, tmp_path, port, env) as process:
         read_until(process, "Press Ctrl-C to stop", timeout=90)
         config = requests.get(f"{url}/api/config", timeout=10).json()
         assert config["max_upload_bytes"] == limit, "the page would check another limit"
@@ -287,10 +178,4 @@ def test_one_upload_limit_for_run_sets_page_gateway_and_backend(
         # Far over: nginx refuses it itself, naming its derived body limit (+64 KiB).
         far_over = post(limit + 70_000)
         assert far_over.status_code == 413
-        assert f"({limit + 65_536})" in far_over.json()["error"]["message"], "gateway limit"
-    finally:
-        tree = process_tree(process.pid)
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=60)
-        process.stdout.close()
-        wait_until_gone(tree)
+        assert f"({limit + 65_536} bytes)" in far_over.json()["error"]["message"], "gateway"

@@ -1,15 +1,14 @@
 """CANNY_TRUSTED_PROXIES as localrun renders it: one `set_real_ip_from` per address, none
 for an empty list, and nothing but addresses (no way to inject other directives)."""
 
-import shutil
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from localrun import LocalStack
-from localrun.nginx_config import render_template_file, trusted_proxy_directives
+from localrun.nginx_config import trusted_proxy_directives
+from tests.integration.gateway.local_rendering import check_local_rendering
 
 
 @pytest.mark.parametrize(
@@ -37,21 +36,7 @@ def test_rendering_with_trusted_proxies_passes_nginx_t(
     tmp_path: Path, require_tool: Callable[[str], str]
 ) -> None:
     stack = LocalStack(tmp_path, trusted_proxies=["10.110.0.0/20", "192.0.2.7"])
-    config = tmp_path / "nginx.conf"
-    config.write_text(render_template_file(stack.gateway_values()))
-    (stack.scratch_dir / "temp").mkdir(parents=True)
-    stack.state_dir.mkdir()
-    (tmp_path / "logs").mkdir()
-    try:
-        result = subprocess.run(
-            [require_tool("nginx"), "-T", "-p", str(tmp_path), "-c", str(config), "-e", "stderr"],
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=False,
-        )
-    finally:
-        shutil.rmtree(stack.scratch_dir)
+    result = check_local_rendering(require_tool("nginx"), stack, "-T")
     assert result.returncode == 0, result.stderr
     for directive in ("set_real_ip_from 10.110.0.0/20;", "set_real_ip_from 192.0.2.7/32;"):
         assert directive in result.stdout

@@ -2,14 +2,14 @@
 gateway can store uploads, unlike /healthz, which is nginx alone."""
 
 import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import requests
 
 from localrun import LocalStack
-from tests.conftest import missing_tool, pick_free_port
+from tests.conftest import pick_free_port
 
 HEALTH_TIMEOUT_SECONDS = 10
 
@@ -48,36 +48,14 @@ def test_healthy_again_after_a_backend_returns(local_stack: LocalStack) -> None:
     assert upload_health(local_stack).status_code == 200
 
 
-@pytest.fixture
-def read_only_results(tmp_path: Path, require_tool: Callable[[str], str]) -> Iterator[Path]:
-    """A results folder that even root cannot write: a tmpfs remounted read-only (a
-    chmod would not stop root, which CI runs as)."""
-    mount = require_tool("mount")
-    mount_point = tmp_path / "results"
-    mount_point.mkdir()
-    made = subprocess.run(
-        [mount, "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount_point)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if made.returncode != 0:
-        missing_tool(f"cannot mount a tmpfs (needs root): {made.stderr.strip()}")
-    try:
-        yield mount_point
-    finally:
-        subprocess.run([require_tool("umount"), "--lazy", str(mount_point)], check=True)
-
-
 def test_unwritable_results_are_unhealthy(
-    tmp_path: Path, read_only_results: Path, require_tool: Callable[[str], str]
+    tmp_path: Path, tmpfs: Callable[[str, str], Path], require_tool: Callable[[str], str]
 ) -> None:
-    stack = LocalStack(tmp_path / "stack", pick_free_port(), results_dir=read_only_results)
+    results = tmpfs("results", "size=1m")
+    stack = LocalStack(tmp_path / "stack", pick_free_port(), results_dir=results)
     with stack:
         assert upload_health(stack).status_code == 200
-        subprocess.run(
-            [require_tool("mount"), "-o", "remount,ro", str(read_only_results)], check=True
-        )
+        subprocess.run([require_tool("mount"), "-o", "remount,ro", str(results)], check=True)
         answer = upload_health(stack)
         assert answer.status_code == 503, answer.text
         assert stack.exited_process() is None, "both backends should live on, just not ready"

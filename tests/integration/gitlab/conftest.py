@@ -43,10 +43,29 @@ def checkout(
     return make
 
 
-def isolated_environ(home: Path, **variables: str) -> dict[str, str]:
-    """The environment for gitlab-ci-local: a fresh HOME (it reads variables from
+def run_gitlab_ci_local(executable: str, repo: Path, *args: str) -> subprocess.CompletedProcess:
+    """gitlab-ci-local in the checkout, isolated: a fresh HOME (it reads variables from
     ~/.gitlab-ci-local) and none of the CI variables of whatever runs these tests."""
-    return {"PATH": os.environ["PATH"], "HOME": str(home), **variables}
+    return subprocess.run(
+        [executable, *args],
+        cwd=repo,
+        env={"PATH": os.environ["PATH"], "HOME": str(repo.parent / "home")},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+
+
+def check_pipeline_schema(executable: str, pipeline: Path) -> subprocess.CompletedProcess:
+    """check-jsonschema with its bundled GitLab CI schema on a pipeline file."""
+    return subprocess.run(
+        [executable, "--builtin-schema", "vendor.gitlab-ci", str(pipeline)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
 
 
 _EXPANDED: dict[str, dict] = {}
@@ -66,15 +85,7 @@ def expanded_pipeline(
 
 
 def _expand(repo: Path, require_tool: Callable[[str], str]) -> dict:
-    result = subprocess.run(
-        [require_tool("gitlab-ci-local"), "--preview"],
-        cwd=repo,
-        env=isolated_environ(repo.parent / "home"),
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
+    result = run_gitlab_ci_local(require_tool("gitlab-ci-local"), repo, "--preview")
     assert result.returncode == 0, result.stdout + result.stderr
     return yaml.safe_load(result.stdout)
 

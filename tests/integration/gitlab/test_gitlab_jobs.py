@@ -16,7 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.gitlab.conftest import PIPELINE, isolated_environ
+from tests.integration.gitlab.conftest import (
+    PIPELINE,
+    check_pipeline_schema,
+    run_gitlab_ci_local,
+)
 
 MANUAL = "manual"
 AUTO = "on_success"
@@ -93,22 +97,14 @@ SCENARIOS = {
 def gitlab_ci_local(
     gcl: str, repo: Path, pipeline: Pipeline, *mode: str
 ) -> subprocess.CompletedProcess:
-    args = [gcl, *mode]
+    args = [*mode]
     for name, value in pipeline.variables.items():
         args += ["--variable", f"{name}={value}"]
     for name in pipeline.unset:
         args += ["--unset-variable", name]
     if pipeline.variables:
         args += ["--ignore-predefined-vars", ",".join(pipeline.variables)]
-    return subprocess.run(
-        args,
-        cwd=repo,
-        env=isolated_environ(repo.parent / "home"),
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
+    return run_gitlab_ci_local(gcl, repo, *args)
 
 
 @pytest.mark.parametrize(("pipeline", "expected"), SCENARIOS.values(), ids=SCENARIOS.keys())
@@ -135,13 +131,7 @@ def test_job_set(
 
 
 def test_pipeline_matches_gitlab_schema(require_tool: Callable[[str], str]) -> None:
-    result = subprocess.run(
-        [require_tool("check-jsonschema"), "--builtin-schema", "vendor.gitlab-ci", str(PIPELINE)],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
+    result = check_pipeline_schema(require_tool("check-jsonschema"), PIPELINE)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -150,11 +140,5 @@ def test_schema_check_catches_a_broken_job(
 ) -> None:
     broken = tmp_path / ".gitlab-ci.yml"
     broken.write_text(PIPELINE.read_text().replace("auto_stop_in: 1 day", "auto_stop_in: [1]"))
-    result = subprocess.run(
-        [require_tool("check-jsonschema"), "--builtin-schema", "vendor.gitlab-ci", str(broken)],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
+    result = check_pipeline_schema(require_tool("check-jsonschema"), broken)
     assert result.returncode == 1, "the schema check passed a file with a wrong type"

@@ -13,7 +13,7 @@ import requests
 
 from localrun import LocalStack, processes
 from localrun.monitoring import start_monitoring
-from tests.conftest import pick_free_port
+from tests.conftest import MONITORING_TOOLS, pick_free_port
 from tests.unit.backend import sample_images
 
 UPLOADS = 5
@@ -52,13 +52,7 @@ class Prometheus:
 def monitored_stack(
     tmp_path_factory: pytest.TempPathFactory, require_tool: Callable[[str], str]
 ) -> Iterator[tuple[LocalStack, Prometheus]]:
-    for tool in (
-        "nginx",
-        "prometheus",
-        "prometheus-alertmanager",
-        "prometheus-nginx-exporter",
-        "prometheus-node-exporter",
-    ):
+    for tool in ("nginx", *MONITORING_TOOLS):
         require_tool(tool)
     run_dir: Path = tmp_path_factory.mktemp("monitored-run")
     port = pick_free_port()

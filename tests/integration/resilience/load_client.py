@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -37,8 +37,11 @@ class Gateway(Protocol):
     url: str
 
 
-def upload(stack: Gateway, data: bytes) -> requests.Response:
-    return requests.post(
+def upload(
+    stack: Gateway, data: bytes, session: requests.Session | None = None
+) -> requests.Response:
+    post = session.post if session else requests.post
+    return post(
         f"{stack.url}/api/images",
         files={"file": ("image.png", data, "image/png")},
         headers=OWNER,
@@ -48,14 +51,18 @@ def upload(stack: Gateway, data: bytes) -> requests.Response:
 
 @dataclass
 class BackgroundUploads:
-    """Client threads that upload new images until stopped, at most `limit` in all."""
+    """Client threads that upload new images until stopped, at most `limit` in all. Each
+    stored upload's id is kept with its answer's headers (which droplet or backend
+    answered, for a fleet); `verify` is the CA file of a TLS entry such as a balancer."""
 
     stack: Gateway
     threads: int = 4
     limit: int = 3000
     pause_seconds: float = 0.01
+    verify: str | bool = True
     statuses: list[int] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
+    stored: dict[str, Mapping[str, str]] = field(default_factory=dict)
     _stop: threading.Event = field(default_factory=threading.Event)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _next: int = 0
@@ -79,25 +86,44 @@ class BackgroundUploads:
             return self._next
 
     def _work(self) -> None:
-        while not self._stop.is_set():
-            index = self._take_index()
-            if index is None:
-                return
-            try:
-                answer = upload(self.stack, unique_png(100_000 + index))
-                with self._lock:
-                    self.statuses.append(answer.status_code)
-                    if answer.status_code != 201:
-                        self.failures.append(f"{answer.status_code} {answer.text[:200]}")
-            except requests.RequestException as error:
-                with self._lock:
-                    self.failures.append(repr(error))
-            time.sleep(self.pause_seconds)
+        with requests.Session() as session:
+            session.trust_env = False  # loopback only: never through a proxy
+            session.verify = self.verify
+            while not self._stop.is_set():
+                index = self._take_index()
+                if index is None:
+                    return
+                self._send(session, index)
+                time.sleep(self.pause_seconds)
+
+    def _send(self, session: requests.Session, index: int) -> None:
+        try:
+            answer = upload(self.stack, unique_png(100_000 + index), session)
+        except requests.RequestException as error:
+            with self._lock:
+                self.failures.append(repr(error))
+            return
+        with self._lock:
+            self.statuses.append(answer.status_code)
+            if answer.status_code == 201:
+                self.stored[answer.json()["id"]] = answer.headers
+            else:
+                self.failures.append(f"{answer.status_code} {answer.text[:200]}")
+
+    @property
+    def sent(self) -> int:
+        with self._lock:
+            return self._next
 
     @property
     def answered(self) -> int:
         with self._lock:
             return len(self.statuses) + len(self.failures)
+
+    def stored_headers(self) -> list[Mapping[str, str]]:
+        """The headers of every stored upload's answer so far, safe while uploads run."""
+        with self._lock:
+            return list(self.stored.values())
 
     def wait_for(self, more: int, timeout: float = 60) -> None:
         """Block until `more` further uploads have been answered."""
@@ -105,7 +131,7 @@ class BackgroundUploads:
         deadline = time.monotonic() + timeout
         while self.answered < target:
             assert time.monotonic() < deadline, f"load stalled below {target} answers"
-            assert self._next < self.limit, "the bounded load ran out before the test finished"
+            assert self.sent < self.limit, "the bounded load ran out before the test finished"
             time.sleep(0.01)
 
 

@@ -4,7 +4,6 @@ every read keeps working, /readyz says writes fail, no worker dies, and uploads 
 again once space returns."""
 
 import os
-import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -16,8 +15,8 @@ import requests
 from bench.reference import edge_png
 from localrun import LocalStack
 from localrun.readiness import status_of
-from tests.conftest import missing_tool, pick_free_port
-from tests.integration.gateway.test_run_command import process_tree
+from tests.conftest import pick_free_port
+from tests.integration.gateway.local_run_process import process_tree
 from tests.integration.resilience.load_client import (
     CLIENT_TIMEOUT_SECONDS,
     OWNER,
@@ -30,22 +29,8 @@ PAGE = 4096
 
 
 @pytest.fixture
-def small_disk(tmp_path: Path, require_tool: Callable[[str], str]) -> Iterator[Path]:
-    mount = require_tool("mount")
-    mount_point = tmp_path / "run"
-    mount_point.mkdir()
-    made = subprocess.run(
-        [mount, "-t", "tmpfs", "-o", f"size={DISK_BYTES},mode=0755", "tmpfs", str(mount_point)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if made.returncode != 0:
-        missing_tool(f"cannot mount a tmpfs (needs root): {made.stderr.strip()}")
-    try:
-        yield mount_point
-    finally:
-        subprocess.run([require_tool("umount"), "--lazy", str(mount_point)], check=True)
+def small_disk(tmpfs: Callable[[str, str], Path]) -> Path:
+    return tmpfs("run", f"size={DISK_BYTES},mode=0755")
 
 
 @pytest.fixture

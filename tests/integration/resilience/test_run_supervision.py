@@ -2,7 +2,6 @@
 gateway sends uploads to the other backend, and the dead one is restarted."""
 
 import os
-import shutil
 import signal
 import socket
 import time
@@ -11,13 +10,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from localrun.readiness import status_of
-from localrun.stack import scratch_dir_for
 from tests.conftest import pick_free_port
-from tests.integration.gateway.test_run_command import (
+from tests.integration.gateway.local_run_process import (
     LOCALRUN,
+    local_run,
     process_tree,
     read_until,
-    start,
     wait_until_gone,
 )
 from tests.integration.resilience.load_client import BackgroundUploads
@@ -67,8 +65,7 @@ def test_sigkill_of_a_backend_master_fails_no_upload_and_it_is_back(
 ) -> None:
     require_tool("nginx")
     port = pick_free_port()
-    process = start(LOCALRUN, tmp_path, port)
-    try:
+    with local_run(LOCALRUN, tmp_path, port) as process:
         read_until(process, "Press Ctrl-C to stop", timeout=90)
         masters = gunicorn_masters(process.pid)
         assert len(masters) == 2, f"expected two gunicorn masters, found {masters}"
@@ -98,12 +95,6 @@ def test_sigkill_of_a_backend_master_fails_no_upload_and_it_is_back(
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=60) == 0, "a supervised run still stops cleanly"
         assert not wait_until_gone(tree), "processes outlived the local run"
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-        process.stdout.close()
-        shutil.rmtree(scratch_dir_for(tmp_path.resolve()), ignore_errors=True)
 
 
 def squat(address: str, timeout: float = 5) -> socket.socket:
@@ -128,8 +119,7 @@ def test_a_crash_looping_backend_stops_the_run_with_a_clear_report(
     tmp_path: Path, require_tool: Callable[[str], str]
 ) -> None:
     require_tool("nginx")
-    process = start(LOCALRUN, tmp_path, pick_free_port())
-    try:
+    with local_run(LOCALRUN, tmp_path, pick_free_port()) as process:
         read_until(process, "Press Ctrl-C to stop", timeout=90)
         tree = process_tree(process.pid)
         address, victim = sorted(gunicorn_masters(process.pid).items())[0]
@@ -142,9 +132,3 @@ def test_a_crash_looping_backend_stops_the_run_with_a_clear_report(
         assert "it is crash-looping, so the run stops" in text, text
         assert "Connection in use" in text, "the report should show the cause from the log"
         assert not wait_until_gone(tree), "processes outlived the stopped run"
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-        process.stdout.close()
-        shutil.rmtree(scratch_dir_for(tmp_path.resolve()), ignore_errors=True)

@@ -12,7 +12,7 @@ from canny.storage.s3_store import S3Store, StoredObject
 
 from tests.integration.storage.conftest import s3_storage_env
 from tests.integration.storage.s3_emulator import MotoServer
-from tests.integration.storage.test_storage_contract import OWNER, metadata_for, stamp
+from tests.result_records import OWNER, numbered_record, stamp
 
 
 @pytest.fixture
@@ -21,7 +21,7 @@ def results_dir(tmp_path: Path) -> Path:
     store = FileStore(tmp_path / "results")
     store.prepare()
     for index in range(3):
-        metadata = metadata_for(index, created_at=stamp(index))
+        metadata = numbered_record(index, created_at=stamp(index))
         store.save(
             metadata, b"orig-%d" % index, "png", b"edges-%d" % index, b"v" if index else None
         )
@@ -67,7 +67,7 @@ def test_an_interrupted_migration_resumes_and_lists_only_whole_results(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     real_put = S3Store.put
-    second_id = metadata_for(1, created_at=stamp(1))["id"]
+    second_id = numbered_record(1, created_at=stamp(1))["id"]
 
     def put(store: S3Store, stored: StoredObject) -> None:
         if stored.key == f"{second_id}.png":

@@ -4,16 +4,15 @@ the template (localrun, the container's entrypoint) say the same."""
 
 from __future__ import annotations
 
-import os
 import secrets
-import subprocess
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 import requests
 
-from localrun.nginx_config import REPO_ROOT, TEMPLATE_PATH, results_source_directives
+from localrun.nginx_config import results_source_directives
+from tests.integration.gateway.entrypoint_on_host import run_entrypoint
 from tests.integration.gateway.gateway_client import png
 
 OWNER = {"Authorization": f"Bearer {secrets.token_urlsafe(32)}"}
@@ -71,35 +70,14 @@ def test_result_images_come_from_the_bucket_and_nothing_else_does(
 def test_the_entrypoint_renders_the_results_source_as_localrun_does(
     tmp_path: Path, environment: dict[str, str], require_tool
 ) -> None:
-    """The container's entrypoint, run on this machine with its paths moved into tmp_path
-    and a stand-in `nginx` that prints the config it was given."""
     require_tool("envsubst")
-    config = tmp_path / "nginx.conf"
-    entrypoint = (REPO_ROOT / "app" / "gateway" / "docker-entrypoint").read_text()
-    entrypoint = entrypoint.replace("/etc/canny/nginx.conf.template", str(TEMPLATE_PATH))
-    entrypoint = entrypoint.replace("/tmp/nginx.conf", str(config))
-    (tmp_path / "entrypoint").write_text(entrypoint)
-    (tmp_path / "bin").mkdir()
-    (tmp_path / "bin" / "nginx").write_text("#!/bin/sh\nexit 0\n")
-    (tmp_path / "bin" / "nginx").chmod(0o755)
-    values = {name: "x" for name in ("CANNY_LISTEN", "CANNY_STATUS_LISTEN", "CANNY_BACKEND_1")} | {
-        "CANNY_BACKEND_2": "x",
-        "CANNY_FRONTEND_DIR": "x",
-        "CANNY_MAX_BODY": "1m",
-        "CANNY_UPLOAD_RATE": "1r/s",
-        "CANNY_UPLOAD_BURST": "1",
-        "CANNY_PID_FILE": "x",
-        "CANNY_TEMP_DIR": str(tmp_path / "temp"),
-        "CANNY_ACCESS_LOG": "x",
-        "CANNY_ERROR_LOG": "x",
-    }
-    env = {"PATH": f"{tmp_path / 'bin'}:{os.environ['PATH']}", **values, **environment}
-    subprocess.run(["sh", str(tmp_path / "entrypoint")], env=env, check=True, timeout=30)
+    run = run_entrypoint(tmp_path, {"CANNY_RESULTS_DIR": "", **environment})
+    assert run.returncode == 0, run.stderr
     expected = results_source_directives(
         Path(environment.get("CANNY_RESULTS_DIR", "")),
         environment.get("CANNY_RESULTS_BUCKET_URL", ""),
     )
-    assert expected in config.read_text()
+    assert expected in run.config
 
 
 def test_a_bucket_url_that_is_not_one_is_refused() -> None:

@@ -13,7 +13,8 @@ from canny.storage import FileStore
 from canny.storage.retention import lifecycle_configuration
 
 from tests.integration.storage.s3_emulator import MotoServer
-from tests.integration.storage.test_storage_contract import OWNER, metadata_for, stored_names
+from tests.integration.storage.test_storage_contract import stored_names
+from tests.result_records import OWNER, numbered_record
 
 SWEEP_WAIT_SECONDS = 20
 
@@ -23,7 +24,7 @@ def days_ago(days: float) -> str:
 
 
 def save_aged(store: FileStore, index: int, age_days: float) -> dict:
-    metadata = metadata_for(index, created_at=days_ago(age_days))
+    metadata = numbered_record(index, created_at=days_ago(age_days))
     store.save(metadata, b"original", "png", b"edges", b"view")
     return metadata
 

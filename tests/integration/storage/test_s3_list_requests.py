@@ -8,7 +8,8 @@ from concurrent.futures import ThreadPoolExecutor
 from canny.storage import sort_key
 from canny.storage.s3_store import S3Store
 
-from tests.integration.storage.test_storage_contract import OWNER, metadata_for, save, stamp
+from tests.integration.storage.test_storage_contract import save
+from tests.result_records import OWNER, numbered_record, stamp
 
 STORED = 1000
 LIMIT = 20
@@ -18,7 +19,7 @@ def test_a_list_page_is_one_list_plus_one_get_per_item(
     moto_server: object, bucket: str, s3_credentials: dict[str, str]
 ) -> None:
     store = S3Store.connect(bucket, moto_server.endpoint_url, "us-east-1")
-    saved = [metadata_for(index, created_at=stamp(index)) for index in range(STORED)]
+    saved = [numbered_record(index, created_at=stamp(index)) for index in range(STORED)]
     with ThreadPoolExecutor(max_workers=8) as pool:
         list(pool.map(lambda metadata: save(store, metadata), saved))
 

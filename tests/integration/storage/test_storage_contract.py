@@ -2,38 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-
 import pytest
-from canny.edge_params import EdgeParams
 from canny.errors import InvalidRequestError, StorageUnavailableError
-from canny.storage import FileStore, ResultStore, created_now, result_id, sort_key
+from canny.storage import FileStore, ResultStore, sort_key
 from canny.storage.s3_store import S3Store
 
 from tests.integration.storage.s3_emulator import MotoServer
-
-OWNER = "1" * 64
-OTHER_OWNER = "2" * 64
-
-
-def metadata_for(index: int, owner: str = OWNER, created_at: str | None = None) -> dict:
-    image_id = result_id(owner, f"{index:064x}", EdgeParams())
-    return {
-        "id": image_id,
-        "owner": owner,
-        "original_url": f"/results/{image_id}.orig.png",
-        "edges_url": f"/results/{image_id}.png",
-        "width": 1,
-        "height": 1,
-        "params": EdgeParams().as_dict(),
-        "format": "png",
-        "created_at": created_at or created_now(),
-    }
-
-
-def stamp(seconds: int) -> str:
-    moment = datetime(2026, 1, 1, tzinfo=UTC) + timedelta(seconds=seconds)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+from tests.result_records import OTHER_OWNER, OWNER, numbered_record, stamp
 
 
 def stored_names(store: ResultStore) -> set[str]:
@@ -50,7 +25,7 @@ def save(store: ResultStore, metadata: dict, view: bool = False) -> None:
 
 
 def test_a_saved_result_loads_for_its_owner_only(store: ResultStore) -> None:
-    metadata = metadata_for(1)
+    metadata = numbered_record(1)
     save(store, metadata)
     assert store.load(OWNER, metadata["id"]) == metadata
     assert store.load(OTHER_OWNER, metadata["id"]) is None, "another owner sees it"
@@ -60,10 +35,10 @@ def test_a_saved_result_loads_for_its_owner_only(store: ResultStore) -> None:
 
 
 def test_listing_is_newest_first_and_pages_with_before(store: ResultStore) -> None:
-    saved = [metadata_for(index, created_at=stamp(index)) for index in range(5)]
+    saved = [numbered_record(index, created_at=stamp(index)) for index in range(5)]
     for metadata in saved:
         save(store, metadata)
-    save(store, metadata_for(99, owner=OTHER_OWNER, created_at=stamp(100)))
+    save(store, numbered_record(99, owner=OTHER_OWNER, created_at=stamp(100)))
     seen, cursor, pages = [], None, 0
     while True:
         items, cursor = store.list(OWNER, limit=2, before=cursor)
@@ -78,7 +53,7 @@ def test_listing_is_newest_first_and_pages_with_before(store: ResultStore) -> No
 
 def test_same_second_results_keep_one_order_across_pages(store: ResultStore) -> None:
     """Ties on time are broken by id, the same way on both stores."""
-    saved = [metadata_for(index, created_at=stamp(0)) for index in range(4)]
+    saved = [numbered_record(index, created_at=stamp(0)) for index in range(4)]
     for metadata in saved:
         save(store, metadata)
     first, cursor = store.list(OWNER, limit=2)
@@ -90,7 +65,7 @@ def test_same_second_results_keep_one_order_across_pages(store: ResultStore) -> 
 
 def test_delete_removes_every_object_and_only_for_the_owner(store: ResultStore) -> None:
     before = stored_names(store)
-    metadata = metadata_for(1)
+    metadata = numbered_record(1)
     save(store, metadata, view=True)
     assert len(stored_names(store) - before) >= 5
     assert not store.delete(OTHER_OWNER, metadata["id"]), "another owner deleted it"
@@ -106,7 +81,7 @@ def test_an_interrupted_save_lists_nothing(
     store: ResultStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The metadata and the index go last: a save cut short before them shows no id."""
-    metadata = metadata_for(1)
+    metadata = numbered_record(1)
     failing = f"{metadata['id']}.png"
 
     if isinstance(store, FileStore):
@@ -146,7 +121,7 @@ def test_an_unreachable_bucket_is_a_storage_error(
     store = S3Store.connect("canny-nowhere", unused_tcp_port_url, "us-east-1")
     assert not store.is_writable()
     with pytest.raises(StorageUnavailableError):
-        store.load(OWNER, metadata_for(1)["id"])
+        store.load(OWNER, numbered_record(1)["id"])
     with pytest.raises(StorageUnavailableError):
         store.list(OWNER, limit=1)
 
@@ -156,7 +131,7 @@ def test_a_missing_bucket_is_a_storage_error(
 ) -> None:
     store = S3Store.connect("canny-no-such-bucket", moto_server.endpoint_url, "us-east-1")
     with pytest.raises(StorageUnavailableError, match="NoSuchBucket"):
-        save(store, metadata_for(1))
+        save(store, numbered_record(1))
 
 
 @pytest.fixture
@@ -171,7 +146,7 @@ def test_a_save_cut_short_after_the_index_is_listed_whole_deletable_and_retried(
     with all its images and can be deleted; it is not answered as cached, so the client's
     retry writes it again."""
     store = S3Store.connect(bucket, moto_server.endpoint_url, "us-east-1")
-    metadata = metadata_for(1)
+    metadata = numbered_record(1)
     *before_marker, marker = store.result_objects(metadata, b"original", "png", b"edges")
     assert marker.key.startswith(f"owners/{OWNER}/ids/")
     for stored in before_marker:

@@ -16,26 +16,9 @@ from canny import create_app
 from canny.edge_params import EdgeParams
 from canny.errors import InsufficientStorageError, InvalidRequestError
 from canny.settings import Settings
-from canny.storage import STALE_TEMP_SECONDS, FileStore, created_now, result_id
+from canny.storage import STALE_TEMP_SECONDS, FileStore, result_id
 
-OWNER = "1" * 64
-OTHER_OWNER = "2" * 64
-
-
-def metadata_for(
-    image_id: str, created_at: str | None = None, owner: str = OWNER
-) -> dict[str, object]:
-    return {
-        "id": image_id,
-        "owner": owner,
-        "original_url": f"/results/{image_id}.orig.png",
-        "edges_url": f"/results/{image_id}.png",
-        "width": 1,
-        "height": 1,
-        "params": EdgeParams().as_dict(),
-        "format": "png",
-        "created_at": created_at or created_now(),
-    }
+from tests.result_records import OTHER_OWNER, OWNER, result_record, stamp
 
 
 def sha256(data: bytes) -> str:
@@ -83,7 +66,7 @@ def test_save_writes_three_world_readable_files_an_index_link_and_no_temp_files(
 ) -> None:
     store = FileStore(tmp_path)
     image_id = "a" * 32
-    store.save(metadata_for(image_id), b"original", "png", b"edges")
+    store.save(result_record(image_id), b"original", "png", b"edges")
     index_entry = f"owners/{OWNER}/{image_id}.json"
     assert result_files(tmp_path) == [
         f"{image_id}.json",
@@ -96,13 +79,13 @@ def test_save_writes_three_world_readable_files_an_index_link_and_no_temp_files(
         mode = stat.S_IMODE(path.stat().st_mode)
         assert mode == 0o644, f"{path.name} has mode {oct(mode)}; the gateway cannot read it"
     loaded = store.load(OWNER, image_id)
-    assert loaded == metadata_for(image_id, loaded["created_at"])
+    assert loaded == result_record(image_id, created_at=loaded["created_at"])
 
 
 def test_another_owner_cannot_load_list_or_delete_a_result(tmp_path: Path) -> None:
     store = FileStore(tmp_path)
     image_id = "a" * 32
-    store.save(metadata_for(image_id), b"original", "png", b"edges")
+    store.save(result_record(image_id), b"original", "png", b"edges")
     assert store.load(OTHER_OWNER, image_id) is None
     assert store.list(OTHER_OWNER, limit=10) == ([], None)
     assert store.delete(OTHER_OWNER, image_id) is False
@@ -116,9 +99,9 @@ def test_listing_reads_only_the_callers_index(
     """Others' results cost a lister nothing: only the caller's metadata files are read."""
     store = FileStore(tmp_path)
     for n in range(20):
-        store.save(metadata_for(f"{n:032x}", owner=OTHER_OWNER), b"o", "png", b"e")
+        store.save(result_record(f"{n:032x}", owner=OTHER_OWNER), b"o", "png", b"e")
     mine = "f" * 32
-    store.save(metadata_for(mine), b"o", "png", b"e")
+    store.save(result_record(mine), b"o", "png", b"e")
     read: list[str] = []
     real_read_bytes = Path.read_bytes
 
@@ -141,7 +124,7 @@ def test_a_failed_index_link_leaves_nothing_and_is_507(
     monkeypatch.setattr(os, "link", no_space)
     store = FileStore(tmp_path)
     with pytest.raises(InsufficientStorageError):
-        store.save(metadata_for("a" * 32), b"o", "png", b"e")
+        store.save(result_record("a" * 32), b"o", "png", b"e")
     assert result_files(tmp_path) == []
 
 
@@ -154,8 +137,8 @@ def test_malformed_ids_are_never_turned_into_paths(tmp_path: Path, bad_id: str) 
 
 def test_delete_removes_every_file_of_the_id_only(tmp_path: Path) -> None:
     store = FileStore(tmp_path)
-    store.save(metadata_for("a" * 32), b"o", "tiff", b"e")
-    store.save(metadata_for("b" * 32), b"o", "png", b"e")
+    store.save(result_record("a" * 32), b"o", "tiff", b"e")
+    store.save(result_record("b" * 32), b"o", "png", b"e")
     assert store.delete(OWNER, "a" * 32) is True
     assert [name.rsplit("/", 1)[-1][:1] for name in result_files(tmp_path)] == ["b"] * 4
     assert store.delete(OWNER, "a" * 32) is False
@@ -165,10 +148,10 @@ def test_list_pages_newest_first_and_new_writes_do_not_shift_pages(tmp_path: Pat
     store = FileStore(tmp_path)
     ids = [f"{n:032x}" for n in range(5)]
     for n, image_id in enumerate(ids):
-        store.save(metadata_for(image_id, f"2026-01-01T00:00:0{n}.000000Z"), b"o", "png", b"e")
+        store.save(result_record(image_id, created_at=stamp(n)), b"o", "png", b"e")
     page, cursor = store.list(OWNER, limit=2)
     assert [item["id"] for item in page] == [ids[4], ids[3]]
-    store.save(metadata_for("f" * 32), b"o", "png", b"e")
+    store.save(result_record("f" * 32), b"o", "png", b"e")
     page, cursor = store.list(OWNER, limit=2, before=cursor)
     assert [item["id"] for item in page] == [ids[2], ids[1]]
     page, cursor = store.list(OWNER, limit=2, before=cursor)
@@ -179,7 +162,7 @@ def test_same_timestamp_is_ordered_by_id_without_losing_items(tmp_path: Path) ->
     store = FileStore(tmp_path)
     ids = [f"{n:032x}" for n in range(4)]
     for image_id in ids:
-        store.save(metadata_for(image_id, "2026-01-01T00:00:00.000000Z"), b"o", "png", b"e")
+        store.save(result_record(image_id, created_at=stamp(0)), b"o", "png", b"e")
     seen, cursor = [], None
     for _ in range(4):
         page, cursor = store.list(OWNER, limit=1, before=cursor)
@@ -230,7 +213,7 @@ def test_two_processes_saving_the_same_id_leave_one_valid_result(tmp_path: Path)
 
 def test_list_skips_foreign_and_hand_damaged_files(tmp_path: Path) -> None:
     store = FileStore(tmp_path)
-    store.save(metadata_for("a" * 32), b"o", "png", b"e")
+    store.save(result_record("a" * 32), b"o", "png", b"e")
     index = tmp_path / "owners" / OWNER
     (index / ("b" * 32 + ".json")).write_text("{ not json")
     (index / "notes.json").write_text("{}")
@@ -265,7 +248,7 @@ def test_temp_files_of_a_killed_save_are_removed_once_stale(tmp_path: Path) -> N
     left = list(tmp_path.glob(".*.tmp"))
     assert left, "the killed save left no temp file: the scenario did not happen"
     store = FileStore(tmp_path)
-    store.save(metadata_for("a" * 32), b"o", "png", b"e")
+    store.save(result_record("a" * 32), b"o", "png", b"e")
 
     assert store.remove_stale_temp_files() == 0, "a fresh temp file may be another backend's"
     hour_ago = time.time() - STALE_TEMP_SECONDS - 60
@@ -317,7 +300,7 @@ def test_save_fsyncs_each_file_before_its_rename_and_each_folder_once_at_the_end
     https://man7.org/linux/man-pages/man2/fsync.2.html)."""
     image_id = "a" * 32
     calls = record_durability_calls(monkeypatch)
-    FileStore(tmp_path).save(metadata_for(image_id), b"original", "png", b"edges")
+    FileStore(tmp_path).save(result_record(image_id), b"original", "png", b"edges")
     names = [f"{image_id}.orig.png", f"{image_id}.png", f"{image_id}.json"]
     assert len(calls) == 9, calls
     for index, name in enumerate(names):
@@ -344,7 +327,7 @@ def test_a_failed_save_leaves_nothing_visible_and_no_temp_file(
     failing = fail_on.format(id=image_id, folder=tmp_path.name)
     calls = record_durability_calls(monkeypatch, failing)
     with pytest.raises(OSError, match="I/O error"):
-        FileStore(tmp_path).save(metadata_for(image_id), b"original", "png", b"edges")
+        FileStore(tmp_path).save(result_record(image_id), b"original", "png", b"edges")
     assert calls[-1].startswith(failing), calls
     assert list(tmp_path.iterdir()) == [], "partial results or temp files left behind"
 
@@ -357,7 +340,7 @@ def test_a_failed_folder_fsync_is_an_error_and_lists_nothing(
     image_id = "c" * 32
     calls = record_durability_calls(monkeypatch, f"fsync {tmp_path.name}")
     with pytest.raises(OSError, match="I/O error"):
-        FileStore(tmp_path).save(metadata_for(image_id), b"original", "png", b"edges")
+        FileStore(tmp_path).save(result_record(image_id), b"original", "png", b"edges")
     assert calls[-1] == f"fsync {tmp_path.name}", calls
     assert list(tmp_path.iterdir()) == [], "files or temp files left behind"
     assert FileStore(tmp_path).load(OWNER, image_id) is None

@@ -116,3 +116,22 @@ def job_environ(**variables: str) -> dict[str, str]:
     runs these tests (GitLab sets CI_REGISTRY_IMAGE, for one) must not leak in."""
     keep = {name: os.environ[name] for name in ("PATH", "FAKE_PULUMI_DIR") if name in os.environ}
     return {**keep, **variables}
+
+
+STACK_LS = ["stack", "ls", "--json"]
+# How the wrappers run an unattended update or destroy.
+UNATTENDED = ["--yes", "--color", "never"]
+
+
+def on_test_stack(command: list[str], stack: str, *options: str) -> list[str]:
+    """The pulumi call the wrappers make for a command on a test stack: the stack named,
+    never a prompt, and the shared test config file."""
+    return [
+        *command,
+        "--stack",
+        stack,
+        "--non-interactive",
+        "--config-file",
+        "Pulumi.test.yaml",
+        *options,
+    ]

@@ -5,9 +5,15 @@ from pathlib import Path
 import pytest
 
 from ci import pulumi_cli
-from tests.unit.ci.conftest import SPACES_KEY, FakePulumi, job_environ
+from tests.unit.ci.conftest import (
+    SPACES_KEY,
+    STACK_LS,
+    UNATTENDED,
+    FakePulumi,
+    job_environ,
+    on_test_stack,
+)
 
-STACK_LS = ["stack", "ls", "--json"]
 POLICY = ["--policy-pack", "infra/policy"]
 
 SHA = "0123456789abcdef0123456789abcdef01234567"
@@ -31,20 +37,9 @@ def test_up_on_a_review_stack_uses_the_test_config_and_writes_the_dotenv(
     assert fake_pulumi.calls() == [
         STACK_LS,
         ["stack", "select", "--create", "--stack", "test-feature-x", "--non-interactive"],
-        [
-            "up",
-            "--stack",
-            "test-feature-x",
-            "--non-interactive",
-            "--config-file",
-            "Pulumi.test.yaml",
-            "--yes",
-            "--color",
-            "never",
-            *POLICY,
-            "--config",
-            f"canny:imageTag={SHA}",
-        ],
+        on_test_stack(
+            ["up"], "test-feature-x", *UNATTENDED, *POLICY, "--config", f"canny:imageTag={SHA}"
+        ),
         ["stack", "output", "--stack", "test-feature-x", "--json"],
     ]
     assert (tmp_path / "deploy.env").read_text() == (
@@ -105,18 +100,9 @@ def test_preview_saves_the_diff_and_prints_a_summary(
     fake_pulumi: FakePulumi, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert run_wrapper("preview", "--stack", "test", "--preview-file", "diff.json") == 0
-    assert fake_pulumi.calls()[2] == [
-        "preview",
-        "--stack",
-        "test",
-        "--non-interactive",
-        "--config-file",
-        "Pulumi.test.yaml",
-        "--json",
-        *POLICY,
-        "--config",
-        f"canny:imageTag={SHA}",
-    ]
+    assert fake_pulumi.calls()[2] == on_test_stack(
+        ["preview"], "test", "--json", *POLICY, "--config", f"canny:imageTag={SHA}"
+    )
     assert "userData" in (tmp_path / "diff.json").read_text()
     out = capsys.readouterr().out
     assert "    create: 3\n    same: 12\n    update: 1\n" in out, out
@@ -127,20 +113,7 @@ def test_preview_saves_the_diff_and_prints_a_summary(
 def test_destroy_of_a_test_stack(fake_pulumi: FakePulumi, stack: str) -> None:
     fake_pulumi.set_stacks([{"name": stack}])
     assert run_wrapper("destroy", "--stack", stack) == 0
-    assert fake_pulumi.calls() == [
-        STACK_LS,
-        [
-            "destroy",
-            "--stack",
-            stack,
-            "--non-interactive",
-            "--config-file",
-            "Pulumi.test.yaml",
-            "--yes",
-            "--color",
-            "never",
-        ],
-    ]
+    assert fake_pulumi.calls() == [STACK_LS, on_test_stack(["destroy"], stack, *UNATTENDED)]
 
 
 def test_stack_rm_never_forces(fake_pulumi: FakePulumi) -> None:
@@ -306,8 +279,7 @@ def test_secrets_from_ci_variables_go_to_pulumi_on_stdin_only(
     }
     assert run_wrapper("up", "--stack", "test-a", **secrets) == 0
     set_calls = [r for r in fake_pulumi.records() if r["args"][:2] == ["config", "set"]]
-    prefix = ["config", "set", "--secret", "--stack", "test-a", "--non-interactive"]
-    prefix += ["--config-file", "Pulumi.test.yaml"]
+    prefix = on_test_stack(["config", "set", "--secret"], "test-a")
     assert [(r["args"], r["stdin"]) for r in set_calls] == [
         ([*prefix, "canny:registryUser"], "deploy-token-user"),
         ([*prefix, "canny:registryPassword"], "gldt-registry-password"),

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from ci import reaper, stack_name
-from tests.unit.ci.conftest import FakePulumi, job_environ
+from tests.unit.ci.conftest import STACK_LS, UNATTENDED, FakePulumi, job_environ, on_test_stack
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 MAX_AGE = timedelta(hours=48)
@@ -98,19 +98,9 @@ STACKS = [
 def destroy_and_rm(name: str) -> list[list[str]]:
     """Each step lists the stacks first: a stack that is already gone is not an error."""
     return [
-        ["stack", "ls", "--json"],
-        [
-            "destroy",
-            "--stack",
-            name,
-            "--non-interactive",
-            "--config-file",
-            "Pulumi.test.yaml",
-            "--yes",
-            "--color",
-            "never",
-        ],
-        ["stack", "ls", "--json"],
+        STACK_LS,
+        on_test_stack(["destroy"], name, *UNATTENDED),
+        STACK_LS,
         ["stack", "rm", "--stack", name, "--non-interactive", "--yes"],
     ]
 
@@ -125,7 +115,7 @@ def test_reaps_gone_and_stale_review_stacks_and_nothing_else(
     fake_pulumi.set_stacks(STACKS)
     assert run_reaper(remote("develop", "production", "feature/alive", "feature/stale")) == 0
     assert fake_pulumi.calls() == [
-        ["stack", "ls", "--json"],
+        STACK_LS,
         *destroy_and_rm("test-feature-gone"),
         *destroy_and_rm("test-feature-stale"),
     ]
@@ -139,7 +129,7 @@ def test_dry_run_destroys_nothing(
 ) -> None:
     fake_pulumi.set_stacks(STACKS)
     assert run_reaper(remote("develop", "feature/alive"), "--dry-run") == 0
-    assert fake_pulumi.calls() == [["stack", "ls", "--json"]]
+    assert fake_pulumi.calls() == [STACK_LS]
     assert "would reap test-feature-stale: its branch no longer exists" in capsys.readouterr().out
 
 

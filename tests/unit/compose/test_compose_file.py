@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from canny.settings import Settings
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 APP_DIR = REPO_ROOT / "app"
@@ -211,3 +212,31 @@ def test_bind_mounted_config_ships_in_the_bundle() -> None:
     assert relative, "expected the monitoring config to be bind-mounted"
     for source in relative:
         assert (APP_DIR / source).is_file(), f"{source} is mounted but missing from app/"
+
+
+def test_the_upload_limit_is_set_once_for_the_gateway_and_the_backends() -> None:
+    """One CANNY_MAX_UPLOAD_BYTES, defaulting to the backend's own default: the gateway
+    derives its body limit from it, so no second limit may be written beside it."""
+    text = COMPOSE_FILE.read_text()
+    assert text.count("${CANNY_MAX_UPLOAD_BYTES:-") == 1, "the upload limit is written twice"
+    assert "CANNY_MAX_BODY" not in text, "the gateway derives its body limit; do not set it"
+    values = {
+        name: SERVICES[name]["environment"]["CANNY_MAX_UPLOAD_BYTES"] for name in APP_SERVICES
+    }
+    assert len(set(values.values())) == 1, values
+    default = values["gateway"].removeprefix("${CANNY_MAX_UPLOAD_BYTES:-").removesuffix("}")
+    assert int(default) == Settings.model_fields["max_upload_bytes"].default
+
+
+def test_docker_compose_hands_the_deploys_upload_limit_to_every_app_service(
+    require_tool: Callable[[str], str],
+) -> None:
+    command = [require_tool("docker-compose"), "-f", str(COMPOSE_FILE), "config"]
+    env = compose_env(CANNY_MAX_UPLOAD_BYTES="5000000")
+    result = subprocess.run(
+        command, env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    services = yaml.safe_load(result.stdout)["services"]
+    for name in APP_SERVICES:
+        assert services[name]["environment"]["CANNY_MAX_UPLOAD_BYTES"] == "5000000", name
