@@ -161,32 +161,33 @@ class Deploy(pulumi.ComponentResource):
             for item in args.files
         ]
         scripts = {item.remote: item.remote_path for item in args.files}
+
+        def stdin_step(step: str, script: str, stdin: pulumi.Input[str]) -> remote.Command:
+            """A bundled script fed on stdin, never a command line (visible in `ps`) or user
+            data (served to every process on the droplet); new input runs it again."""
+            return remote.Command(
+                f"{name}-{step}",
+                connection=connection,
+                create=f"bash {shlex.quote(scripts[script])}",
+                stdin=stdin,
+                triggers=[args.droplet_id, stdin],
+                opts=pulumi.ResourceOptions(parent=self, depends_on=self.copies),
+            )
+
         self.alertmanager_secret = None
         if args.slack_webhook_url is not None:
-            # On stdin, never in a command line (visible in `ps`) or user data (served to
-            # every process on the droplet); a new URL writes the file again.
-            self.alertmanager_secret = remote.Command(
-                f"{name}-alertmanager-secret",
-                connection=connection,
-                create=f"bash {shlex.quote(scripts['bin/write_alertmanager_secret.sh'])}",
-                stdin=pulumi.Output.from_input(args.slack_webhook_url).apply(
-                    lambda url: f"{url}\n"
-                ),
-                triggers=[args.droplet_id, pulumi.Output.secret(args.slack_webhook_url)],
-                opts=pulumi.ResourceOptions(parent=self, depends_on=self.copies),
+            self.alertmanager_secret = stdin_step(
+                "alertmanager-secret",
+                "bin/write_alertmanager_secret.sh",
+                pulumi.Output.secret(args.slack_webhook_url).apply(lambda url: f"{url}\n"),
             )
-        self.fleet_targets = None
-        if args.fleet_targets is not None:
-            # New droplets (canny:dropletCount) change the file and re-run this step; the
-            # fleet Prometheus picks the new file up without a restart.
-            self.fleet_targets = remote.Command(
-                f"{name}-fleet-targets",
-                connection=connection,
-                create=f"bash {shlex.quote(scripts['bin/write_fleet_targets.sh'])}",
-                stdin=args.fleet_targets,
-                triggers=[args.droplet_id, args.fleet_targets],
-                opts=pulumi.ResourceOptions(parent=self, depends_on=self.copies),
-            )
+        # New droplets (canny:dropletCount) change the targets and re-run this step; the
+        # fleet Prometheus picks the new file up without a restart.
+        self.fleet_targets = (
+            None
+            if args.fleet_targets is None
+            else stdin_step("fleet-targets", "bin/write_fleet_targets.sh", args.fleet_targets)
+        )
         before_up: list[pulumi.Resource] = [*self.copies]
         for step in (self.alertmanager_secret, self.fleet_targets):
             if step is not None:
@@ -195,17 +196,11 @@ class Deploy(pulumi.ComponentResource):
             before_up.append(args.after)
         # Re-run compose and the gate whenever any bundled file changes, not only the tag.
         triggers = [args.droplet_id, bundle_hash(args.files), args.deploy_id]
+        # The bucket's key lands in the app's .env, readable by the deploy user alone.
         self.storage_credentials = None
         if args.storage_credentials is not None:
-            # The key reaches the droplet on stdin only (never argv, user data or an output);
-            # the script keeps it in the app's .env, readable by the deploy user alone.
-            self.storage_credentials = remote.Command(
-                f"{name}-storage-credentials",
-                connection=connection,
-                create=f"bash {shlex.quote(scripts['bin/storage_credentials.sh'])}",
-                stdin=args.storage_credentials,
-                triggers=[args.droplet_id, args.storage_credentials],
-                opts=pulumi.ResourceOptions(parent=self, depends_on=self.copies),
+            self.storage_credentials = stdin_step(
+                "storage-credentials", "bin/storage_credentials.sh", args.storage_credentials
             )
             before_up.append(self.storage_credentials)
             # A new key (rotation, a replaced bucket) restarts the backends with it.
