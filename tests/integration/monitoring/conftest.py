@@ -49,3 +49,27 @@ def alertmanager(
         yield address
     finally:
         processes.stop(process)
+
+
+def start_prometheus(
+    name: str, folder: Path, config: str, address: str, binary: str
+) -> subprocess.Popen:
+    """A real Prometheus with `config` (YAML) in `folder`, ready on `address`; the caller
+    stops it with localrun.processes.stop."""
+    folder.mkdir(parents=True, exist_ok=True)
+    config_path = folder / "prometheus.yml"
+    config_path.write_text(config)
+    command = [
+        binary,
+        f"--config.file={config_path}",
+        f"--storage.tsdb.path={folder / 'tsdb'}",
+        f"--web.listen-address={address}",
+    ]
+    log = folder / "prometheus.log"
+    process = processes.spawn(command, env={}, log_path=log, cwd=folder)
+    try:
+        wait_until_ok(name, process, f"http://{address}/-/ready", log, 30.0)
+    except BaseException:
+        processes.stop(process)
+        raise
+    return process

@@ -13,8 +13,8 @@ import yaml
 
 from localrun import processes
 from localrun.monitoring import FLEET_CONFIG
-from localrun.readiness import wait_until_ok
 from tests.conftest import pick_free_port
+from tests.integration.monitoring.conftest import start_prometheus
 from tests.integration.monitoring.webhook_receiver import WebhookReceiver
 
 # Prometheus evaluates every second and sends at once; Alertmanager waits group_wait
@@ -65,25 +65,17 @@ def test_a_firing_rule_reaches_the_webhook(
     alertmanager: str,
     require_tool: Callable[[str], str],
 ) -> None:
-    prometheus_binary = require_tool("prometheus")
     prometheus = f"127.0.0.1:{pick_free_port()}"
     rules = tmp_path / "rules.yml"
     rules.write_text(yaml.safe_dump(TEST_RULES))
-    config = tmp_path / "prometheus.yml"
-    config.write_text(prometheus_config(alertmanager, rules, f"127.0.0.1:{pick_free_port()}"))
-    command = [
-        prometheus_binary,
-        f"--config.file={config}",
-        f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-        f"--web.listen-address={prometheus}",
-    ]
-    log = tmp_path / "prometheus.log"
-    process = processes.spawn(command, env={}, log_path=log, cwd=tmp_path)
+    config = prometheus_config(alertmanager, rules, f"127.0.0.1:{pick_free_port()}")
+    folder = tmp_path / "prometheus"
+    binary = require_tool("prometheus")
+    process = start_prometheus("prometheus", folder, config, prometheus, binary)
     try:
-        wait_until_ok("prometheus", process, f"http://{prometheus}/-/ready", log, 30.0)
         message = receiver.bodies.get(timeout=DELIVERY_TIMEOUT_S)
     except queue.Empty:
-        logs = "\n".join(log.read_text()[-2000:] for log in tmp_path.glob("*.log"))
+        logs = "\n".join(log.read_text()[-2000:] for log in tmp_path.rglob("*.log"))
         pytest.fail(f"no alert reached the webhook within {DELIVERY_TIMEOUT_S:.0f}s\n{logs}")
     finally:
         processes.stop(process)

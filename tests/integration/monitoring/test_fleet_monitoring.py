@@ -20,8 +20,8 @@ import yaml
 from infra.fleet_targets import fleet_targets_json
 from localrun import processes
 from localrun.monitoring import DROPLET_CONFIG, FLEET_CONFIG, RULES_FILE
-from localrun.readiness import wait_until_ok
 from tests.conftest import pick_free_port
+from tests.integration.monitoring.conftest import start_prometheus
 from tests.integration.monitoring.webhook_receiver import WebhookReceiver
 
 # Short intervals keep the test bounded: scrapes and rule evaluations every second, and
@@ -32,28 +32,6 @@ STAND_INS = {"droplet-a": "127.0.0.2", "droplet-b": "127.0.0.3"}
 WAIT_S = 40.0
 # Alertmanager's group_wait (10 s) comes on top of the rule's `for`: 60 s is generous.
 DELIVERY_TIMEOUT_S = 60.0
-
-
-def start_prometheus(
-    name: str, folder: Path, config: dict, address: str, require_tool: Callable[[str], str]
-) -> subprocess.Popen:
-    folder.mkdir(parents=True, exist_ok=True)
-    config_path = folder / "prometheus.yml"
-    config_path.write_text(yaml.safe_dump(config))
-    command = [
-        require_tool("prometheus"),
-        f"--config.file={config_path}",
-        f"--storage.tsdb.path={folder / 'tsdb'}",
-        f"--web.listen-address={address}",
-    ]
-    log = folder / "prometheus.log"
-    process = processes.spawn(command, env={}, log_path=log, cwd=folder)
-    try:
-        wait_until_ok(name, process, f"http://{address}/-/ready", log, 30.0)
-    except BaseException:
-        processes.stop(process)
-        raise
-    return process
 
 
 def stand_in_config(address: str) -> dict:
@@ -136,21 +114,20 @@ def fleet(
 ) -> Iterator[tuple[FleetPrometheus, dict[str, subprocess.Popen], Path, int]]:
     """Two stand-in droplets on one port and the fleet Prometheus, its targets file naming
     only droplet-a for now."""
+    binary = require_tool("prometheus")
     port = pick_free_port()
     started: dict[str, subprocess.Popen] = {}
     try:
         for name, host in STAND_INS.items():
             address = f"{host}:{port}"
-            started[name] = start_prometheus(
-                name, tmp_path / name, stand_in_config(address), address, require_tool
-            )
+            config = yaml.safe_dump(stand_in_config(address))
+            started[name] = start_prometheus(name, tmp_path / name, config, address, binary)
         folder = tmp_path / "fleet"
         folder.mkdir()
         write_targets(folder, {"droplet-a": STAND_INS["droplet-a"]}, port)
         address = f"127.0.0.1:{pick_free_port()}"
-        started["fleet"] = start_prometheus(
-            "fleet", folder, fleet_config(folder, alertmanager), address, require_tool
-        )
+        config = yaml.safe_dump(fleet_config(folder, alertmanager))
+        started["fleet"] = start_prometheus("fleet", folder, config, address, binary)
         yield FleetPrometheus(address), started, folder, port
     finally:
         for process in started.values():
