@@ -9,7 +9,20 @@ import pytest
 from infra.offline import MOCK_SPACES_SECRET_KEY, REPO_ROOT
 from infra.plan import REQUIRED_STAND_INS, main
 
-PROD_TYPES = {
+# What a review stack leaves out: prod's Spaces bucket, load balancer and alerts.
+PROD_ONLY_TYPES = {
+    "canny:infra:ResultsBucket",
+    "digitalocean:index/spacesBucket:SpacesBucket",
+    "digitalocean:index/spacesKey:SpacesKey",
+    "canny:infra:LoadBalancer",
+    "canny:infra:Alerts",
+    "digitalocean:index/loadBalancer:LoadBalancer",
+    "digitalocean:index/certificate:Certificate",
+    "digitalocean:index/uptimeCheck:UptimeCheck",
+    "digitalocean:index/uptimeAlert:UptimeAlert",
+    "digitalocean:index/monitorAlert:MonitorAlert",
+}
+PROD_TYPES = PROD_ONLY_TYPES | {
     "canny:infra:Network",
     "canny:infra:Host",
     "canny:infra:Dns",
@@ -24,29 +37,6 @@ PROD_TYPES = {
     "command:remote:CopyToRemote",
     "tls:index/privateKey:PrivateKey",
     "canny:infra:Firewall",
-    "canny:infra:LoadBalancer",
-    "canny:infra:Alerts",
-    "digitalocean:index/loadBalancer:LoadBalancer",
-    "digitalocean:index/certificate:Certificate",
-    "digitalocean:index/uptimeCheck:UptimeCheck",
-    "digitalocean:index/uptimeAlert:UptimeAlert",
-    "digitalocean:index/monitorAlert:MonitorAlert",
-    "canny:infra:ResultsBucket",
-    "digitalocean:index/spacesBucket:SpacesBucket",
-    "digitalocean:index/spacesKey:SpacesKey",
-}
-# What a review stack leaves out: prod's Spaces bucket, load balancer and alerts.
-PROD_ONLY_TYPES = {
-    "canny:infra:ResultsBucket",
-    "digitalocean:index/spacesBucket:SpacesBucket",
-    "digitalocean:index/spacesKey:SpacesKey",
-    "canny:infra:LoadBalancer",
-    "canny:infra:Alerts",
-    "digitalocean:index/loadBalancer:LoadBalancer",
-    "digitalocean:index/certificate:Certificate",
-    "digitalocean:index/uptimeCheck:UptimeCheck",
-    "digitalocean:index/uptimeAlert:UptimeAlert",
-    "digitalocean:index/monitorAlert:MonitorAlert",
 }
 
 

@@ -20,6 +20,7 @@ from pydantic import (
     model_validator,
 )
 
+from canny.blank_fields import without_blank_text
 from canny.errors import InvalidParamsError
 
 THRESHOLD_MIN = 0
@@ -81,16 +82,7 @@ class EdgeParams(BaseModel):
     high: Annotated[Threshold, Field(description="must be >= low")] = 200
     blur: BlurSize = 5
 
-    @model_validator(mode="before")
-    @classmethod
-    def _blank_means_default(cls, data: Any) -> Any:
-        if isinstance(data, Mapping):
-            return {
-                name: value
-                for name, value in data.items()
-                if not (isinstance(value, str) and value.strip() == "")
-            }
-        return data
+    _blank_means_default = model_validator(mode="before")(without_blank_text)
 
     @model_validator(mode="after")
     def _low_not_above_high(self) -> EdgeParams:

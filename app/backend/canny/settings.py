@@ -17,6 +17,8 @@ from urllib.parse import urlsplit
 from pydantic import AfterValidator, BeforeValidator, Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from canny.blank_fields import without_blank_text
+
 MIB = 1024 * 1024
 # S3 bucket naming rules (DigitalOcean Spaces follows them):
 # https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html
@@ -94,16 +96,7 @@ class _EnvSettings(BaseSettings):
         except ValidationError as error:
             raise SettingsError("; ".join(map(_message, error.errors()))) from None
 
-    @model_validator(mode="before")
-    @classmethod
-    def _blank_means_default(cls, data: Any) -> Any:
-        if isinstance(data, dict):
-            return {
-                name: value
-                for name, value in data.items()
-                if not (isinstance(value, str) and not value.strip())
-            }
-        return data
+    _blank_means_default = model_validator(mode="before")(without_blank_text)
 
 
 class Settings(_EnvSettings):
