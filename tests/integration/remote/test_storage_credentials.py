@@ -43,6 +43,7 @@ def test_a_deploy_keeps_the_key_and_adds_the_bucket_settings(remote_host):
         "IMAGE_TAG": "tag-1",
         "COMPOSE_PROFILES": "",
         "CANNY_TRUSTED_PROXIES": "",
+        "METRICS_BIND": "",
         "CANNY_STORAGE": "s3",
         "CANNY_S3_BUCKET": "canny-prod-results-example-com",
         "CANNY_S3_ENDPOINT_URL": "https://fra1.digitaloceanspaces.com",

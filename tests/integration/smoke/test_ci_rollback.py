@@ -186,6 +186,9 @@ def prod_stack(
         "FAKE_USER": target.user,
         "FAKE_PORT": str(target.port),
         "FAKE_KEY": str(target.key_file),
+        # Prod keeps results in Spaces by default: its pipeline has the Spaces key.
+        "SPACES_ACCESS_KEY_ID": "DO00EXAMPLEKEY",
+        "SPACES_SECRET_ACCESS_KEY": "spaces-secret-x",
     }
     return ProdStack(remote_host, state, environ)
 
