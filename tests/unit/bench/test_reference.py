@@ -59,15 +59,20 @@ def test_runner_counts_images_and_cpu(small_sample: images.Sample) -> None:
 
 def test_runner_workers_keep_image_buffers_like_service_workers() -> None:
     """With glibc's own thresholds, a worker that has seen only 1080p images page-faults
-    about 2,500 pages back in for every one: the raw figure then depends on history."""
+    about 2,500 pages back in for every one: the raw figure then depends on history.
+
+    Kept buffers fault 2-3 pages per image, but the kernel may still take pages away now
+    and then (this VM runs the kernel's DAMON monitor, `kdamond`): once about 1,000 more
+    faults in a run of three. Interference only adds faults, so the fewest of a few runs
+    is the worker's own figure; glibc's defaults would fault thousands in every run."""
     sample = images.sample("1080p", "jpeg")
     runner = ReferenceRunner(max_processes=1)
     try:
         runner.run(sample.data, processes=1, images_per_process=1)
-        run = runner.run(sample.data, processes=1, images_per_process=3)
+        runs = [runner.run(sample.data, processes=1, images_per_process=3) for _ in range(3)]
     finally:
         runner.close()
-    assert run.page_faults_per_image < 300, run
+    assert min(run.page_faults_per_image for run in runs) < 300, runs
 
 
 def test_store_reference_stores_each_image_as_the_service_does(
