@@ -7,18 +7,20 @@ import pytest
 from infra.bundle import REMOTE_APP_DIR
 from infra.load_balancer import certificate_name
 from infra.offline import MOCK_LB_IPV4, MOCK_VPC_RANGE, OfflineRun, mock_private_ipv4
+from tests.infra.resource_types import (
+    CERTIFICATE,
+    COMMAND,
+    DNS_RECORD,
+    DROPLET,
+    FIREWALL,
+    LOAD_BALANCER,
+    MONITOR_ALERT,
+    UPTIME_ALERT,
+    UPTIME_CHECK,
+    VOLUME,
+    VPC,
+)
 
-DROPLET = "digitalocean:index/droplet:Droplet"
-FIREWALL = "digitalocean:index/firewall:Firewall"
-VOLUME = "digitalocean:index/volume:Volume"
-VPC = "digitalocean:index/vpc:Vpc"
-DNS_RECORD = "digitalocean:index/dnsRecord:DnsRecord"
-LOAD_BALANCER = "digitalocean:index/loadBalancer:LoadBalancer"
-CERTIFICATE = "digitalocean:index/certificate:Certificate"
-UPTIME_CHECK = "digitalocean:index/uptimeCheck:UptimeCheck"
-UPTIME_ALERT = "digitalocean:index/uptimeAlert:UptimeAlert"
-MONITOR_ALERT = "digitalocean:index/monitorAlert:MonitorAlert"
-COMMAND = "command:remote:Command"
 FLEET = {"dropletCount": "3", "resultsStore": "spaces"}
 SLACK = "https://hooks.slack.com/services/T000/B000/Slack-Sentinel-7"
 

@@ -37,9 +37,7 @@ from infra.policy.rules import (
     user_data_holds_no_secret,
 )
 from infra.stack_file import REPO_ROOT
-
-DROPLET = "digitalocean:index/droplet:Droplet"
-FIREWALL = "digitalocean:index/firewall:Firewall"
+from tests.infra.resource_types import DROPLET, FIREWALL, LOAD_BALANCER, VPC
 
 
 def _options(resource: PlannedResource) -> PolicyResourceOptions:
@@ -289,7 +287,6 @@ def test_stack_is_read_from_the_urn():
     assert stack_of("urn:pulumi:test-a-b::canny::digitalocean:index/vpc:Vpc::x") == "test-a-b"
 
 
-LOAD_BALANCER = "digitalocean:index/loadBalancer:LoadBalancer"
 FLEET = {"dropletCount": "2", "resultsStore": "spaces"}
 
 
@@ -366,10 +363,6 @@ def test_a_prod_droplet_outside_the_load_balancer_is_a_violation(run_stack):
         _replaced(run, balancer, property_dependencies=dependencies),
     )
     assert len(found) == 1 and "prod droplet is not behind the load balancer" in found[0], found
-
-
-VPC = "digitalocean:index/vpc:Vpc"
-FLEET = {"dropletCount": "2", "resultsStore": "spaces"}
 
 
 @pytest.mark.parametrize(

@@ -21,21 +21,23 @@ from infra.offline import (
 )
 from infra.stack_file import REPO_ROOT, read_stack_config
 from tests.infra.conftest import stack_config
+from tests.infra.resource_types import (
+    CERTIFICATE,
+    COMMAND,
+    COPY,
+    DNS_RECORD,
+    DROPLET,
+    FIREWALL,
+    LOAD_BALANCER,
+    RESERVED_IP,
+    RESERVED_IP_ASSIGNMENT,
+    SPACES_KEY,
+    SSH_KEY,
+    UPTIME_CHECK,
+    VOLUME,
+)
+from tests.infra.resource_types import SPACES_BUCKET as BUCKET
 
-DROPLET = "digitalocean:index/droplet:Droplet"
-FIREWALL = "digitalocean:index/firewall:Firewall"
-VOLUME = "digitalocean:index/volume:Volume"
-RESERVED_IP = "digitalocean:index/reservedIp:ReservedIp"
-DNS_RECORD = "digitalocean:index/dnsRecord:DnsRecord"
-COMMAND = "command:remote:Command"
-COPY = "command:remote:CopyToRemote"
-RESERVED_IP_ASSIGNMENT = "digitalocean:index/reservedIpAssignment:ReservedIpAssignment"
-SSH_KEY = "digitalocean:index/sshKey:SshKey"
-LOAD_BALANCER = "digitalocean:index/loadBalancer:LoadBalancer"
-CERTIFICATE = "digitalocean:index/certificate:Certificate"
-UPTIME_CHECK = "digitalocean:index/uptimeCheck:UptimeCheck"
-BUCKET = "digitalocean:index/spacesBucket:SpacesBucket"
-SPACES_KEY = "digitalocean:index/spacesKey:SpacesKey"
 # Prod as it was before its fleet defaults: one droplet, results on a Volume (still a choice).
 PROD_ON_A_VOLUME = {"dropletCount": "1", "resultsStore": "volume"}
 COMPONENTS = {
