@@ -46,7 +46,7 @@ class EdgeResult:
     view_png: bytes | None = None
 
 
-def decode(data: bytes | memoryview) -> np.ndarray:
+def decode(data: bytes) -> np.ndarray:
     """Decode to 8-bit BGR; 16-bit, alpha and grey inputs are converted by IMREAD_COLOR."""
     try:
         image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)
@@ -85,7 +85,7 @@ def encode_view_png(image: np.ndarray) -> bytes:
     return encoded.tobytes()
 
 
-def run(data: bytes | memoryview, params: EdgeParams, with_view: bool = False) -> EdgeResult:
+def run(data: bytes, params: EdgeParams, with_view: bool = False) -> EdgeResult:
     """Edges of `data`; with `with_view`, also the decoded original as PNG."""
     stage_seconds: dict[str, float] = {}
     image = _timed(stage_seconds, "decode", lambda: decode(data))

@@ -14,14 +14,6 @@ costs 0.2 ms per tiny upload and 1.6 ms per 1080p JPEG (16.5 against 15.0 ms in
 process, medians of 60), SIGKILL stops a child at once, and a new child is ready in
 20-70 ms.
 
-The upload's bytes do not go through the pipe: each child shares a memory file
-(memfd_create(2)) with its worker, mapped by both, which the worker writes the upload into;
-the pipe carries only its size and the parameters, and the small result back. Pickled
-through the pipe, a 1080p JPEG (440 KB) was copied four times and cost 0.5-0.9 ms of CPU
-per upload over both processes; through the shared file, under 0.1 ms
-(docs/performance-levers.md). The file grows when an upload does not fit; its descriptor
-is passed to the child over the pipe (SCM_RIGHTS, multiprocessing.reduction.send_handle).
-
 Children come from a forkserver that has already imported the pipeline, so a new child
 is a fork of a small single-threaded process: not a fork of a threaded gunicorn worker
 (unsafe: locks held by other threads), nor a fresh interpreter importing OpenCV again
@@ -31,14 +23,12 @@ is a fork of a small single-threaded process: not a fork of a threaded gunicorn 
 
 from __future__ import annotations
 
-import mmap
 import multiprocessing
 import os
 import queue
 import signal
 import threading
 import weakref
-from multiprocessing import reduction
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 
@@ -52,14 +42,6 @@ _CONTEXT.set_forkserver_preload(["canny.pipeline"])
 # A child's start (the first one also starts the forkserver, which imports OpenCV) is
 # not part of any upload's budget, but is bounded too.
 STARTUP_SECONDS = 60.0
-# The first shared file holds uploads up to this size; larger ones replace it with one of
-# the next power of two, so a child maps at most twice the largest upload it has seen.
-MIN_SHARED_BYTES = 1 << 20
-_MAP = "map"
-
-
-def _capacity_for(size: int) -> int:
-    return max(MIN_SHARED_BYTES, 1 << (size - 1).bit_length())
 
 
 def _serve(connection: Connection) -> None:
@@ -73,19 +55,11 @@ def _serve(connection: Connection) -> None:
     # as gunicorn workers did (canny.allocator; a forkserver child inherits nothing).
     allocator.keep_freed_memory()
     connection.send(None)  # ready
-    # Empty until the worker shares its file with the first upload. Replaced, never
-    # closed: a view of the old file may outlive its run (held by a traceback).
-    shared = mmap.mmap(-1, MIN_SHARED_BYTES)
     while True:
         try:
-            message = connection.recv()
+            data, params, with_view = connection.recv()
         except EOFError:
             return
-        if message[0] == _MAP:
-            shared = _map_shared(connection, message[1])
-            continue
-        _, size, params, with_view = message
-        data = memoryview(shared)[:size]
         try:
             answer: tuple[bool, object] = (True, pipeline.run(data, params, with_view))
         except ApiError as error:
@@ -93,15 +67,6 @@ def _serve(connection: Connection) -> None:
         except Exception as error:  # a bug: the parent answers 500 and logs it
             answer = (False, RuntimeError(f"pipeline failed in the child: {error!r}"))
         connection.send(answer)
-
-
-def _map_shared(connection: Connection, capacity: int) -> mmap.mmap:
-    """The worker's new shared file, whose descriptor follows the message."""
-    fd = reduction.recv_handle(connection)
-    try:
-        return mmap.mmap(fd, capacity)
-    finally:
-        os.close(fd)
 
 
 def _stop(process: BaseProcess, connection: Connection) -> None:
@@ -121,7 +86,6 @@ class _Child:
         self._process.start()
         child_end.close()
         self._ready = False
-        self._shared: mmap.mmap | None = None
         # A runner dropped without close() (an app a test made) still stops its children.
         self.stop = weakref.finalize(self, _stop, self._process, self._connection)
 
@@ -137,28 +101,12 @@ class _Child:
     def pid(self) -> int | None:
         return self._process.pid
 
-    def _share(self, data: bytes) -> None:
-        """Put the upload into the shared file, first sharing a larger one if needed."""
-        if self._shared is None or len(self._shared) < len(data):
-            capacity = _capacity_for(len(data))
-            fd = os.memfd_create("canny-upload", os.MFD_CLOEXEC)
-            try:
-                os.ftruncate(fd, capacity)
-                shared = mmap.mmap(fd, capacity)
-                self._connection.send((_MAP, capacity))
-                reduction.send_handle(self._connection, fd, self._process.pid)
-            finally:
-                os.close(fd)
-            self._shared = shared
-        self._shared[: len(data)] = data
-
     def run(
         self, data: bytes, params: EdgeParams, with_view: bool, budget_seconds: float
     ) -> pipeline.EdgeResult:
         try:
             self.wait_ready()
-            self._share(data)
-            self._connection.send(("run", len(data), params, with_view))
+            self._connection.send((data, params, with_view))
         except (OSError, EOFError):
             raise ProcessingFailedError("the image processor had stopped; try again") from None
         if not self._connection.poll(budget_seconds):

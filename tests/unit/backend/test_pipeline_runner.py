@@ -4,13 +4,11 @@ process group do not stop them, and each run's stage times come back."""
 import os
 import signal
 from collections.abc import Iterator
-from multiprocessing.connection import Connection
 
 import pytest
-from canny import pipeline
 from canny.edge_params import EdgeParams
 from canny.errors import ProcessingFailedError
-from canny.pipeline_runner import MIN_SHARED_BYTES, PipelineRunner
+from canny.pipeline_runner import PipelineRunner
 
 from tests.unit.backend import sample_images
 
@@ -49,29 +47,3 @@ def test_children_ignore_sigterm_and_sigint_sent_to_the_group(runner: PipelineRu
     os.kill(pid, signal.SIGINT)
     assert runner.run(SMALL_PNG, EdgeParams(), pixels=1).width == 160
     assert runner.child_pids() == [pid]
-
-
-def test_uploads_reach_the_child_through_shared_memory_not_the_pipe(
-    runner: PipelineRunner, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Every size, including one that outgrows the first shared file and a small one
-    after it, gives exactly the in-process result; the pipe carries only small messages."""
-    sent: list[int] = []
-    send_bytes = Connection._send_bytes
-
-    def recording_send_bytes(self: Connection, buffer: memoryview) -> None:
-        sent.append(len(buffer))
-        send_bytes(self, buffer)
-
-    monkeypatch.setattr(Connection, "_send_bytes", recording_send_bytes)
-    large = sample_images.encode(sample_images.noise(800, 600), "png")
-    assert len(large) > MIN_SHARED_BYTES, "the large upload must outgrow the first file"
-    for data in (SMALL_PNG, large, SMALL_PNG):
-        result = runner.run(data, EdgeParams(), pixels=1)
-        expected = pipeline.run(data, EdgeParams())
-        assert (result.png, result.width, result.height) == (
-            expected.png,
-            expected.width,
-            expected.height,
-        )
-    assert sent and max(sent) < 1024, f"the upload went through the pipe: {sent} bytes"
