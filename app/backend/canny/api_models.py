@@ -134,3 +134,14 @@ class ClientConfig(BaseModel):
 
 class Status(BaseModel):
     status: str
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+
+
+class ErrorBody(BaseModel):
+    """What every failure answers, documented once for every route."""
+
+    error: ErrorDetail

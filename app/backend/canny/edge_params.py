@@ -22,6 +22,7 @@ from pydantic import (
 
 from canny.blank_fields import without_blank_text
 from canny.errors import InvalidParamsError
+from canny.pipeline_params import CannyParams
 
 THRESHOLD_MIN = 0
 THRESHOLD_MAX = 1000
@@ -83,6 +84,10 @@ class EdgeParams(BaseModel):
     blur: BlurSize = 5
 
     _blank_means_default = model_validator(mode="before")(without_blank_text)
+
+    def canny_params(self) -> CannyParams:
+        """These values as the pipeline takes them in a child process (plain data)."""
+        return CannyParams(low=self.low, high=self.high, blur=self.blur)
 
     @model_validator(mode="after")
     def _low_not_above_high(self) -> EdgeParams:

@@ -25,7 +25,7 @@ from typing import Any
 from spectree import Response, SecurityScheme, SecuritySchemeData, SpecTree
 from spectree.models import InType, SecureType
 
-from canny.errors import ErrorBody
+from canny.api_models import ErrorBody
 from canny.owner_keys import COOKIE_NAME
 from canny.storage.contract import ID_PATTERN
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify
 
-from canny.api_models import Status
-from canny.errors import ErrorBody, NotReadyError
+from canny.api_models import ErrorBody, Status
+from canny.errors import NotReadyError
 from canny.extensions import current_store
 from canny.metrics import exposition
 from canny.openapi import answers, describe, openapi_document

@@ -15,10 +15,11 @@ from typing import TypeVar
 import cv2
 import numpy as np
 
-from canny.edge_params import EdgeParams
 from canny.errors import InvalidImageError
+from canny.pipeline_params import CannyParams
 
 T = TypeVar("T")
+
 
 # Canny output holds only 0 and 255, so a 1-bit PNG stores the same pixels; decoders
 # (browsers, cv2.imdecode) expand it back to 0/255 grey. Level 1 with the RLE strategy
@@ -57,7 +58,7 @@ def decode(data: bytes) -> np.ndarray:
     return image
 
 
-def detect_edges(image: np.ndarray, params: EdgeParams) -> np.ndarray:
+def detect_edges(image: np.ndarray, params: CannyParams) -> np.ndarray:
     gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
     blurred = cv2.GaussianBlur(gray, (params.blur, params.blur), 0)
     return cv2.Canny(blurred, params.low, params.high)
@@ -85,7 +86,7 @@ def encode_view_png(image: np.ndarray) -> bytes:
     return encoded.tobytes()
 
 
-def run(data: bytes, params: EdgeParams, with_view: bool = False) -> EdgeResult:
+def run(data: bytes, params: CannyParams, with_view: bool = False) -> EdgeResult:
     """Edges of `data`; with `with_view`, also the decoded original as PNG."""
     stage_seconds: dict[str, float] = {}
     image = _timed(stage_seconds, "decode", lambda: decode(data))

@@ -31,11 +31,15 @@ import threading
 import weakref
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
+from typing import TYPE_CHECKING
 
 from canny import allocator, pipeline
-from canny.edge_params import EdgeParams
 from canny.errors import ApiError, ProcessingBudgetError, ProcessingFailedError
 from canny.pixel_budget import PixelBudget
+
+if TYPE_CHECKING:
+    # The children import this module (their loop is here) and must not load pydantic.
+    from canny.edge_params import EdgeParams
 
 _CONTEXT = multiprocessing.get_context("forkserver")
 _CONTEXT.set_forkserver_preload(["canny.pipeline"])
@@ -106,7 +110,7 @@ class _Child:
     ) -> pipeline.EdgeResult:
         try:
             self.wait_ready()
-            self._connection.send((data, params, with_view))
+            self._connection.send((data, params.canny_params(), with_view))
         except (OSError, EOFError):
             raise ProcessingFailedError("the image processor had stopped; try again") from None
         if not self._connection.poll(budget_seconds):

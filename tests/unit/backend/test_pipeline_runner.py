@@ -4,6 +4,7 @@ process group do not stop them, and each run's stage times come back."""
 import os
 import signal
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from canny.edge_params import EdgeParams
@@ -47,3 +48,14 @@ def test_children_ignore_sigterm_and_sigint_sent_to_the_group(runner: PipelineRu
     os.kill(pid, signal.SIGINT)
     assert runner.run(SMALL_PNG, EdgeParams(), pixels=1).width == 160
     assert runner.child_pids() == [pid]
+
+
+def test_children_never_load_pydantic(runner: PipelineRunner) -> None:
+    """Every worker keeps a child per pipeline process: pydantic (the parameter model) would
+    add about 25 MB to each, and the bounded-work test's memory ceiling counts them all."""
+    result = runner.run(SMALL_PNG, EdgeParams(low=10, high=90, blur=3), pixels=160 * 120)
+    assert result.width == 160
+    [pid] = runner.child_pids()
+    maps = Path(f"/proc/{pid}/maps").read_text()
+    assert "cv2" in maps, "the child has loaded the pipeline"
+    assert "pydantic" not in maps, "the child loaded pydantic"
