@@ -33,6 +33,7 @@ from infra.component_config import (
     results_store_problem,
 )
 from infra.config_types import Secret, problem
+from infra.key_separation import key_separation_problem
 from infra.stack_defaults import stack_defaults
 
 __all__ = [
@@ -192,6 +193,9 @@ def parse_settings(stack: str, raw: Mapping[str, Any]) -> StackSettings:
         f"{NAMESPACE}:{key}: unknown setting (known: {', '.join(sorted(KNOWN_KEYS))})"
         for key in sorted(set(raw) - KNOWN_KEYS)
     ]
+    shared_key = key_separation_problem(stack, raw)
+    if shared_key:
+        problems.append(shared_key)
     values = {**stack_defaults(stack), **raw, "production": stack == PROD_STACK, "stack": stack}
     try:
         settings = StackSettings.model_validate(
