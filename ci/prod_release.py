@@ -41,7 +41,7 @@ def smoke_test(url: str, wait: float) -> int:
 
 def deployed_tag(environ: Mapping[str, str]) -> str | None:
     """The image tag prod runs now, or None before the first deploy (no stack outputs)."""
-    env = pulumi_cli.pulumi_environment(environ)
+    env = pulumi_cli.pulumi_environment(environ, stack_name.PROD_STACK)
     if stack_name.PROD_STACK not in pulumi_cli.existing_stacks(env):
         return None
     tag = pulumi_cli.stack_outputs(stack_name.PROD_STACK, env).get(IMAGE_TAG_OUTPUT)

@@ -14,6 +14,9 @@ Pulumi's answers are read from its machine output only (`--json`: `stack ls`, `w
 Secrets come from CI/CD variables and are set as Pulumi secrets on every preview and up,
 value on stdin only: review stacks are created on the fly and share one config file, so
 they could not carry secrets of their own, and the variables stay the one place to rotate.
+Prod and the test stacks read their own variables (`<NAME>_PROD`, `<NAME>_TEST`:
+ci/stack_credentials.py), prod's are required, and in a GitLab job prod is reached only
+from the protected `production` branch.
 """
 
 import argparse
@@ -26,8 +29,7 @@ from pathlib import Path
 
 import yaml
 
-from ci import stack_name
-from ci.ssh import KEY_FILE_ENV
+from ci import stack_credentials, stack_name
 from infra.image_tag import is_image_tag
 from infra.stack_defaults import stack_defaults
 
@@ -43,19 +45,11 @@ REGISTRY_IMAGE_KEY = "canny:registryImage"
 DEPLOY_ID_KEY = "canny:deployId"
 # Outputs of infra/__main__.py that later jobs need, and their dotenv names.
 DOTENV_OUTPUTS = {"url": "DEPLOY_URL", "ip": "DEPLOY_IP"}
-# CI/CD variable -> Pulumi secret (infra/config.py). The SSH key is a File variable, the
-# same one ci/ssh.py reads: GitLab puts the key in a file and the variable holds its path.
-SECRET_VARIABLES = {
-    "CANNY_REGISTRY_USER": "canny:registryUser",
-    "CANNY_REGISTRY_PASSWORD": "canny:registryPassword",
-    "CANNY_RUNNER_TOKEN": "canny:runnerToken",
-}
-SECRET_FILES = {KEY_FILE_ENV: "canny:sshPrivateKey"}
 # The digitalocean provider manages a SpacesBucket through the S3 API with a Spaces key, read
 # from these environment variables unless the stack config has digitalocean:spacesAccessId
 # and digitalocean:spacesSecretKey (terraform-provider-digitalocean docs/index.md,
 # digitalocean/provider.go; bridged as-is by pulumi-digitalocean). Passed by environment
-# only: masked CI/CD variables, never a command line.
+# only: masked CI/CD variables (<NAME>_PROD / <NAME>_TEST), never a command line.
 SPACES_VARIABLES = ("SPACES_ACCESS_KEY_ID", "SPACES_SECRET_ACCESS_KEY")
 SPACES_CONFIG_KEYS = ("digitalocean:spacesAccessId", "digitalocean:spacesSecretKey")
 RESULTS_STORE_KEY = "canny:resultsStore"
@@ -91,17 +85,28 @@ def image_tag(explicit: str | None, environ: Mapping[str, str]) -> str:
     return tag
 
 
-def secret_values(environ: Mapping[str, str]) -> dict[str, str]:
-    """Config key -> secret value, for each secret variable that is set."""
-    secrets = {key: environ[var] for var, key in SECRET_VARIABLES.items() if environ.get(var)}
-    for variable, key in SECRET_FILES.items():
-        path = environ.get(variable)
-        if not path:
-            continue
-        if not Path(path).is_file():
-            raise RefusedError(f"{variable} must be a File-type CI/CD variable (a path)")
-        secrets[key] = Path(path).read_text()
-    return secrets
+def check_protected_ref(stack: str, environ: Mapping[str, str]) -> None:
+    """In a GitLab job, prod only from the protected `production` branch. GitLab sets
+    GITLAB_CI, CI_COMMIT_BRANCH and CI_COMMIT_REF_PROTECTED ("true" on a protected branch or
+    tag) in every job (https://docs.gitlab.com/ci/variables/predefined_variables/); the
+    pipeline's rules say the same, this stops a job a branch added or edited."""
+    if not stack_name.is_prod(stack) or environ.get("GITLAB_CI") != "true":
+        return
+    branch = environ.get("CI_COMMIT_BRANCH")
+    if branch != stack_name.PROD_BRANCH or environ.get("CI_COMMIT_REF_PROTECTED") != "true":
+        raise RefusedError(
+            f"prod is deployed only from the protected branch {stack_name.PROD_BRANCH!r}, not from "
+            f"{branch or environ.get('CI_COMMIT_REF_NAME')!r} (protected: "
+            f"{environ.get('CI_COMMIT_REF_PROTECTED', 'unknown')}); docs/security.md"
+        )
+
+
+def secret_values(stack: str, environ: Mapping[str, str]) -> dict[str, str]:
+    """Config key -> secret value, for each of the stack's side's secret variables set."""
+    try:
+        return stack_credentials.config_secrets(stack, environ)
+    except stack_credentials.CredentialError as error:
+        raise RefusedError(str(error)) from error
 
 
 def stack_config(stack: str, directory: Path = Path()) -> dict[str, object]:
@@ -114,14 +119,16 @@ def stack_config(stack: str, directory: Path = Path()) -> dict[str, object]:
     return config if isinstance(config, dict) else {}
 
 
-def check_spaces_credentials(stack: str, environ: Mapping[str, str]) -> None:
+def check_spaces_credentials(stack: str, env: Mapping[str, str]) -> None:
     """Refuse before Pulumi runs when the stack's bucket could not be managed: half a key
-    pair in the environment, or a stack with results in Spaces and no key at all (the
-    provider would fail mid-update, after other resources changed)."""
-    present = [name for name in SPACES_VARIABLES if environ.get(name)]
+    pair in the environment Pulumi gets, or a stack with results in Spaces and no key at all
+    (the provider would fail mid-update, after other resources changed)."""
+    variables = [stack_credentials.side_variable(name, stack) for name in SPACES_VARIABLES]
+    present = [name for name in SPACES_VARIABLES if env.get(name)]
     if len(present) == 1:
-        (missing,) = set(SPACES_VARIABLES) - set(present)
-        raise RefusedError(f"{present[0]} is set but {missing} is not: set both (docs/gitlab.md)")
+        given = stack_credentials.side_variable(present[0], stack)
+        (missing,) = set(variables) - {given}
+        raise RefusedError(f"{given} is set but {missing} is not: set both (docs/security.md)")
     if present:
         return
     config = stack_config(stack)
@@ -132,8 +139,8 @@ def check_spaces_credentials(stack: str, environ: Mapping[str, str]) -> None:
         return
     raise RefusedError(
         f"stack {stack} keeps results in Spaces ({RESULTS_STORE_KEY}: spaces), which needs a "
-        f"Spaces key: set the masked CI/CD variables {' and '.join(SPACES_VARIABLES)} "
-        "(docs/gitlab.md)"
+        f"Spaces key: set the masked CI/CD variables {' and '.join(variables)} "
+        "(docs/security.md)"
     )
 
 
@@ -176,9 +183,14 @@ def command_lines(
     return [["pulumi", "stack", "rm", *common, "--yes"]]
 
 
-def pulumi_environment(environ: Mapping[str, str]) -> dict[str, str]:
-    """The stack is only ever named on the command line, so PULUMI_STACK is dropped."""
-    env = {key: value for key, value in environ.items() if key != "PULUMI_STACK"}
+def pulumi_environment(environ: Mapping[str, str], stack: str) -> dict[str, str]:
+    """The stack is only ever named on the command line, so PULUMI_STACK is dropped; the
+    credentials are the stack's side's only, under the names Pulumi reads."""
+    try:
+        env = stack_credentials.pulumi_environment(stack, environ)
+    except stack_credentials.CredentialError as error:
+        raise RefusedError(str(error)) from error
+    env.pop("PULUMI_STACK", None)
     env["PULUMI_SKIP_UPDATE_CHECK"] = "true"
     return env
 
@@ -260,10 +272,11 @@ def run(
 
     `deploy_id` defaults to the job's CI_JOB_ID (none outside CI)."""
     name = check_allowed(command, stack, environ)
+    check_protected_ref(name, environ)
     deploys = command in ("preview", "up")
     tag = image_tag(explicit_tag, environ) if deploys else None
-    secrets = secret_values(environ) if deploys else {}
-    env = pulumi_environment(environ)
+    env = pulumi_environment(environ, name)
+    secrets = secret_values(name, environ) if deploys else {}
     if name not in existing_stacks(env):
         if command in DESTRUCTIVE:
             print(f"stack {name} does not exist (already destroyed and removed): nothing to do")
@@ -274,7 +287,7 @@ def run(
                 "creates prod: check PULUMI_ACCESS_TOKEN / PULUMI_BACKEND_URL and the stack name"
             )
     if command != "stack-rm":
-        check_spaces_credentials(name, environ)
+        check_spaces_credentials(name, env)
     *setup, main_step = command_lines(
         command,
         stack,

@@ -105,8 +105,9 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
 
 def main(argv: Sequence[str], environ: Mapping[str, str], now: datetime) -> int:
     args = parse_args(argv)
-    env = pulumi_cli.pulumi_environment(environ)
     try:
+        # Review stacks only: the test side's state backend and credentials.
+        env = pulumi_cli.pulumi_environment(environ, stack_name.TEST_STACK)
         branches = parse_heads(_output(["git", "ls-remote", "--heads", args.remote], env))
         stacks = parse_stacks(_output(["pulumi", "stack", "ls", "--json"], env))
     except subprocess.CalledProcessError as error:
@@ -115,6 +116,9 @@ def main(argv: Sequence[str], environ: Mapping[str, str], now: datetime) -> int:
     except FileNotFoundError as error:
         print(f"reaper: {error.filename} is not on PATH", file=sys.stderr)
         return 1
+    except pulumi_cli.RefusedError as error:
+        print(f"reaper: refused: {error}", file=sys.stderr)
+        return 3
     if not branches:
         # An empty answer means a broken remote, not a repository without branches.
         print(f"reaper: {args.remote!r} lists no branches; reaping nothing", file=sys.stderr)

@@ -106,8 +106,15 @@ def fake_pulumi(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakePulumi:
 
 # The Spaces key prod's pipeline has (prod keeps results in Spaces by default).
 SPACES_KEY = {
-    "SPACES_ACCESS_KEY_ID": "DO00EXAMPLEKEY",
-    "SPACES_SECRET_ACCESS_KEY": "spaces-secret-x",
+    "SPACES_ACCESS_KEY_ID_PROD": "DO00EXAMPLEKEY",
+    "SPACES_SECRET_ACCESS_KEY_PROD": "spaces-secret-x",
+}
+# Every variable a prod job must have (ci/stack_credentials.py). GitLab writes a File
+# variable's value to a file and passes its path: any readable file stands in for the key.
+PROD_CREDENTIALS = {
+    "DIGITALOCEAN_TOKEN_PROD": "dop_v1_prod_token",
+    "CANNY_SSH_KEY_FILE_PROD": __file__,
+    "CANNY_SLACK_WEBHOOK_URL_PROD": "https://hooks.slack.com/services/T0/B0/prod",
 }
 
 

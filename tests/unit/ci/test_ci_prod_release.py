@@ -4,12 +4,13 @@ real SSH is in tests/integration/smoke/test_ci_rollback.py)."""
 import pytest
 
 from ci import prod_release
-from tests.unit.ci.conftest import SPACES_KEY, FakePulumi, job_environ
+from tests.unit.ci.conftest import PROD_CREDENTIALS, SPACES_KEY, FakePulumi, job_environ
 
 
 def release(**variables: str) -> int:
     return prod_release.main(
-        ["--smoke-wait", "0"], job_environ(CI_COMMIT_SHA="new-2", **SPACES_KEY, **variables)
+        ["--smoke-wait", "0"],
+        job_environ(CI_COMMIT_SHA="new-2", **PROD_CREDENTIALS, **SPACES_KEY, **variables),
     )
 
 

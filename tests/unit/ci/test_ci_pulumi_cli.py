@@ -4,8 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from ci import pulumi_cli
+from ci import pulumi_cli, stack_credentials
 from tests.unit.ci.conftest import (
+    PROD_CREDENTIALS,
     SPACES_KEY,
     STACK_LS,
     UNATTENDED,
@@ -50,8 +51,8 @@ def test_up_on_a_review_stack_uses_the_test_config_and_writes_the_dotenv(
 def test_up_on_prod_uses_the_default_stack_config(fake_pulumi: FakePulumi) -> None:
     fake_pulumi.set_outputs(OUTPUTS)
     fake_pulumi.set_stacks([{"name": "acme/canny/prod"}])
-    assert run_wrapper("up", "-s", "prod", **SPACES_KEY) == 0
-    select, up = fake_pulumi.calls()[1:3]
+    assert run_wrapper("up", "-s", "prod", **PROD_CREDENTIALS, **SPACES_KEY) == 0
+    select, up = [call for call in fake_pulumi.calls() if call[:2] != ["config", "set"]][1:3]
     assert select == ["stack", "select", "--stack", "prod", "--non-interactive"], select
     assert "--config-file" not in up, f"prod must read Pulumi.prod.yaml, got {up}"
     assert up[:3] == ["up", "--stack", "prod"]
@@ -62,7 +63,7 @@ def test_ci_never_creates_prod(
     fake_pulumi: FakePulumi, command: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     fake_pulumi.set_stacks([{"name": "acme/canny/test"}])
-    assert run_wrapper(command, "--stack", "prod") == 3
+    assert run_wrapper(command, "--stack", "prod", **PROD_CREDENTIALS) == 3
     err = capsys.readouterr().err
     assert "stack prod does not exist in the backend https://api.pulumi.com" in err, err
     assert [call[:2] for call in fake_pulumi.calls()] == [STACK_LS[:2], ["whoami", "--json"]]
@@ -272,19 +273,19 @@ def test_secrets_from_ci_variables_go_to_pulumi_on_stdin_only(
     key_file = tmp_path / "ssh-key"
     key_file.write_text("-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n")
     secrets = {
-        "CANNY_REGISTRY_USER": "deploy-token-user",
-        "CANNY_REGISTRY_PASSWORD": "gldt-registry-password",
-        "CANNY_RUNNER_TOKEN": "glrt-runner-token",
-        "CANNY_SSH_KEY_FILE": str(key_file),
+        "CANNY_REGISTRY_USER_TEST": "deploy-token-user",
+        "CANNY_REGISTRY_PASSWORD_TEST": "gldt-registry-password",
+        "CANNY_RUNNER_TOKEN_TEST": "glrt-runner-token",
+        "CANNY_SSH_KEY_FILE_TEST": str(key_file),
     }
     assert run_wrapper("up", "--stack", "test-a", **secrets) == 0
     set_calls = [r for r in fake_pulumi.records() if r["args"][:2] == ["config", "set"]]
     prefix = on_test_stack(["config", "set", "--secret"], "test-a")
     assert [(r["args"], r["stdin"]) for r in set_calls] == [
+        ([*prefix, "canny:sshPrivateKey"], key_file.read_text()),
         ([*prefix, "canny:registryUser"], "deploy-token-user"),
         ([*prefix, "canny:registryPassword"], "gldt-registry-password"),
         ([*prefix, "canny:runnerToken"], "glrt-runner-token"),
-        ([*prefix, "canny:sshPrivateKey"], key_file.read_text()),
     ]
     printed = capsys.readouterr()
     every_arg = " ".join(" ".join(args) for args in fake_pulumi.calls())
@@ -294,7 +295,7 @@ def test_secrets_from_ci_variables_go_to_pulumi_on_stdin_only(
 
 
 def test_ssh_key_must_be_a_file_variable(fake_pulumi: FakePulumi) -> None:
-    assert run_wrapper("up", "--stack", "test", CANNY_SSH_KEY_FILE="-----BEGIN OPENSSH") == 3
+    assert run_wrapper("up", "--stack", "test", CANNY_SSH_KEY_FILE_TEST="-----BEGIN OPENSSH") == 3
     assert fake_pulumi.calls() == []
 
 
@@ -312,7 +313,7 @@ def test_the_registry_image_follows_the_project(fake_pulumi: FakePulumi) -> None
 
 def test_destroy_sets_no_secrets(fake_pulumi: FakePulumi) -> None:
     fake_pulumi.set_stacks([{"name": "test"}])
-    assert run_wrapper("destroy", "--stack", "test", CANNY_RUNNER_TOKEN="glrt-x") == 0
+    assert run_wrapper("destroy", "--stack", "test", CANNY_RUNNER_TOKEN_TEST="glrt-x") == 0
     assert [call[0] for call in fake_pulumi.calls()] == ["stack", "destroy"]
 
 
@@ -358,10 +359,12 @@ def test_a_stack_with_results_in_spaces_needs_a_spaces_key_before_pulumi_changes
 ) -> None:
     write_spaces_config(tmp_path / config_file)
     fake_pulumi.set_stacks([{"name": f"acme/canny/{stack}"}])
-    assert run_wrapper(command, "--stack", stack) == 3
+    credentials = PROD_CREDENTIALS if stack == "prod" else {}
+    assert run_wrapper(command, "--stack", stack, **credentials) == 3
     assert fake_pulumi.calls() == [STACK_LS]
     error = capsys.readouterr().err
-    assert "SPACES_ACCESS_KEY_ID and SPACES_SECRET_ACCESS_KEY" in error
+    side = "_PROD" if stack == "prod" else "_TEST"
+    assert f"SPACES_ACCESS_KEY_ID{side} and SPACES_SECRET_ACCESS_KEY{side}" in error
     assert "canny:resultsStore: spaces" in error
 
 
@@ -371,9 +374,9 @@ def test_the_spaces_key_reaches_pulumi_by_environment_only(
     write_spaces_config(tmp_path / "Pulumi.prod.yaml")
     fake_pulumi.set_stacks([{"name": "acme/canny/prod"}])
     fake_pulumi.set_outputs(OUTPUTS)
-    assert run_wrapper("up", "--stack", "prod", **SPACES_KEY) == 0
+    assert run_wrapper("up", "--stack", "prod", **PROD_CREDENTIALS, **SPACES_KEY) == 0
     records = fake_pulumi.records()
-    assert [record["SPACES_SECRET_ACCESS_KEY"] for record in records] == ["spaces-secret-x"] * 4
+    assert {record["SPACES_SECRET_ACCESS_KEY"] for record in records} == {"spaces-secret-x"}
     every_arg = " ".join(" ".join(record["args"]) for record in records)
     printed = capsys.readouterr()
     for value in SPACES_KEY.values():
@@ -381,14 +384,14 @@ def test_the_spaces_key_reaches_pulumi_by_environment_only(
         assert value not in printed.out + printed.err, f"{value} was printed"
 
 
-@pytest.mark.parametrize("given", ["SPACES_ACCESS_KEY_ID", "SPACES_SECRET_ACCESS_KEY"])
+@pytest.mark.parametrize("given", ["SPACES_ACCESS_KEY_ID_TEST", "SPACES_SECRET_ACCESS_KEY_TEST"])
 def test_half_a_spaces_key_is_refused_on_any_stack(
     fake_pulumi: FakePulumi, capsys: pytest.CaptureFixture[str], given: str
 ) -> None:
     fake_pulumi.set_stacks([{"name": "test"}])
-    assert run_wrapper("preview", "--stack", "test", **{given: SPACES_KEY[given]}) == 3
+    assert run_wrapper("preview", "--stack", "test", **{given: "half-a-key"}) == 3
     assert fake_pulumi.calls() == [STACK_LS]
-    (missing,) = set(SPACES_KEY) - {given}
+    (missing,) = {"SPACES_ACCESS_KEY_ID_TEST", "SPACES_SECRET_ACCESS_KEY_TEST"} - {given}
     assert f"{given} is set but {missing} is not" in capsys.readouterr().err
 
 
@@ -402,7 +405,7 @@ def test_a_spaces_key_in_the_stack_config_needs_no_variables(
         "    secure: AAABAExampleCiphertext",
     )
     fake_pulumi.set_stacks([{"name": "acme/canny/prod"}])
-    assert run_wrapper("preview", "--stack", "prod") == 0
+    assert run_wrapper("preview", "--stack", "prod", **PROD_CREDENTIALS) == 0
 
 
 def test_stacks_with_results_on_a_volume_need_no_spaces_key(
@@ -419,12 +422,12 @@ def test_prod_keeps_results_in_spaces_by_default_so_it_needs_the_key(
     Spaces, and the wrapper must judge by the same default the program uses."""
     (tmp_path / "Pulumi.prod.yaml").write_text("config:\n  canny:region: fra1\n")
     fake_pulumi.set_stacks([{"name": "acme/canny/prod"}])
-    assert run_wrapper("up", "--stack", "prod") == 3
+    assert run_wrapper("up", "--stack", "prod", **PROD_CREDENTIALS) == 3
     assert fake_pulumi.calls() == [STACK_LS]
-    assert "SPACES_ACCESS_KEY_ID and SPACES_SECRET_ACCESS_KEY" in capsys.readouterr().err
+    assert "SPACES_ACCESS_KEY_ID_PROD and SPACES_SECRET_ACCESS_KEY_PROD" in capsys.readouterr().err
     (tmp_path / "Pulumi.prod.yaml").write_text("config:\n  canny:resultsStore: volume\n")
     fake_pulumi.set_outputs(OUTPUTS)
-    assert run_wrapper("up", "--stack", "prod") == 0
+    assert run_wrapper("up", "--stack", "prod", **PROD_CREDENTIALS) == 0
 
 
 def test_every_variable_the_wrapper_reads_is_in_the_gitlab_variable_table() -> None:
@@ -432,5 +435,9 @@ def test_every_variable_the_wrapper_reads_is_in_the_gitlab_variable_table() -> N
     doc = (Path(__file__).resolve().parents[3] / "docs" / "gitlab.md").read_text()
     table_rows = [line for line in doc.splitlines() if line.startswith("| `")]
     documented = {name for row in table_rows for name in row.split("|")[1].split("`")[1::2]}
-    read = {*pulumi_cli.SECRET_VARIABLES, *pulumi_cli.SECRET_FILES, *pulumi_cli.SPACES_VARIABLES}
+    read = {
+        credential.variable(stack)
+        for credential in stack_credentials.CREDENTIALS
+        for stack in ("prod", "test")
+    }
     assert read <= documented, f"not in docs/gitlab.md's variable table: {read - documented}"
