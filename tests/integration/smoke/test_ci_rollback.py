@@ -186,9 +186,13 @@ def prod_stack(
         "FAKE_USER": target.user,
         "FAKE_PORT": str(target.port),
         "FAKE_KEY": str(target.key_file),
-        # Prod keeps results in Spaces by default: its pipeline has the Spaces key.
-        "SPACES_ACCESS_KEY_ID": "DO00EXAMPLEKEY",
-        "SPACES_SECRET_ACCESS_KEY": "spaces-secret-x",
+        # What prod's pipeline must have (ci/stack_credentials.py), the Spaces key included:
+        # prod keeps results in Spaces by default.
+        "DIGITALOCEAN_TOKEN_PROD": "dop_v1_prod_token",
+        "CANNY_SSH_KEY_FILE_PROD": str(target.key_file),
+        "CANNY_SLACK_WEBHOOK_URL_PROD": "https://hooks.slack.com/services/T0/B0/prod",
+        "SPACES_ACCESS_KEY_ID_PROD": "DO00EXAMPLEKEY",
+        "SPACES_SECRET_ACCESS_KEY_PROD": "spaces-secret-x",
     }
     return ProdStack(remote_host, state, environ)
 
