@@ -29,7 +29,7 @@ from pathlib import Path
 
 import yaml
 
-from ci import stack_credentials, stack_name
+from ci import pulumi_oidc, stack_credentials, stack_name
 from infra.image_tag import is_image_tag
 from infra.stack_defaults import stack_defaults
 
@@ -104,19 +104,29 @@ def check_protected_ref(stack: str, environ: Mapping[str, str]) -> None:
 def secret_values(stack: str, environ: Mapping[str, str]) -> dict[str, str]:
     """Config key -> secret value, for each of the stack's side's secret variables set."""
     try:
-        return stack_credentials.config_secrets(stack, environ)
+        return stack_credentials.config_secrets(stack, environ, secrets_from_esc(stack))
     except stack_credentials.CredentialError as error:
         raise RefusedError(str(error)) from error
 
 
-def stack_config(stack: str, directory: Path = Path()) -> dict[str, object]:
-    """The `config:` of the stack's file (Pulumi.test.yaml or Pulumi.<stack>.yaml), or {}."""
+def _stack_document(stack: str, directory: Path) -> dict[str, object]:
     path = directory / (stack_name.config_file(stack) or f"Pulumi.{stack}.yaml")
     if not path.is_file():
         return {}
     document = yaml.safe_load(path.read_text()) or {}
-    config = document.get("config") if isinstance(document, dict) else None
+    return document if isinstance(document, dict) else {}
+
+
+def stack_config(stack: str, directory: Path = Path()) -> dict[str, object]:
+    """The `config:` of the stack's file (Pulumi.test.yaml or Pulumi.<stack>.yaml), or {}."""
+    config = _stack_document(stack, directory).get("config")
     return config if isinstance(config, dict) else {}
+
+
+def secrets_from_esc(stack: str, directory: Path = Path()) -> bool:
+    """Prod's stack file imports an ESC environment (its `environment:` block:
+    https://www.pulumi.com/docs/esc/guides/pulumi-iac/), which then supplies prod's secrets."""
+    return stack_name.is_prod(stack) and bool(_stack_document(stack, directory).get("environment"))
 
 
 def check_spaces_credentials(stack: str, env: Mapping[str, str]) -> None:
@@ -185,10 +195,13 @@ def command_lines(
 
 def pulumi_environment(environ: Mapping[str, str], stack: str) -> dict[str, str]:
     """The stack is only ever named on the command line, so PULUMI_STACK is dropped; the
-    credentials are the stack's side's only, under the names Pulumi reads."""
+    credentials are the stack's side's only, under the names Pulumi reads, and prod's state
+    token may come from the job's GitLab ID token (ci/pulumi_oidc.py)."""
     try:
-        env = stack_credentials.pulumi_environment(stack, environ)
-    except stack_credentials.CredentialError as error:
+        env = stack_credentials.pulumi_environment(stack, environ, secrets_from_esc(stack))
+        if stack_name.is_prod(stack) and pulumi_oidc.wanted(environ):
+            env["PULUMI_ACCESS_TOKEN"] = pulumi_oidc.exchange(environ)
+    except (stack_credentials.CredentialError, pulumi_oidc.ExchangeError) as error:
         raise RefusedError(str(error)) from error
     env.pop("PULUMI_STACK", None)
     env["PULUMI_SKIP_UPDATE_CHECK"] = "true"

@@ -84,8 +84,9 @@ def _read(credential: Credential, stack: str, environ: Mapping[str, str]) -> str
     return Path(value).read_text()
 
 
-def _check_names(stack: str, environ: Mapping[str, str]) -> None:
-    """An unsuffixed variable would be read by whichever side runs: refuse it outright."""
+def _check_names(stack: str, environ: Mapping[str, str], from_esc: bool) -> None:
+    """An unsuffixed variable would be read by whichever side runs: refuse it outright. Prod's
+    required secrets must be set unless the stack takes them from an ESC environment."""
     unsuffixed = [credential.name for credential in CREDENTIALS if environ.get(credential.name)]
     if unsuffixed:
         raise CredentialError(
@@ -95,7 +96,7 @@ def _check_names(stack: str, environ: Mapping[str, str]) -> None:
     missing = [
         credential.variable(stack)
         for credential in CREDENTIALS
-        if credential.required_on_prod and stack_name.is_prod(stack)
+        if credential.required_on_prod and stack_name.is_prod(stack) and not from_esc
         if not environ.get(credential.variable(stack))
     ]
     if missing:
@@ -105,10 +106,12 @@ def _check_names(stack: str, environ: Mapping[str, str]) -> None:
         )
 
 
-def pulumi_environment(stack: str, environ: Mapping[str, str]) -> dict[str, str]:
+def pulumi_environment(
+    stack: str, environ: Mapping[str, str], from_esc: bool = False
+) -> dict[str, str]:
     """The job's environment with the stack's side's credentials under the names Pulumi reads,
     and no credential variable of either side left over; raise CredentialError."""
-    _check_names(stack, environ)
+    _check_names(stack, environ, from_esc)
     suffixed = {
         credential.name + suffix
         for credential in CREDENTIALS
@@ -122,9 +125,11 @@ def pulumi_environment(stack: str, environ: Mapping[str, str]) -> dict[str, str]
     return env
 
 
-def config_secrets(stack: str, environ: Mapping[str, str]) -> dict[str, str]:
+def config_secrets(
+    stack: str, environ: Mapping[str, str], from_esc: bool = False
+) -> dict[str, str]:
     """Pulumi config key -> secret value, for the stack's side's secrets that are set."""
-    _check_names(stack, environ)
+    _check_names(stack, environ, from_esc)
     secrets = {}
     for credential in CREDENTIALS:
         if credential.config_key is None:
