@@ -1,5 +1,6 @@
 """A throwaway git checkout of the pipeline file, as gitlab-ci-local needs one."""
 
+import json
 import os
 import shutil
 import subprocess
@@ -11,6 +12,7 @@ import yaml
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 PIPELINE = REPO_ROOT / ".gitlab-ci.yml"
+EVALUATOR = Path(__file__).with_name("workflow_rules.mjs")
 
 
 @pytest.fixture
@@ -96,3 +98,30 @@ def jobs(pipeline: dict) -> dict[str, dict]:
         for name, job in pipeline.items()
         if isinstance(job, dict) and ("script" in job or "trigger" in job)
     }
+
+
+def evaluate_rules(
+    node: str, gitlab_ci_local: str, rules: list[dict], pipelines: dict[str, dict[str, str]]
+) -> dict[str, str]:
+    """pipeline name -> the `when` that `rules` decide for it."""
+    cases = {
+        name: {"rules": rules, "variables": variables} for name, variables in pipelines.items()
+    }
+    return evaluate_cases(node, gitlab_ci_local, cases)
+
+
+def evaluate_cases(node: str, gitlab_ci_local: str, cases: dict[str, dict]) -> dict[str, str]:
+    """case name -> the `when` its `rules` decide for its `variables`, by gitlab-ci-local's
+    own rule evaluator (workflow_rules.mjs; the npm bin link points into the package's src/,
+    where utils.js lives), all in one node process. "never": the job or pipeline is not
+    created."""
+    result = subprocess.run(
+        [node, str(EVALUATOR), str(Path(gitlab_ci_local).resolve().parent)],
+        input=json.dumps({"cases": cases}),
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)

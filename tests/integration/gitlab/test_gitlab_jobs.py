@@ -66,8 +66,10 @@ SCENARIOS = {
             ("verify_test", AUTO, False),
         ],
     ),
+    # GitLab marks a protected branch's jobs with CI_COMMIT_REF_PROTECTED "true"; prod's jobs
+    # require it (an unprotected `production` gets none: test_gitlab_prod_credentials.py).
     "push to production": (
-        Pipeline("production"),
+        Pipeline("production", {"CI_COMMIT_REF_PROTECTED": "true"}),
         [
             *BUILD,
             ("preview_prod", AUTO, False),

@@ -5,17 +5,13 @@ sees. The variables per pipeline are the ones GitLab predefines for it
 branch pipelines, CI_OPEN_MERGE_REQUESTS only in a branch pipeline whose branch is the
 source of an open merge request, CI_MERGE_REQUEST_IID only in merge request pipelines."""
 
-import json
-import subprocess
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 import yaml
 
-from tests.integration.gitlab.conftest import PIPELINE
+from tests.integration.gitlab.conftest import PIPELINE, evaluate_rules
 
-EVALUATOR = Path(__file__).with_name("workflow_rules.mjs")
 OPEN_MR = {"CI_OPEN_MERGE_REQUESTS": "acme/canny-platform!7"}
 
 
@@ -76,23 +72,9 @@ PIPELINES = {
 }
 
 
-def evaluator_source_dir(gitlab_ci_local: str) -> Path:
-    """The npm bin link points into the package's src/, where utils.js lives."""
-    return Path(gitlab_ci_local).resolve().parent
-
-
 def decide(rules: list[dict], node: str, gitlab_ci_local: str) -> dict[str, str]:
     pipelines = {name: variables for name, (variables, _) in PIPELINES.items()}
-    result = subprocess.run(
-        [node, str(EVALUATOR), str(evaluator_source_dir(gitlab_ci_local))],
-        input=json.dumps({"rules": rules, "pipelines": pipelines}),
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=60,
-    )
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)
+    return evaluate_rules(node, gitlab_ci_local, rules, pipelines)
 
 
 def workflow_rules(text: str) -> list[dict]:

@@ -1,19 +1,20 @@
-// Decide which pipelines `workflow:rules` lets GitLab create, with gitlab-ci-local's own
-// rule evaluator (`gitlab-ci-local --list` does not apply workflow rules at all).
+// Decide which pipelines `workflow:rules` let GitLab create, or which jobs a pipeline gets,
+// with gitlab-ci-local's own rule evaluator (`gitlab-ci-local --list` does not apply
+// workflow rules at all).
 //
-//   node workflow_rules.mjs GITLAB_CI_LOCAL_SRC_DIR < {"rules": [...], "pipelines": {name: variables}}
+//   node workflow_rules.mjs GITLAB_CI_LOCAL_SRC_DIR < {"cases": {name: {rules, variables}}}
 //
-// Prints {name: when}; GitLab creates the pipeline unless `when` is "never". Rules are
-// evaluated top down and the first match decides (https://docs.gitlab.com/ci/yaml/workflow/).
+// Prints {name: when}; GitLab creates the pipeline (or job) unless `when` is "never". Rules
+// are evaluated top down and the first match decides (https://docs.gitlab.com/ci/yaml/workflow/).
 import { readFileSync } from "node:fs";
 import { pathToFileURL } from "node:url";
 import path from "node:path";
 
 const sourceDir = process.argv[2];
 const { Utils } = await import(pathToFileURL(path.join(sourceDir, "utils.js")).href);
-const { rules, pipelines } = JSON.parse(readFileSync(0, "utf-8"));
+const { cases } = JSON.parse(readFileSync(0, "utf-8"));
 const decided = {};
-for (const [name, variables] of Object.entries(pipelines)) {
+for (const [name, { rules, variables }] of Object.entries(cases)) {
   const result = Utils.getRulesResult(
     { rules, variables, cwd: ".", argv: {} },
     { branches: { default: "develop" } },
