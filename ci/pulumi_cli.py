@@ -204,6 +204,8 @@ def pulumi_environment(environ: Mapping[str, str], stack: str) -> dict[str, str]
     except (stack_credentials.CredentialError, pulumi_oidc.ExchangeError) as error:
         raise RefusedError(str(error)) from error
     env.pop("PULUMI_STACK", None)
+    # The ID token has done its work once exchanged: Pulumi and the program never need it.
+    env.pop(pulumi_oidc.ID_TOKEN_VARIABLE, None)
     env["PULUMI_SKIP_UPDATE_CHECK"] = "true"
     return env
 

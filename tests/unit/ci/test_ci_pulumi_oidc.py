@@ -100,6 +100,7 @@ def test_a_refused_exchange_names_the_policy_and_no_token(endpoint: TokenEndpoin
 def test_prods_pulumi_gets_the_exchanged_token(endpoint: TokenEndpoint) -> None:
     env = pulumi_cli.pulumi_environment({**PROD_CREDENTIALS, **oidc_job(endpoint)}, "prod")
     assert env["PULUMI_ACCESS_TOKEN"] == GRANTED
+    assert "PULUMI_OIDC_TOKEN" not in env, "the ID token stays out of Pulumi's environment"
 
 
 def test_a_static_prod_token_is_used_as_is(endpoint: TokenEndpoint) -> None:

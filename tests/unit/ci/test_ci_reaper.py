@@ -170,3 +170,14 @@ def test_a_missing_tool_is_named(
     environ = {"PATH": str(tmp_path / "empty-bin")}
     assert reaper.main(["--remote", remote("develop")], environ, NOW) == 1
     assert "git is not on PATH" in capsys.readouterr().err
+
+
+def test_the_reaper_refuses_a_credential_without_a_side(
+    fake_pulumi: FakePulumi, remote: Callable[..., str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """It lists and destroys test stacks only, with the test side's credentials: a token it
+    cannot place (docs/security.md) stops it before it lists anything."""
+    environ = job_environ(DIGITALOCEAN_TOKEN="whose-token")
+    assert reaper.main(["--remote", remote("develop")], environ, NOW) == 3
+    assert fake_pulumi.calls() == []
+    assert "DIGITALOCEAN_TOKEN set without a side" in capsys.readouterr().err
