@@ -16,11 +16,19 @@ GitLab's visibility, as modelled here:
 
 import fnmatch
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
+import yaml
 
 from ci import stack_credentials
-from tests.integration.gitlab.conftest import evaluate_cases, evaluate_rules, jobs
+from tests.integration.gitlab.conftest import (
+    PIPELINE,
+    evaluate_cases,
+    evaluate_rules,
+    jobs,
+    run_gitlab_ci_local,
+)
 
 PROD_SCOPE = "production"
 TEST_SCOPES = ("test", "review/*")
@@ -99,27 +107,30 @@ def visible(job: dict, variables: dict[str, str], protected: bool, scope: str) -
     return scope == "*" or (environment is not None and fnmatch.fnmatchcase(environment, scope))
 
 
-@pytest.fixture
-def running_jobs(
-    expanded_pipeline: dict, require_tool: Callable[[str], str]
-) -> dict[str, dict[str, dict]]:
-    """pipeline name -> the jobs GitLab creates in it (rules decided per pipeline)."""
-    node, gitlab_ci_local = require_tool("node"), require_tool("gitlab-ci-local")
-    all_jobs = jobs(expanded_pipeline)
+def created_jobs(pipeline: dict, node: str, gitlab_ci_local: str) -> dict[str, dict[str, dict]]:
+    """pipeline name -> the jobs GitLab creates in it (each job's rules decided for it)."""
+    all_jobs = jobs(pipeline)
     cases = {
-        f"{job_name}\t{pipeline}": {
+        f"{job_name}\t{kind}": {
             "rules": job.get("rules") or [{"when": "on_success"}],
             "variables": variables,
         }
         for job_name, job in all_jobs.items()
-        for pipeline, variables in PIPELINES.items()
+        for kind, variables in PIPELINES.items()
     }
     created: dict[str, dict[str, dict]] = {name: {} for name in PIPELINES}
     for case, when in evaluate_cases(node, gitlab_ci_local, cases).items():
-        job_name, pipeline = case.split("\t")
+        job_name, kind = case.split("\t")
         if when != "never":
-            created[pipeline][job_name] = all_jobs[job_name]
+            created[kind][job_name] = all_jobs[job_name]
     return created
+
+
+@pytest.fixture
+def running_jobs(
+    expanded_pipeline: dict, require_tool: Callable[[str], str]
+) -> dict[str, dict[str, dict]]:
+    return created_jobs(expanded_pipeline, require_tool("node"), require_tool("gitlab-ci-local"))
 
 
 def reaching_prod(running: dict[str, dict[str, dict]]) -> dict[str, list[str]]:
@@ -185,3 +196,39 @@ def test_the_model_sees_the_gitlab_free_hole_it_guards_against() -> None:
     assert not visible(
         rogue, PIPELINES["push to a feature branch"], protected=True, scope=PROD_SCOPE
     )
+
+
+ROGUE_JOBS = """
+rogue_reader:
+  stage: deploy
+  script: [env]
+  environment:
+    name: production
+  rules:
+    - if: $CI_COMMIT_BRANCH == "develop"
+rogue_token:
+  stage: deploy
+  script: [env]
+  id_tokens:
+    STOLEN:
+      aud: urn:pulumi:org:acme
+  rules:
+    - if: $CI_PIPELINE_SOURCE == "merge_request_event"
+"""
+
+
+def test_a_job_reaching_prod_from_another_ref_would_be_caught(
+    checkout: Callable[[str, str | None], Path], require_tool: Callable[[str], str]
+) -> None:
+    """The check above is only worth something if it fails on such a pipeline: a job added
+    on develop that declares the production environment, and a merge request job asking
+    for an ID token."""
+    gitlab_ci_local = require_tool("gitlab-ci-local")
+    repo = checkout("feature/login", None)
+    (repo / ".gitlab-ci.yml").write_text(PIPELINE.read_text() + ROGUE_JOBS)
+    result = run_gitlab_ci_local(gitlab_ci_local, repo, "--preview")
+    assert result.returncode == 0, result.stdout + result.stderr
+    running = created_jobs(yaml.safe_load(result.stdout), require_tool("node"), gitlab_ci_local)
+    found = reaching_prod(running)
+    assert found["push to develop"] == ["rogue_reader"], found
+    assert found["merge request feature -> develop"] == ["rogue_token"], found
