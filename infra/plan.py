@@ -3,8 +3,9 @@
     python -m infra.plan --stack test|prod|test-<slug> [--json] [--config-file FILE]
 
 The real program (infra/__main__.py) runs under mocks (infra/offline.py) with the stack file;
-values that never live in a stack file (the image tag CI sets, the secrets) get clearly
-named stand-ins, listed in the output. Secret inputs print as "[secret]".
+values that never live in a stack file (the image tag CI sets, the secrets), and on prod the
+placeholders it refuses and the alert receiver monitoring needs, get clearly named
+stand-ins, listed in the output. Secret inputs print as "[secret]".
 """
 
 from __future__ import annotations
