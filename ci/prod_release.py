@@ -17,6 +17,11 @@ Deploy, smoke test and rollback are one job because GitLab's `resource_group` lo
 jobs (https://docs.gitlab.com/ci/resource_groups/): with separate jobs another pipeline's
 deploy could run between this deploy and its smoke test, which would then roll that one back.
 
+A release that failed before it changed anything (the stack locked, a policy violated,
+the config or the program wrong) is not rolled back: prod still runs the previous release,
+untouched, and the job says so. Whether the update changed prod is read from Pulumi's
+engine events (ci.update_outcome), not guessed from its exit status.
+
 The previous tag is the stack's `imageTag` output, read with `pulumi stack output --json`.
 Exit: 0 deployed and smoke-tested; 1 anything else, with the cause and where prod is now.
 """
@@ -28,9 +33,10 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from ci import pulumi_cli, stack_name
+from ci import pulumi_cli, stack_name, update_outcome
 
 IMAGE_TAG_OUTPUT = "imageTag"
+RELEASE_EVENTS = Path("release-events.jsonl")
 
 
 def smoke_test(url: str, wait: float) -> int:
@@ -48,7 +54,13 @@ def deployed_tag(environ: Mapping[str, str]) -> str | None:
     return tag if isinstance(tag, str) and tag else None
 
 
-def _up(environ: Mapping[str, str], tag: str | None, dotenv: Path, step: str) -> bool:
+def _up(
+    environ: Mapping[str, str],
+    tag: str | None,
+    dotenv: Path,
+    step: str,
+    event_log: Path | None = None,
+) -> bool:
     """One `pulumi up`; each step gets its own deploy id, so the rollback re-runs compose up
     and the gate even when the failed update left the previous tag in the state."""
     deploy_id = f"{environ.get('CI_JOB_ID', 'local')}-{step}"
@@ -60,10 +72,22 @@ def _up(environ: Mapping[str, str], tag: str | None, dotenv: Path, step: str) ->
             explicit_tag=tag,
             dotenv=dotenv,
             deploy_id=deploy_id,
+            event_log=event_log,
         )
     except subprocess.CalledProcessError:
         return False
     return True
+
+
+def _untouched(new: str, previous: str | None) -> int:
+    print(
+        f"prod_release: RELEASE {new} FAILED before it changed anything: the stack is locked "
+        "(a killed job: run recover_prod), a policy was violated, or the config or the "
+        "program is wrong; the output above names which. Prod is untouched and still runs "
+        f"{previous or 'what it ran before'}: nothing to roll back.",
+        file=sys.stderr,
+    )
+    return 1
 
 
 def _deploy_url(dotenv: Path) -> str:
@@ -75,7 +99,12 @@ def release(environ: Mapping[str, str], dotenv: Path, smoke_wait: float) -> int:
     previous = deployed_tag(environ)
     new = pulumi_cli.image_tag(None, environ)
     print(f"prod_release: deploying {new} (prod runs {previous or 'nothing yet'})", flush=True)
-    if not _up(environ, None, dotenv, "release"):
+    RELEASE_EVENTS.unlink(missing_ok=True)
+    if not _up(environ, None, dotenv, "release", RELEASE_EVENTS):
+        changes = update_outcome.changes_in(RELEASE_EVENTS)
+        if not changes:
+            return _untouched(new, previous)
+        print(f"prod_release: the failed update had begun: {', '.join(changes)}", file=sys.stderr)
         cause = "pulumi up failed: compose up or the readiness gate did not pass"
     elif smoke_test(_deploy_url(dotenv), smoke_wait) != 0:
         cause = "the smoke test failed"

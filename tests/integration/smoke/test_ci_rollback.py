@@ -95,6 +95,10 @@ def test_an_unreachable_host_fails_with_the_reason(capsys: pytest.CaptureFixture
 # component does on the host (infra/deploy.py: deploy.sh with the pinned tag, then gate.sh)
 # over the real sshd, and, like Pulumi, records its inputs (tag and deploy id) in its state
 # only when the whole update succeeded, and does nothing when they equal the state's.
+# With `--event-log FILE` it writes engine events as Pulumi does (sdk/go/common/apitype/
+# events.go): a planning resourcePreEvent in the preview pass, an executed one before it
+# runs the deploy. A `refuse` file in its state makes `up` fail before any step runs, the
+# way a lock (no events at all) or a mandatory policy violation (preview events only) does.
 STAND_IN_PULUMI = """\
 #!{python}
 import json, os, shlex, sys
@@ -104,6 +108,14 @@ from ci.ssh import SshTarget, run, session
 state = Path(os.environ["FAKE_PULUMI_DIR"])
 args = sys.argv[1:]
 words = [arg for arg in args if not arg.startswith("-")]
+event_log = args[args.index("--event-log") + 1] if "--event-log" in args else None
+DEPLOY_URN = "urn:pulumi:prod::canny::canny:infra:Deploy$command:remote:Command::deploy"
+
+def event(planning):
+    if event_log and os.environ.get("PULUMI_DEBUG_COMMANDS") == "true":
+        pre = {{"metadata": {{"op": "replace", "urn": DEPLOY_URN}}, "planning": planning}}
+        with open(event_log, "a") as log:
+            log.write(json.dumps({{"resourcePreEvent": pre}}) + "\\n")
 if words[:2] == ["config", "set"]:
     sys.stdin.read()
 elif words[:2] == ["stack", "ls"]:
@@ -123,6 +135,16 @@ elif words[:1] == ["up"]:
     if inputs_file.exists() and json.loads(inputs_file.read_text()) == inputs:
         sys.exit(0)
     tag = inputs["imageTag"]
+    refuse = state / "refuse"
+    if refuse.exists():
+        if refuse.read_text() == "policy":
+            event(planning=True)
+            print("error: preview failed: mandatory policy violation", file=sys.stderr)
+        else:
+            print("error: the stack is currently locked by 1 lock(s).", file=sys.stderr)
+        sys.exit(255)
+    event(planning=True)
+    event(planning=False)
     with (state / "ups.log").open("a") as log:
         log.write(tag + "\\n")
     app = os.environ["FAKE_APP_DIR"]
@@ -163,6 +185,10 @@ class ProdStack:
 
     def ups(self) -> list[str]:
         return (self.state / "ups.log").read_text().split()
+
+    def refuse_updates(self, kind: str) -> None:
+        """Make every later `up` fail before it changes anything: "lock" or "policy"."""
+        (self.state / "refuse").write_text(kind)
 
 
 @pytest.fixture
@@ -229,6 +255,26 @@ def test_a_broken_release_returns_prod_to_the_previous_tag_and_fails(
     assert prod_stack.host_tag() == "good-1", "the host must run the previous tag"
     ups = [call for call in prod_stack.host.calls("docker") if call["argv"][1:2] == ["up"]]
     assert ups[-1]["image_tag"] == "good-1"
+
+
+@pytest.mark.parametrize("kind", ["lock", "policy"])
+def test_a_release_that_never_started_leaves_prod_alone_and_says_so(
+    prod_stack: ProdStack,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    kind: str,
+) -> None:
+    """A locked stack or a policy violation: no rollback (it would fail on the same lock or
+    redeploy what is known to be good), and no "prod may be down" either."""
+    assert prod_stack.release("good-1", monkeypatch, smoke_fails=False, job="1") == 0
+    prod_stack.refuse_updates(kind)
+    assert prod_stack.release("bad-2", monkeypatch, smoke_fails=False, job="2") == 1
+    err = capsys.readouterr().err
+    assert "RELEASE bad-2 FAILED before it changed anything" in err, err
+    assert "Prod is untouched and still runs good-1" in err, err
+    assert "rolling" not in err and "may be down" not in err, err
+    assert prod_stack.ups() == ["good-1"], "nothing may be deployed, not even a rollback"
+    assert (prod_stack.state_tag(), prod_stack.host_tag()) == ("good-1", "good-1")
 
 
 def test_a_failed_first_release_has_nothing_to_return_to(
