@@ -5,6 +5,10 @@ A missed or failed stop job must never leave a droplet running, so a scheduled j
 remote: that works with the CI job token GitLab already put in the clone URL, while the
 branches API would need one more long-lived access token stored as a CI/CD variable.
 Only `test-<slug>` stacks are ever candidates: `prod` and `test` are never touched.
+
+A stack whose update has been "in progress" for longer than any job may run (a killed job
+left it so) is reported, whichever stack it is, and fails the job, so someone runs its
+`recover_*` job (ci/stack_recovery.py): skipping it quietly would keep it for ever.
 """
 
 import argparse
@@ -16,7 +20,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from ci import pulumi_cli, stack_name
+import requests
+
+from ci import ephemeral_sweep, pulumi_cli, stack_name
 
 
 @dataclass(frozen=True)
@@ -30,6 +36,11 @@ class Stack:
 class Doomed:
     stack: str
     reason: str
+
+
+# Longer than the longest Pulumi job may run (.gitlab-ci.yml: deploy_prod's 50 minutes):
+# an update "in progress" for longer than this belongs to a job that is gone.
+STALE_AFTER = timedelta(hours=2)
 
 
 def parse_stacks(stack_ls_json: str) -> list[Stack]:
@@ -59,10 +70,36 @@ def _is_review(name: str) -> bool:
         return False
 
 
+def stale(stacks: Iterable[Stack], now: datetime) -> list[Doomed]:
+    """Stacks of any kind whose update has been in progress for longer than STALE_AFTER."""
+    found = []
+    for stack in stacks:
+        if not stack.update_in_progress or stack.last_update is None:
+            continue
+        if now - stack.last_update > STALE_AFTER:
+            hours = (now - stack.last_update) // timedelta(hours=1)
+            found.append(Doomed(stack.name, f"an update has been in progress for {hours} hours"))
+    return found
+
+
+def report_stale(stacks: Iterable[Stack], now: datetime) -> bool:
+    """Print each stale stack with its fix; True when there was one."""
+    found = stale(stacks, now)
+    for victim in found:
+        print(
+            f"reaper: STALE {victim.stack}: {victim.reason}, so a killed job left it locked. "
+            f"Run its recover job (recover_prod, recover_test, recover_review) or "
+            f"`python -m ci.stack_recovery --stack {victim.stack}`",
+            file=sys.stderr,
+        )
+    return bool(found)
+
+
 def select(
     stacks: Iterable[Stack], branches: Iterable[str], now: datetime, max_age: timedelta
 ) -> list[Doomed]:
-    """Review stacks to destroy; a stack in the middle of an update is left for next time."""
+    """Review stacks to destroy; a stack in the middle of an update is left for next time
+    (and reported when it has been so for too long: report_stale)."""
     live = {stack_name.stack_for_branch(b) for b in branches if stack_name.ref_slug(b)}
     doomed = []
     for stack in stacks:
@@ -90,7 +127,11 @@ def reap(doomed: Iterable[Doomed], environ: Mapping[str, str]) -> list[str]:
             pulumi_cli.run("destroy", victim.stack, environ)
             pulumi_cli.run("stack-rm", victim.stack, environ)
         except (pulumi_cli.RefusedError, subprocess.CalledProcessError) as error:
-            print(f"reaper: could not reap {victim.stack}: {error}", file=sys.stderr)
+            print(
+                f"reaper: could not reap {victim.stack}: {error} (locked by a killed job? "
+                f"`python -m ci.stack_recovery --stack {victim.stack}` unlocks it)",
+                file=sys.stderr,
+            )
             failed.append(victim.stack)
     return failed
 
@@ -100,13 +141,41 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--remote", default="origin", help="git remote whose branches count")
     parser.add_argument("--max-age-hours", type=int, default=48)
     parser.add_argument("--dry-run", action="store_true", help="list, destroy nothing")
+    parser.add_argument(
+        "--sweep-ephemeral",
+        action="store_true",
+        help="also list droplets tagged ephemeral that belong to no stack (ci.ephemeral_sweep)",
+    )
+    parser.add_argument(
+        "--delete-orphans", action="store_true", help="delete what --sweep-ephemeral lists"
+    )
+    parser.add_argument("--api-url", default=ephemeral_sweep.API_URL, help=argparse.SUPPRESS)
     return parser.parse_args(argv)
+
+
+def sweep_ephemeral(
+    args: argparse.Namespace, stacks: Iterable[Stack], environ: Mapping[str, str]
+) -> bool:
+    """Run the sweep; True when it could not run."""
+    token = environ.get("DIGITALOCEAN_TOKEN")
+    if not token:
+        print("reaper: --sweep-ephemeral needs DIGITALOCEAN_TOKEN", file=sys.stderr)
+        return True
+    names = {stack_name.bare_name(stack.name) for stack in stacks}
+    api = ephemeral_sweep.DigitalOceanApi(token, args.api_url)
+    env = pulumi_cli.pulumi_environment(environ)
+    try:
+        ephemeral_sweep.sweep(api, names, env, delete=args.delete_orphans and not args.dry_run)
+    except (requests.RequestException, subprocess.CalledProcessError) as error:
+        print(f"reaper: the ephemeral sweep failed: {error}", file=sys.stderr)
+        return True
+    return False
 
 
 def main(argv: Sequence[str], environ: Mapping[str, str], now: datetime) -> int:
     args = parse_args(argv)
-    env = pulumi_cli.pulumi_environment(environ)
     try:
+        env = pulumi_cli.pulumi_environment(environ)
         branches = parse_heads(_output(["git", "ls-remote", "--heads", args.remote], env))
         stacks = parse_stacks(_output(["pulumi", "stack", "ls", "--json"], env))
     except subprocess.CalledProcessError as error:
@@ -115,19 +184,25 @@ def main(argv: Sequence[str], environ: Mapping[str, str], now: datetime) -> int:
     except FileNotFoundError as error:
         print(f"reaper: {error.filename} is not on PATH", file=sys.stderr)
         return 1
+    except pulumi_cli.RefusedError as error:
+        print(f"reaper: refused: {error}", file=sys.stderr)
+        return 3
     if not branches:
         # An empty answer means a broken remote, not a repository without branches.
         print(f"reaper: {args.remote!r} lists no branches; reaping nothing", file=sys.stderr)
         return 1
+    needs_attention = report_stale(stacks, now)
+    if args.sweep_ephemeral and sweep_ephemeral(args, stacks, environ):
+        needs_attention = True
     doomed = select(stacks, branches, now, timedelta(hours=args.max_age_hours))
     if not doomed:
         print("reaper: no review stack to reap")
-        return 0
+        return 1 if needs_attention else 0
     if args.dry_run:
         for victim in doomed:
             print(f"would reap {victim.stack}: {victim.reason}")
-        return 0
-    return 1 if reap(doomed, environ) else 0
+        return 1 if needs_attention else 0
+    return 1 if reap(doomed, environ) or needs_attention else 0
 
 
 if __name__ == "__main__":

@@ -1,7 +1,9 @@
 import json
 import subprocess
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -170,3 +172,120 @@ def test_a_missing_tool_is_named(
     environ = {"PATH": str(tmp_path / "empty-bin")}
     assert reaper.main(["--remote", remote("develop")], environ, NOW) == 1
     assert "git is not on PATH" in capsys.readouterr().err
+
+
+def test_an_update_in_progress_for_hours_is_reported_whatever_the_stack_and_fails_the_job(
+    fake_pulumi: FakePulumi, remote: Callable[..., str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A killed job left these locked: skipping them quietly would keep them so for ever."""
+    fake_pulumi.set_stacks(
+        [
+            {"name": "prod", "lastUpdate": "2026-11-25T06:00:00.000Z", "updateInProgress": True},
+            {"name": "test-feature-a", "lastUpdate": "2026-11-25T11:30:00.000Z",
+             "updateInProgress": True},
+        ]
+    )  # fmt: skip
+    assert run_reaper(remote("develop", "feature/a")) == 1
+    err = capsys.readouterr().err
+    assert "STALE prod: an update has been in progress for 6 hours" in err, err
+    assert "python -m ci.stack_recovery --stack prod" in err, err
+    assert "test-feature-a" not in err, "an update of 30 minutes may still be running"
+    assert fake_pulumi.calls() == [STACK_LS], "a locked stack is reported, never destroyed"
+
+
+class FakeDigitalOcean(ThreadingHTTPServer):
+    """DigitalOcean's droplet list (two pages) and delete, on 127.0.0.1."""
+
+    def __init__(self, droplets: list[dict]) -> None:
+        super().__init__(("127.0.0.1", 0), FakeDigitalOceanHandler)
+        self.droplets = droplets
+        self.requests: list[tuple[str, str, str | None]] = []
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+
+class FakeDigitalOceanHandler(BaseHTTPRequestHandler):
+    server: FakeDigitalOcean
+
+    def log_message(self, format: str, *args: object) -> None:
+        """Quiet: the test reads self.server.requests."""
+
+    def do_GET(self) -> None:
+        self.server.requests.append(("GET", self.path, self.headers.get("Authorization")))
+        page = 2 if "&page=2" in self.path else 1
+        body = {"droplets": self.server.droplets[page - 1 :: 2], "links": {}}
+        if page == 1:
+            body["links"] = {"pages": {"next": f"{self.server.url}{self.path}&page=2"}}
+        payload = json.dumps(body).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def do_DELETE(self) -> None:
+        self.server.requests.append(("DELETE", self.path, self.headers.get("Authorization")))
+        self.send_response(204)
+        self.end_headers()
+
+
+@pytest.fixture
+def digitalocean() -> Iterator[FakeDigitalOcean]:
+    tags = ["canny", "ephemeral"]
+    server = FakeDigitalOcean(
+        [
+            {"id": 101, "name": "owned", "tags": [*tags, "canny-test-feature-alive"]},
+            {"id": 102, "name": "interrupted", "tags": [*tags, "canny-test-feature-alive"]},
+            {"id": 103, "name": "stackless", "tags": [*tags, "canny-test-feature-removed"]},
+            {"id": 104, "name": "prod-mistagged", "tags": [*tags, "canny-prod"]},
+        ]
+    )
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+    thread.join(timeout=5)
+
+
+def sweep(fake_pulumi: FakePulumi, remote_path: str, api: str, *argv: str) -> int:
+    fake_pulumi.set_stacks(
+        [{"name": "prod"}, {"name": "test-feature-alive", "lastUpdate": "2026-11-25T11:00:00Z"}]
+    )
+    fake_pulumi.set_export(
+        [
+            {"type": "digitalocean:index/droplet:Droplet", "id": "101"},
+            {"type": "digitalocean:index/firewall:Firewall", "id": "102"},
+        ]
+    )
+    environ = job_environ(DIGITALOCEAN_TOKEN="do-token-x")
+    return reaper.main(
+        ["--remote", remote_path, "--sweep-ephemeral", "--api-url", api, *argv], environ, NOW
+    )
+
+
+def test_the_sweep_lists_ephemeral_droplets_of_no_stack_and_deletes_nothing_by_default(
+    fake_pulumi: FakePulumi,
+    remote: Callable[..., str],
+    digitalocean: FakeDigitalOcean,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert sweep(fake_pulumi, remote("develop", "feature/alive"), digitalocean.url) == 0
+    out = capsys.readouterr().out
+    assert "would delete (run with --delete-orphans) droplet 102 interrupted: it is not in " in out
+    assert "droplet 103 stackless: its stack test-feature-removed does not exist" in out
+    assert "101" not in out and "prod-mistagged" not in out, out
+    assert [method for method, _, _ in digitalocean.requests] == ["GET", "GET"]
+    assert {auth for _, _, auth in digitalocean.requests} == {"Bearer do-token-x"}
+    assert "do-token-x" not in out
+
+
+def test_the_sweep_deletes_only_when_asked(
+    fake_pulumi: FakePulumi, remote: Callable[..., str], digitalocean: FakeDigitalOcean
+) -> None:
+    path = remote("develop", "feature/alive")
+    assert sweep(fake_pulumi, path, digitalocean.url, "--delete-orphans") == 0
+    deleted = [path for method, path, _ in digitalocean.requests if method == "DELETE"]
+    assert sorted(deleted) == ["/v2/droplets/102", "/v2/droplets/103"]
