@@ -1,0 +1,227 @@
+"""ci.release_images against a real registry (Docker's distribution, htpasswd auth: the
+Basic challenge) and against a stand-in for GitLab's token auth (the Bearer challenge)."""
+
+import base64
+import hashlib
+import json
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+import requests
+
+from ci import release_images
+from tests.conftest import pick_free_port
+
+COMMIT = "0123456789abcdef0123456789abcdef01234567"
+USER, PASSWORD = "ci-user", "registry-password-x"
+MANIFEST_V2 = "application/vnd.docker.distribution.manifest.v2+json"
+
+
+@dataclass
+class RealRegistry:
+    url: str
+    host: str
+
+    def _blob(self, name: str, data: bytes) -> str:
+        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        auth = (USER, PASSWORD)
+        start = requests.post(f"{self.url}/v2/{name}/blobs/uploads/", auth=auth, timeout=10)
+        assert start.status_code == 202, start.text
+        location = start.headers["Location"]
+        location = location if location.startswith("http") else self.url + location
+        separator = "&" if "?" in location else "?"
+        done = requests.put(
+            f"{location}{separator}digest={digest}", data=data, auth=auth, timeout=10
+        )
+        assert done.status_code == 201, done.text
+        return digest
+
+    def push(self, name: str, tag: str) -> str:
+        """An image manifest (one config, one layer) as name:tag; returns its digest."""
+        config = json.dumps({"architecture": "amd64", "os": "linux", "tag": tag}).encode()
+        layer = f"layer of {name}:{tag}".encode()
+        manifest = {
+            "schemaVersion": 2,
+            "mediaType": MANIFEST_V2,
+            "config": {
+                "mediaType": "application/vnd.docker.container.image.v1+json",
+                "size": len(config),
+                "digest": self._blob(name, config),
+            },
+            "layers": [
+                {
+                    "mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip",
+                    "size": len(layer),
+                    "digest": self._blob(name, layer),
+                }
+            ],
+        }
+        response = requests.put(
+            f"{self.url}/v2/{name}/manifests/{tag}",
+            data=json.dumps(manifest),
+            headers={"Content-Type": MANIFEST_V2},
+            auth=(USER, PASSWORD),
+            timeout=10,
+        )
+        assert response.status_code == 201, response.text
+        return response.headers["Docker-Content-Digest"]
+
+
+@pytest.fixture
+def registry(tmp_path: Path, require_tool: Callable[[str], str]) -> Iterator[RealRegistry]:
+    password_file = tmp_path / "htpasswd"
+    hashed = subprocess.run(
+        [require_tool("htpasswd"), "-Bbn", USER, PASSWORD],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    password_file.write_text(hashed)
+    port = pick_free_port()
+    config = tmp_path / "registry.yml"
+    config.write_text(
+        "version: 0.1\n"
+        f"storage:\n  filesystem:\n    rootdirectory: {tmp_path / 'data'}\n"
+        f"http:\n  addr: 127.0.0.1:{port}\n"
+        f"auth:\n  htpasswd:\n    realm: test\n    path: {password_file}\n"
+    )
+    log = (tmp_path / "registry.log").open("w")
+    process = subprocess.Popen(
+        [require_tool("docker-registry"), "serve", str(config)], stdout=log, stderr=log
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(100):
+            try:
+                if requests.get(f"{url}/v2/", timeout=1).status_code == 401:
+                    break
+            except requests.ConnectionError:
+                time.sleep(0.1)
+        else:
+            pytest.fail(f"the registry did not start: {(tmp_path / 'registry.log').read_text()}")
+        yield RealRegistry(url, f"127.0.0.1:{port}")
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        log.close()
+
+
+def run(host: str, tmp_path: Path, password: str = PASSWORD) -> int:
+    environ = {
+        "CI_COMMIT_SHA": COMMIT,
+        "CI_REGISTRY_IMAGE": f"{host}/acme/canny",
+        "CI_REGISTRY_USER": USER,
+        "CI_REGISTRY_PASSWORD": password,
+    }
+    output = tmp_path / "release-images.json"
+    return release_images.main(["--output", str(output), "--scheme", "http"], environ)
+
+
+def test_the_release_is_the_images_develop_pushed_for_the_commit(
+    registry: RealRegistry, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    backend = registry.push("acme/canny/backend", COMMIT)
+    gateway = registry.push("acme/canny/gateway", COMMIT)
+    registry.push("acme/canny/backend", "another-commit")
+    assert run(registry.host, tmp_path) == 0
+    record = json.loads((tmp_path / "release-images.json").read_text())
+    assert record == {
+        "commit": COMMIT,
+        "images": {
+            f"{registry.host}/acme/canny/backend": backend,
+            f"{registry.host}/acme/canny/gateway": gateway,
+        },
+    }
+    out = capsys.readouterr().out
+    assert f"acme/canny/gateway:{COMMIT} is {gateway}" in out, out
+    assert PASSWORD not in out
+
+
+def test_a_commit_develop_never_built_stops_the_release(
+    registry: RealRegistry, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    registry.push("acme/canny/backend", COMMIT)
+    assert run(registry.host, tmp_path) == 1
+    err = capsys.readouterr().err
+    assert f"acme/canny/gateway:{COMMIT} not in the registry" in err, err
+    assert "fast-forward" in err
+    assert not (tmp_path / "release-images.json").exists()
+
+
+def test_wrong_registry_credentials_fail_with_the_reason(
+    registry: RealRegistry, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    registry.push("acme/canny/backend", COMMIT)
+    assert run(registry.host, tmp_path, password="wrong") == 1
+    assert "401" in capsys.readouterr().err
+
+
+class TokenRegistry(ThreadingHTTPServer):
+    """GitLab's registry as a client sees it: 401 with a Bearer challenge naming the token
+    realm; the realm trades the user and password for a token
+    (https://distribution.github.io/distribution/spec/auth/token/)."""
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), TokenRegistryHandler)
+        self.token_requests: list[str] = []
+
+    @property
+    def host(self) -> str:
+        return f"127.0.0.1:{self.server_address[1]}"
+
+
+class TokenRegistryHandler(BaseHTTPRequestHandler):
+    server: TokenRegistry
+
+    def log_message(self, format: str, *args: object) -> None:
+        """Quiet: the test reads self.server.token_requests."""
+
+    def _answer(self, status: int, headers: dict[str, str], body: bytes = b"") -> None:
+        self.send_response(status)
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self) -> None:
+        self.server.token_requests.append(self.path)
+        expected = "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
+        if self.headers.get("Authorization") != expected:
+            self._answer(401, {})
+            return
+        self._answer(200, {"Content-Type": "application/json"}, b'{"token": "jwt-x"}')
+
+    def do_HEAD(self) -> None:
+        if self.headers.get("Authorization") == "Bearer jwt-x":
+            self._answer(200, {"Docker-Content-Digest": "sha256:" + "ab" * 32})
+            return
+        challenge = (
+            f'Bearer realm="http://{self.server.host}/jwt/auth",service="container_registry",'
+            f'scope="repository:{self.path.split("/manifests/")[0][4:]}:pull"'
+        )
+        self._answer(401, {"WWW-Authenticate": challenge})
+
+
+def test_a_token_registry_is_asked_for_a_pull_token_first(tmp_path: Path) -> None:
+    server = TokenRegistry()
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        assert run(server.host, tmp_path) == 0
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+    record = json.loads((tmp_path / "release-images.json").read_text())
+    assert set(record["images"].values()) == {"sha256:" + "ab" * 32}
+    assert server.token_requests == [
+        "/jwt/auth?service=container_registry&scope=repository%3Aacme%2Fcanny%2Fbackend%3Apull",
+        "/jwt/auth?service=container_registry&scope=repository%3Aacme%2Fcanny%2Fgateway%3Apull",
+    ]
