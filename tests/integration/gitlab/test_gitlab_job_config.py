@@ -19,6 +19,11 @@ def pulumi_jobs(pipeline: dict) -> dict[str, dict]:
     }
 
 
+def needed(job: dict) -> set[str]:
+    """Names of the jobs a job needs (gitlab-ci-local expands `needs` to mappings)."""
+    return {need["job"] if isinstance(need, dict) else need for need in job.get("needs") or []}
+
+
 def commands(job: dict) -> str:
     return "\n".join([*job.get("before_script", []), *job.get("script", [])])
 
@@ -127,3 +132,79 @@ def test_image_builds_ask_for_a_runner_buildah_can_run_on(expanded_pipeline: dic
         assert job.get("tags") == [BUILD_RUNNER_TAG], f"{name} runs on {job.get('tags')}"
     assert expanded_pipeline["variables"]["CANNY_BUILD_RUNNER_TAG"]
     assert "`CANNY_BUILD_RUNNER_TAG`" in GITLAB_DOC and "seccomp" in GITLAB_DOC
+
+
+# GitLab's default job timeout is the project's, 60 minutes unless changed, and a runner's
+# maximum timeout caps every job (https://docs.gitlab.com/ci/yaml/#timeout).
+GITLAB_DEFAULT_TIMEOUT_MINUTES = 60
+
+
+def minutes(timeout: str) -> int:
+    amount, unit = timeout.split()
+    assert unit in ("minute", "minutes"), f"write Pulumi timeouts in minutes, not {timeout!r}"
+    return int(amount)
+
+
+def test_every_pulumi_job_ends_before_gitlab_or_the_runner_kills_it(
+    expanded_pipeline: dict,
+) -> None:
+    """A killed update leaves the stack locked; an explicit timeout makes the limit known."""
+    for name, job in pulumi_jobs(expanded_pipeline).items():
+        assert "timeout" in job, f"{name} has no explicit timeout"
+        assert minutes(job["timeout"]) < GITLAB_DEFAULT_TIMEOUT_MINUTES, name
+
+
+def test_every_stack_has_a_manual_recovery_job_holding_its_lock(expanded_pipeline: dict) -> None:
+    all_jobs = jobs(expanded_pipeline)
+    recoveries = {
+        "recover_prod": "deploy_prod",
+        "recover_test": "deploy_test",
+        "recover_review": "review",
+    }
+    for recover, deploy in recoveries.items():
+        job = all_jobs[recover]
+        assert "python -m ci.stack_recovery" in commands(job), recover
+        assert job["resource_group"] == all_jobs[deploy]["resource_group"], recover
+        assert {rule.get("when") for rule in job["rules"]} <= {"manual", "never"}, recover
+        assert job.get("needs") == [], f"{recover} must run when everything else failed"
+    assert "recover_prod" in GITLAB_DOC and "pulumi cancel" in GITLAB_DOC
+
+
+def test_no_job_but_a_deploy_keeps_an_environment_with_auto_stop_alive(
+    expanded_pipeline: dict,
+) -> None:
+    """Since GitLab 18.0 `action: prepare` and `access` reset the auto-stop timer
+    (gitlab-org/gitlab#437133): a preview or the nightly reaper would keep `test` for ever."""
+    all_jobs = jobs(expanded_pipeline)
+    auto_stopping = {
+        job["environment"]["name"]
+        for job in all_jobs.values()
+        if isinstance(job.get("environment"), dict) and "auto_stop_in" in job["environment"]
+    }
+    assert auto_stopping == {"test", "review/$CI_COMMIT_REF_SLUG"}
+    for name, job in all_jobs.items():
+        environment = job.get("environment") or {}
+        if environment.get("name") in auto_stopping:
+            assert environment.get("action") not in ("prepare", "access"), name
+
+
+def test_the_review_smoke_test_runs_only_after_its_deploy_succeeded(
+    expanded_pipeline: dict,
+) -> None:
+    """review is manual and allowed to fail, and GitLab runs a job that `needs` such a job
+    even when it failed: the smoke test is a later line of review's own script."""
+    all_jobs = jobs(expanded_pipeline)
+    script = all_jobs["review"]["script"]
+    deploy = next(i for i, line in enumerate(script) if "ci.pulumi_cli up" in line)
+    smoke = next(i for i, line in enumerate(script) if "ci.smoke" in line)
+    assert deploy < smoke, script
+    followers = [name for name, job in all_jobs.items() if "review" in needed(job)]
+    assert followers == [], f"{followers} would run after a failed review"
+
+
+def test_production_deploys_the_images_develop_built(expanded_pipeline: dict) -> None:
+    all_jobs = jobs(expanded_pipeline)
+    deploy = needed(all_jobs["deploy_prod"])
+    assert "release_images" in deploy, deploy
+    assert not {"build_backend", "build_gateway"} & deploy, deploy
+    assert "python -m ci.release_images" in commands(all_jobs["release_images"])
