@@ -2,7 +2,8 @@
 
 deploy_prod runs this. It deploys the commit with `pulumi up` (compose up and the readiness
 gate are part of the update, infra/deploy.py), smoke-tests the result, and when either
-fails, runs `pulumi up` again with the image tag that ran before. Going back through Pulumi
+fails, runs `pulumi up` of the release that ran before: that release's commit (its program,
+stack file and bundle, ci.release_checkout) with its image tag. Going back through Pulumi
 (not only over SSH) is what keeps everything telling the truth afterwards:
 
 - Pulumi's state holds the previous tag again, so retrying the failed job is a real change
@@ -27,13 +28,14 @@ Exit: 0 deployed and smoke-tested; 1 anything else, with the cause and where pro
 """
 
 import argparse
+import contextlib
 import os
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from ci import pulumi_cli, stack_name, update_outcome
+from ci import pulumi_cli, release_checkout, stack_name, update_outcome
 
 IMAGE_TAG_OUTPUT = "imageTag"
 RELEASE_EVENTS = Path("release-events.jsonl")
@@ -79,6 +81,31 @@ def _up(
     return True
 
 
+def _rollback(environ: Mapping[str, str], previous: str, dotenv: Path) -> bool:
+    """`pulumi up` of the previous release as a whole: its commit's program, stack file and
+    bundle with its images (ci.release_checkout), or, when that commit cannot be checked
+    out, this commit's program with the previous images, saying so."""
+    try:
+        directory = release_checkout.checkout(previous)
+    except release_checkout.CheckoutError as error:
+        print(
+            f"prod_release: cannot check out release {previous} ({error}); rolling back with "
+            f"this commit's program and {previous}'s images",
+            file=sys.stderr,
+            flush=True,
+        )
+        return _up(environ, previous, dotenv, "rollback")
+    print(
+        f"prod_release: rolling prod back to release {previous} as a whole: its program, "
+        f"stack file and bundle ({directory})",
+        flush=True,
+    )
+    env = release_checkout.environment(directory, environ)
+    absolute_dotenv = dotenv.resolve()
+    with contextlib.chdir(directory):
+        return _up(env, previous, absolute_dotenv, "rollback")
+
+
 def _untouched(new: str, previous: str | None) -> int:
     print(
         f"prod_release: RELEASE {new} FAILED before it changed anything: the stack is locked "
@@ -115,8 +142,7 @@ def release(environ: Mapping[str, str], dotenv: Path, smoke_wait: float) -> int:
     if previous is None or previous == new:
         print("prod_release: no previous release to return to", file=sys.stderr)
         return 1
-    print(f"prod_release: rolling prod back to {previous} with pulumi up", flush=True)
-    if not _up(environ, previous, dotenv, "rollback"):
+    if not _rollback(environ, previous, dotenv):
         print(
             f"prod_release: ROLLBACK to {previous} FAILED as well: prod may be down. "
             "Look at the host; `python -m ci.rollback --host IP` swaps the tags over SSH",

@@ -3,7 +3,9 @@ stand-in host."""
 
 import json
 import os
+import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -147,6 +149,9 @@ elif words[:1] == ["up"]:
     event(planning=False)
     with (state / "ups.log").open("a") as log:
         log.write(tag + "\\n")
+    where = {{"cwd": os.getcwd(), "PYTHONPATH": os.environ.get("PYTHONPATH")}}
+    with (state / "up-dirs.jsonl").open("a") as log:
+        log.write(json.dumps(where) + "\\n")
     app = os.environ["FAKE_APP_DIR"]
     target = SshTarget("127.0.0.1", os.environ["FAKE_USER"], int(os.environ["FAKE_PORT"]),
                        Path(os.environ["FAKE_KEY"]))
@@ -185,6 +190,11 @@ class ProdStack:
 
     def ups(self) -> list[str]:
         return (self.state / "ups.log").read_text().split()
+
+    def up_dirs(self) -> list[dict]:
+        """Where each `up` that deployed ran, and the PYTHONPATH it had."""
+        lines = (self.state / "up-dirs.jsonl").read_text().splitlines()
+        return [json.loads(line) for line in lines]
 
     def refuse_updates(self, kind: str) -> None:
         """Make every later `up` fail before it changes anything: "lock" or "policy"."""
@@ -296,3 +306,41 @@ def test_retrying_the_failed_job_really_deploys_again(
     assert prod_stack.release("new-2", monkeypatch, smoke_fails=False, job="3") == 0
     assert prod_stack.ups() == ["good-1", "new-2", "good-1", "new-2"]
     assert (prod_stack.state_tag(), prod_stack.host_tag()) == ("new-2", "new-2")
+
+
+def commit_release(git: str, repo: Path, name: str) -> str:
+    """A commit whose stack file says which release it is; returns its SHA (CI's image tag)."""
+    (repo / "Pulumi.prod.yaml").write_text(f"config:\n  canny:release: {name}\n")
+    identity = ["-c", "user.name=ci", "-c", "user.email=ci@example.invalid"]
+    subprocess.run([git, "-C", str(repo), "add", "Pulumi.prod.yaml"], check=True)
+    subprocess.run([git, *identity, "-C", str(repo), "commit", "-q", "-m", name], check=True)
+    head = subprocess.run(
+        [git, "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+    )
+    return head.stdout.strip()
+
+
+def test_the_rollback_runs_the_previous_release_s_own_program_and_stack_file(
+    prod_stack: ProdStack,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    require_tool: Callable[[str], str],
+) -> None:
+    """Not the failed commit's program with only the tag changed: a combination nobody ran."""
+    git = require_tool("git")
+    repo = tmp_path / "clone"
+    subprocess.run([git, "init", "-q", "-b", "production", str(repo)], check=True)
+    monkeypatch.chdir(repo)
+    good = commit_release(git, repo, "good")
+    assert prod_stack.release(good, monkeypatch, smoke_fails=False, job="1") == 0
+    bad = commit_release(git, repo, "bad")
+    assert prod_stack.release(bad, monkeypatch, smoke_fails=True, job="2") == 1
+    assert prod_stack.ups() == [good, bad, good]
+    release_dir, failed_dir, rollback_dir = (Path(up["cwd"]) for up in prod_stack.up_dirs())
+    assert release_dir == failed_dir == repo
+    assert rollback_dir != repo, "the rollback ran the failed commit's program"
+    assert "canny:release: good" in (rollback_dir / "Pulumi.prod.yaml").read_text()
+    assert prod_stack.up_dirs()[-1]["PYTHONPATH"].split(os.pathsep)[0] == str(rollback_dir)
+    assert (prod_stack.state_tag(), prod_stack.host_tag()) == (good, good)
+    assert f"rolling prod back to release {good} as a whole" in capsys.readouterr().out
