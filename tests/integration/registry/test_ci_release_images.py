@@ -5,18 +5,17 @@ import base64
 import hashlib
 import json
 import subprocess
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
 import requests
 
 from ci import release_images
-from tests.conftest import pick_free_port
+from tests.conftest import LoopbackHttpServer, pick_free_port
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 USER, PASSWORD = "ci-user", "registry-password-x"
@@ -162,18 +161,14 @@ def test_wrong_registry_credentials_fail_with_the_reason(
     assert "401" in capsys.readouterr().err
 
 
-class TokenRegistry(ThreadingHTTPServer):
+class TokenRegistry(LoopbackHttpServer):
     """GitLab's registry as a client sees it: 401 with a Bearer challenge naming the token
     realm; the realm trades the user and password for a token
     (https://distribution.github.io/distribution/spec/auth/token/)."""
 
     def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), TokenRegistryHandler)
+        super().__init__(TokenRegistryHandler)
         self.token_requests: list[str] = []
-
-    @property
-    def host(self) -> str:
-        return f"127.0.0.1:{self.server_address[1]}"
 
 
 class TokenRegistryHandler(BaseHTTPRequestHandler):
@@ -203,22 +198,15 @@ class TokenRegistryHandler(BaseHTTPRequestHandler):
             self._answer(200, {"Docker-Content-Digest": "sha256:" + "ab" * 32})
             return
         challenge = (
-            f'Bearer realm="http://{self.server.host}/jwt/auth",service="container_registry",'
+            f'Bearer realm="http://{self.server.address}/jwt/auth",service="container_registry",'
             f'scope="repository:{self.path.split("/manifests/")[0][4:]}:pull"'
         )
         self._answer(401, {"WWW-Authenticate": challenge})
 
 
 def test_a_token_registry_is_asked_for_a_pull_token_first(tmp_path: Path) -> None:
-    server = TokenRegistry()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        assert run(server.host, tmp_path) == 0
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    with TokenRegistry() as server:
+        assert run(server.address, tmp_path) == 0
     record = json.loads((tmp_path / "release-images.json").read_text())
     assert set(record["images"].values()) == {"sha256:" + "ab" * 32}
     assert server.token_requests == [

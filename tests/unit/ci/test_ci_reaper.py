@@ -1,14 +1,14 @@
 import json
 import subprocess
-import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
 
 from ci import reaper, stack_name
+from tests.conftest import LoopbackHttpServer
 from tests.unit.ci.conftest import STACK_LS, UNATTENDED, FakePulumi, job_environ, on_test_stack
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
@@ -193,17 +193,17 @@ def test_an_update_in_progress_for_hours_is_reported_whatever_the_stack_and_fail
     assert fake_pulumi.calls() == [STACK_LS], "a locked stack is reported, never destroyed"
 
 
-class FakeDigitalOcean(ThreadingHTTPServer):
+class FakeDigitalOcean(LoopbackHttpServer):
     """DigitalOcean's droplet list (two pages) and delete, on 127.0.0.1."""
 
     def __init__(self, droplets: list[dict]) -> None:
-        super().__init__(("127.0.0.1", 0), FakeDigitalOceanHandler)
+        super().__init__(FakeDigitalOceanHandler)
         self.droplets = droplets
         self.requests: list[tuple[str, str, str | None]] = []
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
+        return f"http://{self.address}"
 
 
 class FakeDigitalOceanHandler(BaseHTTPRequestHandler):
@@ -242,12 +242,8 @@ def digitalocean() -> Iterator[FakeDigitalOcean]:
             {"id": 104, "name": "prod-mistagged", "tags": [*tags, "canny-prod"]},
         ]
     )
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout=5)
+    with server:
+        yield server
 
 
 def sweep(fake_pulumi: FakePulumi, remote_path: str, api: str, *argv: str) -> int:
