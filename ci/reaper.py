@@ -4,7 +4,9 @@ A missed or failed stop job must never leave a droplet running, so a scheduled j
 `python -m ci.reaper`. Branches come from `git ls-remote --heads` on the job's own clone
 remote: that works with the CI job token GitLab already put in the clone URL, while the
 branches API would need one more long-lived access token stored as a CI/CD variable.
-Only `test-<slug>` stacks are ever candidates: `prod` and `test` are never touched.
+Only `test-<slug>` stacks are ever candidates: `prod` and `test` are never touched. The
+source branch of an open merge request counts as a live branch, whichever project it
+comes from (ci.open_merge_requests).
 
 A stack whose update has been "in progress" for longer than any job may run (a killed job
 left it so) is reported, whichever stack it is, and fails the job, so someone runs its
@@ -22,7 +24,7 @@ from datetime import UTC, datetime, timedelta
 
 import requests
 
-from ci import ephemeral_sweep, pulumi_cli, stack_name
+from ci import ephemeral_sweep, open_merge_requests, pulumi_cli, stack_name
 
 
 @dataclass(frozen=True)
@@ -172,11 +174,31 @@ def sweep_ephemeral(
     return False
 
 
+def live_branches(branches: set[str], environ: Mapping[str, str]) -> set[str] | None:
+    """The remote's branches and the open merge requests' source branches; None (said why)
+    when either list is missing: reaping without it could destroy a live review app."""
+    if not branches:
+        # An empty answer means a broken remote, not a repository without branches.
+        print("reaper: the remote lists no branches; reaping nothing", file=sys.stderr)
+        return None
+    try:
+        requested = open_merge_requests.open_branches(environ)
+    except requests.RequestException as error:
+        print(f"reaper: no list of open merge requests ({error}); reaping nothing", file=sys.stderr)
+        return None
+    if requested is None:
+        print(
+            f"reaper: no {open_merge_requests.READ_API_VARIABLE}: stacks of merge requests "
+            "from forks count as abandoned (docs/gitlab.md)"
+        )
+    return branches | (requested or set())
+
+
 def main(argv: Sequence[str], environ: Mapping[str, str], now: datetime) -> int:
     args = parse_args(argv)
     try:
         env = pulumi_cli.pulumi_environment(environ)
-        branches = parse_heads(_output(["git", "ls-remote", "--heads", args.remote], env))
+        heads = parse_heads(_output(["git", "ls-remote", "--heads", args.remote], env))
         stacks = parse_stacks(_output(["pulumi", "stack", "ls", "--json"], env))
     except subprocess.CalledProcessError as error:
         print(f"reaper: {' '.join(error.cmd)} failed: {error.stderr.strip()}", file=sys.stderr)
@@ -187,9 +209,8 @@ def main(argv: Sequence[str], environ: Mapping[str, str], now: datetime) -> int:
     except pulumi_cli.RefusedError as error:
         print(f"reaper: refused: {error}", file=sys.stderr)
         return 3
-    if not branches:
-        # An empty answer means a broken remote, not a repository without branches.
-        print(f"reaper: {args.remote!r} lists no branches; reaping nothing", file=sys.stderr)
+    branches = live_branches(heads, environ)
+    if branches is None:
         return 1
     needs_attention = report_stale(stacks, now)
     if args.sweep_ephemeral and sweep_ephemeral(args, stacks, environ):

@@ -285,3 +285,87 @@ def test_the_sweep_deletes_only_when_asked(
     assert sweep(fake_pulumi, path, digitalocean.url, "--delete-orphans") == 0
     deleted = [path for method, path, _ in digitalocean.requests if method == "DELETE"]
     assert sorted(deleted) == ["/v2/droplets/102", "/v2/droplets/103"]
+
+
+class FakeGitLab(LoopbackHttpServer):
+    """GitLab's list of a project's open merge requests, two pages, on 127.0.0.1."""
+
+    def __init__(self, merge_requests: list[dict], status: int = 200) -> None:
+        super().__init__(FakeGitLabHandler)
+        self.merge_requests = merge_requests
+        self.status = status
+        self.requests: list[tuple[str, str | None]] = []
+
+
+class FakeGitLabHandler(BaseHTTPRequestHandler):
+    server: FakeGitLab
+
+    def log_message(self, format: str, *args: object) -> None:
+        """Quiet: the test reads self.server.requests."""
+
+    def do_GET(self) -> None:
+        self.server.requests.append((self.path, self.headers.get("PRIVATE-TOKEN")))
+        page = 2 if "&page=2" in self.path else 1
+        payload = json.dumps(self.server.merge_requests[page - 1 :: 2]).encode()
+        self.send_response(self.server.status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("X-Next-Page", "2" if page == 1 else "")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+
+FORK_STACKS = [
+    {"name": "test-feature-alive", "lastUpdate": "2026-11-25T11:00:00.000Z"},
+    {"name": "test-from-a-fork", "lastUpdate": "2026-11-25T11:00:00.000Z"},
+    {"name": "test-feature-gone", "lastUpdate": "2026-11-25T11:00:00.000Z"},
+]
+OPEN_REQUESTS = [
+    {"iid": 1, "source_branch": "from-a-fork", "source_project_id": 2002},
+    {"iid": 2, "source_branch": "feature/alive", "source_project_id": 1001},
+]
+
+
+def reap_with_gitlab(remote_path: str, gitlab: FakeGitLab | None) -> int:
+    variables = {}
+    if gitlab:
+        variables = {
+            "CI_API_V4_URL": f"http://{gitlab.address}/api/v4",
+            "CI_PROJECT_ID": "1001",
+            "CANNY_REAPER_API_TOKEN": "glpat-read-api-x",
+        }
+    return reaper.main(["--remote", remote_path], job_environ(**variables), NOW)
+
+
+def test_the_stack_of_an_open_merge_request_from_a_fork_is_kept(
+    fake_pulumi: FakePulumi, remote: Callable[..., str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    fake_pulumi.set_stacks(FORK_STACKS)
+    with FakeGitLab(OPEN_REQUESTS) as gitlab:
+        assert reap_with_gitlab(remote("develop", "feature/alive"), gitlab) == 0
+    destroyed = [call[2] for call in fake_pulumi.calls() if call[0] == "destroy"]
+    assert destroyed == ["test-feature-gone"]
+    assert [path.split("?")[0] for path, _ in gitlab.requests] == [
+        "/api/v4/projects/1001/merge_requests"
+    ] * 2
+    assert all("state=opened" in path for path, _ in gitlab.requests)
+    assert {token for _, token in gitlab.requests} == {"glpat-read-api-x"}
+    assert "glpat-read-api-x" not in capsys.readouterr().out
+
+
+def test_without_the_api_token_the_reaper_says_what_it_cannot_see(
+    fake_pulumi: FakePulumi, remote: Callable[..., str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    fake_pulumi.set_stacks(FORK_STACKS)
+    assert reap_with_gitlab(remote("develop", "feature/alive"), None) == 0
+    assert "no CANNY_REAPER_API_TOKEN" in capsys.readouterr().out
+
+
+def test_a_failing_merge_request_list_reaps_nothing(
+    fake_pulumi: FakePulumi, remote: Callable[..., str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    fake_pulumi.set_stacks(FORK_STACKS)
+    with FakeGitLab(OPEN_REQUESTS, status=500) as gitlab:
+        assert reap_with_gitlab(remote("develop", "feature/alive"), gitlab) == 1
+    assert [call for call in fake_pulumi.calls() if call[0] == "destroy"] == []
+    assert "no list of open merge requests" in capsys.readouterr().err
