@@ -139,7 +139,7 @@ def test_job_set(
     jobs = [(row["name"], row["when"], row["allowFailure"] == "true") for row in rows]
     assert jobs == expected, f"gitlab-ci-local listed:\n{table}"
     # gitlab-ci-local's own --validate-dependency-chain rejects any `needs` on a manual job,
-    # which verify_review and the stop jobs have on purpose; this is the same check without
+    # which review and deploy_prod have on purpose; this is the same check without
     # that limit: every job a listed job needs is in the pipeline too.
     listed = {row["name"] for row in rows}
     for row in rows:
