@@ -208,3 +208,14 @@ def test_production_deploys_the_images_develop_built(expanded_pipeline: dict) ->
     assert "release_images" in deploy, deploy
     assert not {"build_backend", "build_gateway"} & deploy, deploy
     assert "python -m ci.release_images" in commands(all_jobs["release_images"])
+
+
+def test_prod_s_diff_is_posted_on_the_release_before_anyone_plays_the_deploy(
+    expanded_pipeline: dict,
+) -> None:
+    all_jobs = jobs(expanded_pipeline)
+    preview = commands(all_jobs["preview_prod"])
+    assert "ci.pulumi_cli preview --stack" in preview
+    assert "python -m ci.merge_request_note --preview-file preview.json" in preview
+    assert "preview_prod" in needed(all_jobs["deploy_prod"])
+    assert "`CANNY_RELEASE_NOTE_TOKEN`" in GITLAB_DOC
