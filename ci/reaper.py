@@ -21,10 +21,11 @@ import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import requests
 
-from ci import ephemeral_sweep, open_merge_requests, pulumi_cli, stack_name
+from ci import ephemeral_sweep, open_merge_requests, pulumi_cli, reap_pipeline, stack_name
 
 
 @dataclass(frozen=True)
@@ -151,6 +152,12 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument(
         "--delete-orphans", action="store_true", help="delete what --sweep-ephemeral lists"
     )
+    parser.add_argument(
+        "--child-pipeline",
+        type=Path,
+        help="destroy nothing here: write a child pipeline that reaps each stack in its "
+        "resource group (ci.reap_pipeline)",
+    )
     parser.add_argument("--api-url", default=ephemeral_sweep.API_URL, help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
@@ -194,6 +201,22 @@ def live_branches(branches: set[str], environ: Mapping[str, str]) -> set[str] | 
     return branches | (requested or set())
 
 
+def act_on(doomed: list[Doomed], args: argparse.Namespace, environ: Mapping[str, str]) -> bool:
+    """List, hand over to the child pipeline, or reap; True when a reap failed."""
+    if args.dry_run:
+        for victim in doomed:
+            print(f"would reap {victim.stack}: {victim.reason}")
+    elif args.child_pipeline:
+        reap_pipeline.write([victim.stack for victim in doomed], args.child_pipeline)
+        for victim in doomed:
+            print(f"reaper: {victim.stack} goes to {args.child_pipeline}: {victim.reason}")
+    elif doomed:
+        return bool(reap(doomed, environ))
+    if not doomed:
+        print("reaper: no review stack to reap")
+    return False
+
+
 def main(argv: Sequence[str], environ: Mapping[str, str], now: datetime) -> int:
     args = parse_args(argv)
     try:
@@ -216,14 +239,8 @@ def main(argv: Sequence[str], environ: Mapping[str, str], now: datetime) -> int:
     if args.sweep_ephemeral and sweep_ephemeral(args, stacks, environ):
         needs_attention = True
     doomed = select(stacks, branches, now, timedelta(hours=args.max_age_hours))
-    if not doomed:
-        print("reaper: no review stack to reap")
-        return 1 if needs_attention else 0
-    if args.dry_run:
-        for victim in doomed:
-            print(f"would reap {victim.stack}: {victim.reason}")
-        return 1 if needs_attention else 0
-    return 1 if reap(doomed, environ) or needs_attention else 0
+    failed = act_on(doomed, args, environ)
+    return 1 if failed or needs_attention else 0
 
 
 if __name__ == "__main__":

@@ -2,9 +2,13 @@
 (`gitlab-ci-local --preview`: extends, anchors and defaults applied)."""
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 
-from tests.integration.gitlab.conftest import REPO_ROOT, jobs
+import yaml
+
+from ci import reap_pipeline, stack_name
+from tests.integration.gitlab.conftest import PIPELINE, REPO_ROOT, check_pipeline_schema, jobs
 
 GITLAB_DOC = (REPO_ROOT / "docs" / "gitlab.md").read_text()
 PROD_RUNNER_TAG = "$CANNY_PROD_RUNNER_TAG"
@@ -219,3 +223,23 @@ def test_prod_s_diff_is_posted_on_the_release_before_anyone_plays_the_deploy(
     assert "python -m ci.merge_request_note --preview-file preview.json" in preview
     assert "preview_prod" in needed(all_jobs["deploy_prod"])
     assert "`CANNY_RELEASE_NOTE_TOKEN`" in GITLAB_DOC
+
+
+def test_the_reaper_s_child_pipeline_is_valid_and_locks_like_the_review_jobs(
+    expanded_pipeline: dict, tmp_path: Path, require_tool: Callable[[str], str]
+) -> None:
+    all_jobs = jobs(expanded_pipeline)
+    assert "--child-pipeline reap-pipeline.yml" in commands(all_jobs["reap"])
+    assert "ci.pulumi_cli destroy" not in commands(all_jobs["reap"])
+    trigger = all_jobs["reap_stacks"]["trigger"]
+    assert trigger["include"] == [{"artifact": "reap-pipeline.yml", "job": "reap"}], trigger
+    child = tmp_path / "reap-pipeline.yml"
+    reap_pipeline.write(["test-feature-gone"], child, PIPELINE)
+    result = check_pipeline_schema(require_tool("check-jsonschema"), child)
+    assert result.returncode == 0, result.stdout + result.stderr
+    job = yaml.safe_load(child.read_text())["reap test-feature-gone"]
+    review_group = all_jobs["review"]["resource_group"]
+    assert review_group == "review/$CI_COMMIT_REF_SLUG"
+    assert job["resource_group"] == review_group.replace(
+        "$CI_COMMIT_REF_SLUG", stack_name.ref_slug("feature/gone")
+    )

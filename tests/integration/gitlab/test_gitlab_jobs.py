@@ -93,11 +93,11 @@ SCENARIOS = {
     ),
     "schedule on develop": (
         Pipeline("develop", {"CI_PIPELINE_SOURCE": "schedule"}),
-        [("reap", AUTO, False)],
+        [("reap", AUTO, False), ("reap_stacks", AUTO, False)],
     ),
     "schedule on production": (
         Pipeline("production", {"CI_PIPELINE_SOURCE": "schedule"}),
-        [("reap", AUTO, False)],
+        [("reap", AUTO, False), ("reap_stacks", AUTO, False)],
     ),
     "tag": (
         Pipeline(

@@ -1,4 +1,5 @@
 import json
+import shutil
 import subprocess
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -6,6 +7,7 @@ from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
+import yaml
 
 from ci import reaper, stack_name
 from tests.conftest import LoopbackHttpServer
@@ -369,3 +371,36 @@ def test_a_failing_merge_request_list_reaps_nothing(
         assert reap_with_gitlab(remote("develop", "feature/alive"), gitlab) == 1
     assert [call for call in fake_pulumi.calls() if call[0] == "destroy"] == []
     assert "no list of open merge requests" in capsys.readouterr().err
+
+
+def test_in_ci_the_reaper_hands_each_stack_to_a_job_holding_its_lock(
+    fake_pulumi: FakePulumi, remote: Callable[..., str], tmp_path: Path
+) -> None:
+    """The reaper destroys nothing itself: one child job per stack, in the resource group
+    that stack's review and stop jobs take, so no reap races a deploy."""
+    shutil.copy(Path(__file__).resolve().parents[3] / ".gitlab-ci.yml", tmp_path)
+    fake_pulumi.set_stacks(STACKS)
+    child = tmp_path / "reap-pipeline.yml"
+    path = remote("develop", "feature/alive", "feature/stale")
+    assert run_reaper(path, "--child-pipeline", str(child)) == 0
+    assert fake_pulumi.calls() == [STACK_LS], "nothing may be destroyed by the reap job itself"
+    pipeline = yaml.safe_load(child.read_text())
+    job = pipeline["reap test-feature-gone"]
+    assert job["resource_group"] == "review/" + stack_name.ref_slug("feature/gone")
+    assert job["script"] == [
+        ".venv/bin/python -m ci.pulumi_cli destroy --stack test-feature-gone",
+        ".venv/bin/python -m ci.pulumi_cli stack-rm --stack test-feature-gone",
+    ]
+    assert job["image"]["name"] == "$PULUMI_IMAGE"
+    assert any("ci.infra_requirements" in line for line in job["before_script"])
+    assert set(pipeline) == {"stages", "reap test-feature-gone", "reap test-feature-stale"}
+
+
+def test_a_child_pipeline_with_nothing_to_reap_still_has_a_job(
+    fake_pulumi: FakePulumi, remote: Callable[..., str], tmp_path: Path
+) -> None:
+    shutil.copy(Path(__file__).resolve().parents[3] / ".gitlab-ci.yml", tmp_path)
+    fake_pulumi.set_stacks(STACKS[:3])
+    child = tmp_path / "reap-pipeline.yml"
+    assert run_reaper(remote("develop", "feature/alive"), "--child-pipeline", str(child)) == 0
+    assert set(yaml.safe_load(child.read_text())) == {"stages", "nothing to reap"}
