@@ -12,8 +12,8 @@ stack file and bundle, ci.release_checkout) with its image tag. Going back throu
 - the job fails, so GitLab keeps the previous deployment as the environment's last
   successful one and shows the failed one beside it (gitlab-org/gitlab#505770; a job's
   deployment counts as the environment's current one only when it succeeded: gitlab-org/
-  gitlab app/models/concerns/ci/deployable.rb, #deployment_status, where a failed job's
-  deployment is :failed; the gitlab-foss mirror that was cited here is no longer updated).
+  gitlab app/models/concerns/ci/deployable.rb, #deployment_status: a failed job's
+  deployment is :failed).
 
 Deploy, smoke test and rollback are one job because GitLab's `resource_group` locks single
 jobs (https://docs.gitlab.com/ci/resource_groups/): with separate jobs another pipeline's
