@@ -73,21 +73,46 @@ def _is_review(name: str) -> bool:
         return False
 
 
-def stale(stacks: Iterable[Stack], now: datetime) -> list[Doomed]:
-    """Stacks of any kind whose update has been in progress for longer than STALE_AFTER."""
+def in_progress_since(history_json: str) -> datetime | None:
+    """When the update in progress started, from `pulumi stack history --json` (newest
+    first; `startTime`, and `result` "in-progress" until it ends: pulumi/pulumi
+    pkg/cmd/pulumi/stack/stack_history.go, updateInfoJSON). `stack ls` cannot say: while
+    an update runs it prints `updateInProgress` and no `lastUpdate` (stack_ls.go,
+    formatStackSummariesJSON)."""
+    updates = json.loads(history_json)
+    if not updates or updates[0].get("result") != "in-progress":
+        return None
+    return datetime.fromisoformat(updates[0]["startTime"])
+
+
+def stale(started: Mapping[str, datetime], now: datetime) -> list[Doomed]:
+    """Stacks whose update has been in progress for longer than STALE_AFTER."""
     found = []
-    for stack in stacks:
-        if not stack.update_in_progress or stack.last_update is None:
-            continue
-        if now - stack.last_update > STALE_AFTER:
-            hours = (now - stack.last_update) // timedelta(hours=1)
-            found.append(Doomed(stack.name, f"an update has been in progress for {hours} hours"))
+    for name, since in started.items():
+        if now - since > STALE_AFTER:
+            hours = (now - since) // timedelta(hours=1)
+            found.append(Doomed(name, f"an update has been in progress for {hours} hours"))
     return found
 
 
-def report_stale(stacks: Iterable[Stack], now: datetime) -> bool:
-    """Print each stale stack with its fix; True when there was one."""
-    found = stale(stacks, now)
+def report_stale(stacks: Iterable[Stack], env: Mapping[str, str], now: datetime) -> bool:
+    """Print each stale stack, of any kind, with its fix; True when there was one (or when
+    the history of a stack in progress could not be read)."""
+    started = {}
+    unreadable = False
+    for stack in stacks:
+        if not stack.update_in_progress:
+            continue
+        newest = ["pulumi", "stack", "history", "--json", "--page-size", "1"]
+        try:
+            since = in_progress_since(_output([*newest, "--stack", stack.name], env))
+        except subprocess.CalledProcessError as error:
+            print(f"reaper: no history of {stack.name}: {error.stderr.strip()}", file=sys.stderr)
+            unreadable = True
+            continue
+        if since is not None:
+            started[stack.name] = since
+    found = stale(started, now)
     for victim in found:
         print(
             f"reaper: STALE {victim.stack}: {victim.reason}, so a killed job left it locked. "
@@ -95,7 +120,7 @@ def report_stale(stacks: Iterable[Stack], now: datetime) -> bool:
             f"`python -m ci.stack_recovery --stack {victim.stack}`",
             file=sys.stderr,
         )
-    return bool(found)
+    return bool(found) or unreadable
 
 
 def select(
@@ -235,7 +260,7 @@ def main(argv: Sequence[str], environ: Mapping[str, str], now: datetime) -> int:
     branches = live_branches(heads, environ)
     if branches is None:
         return 1
-    needs_attention = report_stale(stacks, now)
+    needs_attention = report_stale(stacks, env, now)
     if args.sweep_ephemeral and sweep_ephemeral(args, stacks, environ):
         needs_attention = True
     doomed = select(stacks, branches, now, timedelta(hours=args.max_age_hours))

@@ -2,8 +2,8 @@
 
 It records every invocation (arguments, the stdin of `config set`, whether PULUMI_STACK,
 the Spaces secret, AWS_REGION and PULUMI_DEBUG_COMMANDS reached it, and the folder it ran
-in) and answers `stack ls --json`, `stack output --json`, `whoami --json`, `preview --json` and
-`stack export` with canned JSON.
+in) and answers `stack ls --json`, `stack output --json`, `whoami --json`, `preview --json`,
+`stack export` and `stack history --json` with canned JSON.
 """
 
 import json
@@ -46,6 +46,9 @@ answers = {{
 for prefix, name in answers.items():
     if " ".join(words).startswith(prefix):
         sys.stdout.write(open(os.path.join(state, name)).read())
+if words[:2] == ["stack", "history"]:
+    histories = json.load(open(os.path.join(state, "histories.json")))
+    print(json.dumps(histories.get(args[args.index("--stack") + 1], [])))
 """
 
 # The shape of `pulumi preview --json` (pulumi/pulumi pkg/backend/display/json.go).
@@ -68,6 +71,7 @@ class FakePulumi:
         self.state = state
         self.set_stacks([])
         self.set_outputs({})
+        self.set_histories({})
         (state / "preview.json").write_text(json.dumps(PREVIEW_JSON))
         (state / "whoami.json").write_text(json.dumps(WHOAMI))
 
@@ -76,6 +80,10 @@ class FakePulumi:
 
     def set_outputs(self, outputs: dict) -> None:
         (self.state / "outputs.json").write_text(json.dumps(outputs))
+
+    def set_histories(self, histories: dict[str, list[dict]]) -> None:
+        """What `stack history --stack NAME --json` answers, per stack."""
+        (self.state / "histories.json").write_text(json.dumps(histories))
 
     def set_export(self, resources: list[dict]) -> None:
         """What `stack export` answers (for every stack): a deployment with these resources."""

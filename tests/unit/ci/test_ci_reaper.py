@@ -179,20 +179,34 @@ def test_a_missing_tool_is_named(
 def test_an_update_in_progress_for_hours_is_reported_whatever_the_stack_and_fails_the_job(
     fake_pulumi: FakePulumi, remote: Callable[..., str], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """A killed job left these locked: skipping them quietly would keep them so for ever."""
+    """A killed job left these locked: skipping them quietly would keep them so for ever.
+    `stack ls` gives no time for an update in progress; its history does."""
     fake_pulumi.set_stacks(
         [
-            {"name": "prod", "lastUpdate": "2026-11-25T06:00:00.000Z", "updateInProgress": True},
-            {"name": "test-feature-a", "lastUpdate": "2026-11-25T11:30:00.000Z",
-             "updateInProgress": True},
+            {"name": "prod", "updateInProgress": True},
+            {"name": "test-feature-a", "updateInProgress": True},
         ]
-    )  # fmt: skip
+    )
+    running = {"version": 8, "kind": "update", "result": "in-progress"}
+    fake_pulumi.set_histories(
+        {
+            "prod": [running | {"startTime": "2026-11-25T06:00:00.000Z"}],
+            "test-feature-a": [running | {"startTime": "2026-11-25T11:30:00.000Z"}],
+        }
+    )
     assert run_reaper(remote("develop", "feature/a")) == 1
     err = capsys.readouterr().err
     assert "STALE prod: an update has been in progress for 6 hours" in err, err
     assert "python -m ci.stack_recovery --stack prod" in err, err
     assert "test-feature-a" not in err, "an update of 30 minutes may still be running"
-    assert fake_pulumi.calls() == [STACK_LS], "a locked stack is reported, never destroyed"
+    destructive = [call for call in fake_pulumi.calls() if call[0] == "destroy"]
+    assert destructive == [], "a locked stack is reported, never destroyed"
+
+
+def test_a_finished_update_is_not_stale() -> None:
+    history = [{"version": 3, "startTime": "2026-11-20T06:00:00.000Z", "result": "failed"}]
+    assert reaper.in_progress_since(json.dumps(history)) is None
+    assert reaper.in_progress_since("[]") is None
 
 
 class FakeDigitalOcean(LoopbackHttpServer):
