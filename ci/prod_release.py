@@ -123,12 +123,15 @@ def _deploy_url(dotenv: Path) -> str:
     return values["DEPLOY_URL"]
 
 
-def release(environ: Mapping[str, str], dotenv: Path, smoke_wait: float) -> int:
+def release(
+    environ: Mapping[str, str], dotenv: Path, smoke_wait: float, image_tag: str | None = None
+) -> int:
+    """`image_tag` defaults to the commit SHA; deploy_prod passes the tested one."""
     previous = deployed_tag(environ)
-    new = pulumi_cli.image_tag(None, environ)
+    new = pulumi_cli.image_tag(image_tag, environ)
     print(f"prod_release: deploying {new} (prod runs {previous or 'nothing yet'})", flush=True)
     RELEASE_EVENTS.unlink(missing_ok=True)
-    if not _up(environ, None, dotenv, "release", RELEASE_EVENTS):
+    if not _up(environ, new, dotenv, "release", RELEASE_EVENTS):
         changes = update_outcome.changes_in(RELEASE_EVENTS)
         if not changes:
             return _untouched(new, previous)
@@ -162,13 +165,14 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m ci.prod_release", description=__doc__)
     parser.add_argument("--dotenv", type=Path, default=Path("deploy.env"))
     parser.add_argument("--smoke-wait", type=float, default=180.0)
+    parser.add_argument("--image-tag", help="image tag to release (default: $CI_COMMIT_SHA)")
     return parser.parse_args(argv)
 
 
 def main(argv: Sequence[str], environ: Mapping[str, str]) -> int:
     args = parse_args(argv)
     try:
-        return release(environ, args.dotenv, args.smoke_wait)
+        return release(environ, args.dotenv, args.smoke_wait, args.image_tag)
     except pulumi_cli.RefusedError as error:
         print(f"prod_release: refused: {error}", file=sys.stderr)
         return 3

@@ -1,8 +1,9 @@
 """The previous release as a whole: a checkout of its commit to run its `pulumi up` from.
 
 A rollback that runs the failed commit's program, stack file and bundle with only the image
-tag changed deploys a combination nobody ever tested. CI tags images with the commit SHA,
-so the tag prod ran before names the commit that released it; this checks that commit out
+tag changed deploys a combination nobody ever tested. CI tags images with the commit SHA
+(`tested-<SHA>` once tested: ci/release_images.py), so the tag prod ran before names the
+commit that released it; this checks that commit out
 beside the job's own (`git worktree add --detach`), so the rollback's `pulumi up` reads
 that commit's Pulumi.prod.yaml, runs its infra/ program and copies its compose bundle.
 
@@ -24,6 +25,8 @@ import subprocess
 import sys
 from collections.abc import Mapping
 from pathlib import Path
+
+from ci import release_images
 
 COMMIT_SHA = re.compile(r"[0-9a-f]{40}")
 CHECKOUTS = Path(".release-checkouts")
@@ -48,10 +51,12 @@ def _has_commit(commit: str) -> bool:
     return subprocess.run(probe, capture_output=True, check=False).returncode == 0
 
 
-def checkout(commit: str, root: Path = CHECKOUTS) -> Path:
-    """A checkout of `commit` whose `.venv` is this job's; raise CheckoutError."""
+def checkout(tag: str, root: Path = CHECKOUTS) -> Path:
+    """A checkout of the commit an image tag names, whose `.venv` is this job's; raise
+    CheckoutError."""
+    commit = release_images.commit_of(tag)
     if not is_commit(commit):
-        raise CheckoutError(f"{commit!r} is not a commit SHA")
+        raise CheckoutError(f"{tag!r} names no commit")
     if not _has_commit(commit):
         _git("fetch", "--quiet", "origin", commit)
     directory = (root / commit).resolve()

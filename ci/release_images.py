@@ -1,97 +1,48 @@
-"""The images a production release deploys, found, not built: `python -m ci.release_images`.
+"""Images built once, promoted when tested, released as they are: `python -m ci.release_images`.
 
-Production never builds: develop built this commit's images (`<image>:<commit SHA>`),
-deployed them to `test` and smoke-tested them there, and `production` is merged from
-develop fast-forward (docs/gitlab.md), so its commit is that same SHA. This job, first in
-the production pipeline, asks the registry for both images of the commit, prints their
-digests and writes them to a JSON file; when one is missing (develop never built this
-commit: a merge commit, or the tags were cleaned up) it fails at once, naming the cause,
-before Pulumi touches prod.
+develop builds each commit's images once (`<image>:<commit SHA>`), deploys them to `test`
+and smoke-tests them there. Then, and only then, `promote_tested` runs this with
+`--promote`: it puts the same manifests, byte for byte, under `tested-<commit SHA>` (same
+digests: nothing is rebuilt or copied but the manifest). Production never builds:
+`release_images`, first in the production pipeline, looks up both images' `tested-<SHA>`
+tags (production is merged from develop fast-forward, so its commit is develop's), prints
+their digests and writes them to a JSON file, and deploy_prod deploys `tested-<SHA>`
+(release_tag). When a tag is missing (develop never built this commit, or its test
+deploy or smoke test failed) it fails at once, naming the cause, before Pulumi touches prod.
 
-The registry is asked the way Docker clients ask it: `HEAD /v2/<name>/manifests/<tag>`
-answers the manifest's digest in `Docker-Content-Digest` (OCI distribution spec, "Pulling
-manifests"); a 401 names how to authenticate in `WWW-Authenticate`: `Basic`, or `Bearer`
-with a token `realm` to fetch a token from with the same user and password (GitLab's
-registry; https://distribution.github.io/distribution/spec/auth/token/). The job's own
-CI_REGISTRY_USER / CI_REGISTRY_PASSWORD may pull (https://docs.gitlab.com/user/packages/
-container_registry/authenticate_with_container_registry/).
+The registry is reached through ci.registry (Basic or GitLab's Bearer token auth).
 
-Exit: 0 found (digests printed and written); 1 an image is missing or the registry failed.
+Exit: 0 done (digests printed and, for a release, written); 1 an image is missing or the
+registry failed.
 """
 
 import argparse
-import base64
 import json
 import os
-import re
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import requests
 
+from ci.registry import Registry, RegistryError
+
 IMAGES = ("backend", "gateway")
-MANIFEST_TYPES = ", ".join(
-    [
-        "application/vnd.oci.image.index.v1+json",
-        "application/vnd.oci.image.manifest.v1+json",
-        "application/vnd.docker.distribution.manifest.list.v2+json",
-        "application/vnd.docker.distribution.manifest.v2+json",
-    ]
-)
-_CHALLENGE_PARAM = re.compile(r'(\w+)="([^"]*)"')
+TESTED_PREFIX = "tested-"
 
 
-class ReleaseImageError(Exception):
+class ReleaseImageError(RegistryError):
     """An image of the release that cannot be found."""
 
 
-def _basic(user: str, password: str) -> str:
-    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+def release_tag(commit: str) -> str:
+    """The tag that says "these images passed develop's test deploy and smoke test"."""
+    return TESTED_PREFIX + commit
 
 
-class Registry:
-    """Read-only access to one registry, as `scheme://host` with a user and password."""
-
-    def __init__(self, base_url: str, user: str, password: str, timeout: float = 30.0) -> None:
-        self._base_url = base_url.rstrip("/")
-        self._user = user
-        self._password = password
-        self._timeout = timeout
-
-    def _authorization(self, challenge: str) -> str:
-        scheme, _, params = challenge.partition(" ")
-        if scheme.lower() == "basic":
-            return _basic(self._user, self._password)
-        if scheme.lower() != "bearer":
-            raise ReleaseImageError(f"the registry asks for unknown authentication {scheme!r}")
-        values = dict(_CHALLENGE_PARAM.findall(params))
-        query = {k: v for k, v in values.items() if k in ("service", "scope")}
-        response = requests.get(
-            values["realm"],
-            params=query,
-            auth=(self._user, self._password),
-            timeout=self._timeout,
-        )
-        response.raise_for_status()
-        answer = response.json()
-        return "Bearer " + (answer.get("token") or answer["access_token"])
-
-    def digest(self, name: str, tag: str) -> str | None:
-        """The manifest digest of name:tag, or None when the registry has no such tag."""
-        url = f"{self._base_url}/v2/{name}/manifests/{tag}"
-        headers = {"Accept": MANIFEST_TYPES}
-        for _ in range(2):
-            response = requests.head(url, headers=headers, timeout=self._timeout)
-            if response.status_code == 404:
-                return None
-            challenge = response.headers.get("WWW-Authenticate")
-            if response.status_code == 401 and challenge and "Authorization" not in headers:
-                headers["Authorization"] = self._authorization(challenge)
-                continue
-            response.raise_for_status()
-            return response.headers["Docker-Content-Digest"]
-        raise ReleaseImageError(f"the registry refused {name}:{tag}")
+def commit_of(tag: str) -> str:
+    """The commit a release tag (or a plain commit tag) names."""
+    return tag.removeprefix(TESTED_PREFIX)
 
 
 def split_image(registry_image: str) -> tuple[str, str]:
@@ -102,27 +53,38 @@ def split_image(registry_image: str) -> tuple[str, str]:
     return host, path
 
 
-def release_digests(registry: Registry, path: str, commit: str) -> dict[str, str]:
-    """Image name -> digest for each image of the commit; raise when one is missing."""
-    digests = {}
-    missing = []
-    for image in IMAGES:
-        digest = registry.digest(f"{path}/{image}", commit)
-        if digest is None:
-            missing.append(f"{path}/{image}:{commit}")
-        else:
-            digests[image] = digest
+def _all_found(found: dict[str, str | None], path: str, tag: str, why: str) -> dict[str, str]:
+    missing = [f"{path}/{image}:{tag}" for image, digest in found.items() if digest is None]
     if missing:
-        raise ReleaseImageError(
-            f"{', '.join(missing)} not in the registry: production deploys only images that "
-            "develop built and tested. Merge develop into production fast-forward (so this "
-            "commit is develop's), after develop's pipeline passed (docs/gitlab.md)"
-        )
-    return digests
+        raise ReleaseImageError(f"{', '.join(missing)} not in the registry: {why}")
+    return {image: digest for image, digest in found.items() if digest is not None}
+
+
+def promote(registry: Registry, path: str, commit: str) -> dict[str, str]:
+    """Tag each image of the commit as tested; image name -> digest."""
+    found = {
+        image: registry.retag(f"{path}/{image}", commit, release_tag(commit)) for image in IMAGES
+    }
+    return _all_found(found, path, commit, "this pipeline's build jobs did not push it")
+
+
+def release_digests(registry: Registry, path: str, commit: str) -> dict[str, str]:
+    """Image name -> digest of each tested image of the commit; raise when one is missing."""
+    tag = release_tag(commit)
+    found = {image: registry.digest(f"{path}/{image}", tag) for image in IMAGES}
+    return _all_found(
+        found,
+        path,
+        tag,
+        "production deploys only images that passed develop's test deploy and smoke test. "
+        "Merge develop into production fast-forward (so this commit is develop's) after "
+        "develop's pipeline passed (docs/gitlab.md)",
+    )
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m ci.release_images", description=__doc__)
+    parser.add_argument("--promote", action="store_true", help="tag the tested images")
     parser.add_argument("--output", type=Path, default=Path("release-images.json"))
     parser.add_argument("--scheme", default="https", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
@@ -138,14 +100,18 @@ def main(argv: Sequence[str], environ: Mapping[str, str]) -> int:
             environ.get("CI_REGISTRY_USER", ""),
             environ.get("CI_REGISTRY_PASSWORD", ""),
         )
-        digests = release_digests(registry, path, commit)
-    except (ReleaseImageError, requests.RequestException, KeyError, ValueError) as error:
+        act = promote if args.promote else release_digests
+        digests = act(registry, path, commit)
+    except (RegistryError, requests.RequestException, KeyError, ValueError) as error:
         print(f"release_images: {error}", file=sys.stderr)
         return 1
+    tag = release_tag(commit)
     for image, digest in digests.items():
-        print(f"release_images: {host}/{path}/{image}:{commit} is {digest}")
-    record = {"commit": commit, "images": {f"{host}/{path}/{k}": v for k, v in digests.items()}}
-    args.output.write_text(json.dumps(record, indent=2) + "\n")
+        print(f"release_images: {host}/{path}/{image}:{tag} is {digest}")
+    if not args.promote:
+        images = {f"{host}/{path}/{image}": digest for image, digest in digests.items()}
+        record = {"commit": commit, "tag": tag, "images": images}
+        args.output.write_text(json.dumps(record, indent=2) + "\n")
     return 0
 
 

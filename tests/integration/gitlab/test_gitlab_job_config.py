@@ -206,12 +206,20 @@ def test_the_review_smoke_test_runs_only_after_its_deploy_succeeded(
     assert followers == [], f"{followers} would run after a failed review"
 
 
-def test_production_deploys_the_images_develop_built(expanded_pipeline: dict) -> None:
+def test_production_deploys_the_images_develop_built_and_tested(expanded_pipeline: dict) -> None:
+    """Built once on develop, tagged `tested-<SHA>` only after test's smoke test passed,
+    and exactly that tag previewed and deployed to prod."""
     all_jobs = jobs(expanded_pipeline)
     deploy = needed(all_jobs["deploy_prod"])
     assert "release_images" in deploy, deploy
     assert not {"build_backend", "build_gateway"} & deploy, deploy
-    assert "python -m ci.release_images" in commands(all_jobs["release_images"])
+    assert "python -m ci.release_images --output" in commands(all_jobs["release_images"])
+    promote = all_jobs["promote_tested"]
+    assert needed(promote) == {"verify_test"}
+    assert "python -m ci.release_images --promote" in commands(promote)
+    tested = '--image-tag "tested-$CI_COMMIT_SHA"'
+    assert tested in commands(all_jobs["deploy_prod"])
+    assert tested in commands(all_jobs["preview_prod"])
 
 
 def test_prod_s_diff_is_posted_on_the_release_before_anyone_plays_the_deploy(

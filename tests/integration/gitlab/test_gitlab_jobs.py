@@ -77,6 +77,7 @@ SCENARIOS = {
             ("stop_test", MANUAL, True),
             ("recover_test", MANUAL, True),
             ("verify_test", AUTO, False),
+            ("promote_tested", AUTO, False),
         ],
     ),
     # Nothing is built: production deploys develop's images. deploy_prod waits for a

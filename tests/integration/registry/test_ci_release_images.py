@@ -111,7 +111,10 @@ def registry(tmp_path: Path, require_tool: Callable[[str], str]) -> Iterator[Rea
         log.close()
 
 
-def run(host: str, tmp_path: Path, password: str = PASSWORD) -> int:
+TESTED = f"tested-{COMMIT}"
+
+
+def run(host: str, tmp_path: Path, *argv: str, password: str = PASSWORD) -> int:
     environ = {
         "CI_COMMIT_SHA": COMMIT,
         "CI_REGISTRY_IMAGE": f"{host}/acme/canny",
@@ -119,38 +122,52 @@ def run(host: str, tmp_path: Path, password: str = PASSWORD) -> int:
         "CI_REGISTRY_PASSWORD": password,
     }
     output = tmp_path / "release-images.json"
-    return release_images.main(["--output", str(output), "--scheme", "http"], environ)
+    return release_images.main(["--output", str(output), "--scheme", "http", *argv], environ)
 
 
-def test_the_release_is_the_images_develop_pushed_for_the_commit(
+def test_tested_images_are_released_with_the_digests_develop_built(
     registry: RealRegistry, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """Built once, promoted once tested, released as they are: one digest all along."""
     backend = registry.push("acme/canny/backend", COMMIT)
     gateway = registry.push("acme/canny/gateway", COMMIT)
     registry.push("acme/canny/backend", "another-commit")
+    assert run(registry.host, tmp_path, "--promote") == 0
+    assert not (tmp_path / "release-images.json").exists(), "promoting releases nothing"
     assert run(registry.host, tmp_path) == 0
     record = json.loads((tmp_path / "release-images.json").read_text())
     assert record == {
         "commit": COMMIT,
+        "tag": TESTED,
         "images": {
             f"{registry.host}/acme/canny/backend": backend,
             f"{registry.host}/acme/canny/gateway": gateway,
         },
     }
     out = capsys.readouterr().out
-    assert f"acme/canny/gateway:{COMMIT} is {gateway}" in out, out
+    assert f"acme/canny/gateway:{TESTED} is {gateway}" in out, out
     assert PASSWORD not in out
 
 
-def test_a_commit_develop_never_built_stops_the_release(
+def test_images_that_were_never_tested_stop_the_release(
+    registry: RealRegistry, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Built on develop but its test deploy or smoke test failed: no `tested-` tag."""
+    registry.push("acme/canny/backend", COMMIT)
+    registry.push("acme/canny/gateway", COMMIT)
+    assert run(registry.host, tmp_path) == 1
+    err = capsys.readouterr().err
+    assert f"acme/canny/backend:{TESTED}, acme/canny/gateway:{TESTED} not in" in err, err
+    assert "fast-forward" in err
+    assert not (tmp_path / "release-images.json").exists()
+
+
+def test_promoting_a_commit_whose_images_are_missing_fails(
     registry: RealRegistry, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     registry.push("acme/canny/backend", COMMIT)
-    assert run(registry.host, tmp_path) == 1
-    err = capsys.readouterr().err
-    assert f"acme/canny/gateway:{COMMIT} not in the registry" in err, err
-    assert "fast-forward" in err
-    assert not (tmp_path / "release-images.json").exists()
+    assert run(registry.host, tmp_path, "--promote") == 1
+    assert f"acme/canny/gateway:{COMMIT} not in the registry" in capsys.readouterr().err
 
 
 def test_wrong_registry_credentials_fail_with_the_reason(

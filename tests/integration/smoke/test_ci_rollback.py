@@ -176,11 +176,17 @@ class ProdStack:
     environ: dict[str, str]
 
     def release(
-        self, tag: str, monkeypatch: pytest.MonkeyPatch, smoke_fails: bool, job: str = "1"
+        self,
+        tag: str,
+        monkeypatch: pytest.MonkeyPatch,
+        smoke_fails: bool,
+        job: str = "1",
+        commit: str | None = None,
     ) -> int:
+        """Release `tag`, which is the commit too unless `commit` is given."""
         monkeypatch.setattr(prod_release, "smoke_test", lambda url, wait: 1 if smoke_fails else 0)
-        environ = {**self.environ, "CI_COMMIT_SHA": tag, "CI_JOB_ID": job}
-        return prod_release.main(["--smoke-wait", "0"], environ)
+        environ = {**self.environ, "CI_COMMIT_SHA": commit or tag, "CI_JOB_ID": job}
+        return prod_release.main(["--smoke-wait", "0", "--image-tag", tag], environ)
 
     def state_tag(self) -> str:
         return json.loads((self.state / "inputs.json").read_text())["imageTag"]
@@ -333,14 +339,16 @@ def test_the_rollback_runs_the_previous_release_s_own_program_and_stack_file(
     subprocess.run([git, "init", "-q", "-b", "production", str(repo)], check=True)
     monkeypatch.chdir(repo)
     good = commit_release(git, repo, "good")
-    assert prod_stack.release(good, monkeypatch, smoke_fails=False, job="1") == 0
+    good_tag = f"tested-{good}"
+    assert prod_stack.release(good_tag, monkeypatch, smoke_fails=False, job="1", commit=good) == 0
     bad = commit_release(git, repo, "bad")
-    assert prod_stack.release(bad, monkeypatch, smoke_fails=True, job="2") == 1
-    assert prod_stack.ups() == [good, bad, good]
+    bad_tag = f"tested-{bad}"
+    assert prod_stack.release(bad_tag, monkeypatch, smoke_fails=True, job="2", commit=bad) == 1
+    assert prod_stack.ups() == [good_tag, bad_tag, good_tag]
     release_dir, failed_dir, rollback_dir = (Path(up["cwd"]) for up in prod_stack.up_dirs())
     assert release_dir == failed_dir == repo
     assert rollback_dir != repo, "the rollback ran the failed commit's program"
     assert "canny:release: good" in (rollback_dir / "Pulumi.prod.yaml").read_text()
     assert prod_stack.up_dirs()[-1]["PYTHONPATH"].split(os.pathsep)[0] == str(rollback_dir)
-    assert (prod_stack.state_tag(), prod_stack.host_tag()) == (good, good)
-    assert f"rolling prod back to release {good} as a whole" in capsys.readouterr().out
+    assert (prod_stack.state_tag(), prod_stack.host_tag()) == (good_tag, good_tag)
+    assert f"rolling prod back to release {good_tag} as a whole" in capsys.readouterr().out
