@@ -180,19 +180,25 @@ def test_wrong_registry_credentials_fail_with_the_reason(
 
 class TokenRegistry(LoopbackHttpServer):
     """GitLab's registry as a client sees it: 401 with a Bearer challenge naming the token
-    realm; the realm trades the user and password for a token
+    realm and the scope the request needs (pull to read, pull,push to tag); the realm
+    trades the user and password for a token of that scope
     (https://distribution.github.io/distribution/spec/auth/token/)."""
 
     def __init__(self) -> None:
         super().__init__(TokenRegistryHandler)
         self.token_requests: list[str] = []
+        self.manifests: dict[str, bytes] = {}
+
+
+MANIFEST = b'{"schemaVersion": 2, "mediaType": "%s"}' % MANIFEST_V2.encode()
+MANIFEST_DIGEST = "sha256:" + hashlib.sha256(MANIFEST).hexdigest()
 
 
 class TokenRegistryHandler(BaseHTTPRequestHandler):
     server: TokenRegistry
 
     def log_message(self, format: str, *args: object) -> None:
-        """Quiet: the test reads self.server.token_requests."""
+        """Quiet: the test reads self.server.token_requests and .manifests."""
 
     def _answer(self, status: int, headers: dict[str, str], body: bytes = b"") -> None:
         self.send_response(status)
@@ -200,33 +206,76 @@ class TokenRegistryHandler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        self.wfile.write(body)
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def _authorized(self, actions: str) -> bool:
+        """Whether the request carries a token for `actions`; if not, answer the challenge."""
+        tokens = {
+            "pull": {"Bearer jwt-pull", "Bearer jwt-pull,push"},
+            "pull,push": {"Bearer jwt-pull,push"},
+        }
+        if self.headers.get("Authorization") in tokens[actions]:
+            return True
+        name = self.path.split("/manifests/")[0].removeprefix("/v2/")
+        challenge = (
+            f'Bearer realm="http://{self.server.address}/jwt/auth",service="container_registry",'
+            f'scope="repository:{name}:{actions}"'
+        )
+        self._answer(401, {"WWW-Authenticate": challenge})
+        return False
+
+    def _manifest(self) -> None:
+        tag = self.path.rsplit("/", 1)[-1]
+        if not self._authorized("pull"):
+            return
+        if not tag.startswith("tested-"):
+            # develop's build pushed every commit's images; tested- tags only promote makes.
+            self.server.manifests.setdefault(self.path, MANIFEST)
+        body = self.server.manifests.get(self.path)
+        if body is None:
+            self._answer(404, {})
+            return
+        digest = "sha256:" + hashlib.sha256(body).hexdigest()
+        headers = {"Content-Type": MANIFEST_V2, "Docker-Content-Digest": digest}
+        self._answer(200, headers, body)
 
     def do_GET(self) -> None:
+        if not self.path.startswith("/jwt/auth"):
+            self._manifest()
+            return
         self.server.token_requests.append(self.path)
         expected = "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
         if self.headers.get("Authorization") != expected:
             self._answer(401, {})
             return
-        self._answer(200, {"Content-Type": "application/json"}, b'{"token": "jwt-x"}')
+        actions = self.path.rsplit("%3A", 1)[-1].replace("%2C", ",")
+        body = json.dumps({"token": f"jwt-{actions}"}).encode()
+        self._answer(200, {"Content-Type": "application/json"}, body)
 
     def do_HEAD(self) -> None:
-        if self.headers.get("Authorization") == "Bearer jwt-x":
-            self._answer(200, {"Docker-Content-Digest": "sha256:" + "ab" * 32})
+        self._manifest()
+
+    def do_PUT(self) -> None:
+        if not self._authorized("pull,push"):
             return
-        challenge = (
-            f'Bearer realm="http://{self.server.address}/jwt/auth",service="container_registry",'
-            f'scope="repository:{self.path.split("/manifests/")[0][4:]}:pull"'
-        )
-        self._answer(401, {"WWW-Authenticate": challenge})
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        self.server.manifests[self.path] = body
+        digest = "sha256:" + hashlib.sha256(body).hexdigest()
+        self._answer(201, {"Docker-Content-Digest": digest})
 
 
-def test_a_token_registry_is_asked_for_a_pull_token_first(tmp_path: Path) -> None:
+def test_a_token_registry_gives_a_pull_token_to_read_and_a_push_token_to_tag(
+    tmp_path: Path,
+) -> None:
+    """GitLab's registry: promote reads with a pull token and tags with a push token,
+    and the release finds the tested tags with the same digest."""
     with TokenRegistry() as server:
+        assert run(server.address, tmp_path, "--promote") == 0
         assert run(server.address, tmp_path) == 0
     record = json.loads((tmp_path / "release-images.json").read_text())
-    assert set(record["images"].values()) == {"sha256:" + "ab" * 32}
-    assert server.token_requests == [
-        "/jwt/auth?service=container_registry&scope=repository%3Aacme%2Fcanny%2Fbackend%3Apull",
-        "/jwt/auth?service=container_registry&scope=repository%3Aacme%2Fcanny%2Fgateway%3Apull",
-    ]
+    assert set(record["images"].values()) == {MANIFEST_DIGEST}
+    assert server.manifests[f"/v2/acme/canny/backend/manifests/{TESTED}"] == MANIFEST
+    scopes = [path.split("scope=")[1] for path in server.token_requests]
+    assert "repository%3Aacme%2Fcanny%2Fbackend%3Apull%2Cpush" in scopes, scopes
+    assert "repository%3Aacme%2Fcanny%2Fgateway%3Apull" in scopes, scopes
