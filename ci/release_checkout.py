@@ -61,6 +61,9 @@ def checkout(tag: str, root: Path = CHECKOUTS) -> Path:
         _git("fetch", "--quiet", "origin", commit)
     directory = (root / commit).resolve()
     if not directory.is_dir():
+        # A runner that reuses its clone cleans ignored folders (git clean -ffdx) but not
+        # the worktree records in .git, which would refuse the same path again.
+        _git("worktree", "prune")
         _git("worktree", "add", "--quiet", "--detach", str(directory), commit)
     venv = directory / ".venv"
     if not venv.exists():
