@@ -1,8 +1,9 @@
 """Images built once, promoted when tested, released as they are: `python -m ci.release_images`.
 
-develop builds each commit's images once (`<image>:<commit SHA>`), deploys them to `test`
-and smoke-tests them there. Then, and only then, `promote_tested` runs this with
-`--promote`: it puts the same manifests, byte for byte, under `tested-<commit SHA>` (same
+develop builds each commit's images once (`<image>:<commit SHA>`, each build job keeping
+the digest it pushed), deploys them to `test` and smoke-tests them there. Then, and only
+then, `promote_tested` runs this with `--promote --built image-digests`: it puts exactly
+the manifests those build jobs pushed, byte for byte, under `tested-<commit SHA>` (same
 digests: nothing is rebuilt or copied but the manifest). Production never builds:
 `release_images`, first in the production pipeline, looks up both images' `tested-<SHA>`
 tags (production is merged from develop fast-forward, so its commit is develop's), prints
@@ -60,10 +61,29 @@ def _all_found(found: dict[str, str | None], path: str, tag: str, why: str) -> d
     return {image: digest for image, digest in found.items() if digest is not None}
 
 
-def promote(registry: Registry, path: str, commit: str) -> dict[str, str]:
-    """Tag each image of the commit as tested; image name -> digest."""
+def built_digests(directory: Path) -> dict[str, str]:
+    """Image name -> the digest its build job pushed (`buildah push --digestfile`, one file
+    per image, https://github.com/containers/buildah/blob/main/docs/buildah-push.1.md)."""
+    digests = {}
+    for image in IMAGES:
+        file = directory / image
+        if not file.is_file():
+            raise ReleaseImageError(f"{file} is missing: the build job of {image} wrote no digest")
+        digests[image] = file.read_text().strip()
+    return digests
+
+
+def promote(
+    registry: Registry, path: str, commit: str, built: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """Tag each image of the commit as tested; image name -> digest. With `built` (the
+    digests this pipeline's build jobs pushed), exactly those manifests are tagged, even
+    if the commit's tag was pushed again since (a retried build) with other bytes."""
     found = {
-        image: registry.retag(f"{path}/{image}", commit, release_tag(commit)) for image in IMAGES
+        image: registry.retag(
+            f"{path}/{image}", (built or {}).get(image, commit), release_tag(commit)
+        )
+        for image in IMAGES
     }
     return _all_found(found, path, commit, "this pipeline's build jobs did not push it")
 
@@ -85,6 +105,9 @@ def release_digests(registry: Registry, path: str, commit: str) -> dict[str, str
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m ci.release_images", description=__doc__)
     parser.add_argument("--promote", action="store_true", help="tag the tested images")
+    parser.add_argument(
+        "--built", type=Path, help="with --promote: folder of the build jobs' digest files"
+    )
     parser.add_argument("--output", type=Path, default=Path("release-images.json"))
     parser.add_argument("--scheme", default="https", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
@@ -100,8 +123,11 @@ def main(argv: Sequence[str], environ: Mapping[str, str]) -> int:
             environ.get("CI_REGISTRY_USER", ""),
             environ.get("CI_REGISTRY_PASSWORD", ""),
         )
-        act = promote if args.promote else release_digests
-        digests = act(registry, path, commit)
+        if args.promote:
+            built = built_digests(args.built) if args.built else None
+            digests = promote(registry, path, commit, built)
+        else:
+            digests = release_digests(registry, path, commit)
     except (RegistryError, requests.RequestException, KeyError, ValueError) as error:
         print(f"release_images: {error}", file=sys.stderr)
         return 1

@@ -215,8 +215,11 @@ def test_production_deploys_the_images_develop_built_and_tested(expanded_pipelin
     assert not {"build_backend", "build_gateway"} & deploy, deploy
     assert "python -m ci.release_images --output" in commands(all_jobs["release_images"])
     promote = all_jobs["promote_tested"]
-    assert needed(promote) == {"verify_test"}
-    assert "python -m ci.release_images --promote" in commands(promote)
+    assert needed(promote) == {"verify_test", "build_backend", "build_gateway"}
+    assert "python -m ci.release_images --promote --built image-digests" in commands(promote)
+    for build in ("build_backend", "build_gateway"):
+        assert '--digestfile "image-digests/$IMAGE_NAME"' in commands(all_jobs[build])
+        assert "image-digests/" in all_jobs[build]["artifacts"]["paths"]
     tested = '--image-tag "tested-$CI_COMMIT_SHA"'
     assert tested in commands(all_jobs["deploy_prod"])
     assert tested in commands(all_jobs["preview_prod"])

@@ -41,9 +41,10 @@ class RealRegistry:
         assert done.status_code == 201, done.text
         return digest
 
-    def push(self, name: str, tag: str) -> str:
-        """An image manifest (one config, one layer) as name:tag; returns its digest."""
-        config = json.dumps({"architecture": "amd64", "os": "linux", "tag": tag}).encode()
+    def push(self, name: str, tag: str, build: str = "first") -> str:
+        """An image manifest (one config, one layer) as name:tag, different for each
+        `build` of the same tag; returns its digest."""
+        config = json.dumps({"os": "linux", "tag": tag, "build": build}).encode()
         layer = f"layer of {name}:{tag}".encode()
         manifest = {
             "schemaVersion": 2,
@@ -147,6 +148,33 @@ def test_tested_images_are_released_with_the_digests_develop_built(
     out = capsys.readouterr().out
     assert f"acme/canny/gateway:{TESTED} is {gateway}" in out, out
     assert PASSWORD not in out
+
+
+def test_promotion_tags_the_digests_this_pipeline_built_not_a_later_rebuild(
+    registry: RealRegistry, tmp_path: Path
+) -> None:
+    """A retried build pushed the commit's tag again with other bytes after test ran: the
+    tested tag still names what test ran."""
+    built = tmp_path / "image-digests"
+    built.mkdir()
+    for image in ("backend", "gateway"):
+        (built / image).write_text(registry.push(f"acme/canny/{image}", COMMIT) + "\n")
+    rebuilt = registry.push("acme/canny/backend", COMMIT, build="retried")
+    assert run(registry.host, tmp_path, "--promote", "--built", str(built)) == 0
+    assert run(registry.host, tmp_path) == 0
+    released = json.loads((tmp_path / "release-images.json").read_text())["images"]
+    tested = (built / "backend").read_text().strip()
+    assert released[f"{registry.host}/acme/canny/backend"] == tested != rebuilt
+
+
+def test_a_build_job_that_wrote_no_digest_stops_the_promotion(
+    registry: RealRegistry, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "image-digests").mkdir()
+    assert (
+        run(registry.host, tmp_path, "--promote", "--built", str(tmp_path / "image-digests")) == 1
+    )
+    assert "the build job of backend wrote no digest" in capsys.readouterr().err
 
 
 def test_images_that_were_never_tested_stop_the_release(
