@@ -11,7 +11,7 @@ import { describeParams, fileInfo, sameParams } from "./names.js";
 // Requests start at most this often, and never faster than the last one took: a slow
 // machine gets fewer, not a pile of requests that each cancel the one before.
 const MIN_INTERVAL_MS = 80;
-const MAX_INTERVAL_MS = 1000;
+const MAX_INTERVAL_MS = 1500;
 const byId = (id) => document.getElementById(id);
 
 export class Preview {

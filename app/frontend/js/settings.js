@@ -3,9 +3,9 @@
 
 const NAMES = ["low", "high", "blur"];
 const STORAGE_KEY = "canny-settings";
-// Page Up / Page Down move a twentieth of the range (50 of 0-1000), never less than a step;
-// Chromium's own page step for a range input is a tenth of it, 100 here: too coarse.
-const PAGE_FRACTION = 20;
+// Page Up / Page Down move a twentieth of the range, never less than a step; Chromium's own page
+// step for a range input is a tenth of it, too coarse for the thresholds.
+const PAGE_SHARE = 0.05;
 const byId = (id) => document.getElementById(id);
 
 export class Settings {
@@ -69,7 +69,7 @@ export class Settings {
     if (event.key !== "PageUp" && event.key !== "PageDown") return;
     event.preventDefault();
     const { min, max } = this.ranges[name];
-    const page = Math.max(step, Math.round((max - min) / PAGE_FRACTION / step) * step);
+    const page = Math.max(step, Math.round(((max - min) * PAGE_SHARE) / step) * step);
     const delta = event.key === "PageUp" ? page : -page;
     this.#changed(name, Number(byId(name).value) + delta);
   }

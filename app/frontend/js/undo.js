@@ -3,7 +3,7 @@
 
 import { announce } from "./announcer.js";
 
-const UNDO_SECONDS = 8;
+const UNDO_MS = 8000;
 const byId = (id) => document.getElementById(id);
 
 export class UndoBar {
@@ -21,11 +21,11 @@ export class UndoBar {
   // does the delete; focusAfter() says where focus goes if it was on the bar.
   offer(text, action) {
     this.#commit({ leaving: false });
-    this.pending = { ...action, timer: setTimeout(() => this.#commit({ leaving: false }), UNDO_SECONDS * 1000) };
+    this.pending = { ...action, timer: setTimeout(() => this.#commit({ leaving: false }), UNDO_MS) };
     this.text.textContent = text;
     this.bar.hidden = false;
     this.button.focus();
-    announce(`${text} Undo is available for ${UNDO_SECONDS} seconds.`);
+    announce(`${text} Undo is available for a few seconds.`);
   }
 
   #undo() {

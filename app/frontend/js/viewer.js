@@ -6,7 +6,7 @@
 const ZOOM_STEP = 1.25;
 const MAX_SCALE = 8;
 const DOUBLE_CLICK_ZOOM = 2;
-// From 200% a pixel is a visible square: drawn sharp, not smoothed.
+// From twice the size a pixel is a visible square: drawn sharp, not smoothed.
 const PIXELATED_FROM = 2;
 const PAN_STEP_PX = 40;
 const DOUBLE_TAP_MS = 300;
@@ -156,12 +156,12 @@ export class Viewer {
   }
 
   #splitFraction() {
-    return Number(this.split.value) / 100;
+    return Number(this.split.value);
   }
 
   #showSplit() {
     this.stage.style.setProperty("--split", String(this.#splitFraction()));
-    this.split.setAttribute("aria-valuetext", `${this.split.value}% edges`);
+    this.split.setAttribute("aria-valuetext", `${percent.format(this.#splitFraction())} edges`);
   }
 
   #showMode(mode) {
@@ -232,7 +232,7 @@ export class Viewer {
     const box = this.stage.getBoundingClientRect();
     if (this.draggingSplit) {
       const fraction = Math.min(1, Math.max(0, (current.x - box.left) / box.width));
-      this.split.value = String(Math.round(fraction * 100));
+      this.split.value = String(fraction);
       this.#showSplit();
     } else if (this.pointers.size === 1) {
       this.#pan(current.x - last.x, current.y - last.y);
