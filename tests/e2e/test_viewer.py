@@ -21,7 +21,7 @@ def transform(page: Page) -> dict:
     """The layer's scale and offset, read back from its CSS matrix."""
     return page.evaluate(
         """() => {
-            const layer = document.getElementById("viewer-layer");
+            const layer = document.querySelector("#viewer-stage .viewer-layer");
             const m = new DOMMatrix(getComputedStyle(layer).transform);
             return {scale: m.a, x: m.e, y: m.f};
         }"""
@@ -51,7 +51,7 @@ def test_viewer_by_mouse(site: LocalStack, page: Page) -> None:
     fitted = transform(page)
     assert fitted["scale"] < 1, "a 1600 px image is fitted into a smaller window"
     page.get_by_role("button", name="Actual size").click()
-    expect(page.locator("#zoom-level")).to_have_text("100%")
+    expect(page.locator("#zoom-level")).to_have_text("Zoom 100%")
     shown = page.locator("#viewer-original").bounding_box()
     assert round(shown["width"]) == WIDTH, "actual size is one image pixel per CSS pixel"
 
@@ -64,12 +64,14 @@ def test_viewer_by_mouse(site: LocalStack, page: Page) -> None:
     centre = (stage["x"] + stage["width"] / 2, stage["y"] + stage["height"] / 2)
     page.mouse.move(*centre)
     page.mouse.wheel(0, -100)
-    expect(page.locator("#zoom-level")).to_have_text("125%")
+    expect(page.locator("#zoom-level")).to_have_text("Zoom 125%")
 
+    # Away from the split line in the middle, a drag pans.
     before = transform(page)
-    page.mouse.move(*centre)
+    start = (centre[0] + 200, centre[1])
+    page.mouse.move(*start)
     page.mouse.down()
-    page.mouse.move(centre[0] - 120, centre[1] - 80, steps=5)
+    page.mouse.move(start[0] - 120, start[1] - 80, steps=5)
     page.mouse.up()
     after = transform(page)
     assert after["x"] == pytest.approx(before["x"] - 120, abs=1)
@@ -78,9 +80,9 @@ def test_viewer_by_mouse(site: LocalStack, page: Page) -> None:
     page.get_by_role("button", name="Fit").click()
     assert transform(page)["scale"] == pytest.approx(fitted["scale"])
 
-    # The split: at 0.25 the edges start a quarter of the way in.
+    # The split: at 0.25 the edges start a quarter of the way into the stage.
     page.locator("#viewer-split").fill("0.25")
-    clip = page.evaluate("getComputedStyle(document.getElementById('viewer-edges')).clipPath")
+    clip = page.evaluate("getComputedStyle(document.getElementById('viewer-edges-clip')).clipPath")
     assert clip == "inset(0px 0px 0px 25%)", clip
     page.get_by_role("button", name="Close").click()
     expect(viewer).to_be_hidden()
@@ -93,15 +95,18 @@ def test_viewer_by_keyboard(site: LocalStack, page: Page) -> None:
     expect(page.locator("#viewer")).to_be_visible()
     page.locator("#viewer-stage").focus()
     fitted = transform(page)
-    page.keyboard.press("+")
-    assert transform(page)["scale"] == pytest.approx(fitted["scale"] * 1.25, rel=1e-3)
+    # Zoomed in until the image is wider and taller than the stage, so that it can pan.
+    for _ in range(3):
+        page.keyboard.press("+")
+    assert transform(page)["scale"] == pytest.approx(fitted["scale"] * 1.25**3, rel=1e-3)
     before = transform(page)
     page.keyboard.press("ArrowRight")
     page.keyboard.press("ArrowDown")
     after = transform(page)
     assert after["x"] == pytest.approx(before["x"] - 40, abs=0.5)
     assert after["y"] == pytest.approx(before["y"] - 40, abs=0.5)
-    page.keyboard.press("-")
+    for _ in range(3):
+        page.keyboard.press("-")
     assert transform(page)["scale"] == pytest.approx(fitted["scale"], rel=1e-3)
     page.keyboard.press("Escape")
     expect(page.locator("#viewer")).to_be_hidden()

@@ -38,13 +38,14 @@ let config = null;
 let settings = null;
 let preview = null;
 
-// "8 done, 1 refused": one polite sentence per batch, not one per file.
+// "8 done, 1 refused": one polite sentence per batch, not one per file. Cancellations
+// were announced when the user cancelled; a batch of only those says nothing more.
 function batchSummary(outcomes) {
   const count = (kind) => outcomes.filter((outcome) => outcome === kind).length;
-  const parts = [`${count("done")} done`];
-  if (count("refused")) parts.push(`${count("refused")} refused`);
-  if (count("cancelled")) parts.push(`${count("cancelled")} cancelled`);
-  return `${parts.join(", ")}.`;
+  const parts = ["done", "already done", "refused"]
+    .filter((kind) => count(kind) > 0)
+    .map((kind) => `${count(kind)} ${kind}`);
+  return parts.length ? `${parts.join(", ")}.` : "";
 }
 
 // Files chosen, dropped or pasted before the config has arrived wait for it. Finished
@@ -66,20 +67,24 @@ async function uploadFiles(files) {
         rememberName(item.id, name, file.size);
         preview.select(item);
         gallery.showResult(item);
-        return "done";
+        return item.cached ? "already done" : "done";
       })
       .catch((error) => (error instanceof UploadCancelled ? "cancelled" : "refused"));
   });
-  announce(batchSummary(await Promise.all(outcomes)));
+  const summary = batchSummary(await Promise.all(outcomes));
+  if (summary) announce(summary);
 }
 
 // Re-run and Keep store a result; its card takes focus, which brings it into view.
-async function storeResult(source, params) {
+async function storeResult(source, params, { rerun = false } = {}) {
   const { name, bytes } = fileInfo(source);
+  const message = rerun
+    ? `Re-run of ${name} ready: ${describeParams(params)}.`
+    : `${name} kept with ${describeParams(params)}.`;
   try {
     const result = await rerunImage(source.id, params);
     rememberName(result.id, name, bytes);
-    gallery.showResult(result, { focus: true, message: `${name} kept with ${describeParams(params)}.` });
+    gallery.showResult(result, { focus: true, message });
     return result;
   } catch (error) {
     showMessage(`Could not keep ${name} with these settings: ${error.message}`);
@@ -88,7 +93,7 @@ async function storeResult(source, params) {
 }
 
 async function rerun(item) {
-  const result = await storeResult(item, settings.read());
+  const result = await storeResult(item, settings.read(), { rerun: true });
   if (result) preview.select(result);
 }
 

@@ -9,9 +9,11 @@ import { announce } from "./announcer.js";
 import { describeParams, fileInfo, sameParams } from "./names.js";
 
 // Requests start at most this often, and never faster than the last one took: a slow
-// machine gets fewer, not a pile of requests that each cancel the one before.
+// machine gets fewer, not a pile of requests that each cancel the one before. Each
+// request cancelled unfinished widens the interval, so a drag still gets previews.
 const MIN_INTERVAL_MS = 80;
 const MAX_INTERVAL_MS = 1500;
+const WIDEN_AFTER_CANCEL = 1.5;
 const byId = (id) => document.getElementById(id);
 
 export class Preview {
@@ -78,7 +80,11 @@ export class Preview {
     }
     if (this.shown && sameParams(params, this.shown) && !this.controller) return;
     // A newer position supersedes the request on its way: it is aborted, not awaited.
-    this.controller?.abort();
+    if (this.controller) {
+      this.controller.abort();
+      const unfinished = (performance.now() - this.lastStart) * WIDEN_AFTER_CANCEL;
+      this.interval = Math.min(MAX_INTERVAL_MS, Math.max(this.interval, unfinished));
+    }
     const controller = new AbortController();
     this.controller = controller;
     const source = this.source;
