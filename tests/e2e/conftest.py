@@ -284,4 +284,3 @@ def expect_focus_in_view(page: Page) -> None:
     size = page.viewport_size
     assert rect["bottom"] > 0 and rect["top"] < size["height"], f"focus off-screen: {rect}"
     assert rect["right"] > 0 and rect["left"] < size["width"], f"focus off-screen: {rect}"
-

@@ -55,9 +55,7 @@ def preview_for(page: Page, settings: str) -> None:
     expect(page.locator("#preview-edges")).to_have_attribute("data-params", settings)
 
 
-def test_no_preview_and_no_request_before_there_is_an_image(
-    site: LocalStack, screen: Page
-) -> None:
+def test_no_preview_and_no_request_before_there_is_an_image(site: LocalStack, screen: Page) -> None:
     screen.goto(site.url)
     expect(screen.locator("#limits")).to_contain_text("up to")
     sent: list[str] = []
@@ -97,7 +95,9 @@ def test_preview_has_no_empty_state_and_stores_nothing_until_keep(
     storage = screen.context.storage_state()
     screen.close()
     width, height = SCREENS["desktop"]
-    context = browser.new_context(storage_state=storage, viewport={"width": width, "height": height})
+    context = browser.new_context(
+        storage_state=storage, viewport={"width": width, "height": height}
+    )
     again = context.new_page()
     again.goto(site.url)
     expect(again.locator("#gallery .card")).to_have_count(1)
@@ -131,11 +131,11 @@ def test_preview_names_and_shows_the_image_it_keeps(site: LocalStack, screen: Pa
     expect_focus_in_view(screen)
     original = screen.locator("#preview-original")
     expect(original).to_have_attribute("alt", "shapes-81.png, original")
-    expect(original).to_have_attribute(
-        "src", rerun.locator(".pair img").first.get_attribute("src")
-    )
+    expect(original).to_have_attribute("src", rerun.locator(".pair img").first.get_attribute("src"))
     edges = screen.locator("#preview-edges")
-    expect(edges).to_have_attribute("aria-label", "Edges of shapes-81.png with low 40, high 200, blur 5")
+    expect(edges).to_have_attribute(
+        "aria-label", "Edges of shapes-81.png with low 40, high 200, blur 5"
+    )
 
     set_slider(screen, "blur", 9)
     preview_for(screen, "low 40, high 200, blur 9")
@@ -223,16 +223,14 @@ def test_preview_sits_where_the_sliders_are(site: LocalStack, screen: Page) -> N
         assert preview["y"] < settings["y"] + settings["height"]
     else:
         assert preview["y"] == pytest.approx(0, abs=1), "stuck to the top of a phone screen"
-    assert 0 <= preview["y"] and preview["y"] + preview["height"] <= height, "all on screen"
+    assert preview["y"] >= 0 and preview["y"] + preview["height"] <= height, "all on screen"
     blur = screen.locator("#blur").bounding_box()
     assert blur["y"] >= preview["y"] + preview["height"] or blur["x"] < preview["x"], (
         "the preview covers the slider being moved"
     )
 
 
-def test_time_from_a_slider_move_to_the_first_updated_preview(
-    site: LocalStack, page: Page
-) -> None:
+def test_time_from_a_slider_move_to_the_first_updated_preview(site: LocalStack, page: Page) -> None:
     """Ten moves, each waited for: the figure the issue asks for (printed, run with -s)."""
     upload_and_wait(page, site, 88)
     timings = []

@@ -188,7 +188,8 @@ def test_keyboard_only_upload(site: LocalStack, page: Page, console_errors: Cons
     expect(page.locator("#gallery .card")).to_have_count(1)
     unlabeled = page.evaluate(
         """() => [...document.querySelectorAll('input, select')]
-            .filter((c) => c.labels.length === 0 && !c.ariaLabel && !c.ariaLabelledByElements?.length)
+            .filter((c) => c.labels.length === 0 && !c.ariaLabel)
+            .filter((c) => !c.ariaLabelledByElements?.length)
             .map((c) => c.id)"""
     )
     assert unlabeled == [], f"form controls without a label: {unlabeled}"

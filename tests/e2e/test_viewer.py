@@ -1,6 +1,9 @@
 """The full-size viewer: original and edges at their real resolution, zoom and pan by
 mouse, keyboard and touch, and a before/after split."""
 
+import re
+from collections.abc import Callable
+
 import pytest
 from playwright.sync_api import Page, expect
 
@@ -138,3 +141,101 @@ def test_viewer_pinch_zooms_at_phone_width(site: LocalStack, phone: Page) -> Non
     assert transform(phone)["scale"] == pytest.approx(fitted["scale"] * 3, rel=0.05)
     phone.get_by_role("button", name="Close").tap()
     expect(phone.locator("#viewer")).to_be_hidden()
+
+
+def stage_box(page: Page) -> dict:
+    return page.locator("#viewer-stage").bounding_box()
+
+
+def handle_x(page: Page) -> float:
+    box = page.locator("#viewer-handle").bounding_box()
+    return box["x"] + box["width"] / 2
+
+
+def open_compare(site: LocalStack, page: Page) -> None:
+    for seed in (71, 72):
+        upload_through_api(site, page, shapes_png(seed, WIDTH, HEIGHT))
+    page.goto(site.url)
+    expect(page.locator("#gallery .card")).to_have_count(2)
+    page.locator("#gallery .card").first.get_by_role("button", name="View full size").click()
+    expect(page.locator("#viewer")).to_be_visible()
+    expect_images_loaded(page, "#viewer img")
+
+
+def test_compare_split_stays_on_the_screen_while_zooming_and_panning(
+    site: LocalStack, axe_screen: Page, axe_violations: Callable[[Page], list[str]]
+) -> None:
+    page = axe_screen
+    open_compare(site, page)
+    stage = stage_box(page)
+    middle = stage["x"] + stage["width"] / 2
+    assert handle_x(page) == pytest.approx(middle, abs=1)
+    split = page.locator("#viewer-split")
+    expect(split).to_have_attribute("aria-valuetext", "50% edges")
+    expect(page.locator("#zoom-level")).to_have_attribute("role", "status")
+    assert axe_violations(page) == [], "the compare at Fit"
+
+    # Zoomed in deep: the split is still in the middle of the screen, the line as thin.
+    for _ in range(20):
+        if transform(page)["scale"] >= 2.5:
+            break
+        page.get_by_role("button", name="Zoom in").click()
+    expect(page.locator("#zoom-level")).to_have_text(re.compile(r"^Zoom \d+%$"))
+    assert transform(page)["scale"] >= 2
+    assert handle_x(page) == pytest.approx(middle, abs=1)
+    assert page.locator("#viewer-handle").bounding_box()["width"] == pytest.approx(2, abs=0.5)
+    rendering = page.evaluate(
+        "getComputedStyle(document.getElementById('viewer-edges')).imageRendering"
+    )
+    assert rendering == "pixelated", "pixels are sharp squares from 200%"
+
+    # Bounded pan: sixty presses never leave the stage empty.
+    page.locator("#viewer-stage").focus()
+    for _ in range(60):
+        page.keyboard.press("ArrowLeft")
+    image = page.locator("#viewer-original").bounding_box()
+    assert (
+        image["x"] <= stage["x"] + 0.5
+        and image["x"] + image["width"] >= stage["x"] + stage["width"] - 0.5
+    )
+    assert axe_violations(page) == [], "the compare zoomed in"
+
+    # Dragging the handle on the picture moves the split, and does not pan.
+    before = transform(page)
+    y = stage["y"] + stage["height"] / 3
+    page.mouse.move(middle, y)
+    page.mouse.down()
+    page.mouse.move(stage["x"] + stage["width"] / 4, y, steps=6)
+    page.mouse.up()
+    assert transform(page) == before
+    assert handle_x(page) == pytest.approx(stage["x"] + stage["width"] / 4, abs=2)
+    expect(split).to_have_attribute("aria-valuetext", "25% edges")
+
+
+def test_double_click_zooms_and_next_previous_and_overlay(
+    site: LocalStack, axe_screen: Page, axe_violations: Callable[[Page], list[str]]
+) -> None:
+    page = axe_screen
+    open_compare(site, page)
+    fitted = transform(page)["scale"]
+    stage = stage_box(page)
+    page.mouse.dblclick(stage["x"] + stage["width"] * 0.3, stage["y"] + stage["height"] / 2)
+    assert transform(page)["scale"] == pytest.approx(fitted * 2, rel=1e-3)
+
+    title = page.locator("#viewer-title")
+    first, second = page.locator("#gallery .card h3").all_text_contents()
+    expect(title).to_have_text(first)
+    expect(page.get_by_role("button", name="Previous")).to_be_disabled()
+    page.get_by_role("button", name="Next").click()
+    expect(title).to_have_text(second)
+    assert transform(page)["scale"] == pytest.approx(fitted, rel=1e-3)
+    page.locator("#viewer-stage").focus()
+    page.keyboard.press("PageUp")
+    expect(title).to_have_text(first)
+
+    page.get_by_label("Overlay").check()
+    expect(page.locator("#viewer-overlay")).to_be_visible()
+    mask = page.evaluate("getComputedStyle(document.getElementById('viewer-overlay')).maskImage")
+    assert "/results/" in mask, mask
+    expect(page.locator("#viewer-handle")).to_be_hidden()
+    assert axe_violations(page) == [], "the overlay"
