@@ -60,6 +60,7 @@ def test_deploy_logs_in_with_password_on_stdin_then_pulls_and_waits(remote_host)
         "COMPOSE_PROFILES": "monitoring",
         "CANNY_TRUSTED_PROXIES": "",
         "METRICS_BIND": "",
+        "COMPOSE_FILE": "compose.yaml",
     }
     assert (remote_host.app_dir / "image_tag").read_text() == "tag-1\n"
     assert not (remote_host.app_dir / "image_tag.previous").exists()
