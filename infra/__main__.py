@@ -1,5 +1,5 @@
 """The canny stack, as `pulumi up` runs it: settings, network, droplets, load balancer,
-firewall, DNS, alerts, results bucket, then a rolling deploy over the droplets.
+firewall, DNS, results bucket, a rolling deploy over the droplets, then alerts.
 
 Pulumi runs this file by path (Pulumi.yaml `main: infra/`) with the python of the virtualenv
 Pulumi.yaml names (https://www.pulumi.com/docs/iac/concepts/projects/project-file/, runtime
@@ -19,9 +19,9 @@ balancer = stack.load_balancer(settings, network, hosts)
 stack.firewall(settings, network, hosts, balancer)
 public_ipv4 = stack.public_ipv4(hosts, balancer)
 stack.dns(settings, public_ipv4, hosts)
-stack.alerts(settings, hosts)
 results_bucket = stack.results_bucket(settings)
-stack.deploys(settings, network, hosts, balancer, results_bucket)
+deploys = stack.deploys(settings, network, hosts, balancer, results_bucket)
+stack.alerts(settings, hosts, deploys)
 
 first = hosts[0]
 pulumi.export("url", settings.url)

@@ -112,7 +112,8 @@ def dns(settings: StackSettings, ipv4: pulumi.Output[str], droplets: list[Host])
     Dns(settings.name_prefix, args)
 
 
-def alerts(settings: StackSettings, droplets: list[Host]) -> None:
+def alerts(settings: StackSettings, droplets: list[Host], rolled: list[Deploy]) -> None:
+    """The uptime check comes after the last droplet's readiness gate (see AlertsArgs)."""
     if not settings.alerts.enabled:
         return
     args = AlertsArgs(
@@ -120,6 +121,7 @@ def alerts(settings: StackSettings, droplets: list[Host]) -> None:
         droplet_ids=[host.droplet.id for host in droplets],
         emails=settings.alerts.alert_emails,
         slack_webhook_url=settings.alerts.slack_output(),
+        after=rolled[-1].gate,
     )
     Alerts(settings.name_prefix, args)
 

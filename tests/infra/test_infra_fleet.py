@@ -267,3 +267,17 @@ def test_without_monitoring_no_metrics_port_and_no_fleet_prometheus(run_stack):
     assert not [name for name in names if name.endswith("fleet-targets")], names
     for compose_up in (item for item in run.by_type(COMMAND) if item.name.endswith("compose-up")):
         assert "METRICS_BIND='' " in compose_up.inputs["create"]
+
+
+@pytest.mark.parametrize(
+    ("stack", "overrides"), [("prod", FLEET), ("test", {"alertEmails": ["ops@example.com"]})]
+)
+def test_the_uptime_check_comes_after_the_last_droplets_gate(run_stack, stack, overrides):
+    """A first `pulumi up` creates the check only once the rollout passed every gate, so it
+    reports no outage while the droplets are still coming up (issue 24)."""
+    run = run_stack(stack, **overrides)
+    gates = [item for item in run.by_type(COMMAND) if item.name.endswith("readiness-gate")]
+    last = max(gates, key=lambda item: (len(item.name), item.name))
+    needs = _needs(run, run.one(UPTIME_CHECK).urn)
+    assert last.urn in needs, "the uptime check may be created before the last gate"
+    assert {gate.urn for gate in gates} <= needs
