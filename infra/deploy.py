@@ -10,7 +10,10 @@ the gate failing fails the update with compose's state and logs in its output.
 A fleet rolls: a droplet's compose up also waits for the previous droplet's readiness gate
 (`after`), so one droplet restarts at a time while the load balancer's health check keeps
 traffic on the others; a failed gate stops the update there, and the droplets after it keep
-the release they run (the engine runs no step whose dependency failed).
+the release they run (the engine runs no step whose dependency failed). Behind a balancer the
+gate also waits until the balancer has counted its droplet healthy again (`rejoin_seconds`):
+without that the next droplet could restart while the balancer still sends nothing to this
+one, leaving no droplet in rotation.
 
 Every remote step has the droplet's id among its `triggers`. pulumi-command replaces (re-runs)
 a Command or CopyToRemote only when a `triggers` entry changes (`provider:"replaceOnChanges"`
@@ -61,6 +64,11 @@ class DeployArgs:
     trusted_proxies: pulumi.Input[str] | None = None
     # The previous droplet's readiness gate: compose up here starts only once it passed.
     after: pulumi.Resource | None = None
+    # Behind a load balancer: seconds its health check needs to put a droplet that became
+    # healthy back in rotation (HealthCheck.rejoin_seconds). The gate waits them out after
+    # passing, so the next droplet restarts only once this one takes traffic again; 0: no
+    # balancer, nothing to wait for.
+    rejoin_seconds: int = 0
     # Slack-format webhook URL for the droplet's Alertmanager, a secret sent on stdin.
     slack_webhook_url: pulumi.Input[str] | None = None
     # The droplet's private VPC address: its Prometheus is published there (METRICS_BIND) for
@@ -100,6 +108,12 @@ def register_runner_command(runner: RunnerSettings, name: str) -> str:
     """sudo runs exactly the root-owned script cloud-init installed; the token goes on stdin."""
     words = [REGISTER_RUNNER_PATH, runner.url, name, runner.executor, runner.docker_image]
     return "sudo -n " + " ".join(shlex.quote(word) for word in words)
+
+
+def gate_command(script: str, rejoin_seconds: int) -> str:
+    """gate.sh, told how long the balancer needs to count the droplet healthy again."""
+    settle = f"CANNY_GATE_REJOIN_SECONDS={rejoin_seconds} " if rejoin_seconds else ""
+    return f"{settle}bash {shlex.quote(script)}"
 
 
 def _slug(path: str) -> str:
@@ -218,7 +232,7 @@ class Deploy(pulumi.ComponentResource):
         self.gate = remote.Command(
             f"{name}-readiness-gate",
             connection=connection,
-            create=f"bash {shlex.quote(scripts['bin/gate.sh'])}",
+            create=gate_command(scripts["bin/gate.sh"], args.rejoin_seconds),
             triggers=[*triggers, args.image_tag],
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.compose_up]),
         )

@@ -191,6 +191,7 @@ def deploys(
             deploy_id=config.deploy_id,
             trusted_proxies=trusted_proxies,
             after=rolled[-1].gate if rolled else None,
+            rejoin_seconds=balancer.health_check.rejoin_seconds if balancer else 0,
             slack_webhook_url=settings.alertmanager_webhook(index),
             metrics_bind=host.droplet.ipv4_address_private if config.monitoring else None,
             fleet_targets=targets if "monitor" in profiles else None,

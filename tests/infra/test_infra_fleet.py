@@ -281,3 +281,28 @@ def test_the_uptime_check_comes_after_the_last_droplets_gate(run_stack, stack, o
     needs = _needs(run, run.one(UPTIME_CHECK).urn)
     assert last.urn in needs, "the uptime check may be created before the last gate"
     assert {gate.urn for gate in gates} <= needs
+
+
+def test_each_gate_waits_until_the_balancer_counts_its_droplet_healthy(run_stack):
+    """Before the next droplet restarts, the balancer must have put this one back in rotation:
+    healthy_threshold passing checks, check_interval_seconds apart, the last one taking up
+    to a response timeout. The wait comes from the balancer's own health check settings."""
+    run = run_stack("prod", **FLEET)
+    health = run.one(LOAD_BALANCER).inputs["healthcheck"]
+    # The mocks hand numbers back as floats.
+    rejoin = int(
+        health["healthyThreshold"] * health["checkIntervalSeconds"]
+        + health["responseTimeoutSeconds"]
+    )
+    gates = [item for item in run.by_type(COMMAND) if item.name.endswith("readiness-gate")]
+    assert len(gates) == 3
+    for gate in gates:
+        assert gate.inputs["create"] == (
+            f"CANNY_GATE_REJOIN_SECONDS={rejoin} bash {REMOTE_APP_DIR}/bin/gate.sh"
+        )
+
+
+def test_without_a_balancer_the_gate_waits_for_nothing_more(run_stack):
+    run = run_stack("test")
+    (gate,) = [item for item in run.by_type(COMMAND) if item.name.endswith("readiness-gate")]
+    assert gate.inputs["create"] == f"bash {REMOTE_APP_DIR}/bin/gate.sh"
