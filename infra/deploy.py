@@ -15,6 +15,15 @@ gate also waits until the balancer has counted its droplet healthy again (`rejoi
 without that the next droplet could restart while the balancer still sends nothing to this
 one, leaving no droplet in rotation.
 
+Steps that leave something on the droplet undo it on delete (`pulumi destroy`, or a
+replacement): the runner is unregistered, the Alertmanager secret and the fleet targets are
+removed, and each step's .env keys are taken out. pulumi-command runs `delete` over the
+stored connection with the stored environment and stdin (provider/pkg/provider/remote/
+commandController.go, Delete, and commandOutputs.go, run), so the delete scripts never read
+stdin. Those steps are deleted before their replacement is created (`delete_before_replace`):
+Pulumi's default creates the replacement first, and the old step's delete would then take
+out the keys the new one had just written.
+
 Every remote step has the droplet's id among its `triggers`. pulumi-command replaces (re-runs)
 a Command or CopyToRemote only when a `triggers` entry changes (`provider:"replaceOnChanges"`
 in pulumi/pulumi-command provider/pkg/provider/remote/copy.go and command.go), and
@@ -110,6 +119,13 @@ def register_runner_command(runner: RunnerSettings, name: str) -> str:
     return "sudo -n " + " ".join(shlex.quote(word) for word in words)
 
 
+def unregister_runner_command(name: str) -> str:
+    """The registration's delete, through the same sudoers rule as the create."""
+    return "sudo -n " + " ".join(
+        shlex.quote(word) for word in [REGISTER_RUNNER_PATH, "--unregister", name]
+    )
+
+
 def gate_command(script: str, rejoin_seconds: int) -> str:
     """gate.sh, told how long the balancer needs to count the droplet healthy again."""
     settle = f"CANNY_GATE_REJOIN_SECONDS={rejoin_seconds} " if rejoin_seconds else ""
@@ -161,7 +177,10 @@ class Deploy(pulumi.ComponentResource):
                 create=register_runner_command(runner, args.runner_name),
                 stdin=args.runner.token.output().apply(lambda token: f"{token}\n"),
                 triggers=[args.droplet_id, runner.url, runner.executor, runner.docker_image],
-                opts=after_wait,
+                delete=unregister_runner_command(args.runner_name),
+                opts=pulumi.ResourceOptions(
+                    parent=self, depends_on=[self.wait], delete_before_replace=True
+                ),
             )
         self.copies = [
             remote.CopyToRemote(
@@ -178,14 +197,18 @@ class Deploy(pulumi.ComponentResource):
 
         def stdin_step(step: str, script: str, stdin: pulumi.Input[str]) -> remote.Command:
             """A bundled script fed on stdin, never a command line (visible in `ps`) or user
-            data (served to every process on the droplet); new input runs it again."""
+            data (served to every process on the droplet); new input runs it again. Its
+            `--forget` is the delete: it takes out what the step wrote (file, .env keys)."""
             return remote.Command(
                 f"{name}-{step}",
                 connection=connection,
                 create=f"bash {shlex.quote(scripts[script])}",
                 stdin=stdin,
                 triggers=[args.droplet_id, stdin],
-                opts=pulumi.ResourceOptions(parent=self, depends_on=self.copies),
+                delete=f"bash {shlex.quote(scripts[script])} --forget",
+                opts=pulumi.ResourceOptions(
+                    parent=self, depends_on=self.copies, delete_before_replace=True
+                ),
             )
 
         self.alertmanager_secret = None

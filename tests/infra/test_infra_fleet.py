@@ -306,3 +306,29 @@ def test_without_a_balancer_the_gate_waits_for_nothing_more(run_stack):
     run = run_stack("test")
     (gate,) = [item for item in run.by_type(COMMAND) if item.name.endswith("readiness-gate")]
     assert gate.inputs["create"] == f"bash {REMOTE_APP_DIR}/bin/gate.sh"
+
+
+def test_steps_that_leave_something_on_the_droplet_undo_it_on_delete(run_stack):
+    """`pulumi destroy` (or a replacement) runs each step's delete over SSH: the runner is
+    unregistered, the secret, the targets and the .env keys each step wrote are removed.
+    They are deleted before their replacement is created, or the old step's delete would
+    remove what the new one had just written."""
+    run = run_stack("prod", runnerToken="glrt-Delete-Sentinel", slackWebhookUrl=SLACK, **FLEET)
+    by_name = _by_name(run)
+    scripts = f"{REMOTE_APP_DIR}/bin"
+    expected = {
+        "canny-prod-register-runner": (
+            "sudo -n /usr/local/sbin/canny-register-runner --unregister canny-prod"
+        ),
+        "canny-prod-alertmanager-secret": f"bash {scripts}/write_alertmanager_secret.sh --forget",
+        "canny-prod-fleet-targets": f"bash {scripts}/write_fleet_targets.sh --forget",
+        "canny-prod-storage-credentials": f"bash {scripts}/storage_credentials.sh --forget",
+        "canny-prod-2-register-runner": (
+            "sudo -n /usr/local/sbin/canny-register-runner --unregister canny-prod-2"
+        ),
+        "canny-prod-2-storage-credentials": f"bash {scripts}/storage_credentials.sh --forget",
+    }
+    for name, delete in expected.items():
+        step = by_name[name]
+        assert step.inputs["delete"] == delete, name
+        assert step.delete_before_replace, f"{name} would delete after its replacement"
