@@ -119,10 +119,19 @@ def register_runner_command(runner: RunnerSettings, name: str) -> str:
     return "sudo -n " + " ".join(shlex.quote(word) for word in words)
 
 
-def unregister_runner_command(name: str) -> str:
-    """The registration's delete, through the same sudoers rule as the create."""
-    return "sudo -n " + " ".join(
-        shlex.quote(word) for word in [REGISTER_RUNNER_PATH, "--unregister", name]
+def unregister_runner_command(name: str, script: str = REGISTER_RUNNER_PATH) -> str:
+    """The registration's delete, through the same sudoers rule as the create. Droplets
+    booted before the script had --unregister (prod ignores user data edits) keep the old
+    one, which would refuse the call and so fail a destroy or a replacement: there the
+    delete says to unregister by hand instead."""
+    path, runner = shlex.quote(script), shlex.quote(name)
+    by_hand = shlex.quote(
+        f"canny: {script} predates --unregister: unregister runner {name} by hand "
+        f"(sudo gitlab-runner unregister --name {name})"
+    )
+    return (
+        f"if grep -q -- --unregister {path}; then sudo -n {path} --unregister {runner}; "
+        f"else echo {by_hand} >&2; fi"
     )
 
 

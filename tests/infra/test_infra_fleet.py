@@ -5,6 +5,7 @@ import json
 import pytest
 
 from infra.bundle import REMOTE_APP_DIR
+from infra.deploy import unregister_runner_command
 from infra.load_balancer import certificate_name
 from infra.offline import MOCK_LB_IPV4, MOCK_VPC_RANGE, OfflineRun, mock_private_ipv4
 from tests.infra.resource_types import (
@@ -317,15 +318,11 @@ def test_steps_that_leave_something_on_the_droplet_undo_it_on_delete(run_stack):
     by_name = _by_name(run)
     scripts = f"{REMOTE_APP_DIR}/bin"
     expected = {
-        "canny-prod-register-runner": (
-            "sudo -n /usr/local/sbin/canny-register-runner --unregister canny-prod"
-        ),
+        "canny-prod-register-runner": unregister_runner_command("canny-prod"),
         "canny-prod-alertmanager-secret": f"bash {scripts}/write_alertmanager_secret.sh --forget",
         "canny-prod-fleet-targets": f"bash {scripts}/write_fleet_targets.sh --forget",
         "canny-prod-storage-credentials": f"bash {scripts}/storage_credentials.sh --forget",
-        "canny-prod-2-register-runner": (
-            "sudo -n /usr/local/sbin/canny-register-runner --unregister canny-prod-2"
-        ),
+        "canny-prod-2-register-runner": unregister_runner_command("canny-prod-2"),
         "canny-prod-2-storage-credentials": f"bash {scripts}/storage_credentials.sh --forget",
     }
     for name, delete in expected.items():

@@ -9,6 +9,7 @@ import json
 import shlex
 
 from infra.cloud_init import REGISTER_RUNNER_SCRIPT
+from infra.deploy import unregister_runner_command
 from tests.integration.remote.test_register_runner import TOKEN, register
 from tests.integration.remote.test_remote_scripts import deploy, env_file
 
@@ -57,11 +58,22 @@ def test_a_delete_of_a_step_that_never_ran_succeeds(remote_host):
         assert result.ok, f"{script}: {result.stderr}"
 
 
-def unregister(host, name: str):
+# No sudo on the test machine: a stand-in that runs its command as the (root) test user.
+SUDO = '#!/bin/sh\n[ "$1" = -n ] && shift\nexec "$@"\n'
+
+
+def unregister(host, name: str, script=REGISTER_RUNNER_SCRIPT):
+    """The step's delete as the program builds it, with the script at `script`."""
+    bin_dir = host.app_dir / "sudo-bin"
+    bin_dir.mkdir(exist_ok=True)
+    (bin_dir / "sudo").write_text(SUDO, encoding="utf-8")
+    (bin_dir / "sudo").chmod(0o755)
     config = host.app_dir / "config.toml"
-    script = shlex.quote(str(REGISTER_RUNNER_SCRIPT))
-    command = f"CANNY_RUNNER_CONFIG={config} bash {script} --unregister {shlex.quote(name)}"
-    return host.run(command, stdin=f"{TOKEN}\n")
+    command = unregister_runner_command(name, str(script))
+    return host.run(
+        f"export CANNY_RUNNER_CONFIG={config} PATH={bin_dir}:$PATH; {command}",
+        stdin=f"{TOKEN}\n",
+    )
 
 
 def test_the_runner_is_unregistered_by_name_once(remote_host):
@@ -78,6 +90,17 @@ def test_the_runner_is_unregistered_by_name_once(remote_host):
     assert again.ok and "nothing to unregister" in again.stdout, again
     assert call["token_env"] is None, "unregistering needs no token"
     assert TOKEN not in json.dumps(call["argv"]) + result.stdout + result.stderr
+
+
+def test_a_droplet_with_the_older_script_is_told_to_unregister_by_hand(remote_host, tmp_path):
+    """Its canny-register-runner refuses --unregister (usage, exit 64): the delete must not
+    fail the destroy on that, and says what to do."""
+    older = tmp_path / "canny-register-runner"
+    older.write_text('#!/bin/sh\n[ "$#" -eq 4 ] || exit 64\n', encoding="utf-8")
+    result = unregister(remote_host, "canny-prod", older)
+    assert result.ok, result.stderr
+    assert "unregister runner canny-prod by hand" in result.stderr
+    assert not remote_host.calls("gitlab-runner")
 
 
 def test_unregister_needs_a_name(remote_host):
