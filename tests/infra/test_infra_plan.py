@@ -94,7 +94,7 @@ def test_table_for_prod_is_readable_and_lists_outputs(capsys):
     assert main(["--stack", "prod"]) == 0
     out = capsys.readouterr().out
     header, _, table = out.partition("\n\n")
-    assert header.startswith("stack prod: 66 resources to create (config Pulumi.prod.yaml;")
+    assert header.startswith("stack prod: 68 resources to create (config Pulumi.prod.yaml;")
     lines = table.splitlines()
     assert lines[0].split() == ["TYPE", "NAME", "PARENT", "PROTECT", "INPUTS"]
     droplets = [line.split()[1:4] for line in lines if line.startswith("digitalocean:Droplet")]
