@@ -304,7 +304,7 @@ def test_dns_records_name_and_address(run_stack, stack, overrides, name, ipv4):
 
 
 def test_deploy_runs_in_order_wait_copy_compose_gate(run_stack):
-    """On the fleet's last droplet, whose gate nothing waits for."""
+    """On the fleet's last droplet, whose gate only the uptime check waits for."""
     run = run_stack("prod")
     by_name = {item.name: item for item in run.resources}
     wait, compose_up, gate = (
@@ -318,8 +318,8 @@ def test_deploy_runs_in_order_wait_copy_compose_gate(run_stack):
         assert wait.urn in copy.depends_on, f"{copy.urn} must wait for cloud-init"
         assert copy.urn in compose_up.depends_on, f"compose-up must come after {copy.urn}"
     assert compose_up.urn in gate.depends_on, "the readiness gate must come after compose-up"
-    last = {item.urn for item in run.resources if gate.urn in item.depends_on}
-    assert not last, f"the gate must be the last deploy step, yet {last} follow it"
+    last = {item.name for item in run.resources if gate.urn in item.depends_on}
+    assert last == {"canny-prod-uptime"}, f"the gate must be the last deploy step: {last}"
 
 
 def test_a_new_deploy_id_re_runs_compose_up_and_the_gate(run_stack):
