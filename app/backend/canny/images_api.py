@@ -116,6 +116,7 @@ def pipeline_runner(app: Flask) -> PipelineRunner:
                 settings.max_processing_seconds,
                 settings.pipeline_processes,
                 settings.pixel_budget,
+                settings.opencv_threads,
             ),
         )
     return runner
