@@ -157,7 +157,7 @@ def test_only_the_protected_production_branch_reaches_prod_credentials(
     elsewhere = {pipeline: names for pipeline, names in found.items() if pipeline != PRODUCTION}
     assert elsewhere == {}, f"jobs that could read a prod credential: {elsewhere}"
     # Not vacuous: prod's own jobs do get them, and only those.
-    assert sorted(found[PRODUCTION]) == ["deploy_prod", "preview_prod"], found
+    assert sorted(found[PRODUCTION]) == ["deploy_prod", "preview_prod", "recover_prod"], found
 
 
 def test_test_stack_jobs_never_see_prod_variables_and_prod_jobs_never_see_test_ones(

@@ -6,13 +6,16 @@
 //
 // Prints {name: when}; GitLab creates the pipeline (or job) unless `when` is "never". Rules
 // are evaluated top down and the first match decides (https://docs.gitlab.com/ci/yaml/workflow/).
-import { readFileSync } from "node:fs";
 import { pathToFileURL } from "node:url";
 import path from "node:path";
 
 const sourceDir = process.argv[2];
 const { Utils } = await import(pathToFileURL(path.join(sourceDir, "utils.js")).href);
-const { cases } = JSON.parse(readFileSync(0, "utf-8"));
+// Read stdin as a stream: readFileSync(0) fails with EAGAIN on a pipe whose writer has not
+// written everything yet, which a large batch of cases hits.
+const chunks = [];
+for await (const chunk of process.stdin) chunks.push(chunk);
+const { cases } = JSON.parse(Buffer.concat(chunks).toString("utf-8"));
 const decided = {};
 for (const [name, { rules, variables }] of Object.entries(cases)) {
   const result = Utils.getRulesResult(
