@@ -28,7 +28,8 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from ci import pulumi_cli, stack_name
+from ci import pulumi_cli
+from infra import stack_name
 
 IMAGE_TAG_OUTPUT = "imageTag"
 

@@ -16,7 +16,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from ci import pulumi_cli, stack_name
+from ci import pulumi_cli
+from infra import stack_name
 
 
 @dataclass(frozen=True)

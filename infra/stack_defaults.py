@@ -9,7 +9,7 @@ disk, so review stacks stay cheap.
 
 from __future__ import annotations
 
-from ci.stack_name import PROD_STACK
+from infra.stack_name import PROD_STACK
 
 STACK_DEFAULTS = {
     PROD_STACK: {

@@ -7,7 +7,6 @@ response and added to every log line written while the request runs.
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import sys
@@ -16,6 +15,7 @@ import uuid
 
 from flask import Flask, Response, g, has_request_context, request
 
+from canny.json_logs import JsonFormatter
 from canny.metrics import REQUEST_SECONDS, REQUESTS
 
 REQUEST_ID_HEADER = "X-Request-ID"
@@ -23,27 +23,6 @@ REQUEST_ID_HEADER = "X-Request-ID"
 _SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 _LOGGER_NAME = "canny"
 access_log = logging.getLogger("canny.access")
-
-
-class JsonFormatter(logging.Formatter):
-    """One JSON object per line, times in UTC; `extra={"fields": {...}}` adds keys."""
-
-    converter = time.gmtime
-
-    def format(self, record: logging.LogRecord) -> str:
-        entry = {
-            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}Z",
-            "level": record.levelname,
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
-        request_id = getattr(record, "request_id", None)
-        if request_id:
-            entry["request_id"] = request_id
-        entry.update(getattr(record, "fields", {}))
-        if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str)
 
 
 class RequestIdFilter(logging.Filter):

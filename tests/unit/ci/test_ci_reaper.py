@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from ci import reaper, stack_name
+from ci import reaper
+from infra import stack_name
 from tests.unit.ci.conftest import STACK_LS, UNATTENDED, FakePulumi, job_environ, on_test_stack
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
