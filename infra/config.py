@@ -100,7 +100,7 @@ class StackSettings(BaseModel):
         if count > 1 and results is not None and not results.spaces:
             problems.append(
                 f"{count} droplets need shared results storage: set canny:resultsStore spaces "
-                "(with `volume` each droplet would list only its own uploads)"
+                f"(with `{results.results_store}` each droplet would list only its own uploads)"
             )
         if problems:
             raise problem("; ".join(problems), key="dropletCount")

@@ -4,7 +4,7 @@ program without importing Pulumi.
 
 Prod: a fleet of two droplets behind the load balancer, results in Spaces (the only store
 every droplet shares), never ephemeral. Test stacks: one droplet, no balancer, results on its
-disk, so review stacks stay cheap.
+own disk (`disk`), so review stacks stay cheap.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ STACK_DEFAULTS = {
         "ephemeral": "true",
         "dropletCount": "1",
         "loadBalancer": "false",
-        "resultsStore": "volume",
+        "resultsStore": "disk",
     },
 }
 

@@ -158,7 +158,18 @@ def test_registry_login_is_optional_and_kept_as_secrets():
             {"dropletCount": "2", "resultsStore": "spaces"},
             "canny:dropletCount: 2 droplets need canny:loadBalancer true",
         ),
-        ("prod", {"resultsStore": "nfs"}, "canny:resultsStore: 'nfs' is not one of volume, spaces"),
+        (
+            "prod",
+            {"resultsStore": "nfs"},
+            "canny:resultsStore: 'nfs' is not one of disk, volume, spaces",
+        ),
+        ("prod", {"dropletCount": "1", "resultsStore": "disk"}, "must outlive its droplet"),
+        ("test", {"resultsStore": "volume"}, "test stacks get no Volume: `disk` keeps results"),
+        (
+            "test",
+            {"dropletCount": "2", "loadBalancer": "true", "resultsStore": "disk"},
+            "(with `disk` each droplet would list only its own uploads)",
+        ),
         ("prod", {"loadBalancer": "maybe"}, "canny:loadBalancer: 'maybe' is not true or false"),
         ("prod", {"alertEmails": '["ops at example"]'}, "'ops at example' is not an email address"),
         ("prod", {"alertEmails": "ops@example.com"}, "canny:alertEmails: must be a list"),
@@ -176,7 +187,7 @@ def test_invalid_fleet_config_is_refused_with_the_reason(stack, changes, message
     ("stack", "count", "balancer", "store", "url"),
     [
         ("prod", 2, True, "spaces", "https://example.com"),
-        ("test", 1, False, "volume", "http://test.test.example.com"),
+        ("test", 1, False, "disk", "http://test.test.example.com"),
     ],
 )
 def test_fleet_defaults_make_prod_a_fleet_and_keep_review_stacks_cheap(

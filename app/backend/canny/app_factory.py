@@ -14,6 +14,7 @@ from canny import (
     images_api,
     ops_api,
     request_log,
+    request_metrics,
 )
 from canny.settings import Settings
 from canny.storage.selection import start_storage
@@ -40,6 +41,7 @@ def build_app(settings: Settings | None = None) -> Flask:
     extensions.init_app(app, settings, store)
 
     request_log.init_app(app, settings.log_level)
+    request_metrics.init_app(app)
     error_handlers.init_app(app, max_upload_bytes=settings.max_upload_bytes)
     app.register_blueprint(images_api.blueprint)
     app.register_blueprint(config_api.blueprint)

@@ -24,7 +24,10 @@ MAX_FIELD_BYTES = 1024
 
 
 @dataclass
-class UploadForm:
+class ParsedUpload:
+    """What the parser read: the text fields and the file. canny.api_models.UploadForm is the
+    form as the API documents it."""
+
     fields: dict[str, str] = field(default_factory=dict)
     file: bytes | None = None
 
@@ -34,7 +37,7 @@ class _Collector:
 
     def __init__(self, max_file_bytes: int) -> None:
         self.max_file_bytes = max_file_bytes
-        self.form = UploadForm()
+        self.form = ParsedUpload()
         self._name = ""
         self._chunks: list[bytes] = []
         self._size = 0
@@ -67,7 +70,7 @@ class _Collector:
 
 def parse_upload(
     read: Callable[[int], bytes], boundary: str, content_length: int, max_file_bytes: int
-) -> UploadForm:
+) -> ParsedUpload:
     """Read the whole body with `read` and return its text fields and `file` part."""
     if not boundary:
         raise InvalidRequestError("multipart/form-data needs a boundary parameter")
