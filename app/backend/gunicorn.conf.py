@@ -93,9 +93,9 @@ def post_worker_init(worker: Worker) -> None:
     OpenCV: seconds that no upload should wait; see canny.pipeline_runner).
 
     Then take what the worker has loaded (Flask, OpenCV, numpy, the app) out of the
-    collector's reach: each full collection walked all of it, 15-30 ms during which the
-    worker answered nobody (3 in 800 uploads over two workers); frozen, under 2 ms. Nothing of
-    that is garbage, and what requests allocate is still collected."""
+    collector's reach: each full collection walked all of it, a pause during which the
+    worker answered nobody (docs/performance.md, "Levers kept"). Nothing of that is garbage,
+    and what requests allocate is still collected."""
     from canny.extensions import pipeline_runner
 
     pipeline_runner(worker.wsgi).start()

@@ -91,5 +91,6 @@ class StorageUnavailableError(ApiError):
 
 def error_body(code: str, message: str) -> dict[str, dict[str, str]]:
     """The shape api_models.ErrorBody documents. Built by hand so that this module, which
-    the pipeline children import, keeps pydantic out of them (about 25 MB each)."""
+    the pipeline children import, keeps pydantic out of them (docs/performance.md, "Levers
+    kept")."""
     return {"error": {"code": code, "message": message}}

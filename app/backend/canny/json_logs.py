@@ -1,30 +1,31 @@
 """The JSON log line every process of the backend writes: gunicorn's master, its workers and
-the app (canny.request_log adds the request id). Standard library only, so that gunicorn's
-master, which formats its own messages with it, loads no Flask."""
+the app (canny.request_log adds the request id and the access log's fields).
+
+python-json-logger writes the JSON (https://nhairs.github.io/python-json-logger/: a
+sequence of record attributes as `fmt`, `rename_fields`, and every `extra={...}` key merged
+into the object); this module only names the keys the logs have always had and writes the
+time in UTC with milliseconds. No Flask here: gunicorn's master formats its own messages
+with it.
+"""
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 
+from pythonjsonlogger.json import JsonFormatter as LibraryJsonFormatter
 
-class JsonFormatter(logging.Formatter):
-    """One JSON object per line, times in UTC; `extra={"fields": {...}}` adds keys."""
+FIELDS = ("asctime", "levelname", "name", "message")
+KEY_NAMES = {"asctime": "time", "levelname": "level", "name": "logger", "exc_info": "exception"}
 
-    converter = time.gmtime
 
-    def format(self, record: logging.LogRecord) -> str:
-        entry = {
-            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}Z",
-            "level": record.levelname,
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
-        request_id = getattr(record, "request_id", None)
-        if request_id:
-            entry["request_id"] = request_id
-        entry.update(getattr(record, "fields", {}))
-        if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str)
+class JsonFormatter(LibraryJsonFormatter):
+    """One JSON object per line: time, level, logger, message, then the record's extras."""
+
+    def __init__(self) -> None:
+        super().__init__(list(FIELDS), rename_fields=KEY_NAMES, json_default=str)
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802
+        """ISO 8601 in UTC with milliseconds: `2026-12-07T00:21:10.123Z`."""
+        seconds = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+        return f"{seconds}.{int(record.msecs):03d}Z"

@@ -61,14 +61,12 @@ def _finish_request(response: Response) -> Response:
     access_log.info(
         "request",
         extra={
-            "fields": {
-                "method": request.method,
-                "path": request.path,
-                "route": route,
-                "status": response.status_code,
-                "duration_ms": round(seconds * 1000, 2),
-                "bytes_in": request.content_length or 0,
-            }
+            "method": request.method,
+            "path": request.path,
+            "route": route,
+            "status": response.status_code,
+            "duration_ms": round(seconds * 1000, 2),
+            "bytes_in": request.content_length or 0,
         },
     )
     return response

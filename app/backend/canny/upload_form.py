@@ -1,10 +1,10 @@
 """The upload's multipart/form-data body, parsed in memory by `multipart`'s push parser.
 
-werkzeug's form parser (request.files) cost 0.8-1.6 ms of CPU per 1080p JPEG, in 64 KB
-steps with a regex per step, and spooled every file over 500 KB to a temp file.
-`multipart` finds the boundaries with bytes.find over megabyte reads (about 0.1 ms for
-the same body). Keeping the file in memory is safe: MAX_CONTENT_LENGTH bounds the body
-and the file part is refused as soon as it passes the upload limit.
+werkzeug's form parser (request.files) works in 64 KB steps with a regex per step and
+spooled every file over 500 KB to a temp file; `multipart` finds the boundaries with
+bytes.find over megabyte reads, several times cheaper (docs/performance.md, "Levers
+kept"). Keeping the file in memory is safe: MAX_CONTENT_LENGTH bounds the body and the file
+part is refused as soon as it passes the upload limit.
 """
 
 from __future__ import annotations

@@ -157,7 +157,6 @@ print(json.dumps({"worker": arbiter.worker_class.__name__, "modules": sorted(sys
 # What the master itself needs: the worker class, the log formatter and what they import.
 MASTER_MODULES = {
     "canny",
-    "canny.blank_fields",
     "canny.errors",
     "canny.gunicorn_worker",
     "canny.json_logs",
