@@ -1,28 +1,9 @@
 """infra/config.py: every setting checked before anything is built, all problems at once."""
 
-from typing import Any
-
 import pytest
 
-from infra.config import ConfigError, RegistryLogin, Secret, parse_settings
-
-VALID: dict[str, Any] = {
-    "domain": "example.com",
-    "region": "fra1",
-    "size": "s-1vcpu-2gb",
-    "image": "debian-12-x64",
-    "adminCidrs": '["192.0.2.0/24"]',
-    "sshKeyName": "canny-deploy",
-    "sshPrivateKey": "-----BEGIN OPENSSH PRIVATE KEY-----",
-    "registryImage": "registry.gitlab.com/example/canny-platform",
-    "imageTag": "0123abcd",
-    "alertEmails": '["ops@example.com"]',
-}
-
-
-def settings_for(stack: str = "test", **changes: Any):
-    raw = {**VALID, **changes}
-    return parse_settings(stack, {key: value for key, value in raw.items() if value is not None})
+from infra.config import ConfigError, RegistryLogin, Secret
+from tests.infra.stack_settings import VALID, settings_for
 
 
 @pytest.mark.parametrize(

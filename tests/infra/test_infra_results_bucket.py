@@ -18,10 +18,10 @@ from infra.results_bucket import (
     results_bucket_name,
 )
 from tests.infra.conftest import stack_config
+from tests.infra.policy_checks import stack_violations, violations
 from tests.infra.resource_types import COMMAND
 from tests.infra.resource_types import SPACES_BUCKET as BUCKET
 from tests.infra.resource_types import SPACES_KEY as KEY
-from tests.infra.test_infra_policy import stack_violations, violations
 
 
 def _rules_by_id(bucket) -> dict:

@@ -10,7 +10,7 @@ from infra.bundle import REMOTE_APP_DIR
 from infra.config import ConfigError
 from infra.image_tag import IMAGE_TAG
 from infra.stack_file import REPO_ROOT
-from tests.infra.test_infra_config import settings_for
+from tests.infra.stack_settings import settings_for
 
 SEARCHED = ("infra", "ci", "app", "tests", "localrun", "bench")
 TEXT_SUFFIXES = {".py", ".sh", ".yaml", ".yml", ".conf", ".template", ".md", ".toml", ""}
