@@ -21,7 +21,10 @@ def init_app(app: Flask, settings: Settings, store: ResultStore) -> None:
     app.extensions["canny_settings"] = settings
     app.extensions["canny_store"] = store
     app.extensions["canny_pipeline_runner"] = PipelineRunner(
-        settings.max_processing_seconds, settings.pipeline_processes, settings.pixel_budget
+        settings.max_processing_seconds,
+        settings.pipeline_processes,
+        settings.pixel_budget,
+        settings.opencv_threads,
     )
 
 
