@@ -9,7 +9,7 @@ own disk (`disk`), so review stacks stay cheap.
 
 from __future__ import annotations
 
-from infra.stack_name import PROD_STACK
+from infra.stack_name import PROD_STACK, TEST_STACK
 
 STACK_DEFAULTS = {
     PROD_STACK: {
@@ -18,7 +18,7 @@ STACK_DEFAULTS = {
         "loadBalancer": "true",
         "resultsStore": "spaces",
     },
-    "test": {
+    TEST_STACK: {
         "ephemeral": "true",
         "dropletCount": "1",
         "loadBalancer": "false",
@@ -29,4 +29,4 @@ STACK_DEFAULTS = {
 
 def stack_defaults(stack: str) -> dict[str, str]:
     """The `canny:` defaults (keys without the namespace) of the named stack."""
-    return STACK_DEFAULTS[PROD_STACK if stack == PROD_STACK else "test"]
+    return STACK_DEFAULTS[PROD_STACK if stack == PROD_STACK else TEST_STACK]
