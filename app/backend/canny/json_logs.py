@@ -1,10 +1,10 @@
 """The JSON log line every process of the backend writes: gunicorn's master, its workers and
 the app (canny.request_log adds the request id and the access log's fields).
 
-python-json-logger writes the JSON (https://nhairs.github.io/python-json-logger/: a
-sequence of record attributes as `fmt`, `rename_fields`, and every `extra={...}` key merged
-into the object); this module only names the keys the logs have always had and writes the
-time in UTC with milliseconds. No Flask here: gunicorn's master formats its own messages
+python-json-logger writes the JSON (pythonjsonlogger/core.py, BaseJsonFormatter: `fmt` as a
+sequence of record attributes, `rename_fields`, and every `extra={...}` key merged into the
+object by merge_record_extra); this module only names the keys the logs have always had and
+writes the time in UTC with milliseconds. No Flask here: gunicorn's master formats its own messages
 with it.
 """
 
