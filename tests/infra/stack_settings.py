@@ -6,16 +6,19 @@ from typing import Any
 from infra.config import parse_settings
 
 VALID: dict[str, Any] = {
-    "domain": "example.com",
+    # Prod refuses the stack files' placeholders (example.com, RFC 5737 ranges): these pass.
+    "domain": "canny.example",
     "region": "fra1",
     "size": "s-1vcpu-2gb",
     "image": "debian-12-x64",
-    "adminCidrs": '["192.0.2.0/24"]',
+    "adminCidrs": '["198.18.0.0/15"]',
     "sshKeyName": "canny-deploy",
     "sshPrivateKey": "-----BEGIN OPENSSH PRIVATE KEY-----",
     "registryImage": "registry.gitlab.com/example/canny-platform",
     "imageTag": "0123abcd",
-    "alertEmails": '["ops@example.com"]',
+    "alertEmails": '["alerts@canny.example"]',
+    # Monitoring (on by default) needs Alertmanager's receiver.
+    "slackWebhookUrl": "https://hooks.slack.invalid/config-test",
 }
 
 
