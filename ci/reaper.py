@@ -25,14 +25,8 @@ from pathlib import Path
 
 import requests
 
-from ci import (
-    ephemeral_sweep,
-    open_merge_requests,
-    pulumi_cli,
-    reap_pipeline,
-    stack_credentials,
-    stack_name,
-)
+from ci import ephemeral_sweep, open_merge_requests, pulumi_cli, reap_pipeline, stack_credentials
+from infra import stack_name
 
 
 @dataclass(frozen=True)

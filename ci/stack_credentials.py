@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from ci import stack_name
+from infra import stack_name
 
 PROD_SUFFIX = "_PROD"
 TEST_SUFFIX = "_TEST"

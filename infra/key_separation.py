@@ -19,8 +19,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ci.stack_name import PROD_STACK
 from infra.stack_file import REPO_ROOT, StackFileError, read_stack_config
+from infra.stack_name import PROD_STACK
 
 KEY_NAME = "sshKeyName"
 

@@ -11,7 +11,7 @@ import json
 import time
 from collections.abc import Callable, Mapping
 
-from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
+from flask import Blueprint, Response, g, jsonify, request
 
 from canny.api_models import (
     LIST_LIMIT_DEFAULT,
@@ -27,7 +27,7 @@ from canny.api_models import (
 )
 from canny.edge_params import EdgeParams, parse_params
 from canny.errors import InvalidRequestError, NotFoundError, UnsupportedMediaTypeError
-from canny.extensions import current_settings, current_store
+from canny.extensions import current_runner, current_settings, current_store
 from canny.image_format import FORMAT_BY_NAME, ImageHeader, check_pixel_limit, read_header
 from canny.metrics import (
     CACHE_HITS,
@@ -38,8 +38,6 @@ from canny.metrics import (
 )
 from canny.openapi import OWNER_SECURITY, answers, describe, errors
 from canny.owner_keys import InvalidOwnerKeyError, Owner, clear_cookie, owner_of, set_cookie
-from canny.pipeline_runner import PipelineRunner
-from canny.settings import Settings
 from canny.storage import Metadata, created_now, result_id
 from canny.storage.contract import SHA256_PATTERN
 from canny.upload_form import parse_upload
@@ -104,24 +102,6 @@ def _public(metadata: Metadata) -> Metadata:
     return public
 
 
-def pipeline_runner(app: Flask) -> PipelineRunner:
-    """The app's runner, made on first use; gunicorn starts its children before a worker
-    serves (gunicorn.conf.py), else the first upload does."""
-    runner = app.extensions.get("canny_pipeline_runner")
-    if runner is None:
-        settings: Settings = app.extensions["canny_settings"]
-        runner = app.extensions.setdefault(
-            "canny_pipeline_runner",
-            PipelineRunner(
-                settings.max_processing_seconds,
-                settings.pipeline_processes,
-                settings.pixel_budget,
-                settings.opencv_threads,
-            ),
-        )
-    return runner
-
-
 def _read_upload(max_bytes: int) -> tuple[bytes, dict[str, str]]:
     """The uploaded file's bytes and the form's text fields."""
     if request.mimetype != "multipart/form-data":
@@ -147,7 +127,7 @@ def _compute_and_store(
     # Stored only after the run returned in time: an upload answered with an error is
     # never found stored later.
     displayable = header.format.browser_displayable
-    runner = pipeline_runner(current_app)
+    runner = current_runner()
     result = runner.run(data, params, header.pixels, with_view=not displayable)
     for stage, seconds in result.stage_seconds.items():
         STAGE_SECONDS.labels(stage=stage).observe(seconds)
@@ -436,5 +416,5 @@ def preview_image(image_id: str) -> Response:
     """
     source, data = _stored_original(g.owner, image_id)
     params = _only_params(request.args.to_dict())
-    result = pipeline_runner(current_app).run(data, params, source["width"] * source["height"])
+    result = current_runner().run(data, params, source["width"] * source["height"])
     return Response(result.png, mimetype="image/png")
