@@ -7,7 +7,6 @@ results, and another owner's id is answered exactly like an unknown one.
 from __future__ import annotations
 
 import hashlib
-import json
 import time
 from collections.abc import Callable
 
@@ -39,6 +38,7 @@ from canny.metrics import (
 from canny.openapi import OWNER_SECURITY, answers, describe, errors
 from canny.owner_keys import InvalidOwnerKeyError, Owner, clear_cookie, owner_of, set_cookie
 from canny.pipeline_runner import PipelineRunner
+from canny.rerun_body import rerun_fields
 from canny.settings import Settings
 from canny.storage import Metadata, created_now, result_id
 from canny.storage.contract import SHA256_PATTERN
@@ -325,36 +325,6 @@ def delete_image(image_id: str) -> tuple[str, int]:
     return "", 204
 
 
-RERUN_FIELDS = frozenset(EdgeParams().as_dict())
-
-
-def _rerun_fields() -> dict[str, str]:
-    """`low`, `high`, `blur` from a JSON object or a urlencoded form, as text for `parse_params`.
-
-    JSON values keep their JSON spelling, so `true` or `2.5` fail the integer check with
-    the message a form field would get. Unknown names are refused rather than ignored: a
-    misspelt `Low` would otherwise silently run with the default.
-    """
-    if request.is_json:
-        body = request.get_json(silent=True)
-        if not isinstance(body, dict):
-            raise InvalidRequestError("the JSON body must be an object with low, high and blur")
-        fields = {
-            name: value if isinstance(value, str) else json.dumps(value)
-            for name, value in body.items()
-        }
-    elif request.mimetype == "application/x-www-form-urlencoded":
-        fields = request.form.to_dict()
-    elif request.content_length:
-        raise UnsupportedMediaTypeError("send low, high and blur as JSON or a urlencoded form")
-    else:
-        fields = {}
-    unknown = sorted(set(fields) - RERUN_FIELDS)
-    if unknown:
-        raise InvalidRequestError(f"unknown field(s): {', '.join(unknown)}; use low, high, blur")
-    return fields
-
-
 @blueprint.post(f"/{ID_RULE}/rerun")
 @describe(
     json=RerunFields,
@@ -362,7 +332,10 @@ def _rerun_fields() -> dict[str, str]:
     resp=answers(
         HTTP_201=(UploadResult, "The result (computed now, or cached), as an upload"),
         **errors(
-            HTTP_400="Bad or unknown params, or a JSON body that is not an object",
+            HTTP_400=(
+                "Bad, unknown or repeated params, a JSON body that is not an object or nests"
+                " too deep, a body over 4 KB or not UTF-8"
+            ),
             HTTP_401=_INVALID_KEY,
             HTTP_404="No result with this id",
             HTTP_413="The stored original has more pixels than CANNY_MAX_PIXELS allows now",
@@ -386,7 +359,7 @@ def rerun_image(image_id: str) -> tuple[Response, int, dict[str, str]]:
     source = store.load(owner.digest, image_id)
     if source is None:
         raise NotFoundError("no image with this id")
-    params = parse_params(_rerun_fields())
+    params = parse_params(rerun_fields(request))
     image_format = FORMAT_BY_NAME[source["format"]]
     data = store.load_original(image_id, image_format.extension)
     if data is None:
