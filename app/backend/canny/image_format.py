@@ -66,6 +66,10 @@ _EOI = 0xD9
 # scan (T.81 B.1.1.5, F.1.2.3). One regex search finds it in C: the byte-by-byte walk in
 # Python took about 1.3 ms of a worker's CPU per 1080p upload (docs/performance-levers.md).
 _SCAN_END_MARKER = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")
+# Between segments any code counts, RSTn included (libjpeg reads those as parameterless
+# markers): the last 0xFF of a run, followed by neither 0x00 nor 0xFF. One byte of
+# lookahead and no repetition, so a long run of 0xFF costs linear time, not quadratic.
+_ANY_MARKER = re.compile(rb"\xff[^\x00\xff]")
 _WARNINGS_LOCK = threading.Lock()
 
 
@@ -135,34 +139,38 @@ def read_header(data: bytes, max_pixels: int) -> ImageHeader:
 
 
 def count_jpeg_scans(data: bytes, stop_after: int) -> int:
-    """Count start-of-scan markers, stopping once past `stop_after`.
+    """Count start-of-scan markers the way libjpeg finds them, stopping once past `stop_after`.
 
     Walks the marker segments (ITU-T T.81 B.1.1): each marker is 0xFF then a code, and
     all but the standalone ones carry a two-byte length that counts itself. After an SOS
     header comes entropy-coded data, in which 0xFF is followed by 0x00 (a stuffed byte)
     or a restart marker; the next other marker ends the scan (T.81 B.1.1.5, F.1.2.3).
-    A malformed stream is left to the decoder, which refuses it.
+
+    Between segments, libjpeg does not insist on a marker either: its next_marker()
+    (jdmarker.c, libjpeg-turbo/libjpeg-turbo at 9046ae19) discards every byte up to the next
+    0xFF, swallows 0xFF fill, drops 0xFF 0x00 pairs and takes the first other code as the
+    marker, warning (JWRN_EXTRANEOUS_DATA) but decoding on. So does this walk: a counter
+    that stopped at the first junk byte let a COM segment, one junk byte and 3,000 scans
+    through the check (issue 28). Codes libjpeg refuses (reserved ones) make it stop
+    decoding there, so treating them as segments can only count more, never fewer.
     """
     scans = 0
     position = 2  # after SOI
-    end = len(data)
-    while position + 1 < end and scans <= stop_after:
-        if data[position] != 0xFF:
+    while scans <= stop_after:
+        marker = _ANY_MARKER.search(data, position)
+        if marker is None:
             return scans
-        code = data[position + 1]
-        if code == 0xFF:  # fill byte before a marker (T.81 B.1.1.2)
-            position += 1
-        elif code == _EOI:
+        code = data[marker.start() + 1]
+        position = marker.end()
+        if code == _EOI:
             return scans
-        elif code in _STANDALONE_MARKERS:
-            position += 2
-        else:
-            segment_end = position + 2 + int.from_bytes(data[position + 2 : position + 4])
-            if code == _SOS:
-                scans += 1
-                position = _next_marker(data, segment_end)
-            else:
-                position = segment_end
+        if code in _STANDALONE_MARKERS:
+            continue
+        # libjpeg's skip_variable() skips length - 2 bytes, nothing when the length is < 2.
+        position += max(int.from_bytes(data[position : position + 2]), 2)
+        if code == _SOS:
+            scans += 1
+            position = _next_marker(data, position)
     return scans
 
 
