@@ -13,6 +13,8 @@ log = logging.getLogger(__name__)
 class ApiError(Exception):
     status = 400
     code = "invalid_request"
+    # Seconds after which the same request may succeed: sent as Retry-After (RFC 9110 10.2.3).
+    retry_after_seconds: int | None = None
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -69,6 +71,15 @@ class ProcessingFailedError(ApiError):
     code = "processing_failed"
 
 
+class ProcessingInterruptedError(ApiError):
+    """The pipeline child died under the upload (killed, or out of memory): not the file's
+    fault as far as anyone can tell, so the client may try again."""
+
+    status = 503
+    code = "processing_interrupted"
+    retry_after_seconds = 1
+
+
 class NotFoundError(ApiError):
     status = 404
     code = "not_found"
@@ -97,8 +108,11 @@ def error_body(code: str, message: str) -> dict[str, dict[str, str]]:
     return {"error": {"code": code, "message": message}}
 
 
-def _api_error(error: ApiError) -> tuple[Response, int]:
-    return jsonify(error_body(error.code, error.message)), error.status
+def _api_error(error: ApiError) -> tuple[Response, int, dict[str, str]]:
+    headers = {}
+    if error.retry_after_seconds is not None:
+        headers["Retry-After"] = str(error.retry_after_seconds)
+    return jsonify(error_body(error.code, error.message)), error.status, headers
 
 
 def _http_error(error: HTTPException) -> Response:
@@ -119,7 +133,7 @@ def init_app(app: Flask, max_upload_bytes: int) -> None:
     """Register the JSON handlers. The caller holds the settings and names the upload limit,
     so this module needs no app state."""
 
-    def body_too_large(error: RequestEntityTooLarge) -> tuple[Response, int]:
+    def body_too_large(error: RequestEntityTooLarge) -> tuple[Response, int, dict[str, str]]:
         """MAX_CONTENT_LENGTH refused the body before it was read; name the limit that applies."""
         return _api_error(PayloadTooLargeError.over_limit(max_upload_bytes))
 

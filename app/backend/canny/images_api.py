@@ -50,7 +50,10 @@ from canny.upload_form import parse_upload
 # for `length`; Map.allowed_methods in werkzeug/routing/map.py), and /lookup has only GET.
 ID_RULE = "<string(length=32):image_id>"
 _INVALID_KEY = "A malformed owner key (Authorization: Bearer or the cookie)"
-_STORAGE_UNAVAILABLE = "The result store is unreachable or failing; try again later"
+_STORAGE_UNAVAILABLE = (
+    "The result store is unreachable or failing, or the image processor stopped under the"
+    " upload (Retry-After); try again later"
+)
 _NO_SPACE = "No space left to store the result"
 _NOT_FOUND = "No result of the caller's with this id"
 
@@ -62,6 +65,10 @@ PRIVATE_CACHE_CONTROL = "private, no-store"
 @blueprint.before_request
 def _identify_owner() -> None:
     g.owner_refused = False
+    if request.method == "OPTIONS":
+        # A preflight or an Allow query acts for nobody: issuing it a key (and a cookie)
+        # handed out owners to requests that can do nothing with them.
+        return
     try:
         g.owner = owner_of(request)
     except InvalidOwnerKeyError:

@@ -15,6 +15,7 @@ from typing import TypeVar
 import cv2
 import numpy as np
 
+from canny.decoder_messages import captured_stderr, reports_damage
 from canny.errors import InvalidImageError
 from canny.pipeline_params import CannyParams
 
@@ -48,12 +49,14 @@ class EdgeResult:
 
 
 def decode(data: bytes) -> np.ndarray:
-    """Decode to 8-bit BGR; 16-bit, alpha and grey inputs are converted by IMREAD_COLOR."""
-    try:
-        image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)
-    except cv2.error:
-        image = None
-    if image is None:
+    """Decode to 8-bit BGR; 16-bit, alpha and grey inputs are converted by IMREAD_COLOR.
+    A decoder's warning that data was lost is an error too (see decoder_messages)."""
+    with captured_stderr() as printed:
+        try:
+            image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)
+        except cv2.error:
+            image = None
+    if image is None or reports_damage(b"".join(printed)):
         raise InvalidImageError("the image data is corrupt or truncated")
     return image
 

@@ -23,6 +23,7 @@ is a fork of a small single-threaded process: not a fork of a threaded gunicorn 
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import os
 import queue
@@ -34,7 +35,12 @@ from multiprocessing.process import BaseProcess
 from typing import TYPE_CHECKING
 
 from canny import allocator, pipeline
-from canny.errors import ApiError, ProcessingBudgetError, ProcessingFailedError
+from canny.errors import (
+    ApiError,
+    ProcessingBudgetError,
+    ProcessingFailedError,
+    ProcessingInterruptedError,
+)
 from canny.pixel_budget import PixelBudget
 
 if TYPE_CHECKING:
@@ -46,6 +52,7 @@ _CONTEXT.set_forkserver_preload(["canny.pipeline"])
 # A child's start (the first one also starts the forkserver, which imports OpenCV) is
 # not part of any upload's budget, but is bounded too.
 STARTUP_SECONDS = 60.0
+log = logging.getLogger(__name__)
 
 
 def _serve(connection: Connection) -> None:
@@ -101,6 +108,21 @@ class _Child:
         self._connection.recv()
         self._ready = True
 
+    def _died(self) -> ProcessingInterruptedError:
+        """The child died under an upload: the OOM killer, an operator's kill, or a crash
+        in a native decoder. Nothing says the file is at fault, so the answer is a
+        retryable 503 (a 422 told the client its valid file was bad), and the death is
+        logged for the operator, who otherwise saw nothing."""
+        self._process.join(1.0)
+        log.warning(
+            "pipeline child %s died under an upload (exit code %s)",
+            self._process.pid,
+            self._process.exitcode,
+        )
+        return ProcessingInterruptedError(
+            "the image processor stopped while working on this upload; try again"
+        )
+
     @property
     def pid(self) -> int | None:
         return self._process.pid
@@ -112,7 +134,7 @@ class _Child:
             self.wait_ready()
             self._connection.send((data, params.canny_params(), with_view))
         except (OSError, EOFError):
-            raise ProcessingFailedError("the image processor had stopped; try again") from None
+            raise self._died() from None
         if not self._connection.poll(budget_seconds):
             raise ProcessingBudgetError(
                 f"processing the image took longer than the budget of {budget_seconds:g} s"
@@ -121,8 +143,7 @@ class _Child:
         try:
             ok, value = self._connection.recv()
         except (EOFError, OSError):
-            # The child died on this input (a crash in a native decoder, the OOM killer).
-            raise ProcessingFailedError("the image could not be processed") from None
+            raise self._died() from None
         if not ok:
             raise value
         return value
@@ -149,7 +170,7 @@ class PipelineRunner:
             child = self._take_child()
             try:
                 result = child.run(data, params, with_view, self.budget_seconds)
-            except (ProcessingBudgetError, ProcessingFailedError):
+            except (ProcessingBudgetError, ProcessingFailedError, ProcessingInterruptedError):
                 child.stop()
                 child = _Child()
                 raise

@@ -5,6 +5,7 @@ import pytest
 from canny import pipeline
 from canny.edge_params import EdgeParams
 from canny.errors import InvalidImageError
+from PIL import Image
 
 from tests.unit.backend import sample_images
 
@@ -45,6 +46,18 @@ def test_encode_png_keeps_raw_canny_values() -> None:
         pytest.param(sample_images.encode(sample_images.noise(), "jpeg")[:-200], id="cut-jpeg"),
         pytest.param(sample_images.encode(sample_images.noise(), "png")[:300], id="cut-png"),
         pytest.param(b"\xff\xd8\xff" + b"\x00" * 50, id="jpeg-magic-only"),
+        # Cut mid-scan with the end marker put back: libjpeg only warns and fills grey.
+        pytest.param(
+            sample_images.encode(sample_images.noise(), "jpeg")[:2000] + b"\xff\xd9",
+            id="cut-jpeg-with-eoi",
+        ),
+        pytest.param(
+            sample_images.pillow_bytes(
+                Image.fromarray(sample_images.noise()), "JPEG", progressive=True
+            )[:4000]
+            + b"\xff\xd9",
+            id="cut-progressive-jpeg-with-eoi",
+        ),
     ],
 )
 def test_decode_refuses_corrupt_data(data: bytes) -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from canny import create_app, images_api, pipeline
+from canny.errors import ProcessingInterruptedError
 from canny.owner_keys import Owner
 from canny.pipeline_runner import PipelineRunner
 from canny.settings import Settings
@@ -646,3 +647,36 @@ def test_lookup_is_not_taken_for_an_id(client: FlaskClient) -> None:
     refused = client.delete("/api/images/lookup")
     assert refused.status_code == 405
     assert error_code(refused) == "method_not_allowed"
+
+
+@pytest.mark.parametrize("path", ["/api/images", f"/api/images/{'0' * 32}/rerun"])
+def test_an_options_request_gets_no_owner_cookie(client: FlaskClient, path: str) -> None:
+    """A preflight acts for nobody; it used to be handed a new owner key as a cookie."""
+    response = client.options(path, headers={"Origin": "http://localhost:9999"})
+    assert response.status_code == 200
+    assert "Set-Cookie" not in response.headers
+
+
+def test_a_pipeline_child_dying_under_an_upload_is_a_503_with_retry_after(
+    upload: Upload, settings: Settings, shapes_png: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise ProcessingInterruptedError("the image processor stopped; try again")
+
+    monkeypatch.setattr(PipelineRunner, "run", interrupted)
+    response = upload(shapes_png)
+    assert response.status_code == 503
+    assert error_code(response) == "processing_interrupted"
+    assert response.headers["Retry-After"] == "1"
+    assert visible_files(settings.results_dir) == []
+
+
+def test_a_truncated_jpeg_is_400_and_stores_nothing(
+    upload: Upload, settings: Settings, shapes_png: bytes
+) -> None:
+    """The probe got 201 and a stored half-grey result for a JPEG cut mid-stream."""
+    jpeg = sample_images.encode(sample_images.noise(400, 300), "jpeg")
+    response = upload(jpeg[: len(jpeg) // 2] + b"\xff\xd9")
+    assert response.status_code == 400, response.get_json()
+    assert error_code(response) == "invalid_image"
+    assert visible_files(settings.results_dir) == []

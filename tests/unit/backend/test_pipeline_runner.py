@@ -1,14 +1,16 @@
 """Child processes of the pipeline: a dead child costs one upload, signals sent to the
 process group do not stop them, and each run's stage times come back."""
 
+import logging
 import os
 import signal
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from canny.edge_params import EdgeParams
-from canny.errors import ProcessingFailedError
+from canny.errors import ProcessingInterruptedError
 from canny.pipeline_runner import PipelineRunner
 
 from tests.unit.backend import sample_images
@@ -31,11 +33,14 @@ def test_results_and_stage_times_come_back_from_the_child(runner: PipelineRunner
     assert runner.child_pids() and os.getpid() not in runner.child_pids()
 
 
-def test_a_child_that_died_fails_one_upload_and_is_replaced(runner: PipelineRunner) -> None:
+def test_a_child_that_died_fails_one_upload_and_is_replaced(
+    runner: PipelineRunner, caplog: pytest.LogCaptureFixture
+) -> None:
     [pid] = runner.child_pids()
     os.kill(pid, signal.SIGKILL)
-    with pytest.raises(ProcessingFailedError):
+    with pytest.raises(ProcessingInterruptedError), caplog.at_level(logging.WARNING):
         runner.run(SMALL_PNG, EdgeParams(), pixels=1)
+    assert f"pipeline child {pid} died" in caplog.text
     assert runner.run(SMALL_PNG, EdgeParams(), pixels=1).width == 160
     assert runner.child_pids() != [pid]
 
@@ -59,3 +64,18 @@ def test_children_never_load_pydantic(runner: PipelineRunner) -> None:
     maps = Path(f"/proc/{pid}/maps").read_text()
     assert "cv2" in maps, "the child has loaded the pipeline"
     assert "pydantic" not in maps, "the child loaded pydantic"
+
+
+def test_a_child_killed_mid_run_is_a_retryable_503_logged_at_warning(
+    runner: PipelineRunner, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The probe's finding: a valid file whose child was killed got 422 processing_failed,
+    blaming the file, and nothing was logged at WARNING."""
+    [pid] = runner.child_pids()
+    # Seconds of decoding, so the kill lands while the child works on it.
+    slow = sample_images.scan_bomb_jpeg(400, 2000, 2000)
+    threading.Timer(0.5, os.kill, (pid, signal.SIGKILL)).start()
+    with pytest.raises(ProcessingInterruptedError) as refused, caplog.at_level(logging.WARNING):
+        runner.run(slow, EdgeParams(), pixels=1)
+    assert (refused.value.status, refused.value.retry_after_seconds) == (503, 1)
+    assert f"pipeline child {pid} died under an upload (exit code -9)" in caplog.text

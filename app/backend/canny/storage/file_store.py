@@ -54,8 +54,10 @@ log = logging.getLogger(__name__)
 class FileStore:
     """Results in a local (or volume-mounted) folder: the default, for ./run and one droplet."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, min_free_bytes: int = 0) -> None:
         self.directory = directory
+        # Free space below this means the next upload cannot be stored: not ready.
+        self.min_free_bytes = min_free_bytes
 
     def prepare(self) -> None:
         """Make the folder, and sweep temp files of saves a crash cut short."""
@@ -81,8 +83,13 @@ class FileStore:
     def is_writable(self) -> bool:
         """Whether data can be stored now. Creating an empty file is not enough: a full
         filesystem still has inodes, so a page of bytes is written and synced, as a save
-        would; on a full disk that fails with ENOSPC."""
+        would; on a full disk that fails with ENOSPC. A page fitting is not enough either:
+        with 432 KB free every upload got 507 while readiness said yes, so the free space
+        must also hold `min_free_bytes`."""
         try:
+            free = os.statvfs(self.directory)
+            if free.f_bavail * free.f_frsize < self.min_free_bytes:
+                return False
             with tempfile.NamedTemporaryFile(
                 dir=self.directory, prefix=".ready-", suffix=TEMP_SUFFIX
             ) as probe:
