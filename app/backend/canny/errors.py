@@ -80,6 +80,15 @@ class ProcessingInterruptedError(ApiError):
     retry_after_seconds = 1
 
 
+class ServerBusyError(ApiError):
+    """This worker's pipeline queue is full, or the upload could not start before its
+    deadline: answered at once so the gateway tries the other backend and the client later."""
+
+    status = 503
+    code = "busy"
+    retry_after_seconds = 1
+
+
 class NotFoundError(ApiError):
     status = 404
     code = "not_found"

@@ -25,7 +25,12 @@ from canny.api_models import (
     UploadResult,
 )
 from canny.edge_params import EdgeParams, parse_params
-from canny.errors import InvalidRequestError, NotFoundError, UnsupportedMediaTypeError
+from canny.errors import (
+    InvalidRequestError,
+    NotFoundError,
+    ServerBusyError,
+    UnsupportedMediaTypeError,
+)
 from canny.extensions import current_settings, current_store
 from canny.image_format import FORMAT_BY_NAME, ImageHeader, check_pixel_limit, read_header
 from canny.metrics import (
@@ -65,6 +70,7 @@ PRIVATE_CACHE_CONTROL = "private, no-store"
 @blueprint.before_request
 def _identify_owner() -> None:
     g.owner_refused = False
+    g.deadline = time.monotonic() + current_settings().request_deadline_seconds
     if request.method == "OPTIONS":
         # A preflight or an Allow query acts for nobody: issuing it a key (and a cookie)
         # handed out owners to requests that can do nothing with them.
@@ -123,6 +129,7 @@ def pipeline_runner(app: Flask) -> PipelineRunner:
                 settings.max_processing_seconds,
                 settings.pipeline_processes,
                 settings.pixel_budget,
+                settings.pipeline_queue,
             ),
         )
     return runner
@@ -150,11 +157,15 @@ def _read_upload(max_bytes: int) -> tuple[bytes, dict[str, str]]:
 def _compute_and_store(
     owner: Owner, image_id: str, data: bytes, params: EdgeParams, header: ImageHeader
 ) -> Metadata:
-    # Stored only after the run returned in time: an upload answered with an error is
-    # never found stored later.
+    # Stored only after the run returned in time and before the request's deadline: an
+    # upload answered with an error (by us, or by the gateway's timeout) is never found
+    # stored later.
     displayable = header.format.browser_displayable
     runner = pipeline_runner(current_app)
-    result = runner.run(data, params, header.pixels, with_view=not displayable)
+    deadline: float = g.deadline
+    result = runner.run(data, params, header.pixels, not displayable, deadline)
+    if time.monotonic() > deadline:
+        raise ServerBusyError("the upload was not done within its deadline; try again")
     for stage, seconds in result.stage_seconds.items():
         STAGE_SECONDS.labels(stage=stage).observe(seconds)
     extension = header.format.extension

@@ -51,6 +51,8 @@ def fleet(
             pick_free_port(),
             upload_rate="1000r/s",
             upload_burst=1000,
+            connections_per_key=1000,
+            connections_per_address=1000,
             trusted_proxies=["127.0.0.1"],
         )
         for n in (1, 2)

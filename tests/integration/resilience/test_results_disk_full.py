@@ -36,7 +36,14 @@ def small_disk(tmpfs: Callable[[str, str], Path]) -> Path:
 @pytest.fixture
 def stack_on_small_disk(small_disk: Path) -> Iterator[LocalStack]:
     """The whole run folder on the small disk, as `./run --run-dir` on a full disk has it."""
-    stack = LocalStack(small_disk, pick_free_port(), upload_rate="1000r/s", upload_burst=1000)
+    stack = LocalStack(
+        small_disk,
+        pick_free_port(),
+        upload_rate="1000r/s",
+        upload_burst=1000,
+        connections_per_key=1000,
+        connections_per_address=1000,
+    )
     with stack:
         yield stack
 
