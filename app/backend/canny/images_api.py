@@ -43,6 +43,7 @@ from canny.metrics import (
 from canny.openapi import OWNER_SECURITY, answers, describe, errors
 from canny.owner_keys import InvalidOwnerKeyError, Owner, clear_cookie, owner_of, set_cookie
 from canny.pipeline_runner import PipelineRunner
+from canny.request_origin import check_same_origin
 from canny.rerun_body import rerun_fields
 from canny.settings import Settings
 from canny.storage import Metadata, created_now, result_id
@@ -61,6 +62,7 @@ _STORAGE_UNAVAILABLE = (
 )
 _NO_SPACE = "No space left to store the result"
 _NOT_FOUND = "No result of the caller's with this id"
+_CROSS_ORIGIN = "A browser's call from another origin (Sec-Fetch-Site or Origin) with the cookie"
 
 blueprint = Blueprint("images", __name__, url_prefix="/api/images")
 # Answers hold one owner's data: no shared cache may keep or reuse them.
@@ -75,6 +77,7 @@ def _identify_owner() -> None:
         # A preflight or an Allow query acts for nobody: issuing it a key (and a cookie)
         # handed out owners to requests that can do nothing with them.
         return
+    check_same_origin(request)
     try:
         g.owner = owner_of(request)
     except InvalidOwnerKeyError:
@@ -198,6 +201,7 @@ def _compute_and_store(
         **errors(
             HTTP_400="Not an image, a corrupt image, a missing file or bad params",
             HTTP_401=_INVALID_KEY,
+            HTTP_403=_CROSS_ORIGIN,
             HTTP_413="More bytes than CANNY_MAX_UPLOAD_BYTES or pixels than CANNY_MAX_PIXELS",
             HTTP_415="Not multipart/form-data, or an image format that is not supported",
             HTTP_503=_STORAGE_UNAVAILABLE,
@@ -332,7 +336,10 @@ def get_image(image_id: str) -> Response:
 
 @blueprint.delete(f"/{ID_RULE}")
 @describe(
-    resp=answers(HTTP_204=(None, "Deleted"), **errors(HTTP_401=_INVALID_KEY, HTTP_404=_NOT_FOUND)),
+    resp=answers(
+        HTTP_204=(None, "Deleted"),
+        **errors(HTTP_401=_INVALID_KEY, HTTP_403=_CROSS_ORIGIN, HTTP_404=_NOT_FOUND),
+    ),
     security=OWNER_SECURITY,
     operation_id="deleteImage",
 )
@@ -355,6 +362,7 @@ def delete_image(image_id: str) -> tuple[str, int]:
                 " too deep, a body over 4 KB or not UTF-8"
             ),
             HTTP_401=_INVALID_KEY,
+            HTTP_403=_CROSS_ORIGIN,
             HTTP_404="No result with this id",
             HTTP_413="The stored original has more pixels than CANNY_MAX_PIXELS allows now",
             HTTP_415="A body that is neither JSON nor a urlencoded form",
