@@ -73,15 +73,34 @@ _ANY_MARKER = re.compile(rb"\xff[^\x00\xff]")
 _WARNINGS_LOCK = threading.Lock()
 
 
+# The memory model the pixel limits and budget were set with (docs/api.md, Settings):
+# about 9 bytes per pixel of an 8-bit colour image (its 3-byte decoded BGR image, grey,
+# blurred and edge maps, Canny's gradients). A decoder of 16-bit or alpha samples holds
+# its own buffer of those too before OpenCV converts it to 8-bit BGR: an RGBA 16-bit TIFF
+# of 40 M pixels peaked at 520 MB, not 360 (issue 28).
+MODEL_BYTES_PER_PIXEL = 9
+_OUTPUT_BYTES_PER_PIXEL = 3
+
+
 @dataclass(frozen=True)
 class ImageHeader:
     format: ImageFormat
     width: int
     height: int
+    # Bytes per pixel of the decoder's own samples (channels x bytes per sample).
+    sample_bytes: int = _OUTPUT_BYTES_PER_PIXEL
 
     @property
     def pixels(self) -> int:
         return self.width * self.height
+
+    @property
+    def pixel_cost(self) -> int:
+        """The pixels as 8-bit colour pixels of the same memory: what the pixel limit and
+        budget count. 8-bit images up to 3 channels are decoded straight into OpenCV's
+        output; wider samples (16-bit, alpha) need a buffer of their own first."""
+        extra = self.sample_bytes if self.sample_bytes > _OUTPUT_BYTES_PER_PIXEL else 0
+        return self.pixels * (MODEL_BYTES_PER_PIXEL + extra) // MODEL_BYTES_PER_PIXEL
 
 
 def detect_format(data: bytes) -> ImageFormat:
@@ -121,21 +140,39 @@ def read_header(data: bytes, max_pixels: int) -> ImageHeader:
     try:
         with _quiet_open(data, formats=[image_format.pillow_format]) as image:
             width, height = image.size
+            sample_bytes = len(image.getbands()) * _bytes_per_sample(image, data)
     except Image.DecompressionBombError:
         raise TooManyPixelsError(f"the image declares more than {max_pixels} pixels") from None
     except Exception:  # any parser failure on untrusted bytes means a broken image
         raise InvalidImageError(
             f"the file is not a valid {image_format.name.upper()} image"
         ) from None
-    header = ImageHeader(image_format, width, height)
+    header = ImageHeader(image_format, width, height, sample_bytes)
     check_pixel_limit(width, height, max_pixels)
     if header.pixels == 0:
         raise InvalidImageError("the image has no pixels")
+    if header.pixel_cost > max_pixels:
+        raise TooManyPixelsError(
+            f"the image has {width}x{height} pixels of {sample_bytes} bytes each, which cost"
+            f" the memory of {header.pixel_cost} 8-bit colour pixels; the limit is {max_pixels}"
+        )
     if image_format is JPEG and count_jpeg_scans(data, MAX_JPEG_SCANS) > MAX_JPEG_SCANS:
         raise TooManyScansError(
             f"the JPEG has more than {MAX_JPEG_SCANS} scans; real encoders write far fewer"
         )
     return header
+
+
+def _bytes_per_sample(image: Image.Image, data: bytes) -> int:
+    """2 for 16-bit samples, else 1. Pillow's mode does not say it for colour PNGs (a
+    16-bit RGBA PNG opens as "RGBA"), so PNG's IHDR bit depth (byte 24: PNG spec 11.2.2)
+    and TIFF's BitsPerSample tag (258) are read instead."""
+    if image.format == "PNG":
+        return 2 if data[24] == 16 else 1
+    if image.format == "TIFF":
+        bits = image.tag_v2.get(258, (8,))
+        return max(1, -(-max(bits if isinstance(bits, tuple) else (bits,)) // 8))
+    return 2 if image.mode.startswith("I;16") else 1
 
 
 def count_jpeg_scans(data: bytes, stop_after: int) -> int:

@@ -166,7 +166,7 @@ def _compute_and_store(
     displayable = header.format.browser_displayable
     runner = pipeline_runner(current_app)
     deadline: float = g.deadline
-    result = runner.run(data, params, header.pixels, not displayable, deadline)
+    result = runner.run(data, params, header.pixel_cost, not displayable, deadline)
     if time.monotonic() > deadline:
         raise ServerBusyError("the upload was not done within its deadline; try again")
     for stage, seconds in result.stage_seconds.items():
@@ -392,6 +392,8 @@ def rerun_image(image_id: str) -> tuple[Response, int, dict[str, str]]:
         raise NotFoundError("no image with this id")
     new_id = result_id(owner.digest, hashlib.sha256(data).hexdigest(), params)
     check_pixel_limit(source["width"], source["height"], current_settings().max_pixels)
-    header = ImageHeader(image_format, source["width"], source["height"])
-    body = _stored_or_computed(owner, new_id, data, params, lambda: header)
+    # The header is read again from the stored bytes: its sample size, not kept in the
+    # metadata, sets the run's share of the pixel budget.
+    max_pixels = current_settings().max_pixels
+    body = _stored_or_computed(owner, new_id, data, params, lambda: read_header(data, max_pixels))
     return _created(body, started, owner)

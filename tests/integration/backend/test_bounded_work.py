@@ -174,3 +174,25 @@ def test_a_burst_of_large_canvases_stays_under_the_memory_ceiling(local_stack: L
     assert memory.peak_mb < MEMORY_CEILING_MB
     assert reads.latencies and not reads.failures, reads.failures
     assert max(reads.latencies) < READ_SECONDS
+
+
+def test_the_probes_16_bit_rgba_burst_stays_under_the_memory_ceiling(
+    local_stack: LocalStack,
+) -> None:
+    """Issue 28's burst: 16 uploads at once of 6324x6324 RGBA 16-bit images (40 M pixels,
+    within CANNY_MAX_PIXELS) peaked at 969 MB per backend. Counted by bytes they cost
+    75 M 8-bit colour pixels, over the limit, so they are refused from the header."""
+    canvas = sample_images.png_declaring(6324, 6324, bit_depth=16, colour_type=6)
+    with BackendMemory(local_stack) as memory, ThreadPoolExecutor(16) as pool:
+        answers = list(
+            pool.map(lambda n: post(local_stack, canvas, "rgba16.png", low=n), range(16))
+        )
+    print(
+        f"\n16 RGBA 16-bit 6324x6324 at once: statuses {sorted({a[0] for a in answers})},"
+        f" slowest {max(a[2] for a in answers):.2f} s; backend PSS peak {memory.peak_mb:.0f} MB"
+    )
+    assert {(status, body["error"]["code"]) for status, body, _ in answers} == {
+        (413, "too_many_pixels")
+    }
+    assert max(seconds for _, _, seconds in answers) < REFUSE_SECONDS
+    assert memory.peak_mb < MEMORY_CEILING_MB
