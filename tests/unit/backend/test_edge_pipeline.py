@@ -1,10 +1,12 @@
 """The service's pipeline must give exactly the pixels of the steps docs/api.md names, in cv2."""
 
+import cv2
 import numpy as np
 import pytest
 from canny import pipeline
 from canny.edge_params import EdgeParams
 from canny.errors import InvalidImageError
+from canny.pipeline_params import CannyParams
 from PIL import Image
 
 from tests.unit.backend import sample_images
@@ -63,3 +65,25 @@ def test_encode_png_keeps_raw_canny_values() -> None:
 def test_decode_refuses_corrupt_data(data: bytes) -> None:
     with pytest.raises(InvalidImageError):
         pipeline.decode(data)
+
+
+def test_the_view_of_a_huge_image_is_scaled_down_and_its_edges_are_not() -> None:
+    """A 40 M pixel TIFF stored a 78.7 MB full-size view (issue 28)."""
+    image = np.zeros((300, 9000, 3), np.uint8)
+    image[:, ::100] = 255
+    ok, tiff = cv2.imencode(".tiff", image)
+    assert ok
+    result = pipeline.run(tiff, CannyParams(low=100, high=200, blur=5), with_view=True)
+    assert result.view_png is not None
+    view = cv2.imdecode(np.frombuffer(result.view_png, np.uint8), cv2.IMREAD_COLOR)
+    assert view.shape == (137, pipeline.VIEW_MAX_SIDE, 3)
+    assert (result.width, result.height) == (9000, 300), "the edge map keeps the full size"
+
+
+def test_the_view_of_an_image_within_the_bound_is_pixel_for_pixel() -> None:
+    image = sample_images.shapes()
+    result = pipeline.run(
+        sample_images.encode(image, "tiff"), CannyParams(low=1, high=2, blur=3), with_view=True
+    )
+    assert result.view_png is not None
+    assert np.array_equal(sample_images.decode_png(result.view_png), image)
