@@ -61,6 +61,9 @@ class DeployArgs:
     trusted_proxies: pulumi.Input[str] | None = None
     # The previous droplet's readiness gate: compose up here starts only once it passed.
     after: pulumi.Resource | None = None
+    # The droplet's firewall (infra/firewall.py): the first remote step, and so every one
+    # after it, waits until it is in place.
+    firewall: pulumi.Resource | None = None
     # Slack-format webhook URL for the droplet's Alertmanager, a secret sent on stdin.
     slack_webhook_url: pulumi.Input[str] | None = None
     # The droplet's private VPC address: its Prometheus is published there (METRICS_BIND) for
@@ -135,7 +138,9 @@ class Deploy(pulumi.ComponentResource):
             create=f"CANNY_CLOUD_INIT_TIMEOUT={args.cloud_init_timeout} bash -s",
             stdin=WAIT_SCRIPT.read_text(encoding="utf-8"),
             triggers=[args.droplet_id],
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=pulumi.ResourceOptions(
+                parent=self, depends_on=[args.firewall] if args.firewall else None
+            ),
         )
         after_wait = pulumi.ResourceOptions(parent=self, depends_on=[self.wait])
         self.register_runner = None

@@ -6,6 +6,10 @@ droplet's gateway on port 80 and redirects plain HTTP to HTTPS. Its health check
 gateway's `/healthz/upload`, which fails when that droplet's backends cannot take uploads,
 so the balancer sends no traffic to a droplet that is restarting or broken.
 
+The droplets' port 80 admits the balancer through a firewall of its own, made here once the
+balancer has its uid; the droplets' SSH firewall never waits for the balancer (nor for its
+certificate): infra/firewall.py says why.
+
 Argument names and meanings: terraform-provider-digitalocean docs/resources/loadbalancer.md
 and docs/resources/certificate.md (the Pulumi provider bridges that provider).
 """
@@ -18,6 +22,8 @@ from dataclasses import dataclass
 
 import pulumi
 import pulumi_digitalocean as digitalocean
+
+from infra.firewall import balancer_web_rule
 
 HEALTH_PATH = "/healthz/upload"
 GATEWAY_PORT = 80
@@ -46,6 +52,8 @@ def certificate_name(prefix: str, hostname: str) -> str:
 class LoadBalancer(pulumi.ComponentResource):
     certificate: digitalocean.Certificate
     balancer: digitalocean.LoadBalancer
+    # Admits the balancer to the droplets' port 80; every other rule is the stack's Firewall.
+    firewall: digitalocean.Firewall
     ip: pulumi.Output[str]
 
     def __init__(
@@ -98,6 +106,13 @@ class LoadBalancer(pulumi.ComponentResource):
             # (`disable_lets_encrypt_dns_records`, loadbalancer.md).
             disable_lets_encrypt_dns_records=True,
             opts=pulumi.ResourceOptions(parent=self, protect=args.protect),
+        )
+        self.firewall = digitalocean.Firewall(
+            f"{name}-lb-firewall",
+            name=f"{name}-lb-firewall",
+            droplet_ids=list(args.droplet_ids),
+            inbound_rules=[balancer_web_rule(self.balancer.id)],
+            opts=child,
         )
         self.ip = self.balancer.ip
         self.register_outputs({"ip": self.ip, "uid": self.balancer.id})

@@ -11,7 +11,8 @@
 # common/config.go). A runner already registered under NAME is left alone, so a re-run (a new
 # deploy, a changed token) never registers a second runner.
 # env:  CANNY_RUNNER_CONFIG  default /etc/gitlab-runner/config.toml
-# exit: 0 registered or already registered; 64 bad usage or no token on stdin.
+# Only the docker executor: a shell job would run on the droplet itself as gitlab-runner.
+# exit: 0 registered or already registered; 64 bad usage, another executor or no token on stdin.
 set -euo pipefail
 
 config="${CANNY_RUNNER_CONFIG:-/etc/gitlab-runner/config.toml}"
@@ -20,6 +21,10 @@ if [ $# -ne 4 ]; then
   exit 64
 fi
 url=$1 name=$2 executor=$3 docker_image=$4
+if [ "$executor" != docker ]; then
+  echo "canny: executor $executor refused: jobs run only in containers (docker)" >&2
+  exit 64
+fi
 token=""
 IFS= read -r token || true
 if [ -z "$token" ]; then

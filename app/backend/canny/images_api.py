@@ -132,7 +132,8 @@ def pipeline_runner(app: Flask) -> PipelineRunner:
                 settings.max_processing_seconds,
                 settings.pipeline_processes,
                 settings.pixel_budget,
-                settings.pipeline_queue,
+                opencv_threads=settings.opencv_threads,
+                waiting=settings.pipeline_queue,
             ),
         )
     return runner
