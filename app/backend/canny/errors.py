@@ -89,6 +89,13 @@ class ServerBusyError(ApiError):
     retry_after_seconds = 1
 
 
+class QuotaExceededError(ApiError):
+    """The owner already has as many results as one owner may keep."""
+
+    status = 507
+    code = "quota_exceeded"
+
+
 class NotFoundError(ApiError):
     status = 404
     code = "not_found"

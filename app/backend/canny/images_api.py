@@ -28,6 +28,7 @@ from canny.edge_params import EdgeParams, parse_params
 from canny.errors import (
     InvalidRequestError,
     NotFoundError,
+    QuotaExceededError,
     ServerBusyError,
     UnsupportedMediaTypeError,
 )
@@ -60,7 +61,7 @@ _STORAGE_UNAVAILABLE = (
     "The result store is unreachable or failing, or the image processor stopped under the"
     " upload (Retry-After); try again later"
 )
-_NO_SPACE = "No space left to store the result"
+_NO_SPACE = "No space left to store the result, or the owner has CANNY_OWNER_MAX_RESULTS results"
 _NOT_FOUND = "No result of the caller's with this id"
 _CROSS_ORIGIN = "A browser's call from another origin (Sec-Fetch-Site or Origin) with the cookie"
 
@@ -164,6 +165,12 @@ def _compute_and_store(
     # Stored only after the run returned in time and before the request's deadline: an
     # upload answered with an error (by us, or by the gateway's timeout) is never found
     # stored later.
+    quota = current_settings().owner_max_results
+    if quota and current_store().count(owner.digest, quota) >= quota:
+        raise QuotaExceededError(
+            f"this owner key already has {quota} results, the most one may keep;"
+            " delete some (DELETE /api/images/<id>) to store new ones"
+        )
     displayable = header.format.browser_displayable
     runner = pipeline_runner(current_app)
     deadline: float = g.deadline

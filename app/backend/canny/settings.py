@@ -122,6 +122,9 @@ class Settings(_EnvSettings):
     # Below the gateway's proxy_read_timeout (60 s), so a client told 503 by the gateway
     # never finds its upload stored later (tests/unit/backend/test_deadlines.py).
     request_deadline_seconds: float = Field(45.0, gt=0, le=3600)
+    # Results one owner may keep (0: no limit): every new key could otherwise fill the disk
+    # alone. At most 1,000, what a bucket counts in one list request.
+    owner_max_results: int = Field(1000, ge=0, le=1000)
     # Declared pixels being decoded at once per worker (see canny.pixel_budget); an image
     # larger than this runs alone.
     pixel_budget: int = Field(16_000_000, ge=1)

@@ -680,3 +680,25 @@ def test_a_truncated_jpeg_is_400_and_stores_nothing(
     assert response.status_code == 400, response.get_json()
     assert error_code(response) == "invalid_image"
     assert visible_files(settings.results_dir) == []
+
+
+def test_an_owner_over_the_result_quota_gets_507_and_nothing_is_stored(
+    tmp_path: Path, shapes_png: bytes
+) -> None:
+    """Issue 28: no per-owner quota, so one key (or a new key per upload) filled the disk."""
+    settings = Settings(results_dir=tmp_path / "results", owner_max_results=2)
+    client = create_app(settings).test_client()
+    key = {"Authorization": "Bearer " + "k" * 43}
+
+    def send(data: bytes) -> TestResponse:
+        return client.post("/api/images", data={"file": (io.BytesIO(data), "a.png")}, headers=key)
+
+    first, _ = send(shapes_png), send(sample_images.encode(sample_images.noise(), "png"))
+    before = visible_files(settings.results_dir)
+    refused = send(sample_images.encode(sample_images.gradient(), "png"))
+    assert refused.status_code == 507
+    assert error_code(refused) == "quota_exceeded"
+    assert visible_files(settings.results_dir) == before
+    assert send(shapes_png).get_json()["cached"] is True, "a stored result is still answered"
+    assert client.delete(f"/api/images/{first.get_json()['id']}", headers=key).status_code == 204
+    assert send(sample_images.encode(sample_images.gradient(), "png")).status_code == 201

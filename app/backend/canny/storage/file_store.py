@@ -236,6 +236,20 @@ class FileStore:
                 removed += 1
         return removed
 
+    def count(self, owner_digest: str, up_to: int) -> int:
+        """Index entries in the owner's folder (names only, no reads), at most `up_to`."""
+        counted = 0
+        with (
+            contextlib.suppress(FileNotFoundError),
+            os.scandir(self._owner_folder(owner_digest)) as entries,
+        ):
+            for entry in entries:
+                if counted >= up_to:
+                    break
+                if entry.name.endswith(".json") and is_valid_id(entry.name[: -len(".json")]):
+                    counted += 1
+        return counted
+
     def _owner_metadata(self, owner_digest: str) -> Iterator[Metadata]:
         # An owner with no results yet has no folder: glob then finds nothing.
         for path in self._owner_folder(owner_digest).glob("*.json"):
