@@ -42,7 +42,7 @@ def served_by(load: BackgroundUploads, droplet: str) -> int:
 
 @pytest.fixture
 def fleet(
-    tmp_path: Path, require_tool: Callable[[str], str]
+    tmp_path: Path, require_tool: Callable[[str], str], no_owner_quota: None
 ) -> Iterator[tuple[list[LocalStack], LoadBalancer]]:
     require_tool("nginx")
     droplets = [
