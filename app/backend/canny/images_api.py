@@ -58,8 +58,9 @@ from canny.upload_form import parse_upload
 ID_RULE = "<string(length=32):image_id>"
 _INVALID_KEY = "A malformed owner key (Authorization: Bearer or the cookie)"
 _STORAGE_UNAVAILABLE = (
-    "The result store is unreachable or failing, or the image processor stopped under the"
-    " upload (Retry-After); try again later"
+    "The result store is unreachable or failing, the image processor stopped under the"
+    " upload, or this backend's upload queue is full or its deadline passed (the last three"
+    " with Retry-After); try again later"
 )
 _NO_SPACE = "No space left to store the result, or the owner has CANNY_OWNER_MAX_RESULTS results"
 _NOT_FOUND = "No result of the caller's with this id"
