@@ -1,6 +1,6 @@
 """The canny stack, as `pulumi up` runs it: settings, what the account must already hold,
-network, droplets with their firewall, load balancer, DNS, alerts, results bucket, then a
-rolling deploy over the droplets.
+network, droplets with their firewall, load balancer, DNS, results bucket, a rolling deploy
+over the droplets, then alerts.
 
 Pulumi runs this file by path (Pulumi.yaml `main: infra/`) with the python of the virtualenv
 Pulumi.yaml names (https://www.pulumi.com/docs/iac/concepts/projects/project-file/, runtime
@@ -21,9 +21,9 @@ firewall = stack.firewall(settings, network, hosts)
 balancer = stack.load_balancer(settings, network, hosts)
 public_ipv4 = stack.public_ipv4(hosts, balancer)
 stack.dns(settings, public_ipv4, hosts)
-stack.alerts(settings, hosts)
 results_bucket = stack.results_bucket(settings, network)
-stack.deploys(settings, network, hosts, balancer, results_bucket, firewall)
+deploys = stack.deploys(settings, network, hosts, balancer, results_bucket, firewall)
+stack.alerts(settings, hosts, deploys)
 
 first = hosts[0]
 pulumi.export("url", settings.url)

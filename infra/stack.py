@@ -117,7 +117,8 @@ def dns(settings: StackSettings, ipv4: pulumi.Output[str], droplets: list[Host])
     Dns(settings.name_prefix, args)
 
 
-def alerts(settings: StackSettings, droplets: list[Host]) -> None:
+def alerts(settings: StackSettings, droplets: list[Host], rolled: list[Deploy]) -> None:
+    """The uptime check comes after the last droplet's readiness gate (see AlertsArgs)."""
     if not settings.alerts.enabled:
         return
     args = AlertsArgs(
@@ -125,6 +126,7 @@ def alerts(settings: StackSettings, droplets: list[Host]) -> None:
         droplet_ids=[host.droplet.id for host in droplets],
         emails=settings.alerts.alert_emails,
         slack_webhook_url=settings.alerts.slack_output(),
+        after=rolled[-1].gate,
     )
     Alerts(settings.name_prefix, args)
 
@@ -196,6 +198,7 @@ def deploys(
             deploy_id=config.deploy_id,
             trusted_proxies=trusted_proxies,
             after=rolled[-1].gate if rolled else None,
+            rejoin_seconds=balancer.health_check.rejoin_seconds if balancer else 0,
             firewall=stack_firewall.firewall,
             slack_webhook_url=settings.alertmanager_webhook(index),
             metrics_bind=host.droplet.ipv4_address_private if config.monitoring else None,

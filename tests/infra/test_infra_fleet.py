@@ -5,6 +5,7 @@ import json
 import pytest
 
 from infra.bundle import REMOTE_APP_DIR
+from infra.deploy import unregister_runner_command
 from infra.load_balancer import certificate_name
 from infra.offline import MOCK_LB_IPV4, MOCK_VPC_RANGE, OfflineRun, mock_private_ipv4
 from tests.infra.resource_types import (
@@ -264,3 +265,64 @@ def test_without_monitoring_no_metrics_port_and_no_fleet_prometheus(run_stack):
     assert not [name for name in names if name.endswith("fleet-targets")], names
     for compose_up in (item for item in run.by_type(COMMAND) if item.name.endswith("compose-up")):
         assert "METRICS_BIND='' " in compose_up.inputs["create"]
+
+
+@pytest.mark.parametrize(
+    ("stack", "overrides"), [("prod", FLEET), ("test", {"alertEmails": ["ops@example.com"]})]
+)
+def test_the_uptime_check_comes_after_the_last_droplets_gate(run_stack, stack, overrides):
+    """A first `pulumi up` creates the check only once the rollout passed every gate, so it
+    reports no outage while the droplets are still coming up (issue 24)."""
+    run = run_stack(stack, **overrides)
+    gates = [item for item in run.by_type(COMMAND) if item.name.endswith("readiness-gate")]
+    last = max(gates, key=lambda item: (len(item.name), item.name))
+    needs = run.upstream(run.one(UPTIME_CHECK).urn)
+    assert last.urn in needs, "the uptime check may be created before the last gate"
+    assert {gate.urn for gate in gates} <= needs
+
+
+def test_each_gate_waits_until_the_balancer_counts_its_droplet_healthy(run_stack):
+    """Before the next droplet restarts, the balancer must have put this one back in rotation:
+    healthy_threshold passing checks, check_interval_seconds apart, the last one taking up
+    to a response timeout. The wait comes from the balancer's own health check settings."""
+    run = run_stack("prod", **FLEET)
+    health = run.one(LOAD_BALANCER).inputs["healthcheck"]
+    # The mocks hand numbers back as floats.
+    rejoin = int(
+        health["healthyThreshold"] * health["checkIntervalSeconds"]
+        + health["responseTimeoutSeconds"]
+    )
+    gates = [item for item in run.by_type(COMMAND) if item.name.endswith("readiness-gate")]
+    assert len(gates) == 3
+    for gate in gates:
+        assert gate.inputs["create"] == (
+            f"CANNY_GATE_REJOIN_SECONDS={rejoin} bash {REMOTE_APP_DIR}/bin/gate.sh"
+        )
+
+
+def test_without_a_balancer_the_gate_waits_for_nothing_more(run_stack):
+    run = run_stack("test")
+    (gate,) = [item for item in run.by_type(COMMAND) if item.name.endswith("readiness-gate")]
+    assert gate.inputs["create"] == f"bash {REMOTE_APP_DIR}/bin/gate.sh"
+
+
+def test_steps_that_leave_something_on_the_droplet_undo_it_on_delete(run_stack):
+    """`pulumi destroy` (or a replacement) runs each step's delete over SSH: the runner is
+    unregistered, the secret, the targets and the .env keys each step wrote are removed.
+    They are deleted before their replacement is created, or the old step's delete would
+    remove what the new one had just written."""
+    run = run_stack("prod", runnerToken="glrt-Delete-Sentinel", slackWebhookUrl=SLACK, **FLEET)
+    by_name = _by_name(run)
+    scripts = f"{REMOTE_APP_DIR}/bin"
+    expected = {
+        "canny-prod-register-runner": unregister_runner_command("canny-prod"),
+        "canny-prod-alertmanager-secret": f"bash {scripts}/write_alertmanager_secret.sh --forget",
+        "canny-prod-fleet-targets": f"bash {scripts}/write_fleet_targets.sh --forget",
+        "canny-prod-storage-credentials": f"bash {scripts}/storage_credentials.sh --forget",
+        "canny-prod-2-register-runner": unregister_runner_command("canny-prod-2"),
+        "canny-prod-2-storage-credentials": f"bash {scripts}/storage_credentials.sh --forget",
+    }
+    for name, delete in expected.items():
+        step = by_name[name]
+        assert step.inputs["delete"] == delete, name
+        assert step.delete_before_replace, f"{name} would delete after its replacement"

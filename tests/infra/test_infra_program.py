@@ -218,9 +218,9 @@ def test_a_replaced_droplet_gets_every_remote_step_again(run_stack, monkeypatch)
 def test_every_remote_step_pins_the_droplets_host_key(run_stack):
     run = run_stack("prod", runnerToken="glrt-Pin-Sentinel")
     steps = [item for item in run.resources if item.type.startswith("command:remote:")]
-    # Per droplet: wait, runner, 13 copies, the bucket's key, compose up, gate; the first
+    # Per droplet: wait, runner, 14 copies, the bucket's key, compose up, gate; the first
     # droplet also writes the fleet Prometheus' targets and Alertmanager's webhook.
-    assert len(steps) == 2 * 18 + 2, [item.name for item in steps]
+    assert len(steps) == 2 * 19 + 2, [item.name for item in steps]
     for step in steps:
         connection = run.provider_inputs[step.name]["connection"]
         assert connection["hostKey"] == MOCK_HOST_PUBLIC_KEY.strip(), step.urn
@@ -306,7 +306,7 @@ def test_dns_records_name_and_address(run_stack, stack, overrides, name, ipv4):
 
 
 def test_deploy_runs_in_order_wait_copy_compose_gate(run_stack):
-    """On the fleet's last droplet, whose gate nothing waits for."""
+    """On the fleet's last droplet, whose gate only the uptime check waits for."""
     run = run_stack("prod")
     by_name = {item.name: item for item in run.resources}
     wait, compose_up, gate = (
@@ -320,8 +320,8 @@ def test_deploy_runs_in_order_wait_copy_compose_gate(run_stack):
         assert wait.urn in copy.depends_on, f"{copy.urn} must wait for cloud-init"
         assert copy.urn in compose_up.depends_on, f"compose-up must come after {copy.urn}"
     assert compose_up.urn in gate.depends_on, "the readiness gate must come after compose-up"
-    last = {item.urn for item in run.resources if gate.urn in item.depends_on}
-    assert not last, f"the gate must be the last deploy step, yet {last} follow it"
+    last = {item.name for item in run.resources if gate.urn in item.depends_on}
+    assert last == {"canny-prod-uptime"}, f"the gate must be the last deploy step: {last}"
 
 
 def test_a_new_deploy_id_re_runs_compose_up_and_the_gate(run_stack):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
 
@@ -24,6 +24,7 @@ from canny.api_models import (
     UploadForm,
     UploadResult,
 )
+from canny.client_text import quoted
 from canny.edge_params import EdgeParams, parse_params
 from canny.errors import (
     InvalidRequestError,
@@ -359,6 +360,33 @@ def delete_image(image_id: str) -> tuple[str, int]:
     return "", 204
 
 
+RERUN_FIELDS = frozenset(EdgeParams().as_dict())
+
+
+def _only_params(fields: Mapping[str, str]) -> EdgeParams:
+    """The params of a re-run or preview. Unknown names are refused rather than ignored:
+    a misspelt `Low` would otherwise silently run with the default."""
+    unknown = sorted(set(fields) - RERUN_FIELDS)
+    if unknown:
+        names = ", ".join(quoted(name) for name in unknown[:3])
+        raise InvalidRequestError(f"unknown field(s): {names}; use low, high, blur")
+    return parse_params(fields)
+
+
+def _stored_original(owner: Owner, image_id: str) -> tuple[Metadata, bytes]:
+    """The owner's record of `image_id` and its original's bytes, checked against the
+    pixel limit, which a restart may have lowered since."""
+    store = current_store()
+    source = store.load(owner.digest, image_id)
+    if source is None:
+        raise NotFoundError("no image with this id")
+    data = store.load_original(image_id, FORMAT_BY_NAME[source["format"]].extension)
+    if data is None:
+        raise NotFoundError("no image with this id")
+    check_pixel_limit(source["width"], source["height"], current_settings().max_pixels)
+    return source, data
+
+
 @blueprint.post(f"/{ID_RULE}/rerun")
 @describe(
     json=RerunFields,
@@ -390,19 +418,45 @@ def rerun_image(image_id: str) -> tuple[Response, int, dict[str, str]]:
     """
     started = time.perf_counter()
     owner: Owner = g.owner
-    store = current_store()
-    source = store.load(owner.digest, image_id)
-    if source is None:
-        raise NotFoundError("no image with this id")
-    params = parse_params(rerun_fields(request))
-    image_format = FORMAT_BY_NAME[source["format"]]
-    data = store.load_original(image_id, image_format.extension)
-    if data is None:
-        raise NotFoundError("no image with this id")
+    _, data = _stored_original(owner, image_id)
+    params = _only_params(rerun_fields(request))
     new_id = result_id(owner.digest, hashlib.sha256(data).hexdigest(), params)
-    check_pixel_limit(source["width"], source["height"], current_settings().max_pixels)
     # The header is read again from the stored bytes: its sample size, not kept in the
     # metadata, sets the run's share of the pixel budget.
     max_pixels = current_settings().max_pixels
     body = _stored_or_computed(owner, new_id, data, params, lambda: read_header(data, max_pixels))
     return _created(body, started, owner)
+
+
+@blueprint.get(f"/{ID_RULE}/preview.png")
+@describe(
+    query=RerunFields,
+    resp=answers(
+        HTTP_200=(None, "The edge map as PNG; nothing is stored"),
+        **errors(
+            HTTP_400="Bad or unknown params",
+            HTTP_401=_INVALID_KEY,
+            HTTP_404="No result with this id",
+            HTTP_413="The stored original has more pixels than CANNY_MAX_PIXELS allows now",
+            HTTP_503=_STORAGE_UNAVAILABLE,
+        ),
+    ),
+    security=OWNER_SECURITY,
+    operation_id="previewImage",
+)
+def preview_image(image_id: str) -> Response:
+    """The edge map of a stored original with other params, computed and not stored
+
+    What the upload page shows while a slider moves: a preview is never listed and
+    leaves nothing behind (no record, no file), so a page closed before "Keep" has
+    nothing to clean up. Keeping it is a re-run with the same params. A GET, safe and
+    idempotent, so a superseded preview is simply dropped by the client.
+    """
+    _, data = _stored_original(g.owner, image_id)
+    repeated = [name for name, values in request.args.lists() if len(values) > 1]
+    if repeated:
+        raise InvalidRequestError(f"field {quoted(repeated[0])} is given more than once")
+    params = _only_params(request.args.to_dict())
+    header = read_header(data, current_settings().max_pixels)
+    result = pipeline_runner(current_app).run(data, params, header.pixel_cost, False, g.deadline)
+    return Response(result.png, mimetype="image/png")

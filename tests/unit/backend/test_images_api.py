@@ -702,3 +702,56 @@ def test_an_owner_over_the_result_quota_gets_507_and_nothing_is_stored(
     assert send(shapes_png).get_json()["cached"] is True, "a stored result is still answered"
     assert client.delete(f"/api/images/{first.get_json()['id']}", headers=key).status_code == 204
     assert send(sample_images.encode(sample_images.gradient(), "png")).status_code == 201
+
+
+def test_preview_answers_the_edges_as_png_and_stores_nothing(
+    client: FlaskClient, upload: Upload, settings: Settings, shapes_png: bytes
+) -> None:
+    source = upload(shapes_png).get_json()
+    before = visible_files(settings.results_dir)
+    response = client.get(f"/api/images/{source['id']}/preview.png?low=20&high=60&blur=3")
+    assert response.status_code == 200, response.get_data(as_text=True)
+    assert response.mimetype == "image/png"
+    assert response.headers["Cache-Control"] == images_api.PRIVATE_CACHE_CONTROL
+    expected = sample_images.reference_edges(shapes_png, low=20, high=60, blur=3)
+    assert np.array_equal(sample_images.decode_png(response.data), expected)
+    assert visible_files(settings.results_dir) == before, "a preview must leave nothing behind"
+    listed = client.get("/api/images").get_json()["items"]
+    assert [item["id"] for item in listed] == [source["id"]]
+
+
+@pytest.mark.parametrize(
+    ("query", "code"),
+    [
+        ("low=300&high=200", "invalid_params"),
+        ("blur=4", "invalid_params"),
+        ("Low=20", "invalid_request"),
+    ],
+)
+def test_preview_with_bad_params_is_400(
+    client: FlaskClient, upload: Upload, shapes_png: bytes, query: str, code: str
+) -> None:
+    source = upload(shapes_png).get_json()
+    response = client.get(f"/api/images/{source['id']}/preview.png?{query}")
+    assert response.status_code == 400
+    assert error_code(response) == code
+
+
+def test_preview_of_another_owners_image_is_404(
+    app: Flask, upload: Upload, shapes_png: bytes
+) -> None:
+    source = upload(shapes_png).get_json()
+    stranger = app.test_client()
+    response = stranger.get(f"/api/images/{source['id']}/preview.png?low=20")
+    assert response.status_code == 404
+    assert error_code(response) == "not_found"
+
+
+def test_preview_with_a_repeated_param_is_400(
+    client: FlaskClient, upload: Upload, shapes_png: bytes
+) -> None:
+    """One rule for repeated fields everywhere (issue 28): refused, never first or last wins."""
+    source = upload(shapes_png).get_json()
+    response = client.get(f"/api/images/{source['id']}/preview.png?low=1&low=2")
+    assert response.status_code == 400
+    assert response.get_json()["error"]["message"] == "field 'low' is given more than once"
