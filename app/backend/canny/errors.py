@@ -1,13 +1,11 @@
-"""JSON errors: every failure answers `{"error": {"code", "message"}}` with the right status."""
+"""The API's failures: each exception class carries its HTTP status and its JSON error code.
+
+Standard library only: the pipeline children and gunicorn's master import these classes, and
+must not load Flask, Werkzeug or Jinja for them. The Flask handlers that turn them into
+`{"error": {"code", "message"}}` answers live beside the HTTP layer (canny.error_handlers).
+"""
 
 from __future__ import annotations
-
-import logging
-
-from flask import Flask, Response, jsonify
-from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
-
-log = logging.getLogger(__name__)
 
 
 class ApiError(Exception):
@@ -120,40 +118,6 @@ class StorageUnavailableError(ApiError):
 
 def error_body(code: str, message: str) -> dict[str, dict[str, str]]:
     """The shape api_models.ErrorBody documents. Built by hand so that this module, which
-    the pipeline children import, keeps pydantic out of them (about 25 MB each)."""
+    the pipeline children import, keeps pydantic out of them (docs/performance.md, "Levers
+    kept")."""
     return {"error": {"code": code, "message": message}}
-
-
-def _api_error(error: ApiError) -> tuple[Response, int, dict[str, str]]:
-    headers = {}
-    if error.retry_after_seconds is not None:
-        headers["Retry-After"] = str(error.retry_after_seconds)
-    return jsonify(error_body(error.code, error.message)), error.status, headers
-
-
-def _http_error(error: HTTPException) -> Response:
-    """Werkzeug's own errors (404, 405) as JSON, headers such as Allow kept."""
-    response = error.get_response()
-    code = (error.name or "error").lower().replace(" ", "_")
-    response.set_data(jsonify(error_body(code, error.description or code)).get_data())
-    response.content_type = "application/json"
-    return response
-
-
-def _unexpected_error(error: Exception) -> tuple[Response, int]:
-    log.exception("unhandled error", exc_info=error)
-    return jsonify(error_body("internal_error", "internal server error")), 500
-
-
-def init_app(app: Flask, max_upload_bytes: int) -> None:
-    """Register the JSON handlers. The caller holds the settings and names the upload limit,
-    so this module needs no app state."""
-
-    def body_too_large(error: RequestEntityTooLarge) -> tuple[Response, int, dict[str, str]]:
-        """MAX_CONTENT_LENGTH refused the body before it was read; name the limit that applies."""
-        return _api_error(PayloadTooLargeError.over_limit(max_upload_bytes))
-
-    app.register_error_handler(ApiError, _api_error)
-    app.register_error_handler(RequestEntityTooLarge, body_too_large)
-    app.register_error_handler(HTTPException, _http_error)
-    app.register_error_handler(Exception, _unexpected_error)

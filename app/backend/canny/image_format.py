@@ -63,8 +63,8 @@ _SOS = 0xDA
 _EOI = 0xD9
 # In entropy-coded data 0xFF is followed by 0x00 (a stuffed byte), a restart marker
 # (RST0-7, 0xD0-0xD7) or another 0xFF (fill); any other code is the marker that ends the
-# scan (T.81 B.1.1.5, F.1.2.3). One regex search finds it in C: the byte-by-byte walk in
-# Python took about 1.3 ms of a worker's CPU per 1080p upload (docs/performance-levers.md).
+# scan (T.81 B.1.1.5, F.1.2.3). One regex search finds it in C, much cheaper than a
+# byte-by-byte walk in Python (docs/performance-levers.md, "The JPEG scan counter in C").
 _SCAN_END_MARKER = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")
 # Between segments any code counts, RSTn included (libjpeg reads those as parameterless
 # markers): the last 0xFF of a run, followed by neither 0x00 nor 0xFF. One byte of

@@ -10,7 +10,7 @@ import hashlib
 import time
 from collections.abc import Callable, Mapping
 
-from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
+from flask import Blueprint, Response, g, jsonify, request
 
 from canny.api_models import (
     LIST_LIMIT_DEFAULT,
@@ -33,7 +33,7 @@ from canny.errors import (
     ServerBusyError,
     UnsupportedMediaTypeError,
 )
-from canny.extensions import current_settings, current_store
+from canny.extensions import current_runner, current_settings, current_store
 from canny.image_format import FORMAT_BY_NAME, ImageHeader, check_pixel_limit, read_header
 from canny.metrics import (
     CACHE_HITS,
@@ -44,10 +44,8 @@ from canny.metrics import (
 )
 from canny.openapi import OWNER_SECURITY, answers, describe, errors
 from canny.owner_keys import InvalidOwnerKeyError, Owner, clear_cookie, owner_of, set_cookie
-from canny.pipeline_runner import PipelineRunner
 from canny.request_origin import check_same_origin
 from canny.rerun_body import rerun_fields
-from canny.settings import Settings
 from canny.storage import Metadata, created_now, result_id
 from canny.storage.contract import SHA256_PATTERN
 from canny.upload_form import parse_upload
@@ -123,25 +121,6 @@ def _public(metadata: Metadata) -> Metadata:
     return public
 
 
-def pipeline_runner(app: Flask) -> PipelineRunner:
-    """The app's runner, made on first use; gunicorn starts its children before a worker
-    serves (gunicorn.conf.py), else the first upload does."""
-    runner = app.extensions.get("canny_pipeline_runner")
-    if runner is None:
-        settings: Settings = app.extensions["canny_settings"]
-        runner = app.extensions.setdefault(
-            "canny_pipeline_runner",
-            PipelineRunner(
-                settings.max_processing_seconds,
-                settings.pipeline_processes,
-                settings.pixel_budget,
-                opencv_threads=settings.opencv_threads,
-                waiting=settings.pipeline_queue,
-            ),
-        )
-    return runner
-
-
 def _read_upload(max_bytes: int) -> tuple[bytes, dict[str, str]]:
     """The uploaded file's bytes and the form's text fields."""
     if request.mimetype != "multipart/form-data":
@@ -174,7 +153,7 @@ def _compute_and_store(
             " delete some (DELETE /api/images/<id>) to store new ones"
         )
     displayable = header.format.browser_displayable
-    runner = pipeline_runner(current_app)
+    runner = current_runner()
     deadline: float = g.deadline
     result = runner.run(data, params, header.pixel_cost, not displayable, deadline)
     if time.monotonic() > deadline:
@@ -458,5 +437,5 @@ def preview_image(image_id: str) -> Response:
         raise InvalidRequestError(f"field {quoted(repeated[0])} is given more than once")
     params = _only_params(request.args.to_dict())
     header = read_header(data, current_settings().max_pixels)
-    result = pipeline_runner(current_app).run(data, params, header.pixel_cost, False, g.deadline)
+    result = current_runner().run(data, params, header.pixel_cost, False, g.deadline)
     return Response(result.png, mimetype="image/png")

@@ -26,8 +26,7 @@ T = TypeVar("T")
 # Canny output holds only 0 and 255, so a 1-bit PNG stores the same pixels; decoders
 # (browsers, cv2.imdecode) expand it back to 0/255 grey. Level 1 with the RLE strategy
 # (named again: setting the level alone resets the strategy) was the fastest and
-# smallest bilevel setting measured on the bench images: 1080p 3.1 ms and 27 KB
-# against 3.6 ms and 41 KB for BILEVEL alone (python -m bench; docs/performance.md).
+# smallest bilevel setting measured on the bench images (docs/performance.md, "Levers kept").
 PNG_ENCODE_FLAGS: tuple[int, ...] = (
     cv2.IMWRITE_PNG_BILEVEL,
     1,

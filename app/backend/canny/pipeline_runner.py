@@ -7,12 +7,11 @@ upload through a pipe; when the answer is not back within the budget, that child
 SIGKILL and a new one takes its place.
 
 Why not a pool library: Pebble's ProcessPool does the same with a timeout per task, but
-measured here it added 12 ms to a tiny upload (its manager threads poll every 0.1 s) and
-took 3 s to stop a child busy in C code (it sends SIGTERM, which its children handle in
-Python, i.e. only after OpenCV returns, then SIGKILL after `term_timeout`). This pipe
-costs 0.2 ms per tiny upload and 1.6 ms per 1080p JPEG (16.5 against 15.0 ms in
-process, medians of 60), SIGKILL stops a child at once, and a new child is ready in
-20-70 ms.
+its manager threads poll (every 0.1 s), which delays every upload, and it stops a child
+busy in C code only late (it sends SIGTERM, which its children handle in Python, i.e. only
+after OpenCV returns, then SIGKILL after `term_timeout`). This pipe costs little per
+upload, SIGKILL stops a child at once, and a new child is ready quickly (the figures:
+docs/performance.md, "Levers kept" and "Measured and not kept").
 
 Children come from a forkserver that has already imported the pipeline, so a new child
 is a fork of a small single-threaded process: not a fork of a threaded gunicorn worker

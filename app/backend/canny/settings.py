@@ -17,8 +17,6 @@ from urllib.parse import urlsplit
 from pydantic import AfterValidator, BeforeValidator, Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from canny.blank_fields import without_blank_text
-
 MIB = 1024 * 1024
 # S3 bucket naming rules (DigitalOcean Spaces follows them):
 # https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html
@@ -80,11 +78,14 @@ def _message(error: dict[str, Any]) -> str:
 
 
 class _EnvSettings(BaseSettings):
-    """`CANNY_<FIELD>` per field; empty or blank means the default; frozen once read."""
+    """`CANNY_<FIELD>` per field; empty means the default; frozen once read."""
 
     # https://docs.pydantic.dev/latest/concepts/pydantic_settings/#environment-variable-names
     # (env_prefix; names are case-insensitive) and #parsing-environment-variable-values
-    # (env_ignore_empty).
+    # (env_ignore_empty: an empty variable, as compose's `${VAR:-}` passes, is left out, so
+    # the field keeps its default; pydantic_settings/sources/utils.py, parse_env_vars). A value
+    # of only spaces is stripped to "" and refused with the variable's name: more likely a
+    # slip than a wish for the default.
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX, env_ignore_empty=True, str_strip_whitespace=True, frozen=True
     )
@@ -95,8 +96,6 @@ class _EnvSettings(BaseSettings):
             super().__init__(**values)
         except ValidationError as error:
             raise SettingsError("; ".join(map(_message, error.errors()))) from None
-
-    _blank_means_default = model_validator(mode="before")(without_blank_text)
 
 
 class Settings(_EnvSettings):

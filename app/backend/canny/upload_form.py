@@ -1,10 +1,10 @@
 """The upload's multipart/form-data body, parsed in memory by `multipart`'s push parser.
 
-werkzeug's form parser (request.files) cost 0.8-1.6 ms of CPU per 1080p JPEG, in 64 KB
-steps with a regex per step, and spooled every file over 500 KB to a temp file.
-`multipart` finds the boundaries with bytes.find over megabyte reads (about 0.1 ms for
-the same body). Keeping the file in memory is safe: MAX_CONTENT_LENGTH bounds the body
-and the file part is refused as soon as it passes the upload limit.
+werkzeug's form parser (request.files) works in 64 KB steps with a regex per step and
+spooled every file over 500 KB to a temp file; `multipart` finds the boundaries with
+bytes.find over megabyte reads, several times cheaper (docs/performance.md, "Levers
+kept"). Keeping the file in memory is safe: MAX_CONTENT_LENGTH bounds the body and the file
+part is refused as soon as it passes the upload limit.
 """
 
 from __future__ import annotations
@@ -25,7 +25,10 @@ MAX_FIELD_BYTES = 1024
 
 
 @dataclass
-class UploadForm:
+class ParsedUpload:
+    """What the parser read: the text fields and the file. canny.api_models.UploadForm is the
+    form as the API documents it."""
+
     fields: dict[str, str] = field(default_factory=dict)
     file: bytes | None = None
 
@@ -35,7 +38,7 @@ class _Collector:
 
     def __init__(self, max_file_bytes: int) -> None:
         self.max_file_bytes = max_file_bytes
-        self.form = UploadForm()
+        self.form = ParsedUpload()
         self._name = ""
         self._chunks: list[bytes] = []
         self._size = 0
@@ -76,7 +79,7 @@ class _Collector:
 
 def parse_upload(
     read: Callable[[int], bytes], boundary: str, content_length: int, max_file_bytes: int
-) -> UploadForm:
+) -> ParsedUpload:
     """Read the whole body with `read` and return its text fields and `file` part."""
     if not boundary:
         raise InvalidRequestError("multipart/form-data needs a boundary parameter")

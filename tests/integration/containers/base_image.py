@@ -10,7 +10,9 @@ from pathlib import Path
 from tests.integration.containers.docker_daemon import PrivateDockerDaemon
 
 BASE_IMAGE = "debian:bookworm-slim"
-MIRROR = "http://deb.debian.org/debian"
+SUITE = "bookworm"
+# debootstrap's own default, for a machine whose apt sources name no Debian mirror.
+DEFAULT_MIRROR = "http://deb.debian.org/debian"
 DEBOOTSTRAP_TIMEOUT_S = 600
 HOST_APT = Path("/etc/apt")
 
@@ -31,18 +33,28 @@ _SLIM_FILES = {
         'Dir::Cache::pkgcache ""; Dir::Cache::srcpkgcache "";\n'
     ),
 }
-_DEFAULT_SOURCES = (
-    "Types: deb\n"
-    "URIs: http://deb.debian.org/debian\n"
-    "Suites: bookworm bookworm-updates\n"
-    "Components: main\n"
-    "Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg\n\n"
-    "Types: deb\n"
-    "URIs: http://deb.debian.org/debian-security\n"
-    "Suites: bookworm-security\n"
-    "Components: main\n"
-    "Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg\n"
-)
+
+
+def debian_mirror(sources_dir: Path = HOST_APT / "sources.list.d") -> str:
+    """The mirror this machine's apt fetches bookworm from: a machine behind another mirror
+    (or a proxy) cannot reach deb.debian.org. Reads deb822 `.sources` files (Types, URIs,
+    Suites; sources.list(5), "DEB822-STYLE FORMAT") and one-line `.list` files."""
+    for path in sorted(sources_dir.glob("*.sources")):
+        for stanza in path.read_text(encoding="utf-8").split("\n\n"):
+            fields = dict(
+                line.split(":", 1)
+                for line in stanza.splitlines()
+                if ":" in line and not line.startswith(("#", " "))
+            )
+            types = fields.get("Types", "").split()
+            if "deb" in types and SUITE in fields.get("Suites", "").split():
+                return fields.get("URIs", DEFAULT_MIRROR).split()[0]
+    for path in sorted(sources_dir.glob("*.list")):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            words = [word for word in line.split("#", 1)[0].split() if not word.startswith("[")]
+            if len(words) >= 3 and words[0] == "deb" and words[2] == SUITE:
+                return words[1]
+    return DEFAULT_MIRROR
 
 
 def has_image(daemon: PrivateDockerDaemon, name: str) -> bool:
@@ -56,7 +68,7 @@ def ensure_base_image(daemon: PrivateDockerDaemon, debootstrap: str, work_dir: P
     rootfs = work_dir / "rootfs"
     try:
         subprocess.run(
-            [debootstrap, "--variant=minbase", "bookworm", str(rootfs), MIRROR],
+            [debootstrap, "--variant=minbase", SUITE, str(rootfs), debian_mirror()],
             capture_output=True,
             timeout=DEBOOTSTRAP_TIMEOUT_S,
             check=True,
@@ -70,11 +82,13 @@ def ensure_base_image(daemon: PrivateDockerDaemon, debootstrap: str, work_dir: P
 
 def configure_rootfs(rootfs: Path) -> None:
     """Apt sources and settings as on this host (they are what works on its network),
-    plus the slim image's conventions."""
-    (rootfs / "etc/apt/sources.list").unlink(missing_ok=True)
+    plus the slim image's conventions. debootstrap already wrote a sources.list naming the
+    mirror it used (debian_mirror; /usr/sbin/debootstrap, "create sources.list", calls
+    setup_apt_sources), which stays when the host keeps no debian.sources."""
     host_sources = HOST_APT / "sources.list.d" / "debian.sources"
-    sources = host_sources.read_text() if host_sources.exists() else _DEFAULT_SOURCES
-    (rootfs / "etc/apt/sources.list.d/debian.sources").write_text(sources)
+    if host_sources.exists():
+        (rootfs / "etc/apt/sources.list").unlink(missing_ok=True)
+        (rootfs / "etc/apt/sources.list.d/debian.sources").write_text(host_sources.read_text())
     for setting in sorted((HOST_APT / "apt.conf.d").glob("*")):
         if setting.is_file():
             shutil.copy(setting, rootfs / "etc/apt/apt.conf.d" / setting.name)

@@ -18,11 +18,10 @@ import requests
 
 from infra.bundle import REMOTE_SCRIPTS_DIR
 from tests.conftest import pick_free_port
-from tests.integration.containers.compose_stack import ComposeStack
+from tests.integration.containers.compose_stack import ComposeStack, upload
 from tests.integration.containers.conftest import IMAGE_TAG, REGISTRY_IMAGE
 from tests.integration.containers.docker_daemon import PrivateDockerDaemon
 from tests.integration.containers.outside_host import outside_host
-from tests.integration.containers.test_compose_stack import upload
 from tests.integration.storage.s3_emulator import REGION, TEST_CREDENTIALS, MotoServer
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(900)]

@@ -8,20 +8,8 @@ from canny.storage import FileStore, ResultStore, sort_key
 from canny.storage.s3_store import S3Store
 
 from tests.integration.storage.s3_emulator import MotoServer
+from tests.integration.storage.stored_objects import save, stored_names
 from tests.result_records import OTHER_OWNER, OWNER, numbered_record, stamp
-
-
-def stored_names(store: ResultStore) -> set[str]:
-    """Every object the store holds, whatever the backend calls them."""
-    if isinstance(store, FileStore):
-        return {str(p.relative_to(store.directory)) for p in store.directory.rglob("*.*")}
-    assert isinstance(store, S3Store)
-    pages = store.client.get_paginator("list_objects_v2").paginate(Bucket=store.bucket)
-    return {entry["Key"] for page in pages for entry in page.get("Contents", [])}
-
-
-def save(store: ResultStore, metadata: dict, view: bool = False) -> None:
-    store.save(metadata, b"original", "png", b"edges", b"view" if view else None)
 
 
 def test_a_saved_result_loads_for_its_owner_only(store: ResultStore) -> None:

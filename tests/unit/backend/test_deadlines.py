@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from canny import create_app
-from canny.images_api import pipeline_runner
+from canny.extensions import pipeline_runner
 from canny.pipeline_runner import PipelineRunner
 from canny.settings import Settings
 from flask.testing import FlaskClient

@@ -15,6 +15,7 @@ from canny.errors import ProcessingInterruptedError, ServerBusyError
 from canny.pipeline_runner import PipelineRunner
 
 from tests.unit.backend import sample_images
+from tests.unit.backend.module_probe import ProbingParams
 
 SMALL_PNG = sample_images.encode(sample_images.shapes(), "png")
 
@@ -122,6 +123,17 @@ def test_a_wait_for_a_child_ends_when_the_deadline_leaves_no_time_to_run() -> No
     finally:
         hog.join()
         runner.close()
+
+
+def test_children_never_load_flask(runner: PipelineRunner, tmp_path: Path) -> None:
+    """The exception classes the child raises are plain Python (canny.errors): the web
+    framework would cost every child its memory and its import time for nothing."""
+    report = tmp_path / "child-modules.txt"
+    result = runner.run(SMALL_PNG, ProbingParams(report), pixels=160 * 120)
+    assert result.width == 160
+    modules = set(report.read_text(encoding="utf-8").split())
+    assert "canny.pipeline" in modules, "the report comes from a child that ran the pipeline"
+    assert not {"flask", "werkzeug", "jinja2"} & modules, "the child loaded the web framework"
 
 
 def _threads_and_minor_faults(pid: int) -> tuple[int, int]:
