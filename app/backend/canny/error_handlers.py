@@ -16,8 +16,11 @@ from canny.errors import ApiError, PayloadTooLargeError, error_body
 log = logging.getLogger(__name__)
 
 
-def _api_error(error: ApiError) -> tuple[Response, int]:
-    return jsonify(error_body(error.code, error.message)), error.status
+def _api_error(error: ApiError) -> tuple[Response, int, dict[str, str]]:
+    headers = {}
+    if error.retry_after_seconds is not None:
+        headers["Retry-After"] = str(error.retry_after_seconds)
+    return jsonify(error_body(error.code, error.message)), error.status, headers
 
 
 def _http_error(error: HTTPException) -> Response:
@@ -38,7 +41,7 @@ def init_app(app: Flask, max_upload_bytes: int) -> None:
     """Register the JSON handlers. The caller holds the settings and names the upload limit,
     so this module needs no app state."""
 
-    def body_too_large(error: RequestEntityTooLarge) -> tuple[Response, int]:
+    def body_too_large(error: RequestEntityTooLarge) -> tuple[Response, int, dict[str, str]]:
         """MAX_CONTENT_LENGTH refused the body before it was read; name the limit that applies."""
         return _api_error(PayloadTooLargeError.over_limit(max_upload_bytes))
 

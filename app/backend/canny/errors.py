@@ -11,6 +11,8 @@ from __future__ import annotations
 class ApiError(Exception):
     status = 400
     code = "invalid_request"
+    # Seconds after which the same request may succeed: sent as Retry-After (RFC 9110 10.2.3).
+    retry_after_seconds: int | None = None
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -65,6 +67,31 @@ class ProcessingBudgetError(ApiError):
 class ProcessingFailedError(ApiError):
     status = 422
     code = "processing_failed"
+
+
+class ProcessingInterruptedError(ApiError):
+    """The pipeline child died under the upload (killed, or out of memory): not the file's
+    fault as far as anyone can tell, so the client may try again."""
+
+    status = 503
+    code = "processing_interrupted"
+    retry_after_seconds = 1
+
+
+class ServerBusyError(ApiError):
+    """This worker's pipeline queue is full, or the upload could not start before its
+    deadline: answered at once so the gateway tries the other backend and the client later."""
+
+    status = 503
+    code = "busy"
+    retry_after_seconds = 1
+
+
+class QuotaExceededError(ApiError):
+    """The owner already has as many results as one owner may keep."""
+
+    status = 507
+    code = "quota_exceeded"
 
 
 class NotFoundError(ApiError):

@@ -24,7 +24,8 @@ def init_app(app: Flask, settings: Settings, store: ResultStore) -> None:
         settings.max_processing_seconds,
         settings.pipeline_processes,
         settings.pixel_budget,
-        settings.opencv_threads,
+        opencv_threads=settings.opencv_threads,
+        waiting=settings.pipeline_queue,
     )
 
 

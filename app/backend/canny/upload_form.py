@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from multipart import MultipartError, MultipartSegment, ParserLimitReached, PushMultipartParser
 
+from canny.client_text import quoted
 from canny.errors import InvalidRequestError, PayloadTooLargeError
 
 FILE_FIELD = "file"
@@ -45,8 +46,12 @@ class _Collector:
     def segment(self, segment: MultipartSegment) -> None:
         self._name = segment.name or ""
         self._chunks, self._size = [], 0
+        # One rule for every repeated field, as for the re-run's JSON and form bodies:
+        # refused, so no parser's choice of first or last decides what runs.
         if self._name == FILE_FIELD and self.form.file is not None:
             raise InvalidRequestError("send one `file` per request")
+        if self._name in self.form.fields:
+            raise InvalidRequestError(f"form field {quoted(self._name)} is given more than once")
 
     def payload(self, chunk: bytes) -> None:
         self._size += len(chunk)
@@ -54,7 +59,9 @@ class _Collector:
             if self._size > self.max_file_bytes:
                 raise PayloadTooLargeError.over_limit(self.max_file_bytes)
         elif self._size > MAX_FIELD_BYTES:
-            raise InvalidRequestError(f"form field {self._name!r} is over {MAX_FIELD_BYTES} bytes")
+            raise InvalidRequestError(
+                f"form field {quoted(self._name)} is over {MAX_FIELD_BYTES} bytes"
+            )
         self._chunks.append(chunk)
 
     def end(self) -> None:
@@ -63,9 +70,11 @@ class _Collector:
             self.form.file = content
             return
         try:
-            self.form.fields.setdefault(self._name, content.decode())
+            self.form.fields[self._name] = content.decode()
         except UnicodeDecodeError:
-            raise InvalidRequestError(f"form field {self._name!r} is not UTF-8 text") from None
+            raise InvalidRequestError(
+                f"form field {quoted(self._name)} is not UTF-8 text"
+            ) from None
 
 
 def parse_upload(

@@ -146,3 +146,14 @@ def test_a_save_cut_short_after_the_index_is_listed_whole_deletable_and_retried(
     assert stored_names(store) == set()
     save(store, metadata)
     assert store.load(OWNER, metadata["id"]) == metadata
+
+
+def test_count_is_the_owners_results_up_to_a_bound(store: ResultStore) -> None:
+    for index in range(3):
+        save(store, numbered_record(index))
+    save(store, numbered_record(50, owner=OTHER_OWNER))
+    assert store.count(OWNER, 10) == 3
+    assert store.count(OWNER, 2) == 2, "counting stops at the bound"
+    assert store.count(OTHER_OWNER, 10) == 1
+    store.delete(OWNER, numbered_record(0)["id"])
+    assert store.count(OWNER, 10) == 2
