@@ -27,36 +27,45 @@ def served_by(stack: LocalStack, entries: list[dict]) -> set[str]:
     }
 
 
-class CutAnswers:
-    """Uploads whose answer the dying backend cut after its headers, each retried once.
+class RetryingClient:
+    """Uploads the way a careful client sends them: an answer cut after its headers, or a
+    503 that says when to come back (`Retry-After`), is sent once more.
 
     A SIGKILL between gunicorn's two writes (the status line and headers, then the body:
     `Response.send_headers` and `Response.write` in gunicorn/http/wsgi.py) leaves nginx with
     a response it has already started to pass on, which no proxy can retry
     (https://nginx.org/en/docs/http/ngx_http_proxy_module.html#proxy_next_upstream: "passing
     a request to the next server is only possible if nothing has been sent to a client
-    yet"). The upload was stored before the answer began, and the id is the hash of the
-    bytes and parameters, so the client's retry is safe: it must get 201 like any other.
+    yet"). And with one backend left, a burst beyond its workers' bounded queues is refused
+    with 503 and `Retry-After` (docs/api.md) rather than held. Either way the id is the hash
+    of the bytes and parameters, so the retry is safe: it must get 201 like any other upload.
     """
 
     def __init__(self) -> None:
-        self.count = 0
+        self.cut = 0
+        self.deferred = 0
         self._lock = threading.Lock()
 
     def upload(self, stack: LocalStack, image: bytes) -> requests.Response:
         try:
-            return upload(stack, image)
+            answer = upload(stack, image)
         except requests.exceptions.ChunkedEncodingError:
             with self._lock:
-                self.count += 1
+                self.cut += 1
             return upload(stack, image)
+        if answer.status_code == 503 and answer.headers.get("Retry-After", "").isdigit():
+            with self._lock:
+                self.deferred += 1
+            time.sleep(int(answer.headers["Retry-After"]))
+            return upload(stack, image)
+        return answer
 
 
 def test_sigkill_of_a_backend_under_load_fails_no_upload(local_stack: LocalStack) -> None:
     images = [png(1000 + n) for n in range(UPLOADS)]
-    cut = CutAnswers()
+    client = RetryingClient()
     with ThreadPoolExecutor(CLIENT_THREADS) as pool:
-        futures = [pool.submit(cut.upload, local_stack, image) for image in images]
+        futures = [pool.submit(client.upload, local_stack, image) for image in images]
         deadline = time.monotonic() + 60
         while sum(f.done() for f in futures) < KILL_AFTER and time.monotonic() < deadline:
             time.sleep(0.01)
@@ -71,10 +80,11 @@ def test_sigkill_of_a_backend_under_load_fails_no_upload(local_stack: LocalStack
     print(
         f"\nfailover: {len(statuses)} uploads sent, {len(failed)} failed, backend-1 SIGKILLed "
         f"after {killed_at} finished, {retried} retried on the other backend, "
-        f"{cut.count} answers cut mid-send and retried by the client"
+        f"{client.cut} answers cut mid-send and {client.deferred} deferred with Retry-After, "
+        "each sent again by the client"
     )
-    # Only answers in flight on the killed backend can be cut: at most one per client thread.
-    assert cut.count <= CLIENT_THREADS, f"{cut.count} answers cut: more than were in flight"
+    # Only answers in flight at the kill can be cut or deferred: at most one per client thread.
+    assert client.cut + client.deferred <= CLIENT_THREADS, "more retries than uploads in flight"
     assert not failed, f"uploads failed while a backend died: {failed}"
     assert served_by(local_stack, entries) == {b.address for b in local_stack.backends}, (
         "both backends should have served uploads before the kill"
@@ -92,6 +102,7 @@ def test_one_backend_down_then_both_down_then_back(local_stack: LocalStack) -> N
     down = requests.get(f"{local_stack.url}/api/images", timeout=10)
     assert down.status_code == 503, f"with no backend the API answered {down.status_code}"
     assert down.json()["error"]["code"] == "unavailable"
+    assert down.headers.get("Retry-After") == "1", "a 503 no backend explained says when to retry"
     assert requests.get(f"{local_stack.url}/healthz", timeout=10).status_code == 200
 
     local_stack.start_backend(0)
