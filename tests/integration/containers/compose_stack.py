@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.integration.containers.docker_daemon import PrivateDockerDaemon, run_checked
+from infra.rehearse.docker_daemon import PrivateDockerDaemon, run_checked
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 COMPOSE_FILE = REPO_ROOT / "app" / "compose.yaml"

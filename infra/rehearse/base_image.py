@@ -7,12 +7,13 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from tests.integration.containers.docker_daemon import PrivateDockerDaemon
+from infra.rehearse.docker_daemon import PrivateDockerDaemon
 
 BASE_IMAGE = "debian:bookworm-slim"
-MIRROR = "http://deb.debian.org/debian"
+DEFAULT_MIRROR = "http://deb.debian.org/debian"
 DEBOOTSTRAP_TIMEOUT_S = 600
 HOST_APT = Path("/etc/apt")
+HOST_SOURCES = HOST_APT / "sources.list.d" / "debian.sources"
 
 # What makes Debian's docker images "slim" and build-friendly: no docs or man pages,
 # no services started by package scripts, no package cache left in layers.
@@ -45,6 +46,21 @@ _DEFAULT_SOURCES = (
 )
 
 
+class BaseImageError(RuntimeError):
+    """The base image could not be made; the message says why."""
+
+
+def debian_mirror(sources: Path = HOST_SOURCES) -> str:
+    """The machine's own Debian mirror (its first `URIs:` line, deb822 format): the one its
+    network lets through, which deb.debian.org may not be."""
+    if sources.exists():
+        for line in sources.read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "URIs" and value.split():
+                return value.split()[0]
+    return DEFAULT_MIRROR
+
+
 def has_image(daemon: PrivateDockerDaemon, name: str) -> bool:
     return daemon.docker("image", "inspect", name, check=False).strip() not in ("", "[]")
 
@@ -56,7 +72,7 @@ def ensure_base_image(daemon: PrivateDockerDaemon, debootstrap: str, work_dir: P
     rootfs = work_dir / "rootfs"
     try:
         subprocess.run(
-            [debootstrap, "--variant=minbase", "bookworm", str(rootfs), MIRROR],
+            [debootstrap, "--variant=minbase", "bookworm", str(rootfs), debian_mirror()],
             capture_output=True,
             timeout=DEBOOTSTRAP_TIMEOUT_S,
             check=True,
@@ -72,8 +88,7 @@ def configure_rootfs(rootfs: Path) -> None:
     """Apt sources and settings as on this host (they are what works on its network),
     plus the slim image's conventions."""
     (rootfs / "etc/apt/sources.list").unlink(missing_ok=True)
-    host_sources = HOST_APT / "sources.list.d" / "debian.sources"
-    sources = host_sources.read_text() if host_sources.exists() else _DEFAULT_SOURCES
+    sources = HOST_SOURCES.read_text() if HOST_SOURCES.exists() else _DEFAULT_SOURCES
     (rootfs / "etc/apt/sources.list.d/debian.sources").write_text(sources)
     for setting in sorted((HOST_APT / "apt.conf.d").glob("*")):
         if setting.is_file():
@@ -116,6 +131,7 @@ def _import(daemon: PrivateDockerDaemon, rootfs: Path) -> None:
         if tar.stdout is not None:
             tar.stdout.close()
         tar.wait(timeout=60)
-    assert imported.returncode == 0 and tar.returncode == 0, (
-        f"importing {BASE_IMAGE} failed: {imported.stderr.decode(errors='replace')}"
-    )
+    if imported.returncode != 0 or tar.returncode != 0:
+        raise BaseImageError(
+            f"importing {BASE_IMAGE} failed: {imported.stderr.decode(errors='replace')}"
+        )
