@@ -67,6 +67,8 @@ class PrivateDockerDaemon:
         (Debian's docker.io has no buildx), and no proxy between us and loopback."""
         env = {key: value for key, value in os.environ.items() if "proxy" not in key.lower()}
         env.update({"DOCKER_HOST": f"unix://{self.socket}", "DOCKER_BUILDKIT": "0"})
+        # Registry logins stay with this daemon, never in the user's ~/.docker.
+        env["DOCKER_CONFIG"] = str(self.run_dir / "cli-config")
         return env
 
     def start(self) -> None:
@@ -103,9 +105,13 @@ class PrivateDockerDaemon:
             self._lock = None
         self._remove_run_dir()
 
-    def docker(self, *args: str, timeout: float = 120, check: bool = True) -> str:
+    def docker(
+        self, *args: str, timeout: float = 120, check: bool = True, stdin: bytes | None = None
+    ) -> str:
         """Run the docker CLI against this daemon; stdout on success, a full error otherwise."""
-        return run_checked([self.docker_cli, *args], env=self.env, timeout=timeout, check=check)
+        return run_checked(
+            [self.docker_cli, *args], env=self.env, timeout=timeout, check=check, stdin=stdin
+        )
 
     def log_tail(self, lines: int = 30) -> str:
         if not self.log_path.exists():

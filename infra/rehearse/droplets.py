@@ -92,6 +92,20 @@ def free_slots(count: int) -> list[int]:
     return slots
 
 
+class ServiceAddress:
+    """The host's address for the rehearsal's services (registry, Spaces, its DNS): the first
+    address of a /30 of RANGE, on `lo`, so every droplet reaches it through its gateway."""
+
+    def __init__(self, slot: int) -> None:
+        self.address = str(list(RANGE.subnets(new_prefix=30))[slot].network_address + 1)
+
+    def add(self) -> None:
+        _ip("addr", "add", f"{self.address}/32", "dev", "lo")
+
+    def remove(self) -> None:
+        _ip("addr", "del", f"{self.address}/32", "dev", "lo", check=False)
+
+
 @dataclass(frozen=True)
 class Boot:
     """What the droplet takes from its cloud-init user data."""
@@ -117,7 +131,7 @@ class Droplet:
     """One droplet: `create()` makes the namespace and starts dockerd, `boot()` starts sshd
     with the user data's keys, `destroy()` stops everything by pid and removes it all."""
 
-    def __init__(self, slot: int, registry: str | None = None) -> None:
+    def __init__(self, slot: int, registry: str | None = None, dns: str | None = None) -> None:
         self.slot = slot
         subnet = list(RANGE.subnets(new_prefix=30))[slot]
         self.gateway = str(subnet.network_address + 1)
@@ -126,6 +140,7 @@ class Droplet:
         self.host_veth = f"crh{slot}h"
         self.inner_veth = f"crh{slot}d"
         self.registry = registry
+        self.dns = dns
         # Short: the docker socket's path must stay under ~100 bytes.
         self.root = Path(tempfile.mkdtemp(prefix=f"crh{slot}-", dir="/tmp"))
         self.root.chmod(0o755)
@@ -161,6 +176,9 @@ class Droplet:
         if self.registry:
             # The stand-in registry speaks plain HTTP on the host side of the veth.
             options.append(f"--insecure-registry={self.registry}")
+        if self.dns:
+            # Containers resolve outside names (the Spaces endpoint) with the rehearsal's DNS.
+            options.append(f"--dns={self.dns}")
         dockerd, docker = shutil.which("dockerd"), "/usr/bin/docker"
         if dockerd is None:
             raise DropletError("dockerd is not installed (apt docker.io)")

@@ -48,6 +48,7 @@ from infra.rehearse.remote_steps import (
 Log = Callable[[str], None]
 LOAD_BALANCER = "digitalocean:index/loadBalancer:LoadBalancer"
 VPC = "digitalocean:index/vpc:Vpc"
+SPACES_BUCKET = "digitalocean:index/spacesBucket:SpacesBucket"
 
 
 def ed25519_openssh() -> tuple[str, str]:
@@ -92,16 +93,18 @@ class RehearsalMocks(OfflineMocks):
         state: RehearsalState,
         deploy_public_key: str,
         log: Log = print,
-        balancer_ip: str = "127.0.0.1",
+        open_balancer: Callable[[dict[str, Any]], str] | None = None,
         runs_step: Callable[[str], bool] = lambda name: True,
+        create_bucket: Callable[[str], None] | None = None,
     ) -> None:
         super().__init__()
         self.droplets = droplets
         self.state = state
         self.deploy_public_key = deploy_public_key
         self.log = log
-        self.balancer_ip = balancer_ip
+        self.open_balancer = open_balancer
         self.runs_step = runs_step
+        self.create_bucket = create_bucket
         # Every step of this `up`, in the order it finished.
         self.ran: list[StepRun] = []
         self._ran_lock = threading.Lock()
@@ -137,8 +140,10 @@ class RehearsalMocks(OfflineMocks):
         elif args.typ == VPC:
             # The droplets' range: the gateway trusts X-Forwarded-For from the balancer there.
             state["ipRange"] = str(RANGE)
-        elif args.typ == LOAD_BALANCER:
-            state["ip"] = self.balancer_ip
+        elif args.typ == LOAD_BALANCER and self.open_balancer is not None:
+            state["ip"] = self.open_balancer(inputs["healthcheck"])
+        elif args.typ == SPACES_BUCKET and self.create_bucket is not None:
+            self.create_bucket(inputs["name"])
         elif args.typ == SPACES_KEY:
             state |= {"accessKey": "REHEARSALACCESSKEY", "secretKey": "rehearsal-secret-key"}
         return resource_id, state

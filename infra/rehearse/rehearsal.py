@@ -15,7 +15,7 @@ from typing import Any
 
 from infra.offline import OfflineRun, RecordingMonitor, run_program
 from infra.plan import plan_config
-from infra.rehearse.droplets import Droplet, free_slots
+from infra.rehearse.droplets import Droplet
 from infra.rehearse.mocks import (
     Log,
     RehearsalMocks,
@@ -24,19 +24,11 @@ from infra.rehearse.mocks import (
     destroy_steps,
     ed25519_openssh,
 )
+from infra.rehearse.registry import Registry
 from infra.stack_file import default_config_file, read_stack_config
 
 # Enough for every remote step of a fleet at once (a prod droplet has about twenty).
 THREADS = 64
-
-
-@dataclass(frozen=True)
-class Registry:
-    """Where the deploy pulls from: `host:port`, and the login it sends on stdin."""
-
-    address: str
-    user: str
-    password: str
 
 
 @dataclass
@@ -64,7 +56,9 @@ class Rehearsal:
     registry: Registry | None = None
     log: Log = print
     overrides: dict[str, Any] = field(default_factory=dict)
-    balancer_ip: str = "127.0.0.1"
+    # Starts the balancer with the program's health check; answers its address.
+    open_balancer: Callable[[dict[str, Any]], str] | None = None
+    create_bucket: Callable[[str], None] | None = None
     state: RehearsalState = field(default_factory=RehearsalState)
 
     def __post_init__(self) -> None:
@@ -89,8 +83,9 @@ class Rehearsal:
             self.state,
             self.deploy_public_key,
             log=self.log,
-            balancer_ip=self.balancer_ip,
+            open_balancer=self.open_balancer,
             runs_step=runs_step,
+            create_bucket=self.create_bucket,
         )
         run = run_program(
             self.stack, self.config(image_tag), monitor=RecordingMonitor(mocks), threads=THREADS
@@ -102,12 +97,14 @@ class Rehearsal:
         return destroy_steps(self.state, self.log)
 
 
-def make_droplets(count: int, registry: str | None = None) -> list[Droplet]:
-    """`count` droplets, created; every one made so far is destroyed if one fails."""
+def make_droplets(
+    slots: list[int], registry: str | None = None, dns: str | None = None
+) -> list[Droplet]:
+    """A droplet per slot, created; every one made so far is destroyed if one fails."""
     droplets: list[Droplet] = []
     try:
-        for slot in free_slots(count):
-            droplet = Droplet(slot, registry)
+        for slot in slots:
+            droplet = Droplet(slot, registry, dns)
             droplets.append(droplet)
             droplet.create()
     except BaseException:

@@ -18,7 +18,7 @@ import requests
 
 from localrun import LocalStack
 from tests.conftest import pick_free_port
-from tests.integration.fleet.load_balancer import (
+from infra.rehearse.balancer import (
     DROPLET_HEADER,
     FAIL_TIMEOUT_S,
     LoadBalancer,

@@ -8,20 +8,37 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from infra.rehearse.droplets import Droplet
+from infra.rehearse.droplets import Droplet, free_slots
 from infra.rehearse.rehearsal import make_droplets
 from tests.conftest import missing_tool
 
-TOOLS = ("ip", "nsenter", "unshare", "dockerd", "sshd", "iptables")
+TOOLS = (
+    "ip",
+    "nsenter",
+    "unshare",
+    "dockerd",
+    "sshd",
+    "iptables",
+    "nginx",
+    "debootstrap",
+    "docker-registry",
+    "htpasswd",
+    "moto_server",
+)
 
 
-@pytest.fixture(scope="module")
-def two_droplets(require_tool: Callable[[str], str]) -> Iterator[list[Droplet]]:
+@pytest.fixture(scope="session")
+def rehearsal_tools(require_tool: Callable[[str], str]) -> None:
+    """Root and every tool a rehearsal runs (skips, or fails under CI, without them)."""
     if os.geteuid() != 0:
         missing_tool("the rehearsal makes network namespaces: it needs root")
     for tool in TOOLS:
         require_tool(tool)
-    droplets = make_droplets(2)
+
+
+@pytest.fixture(scope="module")
+def two_droplets(rehearsal_tools: None) -> Iterator[list[Droplet]]:
+    droplets = make_droplets(free_slots(2))
     try:
         yield droplets
     finally:

@@ -1,4 +1,5 @@
-"""A moto S3 server on 127.0.0.1 that tests start, stop and restart on the same port."""
+"""A moto S3 server on 127.0.0.1 that tests start, stop and restart on the same port, and the
+rehearsal runs behind its Spaces stand-in (infra/rehearse/bucket.py)."""
 
 from __future__ import annotations
 
