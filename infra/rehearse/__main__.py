@@ -7,6 +7,7 @@ Everything it made is removed when it ends (after Enter, with --hold).
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import signal
 import sys
@@ -53,11 +54,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
     warnings.filterwarnings("ignore", category=DeprecationWarning)
+    # A dial the droplet's sshd turned away (MaxStartups) is retried; paramiko's own report
+    # of it is noise here.
+    logging.getLogger("paramiko").setLevel(logging.CRITICAL)
     try:
         with Environment(args.stack, log=print_step) as env:
             env.publish(args.tag)
             print_step(f"pulumi up -s {args.stack} (rehearsed)")
-            result = env.rehearsal.up(args.tag)
+            try:
+                result = env.rehearsal.up(args.tag)
+            except StepError as error:
+                # Said before the clean-up, which takes a while (dockerd stops containers).
+                print_step(f"rehearsal FAILED: {error}")
+                return 1
             print_step(f"up done: {len(result.ran())} remote steps ran")
             if env.balancer is not None:
                 url, certificate = env.balancer.url, env.balancer.certificate
