@@ -35,7 +35,8 @@ class Spaces:
         self.address = address
         self._nginx: subprocess.Popen | None = None
         self._dns = SpacesDns(address)
-        moto = shutil.which("moto_server") or str(Path(sys.executable).with_name("moto_server"))
+        beside = Path(sys.executable).with_name("moto_server")  # the venv's, when run from it
+        moto = str(beside) if beside.exists() else shutil.which("moto_server") or "moto_server"
         self.moto = MotoServer(moto, free_port(), folder / "moto_server.log")
 
     def __enter__(self) -> Spaces:

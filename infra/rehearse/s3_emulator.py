@@ -29,7 +29,10 @@ class MotoServer:
     def start(self) -> None:
         self._process = processes.spawn(
             [self.executable, "-H", "127.0.0.1", "-p", str(self.port)],
-            env={"PATH": "/usr/bin:/bin"},
+            # Path-style only: behind the rehearsal's Spaces front the Host is
+            # fra1.digitaloceanspaces.com, which moto would read as a bucket "fra1"
+            # (moto/settings.py, S3_IGNORE_SUBDOMAIN_BUCKETNAME).
+            env={"PATH": "/usr/bin:/bin", "S3_IGNORE_SUBDOMAIN_BUCKETNAME": "true"},
             log_path=self.log_path,
             cwd=self.log_path.parent,
         )
