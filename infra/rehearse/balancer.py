@@ -1,7 +1,7 @@
 """An nginx playing the DigitalOcean Load Balancer in front of droplets (local stacks in the
 fleet tests, the rehearsal's droplets): TLS with a self-signed certificate, :80 redirecting to
 HTTPS, X-Forwarded-For/-Proto to the droplets, passive failover (max_fails / fail_timeout)
-and, given a HealthCheck, DigitalOcean's active health checks as the program configures them:
+and, after `check(HealthCheck)`, DigitalOcean's active health checks as the program sets them:
 every `interval` a GET of `path` on each droplet, `healthy` successes in a row put a droplet
 in rotation, `unhealthy` failures in a row take it out; a droplet starts out of rotation
 (https://docs.digitalocean.com/products/networking/load-balancers/details/features/,
@@ -176,17 +176,15 @@ http {{
 class LoadBalancer:
     """`with LoadBalancer(folder, ["127.0.0.1:P1", "127.0.0.1:P2"]) as lb:` then lb.url."""
 
-    def __init__(
-        self, folder: Path, droplets: list[str], health: HealthCheck | None = None
-    ) -> None:
+    def __init__(self, folder: Path, droplets: list[str]) -> None:
         self.folder = folder.resolve()
         self.droplets = droplets
-        self.health = health
-        # Out of rotation: every droplet until its health checks pass (without checks: none).
-        self.down = frozenset(droplets if health else ())
+        # Out of rotation (nginx `down`): none until health checks start, then every droplet
+        # until its checks pass.
+        self.down: frozenset[str] = frozenset()
         self._streaks = dict.fromkeys(droplets, 0)
         self._stop = threading.Event()
-        self._checker = threading.Thread(target=self._check_forever, daemon=True)
+        self._checker: threading.Thread | None = None
         self._key = self.folder / "lb.key"
         self.http_port = free_port()
         self.https_port = free_port()
@@ -208,9 +206,22 @@ class LoadBalancer:
         log = self.folder / "nginx.log"
         self._nginx = processes.spawn(command, env=os.environ, log_path=log, cwd=self.folder)
         self._wait_until_answering(log)
-        if self.health is not None:
-            self._checker.start()
         return self
+
+    def check(self, health: HealthCheck) -> None:
+        """Start DigitalOcean's active health checks (from any thread: nginx itself was
+        started by the thread that entered the balancer and dies with it)."""
+        if self._checker is not None:
+            return
+        self._set_down(frozenset(self.droplets))
+        self._checker = threading.Thread(target=self._check_forever, args=(health,), daemon=True)
+        self._checker.start()
+
+    def _set_down(self, down: frozenset[str]) -> None:
+        if down != self.down and self._nginx is not None:
+            self.down = down
+            self._write_config()
+            self._nginx.send_signal(signal.SIGHUP)  # nginx reloads its configuration
 
     def _write_config(self) -> Path:
         config = self.folder / "nginx.conf"
@@ -227,31 +238,27 @@ class LoadBalancer:
         )
         return config
 
-    def _check_forever(self) -> None:
-        assert self.health is not None
+    def _check_forever(self, health: HealthCheck) -> None:
         session = requests.Session()
         session.trust_env = False  # droplets are this machine's own namespaces
-        while not self._stop.wait(self.health.interval_s):
+        while not self._stop.wait(health.interval_s):
             down = set(self.down)
             for address in self.droplets:
                 host = address.rsplit(":", 1)[0]
-                url = f"http://{host}:{self.health.port}{self.health.path}"
+                url = f"http://{host}:{health.port}{health.path}"
                 try:
-                    passed = session.get(url, timeout=self.health.timeout_s).status_code < 400
+                    passed = session.get(url, timeout=health.timeout_s).status_code < 400
                 except requests.RequestException:
                     passed = False
                 # Positive: successes in a row; negative: failures in a row.
                 streak = self._streaks[address]
                 streak = max(streak, 0) + 1 if passed else min(streak, 0) - 1
                 self._streaks[address] = streak
-                if streak >= self.health.healthy:
+                if streak >= health.healthy:
                     down.discard(address)
-                elif -streak >= self.health.unhealthy:
+                elif -streak >= health.unhealthy:
                     down.add(address)
-            if frozenset(down) != self.down and self._nginx is not None:
-                self.down = frozenset(down)
-                self._write_config()
-                self._nginx.send_signal(signal.SIGHUP)  # nginx reloads its configuration
+            self._set_down(frozenset(down))
 
     def in_rotation(self) -> list[str]:
         return [address for address in self.droplets if address not in self.down]
@@ -277,7 +284,7 @@ class LoadBalancer:
         traceback: TracebackType | None,
     ) -> None:
         self._stop.set()
-        if self._checker.is_alive():
+        if self._checker is not None:
             self._checker.join(timeout=30)
         if self._nginx is not None:
             processes.stop(self._nginx)

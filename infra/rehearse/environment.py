@@ -11,6 +11,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from infra.load_balancer import GATEWAY_PORT
 from infra.rehearse import images
 from infra.rehearse.balancer import HealthCheck, LoadBalancer
 from infra.rehearse.bucket import Spaces
@@ -66,17 +67,21 @@ class Environment:
             create_bucket=self.spaces.create_bucket,
             open_balancer=self._open_balancer,
         )
+        # Started here, on the main thread: the program asks for it from a worker thread,
+        # and nginx dies with the thread that started it (localrun/processes.py).
+        targets = [f"{droplet.address}:{GATEWAY_PORT}" for droplet in droplets]
+        self._idle_balancer = self._exit.enter_context(
+            LoadBalancer(self.work / "balancer", targets)
+        )
+        # The load balancer, once the program asked for one.
         self.balancer: LoadBalancer | None = None
 
     def _open_balancer(self, healthcheck: dict[str, Any]) -> str:
-        """The load balancer the program asked for, in front of every droplet's gateway."""
-        if self.balancer is None:
-            check = HealthCheck.from_inputs(healthcheck)
-            targets = [f"{droplet.address}:{check.port}" for droplet in self.rehearsal.droplets]
-            self.balancer = self._exit.enter_context(
-                LoadBalancer(self.work / "balancer", targets, check)
-            )
-            self.log(f"load balancer: {self.balancer.url} -> {', '.join(targets)}")
+        """The load balancer the program asked for, in front of every droplet's gateway,
+        with the program's health check."""
+        self.balancer = self._idle_balancer
+        self.balancer.check(HealthCheck.from_inputs(healthcheck))
+        self.log(f"load balancer: {self.balancer.url} -> {', '.join(self.balancer.droplets)}")
         return "127.0.0.1"
 
     def publish(self, tag: str) -> None:
