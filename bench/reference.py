@@ -22,7 +22,7 @@ from typing import NamedTuple
 
 import cv2
 import numpy as np
-from canny import allocator
+from canny import pipeline
 from canny.edge_params import EdgeParams
 from canny.image_format import detect_format
 from canny.pipeline import PNG_ENCODE_FLAGS
@@ -113,7 +113,8 @@ def store_result(store: FileStore, data: bytes) -> str:
 
 
 def _like_a_service_worker() -> None:
-    """One OpenCV thread and gunicorn's post_fork malloc thresholds (canny.allocator).
+    """The service's pipeline-process tuning (canny.pipeline.tune_process): one OpenCV
+    thread and the malloc thresholds of canny.allocator.
 
     Without fixed thresholds glibc adjusts its own to the largest buffer freed so far,
     so the raw figure depended on which images a worker had seen: after only 1080p
@@ -122,8 +123,7 @@ def _like_a_service_worker() -> None:
     faults, 17-19 ms. Where mallopt is missing the service's workers lack it too, so
     the comparison stays like for like.
     """
-    cv2.setNumThreads(1)
-    allocator.keep_freed_memory()
+    pipeline.tune_process(1)
 
 
 def _timed_batch(data: bytes, count: int, start_at: float, store_in: Path | None) -> _Batch:

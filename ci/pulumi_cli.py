@@ -26,7 +26,7 @@ from pathlib import Path
 
 import yaml
 
-from ci import stack_name
+from ci import preview_diff, stack_name, state_backend, update_outcome
 from ci.ssh import KEY_FILE_ENV
 from infra.image_tag import is_image_tag
 from infra.stack_defaults import stack_defaults
@@ -154,8 +154,15 @@ def command_lines(
     tag: str | None,
     registry_image: str | None = None,
     deploy_id: str | None = None,
+    event_log: Path | None = None,
 ) -> list[list[str]]:
-    """The exact pulumi invocations for one wrapper command, in order (secrets excluded)."""
+    """The exact pulumi invocations for one wrapper command, in order (secrets excluded).
+
+    `up` on prod refreshes first (`--refresh`): a change made outside Pulumi (a resized
+    droplet, a firewall rule edited in the console) is read back before the update plans,
+    so the update neither undoes it blindly nor fails on it
+    (https://www.pulumi.com/docs/iac/cli/commands/pulumi_up/ "--refresh"). `event_log`
+    asks for Pulumi's engine events (ci.update_outcome)."""
     common = ["--stack", stack, "--non-interactive"]
     with_config = _with_config_file(stack, common)
     pin = ["--config", f"{IMAGE_TAG_KEY}={tag}"]
@@ -169,7 +176,10 @@ def command_lines(
     if command == "up":
         if deploy_id:
             pin += ["--config", f"{DEPLOY_ID_KEY}={deploy_id}"]
-        return [select, ["pulumi", "up", *with_config, "--yes", "--color", "never", *policy, *pin]]
+        refresh = ["--refresh"] if stack_name.is_prod(stack) else []
+        events = update_outcome.event_log_args(event_log)
+        up = ["pulumi", "up", *with_config, "--yes", "--color", "never", *refresh, *events]
+        return [select, [*up, *policy, *pin]]
     if command == "destroy":
         return [["pulumi", "destroy", *with_config, "--yes", "--color", "never"]]
     # No --force: Pulumi then refuses to forget a stack that still owns resources.
@@ -177,9 +187,14 @@ def command_lines(
 
 
 def pulumi_environment(environ: Mapping[str, str]) -> dict[str, str]:
-    """The stack is only ever named on the command line, so PULUMI_STACK is dropped."""
+    """The stack is only ever named on the command line, so PULUMI_STACK is dropped; an S3
+    state backend gets the region it needs (ci.state_backend)."""
     env = {key: value for key, value in environ.items() if key != "PULUMI_STACK"}
     env["PULUMI_SKIP_UPDATE_CHECK"] = "true"
+    try:
+        env.update(state_backend.region_environment(environ))
+    except state_backend.MissingRegionError as error:
+        raise RefusedError(str(error)) from error
     return env
 
 
@@ -233,11 +248,20 @@ def _run(
     return result.stdout if capture else ""
 
 
+def run_pulumi(args: Sequence[str], env: Mapping[str, str]) -> None:
+    """One pulumi command whose output goes to the job log (for the other ci modules)."""
+    _run(args, env)
+
+
 def _write_preview(stack: str, output: str, preview_file: Path) -> None:
     preview_file.write_text(output)
     summary = preview_summary(output) or ["(the preview has no change summary)"]
     print(f"preview of stack {stack} (full diff in {preview_file}):")
     for line in summary:
+        print(f"    {line}")
+    changes = preview_diff.diff_lines(output) or ["(no resource changes)"]
+    print("changes (property names only; values are in the artifact, secrets masked):")
+    for line in changes:
         print(f"    {line}")
 
 
@@ -255,15 +279,17 @@ def run(
     preview_file: Path = Path("preview.json"),
     dotenv: Path = Path("deploy.env"),
     deploy_id: str | None = None,
+    event_log: Path | None = None,
 ) -> None:
     """Raise RefusedError before anything runs, CalledProcessError when pulumi fails.
 
-    `deploy_id` defaults to the job's CI_JOB_ID (none outside CI)."""
+    `deploy_id` defaults to the job's CI_JOB_ID (none outside CI); `event_log` (up only)
+    is where Pulumi writes its engine events."""
     name = check_allowed(command, stack, environ)
     deploys = command in ("preview", "up")
     tag = image_tag(explicit_tag, environ) if deploys else None
     secrets = secret_values(environ) if deploys else {}
-    env = pulumi_environment(environ)
+    env = pulumi_environment(environ) | update_outcome.event_log_environment(event_log)
     if name not in existing_stacks(env):
         if command in DESTRUCTIVE:
             print(f"stack {name} does not exist (already destroyed and removed): nothing to do")
@@ -281,6 +307,7 @@ def run(
         tag,
         environ.get("CI_REGISTRY_IMAGE"),
         deploy_id or environ.get("CI_JOB_ID"),
+        event_log,
     )
     for args in setup:
         _run(args, env)

@@ -4,7 +4,13 @@ A missed or failed stop job must never leave a droplet running, so a scheduled j
 `python -m ci.reaper`. Branches come from `git ls-remote --heads` on the job's own clone
 remote: that works with the CI job token GitLab already put in the clone URL, while the
 branches API would need one more long-lived access token stored as a CI/CD variable.
-Only `test-<slug>` stacks are ever candidates: `prod` and `test` are never touched.
+Only `test-<slug>` stacks are ever candidates: `prod` and `test` are never touched. The
+source branch of an open merge request counts as a live branch, whichever project it
+comes from (ci.open_merge_requests).
+
+A stack whose update has been "in progress" for longer than any job may run (a killed job
+left it so) is reported, whichever stack it is, and fails the job, so someone runs its
+`recover_*` job (ci/stack_recovery.py): skipping it quietly would keep it for ever.
 """
 
 import argparse
@@ -15,8 +21,11 @@ import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
-from ci import pulumi_cli, stack_name
+import requests
+
+from ci import ephemeral_sweep, open_merge_requests, pulumi_cli, reap_pipeline, stack_name
 
 
 @dataclass(frozen=True)
@@ -30,6 +39,11 @@ class Stack:
 class Doomed:
     stack: str
     reason: str
+
+
+# Longer than the longest Pulumi job may run (.gitlab-ci.yml: deploy_prod's 50 minutes):
+# an update "in progress" for longer than this belongs to a job that is gone.
+STALE_AFTER = timedelta(hours=2)
 
 
 def parse_stacks(stack_ls_json: str) -> list[Stack]:
@@ -59,10 +73,61 @@ def _is_review(name: str) -> bool:
         return False
 
 
+def in_progress_since(history_json: str) -> datetime | None:
+    """When the update in progress started, from `pulumi stack history --json` (newest
+    first; `startTime`, and `result` "in-progress" until it ends: pulumi/pulumi
+    pkg/cmd/pulumi/stack/stack_history.go, updateInfoJSON). `stack ls` cannot say: while
+    an update runs it prints `updateInProgress` and no `lastUpdate` (stack_ls.go,
+    formatStackSummariesJSON)."""
+    updates = json.loads(history_json)
+    if not updates or updates[0].get("result") != "in-progress":
+        return None
+    return datetime.fromisoformat(updates[0]["startTime"])
+
+
+def stale(started: Mapping[str, datetime], now: datetime) -> list[Doomed]:
+    """Stacks whose update has been in progress for longer than STALE_AFTER."""
+    found = []
+    for name, since in started.items():
+        if now - since > STALE_AFTER:
+            hours = (now - since) // timedelta(hours=1)
+            found.append(Doomed(name, f"an update has been in progress for {hours} hours"))
+    return found
+
+
+def report_stale(stacks: Iterable[Stack], env: Mapping[str, str], now: datetime) -> bool:
+    """Print each stale stack, of any kind, with its fix; True when there was one (or when
+    the history of a stack in progress could not be read)."""
+    started = {}
+    unreadable = False
+    for stack in stacks:
+        if not stack.update_in_progress:
+            continue
+        newest = ["pulumi", "stack", "history", "--json", "--page-size", "1"]
+        try:
+            since = in_progress_since(_output([*newest, "--stack", stack.name], env))
+        except subprocess.CalledProcessError as error:
+            print(f"reaper: no history of {stack.name}: {error.stderr.strip()}", file=sys.stderr)
+            unreadable = True
+            continue
+        if since is not None:
+            started[stack.name] = since
+    found = stale(started, now)
+    for victim in found:
+        print(
+            f"reaper: STALE {victim.stack}: {victim.reason}, so a killed job left it locked. "
+            f"Run its recover job (recover_prod, recover_test, recover_review) or "
+            f"`python -m ci.stack_recovery --stack {victim.stack}`",
+            file=sys.stderr,
+        )
+    return bool(found) or unreadable
+
+
 def select(
     stacks: Iterable[Stack], branches: Iterable[str], now: datetime, max_age: timedelta
 ) -> list[Doomed]:
-    """Review stacks to destroy; a stack in the middle of an update is left for next time."""
+    """Review stacks to destroy; a stack in the middle of an update is left for next time
+    (and reported when it has been so for too long: report_stale)."""
     live = {stack_name.stack_for_branch(b) for b in branches if stack_name.ref_slug(b)}
     doomed = []
     for stack in stacks:
@@ -90,7 +155,11 @@ def reap(doomed: Iterable[Doomed], environ: Mapping[str, str]) -> list[str]:
             pulumi_cli.run("destroy", victim.stack, environ)
             pulumi_cli.run("stack-rm", victim.stack, environ)
         except (pulumi_cli.RefusedError, subprocess.CalledProcessError) as error:
-            print(f"reaper: could not reap {victim.stack}: {error}", file=sys.stderr)
+            print(
+                f"reaper: could not reap {victim.stack}: {error} (locked by a killed job? "
+                f"`python -m ci.stack_recovery --stack {victim.stack}` unlocks it)",
+                file=sys.stderr,
+            )
             failed.append(victim.stack)
     return failed
 
@@ -100,14 +169,84 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--remote", default="origin", help="git remote whose branches count")
     parser.add_argument("--max-age-hours", type=int, default=48)
     parser.add_argument("--dry-run", action="store_true", help="list, destroy nothing")
+    parser.add_argument(
+        "--sweep-ephemeral",
+        action="store_true",
+        help="also list droplets tagged ephemeral that belong to no stack (ci.ephemeral_sweep)",
+    )
+    parser.add_argument(
+        "--delete-orphans", action="store_true", help="delete what --sweep-ephemeral lists"
+    )
+    parser.add_argument(
+        "--child-pipeline",
+        type=Path,
+        help="destroy nothing here: write a child pipeline that reaps each stack in its "
+        "resource group (ci.reap_pipeline)",
+    )
+    parser.add_argument("--api-url", default=ephemeral_sweep.API_URL, help=argparse.SUPPRESS)
     return parser.parse_args(argv)
+
+
+def sweep_ephemeral(
+    args: argparse.Namespace, stacks: Iterable[Stack], environ: Mapping[str, str]
+) -> bool:
+    """Run the sweep; True when it could not run."""
+    token = environ.get("DIGITALOCEAN_TOKEN")
+    if not token:
+        print("reaper: --sweep-ephemeral needs DIGITALOCEAN_TOKEN", file=sys.stderr)
+        return True
+    names = {stack_name.bare_name(stack.name) for stack in stacks}
+    api = ephemeral_sweep.DigitalOceanApi(token, args.api_url)
+    env = pulumi_cli.pulumi_environment(environ)
+    try:
+        ephemeral_sweep.sweep(api, names, env, delete=args.delete_orphans and not args.dry_run)
+    except (requests.RequestException, subprocess.CalledProcessError) as error:
+        print(f"reaper: the ephemeral sweep failed: {error}", file=sys.stderr)
+        return True
+    return False
+
+
+def live_branches(branches: set[str], environ: Mapping[str, str]) -> set[str] | None:
+    """The remote's branches and the open merge requests' source branches; None (said why)
+    when either list is missing: reaping without it could destroy a live review app."""
+    if not branches:
+        # An empty answer means a broken remote, not a repository without branches.
+        print("reaper: the remote lists no branches; reaping nothing", file=sys.stderr)
+        return None
+    try:
+        requested = open_merge_requests.open_branches(environ)
+    except requests.RequestException as error:
+        print(f"reaper: no list of open merge requests ({error}); reaping nothing", file=sys.stderr)
+        return None
+    if requested is None:
+        print(
+            f"reaper: no {open_merge_requests.READ_API_VARIABLE}: stacks of merge requests "
+            "from forks count as abandoned (docs/gitlab.md)"
+        )
+    return branches | (requested or set())
+
+
+def act_on(doomed: list[Doomed], args: argparse.Namespace, environ: Mapping[str, str]) -> bool:
+    """List, hand over to the child pipeline, or reap; True when a reap failed."""
+    if args.dry_run:
+        for victim in doomed:
+            print(f"would reap {victim.stack}: {victim.reason}")
+    elif args.child_pipeline:
+        reap_pipeline.write([victim.stack for victim in doomed], args.child_pipeline)
+        for victim in doomed:
+            print(f"reaper: {victim.stack} goes to {args.child_pipeline}: {victim.reason}")
+    elif doomed:
+        return bool(reap(doomed, environ))
+    if not doomed:
+        print("reaper: no review stack to reap")
+    return False
 
 
 def main(argv: Sequence[str], environ: Mapping[str, str], now: datetime) -> int:
     args = parse_args(argv)
-    env = pulumi_cli.pulumi_environment(environ)
     try:
-        branches = parse_heads(_output(["git", "ls-remote", "--heads", args.remote], env))
+        env = pulumi_cli.pulumi_environment(environ)
+        heads = parse_heads(_output(["git", "ls-remote", "--heads", args.remote], env))
         stacks = parse_stacks(_output(["pulumi", "stack", "ls", "--json"], env))
     except subprocess.CalledProcessError as error:
         print(f"reaper: {' '.join(error.cmd)} failed: {error.stderr.strip()}", file=sys.stderr)
@@ -115,19 +254,18 @@ def main(argv: Sequence[str], environ: Mapping[str, str], now: datetime) -> int:
     except FileNotFoundError as error:
         print(f"reaper: {error.filename} is not on PATH", file=sys.stderr)
         return 1
-    if not branches:
-        # An empty answer means a broken remote, not a repository without branches.
-        print(f"reaper: {args.remote!r} lists no branches; reaping nothing", file=sys.stderr)
+    except pulumi_cli.RefusedError as error:
+        print(f"reaper: refused: {error}", file=sys.stderr)
+        return 3
+    branches = live_branches(heads, environ)
+    if branches is None:
         return 1
+    needs_attention = report_stale(stacks, env, now)
+    if args.sweep_ephemeral and sweep_ephemeral(args, stacks, environ):
+        needs_attention = True
     doomed = select(stacks, branches, now, timedelta(hours=args.max_age_hours))
-    if not doomed:
-        print("reaper: no review stack to reap")
-        return 0
-    if args.dry_run:
-        for victim in doomed:
-            print(f"would reap {victim.stack}: {victim.reason}")
-        return 0
-    return 1 if reap(doomed, environ) else 0
+    failed = act_on(doomed, args, environ)
+    return 1 if failed or needs_attention else 0
 
 
 if __name__ == "__main__":

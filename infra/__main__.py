@@ -1,5 +1,6 @@
-"""The canny stack, as `pulumi up` runs it: settings, network, droplets, load balancer,
-firewall, DNS, alerts, results bucket, then a rolling deploy over the droplets.
+"""The canny stack, as `pulumi up` runs it: settings, what the account must already hold,
+network, droplets with their firewall, load balancer, DNS, results bucket, a rolling deploy
+over the droplets, then alerts.
 
 Pulumi runs this file by path (Pulumi.yaml `main: infra/`) with the python of the virtualenv
 Pulumi.yaml names (https://www.pulumi.com/docs/iac/concepts/projects/project-file/, runtime
@@ -13,15 +14,16 @@ from infra import stack
 from infra.config import DEPLOY_USER, load_settings
 
 settings = load_settings()
+stack.preconditions(settings)
 network = stack.network(settings)
 hosts = stack.hosts(settings, network)
+firewall = stack.firewall(settings, network, hosts)
 balancer = stack.load_balancer(settings, network, hosts)
-stack.firewall(settings, network, hosts, balancer)
 public_ipv4 = stack.public_ipv4(hosts, balancer)
 stack.dns(settings, public_ipv4, hosts)
-stack.alerts(settings, hosts)
-results_bucket = stack.results_bucket(settings)
-stack.deploys(settings, network, hosts, balancer, results_bucket)
+results_bucket = stack.results_bucket(settings, network)
+deploys = stack.deploys(settings, network, hosts, balancer, results_bucket, firewall)
+stack.alerts(settings, hosts, deploys)
 
 first = hosts[0]
 pulumi.export("url", settings.url)

@@ -39,6 +39,14 @@ class AlertsArgs:
     droplet_ids: Sequence[pulumi.Input[str]]
     emails: Sequence[str]
     slack_webhook_url: pulumi.Input[str] | None
+    # The last droplet's readiness gate. The uptime check starts probing as soon as it
+    # exists, and a first `pulumi up` would otherwise create it (it needs nothing else) while
+    # the droplets are still booting: "down" alerts for a stack nobody uses yet. Depending
+    # on the last gate, it exists only once every droplet has passed its gate, and a failed
+    # rollout creates no check at all ("dependsOn ensures that resource creation, update,
+    # and deletion operations are executed in the correct order":
+    # https://www.pulumi.com/docs/iac/concepts/resources/options/dependson/).
+    after: pulumi.Resource | None = None
 
 
 def _slack(url: pulumi.Input[str] | None, args_type: type) -> list | None:
@@ -63,7 +71,9 @@ class Alerts(pulumi.ComponentResource):
             type="https" if https else "http",
             regions=list(UPTIME_REGIONS),
             enabled=True,
-            opts=child,
+            opts=pulumi.ResourceOptions(
+                parent=self, depends_on=[args.after] if args.after is not None else None
+            ),
         )
         notify = digitalocean.UptimeAlertNotificationArgs(
             emails=list(args.emails) or None,

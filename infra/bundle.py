@@ -25,7 +25,8 @@ APP_FILES = (
     "monitoring/alert-rules.yml",
     "monitoring/alertmanager.yml",
 )
-# Remote scripts and the prod results override (infra/remote/ here), placed on the droplet.
+# Remote scripts and the compose overrides deploy.sh picks (infra/remote/ here), placed on
+# the droplet.
 REMOTE_FILES = {
     "compose_cli.sh": "bin/compose_cli.sh",
     "deploy.sh": "bin/deploy.sh",
@@ -35,6 +36,7 @@ REMOTE_FILES = {
     "write_fleet_targets.sh": "bin/write_fleet_targets.sh",
     "storage_credentials.sh": "bin/storage_credentials.sh",
     "compose.results-volume.yaml": "compose.results-volume.yaml",
+    "compose.bucket-egress.yaml": "compose.bucket-egress.yaml",
 }
 WAIT_SCRIPT = REMOTE_SCRIPTS_DIR / "wait_cloud_init.sh"
 

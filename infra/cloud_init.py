@@ -8,7 +8,7 @@ parts a stack may not have (the results volume) are added here.
 DigitalOcean serves user data without authentication at 169.254.169.254 to every process on
 the droplet (https://docs.digitalocean.com/products/droplets/how-to/access-metadata/), so it
 carries no secret but the droplet's own SSH host key; containers, where CI jobs run, cannot
-reach that address at all (METADATA_BLOCK_UNIT).
+reach that address at all, nor can anything running as the runner's user (METADATA_BLOCK_UNIT).
 """
 
 from __future__ import annotations
@@ -37,13 +37,25 @@ METADATA_BLOCK_UNIT_PATH = "/etc/systemd/system/canny-metadata-block.service"
 # Docker processes its DOCKER-USER chain before its own forwarding rules
 # (https://docs.docker.com/engine/network/firewall-iptables/) and never deletes or modifies
 # rules in it (moby/libnetwork firewall_linux.go), so a rule there stops every container on a
-# Docker network from reaching the metadata service. iptables rules do not survive a reboot:
-# the unit re-adds it whenever docker starts (WantedBy=docker.service).
-_METADATA_RULE = f"DOCKER-USER -d {METADATA_ADDRESS}/32 -j REJECT"
+# Docker network from reaching the metadata service. The host's own processes pass through
+# OUTPUT instead, not DOCKER-USER: there the `owner` match (iptables-extensions(8),
+# "--uid-owner", OUTPUT chain only) stops the gitlab-runner user too: the user the package
+# creates and runs the service with `gitlab-runner run --user gitlab-runner`, which is whom
+# the shell executor runs jobs as ("The scripts can be run as unprivileged user if the --user
+# is added to the gitlab-runner run command": docs.gitlab.com/runner/executors/shell).
+# iptables rules do not survive a reboot: the unit re-adds them whenever docker starts
+# (WantedBy=docker.service).
+RUNNER_USER = "gitlab-runner"
+METADATA_RULES = (
+    f"DOCKER-USER -d {METADATA_ADDRESS}/32 -j REJECT",
+    f"OUTPUT -d {METADATA_ADDRESS}/32 -m owner --uid-owner {RUNNER_USER} -j REJECT",
+)
 METADATA_BLOCK_SCRIPT = (
     "#!/bin/sh\n"
-    "# Containers (CI jobs of the GitLab Runner included) may not read the droplet's user data.\n"
-    f"iptables -C {_METADATA_RULE} 2>/dev/null || iptables -I {_METADATA_RULE}\n"
+    "# Containers (CI jobs of the GitLab Runner included) and the runner's own user may not\n"
+    "# read the droplet's user data.\n"
+    "set -e\n"
+    + "".join(f"iptables -C {rule} 2>/dev/null || iptables -I {rule}\n" for rule in METADATA_RULES)
 )
 METADATA_BLOCK_UNIT = f"""[Unit]
 Description=canny: containers cannot reach the metadata service at {METADATA_ADDRESS}

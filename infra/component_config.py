@@ -25,7 +25,6 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
-from infra.account_key import PublicKeyError, md5_fingerprint
 from infra.config_types import (
     ConfigBool,
     OptionalSecret,
@@ -48,8 +47,19 @@ _SIZE = re.compile(r"^[a-z][a-z0-9_]*(-[a-z0-9_]+)+$")
 _REGISTRY_IMAGE = re.compile(r"^[a-z0-9.-]+(:\d+)?(/[a-z0-9._-]+)+$")
 _ANY_TEXT = re.compile(r".")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[a-z]{2,63}$")
-RUNNER_EXECUTORS = frozenset({"docker", "shell"})
-_PUBLIC_KEY_TYPES = ("ssh-ed25519 ", "ssh-rsa ", "ecdsa-sha2-")
+# Only `docker`: a `shell` job runs as the gitlab-runner user on the droplet itself, where
+# the metadata service (the droplet's user data, with its SSH host key) is one request away;
+# the DOCKER-USER rule (infra/cloud_init.py) stops containers only.
+RUNNER_EXECUTORS = frozenset({"docker"})
+# Values the stack files ship as examples, which prod refuses: the domains RFC 2606 (section
+# 3) reserves for documentation, and the address ranges RFC 5737 (IPv4) and RFC 3849 (IPv6)
+# reserve for it. Prod with them would put DNS records in a domain nobody owns, lock every
+# admin out of SSH, and send alerts nowhere.
+PLACEHOLDER_DOMAINS = ("example.com", "example.net", "example.org")
+DOCUMENTATION_NETWORKS = tuple(
+    ipaddress.ip_network(network)
+    for network in ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24", "2001:db8::/32")
+)
 # The images infra/cloud-init.template.yaml and infra/boot/canny-boot.sh are written for
 # (apt, systemd, Debian's package names and the repositories' `debian` paths).
 SUPPORTED_IMAGES = frozenset({"debian-12-x64"})
@@ -71,6 +81,9 @@ RETENTION_DAYS_DEFAULT = 30
 _IMAGE_TAG_HINT = "CI sets the commit SHA: pulumi config set canny:imageTag <sha>"
 
 DropletSize = required_text(_SIZE, "a droplet size slug such as s-1vcpu-2gb")
+SshKeyName = required_text(
+    _ANY_TEXT, "the name of the deploy key already in the DigitalOcean account (docs/deploy.md)"
+)
 VolumeSize = whole_number(1, 16384)
 DropletCount = whole_number(1, MAX_DROPLETS)
 Domain = required_text(_DOMAIN, "a lowercase domain such as example.com")
@@ -81,6 +94,18 @@ RegistryImage = required_text(
     _REGISTRY_IMAGE, "an image path such as registry.gitlab.com/group/app"
 )
 ImageTag = required_text(_ANY_TEXT, _IMAGE_TAG_HINT)
+
+
+def is_placeholder_domain(domain: str) -> bool:
+    return any(domain == name or domain.endswith(f".{name}") for name in PLACEHOLDER_DOMAINS)
+
+
+def is_documentation_network(network: ipaddress.IPv4Network | ipaddress.IPv6Network) -> bool:
+    """Inside a documentation range (a wider network that merely contains one is not)."""
+    return any(
+        network.version == reserved.version and network.subnet_of(reserved)
+        for reserved in DOCUMENTATION_NETWORKS
+    )
 
 
 def results_store_problem(store: str, region: str) -> str | None:
@@ -123,13 +148,20 @@ class NetworkConfig(ComponentConfig):
         """The DigitalOcean Project's environment, as the console shows it."""
         return "Production" if self.production else "Staging"
 
+    @property
+    def needs_default_vpc(self) -> bool:
+        """Test stacks come and go: their VPC must never be the first, undeletable one of its
+        region (infra/preconditions.py). Prod is never destroyed, so it may be first."""
+        return not self.production
+
 
 class HostConfig(ComponentConfig):
     region: Text = ""
     size: DropletSize = None
     image: Text = ""
+    ssh_key_name: SshKeyName = None
+    # No longer read: the key is uploaded once, outside the stack. Kept as a field to say so.
     ssh_public_key: OptionalText = None
-    ssh_key_name: OptionalText = None
     volume_size_gb: VolumeSize = 10
     # Prod's droplet ignores edits of its user data unless this is set (only while replacing
     # it on purpose): with ignore_changes the engine would give the replacement the old value.
@@ -147,19 +179,18 @@ class HostConfig(ComponentConfig):
             )
         return image
 
-    @field_validator("ssh_key_name")
+    @field_validator("ssh_public_key")
     @classmethod
-    def _one_ssh_key(cls, key_name: str | None, info: ValidationInfo) -> str | None:
-        public_key = info.data.get("ssh_public_key")
-        if (public_key is None) == (key_name is None):
+    def _key_is_a_prerequisite(cls, public_key: str | None) -> str | None:
+        """Uploading from the stack raced: two stacks starting together both found the key
+        missing and uploaded it, and DigitalOcean refused the second (infra/host.py)."""
+        if public_key is not None:
             raise problem(
-                "set exactly one of canny:sshPublicKey (a key to upload) or canny:sshKeyName "
-                "(a key already in the DigitalOcean account)",
-                key="sshPublicKey",
+                "stacks no longer upload the deploy key: upload it once to the account "
+                "(`doctl compute ssh-key import canny-deploy --public-key-file KEY.pub`), "
+                "set canny:sshKeyName to its name and remove this setting (docs/deploy.md)"
             )
-        if public_key is not None and not _is_public_key(public_key):
-            raise problem("is not an OpenSSH public key line", key="sshPublicKey")
-        return key_name
+        return public_key
 
     @field_validator("ephemeral")
     @classmethod
@@ -188,14 +219,6 @@ class HostConfig(ComponentConfig):
         return self.production
 
 
-def _is_public_key(line: str) -> bool:
-    try:
-        md5_fingerprint(line)
-    except PublicKeyError:
-        return False
-    return line.startswith(_PUBLIC_KEY_TYPES)
-
-
 class FirewallConfig(ComponentConfig):
     allow_ssh_from_anywhere: ConfigBool = False
     admin_cidrs: StringList = None
@@ -213,6 +236,11 @@ class FirewallConfig(ComponentConfig):
                 problems.append(f"{cidr!r} is not a CIDR such as 203.0.113.7/32")
                 continue
             open_to_all = open_to_all or network.prefixlen == 0
+            if info.data.get("production") and is_documentation_network(network):
+                problems.append(
+                    f"{cidr!r} is a documentation range (RFC 5737/3849), a placeholder: list "
+                    "the networks admins and `pulumi up` really connect from"
+                )
         if (
             open_to_all
             and info.data.get("production")
@@ -240,6 +268,16 @@ class DnsConfig(ComponentConfig):
     stack: str
     domain: Domain = None
     subdomain: Text = ""
+
+    @field_validator("domain")
+    @classmethod
+    def _prod_owns_its_domain(cls, domain: str, info: ValidationInfo) -> str:
+        if info.data.get("production") and is_placeholder_domain(domain):
+            raise problem(
+                f"{domain!r} is a placeholder (RFC 2606): set your own domain, one on "
+                "DigitalOcean DNS (docs/deploy.md)"
+            )
+        return domain
 
     @field_validator("subdomain")
     @classmethod
@@ -271,16 +309,25 @@ class DnsConfig(ComponentConfig):
 
 
 class AlertsConfig(ComponentConfig):
+    # Verified addresses of the DigitalOcean account's team, or the alerts never arrive: "The
+    # Email has to be one that is verified on that DigitalOcean account" (DigitalOcean API
+    # reference, uptime alerts and monitoring alert policies, `notifications.email`).
     alert_emails: StringList = ()
     # Slack-format incoming webhook for DigitalOcean's alerts and the droplets' Alertmanager.
     slack_webhook_url: OptionalSecret = None
 
     @field_validator("alert_emails")
     @classmethod
-    def _addresses(cls, emails: tuple[str, ...]) -> tuple[str, ...]:
+    def _addresses(cls, emails: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
         wrong = [
             f"{email!r} is not an email address" for email in emails if not _EMAIL.match(email)
         ]
+        if info.data.get("production"):
+            wrong += [
+                f"{email!r} is a placeholder: list the team's own addresses"
+                for email in emails
+                if is_placeholder_domain(email.rpartition("@")[2])
+            ]
         if wrong:
             raise problem("; ".join(wrong))
         return emails

@@ -83,6 +83,23 @@ class StackSettings(BaseModel):
             )
         return stack
 
+    @field_validator("deploy")
+    @classmethod
+    def _alertmanager_tells_someone(
+        cls, deploy: DeployConfig, info: ValidationInfo
+    ) -> DeployConfig:
+        """The fleet's Alertmanager (app/monitoring/alertmanager.yml) sends to the Slack-format
+        webhook alone: without it every alert would be dropped, with only a log line."""
+        alerts = info.data.get("alerts")
+        if deploy.monitoring and alerts is not None and alerts.slack_webhook_url is None:
+            raise problem(
+                "the fleet's Alertmanager would have no receiver and drop every alert: set "
+                "canny:slackWebhookUrl (a secret: a Slack, Mattermost or Rocket.Chat incoming "
+                "webhook) or canny:monitoring false",
+                key="monitoring",
+            )
+        return deploy
+
     @field_validator("host")
     @classmethod
     def _fleet_shares_address_and_results(

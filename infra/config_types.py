@@ -46,7 +46,7 @@ def _text(value: Any) -> Any:
 
 
 def _optional_text(value: Any) -> Any:
-    """An empty value means "not set" (`pulumi config set canny:sshPublicKey ""`)."""
+    """An empty value means "not set" (`pulumi config set canny:<key> ""`)."""
     return _text(value) or None
 
 

@@ -10,7 +10,19 @@ the gate failing fails the update with compose's state and logs in its output.
 A fleet rolls: a droplet's compose up also waits for the previous droplet's readiness gate
 (`after`), so one droplet restarts at a time while the load balancer's health check keeps
 traffic on the others; a failed gate stops the update there, and the droplets after it keep
-the release they run (the engine runs no step whose dependency failed).
+the release they run (the engine runs no step whose dependency failed). Behind a balancer the
+gate also waits until the balancer has counted its droplet healthy again (`rejoin_seconds`):
+without that the next droplet could restart while the balancer still sends nothing to this
+one, leaving no droplet in rotation.
+
+Steps that leave something on the droplet undo it on delete (`pulumi destroy`, or a
+replacement): the runner is unregistered, the Alertmanager secret and the fleet targets are
+removed, and each step's .env keys are taken out. pulumi-command runs `delete` over the
+stored connection with the stored environment and stdin (provider/pkg/provider/remote/
+commandController.go, Delete, and commandOutputs.go, run), so the delete scripts never read
+stdin. Those steps are deleted before their replacement is created (`delete_before_replace`):
+Pulumi's default creates the replacement first, and the old step's delete would then take
+out the keys the new one had just written.
 
 Every remote step has the droplet's id among its `triggers`. pulumi-command replaces (re-runs)
 a Command or CopyToRemote only when a `triggers` entry changes (`provider:"replaceOnChanges"`
@@ -61,6 +73,14 @@ class DeployArgs:
     trusted_proxies: pulumi.Input[str] | None = None
     # The previous droplet's readiness gate: compose up here starts only once it passed.
     after: pulumi.Resource | None = None
+    # Behind a load balancer: seconds its health check needs to put a droplet that became
+    # healthy back in rotation (HealthCheck.rejoin_seconds). The gate waits them out after
+    # passing, so the next droplet restarts only once this one takes traffic again; 0: no
+    # balancer, nothing to wait for.
+    rejoin_seconds: int = 0
+    # The droplet's firewall (infra/firewall.py): the first remote step, and so every one
+    # after it, waits until it is in place.
+    firewall: pulumi.Resource | None = None
     # Slack-format webhook URL for the droplet's Alertmanager, a secret sent on stdin.
     slack_webhook_url: pulumi.Input[str] | None = None
     # The droplet's private VPC address: its Prometheus is published there (METRICS_BIND) for
@@ -102,6 +122,28 @@ def register_runner_command(runner: RunnerSettings, name: str) -> str:
     return "sudo -n " + " ".join(shlex.quote(word) for word in words)
 
 
+def unregister_runner_command(name: str, script: str = REGISTER_RUNNER_PATH) -> str:
+    """The registration's delete, through the same sudoers rule as the create. Droplets
+    booted before the script had --unregister (prod ignores user data edits) keep the old
+    one, which would refuse the call and so fail a destroy or a replacement: there the
+    delete says to unregister by hand instead."""
+    path, runner = shlex.quote(script), shlex.quote(name)
+    by_hand = shlex.quote(
+        f"canny: {script} predates --unregister: unregister runner {name} by hand "
+        f"(sudo gitlab-runner unregister --name {name})"
+    )
+    return (
+        f"if grep -q -- --unregister {path}; then sudo -n {path} --unregister {runner}; "
+        f"else echo {by_hand} >&2; fi"
+    )
+
+
+def gate_command(script: str, rejoin_seconds: int) -> str:
+    """gate.sh, told how long the balancer needs to count the droplet healthy again."""
+    settle = f"CANNY_GATE_REJOIN_SECONDS={rejoin_seconds} " if rejoin_seconds else ""
+    return f"{settle}bash {shlex.quote(script)}"
+
+
 def _slug(path: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", path.lower()).strip("-")
 
@@ -135,7 +177,9 @@ class Deploy(pulumi.ComponentResource):
             create=f"CANNY_CLOUD_INIT_TIMEOUT={args.cloud_init_timeout} bash -s",
             stdin=WAIT_SCRIPT.read_text(encoding="utf-8"),
             triggers=[args.droplet_id],
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=pulumi.ResourceOptions(
+                parent=self, depends_on=[args.firewall] if args.firewall else None
+            ),
         )
         after_wait = pulumi.ResourceOptions(parent=self, depends_on=[self.wait])
         self.register_runner = None
@@ -147,7 +191,10 @@ class Deploy(pulumi.ComponentResource):
                 create=register_runner_command(runner, args.runner_name),
                 stdin=args.runner.token.output().apply(lambda token: f"{token}\n"),
                 triggers=[args.droplet_id, runner.url, runner.executor, runner.docker_image],
-                opts=after_wait,
+                delete=unregister_runner_command(args.runner_name),
+                opts=pulumi.ResourceOptions(
+                    parent=self, depends_on=[self.wait], delete_before_replace=True
+                ),
             )
         self.copies = [
             remote.CopyToRemote(
@@ -164,14 +211,18 @@ class Deploy(pulumi.ComponentResource):
 
         def stdin_step(step: str, script: str, stdin: pulumi.Input[str]) -> remote.Command:
             """A bundled script fed on stdin, never a command line (visible in `ps`) or user
-            data (served to every process on the droplet); new input runs it again."""
+            data (served to every process on the droplet); new input runs it again. Its
+            `--forget` is the delete: it takes out what the step wrote (file, .env keys)."""
             return remote.Command(
                 f"{name}-{step}",
                 connection=connection,
                 create=f"bash {shlex.quote(scripts[script])}",
                 stdin=stdin,
                 triggers=[args.droplet_id, stdin],
-                opts=pulumi.ResourceOptions(parent=self, depends_on=self.copies),
+                delete=f"bash {shlex.quote(scripts[script])} --forget",
+                opts=pulumi.ResourceOptions(
+                    parent=self, depends_on=self.copies, delete_before_replace=True
+                ),
             )
 
         self.alertmanager_secret = None
@@ -218,7 +269,7 @@ class Deploy(pulumi.ComponentResource):
         self.gate = remote.Command(
             f"{name}-readiness-gate",
             connection=connection,
-            create=f"bash {shlex.quote(scripts['bin/gate.sh'])}",
+            create=gate_command(scripts["bin/gate.sh"], args.rejoin_seconds),
             triggers=[*triggers, args.image_tag],
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.compose_up]),
         )

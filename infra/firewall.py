@@ -1,9 +1,18 @@
-"""Firewall component: one cloud firewall for every droplet of the stack.
+"""Firewall component: the cloud firewall every droplet of the stack has from its first second.
 
-Behind the load balancer, port 80 takes traffic only from the balancer
-(`source_load_balancer_uids`) and nothing else web-facing is open; without one, 80 and 443
-are open to everyone. SSH comes only from the admin networks. The droplet Prometheus' port
-(infra/fleet_targets.py) admits the stack's VPC range only, for the fleet Prometheus.
+It is created from the droplets' ids alone (and the VPC's range), so it waits for nothing but
+the droplets: SSH comes only from the admin networks, the droplet Prometheus' port
+(infra/fleet_targets.py) admits the stack's VPC range only, and without a load balancer 80
+and 443 are open to everyone. Behind a load balancer the droplets' port 80 is opened by a
+second firewall that the balancer's component creates (infra/load_balancer.py), because the
+balancer waits for its Let's Encrypt certificate, which the provider waits for until it is
+`verified` (terraform-provider-digitalocean digitalocean/certificate/resource_certificate.go):
+a firewall waiting for the balancer's uid would leave the droplets open for minutes, or for
+good when the certificate fails. A droplet may be in several firewalls, and DigitalOcean
+applies the union of their rules ("When you've applied more than one Firewall to the Droplet
+... the union of all of the Firewalls' rules is displayed":
+https://docs.digitalocean.com/products/networking/firewalls/how-to/manage-droplets/).
+Every remote step of the deploy waits for this firewall (infra/deploy.py, `firewall`).
 
 Applied by droplet id only, never by tag: a firewall's `tags` select every droplet
 carrying one of them, and the rules of all firewalls selecting a droplet add up
@@ -31,8 +40,9 @@ BALANCED_TCP_PORT = "80"
 class FirewallArgs:
     droplet_ids: Sequence[pulumi.Input[int]]
     admin_cidrs: Sequence[str]
-    # The load balancer's uid, when the droplets sit behind one.
-    load_balancer_uid: pulumi.Input[str] | None
+    # No load balancer: the droplets serve the web themselves, 80 and 443 from anywhere.
+    # Behind one, the balancer's own firewall admits it (balancer_web_rule).
+    public_web: bool
     # The firewall used to be a child of the first droplet's Host component: the alias keeps
     # existing stacks' firewall (same resource, new parent) instead of replacing it
     # (https://www.pulumi.com/docs/iac/concepts/options/aliases/).
@@ -42,21 +52,22 @@ class FirewallArgs:
     metrics_source: pulumi.Input[str] | None = None
 
 
-def web_rules(load_balancer_uid: pulumi.Input[str] | None) -> list:
-    if load_balancer_uid is not None:
-        return [
-            digitalocean.FirewallInboundRuleArgs(
-                protocol="tcp",
-                port_range=BALANCED_TCP_PORT,
-                source_load_balancer_uids=[load_balancer_uid],
-            )
-        ]
+def public_web_rules() -> list[digitalocean.FirewallInboundRuleArgs]:
     return [
         digitalocean.FirewallInboundRuleArgs(
             protocol="tcp", port_range=port, source_addresses=ANYWHERE
         )
         for port in PUBLIC_TCP_PORTS
     ]
+
+
+def balancer_web_rule(load_balancer_uid: pulumi.Input[str]) -> digitalocean.FirewallInboundRuleArgs:
+    """Port 80 from the load balancer alone (`source_load_balancer_uids`)."""
+    return digitalocean.FirewallInboundRuleArgs(
+        protocol="tcp",
+        port_range=BALANCED_TCP_PORT,
+        source_load_balancer_uids=[load_balancer_uid],
+    )
 
 
 def metrics_rules(vpc_range: pulumi.Input[str] | None) -> list:
@@ -106,7 +117,7 @@ class Firewall(pulumi.ComponentResource):
             name=f"{name}-firewall",
             droplet_ids=list(args.droplet_ids),
             inbound_rules=[
-                *web_rules(args.load_balancer_uid),
+                *(public_web_rules() if args.public_web else []),
                 ssh,
                 *metrics_rules(args.metrics_source),
             ],

@@ -18,7 +18,6 @@ import pulumi
 import pulumi_digitalocean as digitalocean
 import pulumi_tls as tls
 
-from infra.account_key import md5_fingerprint
 from infra.cloud_init import HostKey, UserDataInputs, render_user_data
 
 
@@ -31,8 +30,8 @@ class HostArgs:
     project_id: pulumi.Input[str]
     tags: Sequence[str]
     deploy_user: str
-    ssh_public_key: str | None
-    ssh_key_name: str | None
+    # The deploy key, already in the DigitalOcean account under this name (docs/deploy.md).
+    ssh_key_name: str
     # Prod's droplets: protected, backed up, deleted before their replacement is created.
     protect: bool
     backups: bool
@@ -44,15 +43,11 @@ class HostArgs:
     reserved_ip: bool
     # Prod only: let a (deliberate) replacement boot with the current user data.
     follows_user_data: bool
-    # (key id, public key) another Host of the stack already resolved: the account holds one
-    # key per fingerprint, so only the first droplet may upload it.
-    account_key: tuple[pulumi.Output[str], pulumi.Output[str]] | None = None
 
 
 class Host(pulumi.ComponentResource):
     droplet: digitalocean.Droplet
     host_key: tls.PrivateKey
-    account_key: tuple[pulumi.Output[str], pulumi.Output[str]]
     volume: digitalocean.Volume | None
     reserved_ip: digitalocean.ReservedIp | None
     public_ipv4: pulumi.Output[str]
@@ -62,12 +57,15 @@ class Host(pulumi.ComponentResource):
     def __init__(self, name: str, args: HostArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("canny:infra:Host", name, None, opts)
         self._name = name
-        key_id, public_key = args.account_key or self._ssh_key(args)
-        self.account_key = (key_id, public_key)
+        key_id, public_key = self._ssh_key(args)
         # The droplet's SSH host key, made here so every connection can pin it from the first
         # one on. The private half reaches only the droplet, inside its (secret) user data.
+        # Protected on prod: prod's droplets ignore `user_data` changes, so a new key would
+        # never reach them and every remote step, pinned to it, would be locked out.
         self.host_key = tls.PrivateKey(
-            f"{name}-host-key", algorithm="ED25519", opts=pulumi.ResourceOptions(parent=self)
+            f"{name}-host-key",
+            algorithm="ED25519",
+            opts=pulumi.ResourceOptions(parent=self, protect=args.protect),
         )
         self.host_public_key = self.host_key.public_key_openssh.apply(str.strip)
         self.volume = self._volume(args) if args.results_volume else None
@@ -92,36 +90,19 @@ class Host(pulumi.ComponentResource):
         )
 
     def _ssh_key(self, args: HostArgs) -> tuple[pulumi.Output[str], pulumi.Output[str]]:
-        """Use a key already in the account (by name, or by the fingerprint of the configured
-        public key), or upload the configured one.
+        """The deploy key, looked up by name: an account-level prerequisite, never uploaded.
 
-        DigitalOcean keeps one key per fingerprint per account, so two review stacks cannot
-        both upload the same key: the first stack that needs it uploads it, retained on
-        delete (its `pulumi destroy` must not take the key from the stacks using it), and
-        every later stack, that one included, finds it by fingerprint.
+        DigitalOcean keeps one key per fingerprint per account and refuses a second upload
+        ("422 SSH Key is already in use on your account", e.g.
+        digitalocean/ansible-collection#102), so stacks that each uploaded the key when they
+        found it missing would race: two review stacks starting together both upload, and
+        one fails. A lookup (terraform-provider-digitalocean docs/data-sources/ssh_key.md:
+        by `name`, an error when there is none) is safe for any number of stacks at once.
         """
-        if args.ssh_public_key is None:
-            found = digitalocean.get_ssh_key_output(
-                name=args.ssh_key_name, opts=pulumi.InvokeOutputOptions(parent=self)
-            )
-            return found.id.apply(str), found.public_key
-        fingerprint = md5_fingerprint(args.ssh_public_key)
-        existing = digitalocean.get_ssh_keys(
-            filters=[digitalocean.GetSshKeysFilterArgs(key="fingerprint", values=[fingerprint])],
-            opts=pulumi.InvokeOptions(parent=self),
-        ).ssh_keys
-        if existing:
-            return pulumi.Output.from_input(str(existing[0].id)), pulumi.Output.from_input(
-                args.ssh_public_key
-            )
-        key = digitalocean.SshKey(
-            f"{self._name}-ssh-key",
-            # Named after the fingerprint, not the stack: it is shared by every stack using it.
-            name=f"canny-deploy-{fingerprint.replace(':', '')[:16]}",
-            public_key=args.ssh_public_key,
-            opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True),
+        found = digitalocean.get_ssh_key_output(
+            name=args.ssh_key_name, opts=pulumi.InvokeOutputOptions(parent=self)
         )
-        return key.id, key.public_key
+        return found.id.apply(str), found.public_key
 
     def _volume(self, args: HostArgs) -> digitalocean.Volume:
         """DigitalOcean formats it once on creation; nothing here ever formats it again."""

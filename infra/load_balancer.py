@@ -6,6 +6,10 @@ droplet's gateway on port 80 and redirects plain HTTP to HTTPS. Its health check
 gateway's `/healthz/upload`, which fails when that droplet's backends cannot take uploads,
 so the balancer sends no traffic to a droplet that is restarting or broken.
 
+The droplets' port 80 admits the balancer through a firewall of its own, made here once the
+balancer has its uid; the droplets' SSH firewall never waits for the balancer (nor for its
+certificate): infra/firewall.py says why.
+
 Argument names and meanings: terraform-provider-digitalocean docs/resources/loadbalancer.md
 and docs/resources/certificate.md (the Pulumi provider bridges that provider).
 """
@@ -19,8 +23,46 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_digitalocean as digitalocean
 
+from infra.firewall import balancer_web_rule
+
 HEALTH_PATH = "/healthz/upload"
 GATEWAY_PORT = 80
+
+
+@dataclass(frozen=True)
+class HealthCheck:
+    """The balancer's health check: the one place its numbers live, for the balancer and for
+    the rolling deploy that waits on them. Meanings (pulumi_digitalocean's
+    LoadBalancerHealthcheckArgs, from terraform-provider-digitalocean
+    docs/resources/loadbalancer.md): `check_interval_seconds` between two consecutive
+    checks, `response_timeout_seconds` before a check counts as failed, and
+    `healthy_threshold` passing checks "for a backend Droplet to be marked 'healthy' and be
+    re-added to the pool" (`unhealthy_threshold` failing ones to be removed)."""
+
+    path: str = HEALTH_PATH
+    port: int = GATEWAY_PORT
+    check_interval_seconds: int = 5
+    response_timeout_seconds: int = 3
+    unhealthy_threshold: int = 2
+    healthy_threshold: int = 2
+
+    @property
+    def rejoin_seconds(self) -> int:
+        """The longest a droplet that just became healthy waits to be back in rotation: the
+        next check comes within one interval, the healthy_threshold-th passing one
+        (healthy_threshold - 1) intervals later, and may take a response timeout."""
+        return self.healthy_threshold * self.check_interval_seconds + self.response_timeout_seconds
+
+    def args(self) -> digitalocean.LoadBalancerHealthcheckArgs:
+        return digitalocean.LoadBalancerHealthcheckArgs(
+            protocol="http",
+            port=self.port,
+            path=self.path,
+            check_interval_seconds=self.check_interval_seconds,
+            response_timeout_seconds=self.response_timeout_seconds,
+            unhealthy_threshold=self.unhealthy_threshold,
+            healthy_threshold=self.healthy_threshold,
+        )
 
 
 @dataclass(frozen=True)
@@ -46,7 +88,10 @@ def certificate_name(prefix: str, hostname: str) -> str:
 class LoadBalancer(pulumi.ComponentResource):
     certificate: digitalocean.Certificate
     balancer: digitalocean.LoadBalancer
+    # Admits the balancer to the droplets' port 80; every other rule is the stack's Firewall.
+    firewall: digitalocean.Firewall
     ip: pulumi.Output[str]
+    health_check: HealthCheck = HealthCheck()
 
     def __init__(
         self, name: str, args: LoadBalancerArgs, opts: pulumi.ResourceOptions | None = None
@@ -84,20 +129,19 @@ class LoadBalancer(pulumi.ComponentResource):
                 ),
             ],
             redirect_http_to_https=True,
-            healthcheck=digitalocean.LoadBalancerHealthcheckArgs(
-                protocol="http",
-                port=GATEWAY_PORT,
-                path=HEALTH_PATH,
-                check_interval_seconds=5,
-                response_timeout_seconds=3,
-                unhealthy_threshold=2,
-                healthy_threshold=2,
-            ),
+            healthcheck=self.health_check.args(),
             # The stack's own A record points here (infra/dns.py); DigitalOcean would
             # otherwise add one of its own for the certificate's domain
             # (`disable_lets_encrypt_dns_records`, loadbalancer.md).
             disable_lets_encrypt_dns_records=True,
             opts=pulumi.ResourceOptions(parent=self, protect=args.protect),
+        )
+        self.firewall = digitalocean.Firewall(
+            f"{name}-lb-firewall",
+            name=f"{name}-lb-firewall",
+            droplet_ids=list(args.droplet_ids),
+            inbound_rules=[balancer_web_rule(self.balancer.id)],
+            opts=child,
         )
         self.ip = self.balancer.ip
         self.register_outputs({"ip": self.ip, "uid": self.balancer.id})

@@ -20,7 +20,7 @@ import os
 import re
 import runpy
 import threading
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,10 +44,12 @@ MOCK_LB_IPV4 = "203.0.113.30"
 MOCK_VPC_RANGE = "10.110.0.0/20"
 _NUMBERED_DROPLET = re.compile(r"-(\d+)-droplet$")
 GET_SSH_KEY = "digitalocean:index/getSshKey:getSshKey"
-GET_SSH_KEYS = "digitalocean:index/getSshKeys:getSshKeys"
+GET_DOMAIN = "digitalocean:index/getDomain:getDomain"
+GET_VPC = "digitalocean:index/getVpc:getVpc"
 DROPLET = "digitalocean:index/droplet:Droplet"
 TLS_PRIVATE_KEY = "tls:index/privateKey:PrivateKey"
 SPACES_KEY = "digitalocean:index/spacesKey:SpacesKey"
+SPACES_BUCKET = "digitalocean:index/spacesBucket:SpacesBucket"
 MOCK_SPACES_ACCESS_KEY = "DO00OFFLINEPLANACCESS"
 MOCK_SPACES_SECRET_KEY = "offline-plan-spaces-secret-4f1c"  # noqa: S105 (a stand-in, not a key)
 MOCK_PUBLIC_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOfflinePlanMockKeyOfflinePlanMockKey0 mock"
@@ -111,6 +113,24 @@ class OfflineRun:
         assert len(found) == 1, f"expected one {type_token}, found {[r.urn for r in found]}"
         return found[0]
 
+    def named(self, name: str) -> PlannedResource:
+        found = [item for item in self.resources if item.name == name]
+        assert len(found) == 1, f"expected one resource named {name}, found {len(found)}"
+        return found[0]
+
+    def upstream(self, urn: str) -> set[str]:
+        """Every URN `urn` waits for, directly or through others: what the engine must
+        finish first (a registration's `dependencies` include its inputs' sources)."""
+        depends = {item.urn: item.depends_on for item in self.resources}
+        seen: set[str] = set()
+        pending = list(depends[urn])
+        while pending:
+            current = pending.pop()
+            if current not in seen:
+                seen.add(current)
+                pending.extend(depends.get(current, ()))
+        return seen
+
     def names_by_urn(self) -> dict[str, str]:
         return {item.urn: item.name for item in self.resources}
 
@@ -146,16 +166,40 @@ def revealed(value: Any) -> Any:
     return value
 
 
+# Outputs a provider computes, the same for every resource of the type.
+_FIXED_STATE: dict[str, dict[str, str]] = {
+    "digitalocean:index/reservedIp:ReservedIp": {
+        "ipAddress": MOCK_RESERVED_IPV4,
+        "reservedIpUrn": "do:reservedip:mock",
+    },
+    # The provider makes the key pair; stand-ins tests look for in every plain value.
+    SPACES_KEY: {"accessKey": MOCK_SPACES_ACCESS_KEY, "secretKey": MOCK_SPACES_SECRET_KEY},
+    "command:remote:Command": {"stdout": "", "stderr": ""},
+    TLS_PRIVATE_KEY: {
+        "publicKeyOpenssh": MOCK_HOST_PUBLIC_KEY,
+        "privateKeyOpenssh": MOCK_HOST_PRIVATE_KEY,
+    },
+}
+
+
 class OfflineMocks(pulumi.runtime.Mocks):
     """Provider answers shaped like DigitalOcean's, keyed on the resource type."""
 
-    def __init__(self, account_ssh_keys: dict[str, int] | None = None) -> None:
+    def __init__(
+        self,
+        dns_domains: Collection[str] | None = None,
+        default_vpc_regions: Collection[str] | None = None,
+    ) -> None:
         self._next_id = 100000
         self.received: dict[str, dict[str, Any]] = {}
         # (type, name) -> inputs as Pulumi deserialized them, secrets still marked.
         self.inputs: dict[tuple[str, str], dict[str, Any]] = {}
-        # Keys already in the DigitalOcean account: fingerprint -> key id.
-        self.account_ssh_keys = dict(account_ssh_keys or {})
+        # The account's DNS domains and the regions with a default VPC; None: every one, as
+        # an offline plan assumes the account's prerequisites are in place.
+        self.dns_domains = None if dns_domains is None else frozenset(dns_domains)
+        self.default_vpc_regions = (
+            None if default_vpc_regions is None else frozenset(default_vpc_regions)
+        )
 
     def _new_id(self) -> str:
         self._next_id += 1
@@ -165,7 +209,7 @@ class OfflineMocks(pulumi.runtime.Mocks):
         resource_id = self._new_id()
         self.inputs[(args.typ, args.name)] = args.inputs
         self.received[args.name] = revealed(args.inputs)
-        state = dict(args.inputs)
+        state = dict(args.inputs) | _FIXED_STATE.get(args.typ, {})
         if args.typ == DROPLET:
             resource_id = _droplet_id(args.name, self.received[args.name])
             state |= {
@@ -174,8 +218,6 @@ class OfflineMocks(pulumi.runtime.Mocks):
                 "ipv6Address": MOCK_IPV6,
                 "dropletUrn": f"do:droplet:{resource_id}",
             }
-        elif args.typ == "digitalocean:index/reservedIp:ReservedIp":
-            state |= {"ipAddress": MOCK_RESERVED_IPV4, "reservedIpUrn": "do:reservedip:mock"}
         elif args.typ == "digitalocean:index/vpc:Vpc":
             state.setdefault("ipRange", MOCK_VPC_RANGE)
         elif args.typ == "digitalocean:index/loadBalancer:LoadBalancer":
@@ -187,19 +229,16 @@ class OfflineMocks(pulumi.runtime.Mocks):
             name = args.inputs.get("name", "@")
             domain = args.inputs.get("domain", "")
             state["fqdn"] = domain if name == "@" else f"{name}.{domain}"
-        elif args.typ == SPACES_KEY:
-            # The provider makes the key pair; stand-ins tests look for in every plain value.
-            state |= {"accessKey": MOCK_SPACES_ACCESS_KEY, "secretKey": MOCK_SPACES_SECRET_KEY}
-        elif args.typ == "command:remote:Command":
-            state |= {"stdout": "", "stderr": ""}
-        elif args.typ == TLS_PRIVATE_KEY:
-            state |= {
-                "publicKeyOpenssh": MOCK_HOST_PUBLIC_KEY,
-                "privateKeyOpenssh": MOCK_HOST_PRIVATE_KEY,
-            }
+        elif args.typ == SPACES_BUCKET:
+            # The provider's `urn` for a bucket (spaces_bucket.md: "The uniform resource name").
+            state["bucketUrn"] = f"do:space:{args.inputs.get('name')}"
         return resource_id, state
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict, list]:
+        if args.token == GET_DOMAIN:
+            return self._domain(str(args.args.get("name")))
+        if args.token == GET_VPC:
+            return self._default_vpc(str(args.args.get("region")))
         if args.token == GET_SSH_KEY:
             return {
                 "id": 4242,
@@ -207,20 +246,26 @@ class OfflineMocks(pulumi.runtime.Mocks):
                 "publicKey": MOCK_PUBLIC_KEY,
                 "fingerprint": "00:11:22:33:44:55:66:77:88:99:aa:bb:cc:dd:ee:ff",
             }, []
-        if args.token == GET_SSH_KEYS:
-            wanted = {
-                value
-                for item in args.args.get("filters") or []
-                if item.get("key") == "fingerprint"
-                for value in item.get("values") or []
-            }
-            keys = [
-                {"id": key_id, "fingerprint": fingerprint, "name": f"key-{key_id}"}
-                for fingerprint, key_id in self.account_ssh_keys.items()
-                if fingerprint in wanted
-            ]
-            return {"id": "ssh-keys", "sshKeys": keys}, []
         return {}, []
+
+    def _domain(self, name: str) -> tuple[dict, list]:
+        """The provider's answers (datasource_domain.go): the domain, or "domain not found"."""
+        if self.dns_domains is not None and name not in self.dns_domains:
+            return {}, [("name", f"domain not found: GET {name}: 404 Resource not found")]
+        return {"id": name, "name": name, "ttl": 1800, "urn": f"do:domain:{name}"}, []
+
+    def _default_vpc(self, region: str) -> tuple[dict, list]:
+        """A region's default VPC, or the provider's error (datasource_vpc.go)."""
+        if self.default_vpc_regions is not None and region not in self.default_vpc_regions:
+            return {}, [("region", f"unable to find default VPC in {region} region")]
+        return {
+            "id": f"default-vpc-{region}",
+            "name": f"default-{region}",
+            "region": region,
+            "default": True,
+            "ipRange": "10.100.0.0/20",
+            "urn": f"do:vpc:default-{region}",
+        }, []
 
 
 def droplet_number(droplet_name: str) -> int:

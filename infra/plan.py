@@ -3,13 +3,15 @@
     python -m infra.plan --stack test|prod|test-<slug> [--json] [--config-file FILE]
 
 The real program (infra/__main__.py) runs under mocks (infra/offline.py) with the stack file;
-values that never live in a stack file (the image tag CI sets, the secrets) get clearly
-named stand-ins, listed in the output. Secret inputs print as "[secret]".
+values that never live in a stack file (the image tag CI sets, the secrets), and on prod the
+placeholders it refuses and the alert receiver monitoring needs, get clearly named
+stand-ins, listed in the output. Secret inputs print as "[secret]".
 """
 
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import json
 import sys
 from collections.abc import Sequence
@@ -17,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from infra.bundle import BundleError
-from infra.config import ConfigError
+from infra.component_config import is_documentation_network, is_placeholder_domain
+from infra.config import PROD_STACK, ConfigError
 from infra.offline import OfflineRun, PlannedResource, run_program
 from infra.stack_file import StackFileError, default_config_file, read_stack_config
 
@@ -32,6 +35,16 @@ SECURE_STAND_INS = {
     "canny:registryPassword": "offline-plan-password",
     "canny:slackWebhookUrl": "https://hooks.slack.invalid/offline-plan",
 }
+# Prod refuses the example values its stack file ships with (infra/component_config.py);
+# offline, prod's plan shows these in their place (a reserved name, a benchmarking range that
+# is no documentation range: RFC 2606, RFC 2544) and lists them among the stand-ins.
+PLACEHOLDER_STAND_INS: dict[str, Any] = {
+    "canny:domain": "canny.example",
+    "canny:adminCidrs": ["198.18.0.0/15"],
+    "canny:alertEmails": ["alerts@canny.example"],
+}
+# Monitoring needs Alertmanager's receiver (infra/config.py), a secret prod's file only names.
+RECEIVER_KEY = "canny:slackWebhookUrl"
 _DETAIL_WIDTH = 72
 # The order infra/__main__.py builds them in; registrations themselves arrive in any order.
 COMPONENT_ORDER = (
@@ -59,6 +72,39 @@ def plan_config(stack_config: dict[str, Any], secure_keys: frozenset[str]) -> tu
             config[key] = SECURE_STAND_INS.get(key) or REQUIRED_STAND_INS[key]
             stand_ins.append(key)
     return config, stand_ins
+
+
+def _documentation_cidr(cidr: str) -> bool:
+    """A value that is no CIDR is the config check's to report, not a placeholder."""
+    try:
+        return is_documentation_network(ipaddress.ip_network(cidr, strict=False))
+    except ValueError:
+        return False
+
+
+def _is_placeholder(key: str, value: Any) -> bool:
+    if key == "canny:domain":
+        return isinstance(value, str) and is_placeholder_domain(value)
+    if not isinstance(value, list):
+        return False
+    if key == "canny:adminCidrs":
+        return any(_documentation_cidr(str(cidr)) for cidr in value)
+    return any(is_placeholder_domain(str(email).rpartition("@")[2]) for email in value)
+
+
+def prod_stand_ins(stack: str, config: dict[str, Any]) -> tuple[dict, list]:
+    """Prod's config with stand-ins for the placeholders it would refuse and for a missing
+    alert receiver, and the keys given one."""
+    if stack != PROD_STACK:
+        return dict(config), []
+    replaced = {
+        key: PLACEHOLDER_STAND_INS[key]
+        for key in PLACEHOLDER_STAND_INS
+        if key in config and _is_placeholder(key, config[key])
+    }
+    if RECEIVER_KEY not in config and str(config.get("canny:monitoring", "true")) != "false":
+        replaced[RECEIVER_KEY] = SECURE_STAND_INS[RECEIVER_KEY]
+    return config | replaced, list(replaced)
 
 
 def _short_type(type_token: str) -> str:
@@ -183,6 +229,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         stack_config = read_stack_config(config_file)
         config, stand_ins = plan_config(stack_config.values, stack_config.secure_keys)
+        config, for_prod = prod_stand_ins(args.stack, config)
+        stand_ins += for_prod
         run = run_program(args.stack, config)
     except (ConfigError, StackFileError, BundleError) as error:
         print(f"plan failed: {error}", file=sys.stderr)

@@ -75,6 +75,8 @@ class ResultsBucketArgs:
     retention_days: int
     # Prod: versioned, protected, kept when the stack is destroyed. Test: emptied and deleted.
     outlives_stack: bool
+    # The stack's DigitalOcean Project, which lists the bucket among its resources.
+    project_id: pulumi.Input[str] | None = None
 
     def __post_init__(self) -> None:
         problems = []
@@ -150,6 +152,16 @@ class ResultsBucket(pulumi.ComponentResource):
             ],
             opts=pulumi.ResourceOptions(parent=self),
         )
+        if args.project_id is not None:
+            # Spaces buckets are a project resource type ("The following resource types can
+            # be associated with a project: ... Spaces Buckets": terraform-provider-
+            # digitalocean docs/resources/project.md); the bucket's `urn` is do:space:<name>.
+            digitalocean.ProjectResources(
+                f"{name}-results-project-resources",
+                project=args.project_id,
+                resources=[self.bucket.bucket_urn],
+                opts=pulumi.ResourceOptions(parent=self),
+            )
         self.register_outputs({"bucket": self.bucket.name, "endpoint": self.endpoint_url})
 
     @property

@@ -20,7 +20,15 @@ from infra.fleet_targets import fleet_targets_json
 from infra.host import Host, HostArgs
 from infra.load_balancer import LoadBalancer, LoadBalancerArgs
 from infra.network import Network, NetworkArgs
+from infra.preconditions import require_default_vpc, require_domain_on_dns
 from infra.results_bucket import ResultsBucket, ResultsBucketArgs, results_bucket_name
+
+
+def preconditions(settings: StackSettings) -> None:
+    """Before any resource: what the DigitalOcean account must already hold."""
+    require_domain_on_dns(settings.dns.domain)
+    if settings.network.needs_default_vpc:
+        require_default_vpc(settings.network.region)
 
 
 def network(settings: StackSettings) -> Network:
@@ -45,7 +53,6 @@ def hosts(settings: StackSettings, net: Network) -> list[Host]:
             project_id=net.project.id,
             tags=settings.tags,
             deploy_user=DEPLOY_USER,
-            ssh_public_key=config.ssh_public_key,
             ssh_key_name=config.ssh_key_name,
             protect=config.protect,
             backups=config.backups,
@@ -54,7 +61,6 @@ def hosts(settings: StackSettings, net: Network) -> list[Host]:
             follows_user_data=config.follows_user_data,
             results_volume=settings.results_volume(index),
             reserved_ip=settings.reserved_ip,
-            account_key=built[0].account_key if built else None,
         )
         built.append(Host(settings.host_name(index), args))
     return built
@@ -80,18 +86,17 @@ def load_balancer(
     return LoadBalancer(settings.name_prefix, args)
 
 
-def firewall(
-    settings: StackSettings, net: Network, droplets: list[Host], balancer: LoadBalancer | None
-) -> None:
+def firewall(settings: StackSettings, net: Network, droplets: list[Host]) -> Firewall:
+    """Made with the droplets, before the load balancer: it waits for nothing else."""
     args = FirewallArgs(
         droplet_ids=droplet_ids(droplets),
         admin_cidrs=settings.firewall.admin_cidrs,
-        load_balancer_uid=balancer.balancer.id if balancer else None,
+        public_web=not settings.load_balancer.enabled,
         previous_parent=droplets[0],
         # The fleet Prometheus federates each droplet's over the VPC: 9090 from the VPC only.
         metrics_source=net.vpc.ip_range if settings.deploy.monitoring else None,
     )
-    Firewall(settings.name_prefix, args)
+    return Firewall(settings.name_prefix, args)
 
 
 def public_ipv4(droplets: list[Host], balancer: LoadBalancer | None) -> pulumi.Output[str]:
@@ -112,7 +117,8 @@ def dns(settings: StackSettings, ipv4: pulumi.Output[str], droplets: list[Host])
     Dns(settings.name_prefix, args)
 
 
-def alerts(settings: StackSettings, droplets: list[Host]) -> None:
+def alerts(settings: StackSettings, droplets: list[Host], rolled: list[Deploy]) -> None:
+    """The uptime check comes after the last droplet's readiness gate (see AlertsArgs)."""
     if not settings.alerts.enabled:
         return
     args = AlertsArgs(
@@ -120,11 +126,12 @@ def alerts(settings: StackSettings, droplets: list[Host]) -> None:
         droplet_ids=[host.droplet.id for host in droplets],
         emails=settings.alerts.alert_emails,
         slack_webhook_url=settings.alerts.slack_output(),
+        after=rolled[-1].gate,
     )
     Alerts(settings.name_prefix, args)
 
 
-def results_bucket(settings: StackSettings) -> ResultsBucket | None:
+def results_bucket(settings: StackSettings, net: Network) -> ResultsBucket | None:
     """Results in a Spaces bucket every droplet shares, else on the droplet's disk (prod: the
     Volume). The bucket's key goes to the deploy, never an output."""
     config = settings.results
@@ -135,6 +142,7 @@ def results_bucket(settings: StackSettings) -> ResultsBucket | None:
         region=config.region,
         retention_days=config.results_retention_days,
         outlives_stack=config.outlives_stack,
+        project_id=net.project.id,
     )
     return ResultsBucket(settings.name_prefix, args)
 
@@ -160,6 +168,7 @@ def deploys(
     droplets: list[Host],
     balancer: LoadBalancer | None,
     bucket: ResultsBucket | None,
+    stack_firewall: Firewall,
 ) -> list[Deploy]:
     """One droplet at a time: each compose up waits for the previous droplet's gate."""
     config, rolled = settings.deploy, []
@@ -189,6 +198,8 @@ def deploys(
             deploy_id=config.deploy_id,
             trusted_proxies=trusted_proxies,
             after=rolled[-1].gate if rolled else None,
+            rejoin_seconds=balancer.health_check.rejoin_seconds if balancer else 0,
+            firewall=stack_firewall.firewall,
             slack_webhook_url=settings.alertmanager_webhook(index),
             metrics_bind=host.droplet.ipv4_address_private if config.monitoring else None,
             fleet_targets=targets if "monitor" in profiles else None,

@@ -3,8 +3,12 @@
 import os
 import shutil
 import subprocess
+import threading
 from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from types import TracebackType
+from typing import Self
 
 import pytest
 
@@ -89,3 +93,30 @@ def tmpfs(
     yield mount_tmpfs
     for mount_point in reversed(mounted):
         subprocess.run([require_tool("umount"), "--lazy", str(mount_point)], check=True)
+
+
+class LoopbackHttpServer(ThreadingHTTPServer):
+    """A stand-in HTTP service on a free 127.0.0.1 port, served from a thread for the
+    length of a `with` block, then shut down."""
+
+    def __init__(self, handler: type[BaseHTTPRequestHandler]) -> None:
+        super().__init__(("127.0.0.1", 0), handler)
+        self._thread = threading.Thread(target=self.serve_forever, daemon=True)
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.server_address[1]}"
+
+    def __enter__(self) -> Self:
+        self._thread.start()
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.shutdown()
+        self.server_close()
+        self._thread.join(timeout=5)

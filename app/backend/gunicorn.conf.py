@@ -51,9 +51,11 @@ control_socket_disable = True
 max_requests = server.max_requests
 max_requests_jitter = server.max_requests_jitter
 
-# The app logs one JSON line per request itself, so gunicorn's access log stays off and
-# gunicorn's own messages use the same JSON format.
+# The app logs one JSON line per request itself, so gunicorn's access log stays off (and
+# is not even built: canny.gunicorn_worker.NoAccessLog) and gunicorn's own messages use the
+# same JSON format.
 accesslog = None
+logger_class = "canny.gunicorn_worker.NoAccessLog"
 errorlog = "-"
 loglevel = server.log_level.lower()
 logconfig_dict = {

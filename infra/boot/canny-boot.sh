@@ -7,8 +7,8 @@
 # ready marker. Here every step runs under `set -e`; the ready marker is written only after
 # all of them succeeded, and a failure writes the failure marker naming the step instead.
 #
-# Repository keys: fetched over HTTPS, accepted only when the file holds exactly the pinned
-# key (openpgp_fingerprint.py, no gpg needed: Debian's cloud images have no gpg, see
+# Repository keys: fetched over HTTPS, accepted only when every key in the file is one of the
+# repository's pinned set (openpgp_fingerprint.py, no gpg needed: Debian's cloud images have no gpg, see
 # canonical/cloud-init#5535), stored armored under /etc/apt/keyrings and named by
 # `signed-by`, which apt reads without gpg (sources.list(5): "Signed-By").
 #
@@ -16,6 +16,7 @@
 #       CANNY_APP_DIR       the app folder (REMOTE_APP_DIR in infra/bundle.py)
 #       CANNY_RESULTS_MOUNT prod only: the results volume's mount point, owned by the backend
 #       CANNY_BOOT_ROOT     prefix of every file path it reads or writes (tests: a temp folder)
+#       CANNY_APT_UPDATE_PAUSE  seconds between tries of `apt-get update` (default 15)
 set -Eeuo pipefail
 
 root="${CANNY_BOOT_ROOT:-}"
@@ -38,7 +39,9 @@ on_error() {
 }
 trap on_error ERR
 
-# name, key URL, pinned fingerprint. Sources of the pinned values:
+# name, key URL, pinned fingerprints (comma-separated). When a vendor announces a new key, add
+# its fingerprint beside the old one: the key file then holds both during the rotation, and
+# both are pinned. Sources of the pinned values:
 # docker: https://docs.docker.com/engine/install/debian/ (docker/docs engine/install/
 #   debian.md: "9DC8 5822 9FC7 DD38 854A E2D8 8D81 803C 0EBF CD88"); the key URL is the
 #   one those instructions download.
@@ -50,11 +53,38 @@ repository_keys=(
   "gitlab-runner https://packages.gitlab.com/gpg.key F6403F6544A38863DAA0B6E03F01618A51312F3F"
 )
 
+# apt's own timers (apt-daily, apt-daily-upgrade, unattended-upgrades) start at first boot and
+# may hold dpkg's lock: apt-get waits for it up to DPkg::Lock::Timeout seconds (apt
+# apt-pkg/deb/debsystem.cc, debSystem::Lock). That option does not cover `apt-get update`'s
+# lock on the package lists, which apt takes without waiting (apt-pkg/acquire.cc,
+# pkgAcquire::GetLock), so update is tried again a bounded number of times.
+apt_lock_timeout=600
+apt_update_attempts=10
+apt_update_pause="${CANNY_APT_UPDATE_PAUSE:-15}"
+
+# apt-get COMMAND ARGS..., waiting for dpkg's lock.
+apt_get() {
+  local command=$1
+  shift
+  DEBIAN_FRONTEND=noninteractive apt-get "$command" -o DPkg::Lock::Timeout="$apt_lock_timeout" "$@"
+}
+
+apt_update() {
+  local attempt status=0
+  for attempt in $(seq "$apt_update_attempts"); do
+    apt_get update && return 0 || status=$?
+    echo "canny-boot: apt-get update failed (attempt $attempt of $apt_update_attempts)" >&2
+    sleep "$apt_update_pause"
+  done
+  return "$status"
+}
+
 install_repository_key() {
-  local name=$1 url=$2 fingerprint=$3 download
+  local name=$1 url=$2 pinned=$3 download
   download="$(mktemp)"
   curl --fail --silent --show-error --location --retry 5 --output "$download" "$url"
-  python3 "$fingerprint_check" "$download" "$fingerprint"
+  # shellcheck disable=SC2086 # one argument per pinned fingerprint
+  python3 "$fingerprint_check" "$download" ${pinned//,/ }
   install -D -m 0644 "$download" "$keyrings/$name.asc"
   rm -f "$download"
 }
@@ -77,8 +107,8 @@ echo "deb [signed-by=/etc/apt/keyrings/gitlab-runner.asc] https://packages.gitla
   >"$sources/gitlab-runner.list"
 
 step=packages
-apt-get update
-DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+apt_update
+apt_get install -y --no-install-recommends \
   docker-ce docker-ce-cli containerd.io docker-compose-plugin gitlab-runner
 
 step=services

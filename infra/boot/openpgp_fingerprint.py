@@ -1,14 +1,17 @@
-"""Check that an ASCII-armored OpenPGP key file holds exactly one key, with the pinned fingerprint.
+"""Check that an ASCII-armored OpenPGP key file holds only keys of a pinned set.
 
-    python3 openpgp_fingerprint.py KEY_FILE FINGERPRINT
+    python3 openpgp_fingerprint.py KEY_FILE FINGERPRINT [FINGERPRINT ...]
 
 Runs on the droplet at first boot, before apt trusts a repository key fetched over HTTPS.
 Debian's cloud images have python3 (cloud-init needs it) but not gpg (canonical/cloud-init
 #5535), so the check uses only the standard library: a v4 fingerprint is the SHA-1 of 0x99,
 the two-octet body length and the public-key packet body (RFC 4880 section 12.2; packet
-headers: section 4.2; armor: section 6.2). Every primary key in the file must match, because
-apt trusts every key in a `signed-by` file, not only the first one.
-Exit 0 when the key matches; 1 with the reason on stderr otherwise.
+headers: section 4.2; armor: section 6.2). Every primary key in the file must be one of the
+pinned fingerprints, because apt trusts every key in a `signed-by` file, not only the first
+one. A set, not one key: vendors rotate by publishing the old and the new key together for a
+while, so a set pinning both (the new one added when it is announced) keeps the boot working
+through the rotation, while a key nobody pinned still fails it.
+Exit 0 when the keys are pinned ones; 1 with the reason on stderr otherwise.
 """
 
 from __future__ import annotations
@@ -103,18 +106,26 @@ def fingerprints(text: str) -> list[str]:
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 2:
-        print("usage: openpgp_fingerprint.py KEY_FILE FINGERPRINT", file=sys.stderr)
+    if len(argv) < 2:
+        print(
+            "usage: openpgp_fingerprint.py KEY_FILE FINGERPRINT [FINGERPRINT ...]", file=sys.stderr
+        )
         return 64
-    path, expected = argv[0], argv[1].replace(" ", "").upper()
+    path = argv[0]
+    pinned = {fingerprint.replace(" ", "").upper() for fingerprint in argv[1:]}
     try:
         with open(path, encoding="ascii") as handle:
             found = fingerprints(handle.read())
     except (OSError, UnicodeDecodeError, KeyFileError) as error:
         print(f"{path}: {error}", file=sys.stderr)
         return 1
-    if found != [expected]:
-        print(f"{path}: expected exactly the key {expected}, found {found}", file=sys.stderr)
+    unpinned = [fingerprint for fingerprint in found if fingerprint not in pinned]
+    if not found or unpinned:
+        print(
+            f"{path}: expected only keys of {sorted(pinned)}, found {found} "
+            f"(not pinned: {unpinned})",
+            file=sys.stderr,
+        )
         return 1
     return 0
 

@@ -43,6 +43,7 @@ STATE_DIR = "/var/lib/canny"
 # The deploy user's ids on a droplet (own passwd): far from any user of this machine.
 DEPLOY_UID = 2999
 DOCKER_GID = 2998
+RUNNER_UID = 2997
 SSH_START_TIMEOUT_S = 20
 _CLOUD_INIT_STAND_IN = """#!/bin/sh
 # Stand-in for cloud-init on a rehearsal droplet: the rehearsal's boot already did what
@@ -214,7 +215,7 @@ class Droplet:
         cloud_init.chmod(0o755)
         # The rule the droplet's canny-metadata-block unit adds once dockerd runs.
         run_checked(
-            [*self.nsenter, "sh", "-c", METADATA_BLOCK_SCRIPT],
+            self.inside('exec sh -c "$0"', METADATA_BLOCK_SCRIPT),
             env=self._docker_env(),
             timeout=30,
         )
@@ -225,10 +226,13 @@ class Droplet:
         """The machine's users plus the deploy user (and its docker group), in files only
         this droplet's mount namespace sees."""
         users = {
-            "passwd": f"{DEPLOY_USER}:x:{DEPLOY_UID}:{DEPLOY_UID}::{self.home}:/bin/bash",
-            "group": f"{DEPLOY_USER}:x:{DEPLOY_UID}:\ndocker:x:{DOCKER_GID}:{DEPLOY_USER}",
+            "passwd": f"{DEPLOY_USER}:x:{DEPLOY_UID}:{DEPLOY_UID}::{self.home}:/bin/bash\n"
+            # The GitLab Runner package's user (the metadata block names it); no runner here.
+            f"gitlab-runner:x:{RUNNER_UID}:{RUNNER_UID}::/nonexistent:/usr/sbin/nologin",
+            "group": f"{DEPLOY_USER}:x:{DEPLOY_UID}:\ndocker:x:{DOCKER_GID}:{DEPLOY_USER}\n"
+            f"gitlab-runner:x:{RUNNER_UID}:",
             # `*`: no password, yet not locked for key logins (sshd without PAM).
-            "shadow": f"{DEPLOY_USER}:*:20000:0:99999:7:::",
+            "shadow": f"{DEPLOY_USER}:*:20000:0:99999:7:::\ngitlab-runner:!:20000::::::",
         }
         for name, added in users.items():
             names = {line.split(":")[0] for line in added.splitlines()}
@@ -272,8 +276,9 @@ SetEnv DOCKER_HOST=unix://{self.docker_socket}
         )
         return config
 
-    def _start_sshd(self) -> None:
-        Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
+    def inside(self, command: str, *args: str) -> list[str]:
+        """`sh -c command args...` as the droplet runs it: its network namespace, and a mount
+        namespace where its own files lie over the paths the deploy uses."""
         binds = {
             self.root / "passwd": "/etc/passwd",
             self.root / "group": "/etc/group",
@@ -286,7 +291,7 @@ SetEnv DOCKER_HOST=unix://{self.docker_socket}
             if not Path(target).exists():
                 Path(target).mkdir(parents=True)
         mounts = " && ".join(f"mount --bind {source} {target}" for source, target in binds.items())
-        command = [
+        return [
             *self.nsenter,
             "unshare",
             "--mount",
@@ -294,9 +299,13 @@ SetEnv DOCKER_HOST=unix://{self.docker_socket}
             "private",
             "sh",
             "-c",
-            f'{mounts} && exec /usr/sbin/sshd -D -e -f "$0"',
-            str(self._sshd_config()),
+            f"{mounts} && {command}",
+            *args,
         ]
+
+    def _start_sshd(self) -> None:
+        Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
+        command = self.inside('exec /usr/sbin/sshd -D -e -f "$0"', str(self._sshd_config()))
         log = (self.root / "sshd.log").open("ab")
         self._sshd = subprocess.Popen(
             command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL

@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from infra.offline import (
     DROPLET,
     GET_SSH_KEY,
+    SPACES_BUCKET,
     SPACES_KEY,
     TLS_PRIVATE_KEY,
     OfflineMocks,
@@ -48,7 +49,6 @@ from infra.rehearse.remote_steps import (
 Log = Callable[[str], None]
 LOAD_BALANCER = "digitalocean:index/loadBalancer:LoadBalancer"
 VPC = "digitalocean:index/vpc:Vpc"
-SPACES_BUCKET = "digitalocean:index/spacesBucket:SpacesBucket"
 
 
 def ed25519_openssh() -> tuple[str, str]:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from infra.offline import OfflineRun, RecordingMonitor, run_program
-from infra.plan import plan_config
+from infra.plan import plan_config, prod_stand_ins
 from infra.rehearse.droplets import Droplet
 from infra.rehearse.mocks import (
     Log,
@@ -67,6 +67,8 @@ class Rehearsal:
     def config(self, image_tag: str) -> dict[str, Any]:
         stack_file = read_stack_config(default_config_file(self.stack))
         config, _ = plan_config(stack_file.values, stack_file.secure_keys)
+        # What prod refuses as placeholders (example.com...) gets the offline plan's stand-ins.
+        config, _ = prod_stand_ins(self.stack, config | self.overrides)
         config |= {"canny:imageTag": image_tag, "canny:sshPrivateKey": self.deploy_private_key}
         if self.registry is not None:
             config |= {

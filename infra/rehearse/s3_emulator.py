@@ -1,9 +1,11 @@
-"""A moto S3 server on 127.0.0.1 that tests start, stop and restart on the same port, and the
-rehearsal runs behind its Spaces stand-in (infra/rehearse/bucket.py)."""
+"""A moto S3 server that tests start, stop and restart on the same port: on 127.0.0.1, or on
+an address of a network namespace the test made (run there through `launcher`); the
+rehearsal runs one behind its Spaces stand-in (infra/rehearse/bucket.py)."""
 
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,16 +21,28 @@ REGION = "us-east-1"
 
 
 class MotoServer:
-    def __init__(self, executable: str, port: int, log_path: Path) -> None:
+    def __init__(
+        self,
+        executable: str,
+        port: int,
+        log_path: Path,
+        *,
+        address: str = "127.0.0.1",
+        launcher: Sequence[str] = (),
+    ) -> None:
+        """`launcher` prefixes the command, e.g. `nsenter --net=...` to serve `address`
+        from inside a network namespace."""
         self.executable = executable
         self.port = port
         self.log_path = log_path
-        self.endpoint_url = f"http://127.0.0.1:{port}"
+        self.address = address
+        self.launcher = tuple(launcher)
+        self.endpoint_url = f"http://{address}:{port}"
         self._process = None
 
     def start(self) -> None:
         self._process = processes.spawn(
-            [self.executable, "-H", "127.0.0.1", "-p", str(self.port)],
+            [*self.launcher, self.executable, "-H", self.address, "-p", str(self.port)],
             # Path-style only: behind the rehearsal's Spaces front the Host is
             # fra1.digitaloceanspaces.com, which moto would read as a bucket "fra1"
             # (moto/settings.py, S3_IGNORE_SUBDOMAIN_BUCKETNAME).

@@ -27,17 +27,40 @@ compose_up() {
   fi
 }
 
-# Replace or add KEY=VALUE in the app's .env (what compose reads for ${VAR} interpolation).
+# Replace or add KEY=VALUE in the app's .env (set_env_value), or take KEY out of it
+# (unset_env_value: a step's delete). .env is what compose reads for ${VAR} interpolation.
 # The file holds the results bucket's key: only its owner (the deploy user) may read it,
 # from the first byte on (umask before the temporary file exists, not a chmod after).
-set_env_value() {
-  local key="$1" value="$2" env_file="$APP_DIR/.env"
+# Pulumi runs the steps that write .env (storage credentials, fleet targets, Alertmanager's
+# secret) at once: each read-modify-write holds an exclusive lock on .env.lock, and writes a
+# temporary file of its own (mktemp), so no step's key is lost to another's rename.
+ENV_LOCK_TIMEOUT="${CANNY_ENV_LOCK_TIMEOUT:-60}"
+edit_env() {
+  local key="$1" env_file="$APP_DIR/.env" temporary
   (
     umask 077
+    exec 9>>"$env_file.lock"
+    if ! flock -w "$ENV_LOCK_TIMEOUT" 9; then
+      echo "canny: $env_file.lock stayed locked for ${ENV_LOCK_TIMEOUT}s: $key not changed" >&2
+      exit 75
+    fi
     touch "$env_file"
-    grep -v "^${key}=" "$env_file" >"$env_file.tmp" || true
-    printf '%s=%s\n' "$key" "$value" >>"$env_file.tmp"
-    chmod 600 "$env_file.tmp"
-    mv "$env_file.tmp" "$env_file"
+    temporary="$(mktemp "$env_file.XXXXXX")"
+    grep -v "^${key}=" "$env_file" >"$temporary" || true
+    if [ "$#" -eq 2 ]; then
+      printf '%s=%s\n' "$key" "$2" >>"$temporary"
+    fi
+    mv "$temporary" "$env_file"
   )
+}
+
+set_env_value() {
+  edit_env "$1" "$2"
+}
+
+unset_env_value() {
+  local key
+  for key in "$@"; do
+    edit_env "$key"
+  done
 }

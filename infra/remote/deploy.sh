@@ -8,6 +8,8 @@
 # env:    COMPOSE_PROFILES       compose profiles to run, e.g. "monitoring" (kept in .env)
 #         CANNY_RESULTS_MOUNT    host folder for results (prod volume); adds the
 #                                compose.results-volume.yaml override (kept in .env)
+#                                (CANNY_STORAGE=s3 adds compose.bucket-egress.yaml: the
+#                                backends' route out to the bucket; COMPOSE_FILE in .env)
 #         CANNY_TRUSTED_PROXIES  addresses/CIDRs whose X-Forwarded-For the gateway believes
 #                                (the load balancer's VPC range; empty: nobody's; kept in .env)
 #         METRICS_BIND           the droplet's private address its Prometheus is published on
@@ -60,14 +62,22 @@ for key in CANNY_STORAGE CANNY_S3_BUCKET CANNY_S3_ENDPOINT_URL CANNY_S3_REGION C
     set_env_value "$key" "${!key}"
   fi
 done
+# The compose files, in .env so that rollback.sh and a person's `docker compose` on the
+# droplet run the same stack; written every time, so a changed storage drops an override.
+compose_files="compose.yaml"
 if [ -n "${CANNY_RESULTS_MOUNT:-}" ]; then
   if ! mountpoint -q "$CANNY_RESULTS_MOUNT"; then
     echo "canny: $CANNY_RESULTS_MOUNT is not mounted: refusing to write results to the droplet's disk" >&2
     exit 1
   fi
   set_env_value CANNY_RESULTS_MOUNT "$CANNY_RESULTS_MOUNT"
-  set_env_value COMPOSE_FILE "compose.yaml:compose.results-volume.yaml"
+  compose_files+=":compose.results-volume.yaml"
 fi
+# Results in a bucket: the backends need a route out to it (compose.bucket-egress.yaml).
+if [ "${CANNY_STORAGE:-}" = s3 ]; then
+  compose_files+=":compose.bucket-egress.yaml"
+fi
+set_env_value COMPOSE_FILE "$compose_files"
 
 echo "canny: deploying $registry_image:$image_tag (previous: ${current_tag:-none})"
 compose pull

@@ -2,6 +2,7 @@
 # Keep the results bucket's key where compose finds it (run over SSH by the Pulumi deploy).
 #
 #   storage_credentials.sh
+#   storage_credentials.sh --forget   (the step's delete: both keys leave .env)
 #
 # stdin:  two lines: the Spaces access key id, then its secret. They only ever travel on
 #         stdin (never argv or logs) and land in $APP_DIR/.env (mode 600, the deploy user's),
@@ -10,6 +11,14 @@
 # exit:   0 when both values are stored; 65 when stdin lacks one (the .env stays as it was).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/compose_cli.sh"
+
+# A delete gets the create's stdin again (pulumi-command runs it with the stored inputs):
+# never read here.
+if [ "${1:-}" = --forget ]; then
+  unset_env_value AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY
+  echo "canny: removed the results bucket's key from $APP_DIR/.env"
+  exit 0
+fi
 
 access_key="" secret_key=""
 IFS= read -r access_key || true

@@ -2,6 +2,7 @@
 # Write the Slack-format webhook URL Alertmanager sends alerts to (run over SSH by the deploy).
 #
 #   write_alertmanager_secret.sh        (the URL on stdin, one line)
+#   write_alertmanager_secret.sh --forget   (the step's delete: file and .env key removed)
 #
 # The URL only ever travels on stdin. It lands in $APP_DIR/alertmanager-secrets/
 # slack-webhook-url, which compose mounts read-only into the Alertmanager container
@@ -11,6 +12,17 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/compose_cli.sh"
 
+secrets_dir="$APP_DIR/alertmanager-secrets"
+# A delete gets the create's stdin again (pulumi-command runs it with the stored inputs):
+# never read here.
+if [ "${1:-}" = --forget ]; then
+  rm -f "$secrets_dir/slack-webhook-url" "$secrets_dir/slack-webhook-url.tmp"
+  rmdir "$secrets_dir" 2>/dev/null || true
+  unset_env_value ALERTMANAGER_SECRETS_DIR
+  echo "canny: removed Alertmanager's webhook URL"
+  exit 0
+fi
+
 IFS= read -r url || true
 case "$url" in
   https://*) ;;
@@ -19,7 +31,6 @@ case "$url" in
     exit 64
     ;;
 esac
-secrets_dir="$APP_DIR/alertmanager-secrets"
 mkdir -p "$secrets_dir"
 chmod 0711 "$secrets_dir"
 umask 0022

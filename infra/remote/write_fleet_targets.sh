@@ -3,6 +3,7 @@
 # on the stack's first droplet).
 #
 #   write_fleet_targets.sh        (a Prometheus file_sd JSON list on stdin)
+#   write_fleet_targets.sh --forget   (the step's delete: file and .env key removed)
 #
 # The file lands in $APP_DIR/fleet-targets/droplets.json, which compose mounts read-only
 # into the fleet-prometheus container (FLEET_TARGETS_DIR, kept in .env). It is replaced by a
@@ -16,6 +17,15 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/compose_cli.sh"
 
 targets_dir="$APP_DIR/fleet-targets"
+# A delete gets the create's stdin again (pulumi-command runs it with the stored inputs):
+# never read here.
+if [ "${1:-}" = --forget ]; then
+  rm -f "$targets_dir/droplets.json" "$targets_dir/droplets.json.tmp"
+  rmdir "$targets_dir" 2>/dev/null || true
+  unset_env_value FLEET_TARGETS_DIR
+  echo "canny: removed the fleet Prometheus' targets"
+  exit 0
+fi
 mkdir -p "$targets_dir"
 chmod 0755 "$targets_dir"
 umask 0022

@@ -228,3 +228,59 @@ def axe_violations(axe_script: Path) -> Callable[[Page], list[str]]:
         ]
 
     return run
+
+
+# The two screens the image tool is checked at: a laptop and a phone.
+SCREENS = {"desktop": (1280, 800), "phone": (390, 844)}
+
+
+def _screen_page(
+    browser: Browser, name: str, console_errors: ConsoleErrors, **options: object
+) -> Iterator[Page]:
+    width, height = SCREENS[name]
+    phone = width < 600
+    context = browser.new_context(
+        viewport={"width": width, "height": height}, has_touch=phone, is_mobile=phone, **options
+    )
+    page = context.new_page()
+    console_errors.watch(page)
+    yield page
+    context.close()
+
+
+@pytest.fixture(params=list(SCREENS))
+def screen(
+    request: pytest.FixtureRequest, browser: Browser, console_errors: ConsoleErrors
+) -> Iterator[Page]:
+    """A page at 1280x800 and, as a second run of the test, at 390x844 with touch."""
+    yield from _screen_page(browser, request.param, console_errors)
+
+
+@pytest.fixture(params=list(SCREENS))
+def axe_screen(
+    request: pytest.FixtureRequest, browser: Browser, console_errors: ConsoleErrors
+) -> Iterator[Page]:
+    """`screen` for tests that run axe, which is injected as an inline script: only these
+    pages bypass the gateway's CSP (Playwright's `bypass_csp` context option,
+    https://playwright.dev/python/docs/api/class-browser#browser-new-context)."""
+    yield from _screen_page(browser, request.param, console_errors, bypass_csp=True)
+
+
+FOCUS_RECT = """() => {
+    const e = document.activeElement;
+    if (!e || e === document.body) return null;
+    const r = e.getBoundingClientRect();
+    return {top: r.top, bottom: r.bottom, left: r.left, right: r.right,
+            what: e.id || e.textContent.trim().slice(0, 60)};
+}"""
+
+
+def expect_focus_in_view(page: Page) -> None:
+    """Focus is on an element, and that element is on the screen (not scrolled away or
+    behind the viewport's edges), once any scroll into view has happened."""
+    page.wait_for_timeout(100)
+    rect = page.evaluate(FOCUS_RECT)
+    assert rect is not None, "focus was lost to the page body"
+    size = page.viewport_size
+    assert rect["bottom"] > 0 and rect["top"] < size["height"], f"focus off-screen: {rect}"
+    assert rect["right"] > 0 and rect["left"] < size["width"], f"focus off-screen: {rect}"

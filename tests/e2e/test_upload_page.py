@@ -56,11 +56,11 @@ def test_upload_rerun_and_delete(
     set_slider(page, "low", 20)
     set_slider(page, "high", 60)
     set_slider(page, "blur", 3)
-    # The live preview settles first, so the re-run below finds its result cached.
-    expect(page.locator("#preview-note")).to_have_text("Edges with low 20, high 60, blur 3.")
+    expect(page.locator("#preview-note")).to_contain_text("Edges with low 20, high 60, blur 3.")
     page.get_by_role("button", name="Re-run with current settings for shapes-1.png").first.click()
     expect(cards.first.locator(".meta")).to_contain_text("low 20, high 60, blur 3")
-    expect(cards.first.locator("h3")).to_have_text("shapes-1.png")
+    # A re-run's title says how its settings differ from the defaults.
+    expect(cards.first.locator("h3")).to_have_text("shapes-1.png · low 20 / high 60 / blur 3")
     assert all(url.endswith("/rerun") for url in reruns), f"re-run uploaded again: {reruns}"
     expect_images_loaded(page, "#gallery .card img")
     screenshot("gallery")
@@ -77,6 +77,8 @@ def test_upload_rerun_and_delete(
         delete_buttons.first.click()
         expect(cards).to_have_count(before - 1)
     expect(page.locator("#gallery-empty")).to_be_visible()
+    # The last delete is sent when its Undo expires.
+    expect(page.locator("#undo-bar")).to_be_hidden(timeout=12000)
     assert gallery_ids(site, page) == [], "deleted in the page but still listed by the API"
     assert console_errors == [], f"console errors: {console_errors}"
 
@@ -127,7 +129,7 @@ def test_sliders_take_ranges_and_defaults_from_the_config(site: LocalStack, page
         expect(slider).to_have_attribute("min", str(spec["min"]))
         expect(slider).to_have_attribute("max", str(spec["max"]))
         expect(slider).to_have_value(str(spec["default"]))
-        expect(page.locator(f"#{name}-value")).to_have_text(str(spec["default"]))
+        expect(page.locator(f"#{name}-number")).to_have_value(str(spec["default"]))
         hint = page.locator(f"#{slider.get_attribute('aria-describedby')}")
         expect(hint).not_to_be_empty()
     expect(page.locator("#blur")).to_have_attribute("step", "2")
@@ -186,7 +188,8 @@ def test_keyboard_only_upload(site: LocalStack, page: Page, console_errors: Cons
     expect(page.locator("#gallery .card")).to_have_count(1)
     unlabeled = page.evaluate(
         """() => [...document.querySelectorAll('input, select')]
-            .filter((c) => c.labels.length === 0 && !c.getAttribute('aria-label'))
+            .filter((c) => c.labels.length === 0 && !c.ariaLabel)
+            .filter((c) => !c.ariaLabelledByElements?.length)
             .map((c) => c.id)"""
     )
     assert unlabeled == [], f"form controls without a label: {unlabeled}"

@@ -20,15 +20,20 @@ from infra.cloud_init import (
 from infra.offline import MOCK_HOST_PRIVATE_KEY, MOCK_HOST_PUBLIC_KEY, MOCK_PUBLIC_KEY
 from tests.infra.openpgp_keys import KeyMaker
 
+# apt's timers hold dpkg's lock at first boot: every apt-get waits for it (the script cites apt).
+LOCK_WAIT = "-o DPkg::Lock::Timeout=600"
 # The fingerprints the script pins (their sources are cited in the script itself).
 DOCKER_FINGERPRINT = "9DC858229FC7DD38854AE2D88D81803C0EBFCD88"
 GITLAB_FINGERPRINT = "F6403F6544A38863DAA0B6E03F01618A51312F3F"
 # Each stand-in logs "<tool> <args>" and fails when its tool and first argument are listed in
-# $STANDIN_FAIL; curl serves $STANDIN_KEYS/<last part of the URL>.
+# $STANDIN_FAIL ("<tool> <arg> <n>": only its first n calls fail); curl serves
+# $STANDIN_KEYS/<last part of the URL>.
 STANDIN = """#!/bin/sh
 tool=$(basename "$0")
 echo "$tool $*" >> "$STANDIN_CALLS"
 if [ -f "$STANDIN_FAIL" ] && grep -qxF "$tool $1" "$STANDIN_FAIL"; then exit 100; fi
+times=$(sed -n "s/^$tool $1 \\([0-9]*\\)$/\\1/p" "$STANDIN_FAIL")
+if [ -n "$times" ] && [ "$(grep -c "^$tool $1" "$STANDIN_CALLS")" -le "$times" ]; then exit 100; fi
 if [ "$tool" = curl ]; then
   for arg; do case "$prev" in --output) out=$arg ;; esac; prev=$arg; url=$arg; done
   cp "$STANDIN_KEYS/${url##*/}" "$out"
@@ -57,6 +62,7 @@ def keys(require_tool, tmp_path_factory):
         "docker": maker.make("docker@example.invalid"),
         "gitlab": maker.make("gitlab@example.invalid"),
         "attacker": maker.make("attacker@example.invalid"),
+        "docker-next": maker.make("docker-next@example.invalid"),
     }
 
 
@@ -73,10 +79,13 @@ def rendered(results_volume: str | None) -> tuple[dict[str, str], list[str]]:
     return {item["path"]: item["content"] for item in config["write_files"]}, command
 
 
-def boot(tmp_path, keys, *, served=None, fail=(), results_volume=None) -> BootRun:
+def boot(
+    tmp_path, keys, *, served=None, fail=(), results_volume=None, docker_pins=("docker",)
+) -> BootRun:
     files, command = rendered(results_volume)
     root = tmp_path / "root"
-    script = files[BOOT_PATH].replace(DOCKER_FINGERPRINT, keys["docker"].fingerprint)
+    pins = ",".join(keys[name].fingerprint for name in docker_pins)
+    script = files[BOOT_PATH].replace(DOCKER_FINGERPRINT, pins)
     script = script.replace(GITLAB_FINGERPRINT, keys["gitlab"].fingerprint)
     for path, content in {
         BOOT_PATH: script,
@@ -105,6 +114,7 @@ def boot(tmp_path, keys, *, served=None, fail=(), results_volume=None) -> BootRu
         "STANDIN_CALLS": str(tmp_path / "calls"),
         "STANDIN_FAIL": str(tmp_path / "fail"),
         "STANDIN_KEYS": str(key_dir),
+        "CANNY_APT_UPDATE_PAUSE": "0",
     }
     # The runcmd line itself, with the deploy user swapped for one that exists here.
     argv = [
@@ -135,9 +145,10 @@ def test_every_step_runs_and_the_ready_marker_comes_last(tmp_path, keys):
     tools = [call.split()[0] for call in run.calls]
     assert tools[:2] == ["curl", "curl"], "keys are pinned before apt reads any repository"
     assert (
-        "apt-get install -y --no-install-recommends docker-ce docker-ce-cli containerd.io "
-        "docker-compose-plugin gitlab-runner" in run.calls
+        f"apt-get install {LOCK_WAIT} -y --no-install-recommends docker-ce docker-ce-cli "
+        "containerd.io docker-compose-plugin gitlab-runner" in run.calls
     )
+    assert f"apt-get update {LOCK_WAIT}" in run.calls
     assert "systemctl enable --now canny-metadata-block.service" in run.calls
     assert (run.root / "opt" / "canny").is_dir()
 
@@ -157,8 +168,37 @@ def test_a_failing_step_stops_the_boot_and_names_itself(tmp_path, keys, failing,
     assert run.read("/var/lib/canny/cloud-init.failed") == (
         f"canny first boot: step {step} failed (exit 100)\n"
     )
-    failed_at = run.calls.index(next(call for call in run.calls if call.startswith(failing)))
+    failed_at = max(index for index, call in enumerate(run.calls) if call.startswith(failing))
     assert failed_at == len(run.calls) - 1, f"steps ran after the failure: {run.calls[failed_at:]}"
+
+
+def test_apt_update_is_tried_again_while_the_lists_are_locked(tmp_path, keys):
+    """The lists lock has no timeout option (the script cites apt's source): retry update."""
+    run = boot(tmp_path, keys, fail=["apt-get update 3"])
+    assert run.result.returncode == 0, run.result.stderr
+    updates = [call for call in run.calls if call.startswith("apt-get update")]
+    assert len(updates) == 4, updates
+    assert run.exists("/var/lib/canny/cloud-init.done")
+
+
+def test_apt_update_gives_up_after_ten_tries(tmp_path, keys):
+    run = boot(tmp_path, keys, fail=["apt-get update"])
+    assert len([call for call in run.calls if call.startswith("apt-get update")]) == 10
+    assert "step packages failed" in run.read("/var/lib/canny/cloud-init.failed")
+
+
+def test_a_vendor_key_rotation_does_not_fail_the_boot(tmp_path, keys):
+    """The vendor publishes the old and the new key in one file while it rotates: with both
+    pinned, the boot goes on and apt trusts exactly those two."""
+    both = keys["docker"].armored + keys["docker-next"].armored
+    run = boot(
+        tmp_path,
+        keys,
+        served={"gpg": both, "gpg.key": keys["gitlab"].armored},
+        docker_pins=("docker", "docker-next"),
+    )
+    assert run.result.returncode == 0, run.result.stderr
+    assert run.read("/etc/apt/keyrings/docker.asc") == both
 
 
 @pytest.mark.parametrize("tampering", ["another key", "an extra key"])

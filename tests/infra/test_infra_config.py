@@ -7,16 +7,19 @@ import pytest
 from infra.config import ConfigError, RegistryLogin, Secret, parse_settings
 
 VALID: dict[str, Any] = {
-    "domain": "example.com",
+    # Prod refuses the stack files' placeholders (example.com, RFC 5737 ranges): these pass.
+    "domain": "canny.example",
     "region": "fra1",
     "size": "s-1vcpu-2gb",
     "image": "debian-12-x64",
-    "adminCidrs": '["192.0.2.0/24"]',
+    "adminCidrs": '["198.18.0.0/15"]',
     "sshKeyName": "canny-deploy",
     "sshPrivateKey": "-----BEGIN OPENSSH PRIVATE KEY-----",
     "registryImage": "registry.gitlab.com/example/canny-platform",
     "imageTag": "0123abcd",
-    "alertEmails": '["ops@example.com"]',
+    "alertEmails": '["alerts@canny.example"]',
+    # Monitoring (on by default) needs Alertmanager's receiver.
+    "slackWebhookUrl": "https://hooks.slack.invalid/config-test",
 }
 
 
@@ -47,19 +50,19 @@ def settings_for(stack: str = "test", **changes: Any):
         ("test", {"cloudInitTimeout": "30"}, "canny:cloudInitTimeout: '30' is not a whole number"),
         (
             "test",
-            {"sshKeyName": None, "sshPublicKey": "ssh-ed25519 not*base64 me"},
-            "canny:sshPublicKey: is not an OpenSSH public key line",
+            {"sshKeyName": None, "sshPublicKey": "ssh-ed25519 AAAA k"},
+            "canny:sshPublicKey: stacks no longer upload the deploy key",
         ),
         ("test", {"sshPrivateKey": None}, "canny:sshPrivateKey: missing secret"),
         ("test", {"sshPrivateKey": "changethis"}, "canny:sshPrivateKey: is a placeholder"),
         ("test", {"runnerToken": "GR1348941abc"}, "must be a runner authentication token"),
         ("test", {"registryUser": "bot"}, "set it together with canny:registryUser"),
-        ("test", {"sshPublicKey": "ssh-ed25519 AAAA k"}, "set exactly one of canny:sshPublicKey"),
-        ("test", {"sshKeyName": None}, "set exactly one of canny:sshPublicKey"),
+        ("test", {"sshKeyName": None}, "canny:sshKeyName: missing; the name of the deploy key"),
         ("test", {"adminCidr": '["192.0.2.0/24"]'}, "canny:adminCidr: unknown setting"),
         ("test", {"ephemeral": "yes"}, "canny:ephemeral: 'yes' is not true or false"),
         ("test", {"volumeSizeGb": "0"}, "canny:volumeSizeGb: '0' is not a whole number"),
         ("test", {"runnerExecutor": "kubernetes"}, "canny:runnerExecutor: 'kubernetes'"),
+        ("test", {"runnerExecutor": "shell"}, "canny:runnerExecutor: 'shell' is not one of"),
         ("staging", {}, "stack 'staging': use `prod`, `test` or `test-<slug>`"),
         ("test-Feature", {}, "stack 'test-Feature'"),
     ],
@@ -101,11 +104,11 @@ def test_prod_may_open_ssh_only_with_the_explicit_override():
 @pytest.mark.parametrize(
     ("stack", "subdomain", "record", "hostname"),
     [
-        ("prod", None, "@", "example.com"),
-        ("prod", "app", "app", "app.example.com"),
-        ("test", None, "test.test", "test.test.example.com"),
-        ("test-feature-x", None, "test-feature-x.test", "test-feature-x.test.example.com"),
-        ("test", "ignored", "test.test", "test.test.example.com"),
+        ("prod", None, "@", "canny.example"),
+        ("prod", "app", "app", "app.canny.example"),
+        ("test", None, "test.test", "test.test.canny.example"),
+        ("test-feature-x", None, "test-feature-x.test", "test-feature-x.test.canny.example"),
+        ("test", "ignored", "test.test", "test.test.canny.example"),
     ],
 )
 def test_dns_names_follow_the_stack(stack, subdomain, record, hostname):
@@ -163,7 +166,16 @@ def test_registry_login_is_optional_and_kept_as_secrets():
         ("prod", {"alertEmails": '["ops at example"]'}, "'ops at example' is not an email address"),
         ("prod", {"alertEmails": "ops@example.com"}, "canny:alertEmails: must be a list"),
         ("test", {"slackWebhookUrl": "http://hooks.example"}, "must be an https:// incoming"),
-        ("prod", {"alertEmails": None}, "prod needs someone to tell when it breaks"),
+        (
+            "prod",
+            {"alertEmails": None, "slackWebhookUrl": None, "monitoring": "false"},
+            "prod needs someone to tell when it breaks",
+        ),
+        (
+            "test",
+            {"slackWebhookUrl": None, "monitoring": "true"},
+            "canny:monitoring: the fleet's Alertmanager would have no receiver",
+        ),
     ],
 )
 def test_invalid_fleet_config_is_refused_with_the_reason(stack, changes, message):
@@ -175,8 +187,8 @@ def test_invalid_fleet_config_is_refused_with_the_reason(stack, changes, message
 @pytest.mark.parametrize(
     ("stack", "count", "balancer", "store", "url"),
     [
-        ("prod", 2, True, "spaces", "https://example.com"),
-        ("test", 1, False, "volume", "http://test.test.example.com"),
+        ("prod", 2, True, "spaces", "https://canny.example"),
+        ("test", 1, False, "volume", "http://test.test.canny.example"),
     ],
 )
 def test_fleet_defaults_make_prod_a_fleet_and_keep_review_stacks_cheap(

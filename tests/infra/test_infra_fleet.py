@@ -5,6 +5,7 @@ import json
 import pytest
 
 from infra.bundle import REMOTE_APP_DIR
+from infra.deploy import unregister_runner_command
 from infra.load_balancer import certificate_name
 from infra.offline import MOCK_LB_IPV4, MOCK_VPC_RANGE, OfflineRun, mock_private_ipv4
 from tests.infra.resource_types import (
@@ -12,7 +13,6 @@ from tests.infra.resource_types import (
     COMMAND,
     DNS_RECORD,
     DROPLET,
-    FIREWALL,
     LOAD_BALANCER,
     MONITOR_ALERT,
     UPTIME_ALERT,
@@ -39,7 +39,7 @@ def test_prod_is_served_over_https_by_a_load_balancer_in_its_vpc(run_stack):
     run = run_stack("prod", subdomain="edges")
     balancer, certificate = run.one(LOAD_BALANCER), run.one(CERTIFICATE)
     assert certificate.inputs["type"] == "lets_encrypt"
-    assert certificate.inputs["domains"] == ["edges.example.com"]
+    assert certificate.inputs["domains"] == ["edges.canny.example"]
     assert balancer.inputs["vpcUuid"] == run.one(VPC).resource_id
     assert balancer.inputs["region"] == "fra1"
     rules = {rule["entryPort"]: rule for rule in balancer.inputs["forwardingRules"]}
@@ -85,20 +85,22 @@ def test_review_stacks_skip_the_load_balancer_by_default(run_stack):
 
 
 def test_behind_the_balancer_port_80_admits_only_it_and_ssh_only_admins(run_stack):
-    run = run_stack("prod", adminCidrs=["198.51.100.7/32"], **FLEET)
-    firewall = run.one(FIREWALL)
-    rules = firewall.inputs["inboundRules"]
-    assert rules == [
+    run = run_stack("prod", adminCidrs=["198.18.0.7/32"], **FLEET)
+    firewall, web = run.named("canny-prod-firewall"), run.named("canny-prod-lb-firewall")
+    assert web.inputs["inboundRules"] == [
         {
             "protocol": "tcp",
             "portRange": "80",
             "sourceLoadBalancerUids": [run.one(LOAD_BALANCER).resource_id],
         },
-        {"protocol": "tcp", "portRange": "22", "sourceAddresses": ["198.51.100.7/32"]},
+    ]
+    assert firewall.inputs["inboundRules"] == [
+        {"protocol": "tcp", "portRange": "22", "sourceAddresses": ["198.18.0.7/32"]},
         {"protocol": "tcp", "portRange": "9090", "sourceAddresses": [MOCK_VPC_RANGE]},
     ]
-    assert firewall.inputs["dropletIds"] == _droplet_ids(run), "one firewall, every droplet"
-    assert not firewall.inputs.get("tags")
+    for each in (firewall, web):
+        assert each.inputs["dropletIds"] == _droplet_ids(run), f"{each.urn}: every droplet"
+        assert not each.inputs.get("tags")
 
 
 def test_n_droplets_each_with_its_own_deploy(run_stack):
@@ -120,19 +122,6 @@ def test_n_droplets_each_with_its_own_deploy(run_stack):
             assert connection["host"] == "203.0.113.10", connection
 
 
-def _needs(run: OfflineRun, urn: str) -> set[str]:
-    """Every URN `urn` waits for, directly or through others."""
-    depends = {item.urn: item.depends_on for item in run.resources}
-    seen: set[str] = set()
-    todo = list(depends[urn])
-    while todo:
-        current = todo.pop()
-        if current not in seen:
-            seen.add(current)
-            todo.extend(depends.get(current, ()))
-    return seen
-
-
 def test_the_deploy_rolls_one_droplet_at_a_time(run_stack):
     """Droplet k's compose up waits for droplet k-1's readiness gate, so a failing gate stops
     the roll and the later droplets keep their release (the engine skips dependents)."""
@@ -142,7 +131,7 @@ def test_the_deploy_rolls_one_droplet_at_a_time(run_stack):
     gates = [by_name[f"{prefix}-readiness-gate"].urn for prefix in prefixes]
     for index, prefix in enumerate(prefixes):
         compose_up = by_name[f"{prefix}-compose-up"]
-        needs = _needs(run, compose_up.urn)
+        needs = run.upstream(compose_up.urn)
         assert set(gates[:index]) <= needs, f"{compose_up.name} may start before earlier gates"
         assert not set(gates[index:]) & needs, f"{compose_up.name} waits for a later droplet"
         if index:
@@ -153,7 +142,7 @@ def test_a_single_droplet_waits_for_no_other(run_stack):
     run = run_stack("test")
     compose_up = next(item for item in run.by_type(COMMAND) if item.name.endswith("compose-up"))
     gates = {item.urn for item in run.by_type(COMMAND) if item.name.endswith("readiness-gate")}
-    assert not gates & _needs(run, compose_up.urn)
+    assert not gates & run.upstream(compose_up.urn)
 
 
 @pytest.mark.parametrize(
@@ -171,17 +160,17 @@ def test_behind_the_balancer_the_gateway_trusts_the_vpc(run_stack, stack, overri
 
 
 def test_uptime_check_and_alerts_go_to_the_configured_people(run_stack):
-    run = run_stack("prod", alertEmails=["ops@example.com", "oncall@example.com"], **FLEET)
+    team = ["ops@canny.example", "oncall@canny.example"]
+    # E-mail only (no Slack, so no Alertmanager: monitoring would need its webhook).
+    run = run_stack("prod", alertEmails=team, slackWebhookUrl=None, monitoring="false", **FLEET)
     check = run.one(UPTIME_CHECK)
-    assert check.inputs["target"] == "https://example.com"
+    assert check.inputs["target"] == "https://canny.example"
     assert check.inputs["type"] == "https"
     alerts = run.by_type(UPTIME_ALERT)
     assert sorted(alert.inputs["type"] for alert in alerts) == ["down", "latency", "ssl_expiry"]
     for alert in alerts:
         assert alert.property_dependencies["checkId"] == (check.urn,)
-        assert alert.inputs["notifications"] == [
-            {"emails": ["ops@example.com", "oncall@example.com"]}
-        ]
+        assert alert.inputs["notifications"] == [{"emails": team}]
     metrics = run.by_type(MONITOR_ALERT)
     assert sorted(alert.inputs["type"] for alert in metrics) == [
         "v1/insights/droplet/cpu",
@@ -192,7 +181,7 @@ def test_uptime_check_and_alerts_go_to_the_configured_people(run_stack):
     for alert in metrics:
         assert alert.inputs["entities"] == droplet_ids, "every droplet, by id"
         assert not alert.inputs.get("tags"), "tags would watch other stacks' droplets"
-        assert alert.inputs["alerts"]["emails"] == ["ops@example.com", "oncall@example.com"]
+        assert alert.inputs["alerts"]["emails"] == team
 
 
 def test_the_slack_webhook_is_a_secret_for_do_alerts_and_the_one_alertmanager(run_stack):
@@ -211,7 +200,13 @@ def test_the_slack_webhook_is_a_secret_for_do_alerts_and_the_one_alertmanager(ru
         assert f"{prefix}-alertmanager-secret" not in by_name, "only the first droplet alerts"
 
 
-@pytest.mark.parametrize("overrides", [{}, {"slackWebhookUrl": SLACK, "monitoring": "false"}])
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"slackWebhookUrl": None, "monitoring": "false"},
+        {"slackWebhookUrl": SLACK, "monitoring": "false"},
+    ],
+)
 def test_no_alertmanager_secret_step_without_a_webhook_or_alertmanager(run_stack, overrides):
     names = [item.name for item in run_stack("prod", **overrides).by_type(COMMAND)]
     assert not [name for name in names if name.endswith("alertmanager-secret")], names
@@ -252,7 +247,9 @@ def test_the_first_droplet_federates_every_droplet_over_the_vpc(run_stack):
         assert f"COMPOSE_PROFILES={profiles} " in create, create
         assert f"METRICS_BIND={mock_private_ipv4(droplet.name)} " in create, create
     metrics = [
-        rule for rule in run.one(FIREWALL).inputs["inboundRules"] if rule["portRange"] == "9090"
+        rule
+        for rule in run.named("canny-prod-firewall").inputs["inboundRules"]
+        if rule["portRange"] == "9090"
     ]
     assert metrics == [
         {"protocol": "tcp", "portRange": "9090", "sourceAddresses": [MOCK_VPC_RANGE]}
@@ -262,8 +259,70 @@ def test_the_first_droplet_federates_every_droplet_over_the_vpc(run_stack):
 
 def test_without_monitoring_no_metrics_port_and_no_fleet_prometheus(run_stack):
     run = run_stack("prod", dropletCount="2", resultsStore="spaces", monitoring="false")
-    assert not [r for r in run.one(FIREWALL).inputs["inboundRules"] if r["portRange"] == "9090"]
+    inbound = run.named("canny-prod-firewall").inputs["inboundRules"]
+    assert not [rule for rule in inbound if rule["portRange"] == "9090"]
     names = [item.name for item in run.by_type(COMMAND)]
     assert not [name for name in names if name.endswith("fleet-targets")], names
     for compose_up in (item for item in run.by_type(COMMAND) if item.name.endswith("compose-up")):
         assert "METRICS_BIND='' " in compose_up.inputs["create"]
+
+
+@pytest.mark.parametrize(
+    ("stack", "overrides"), [("prod", FLEET), ("test", {"alertEmails": ["ops@example.com"]})]
+)
+def test_the_uptime_check_comes_after_the_last_droplets_gate(run_stack, stack, overrides):
+    """A first `pulumi up` creates the check only once the rollout passed every gate, so it
+    reports no outage while the droplets are still coming up (issue 24)."""
+    run = run_stack(stack, **overrides)
+    gates = [item for item in run.by_type(COMMAND) if item.name.endswith("readiness-gate")]
+    last = max(gates, key=lambda item: (len(item.name), item.name))
+    needs = run.upstream(run.one(UPTIME_CHECK).urn)
+    assert last.urn in needs, "the uptime check may be created before the last gate"
+    assert {gate.urn for gate in gates} <= needs
+
+
+def test_each_gate_waits_until_the_balancer_counts_its_droplet_healthy(run_stack):
+    """Before the next droplet restarts, the balancer must have put this one back in rotation:
+    healthy_threshold passing checks, check_interval_seconds apart, the last one taking up
+    to a response timeout. The wait comes from the balancer's own health check settings."""
+    run = run_stack("prod", **FLEET)
+    health = run.one(LOAD_BALANCER).inputs["healthcheck"]
+    # The mocks hand numbers back as floats.
+    rejoin = int(
+        health["healthyThreshold"] * health["checkIntervalSeconds"]
+        + health["responseTimeoutSeconds"]
+    )
+    gates = [item for item in run.by_type(COMMAND) if item.name.endswith("readiness-gate")]
+    assert len(gates) == 3
+    for gate in gates:
+        assert gate.inputs["create"] == (
+            f"CANNY_GATE_REJOIN_SECONDS={rejoin} bash {REMOTE_APP_DIR}/bin/gate.sh"
+        )
+
+
+def test_without_a_balancer_the_gate_waits_for_nothing_more(run_stack):
+    run = run_stack("test")
+    (gate,) = [item for item in run.by_type(COMMAND) if item.name.endswith("readiness-gate")]
+    assert gate.inputs["create"] == f"bash {REMOTE_APP_DIR}/bin/gate.sh"
+
+
+def test_steps_that_leave_something_on_the_droplet_undo_it_on_delete(run_stack):
+    """`pulumi destroy` (or a replacement) runs each step's delete over SSH: the runner is
+    unregistered, the secret, the targets and the .env keys each step wrote are removed.
+    They are deleted before their replacement is created, or the old step's delete would
+    remove what the new one had just written."""
+    run = run_stack("prod", runnerToken="glrt-Delete-Sentinel", slackWebhookUrl=SLACK, **FLEET)
+    by_name = _by_name(run)
+    scripts = f"{REMOTE_APP_DIR}/bin"
+    expected = {
+        "canny-prod-register-runner": unregister_runner_command("canny-prod"),
+        "canny-prod-alertmanager-secret": f"bash {scripts}/write_alertmanager_secret.sh --forget",
+        "canny-prod-fleet-targets": f"bash {scripts}/write_fleet_targets.sh --forget",
+        "canny-prod-storage-credentials": f"bash {scripts}/storage_credentials.sh --forget",
+        "canny-prod-2-register-runner": unregister_runner_command("canny-prod-2"),
+        "canny-prod-2-storage-credentials": f"bash {scripts}/storage_credentials.sh --forget",
+    }
+    for name, delete in expected.items():
+        step = by_name[name]
+        assert step.inputs["delete"] == delete, name
+        assert step.delete_before_replace, f"{name} would delete after its replacement"

@@ -18,11 +18,11 @@ def keys(require_tool, tmp_path_factory):
     }
 
 
-def check(tmp_path, text: str, fingerprint: str) -> subprocess.CompletedProcess:
+def check(tmp_path, text: str, *pinned: str) -> subprocess.CompletedProcess:
     path = tmp_path / "key.asc"
     path.write_text(text, encoding="ascii")
     return subprocess.run(
-        [sys.executable, str(FINGERPRINT_CHECK), str(path), fingerprint],
+        [sys.executable, str(FINGERPRINT_CHECK), str(path), *pinned],
         capture_output=True,
         text=True,
         timeout=30,
@@ -44,18 +44,34 @@ def test_another_key_is_refused(keys, tmp_path):
     assert keys[1]["rsa"].fingerprint in result.stderr, "the refusal names what was found"
 
 
+def both_keys(keys, layout: str) -> str:
+    """The ed25519 and the rsa key in one file: as two armored blocks or in one."""
+    maker, made = keys
+    if layout == "two blocks":
+        return made["ed25519"].armored + made["rsa"].armored
+    return maker.export_together("one@example.invalid", "two@example.invalid")
+
+
 @pytest.mark.parametrize("layout", ["two blocks", "one block"])
 def test_a_second_key_beside_the_pinned_one_is_refused(keys, tmp_path, layout):
     """apt trusts every key in a signed-by file: one extra key would be trusted too."""
-    maker, made = keys
-    pinned, extra = made["ed25519"], made["rsa"]
-    text = (
-        pinned.armored + extra.armored
-        if layout == "two blocks"
-        else maker.export_together("one@example.invalid", "two@example.invalid")
-    )
-    result = check(tmp_path, text, pinned.fingerprint)
+    pinned, extra = keys[1]["ed25519"], keys[1]["rsa"]
+    result = check(tmp_path, both_keys(keys, layout), pinned.fingerprint)
     assert result.returncode == 1 and extra.fingerprint in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize("layout", ["two blocks", "one block"])
+def test_a_rotation_file_with_old_and_new_key_passes_when_both_are_pinned(keys, tmp_path, layout):
+    old, new = keys[1]["ed25519"], keys[1]["rsa"]
+    result = check(tmp_path, both_keys(keys, layout), old.fingerprint, new.fingerprint)
+    assert result.returncode == 0, result.stderr
+
+
+def test_one_key_of_the_pinned_set_passes(keys, tmp_path):
+    """After the rotation the file holds the new key alone."""
+    old, new = keys[1]["ed25519"], keys[1]["rsa"]
+    result = check(tmp_path, new.armored, old.fingerprint, new.fingerprint)
+    assert result.returncode == 0, result.stderr
 
 
 @pytest.mark.parametrize(

@@ -45,8 +45,9 @@ def plan_entries(capsys, *args: str) -> list[dict]:
     return json.loads(capsys.readouterr().out)
 
 
-# Prod: its two droplets, the load balancer, the A record and the results bucket.
-@pytest.mark.parametrize(("stack", "protected"), [("prod", 5), ("test", 0)])
+# Prod: its two droplets and their host keys, the load balancer, the A record and the results
+# bucket.
+@pytest.mark.parametrize(("stack", "protected"), [("prod", 7), ("test", 0)])
 def test_json_plan_lists_typed_resources_with_parents_and_protection(capsys, stack, protected):
     entries = plan_entries(capsys, "--stack", stack)
     for entry in entries:
@@ -94,7 +95,10 @@ def test_table_for_prod_is_readable_and_lists_outputs(capsys):
     assert main(["--stack", "prod"]) == 0
     out = capsys.readouterr().out
     header, _, table = out.partition("\n\n")
-    assert header.startswith("stack prod: 66 resources to create (config Pulumi.prod.yaml;")
+    assert header.startswith("stack prod: 71 resources to create (config Pulumi.prod.yaml;")
+    # The stack file's placeholders, which prod refuses, and the alert receiver monitoring
+    # needs are shown as offline stand-ins.
+    assert "canny:domain, canny:adminCidrs, canny:alertEmails, canny:slackWebhookUrl" in header
     lines = table.splitlines()
     assert lines[0].split() == ["TYPE", "NAME", "PARENT", "PROTECT", "INPUTS"]
     droplets = [line.split()[1:4] for line in lines if line.startswith("digitalocean:Droplet")]
@@ -102,7 +106,7 @@ def test_table_for_prod_is_readable_and_lists_outputs(capsys):
         ["canny-prod-droplet", "canny-prod", "yes"],
         ["canny-prod-2-droplet", "canny-prod-2", "yes"],
     ], droplets
-    assert "  url = https://example.com" in out and "  sshCommand = ssh deploy@" in out
+    assert "  url = https://canny.example" in out and "  sshCommand = ssh deploy@" in out
     listed = {tuple(line.split()[:2]) for line in lines[1:] if line.strip()}
     for entry in [
         ("digitalocean:LoadBalancer", "canny-prod-lb"),
@@ -161,9 +165,12 @@ def test_prod_plan_lists_every_droplet_of_a_fleet_behind_the_balancer(capsys, tm
     for type_token in (
         "digitalocean:index/loadBalancer:LoadBalancer",
         "digitalocean:index/certificate:Certificate",
-        "digitalocean:index/firewall:Firewall",
         "digitalocean:index/uptimeCheck:UptimeCheck",
     ):
         assert len(names[type_token]) == 1, f"{type_token}: {names.get(type_token)}"
+    assert sorted(names["digitalocean:index/firewall:Firewall"]) == [
+        "canny-prod-firewall",
+        "canny-prod-lb-firewall",
+    ]
     balancer = next(entry for entry in entries if entry["name"] == "canny-prod-lb")
     assert len(balancer["inputs"]["dropletIds"]) == 3

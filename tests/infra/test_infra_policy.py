@@ -153,7 +153,7 @@ def test_public_non_web_ports_are_violations(run_stack, rule):
 
 def test_ssh_from_anywhere_is_a_violation_on_prod_only(run_stack):
     open_ssh = {"protocol": "tcp", "portRange": "22", "sourceAddresses": ["0.0.0.0/0"]}
-    prod = run_stack("prod").one(FIREWALL)
+    prod = run_stack("prod").named("canny-prod-firewall")
     test = run_stack("test").one(FIREWALL)
     assert violations(ssh_restricted_on_prod, _with_inbound(prod, open_ssh))
     assert not violations(ssh_restricted_on_prod, test), "test stacks may open SSH (key-only)"
@@ -308,7 +308,7 @@ def _replaced(run: OfflineRun, resource: PlannedResource, **changes) -> OfflineR
 def test_web_ports_around_prods_load_balancer_are_violations(run_stack, rule):
     run = run_stack("prod", **FLEET)
     assert not stack_violations(prod_web_only_through_load_balancer, run)
-    firewall = run.one(FIREWALL)
+    firewall = run.named("canny-prod-firewall")
     found = stack_violations(
         prod_web_only_through_load_balancer,
         _replaced(run, firewall, inputs=_with_inbound(firewall, rule).inputs),
@@ -380,7 +380,7 @@ def test_a_prod_droplet_outside_the_load_balancer_is_a_violation(run_stack):
 def test_a_metrics_port_open_beyond_the_vpc_is_a_violation(run_stack, rule):
     run = run_stack("prod", **FLEET)
     assert not stack_violations(metrics_ports_only_from_the_vpc, run)
-    firewall = run.one(FIREWALL)
+    firewall = run.named("canny-prod-firewall")
     found = stack_violations(
         metrics_ports_only_from_the_vpc,
         _replaced(run, firewall, inputs=_with_inbound(firewall, rule).inputs),
@@ -394,7 +394,7 @@ def test_a_metrics_port_open_to_another_vpc_range_is_a_violation(run_stack):
     vpc = run.one(VPC)
     run = _replaced(run, vpc, inputs={**vpc.inputs, "ipRange": "10.110.0.0/20"})
     assert not stack_violations(metrics_ports_only_from_the_vpc, run)
-    firewall = run.one(FIREWALL)
+    firewall = run.named("canny-prod-firewall")
     other = {"protocol": "tcp", "portRange": "9090", "sourceAddresses": ["10.120.0.0/20"]}
     found = stack_violations(
         metrics_ports_only_from_the_vpc,

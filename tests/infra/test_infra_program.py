@@ -5,7 +5,6 @@ import json
 import pytest
 
 import infra.host
-from infra.account_key import md5_fingerprint
 from infra.bundle import REMOTE_APP_DIR
 from infra.config import ConfigError
 from infra.offline import (
@@ -32,7 +31,6 @@ from tests.infra.resource_types import (
     RESERVED_IP,
     RESERVED_IP_ASSIGNMENT,
     SPACES_KEY,
-    SSH_KEY,
     UPTIME_CHECK,
     VOLUME,
 )
@@ -68,13 +66,15 @@ EXPECTED_COUNTS = {
     # deploy waits for cloud-init, stores the bucket's key, runs compose up and its gate.
     "prod": {
         DROPLET: 2,
-        FIREWALL: 1,
+        # the droplets' own firewall, and the balancer's web rule in a firewall of its own
+        FIREWALL: 2,
         VOLUME: 0,
         RESERVED_IP: 0,
         DNS_RECORD: 1,
         # per droplet: wait for cloud-init, compose up, readiness gate, the bucket's key;
-        # the first droplet also writes the fleet Prometheus' targets
-        COMMAND: 9,
+        # the first droplet also writes the fleet Prometheus' targets and Alertmanager's
+        # webhook (monitoring needs it)
+        COMMAND: 10,
         LOAD_BALANCER: 1,
         CERTIFICATE: 1,
         UPTIME_CHECK: 1,
@@ -135,12 +135,12 @@ def _inbound(run):
 
 def test_firewall_opens_web_to_all_and_ssh_to_admins_only(run_stack):
     """Without a load balancer (prod may opt out) the droplet itself serves the web ports."""
-    run = run_stack("prod", adminCidrs=["198.51.100.7/32"], loadBalancer="false", dropletCount="1")
+    run = run_stack("prod", adminCidrs=["198.18.0.7/32"], loadBalancer="false", dropletCount="1")
     rules = run.one(FIREWALL).inputs["inboundRules"]
     assert _inbound(run) == {
         "80": ANYWHERE,
         "443": ANYWHERE,
-        "22": ["198.51.100.7/32"],
+        "22": ["198.18.0.7/32"],
         "9090": [MOCK_VPC_RANGE],
     }
     assert len(rules) == 4, f"nothing else may be inbound, got {json.dumps(rules)}"
@@ -181,10 +181,12 @@ def test_only_prods_own_firewall_opens_ssh_on_the_prod_droplet(run_stack):
                         ssh_sources |= set(rule["sourceAddresses"])
     (admin,) = (
         rule["sourceAddresses"]
-        for rule in prod.one(FIREWALL).inputs["inboundRules"]
+        for rule in prod.named("canny-prod-firewall").inputs["inboundRules"]
         if rule["portRange"] == "22"
     )
-    assert ssh_sources == set(admin) == {"192.0.2.0/24"}, f"SSH on prod is open to {ssh_sources}"
+    assert ssh_sources == set(admin) == set(stack_config("prod")["canny:adminCidrs"]), (
+        f"SSH on prod is open to {ssh_sources}"
+    )
 
 
 def _remote_triggers(run: OfflineRun) -> dict[str, list]:
@@ -216,9 +218,9 @@ def test_a_replaced_droplet_gets_every_remote_step_again(run_stack, monkeypatch)
 def test_every_remote_step_pins_the_droplets_host_key(run_stack):
     run = run_stack("prod", runnerToken="glrt-Pin-Sentinel")
     steps = [item for item in run.resources if item.type.startswith("command:remote:")]
-    # Per droplet: wait, runner, 13 copies, the bucket's key, compose up, gate; the first
-    # droplet also writes the fleet Prometheus' targets.
-    assert len(steps) == 2 * 18 + 1, [item.name for item in steps]
+    # Per droplet: wait, runner, 14 copies, the bucket's key, compose up, gate; the first
+    # droplet also writes the fleet Prometheus' targets and Alertmanager's webhook.
+    assert len(steps) == 2 * 19 + 2, [item.name for item in steps]
     for step in steps:
         connection = run.provider_inputs[step.name]["connection"]
         assert connection["hostKey"] == MOCK_HOST_PUBLIC_KEY.strip(), step.urn
@@ -299,12 +301,12 @@ def test_dns_records_name_and_address(run_stack, stack, overrides, name, ipv4):
     records = {item.inputs["type"]: item.inputs for item in run.by_type(DNS_RECORD)}
     assert set(records) == ({"A"} if stack == "prod" else {"A", "AAAA"})
     assert {record["name"] for record in records.values()} == {name}
-    assert records["A"]["domain"] == "example.com"
+    assert records["A"]["domain"] == stack_config(stack)["canny:domain"]
     assert records["A"]["value"] == ipv4, f"A record points at {records['A']['value']}"
 
 
 def test_deploy_runs_in_order_wait_copy_compose_gate(run_stack):
-    """On the fleet's last droplet, whose gate nothing waits for."""
+    """On the fleet's last droplet, whose gate only the uptime check waits for."""
     run = run_stack("prod")
     by_name = {item.name: item for item in run.resources}
     wait, compose_up, gate = (
@@ -318,8 +320,8 @@ def test_deploy_runs_in_order_wait_copy_compose_gate(run_stack):
         assert wait.urn in copy.depends_on, f"{copy.urn} must wait for cloud-init"
         assert copy.urn in compose_up.depends_on, f"compose-up must come after {copy.urn}"
     assert compose_up.urn in gate.depends_on, "the readiness gate must come after compose-up"
-    last = {item.urn for item in run.resources if gate.urn in item.depends_on}
-    assert not last, f"the gate must be the last deploy step, yet {last} follow it"
+    last = {item.name for item in run.resources if gate.urn in item.depends_on}
+    assert last == {"canny-prod-uptime"}, f"the gate must be the last deploy step: {last}"
 
 
 def test_a_new_deploy_id_re_runs_compose_up_and_the_gate(run_stack):
@@ -376,11 +378,11 @@ def test_no_secret_value_reaches_any_input_or_output(run_stack, stack, overrides
 @pytest.mark.parametrize(
     ("stack", "overrides", "url", "ip", "ssh_ip"),
     [
-        ("prod", PROD_ON_A_VOLUME, "https://example.com", MOCK_LB_IPV4, MOCK_IPV4),
+        ("prod", PROD_ON_A_VOLUME, "https://canny.example", MOCK_LB_IPV4, MOCK_IPV4),
         (
             "prod",
             {"loadBalancer": "false", **PROD_ON_A_VOLUME},
-            "http://example.com",
+            "http://canny.example",
             *[MOCK_RESERVED_IPV4] * 2,
         ),
         ("test-feature-x", {}, "http://test-feature-x.test.example.com", MOCK_IPV4, MOCK_IPV4),
@@ -403,35 +405,6 @@ def test_bad_config_stops_the_program_before_any_resource():
     with pytest.raises(ConfigError, match="prod can never be ephemeral"):
         run_program("prod", config, monitor=monitor)
     assert monitor.planned == [], f"resources registered before the config check: {monitor.planned}"
-
-
-PUBLIC_KEY = (
-    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDIWNKcYi5gRsiZ/NOSafqnkVzlhzru4lW7rwgKGgDdb"
-    " ci@example.com"
-)
-
-
-def test_a_configured_public_key_is_uploaded_once_and_kept(run_stack):
-    run = run_stack("test-one", sshKeyName=None, sshPublicKey=PUBLIC_KEY)
-    key = run.one(SSH_KEY)
-    fingerprint = md5_fingerprint(PUBLIC_KEY)
-    assert key.inputs["publicKey"] == PUBLIC_KEY
-    assert key.inputs["name"] == f"canny-deploy-{fingerprint.replace(':', '')[:16]}"
-    assert key.retain_on_delete, "destroying this stack must not take the key from the others"
-    droplet = run.one(DROPLET)
-    assert droplet.inputs["sshKeys"] == [key.resource_id], f"{droplet.urn} must use the new key"
-    assert PUBLIC_KEY in run.provider_inputs[droplet.name]["userData"]
-
-
-def test_a_second_review_stack_uses_the_key_already_in_the_account():
-    """DigitalOcean rejects a second key with the same fingerprint: look it up instead."""
-    account = {md5_fingerprint(PUBLIC_KEY): 777}
-    monitor = RecordingMonitor(OfflineMocks(account_ssh_keys=account))
-    config = stack_config("test-two", sshKeyName=None, sshPublicKey=PUBLIC_KEY)
-    run = run_program("test-two", config, monitor=monitor)
-    assert not run.by_type(SSH_KEY), "the key is in the account already: no second upload"
-    assert run.one(DROPLET).inputs["sshKeys"] == ["777"]
-    assert PUBLIC_KEY in run.provider_inputs[run.one(DROPLET).name]["userData"]
 
 
 def test_the_runner_is_registered_over_ssh_with_the_token_on_stdin(run_stack):

@@ -1,9 +1,11 @@
 """Pulumi.yaml, the stack files and the policy pack's project file, as the CLI reads them."""
 
+import tomllib
 from pathlib import Path
 
 import pytest
 import yaml
+from packaging.requirements import Requirement
 
 from infra.offline import REPO_ROOT
 from infra.policy.rules import POLICIES
@@ -49,3 +51,17 @@ def test_policy_pack_project_uses_the_project_venv():
 def test_policy_names_are_unique():
     names = [policy.name for policy in POLICIES]
     assert len(names) == len(set(names)), names
+
+
+def test_pulumi_command_floor_has_what_the_deploy_uses():
+    """`host_key` needs 1.1.0 (pulumi/pulumi-command#794) and CopyToRemote creating the
+    bundle's folders needs 1.2.1 (#1161): an older provider would break the first deploy."""
+    project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    requirements = [
+        Requirement(line)
+        for group in project["project"]["optional-dependencies"].values()
+        for line in group
+    ]
+    (command,) = [item for item in requirements if item.name == "pulumi-command"]
+    assert "1.2.1" in command.specifier
+    assert "1.2.0" not in command.specifier, f"{command} allows a provider without them"

@@ -99,11 +99,11 @@ def test_the_backends_and_gateway_get_the_bucket_settings_in_the_deploy_command(
     create = _command(run_stack("prod", **SPACES), "compose-up").inputs["create"]
     for assignment in (
         "CANNY_STORAGE=s3",
-        "CANNY_S3_BUCKET=canny-prod-results-example-com",
+        "CANNY_S3_BUCKET=canny-prod-results-canny-example",
         "CANNY_S3_ENDPOINT_URL=https://fra1.digitaloceanspaces.com",
         "CANNY_S3_REGION=fra1",
         # the gateway's /results/ proxies the images from the bucket (path-style URL)
-        "CANNY_RESULTS_BUCKET_URL=https://fra1.digitaloceanspaces.com/canny-prod-results-example-com",
+        "CANNY_RESULTS_BUCKET_URL=https://fra1.digitaloceanspaces.com/canny-prod-results-canny-example",
     ):
         assert assignment in create, create
 
@@ -223,7 +223,7 @@ def test_policy_prod_bucket_must_be_protected_and_versioned(run_stack):
     [
         [{"bucket": "", "permission": "fullaccess"}],
         [{"bucket": "someone-elses-bucket", "permission": "readwrite"}],
-        [{"bucket": "canny-prod-results-example-com", "permission": "fullaccess"}],
+        [{"bucket": "canny-prod-results-canny-example", "permission": "fullaccess"}],
         [],
     ],
     ids=["account-wide", "other-bucket", "fullaccess", "no-grant"],
@@ -244,6 +244,6 @@ def test_the_plan_table_shows_the_bucket_and_what_the_key_may_reach(capsys):
     assert main(["--stack", "prod"]) == 0
     rows = capsys.readouterr().out.splitlines()
     key = next(row for row in rows if row.startswith("digitalocean:SpacesKey"))
-    assert "grants=canny-prod-results-example-com:readwrite" in key, key
+    assert "grants=canny-prod-results-canny-example:readwrite" in key, key
     bucket = next(row for row in rows if row.startswith("digitalocean:SpacesBucket"))
     assert bucket.split()[1:4] == ["canny-prod-results-bucket", "canny-prod", "yes"], bucket

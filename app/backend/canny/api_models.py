@@ -15,10 +15,14 @@ from pydantic.json_schema import SkipJsonSchema
 from canny.edge_params import EdgeParams
 from canny.image_format import ACCEPTED_FORMATS, EXTENSIONS
 from canny.owner_keys import KEY_PATTERN
-from canny.storage.contract import CURSOR_PATTERN, ID_PATTERN, SHA256_PATTERN
+from canny.storage.contract import (
+    CURSOR_PATTERN,
+    ID_PATTERN,
+    LIST_LIMIT_DEFAULT,
+    LIST_LIMIT_MAX,
+    SHA256_PATTERN,
+)
 
-LIST_LIMIT_DEFAULT = 20
-LIST_LIMIT_MAX = 100
 FORMAT_NAMES = tuple(image_format.name for image_format in ACCEPTED_FORMATS)
 _ORIGINAL = rf"[0-9a-f]{{32}}\.orig\.({'|'.join(EXTENSIONS)})"
 

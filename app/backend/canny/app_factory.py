@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import cv2
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -13,6 +12,7 @@ from canny import (
     extensions,
     images_api,
     ops_api,
+    pipeline,
     request_log,
 )
 from canny.settings import Settings
@@ -29,10 +29,7 @@ def build_app(settings: Settings | None = None) -> Flask:
     app.wsgi_app = ProxyFix(app.wsgi_app, x_for=0, x_proto=1, x_host=0, x_port=0, x_prefix=0)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_upload_bytes + MULTIPART_OVERHEAD_BYTES
     app.json.sort_keys = False
-    cv2.setNumThreads(settings.opencv_threads)
-    # A corrupt upload is answered with a JSON 400; OpenCV's own warnings about it would
-    # only add non-JSON lines to the log.
-    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+    pipeline.tune_opencv(settings.opencv_threads)
 
     store, sweeper = start_storage(settings)
     if sweeper is not None:

@@ -1,4 +1,5 @@
-"""The backend's gunicorn worker: gunicorn's gthread worker, changed at two edges.
+"""The backend's gunicorn worker: gunicorn's gthread worker, changed at two edges, and its
+logger without the access log.
 
 A worker class is gunicorn's supported place for such changes (`worker_class`,
 https://docs.gunicorn.org/en/stable/settings.html#worker-class); gunicorn sources cited
@@ -28,10 +29,23 @@ import socket
 from http import HTTPStatus
 from typing import Any
 
-from gunicorn import util
+from gunicorn import glogging, util
 from gunicorn.workers.gthread import ThreadWorker
 
 from canny.errors import error_body
+
+
+class NoAccessLog(glogging.Logger):
+    """gunicorn's logger, with no access log: the app logs each request itself
+    (canny.request_log). gunicorn's `Logger.access` counts the access log as on whenever a
+    logging config is set, as gunicorn.conf.py's `logconfig_dict` is, and then builds every
+    request's log atoms for a logger that has no handler (gunicorn/glogging.py,
+    `access_log_enabled`): measured at about 3 % of a worker's Python time per request
+    (docs/performance-levers.md). `logger_class` is gunicorn's place for such a change
+    (https://docs.gunicorn.org/en/stable/settings.html#logger-class)."""
+
+    def access(self, resp: Any, req: Any, environ: dict, request_time: Any) -> None:
+        """Nothing to build and nobody to tell."""
 
 
 class _CapturedResponse:

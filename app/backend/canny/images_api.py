@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
 
@@ -116,6 +116,7 @@ def pipeline_runner(app: Flask) -> PipelineRunner:
                 settings.max_processing_seconds,
                 settings.pipeline_processes,
                 settings.pixel_budget,
+                settings.opencv_threads,
             ),
         )
     return runner
@@ -332,8 +333,7 @@ def _rerun_fields() -> dict[str, str]:
     """`low`, `high`, `blur` from a JSON object or a urlencoded form, as text for `parse_params`.
 
     JSON values keep their JSON spelling, so `true` or `2.5` fail the integer check with
-    the message a form field would get. Unknown names are refused rather than ignored: a
-    misspelt `Low` would otherwise silently run with the default.
+    the message a form field would get.
     """
     if request.is_json:
         body = request.get_json(silent=True)
@@ -349,10 +349,30 @@ def _rerun_fields() -> dict[str, str]:
         raise UnsupportedMediaTypeError("send low, high and blur as JSON or a urlencoded form")
     else:
         fields = {}
+    return fields
+
+
+def _only_params(fields: Mapping[str, str]) -> EdgeParams:
+    """The params of a re-run or preview. Unknown names are refused rather than ignored:
+    a misspelt `Low` would otherwise silently run with the default."""
     unknown = sorted(set(fields) - RERUN_FIELDS)
     if unknown:
         raise InvalidRequestError(f"unknown field(s): {', '.join(unknown)}; use low, high, blur")
-    return fields
+    return parse_params(fields)
+
+
+def _stored_original(owner: Owner, image_id: str) -> tuple[Metadata, bytes]:
+    """The owner's record of `image_id` and its original's bytes, checked against the
+    pixel limit, which a restart may have lowered since."""
+    store = current_store()
+    source = store.load(owner.digest, image_id)
+    if source is None:
+        raise NotFoundError("no image with this id")
+    data = store.load_original(image_id, FORMAT_BY_NAME[source["format"]].extension)
+    if data is None:
+        raise NotFoundError("no image with this id")
+    check_pixel_limit(source["width"], source["height"], current_settings().max_pixels)
+    return source, data
 
 
 @blueprint.post(f"/{ID_RULE}/rerun")
@@ -382,17 +402,39 @@ def rerun_image(image_id: str) -> tuple[Response, int, dict[str, str]]:
     """
     started = time.perf_counter()
     owner: Owner = g.owner
-    store = current_store()
-    source = store.load(owner.digest, image_id)
-    if source is None:
-        raise NotFoundError("no image with this id")
-    params = parse_params(_rerun_fields())
-    image_format = FORMAT_BY_NAME[source["format"]]
-    data = store.load_original(image_id, image_format.extension)
-    if data is None:
-        raise NotFoundError("no image with this id")
+    source, data = _stored_original(owner, image_id)
+    params = _only_params(_rerun_fields())
     new_id = result_id(owner.digest, hashlib.sha256(data).hexdigest(), params)
-    check_pixel_limit(source["width"], source["height"], current_settings().max_pixels)
-    header = ImageHeader(image_format, source["width"], source["height"])
+    header = ImageHeader(FORMAT_BY_NAME[source["format"]], source["width"], source["height"])
     body = _stored_or_computed(owner, new_id, data, params, lambda: header)
     return _created(body, started, owner)
+
+
+@blueprint.get(f"/{ID_RULE}/preview.png")
+@describe(
+    query=RerunFields,
+    resp=answers(
+        HTTP_200=(None, "The edge map as PNG; nothing is stored"),
+        **errors(
+            HTTP_400="Bad or unknown params",
+            HTTP_401=_INVALID_KEY,
+            HTTP_404="No result with this id",
+            HTTP_413="The stored original has more pixels than CANNY_MAX_PIXELS allows now",
+            HTTP_503=_STORAGE_UNAVAILABLE,
+        ),
+    ),
+    security=OWNER_SECURITY,
+    operation_id="previewImage",
+)
+def preview_image(image_id: str) -> Response:
+    """The edge map of a stored original with other params, computed and not stored
+
+    What the upload page shows while a slider moves: a preview is never listed and
+    leaves nothing behind (no record, no file), so a page closed before "Keep" has
+    nothing to clean up. Keeping it is a re-run with the same params. A GET, safe and
+    idempotent, so a superseded preview is simply dropped by the client.
+    """
+    source, data = _stored_original(g.owner, image_id)
+    params = _only_params(request.args.to_dict())
+    result = pipeline_runner(current_app).run(data, params, source["width"] * source["height"])
+    return Response(result.png, mimetype="image/png")

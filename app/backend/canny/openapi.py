@@ -94,7 +94,9 @@ def _amend(document: dict[str, Any]) -> dict[str, Any]:
       accepts;
     - spectree names every form body multipart/form-data and every body required
       (spectree/metadata.py, `parse_request`); the re-run takes a urlencoded form, or no
-      body at all.
+      body at all;
+    - spectree writes every answer with a model as JSON and one without as no body
+      (spectree/response.py, `generate_spec`); the preview answers a PNG image.
     """
     for path, operations in document["paths"].items():
         for operation in operations.values():
@@ -106,6 +108,10 @@ def _amend(document: dict[str, Any]) -> dict[str, Any]:
                 content = body["content"]
                 content["application/x-www-form-urlencoded"] = content.pop("multipart/form-data")
                 body["required"] = False
+            if path.endswith("/preview.png"):
+                operation["responses"]["200"]["content"] = {
+                    "image/png": {"schema": {"type": "string", "contentMediaType": "image/png"}}
+                }
     return document
 
 

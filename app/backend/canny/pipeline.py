@@ -15,6 +15,7 @@ from typing import TypeVar
 import cv2
 import numpy as np
 
+from canny import allocator
 from canny.errors import InvalidImageError
 from canny.pipeline_params import CannyParams
 
@@ -34,6 +35,26 @@ PNG_ENCODE_FLAGS: tuple[int, ...] = (
     cv2.IMWRITE_PNG_STRATEGY,
     cv2.IMWRITE_PNG_STRATEGY_RLE,
 )
+
+
+def tune_opencv(threads: int) -> None:
+    """OpenCV's thread pool and log level for this process.
+
+    One thread per pipeline run: the backend's workers and their pipeline children already
+    keep the cores busy, and a pool per process only adds page faults, `sched_yield`
+    spinning and `munmap` calls (docs/performance-levers.md). A corrupt upload is answered
+    with a JSON 400, so OpenCV's own warnings about it would only add non-JSON log lines.
+    """
+    cv2.setNumThreads(threads)
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+
+
+def tune_process(threads: int) -> bool:
+    """The one tuning of every process that runs the pipeline (the backend's pipeline
+    children and the bench's reference): OpenCV's threads and glibc's malloc thresholds
+    (canny.allocator). False where the C library has no mallopt."""
+    tune_opencv(threads)
+    return allocator.keep_freed_memory()
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,7 @@ from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from typing import TYPE_CHECKING
 
-from canny import allocator, pipeline
+from canny import pipeline
 from canny.errors import ApiError, ProcessingBudgetError, ProcessingFailedError
 from canny.pixel_budget import PixelBudget
 
@@ -48,16 +48,17 @@ _CONTEXT.set_forkserver_preload(["canny.pipeline"])
 STARTUP_SECONDS = 60.0
 
 
-def _serve(connection: Connection) -> None:
+def _serve(connection: Connection, opencv_threads: int) -> None:
     """The child's loop: one upload in, its result or its refusal out, until EOF."""
     # Its worker alone decides when it ends (SIGKILL, or EOF when the worker exits): a
     # SIGTERM or Ctrl-C sent to the whole process group, as a graceful stop of the backend
     # does, must not kill it under uploads the worker is still finishing.
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    # The child now holds the image buffers, so it keeps freed ones for the next upload
-    # as gunicorn workers did (canny.allocator; a forkserver child inherits nothing).
-    allocator.keep_freed_memory()
+    # A forkserver child inherits none of its worker's settings: it runs the pipeline, so
+    # it gets the pipeline's tuning (OpenCV threads, and the malloc thresholds that keep
+    # freed image buffers for the next upload).
+    pipeline.tune_process(opencv_threads)
     connection.send(None)  # ready
     while True:
         try:
@@ -80,12 +81,15 @@ def _stop(process: BaseProcess, connection: Connection) -> None:
 
 
 class _Child:
-    def __init__(self) -> None:
+    def __init__(self, opencv_threads: int) -> None:
         self._connection, child_end = _CONTEXT.Pipe()
         # Daemonic, and stopped with SIGKILL by the finalizer below when the worker exits
         # (weakref.finalize runs at exit, before multiprocessing's own exit handler).
         self._process = _CONTEXT.Process(
-            target=_serve, args=(child_end,), name="canny-pipeline", daemon=True
+            target=_serve,
+            args=(child_end, opencv_threads),
+            name="canny-pipeline",
+            daemon=True,
         )
         self._process.start()
         child_end.close()
@@ -132,9 +136,12 @@ class PipelineRunner:
     """One per worker process: `processes` children, a time budget per run, and a pixel
     budget shared by the runs waiting for or holding a child."""
 
-    def __init__(self, budget_seconds: float, processes: int, pixel_budget: int) -> None:
+    def __init__(
+        self, budget_seconds: float, processes: int, pixel_budget: int, opencv_threads: int = 1
+    ) -> None:
         self.budget_seconds = budget_seconds
         self.processes = processes
+        self.opencv_threads = opencv_threads
         self.pixels = PixelBudget(pixel_budget)
         self._idle: queue.Queue[_Child] = queue.Queue()
         self._owner_pid = 0
@@ -151,7 +158,7 @@ class PipelineRunner:
                 result = child.run(data, params, with_view, self.budget_seconds)
             except (ProcessingBudgetError, ProcessingFailedError):
                 child.stop()
-                child = _Child()
+                child = _Child(self.opencv_threads)
                 raise
             finally:
                 self._idle.put(child)
@@ -163,7 +170,7 @@ class PipelineRunner:
         with self._lock:
             if self._owner_pid == os.getpid():
                 return
-            children = [_Child() for _ in range(self.processes)]
+            children = [_Child(self.opencv_threads) for _ in range(self.processes)]
             for child in children:
                 child.wait_ready()
             self._idle = queue.Queue()

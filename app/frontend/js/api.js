@@ -49,7 +49,8 @@ async function request(url, options = {}) {
   let response;
   try {
     response = await fetch(url, options);
-  } catch {
+  } catch (error) {
+    if (error.name === "AbortError") throw error; // the caller cancelled it on purpose
     throw errorFrom(0, "");
   }
   if (!response.ok) throw errorFrom(response.status, await response.text());
@@ -69,8 +70,23 @@ export async function listImages(before, limit) {
   return response.json();
 }
 
-export async function deleteImage(id) {
-  await request(`/api/images/${encodeURIComponent(id)}`, { method: "DELETE" });
+// keepalive lets a delete still pending when the page is closed finish after it
+// (https://developer.mozilla.org/docs/Web/API/RequestInit#keepalive).
+export async function deleteImage(id, { keepalive = false } = {}) {
+  await request(`/api/images/${encodeURIComponent(id)}`, { method: "DELETE", keepalive });
+}
+
+// A stored result's edge map (a Blob), for the preview to draw.
+export async function edgeImage(item) {
+  return (await request(item.edges_url)).blob();
+}
+
+// The edge map of a stored original with other params, computed and not stored (a Blob).
+// `signal` aborts it when a newer slider position supersedes it.
+export async function previewEdges(id, params, signal) {
+  const query = new URLSearchParams(Object.entries(params).map(([name, value]) => [name, String(value)]));
+  const response = await request(`/api/images/${encodeURIComponent(id)}/preview.png?${query}`, { signal });
+  return response.blob();
 }
 
 // The server runs the stored original again: nothing is downloaded or uploaded.

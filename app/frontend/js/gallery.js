@@ -1,18 +1,23 @@
-// The gallery: newest first, original and edges side by side, paged with "Load more".
+// The gallery: newest first as the server lists it (creation time, then id), original and
+// edges side by side, paged with "Load more".
 
 import { deleteImage, listImages } from "./api.js";
 import { announce } from "./announcer.js";
 import { labelled, labelledButton } from "./controls.js";
 import { formatBytes } from "./limits.js";
-import { describeParams, downloadName, fileInfo, forgetName } from "./names.js";
+import { describeParams, downloadName, fileInfo, forgetName, paramsChange } from "./names.js";
 
 const PAGE_SIZE = 12;
 const HIGHLIGHT_MS = 2500;
-const reducedMotion = window.matchMedia("(prefers-reduced-motion: reduce)");
+
+// The server's list order (storage/contract.py, sort_key): created_at is fixed-width
+// ISO 8601 in UTC, so the text sorts like the time.
+const orderKey = (item) => `${item.created_at}|${item.id}`;
 
 export class Gallery {
-  constructor({ list, emptyNote, loadMoreButton, heading, onRerun, onOpen, onDeleted, onError }) {
-    Object.assign(this, { list, emptyNote, loadMoreButton, heading, onRerun, onOpen, onDeleted, onError });
+  constructor({ list, emptyNote, loadMoreButton, heading, undoBar, onRerun, onOpen, onDeleted, onError }) {
+    Object.assign(this, { list, emptyNote, loadMoreButton, heading, undoBar, onRerun, onOpen, onDeleted, onError });
+    this.defaults = null;
     this.items = new Map(); // id -> the API's record, for the cards on the page
     this.next = null;
     this.loading = false;
@@ -23,8 +28,11 @@ export class Gallery {
     return this.items.get(this.list.firstElementChild?.dataset.id) ?? null;
   }
 
-  has(id) {
-    return this.items.has(id);
+  // The card `delta` places after (or before) this item's, for the viewer's next/previous.
+  neighbour(item, delta) {
+    const cards = [...this.list.children];
+    const index = cards.findIndex((card) => card.dataset.id === item.id);
+    return index < 0 ? null : (this.items.get(cards[index + delta]?.dataset.id) ?? null);
   }
 
   // The button is never disabled while it has focus (that would drop focus to <body>):
@@ -55,17 +63,26 @@ export class Gallery {
     }
   }
 
-  // A new or re-run result goes to the top, where the user is taken to see it.
-  showResult(item, { focus = false, message }) {
-    this.#card(item.id)?.remove();
-    const card = this.#render(item);
-    this.list.prepend(card);
-    this.#refresh();
-    card.scrollIntoView({ behavior: reducedMotion.matches ? "auto" : "smooth", block: "center" });
+  // A result takes its place in the server's order, so a reload shows the same order; a
+  // result already shown stays where it is. The page does not scroll for it: only with
+  // `focus` (Keep, Re-run) does its card take focus, which brings it into view.
+  showResult(item, { focus = false, message = "" } = {}) {
+    let card = this.#card(item.id);
+    if (!card) {
+      card = this.#render(item);
+      this.#insert(card);
+    }
     card.classList.add("highlight");
     setTimeout(() => card.classList.remove("highlight"), HIGHLIGHT_MS);
-    if (focus) card.querySelector("h3").focus({ preventScroll: true });
-    announce(message);
+    if (focus) card.querySelector("h3").focus();
+    if (message) announce(message);
+  }
+
+  #insert(card) {
+    const key = orderKey(this.items.get(card.dataset.id));
+    const later = [...this.list.children].find((each) => orderKey(this.items.get(each.dataset.id)) < key);
+    this.list.insertBefore(card, later ?? null);
+    this.#refresh();
   }
 
   #card(id) {
@@ -87,7 +104,9 @@ export class Gallery {
     const title = document.createElement("h3");
     title.className = "card-title";
     title.tabIndex = -1;
-    title.textContent = name;
+    // Re-runs of one photo differ in their settings: the title says how.
+    const change = this.defaults ? paramsChange(item.params, this.defaults) : "";
+    title.textContent = change ? `${name} · ${change}` : name;
 
     const pair = document.createElement("div");
     pair.className = "pair";
@@ -95,7 +114,7 @@ export class Gallery {
       // view_url is a rendition for originals browsers cannot show;
       // results stored before it existed have only original_url.
       this.#figure(item.view_url || item.original_url, `${name}, original`, "Original", item),
-      this.#figure(item.edges_url, `${name}, edges`, "Edges", item),
+      this.#figure(item.edges_url, `${name}, edges`, "Edges", item, "edge-ink"),
     );
     // Pointer users click the pictures; keyboard users have the "View full size" button.
     pair.addEventListener("click", () => this.onOpen(item, view));
@@ -133,9 +152,10 @@ export class Gallery {
     return card;
   }
 
-  #figure(src, alt, caption, item) {
+  #figure(src, alt, caption, item, className = "") {
     const figure = document.createElement("figure");
     const image = document.createElement("img");
+    image.className = className;
     image.src = src;
     image.alt = alt;
     image.width = item.width;
@@ -148,24 +168,34 @@ export class Gallery {
     return figure;
   }
 
-  async #delete(item, card, name) {
+  // The card goes at once; the delete is sent only when its "Undo" has expired.
+  #delete(item, card, name) {
+    const neighbour = card.nextElementSibling ?? card.previousElementSibling;
+    card.remove();
+    this.#refresh();
+    this.onDeleted(item, this.newest());
+    this.undoBar.offer(`${name} deleted.`, {
+      undo: () => {
+        this.#insert(card);
+        card.querySelector("h3").focus();
+        announce(`${name} restored.`);
+      },
+      commit: ({ leaving }) => this.#deleteNow(item, card, name, leaving),
+      focusAfter: () => (neighbour?.isConnected ? neighbour.querySelector("h3") : this.heading),
+    });
+  }
+
+  async #deleteNow(item, card, name, leaving) {
     try {
-      await deleteImage(item.id);
+      await deleteImage(item.id, { keepalive: leaving });
     } catch (error) {
       if (error.status !== 404) {
+        this.#insert(card);
         this.onError(`Could not delete ${name}: ${error.message}`);
         return;
       }
     }
     forgetName(item.id);
     this.items.delete(item.id);
-    // Keyboard users keep their place: focus moves to the next card, or the heading.
-    const neighbour = card.nextElementSibling ?? card.previousElementSibling;
-    const nextFocus = neighbour?.querySelector("h3") ?? this.heading;
-    card.remove();
-    this.#refresh();
-    nextFocus.focus();
-    announce(`${name} deleted.`);
-    this.onDeleted(item, this.newest());
   }
 }

@@ -1,12 +1,13 @@
 // Wires the page: everything it checks or offers comes from /api/config first.
 
-import { fetchConfig, rerunImage, uploadUnlessKnown } from "./api.js";
+import { UploadCancelled, fetchConfig, rerunImage, uploadUnlessKnown } from "./api.js";
 import { announce } from "./announcer.js";
 import { Gallery } from "./gallery.js";
 import { fileProblem, formatBytes, formatList, mediaTypes } from "./limits.js";
 import { describeParams, fileInfo, rememberName } from "./names.js";
 import { Preview } from "./preview.js";
 import { Settings } from "./settings.js";
+import { UndoBar } from "./undo.js";
 import { UploadList } from "./uploads.js";
 import { Viewer } from "./viewer.js";
 
@@ -20,57 +21,80 @@ function showMessage(text) {
   if (text) announce(text);
 }
 
-const viewer = new Viewer();
 const uploads = new UploadList(byId("uploads"), fileInput);
 const gallery = new Gallery({
   list: byId("gallery"),
   emptyNote: byId("gallery-empty"),
   loadMoreButton: byId("load-more"),
   heading: byId("gallery-title"),
+  undoBar: new UndoBar(),
   onError: showMessage,
   onRerun: rerun,
-  onOpen: (item, opener) => viewer.open(item, fileInfo(item).name, opener),
+  onOpen: (item, opener) => viewer.open(item, opener),
   onDeleted: (item, newest) => preview?.imageDeleted(item, newest),
 });
+const viewer = new Viewer({ name: (item) => fileInfo(item).name, neighbour: (item, delta) => gallery.neighbour(item, delta) });
 let config = null;
 let settings = null;
 let preview = null;
 
-// Files chosen, dropped or pasted before the config has arrived wait for it.
+// "8 done, 1 refused": one polite sentence per batch, not one per file. Cancellations
+// were announced when the user cancelled; a batch of only those says nothing more.
+function batchSummary(outcomes) {
+  const count = (kind) => outcomes.filter((outcome) => outcome === kind).length;
+  const parts = ["done", "already done", "refused"]
+    .filter((kind) => count(kind) > 0)
+    .map((kind) => `${count(kind)} ${kind}`);
+  return parts.length ? `${parts.join(", ")}.` : "";
+}
+
+// Files chosen, dropped or pasted before the config has arrived wait for it. Finished
+// uploads join the gallery without moving the page or the focus.
 async function uploadFiles(files) {
   if (!(await ready)) return;
   showMessage("");
   const params = settings.read();
-  for (const file of files) {
+  const outcomes = files.map((file) => {
     const name = file.name || "pasted image";
     const problem = fileProblem(file, config);
     if (problem) {
       uploads.reject(name, file.size, problem);
-      continue;
+      return "refused";
     }
-    uploads
+    return uploads
       .add(name, file.size, (onProgress) => uploadUnlessKnown(file, name, params, onProgress))
       .then((item) => {
         rememberName(item.id, name, file.size);
         preview.select(item);
-        const state = item.cached ? "was already done" : "is ready";
-        gallery.showResult(item, { message: `${name} ${state}: ${describeParams(item.params)}.` });
+        gallery.showResult(item);
+        return item.cached ? "already done" : "done";
       })
-      .catch(() => {}); // the row already shows why, and the announcer said it
+      .catch((error) => (error instanceof UploadCancelled ? "cancelled" : "refused"));
+  });
+  const summary = batchSummary(await Promise.all(outcomes));
+  if (summary) announce(summary);
+}
+
+// Re-run and Keep store a result; its card takes focus, which brings it into view.
+async function storeResult(source, params, { rerun = false } = {}) {
+  const { name, bytes } = fileInfo(source);
+  const message = rerun
+    ? `Re-run of ${name} ready: ${describeParams(params)}.`
+    : `${name} kept with ${describeParams(params)}.`;
+  try {
+    const result = await rerunImage(source.id, params);
+    rememberName(result.id, name, bytes);
+    gallery.showResult(result, { focus: true, message });
+    return result;
+  } catch (error) {
+    showMessage(`Could not keep ${name} with these settings: ${error.message}`);
+    return null;
   }
 }
 
 async function rerun(item) {
-  const params = settings.read();
-  const { name, bytes } = fileInfo(item);
-  try {
-    const result = await rerunImage(item.id, params);
-    rememberName(result.id, name, bytes);
-    preview.select(item);
-    gallery.showResult(result, { focus: true, message: `Re-run of ${name} ready: ${describeParams(params)}.` });
-  } catch (error) {
-    showMessage(`Could not re-run ${name}: ${error.message}`);
-  }
+  const result = await storeResult(item, settings.read(), { rerun: true });
+  if (result) preview.select(result);
 }
 
 function wireDropZone() {
@@ -113,7 +137,8 @@ async function start() {
   fileInput.accept = mediaTypes(config).join(",");
   byId("limits").textContent = `${formatList(config)}, up to ${formatBytes(config.max_upload_bytes)} each.`;
   settings = new Settings(config, () => preview.settingsChanged());
-  preview = new Preview({ settings, gallery, onError: showMessage });
+  gallery.defaults = settings.defaults();
+  preview = new Preview({ settings, onKeep: storeResult });
   gallery.loadMore().then(() => {
     const newest = gallery.newest();
     if (newest && !preview.source) preview.select(newest);

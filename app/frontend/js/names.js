@@ -39,6 +39,19 @@ export function describeParams(params) {
   return `low ${params.low}, high ${params.high}, blur ${params.blur}`;
 }
 
+export function sameParams(a, b) {
+  return a.low === b.low && a.high === b.high && a.blur === b.blur;
+}
+
+// What a result's params change from the defaults, as a card's title says it:
+// "low 70 / high 300", or "" for the defaults themselves.
+export function paramsChange(params, defaults) {
+  return Object.keys(defaults)
+    .filter((name) => params[name] !== defaults[name])
+    .map((name) => `${name} ${params[name]}`)
+    .join(" / ");
+}
+
 // "harbour.jpg" with low 30, high 90, blur 3 downloads as "harbour-edges-low30-high90-blur3.png".
 export function downloadName(name, params) {
   const stem = name.replace(/\.[^.]+$/, "") || "image";

@@ -1,6 +1,11 @@
-// The three sliders, their ranges and defaults taken from /api/config's "params".
+// The three settings, each a slider and a number field kept in step; ranges and defaults
+// come from /api/config's "params", and the last values are remembered across reloads.
 
 const NAMES = ["low", "high", "blur"];
+const STORAGE_KEY = "canny-settings";
+// Page Up / Page Down move a twentieth of the range, never less than a step; Chromium's own page
+// step for a range input is a tenth of it, too coarse for the thresholds.
+const PAGE_SHARE = 0.05;
 const byId = (id) => document.getElementById(id);
 
 export class Settings {
@@ -8,41 +13,89 @@ export class Settings {
     this.ranges = config.params;
     this.onChange = onChange;
     for (const name of NAMES) {
-      const input = byId(name);
       const range = this.ranges[name];
-      input.min = String(range.min);
-      input.max = String(range.max);
-      input.step = range.odd ? "2" : "1";
-      input.value = String(range.default);
-      input.addEventListener("input", () => this.#changed(name));
-      this.#show(name);
+      const step = range.odd ? 2 : 1;
+      for (const input of [byId(name), byId(`${name}-number`)]) {
+        input.min = String(range.min);
+        input.max = String(range.max);
+        input.step = String(step);
+      }
+      byId(name).addEventListener("input", () => this.#changed(name, byId(name).value));
+      byId(name).addEventListener("keydown", (event) => this.#pageKey(event, name, step));
+      // A typed number applies when it is complete (change), not at each digit typed.
+      byId(`${name}-number`).addEventListener("change", (event) => this.#changed(name, event.target.value));
     }
+    this.set(this.#remembered() ?? this.defaults());
   }
 
-  // Range inputs clamp to min, max and step themselves, and #changed keeps low <= high,
-  // so whatever the sliders show is a valid set of params.
+  defaults() {
+    return Object.fromEntries(NAMES.map((name) => [name, this.ranges[name].default]));
+  }
+
   read() {
     return Object.fromEntries(NAMES.map((name) => [name, Number(byId(name).value)]));
   }
 
   set(params) {
-    for (const name of NAMES) {
-      byId(name).value = String(params[name]);
-      this.#show(name);
+    for (const name of NAMES) this.#put(name, params[name]);
+    this.#save();
+  }
+
+  // Values remembered by an earlier visit, if they still fit today's ranges.
+  #remembered() {
+    try {
+      const saved = JSON.parse(localStorage.getItem(STORAGE_KEY));
+      const fits = NAMES.every((name) => this.#valid(name, saved?.[name]));
+      return fits && saved.low <= saved.high ? saved : null;
+    } catch {
+      return null;
     }
   }
 
-  // The thresholds push each other so low <= high always holds while sliding.
-  #changed(name) {
-    const low = byId("low");
-    const high = byId("high");
-    if (name === "low" && Number(low.value) > Number(high.value)) high.value = low.value;
-    if (name === "high" && Number(high.value) < Number(low.value)) low.value = high.value;
-    for (const each of NAMES) this.#show(each);
+  #valid(name, value) {
+    const { min, max, odd } = this.ranges[name];
+    return Number.isInteger(value) && value >= min && value <= max && (!odd || value % 2 === 1);
+  }
+
+  #save() {
+    try {
+      localStorage.setItem(STORAGE_KEY, JSON.stringify(this.read()));
+    } catch {
+      // storage full or disabled: the settings simply start from the defaults next time
+    }
+  }
+
+  #pageKey(event, name, step) {
+    if (event.key !== "PageUp" && event.key !== "PageDown") return;
+    event.preventDefault();
+    const { min, max } = this.ranges[name];
+    const page = Math.max(step, Math.round(((max - min) * PAGE_SHARE) / step) * step);
+    const delta = event.key === "PageUp" ? page : -page;
+    this.#changed(name, Number(byId(name).value) + delta);
+  }
+
+  // Any value is brought into range and onto a step; the thresholds push each other so
+  // that low <= high always holds, whichever control moved.
+  #changed(name, raw) {
+    this.#put(name, this.#fit(name, Number(raw)));
+    const low = Number(byId("low").value);
+    const high = Number(byId("high").value);
+    if (name === "low" && low > high) this.#put("high", low);
+    if (name === "high" && high < low) this.#put("low", high);
+    this.#save();
     this.onChange();
   }
 
-  #show(name) {
-    byId(`${name}-value`).textContent = byId(name).value;
+  #fit(name, value) {
+    const { min, max, odd, default: fallback } = this.ranges[name];
+    if (!Number.isFinite(value)) return Number(byId(name).value) || fallback;
+    let fitted = Math.min(max, Math.max(min, Math.round(value)));
+    if (odd && fitted % 2 === 0) fitted = fitted + 1 <= max ? fitted + 1 : fitted - 1;
+    return fitted;
+  }
+
+  #put(name, value) {
+    byId(name).value = String(value);
+    byId(`${name}-number`).value = String(value);
   }
 }

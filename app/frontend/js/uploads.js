@@ -20,9 +20,9 @@ export class UploadList {
   }
 
   // A file refused before upload still gets a row, so its reason is read next to its name.
+  // Nothing is announced per file: the page announces each batch once.
   reject(name, bytes, problem) {
     this.#fail(this.#row(name, bytes), problem);
-    announce(`${name}: ${problem}`);
   }
 
   // start(onProgress) begins the upload and returns {done, cancel}.
@@ -69,7 +69,6 @@ export class UploadList {
           return;
         }
         this.#fail(row, error.message);
-        announce(`${row.name}: ${error.message}`);
         job.reject(error);
         this.#finished();
       });

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,20 +39,27 @@ class ComposeStack:
         registry_image: str,
         image_tag: str,
         gateway_port: int,
+        overrides: tuple[Path, ...] = (),
+        settings: Mapping[str, str] | None = None,
     ) -> None:
+        """`overrides`: compose files merged over app/compose.yaml, as deploy.sh's
+        COMPOSE_FILE adds them; `settings`: variables the droplet's .env would hold."""
         self.daemon = daemon
         self.compose = compose
         self.project = project
         self.url = f"http://127.0.0.1:{gateway_port}"
+        self.files = (COMPOSE_FILE, *overrides)
         self.env = {
             **daemon.env,
+            **(settings or {}),
             "REGISTRY_IMAGE": registry_image,
             "IMAGE_TAG": image_tag,
             "GATEWAY_PUBLISH": f"127.0.0.1:{gateway_port}",
         }
 
     def run(self, *args: str, timeout: float = 180) -> str:
-        command = [self.compose, "-p", self.project, "-f", str(COMPOSE_FILE), *args]
+        files = [argument for path in self.files for argument in ("-f", str(path))]
+        command = [self.compose, "-p", self.project, *files, *args]
         return run_checked(command, env=self.env, timeout=timeout, cwd=COMPOSE_FILE.parent)
 
     def up(self) -> None:

@@ -2,9 +2,13 @@
 (`gitlab-ci-local --preview`: extends, anchors and defaults applied)."""
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 
-from tests.integration.gitlab.conftest import REPO_ROOT, jobs
+import yaml
+
+from ci import reap_pipeline, stack_name
+from tests.integration.gitlab.conftest import PIPELINE, REPO_ROOT, check_pipeline_schema, jobs
 
 GITLAB_DOC = (REPO_ROOT / "docs" / "gitlab.md").read_text()
 PROD_RUNNER_TAG = "$CANNY_PROD_RUNNER_TAG"
@@ -17,6 +21,11 @@ def pulumi_jobs(pipeline: dict) -> dict[str, dict]:
         for name, job in jobs(pipeline).items()
         if isinstance(job.get("image"), dict) and job["image"]["name"] == "$PULUMI_IMAGE"
     }
+
+
+def needed(job: dict) -> set[str]:
+    """Names of the jobs a job needs (gitlab-ci-local expands `needs` to mappings)."""
+    return {need["job"] if isinstance(need, dict) else need for need in job.get("needs") or []}
 
 
 def commands(job: dict) -> str:
@@ -127,3 +136,121 @@ def test_image_builds_ask_for_a_runner_buildah_can_run_on(expanded_pipeline: dic
         assert job.get("tags") == [BUILD_RUNNER_TAG], f"{name} runs on {job.get('tags')}"
     assert expanded_pipeline["variables"]["CANNY_BUILD_RUNNER_TAG"]
     assert "`CANNY_BUILD_RUNNER_TAG`" in GITLAB_DOC and "seccomp" in GITLAB_DOC
+
+
+# GitLab's default job timeout is the project's, 60 minutes unless changed, and a runner's
+# maximum timeout caps every job (https://docs.gitlab.com/ci/yaml/#timeout).
+GITLAB_DEFAULT_TIMEOUT_MINUTES = 60
+
+
+def minutes(timeout: str) -> int:
+    amount, unit = timeout.split()
+    assert unit in ("minute", "minutes"), f"write Pulumi timeouts in minutes, not {timeout!r}"
+    return int(amount)
+
+
+def test_every_pulumi_job_ends_before_gitlab_or_the_runner_kills_it(
+    expanded_pipeline: dict,
+) -> None:
+    """A killed update leaves the stack locked; an explicit timeout makes the limit known."""
+    for name, job in pulumi_jobs(expanded_pipeline).items():
+        assert "timeout" in job, f"{name} has no explicit timeout"
+        assert minutes(job["timeout"]) < GITLAB_DEFAULT_TIMEOUT_MINUTES, name
+
+
+def test_every_stack_has_a_manual_recovery_job_holding_its_lock(expanded_pipeline: dict) -> None:
+    all_jobs = jobs(expanded_pipeline)
+    recoveries = {
+        "recover_prod": "deploy_prod",
+        "recover_test": "deploy_test",
+        "recover_review": "review",
+    }
+    for recover, deploy in recoveries.items():
+        job = all_jobs[recover]
+        assert "python -m ci.stack_recovery" in commands(job), recover
+        assert job["resource_group"] == all_jobs[deploy]["resource_group"], recover
+        assert {rule.get("when") for rule in job["rules"]} <= {"manual", "never"}, recover
+        assert job.get("needs") == [], f"{recover} must run when everything else failed"
+    assert "recover_prod" in GITLAB_DOC and "pulumi cancel" in GITLAB_DOC
+
+
+def test_no_job_but_a_deploy_keeps_an_environment_with_auto_stop_alive(
+    expanded_pipeline: dict,
+) -> None:
+    """Since GitLab 18.0 `action: prepare` and `access` reset the auto-stop timer
+    (gitlab-org/gitlab#437133): a preview or the nightly reaper would keep `test` for ever."""
+    all_jobs = jobs(expanded_pipeline)
+    auto_stopping = {
+        job["environment"]["name"]
+        for job in all_jobs.values()
+        if isinstance(job.get("environment"), dict) and "auto_stop_in" in job["environment"]
+    }
+    assert auto_stopping == {"test", "review/$CI_COMMIT_REF_SLUG"}
+    for name, job in all_jobs.items():
+        environment = job.get("environment") or {}
+        if environment.get("name") in auto_stopping:
+            assert environment.get("action") not in ("prepare", "access"), name
+
+
+def test_the_review_smoke_test_runs_only_after_its_deploy_succeeded(
+    expanded_pipeline: dict,
+) -> None:
+    """review is manual and allowed to fail, and GitLab runs a job that `needs` such a job
+    even when it failed: the smoke test is a later line of review's own script."""
+    all_jobs = jobs(expanded_pipeline)
+    script = all_jobs["review"]["script"]
+    deploy = next(i for i, line in enumerate(script) if "ci.pulumi_cli up" in line)
+    smoke = next(i for i, line in enumerate(script) if "ci.smoke" in line)
+    assert deploy < smoke, script
+    followers = [name for name, job in all_jobs.items() if "review" in needed(job)]
+    assert followers == [], f"{followers} would run after a failed review"
+
+
+def test_production_deploys_the_images_develop_built_and_tested(expanded_pipeline: dict) -> None:
+    """Built once on develop, tagged `tested-<SHA>` only after test's smoke test passed,
+    and exactly that tag previewed and deployed to prod."""
+    all_jobs = jobs(expanded_pipeline)
+    deploy = needed(all_jobs["deploy_prod"])
+    assert "release_images" in deploy, deploy
+    assert not {"build_backend", "build_gateway"} & deploy, deploy
+    assert "python -m ci.release_images --output" in commands(all_jobs["release_images"])
+    promote = all_jobs["promote_tested"]
+    assert needed(promote) == {"verify_test", "build_backend", "build_gateway"}
+    assert "python -m ci.release_images --promote --built image-digests" in commands(promote)
+    for build in ("build_backend", "build_gateway"):
+        assert '--digestfile "image-digests/$IMAGE_NAME"' in commands(all_jobs[build])
+        assert "image-digests/" in all_jobs[build]["artifacts"]["paths"]
+    tested = '--image-tag "tested-$CI_COMMIT_SHA"'
+    assert tested in commands(all_jobs["deploy_prod"])
+    assert tested in commands(all_jobs["preview_prod"])
+
+
+def test_prod_s_diff_is_posted_on_the_release_before_anyone_plays_the_deploy(
+    expanded_pipeline: dict,
+) -> None:
+    all_jobs = jobs(expanded_pipeline)
+    preview = commands(all_jobs["preview_prod"])
+    assert "ci.pulumi_cli preview --stack" in preview
+    assert "python -m ci.merge_request_note --preview-file preview.json" in preview
+    assert "preview_prod" in needed(all_jobs["deploy_prod"])
+    assert "`CANNY_RELEASE_NOTE_TOKEN`" in GITLAB_DOC
+
+
+def test_the_reaper_s_child_pipeline_is_valid_and_locks_like_the_review_jobs(
+    expanded_pipeline: dict, tmp_path: Path, require_tool: Callable[[str], str]
+) -> None:
+    all_jobs = jobs(expanded_pipeline)
+    assert "--child-pipeline reap-pipeline.yml" in commands(all_jobs["reap"])
+    assert "ci.pulumi_cli destroy" not in commands(all_jobs["reap"])
+    trigger = all_jobs["reap_stacks"]["trigger"]
+    assert trigger["include"] == [{"artifact": "reap-pipeline.yml", "job": "reap"}], trigger
+    child = tmp_path / "reap-pipeline.yml"
+    reap_pipeline.write(["test-feature-gone"], child, PIPELINE)
+    result = check_pipeline_schema(require_tool("check-jsonschema"), child)
+    assert result.returncode == 0, result.stdout + result.stderr
+    job = yaml.safe_load(child.read_text())["reap test-feature-gone"]
+    review_group = all_jobs["review"]["resource_group"]
+    assert review_group == "review/$CI_COMMIT_REF_SLUG"
+    assert job["resource_group"] == review_group.replace(
+        "$CI_COMMIT_REF_SLUG", stack_name.ref_slug("feature/gone")
+    )

@@ -44,14 +44,26 @@ RELEASE_REQUEST = MERGE_REQUEST | {
     "CI_MERGE_REQUEST_SOURCE_BRANCH_NAME": "develop",
     "CI_MERGE_REQUEST_TARGET_BRANCH_NAME": "production",
 }
+FORK_REQUEST = MERGE_REQUEST | {
+    "CI_PROJECT_ID": "1001",
+    "CI_MERGE_REQUEST_SOURCE_PROJECT_ID": "2002",
+    "CI_MERGE_REQUEST_SOURCE_PROJECT_PATH": "someone/canny-platform",
+}
+SAME_PROJECT = {"CI_PROJECT_ID": "1001", "CI_MERGE_REQUEST_SOURCE_PROJECT_ID": "1001"}
 BUILD = [("check", AUTO, False), ("build_backend", AUTO, False), ("build_gateway", AUTO, False)]
-REVIEW = [("review", MANUAL, True), ("stop_review", MANUAL, True), ("verify_review", AUTO, False)]
+# The review's smoke test runs inside `review`: a verify job needing a manual job that may
+# fail would run after a failed deploy.
+REVIEW = [("review", MANUAL, True), ("stop_review", MANUAL, True), ("recover_review", MANUAL, True)]
 
 SCENARIOS = {
     "push to a feature branch": (Pipeline("feature/login"), [*BUILD, *REVIEW]),
     "merge request": (
-        Pipeline("feature/login", MERGE_REQUEST, unset=("CI_COMMIT_BRANCH",)),
+        Pipeline("feature/login", MERGE_REQUEST | SAME_PROJECT, unset=("CI_COMMIT_BRANCH",)),
         [*BUILD, ("preview_test", AUTO, False), *REVIEW],
+    ),
+    "merge request from a fork": (
+        Pipeline("feature/login", FORK_REQUEST, unset=("CI_COMMIT_BRANCH",)),
+        [("check", AUTO, False), ("fork_notice", AUTO, False)],
     ),
     "merge request develop into production": (
         Pipeline("develop", RELEASE_REQUEST, unset=("CI_COMMIT_BRANCH",)),
@@ -63,24 +75,30 @@ SCENARIOS = {
             *BUILD,
             ("deploy_test", AUTO, False),
             ("stop_test", MANUAL, True),
+            ("recover_test", MANUAL, True),
             ("verify_test", AUTO, False),
+            ("promote_tested", AUTO, False),
         ],
     ),
+    # Nothing is built: production deploys develop's images. deploy_prod waits for a
+    # person (manual, not allowed to fail: the pipeline blocks until it is played).
     "push to production": (
         Pipeline("production"),
         [
-            *BUILD,
+            ("check", AUTO, False),
+            ("release_images", AUTO, False),
             ("preview_prod", AUTO, False),
-            ("deploy_prod", AUTO, False),
+            ("deploy_prod", MANUAL, False),
+            ("recover_prod", MANUAL, True),
         ],
     ),
     "schedule on develop": (
         Pipeline("develop", {"CI_PIPELINE_SOURCE": "schedule"}),
-        [("reap", AUTO, False)],
+        [("reap", AUTO, False), ("reap_stacks", AUTO, False)],
     ),
     "schedule on production": (
         Pipeline("production", {"CI_PIPELINE_SOURCE": "schedule"}),
-        [("reap", AUTO, False)],
+        [("reap", AUTO, False), ("reap_stacks", AUTO, False)],
     ),
     "tag": (
         Pipeline(
@@ -122,7 +140,7 @@ def test_job_set(
     jobs = [(row["name"], row["when"], row["allowFailure"] == "true") for row in rows]
     assert jobs == expected, f"gitlab-ci-local listed:\n{table}"
     # gitlab-ci-local's own --validate-dependency-chain rejects any `needs` on a manual job,
-    # which verify_review and the stop jobs have on purpose; this is the same check without
+    # which review and deploy_prod have on purpose; this is the same check without
     # that limit: every job a listed job needs is in the pipeline too.
     listed = {row["name"] for row in rows}
     for row in rows:

@@ -1,7 +1,7 @@
 """Prod's destroy, rehearsed on the remote side: after an `up` (to compose), the remote
 steps' `delete` commands run newest first, and nothing the stdin steps wrote may be left on
 the first droplet: not the bucket's key in `.env`, not the Alertmanager secret (issue 24,
-item 4; on today's main no step has a `delete`).
+item 4; before it no step had a `delete`, and all three were left).
 
 Takes about 20 s (two droplets, one `up`, the deletes).
 """
@@ -30,7 +30,6 @@ def _left(droplet: Droplet) -> list[str]:
 
 
 @pytest.mark.docker
-@pytest.mark.xfail(strict=True, reason="fixed on issue-24-deploy-fixes: delete commands")
 def test_destroy_leaves_no_secret_the_steps_wrote(two_droplets: list[Droplet]) -> None:
     rehearsal = Rehearsal("prod", two_droplets, overrides=OVERRIDES, log=lambda line: None)
     rehearsal.up("destroy", runs_step=_before_compose)

@@ -2,11 +2,12 @@
 in the Spaces stand-in, the load balancer with the program's health check in front; then
 `ci/smoke.py` through the balancer over HTTPS.
 
-On today's main the backends sit only on compose's `internal` network, so with
-CANNY_STORAGE=s3 `/readyz` cannot reach Spaces, `docker compose up --wait` fails and with
-it the first droplet's compose-up step: the xfail below (issue 24, item 3).
+Before the backends had egress (issue 24, item 3) this failed at the first droplet's
+compose-up: with CANNY_STORAGE=s3 `/readyz` could not reach Spaces from compose's
+`internal` network, and `docker compose up --wait` exited with "dependency failed to start:
+container canny-backend-1-1 is unhealthy".
 
-Takes about 3-4 minutes with the image cache warm (build, push, pull, compose, smoke).
+Takes about 5 minutes with the image cache warm (build, push, pull, compose twice, smoke).
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from collections.abc import Iterator
 import pytest
 
 from infra.rehearse.environment import Environment
-from infra.rehearse.remote_steps import StepError
 from infra.rehearse.smoke import run_smoke
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(1200)]
@@ -41,9 +41,6 @@ def _wait_for_rotation(env: Environment, count: int) -> None:
     assert len(env.balancer.in_rotation()) == count, env.balancer.in_rotation()
 
 
-@pytest.mark.xfail(
-    strict=True, raises=StepError, reason="fixed on issue-24-deploy-fixes: backends' egress"
-)
 def test_first_up_then_smoke_through_the_balancer(prod: Environment) -> None:
     prod.rehearsal.up(TAG)
     _wait_for_rotation(prod, 2)

@@ -12,7 +12,7 @@ $FAKE_STATE_DIR steer the answers:
   cloud_init      "<status> <exit code>" for `cloud-init status` (default: "done 0")
   cloud_init_wait seconds `cloud-init status --wait` takes before it answers (default 0)
 gitlab-runner records the CI_SERVER_TOKEN it was given as "token_env" and `register` adds a
-runner named --name to the --config file, as the real one does.
+runner named --name to the --config file, as the real one does; `unregister` takes it out.
   up_fails_for    image tags whose `compose up` exits 1 (a release that never starts)
   unhealthy_for   image tags whose containers all report "unhealthy" once up
 """
@@ -97,10 +97,15 @@ def cloud_init(args: list[str]) -> int:
 
 
 def gitlab_runner(args: list[str]) -> int:
-    if args[:1] == ["register"]:
-        config, name = args[args.index("--config") + 1], args[args.index("--name") + 1]
-        with Path(config).open("a", encoding="utf-8") as handle:
-            handle.write(f'[[runners]]\n  name = "{name}"\n  token = "glrt-fake"\n')
+    if args[:1] not in (["register"], ["unregister"]):
+        return 0
+    config, name = Path(args[args.index("--config") + 1]), args[args.index("--name") + 1]
+    block = f'[[runners]]\n  name = "{name}"\n  token = "glrt-fake"\n'
+    if args[0] == "register":
+        with config.open("a", encoding="utf-8") as handle:
+            handle.write(block)
+    else:
+        config.write_text(config.read_text(encoding="utf-8").replace(block, ""), encoding="utf-8")
     return 0
 
 

@@ -45,6 +45,13 @@ def test_another_runner_name_is_registered_beside(remote_host):
     assert len(remote_host.calls("gitlab-runner")) == 2
 
 
+def test_a_shell_executor_is_refused(remote_host):
+    """A shell job runs on the droplet as gitlab-runner, next to the metadata service."""
+    result = register(remote_host, f"{TOKEN}\n", "https://gitlab.example.com n shell debian:12")
+    assert result.exit_status == 64 and "executor shell refused" in result.stderr
+    assert not remote_host.calls("gitlab-runner")
+
+
 def test_no_token_on_stdin_is_refused(remote_host):
     result = register(remote_host, "")
     assert result.exit_status == 64 and "no runner token on stdin" in result.stderr

@@ -17,9 +17,11 @@ def deploy(host, tag: str, stdin: str = "", env: str = "COMPOSE_PROFILES=monitor
     return host.run(f"{env} bash {script} {IMAGE} {tag}", stdin=stdin)
 
 
-def gate(host, url: str):
+def gate(host, url: str, rejoin: str | None = None):
     script = shlex.quote(str(host.app_dir / "bin" / "gate.sh"))
     settings = f"CANNY_GATE_URL={shlex.quote(url)} CANNY_GATE_TIMEOUT=2 CANNY_GATE_INTERVAL=0.5"
+    if rejoin is not None:
+        settings += f" CANNY_GATE_REJOIN_SECONDS={shlex.quote(rejoin)}"
     return host.run(f"{settings} bash {script}")
 
 
@@ -60,6 +62,7 @@ def test_deploy_logs_in_with_password_on_stdin_then_pulls_and_waits(remote_host)
         "COMPOSE_PROFILES": "monitoring",
         "CANNY_TRUSTED_PROXIES": "",
         "METRICS_BIND": "",
+        "COMPOSE_FILE": "compose.yaml",
     }
     assert (remote_host.app_dir / "image_tag").read_text() == "tag-1\n"
     assert not (remote_host.app_dir / "image_tag.previous").exists()
@@ -204,6 +207,23 @@ def test_gate_passes_when_all_healthy_and_the_gateway_answers(remote_host, gatew
     result = gate(remote_host, gateway_url)
     assert result.ok, result.stderr
     assert "every service healthy" in result.stdout
+
+
+def test_gate_waits_for_the_load_balancer_after_passing(remote_host, gateway_url):
+    """Behind a balancer the gate passes only once the balancer can have counted the droplet
+    healthy again, so the next droplet of the roll restarts only after that."""
+    started = time.monotonic()
+    result = gate(remote_host, gateway_url, rejoin="2")
+    waited = time.monotonic() - started
+    assert result.ok, result.stderr
+    assert "waiting 2s for the load balancer" in result.stdout, result.stdout
+    assert waited >= 2, f"the gate returned after {waited:.1f}s"
+
+
+def test_gate_refuses_a_wait_that_is_not_whole_seconds(remote_host, gateway_url):
+    result = gate(remote_host, gateway_url, rejoin="1m")
+    assert result.exit_status == 64, result
+    assert "CANNY_GATE_REJOIN_SECONDS must be a whole number" in result.stderr
 
 
 @pytest.mark.parametrize(

@@ -52,6 +52,9 @@ def test_a_deploy_keeps_the_key_and_adds_the_bucket_settings(remote_host):
         "CANNY_RESULTS_BUCKET_URL": (
             "https://fra1.digitaloceanspaces.com/canny-prod-results-example-com"
         ),
+        # The backends' route out to the bucket (tests/integration/containers/
+        # test_bucket_storage.py runs it for real).
+        "COMPOSE_FILE": "compose.yaml:compose.bucket-egress.yaml",
     }
     assert stat.S_IMODE((remote_host.app_dir / ".env").stat().st_mode) == 0o600
 
@@ -70,3 +73,11 @@ def test_stdin_without_both_values_changes_nothing(remote_host):
     assert result.exit_status == 65, result
     assert "two stdin lines" in result.stderr
     assert not (remote_host.app_dir / ".env").exists()
+
+
+def test_results_back_on_the_droplet_drop_the_bucket_route(remote_host):
+    """Moving results from a bucket to the droplet's disk takes the backends' egress away."""
+    assert deploy(remote_host, "tag-1", env="CANNY_STORAGE=s3").ok
+    assert env_file(remote_host)["COMPOSE_FILE"] == "compose.yaml:compose.bucket-egress.yaml"
+    assert deploy(remote_host, "tag-2", env="CANNY_STORAGE=file").ok
+    assert env_file(remote_host)["COMPOSE_FILE"] == "compose.yaml"

@@ -3,7 +3,9 @@ stand-in host."""
 
 import json
 import os
+import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -95,6 +97,10 @@ def test_an_unreachable_host_fails_with_the_reason(capsys: pytest.CaptureFixture
 # component does on the host (infra/deploy.py: deploy.sh with the pinned tag, then gate.sh)
 # over the real sshd, and, like Pulumi, records its inputs (tag and deploy id) in its state
 # only when the whole update succeeded, and does nothing when they equal the state's.
+# With `--event-log FILE` it writes engine events as Pulumi does (sdk/go/common/apitype/
+# events.go): a planning resourcePreEvent in the preview pass, an executed one before it
+# runs the deploy. A `refuse` file in its state makes `up` fail before any step runs, the
+# way a lock (no events at all) or a mandatory policy violation (preview events only) does.
 STAND_IN_PULUMI = """\
 #!{python}
 import json, os, shlex, sys
@@ -104,6 +110,14 @@ from ci.ssh import SshTarget, run, session
 state = Path(os.environ["FAKE_PULUMI_DIR"])
 args = sys.argv[1:]
 words = [arg for arg in args if not arg.startswith("-")]
+event_log = args[args.index("--event-log") + 1] if "--event-log" in args else None
+DEPLOY_URN = "urn:pulumi:prod::canny::canny:infra:Deploy$command:remote:Command::deploy"
+
+def event(planning):
+    if event_log and os.environ.get("PULUMI_DEBUG_COMMANDS") == "true":
+        pre = {{"metadata": {{"op": "replace", "urn": DEPLOY_URN}}, "planning": planning}}
+        with open(event_log, "a") as log:
+            log.write(json.dumps({{"resourcePreEvent": pre}}) + "\\n")
 if words[:2] == ["config", "set"]:
     sys.stdin.read()
 elif words[:2] == ["stack", "ls"]:
@@ -123,8 +137,21 @@ elif words[:1] == ["up"]:
     if inputs_file.exists() and json.loads(inputs_file.read_text()) == inputs:
         sys.exit(0)
     tag = inputs["imageTag"]
+    refuse = state / "refuse"
+    if refuse.exists():
+        if refuse.read_text() == "policy":
+            event(planning=True)
+            print("error: preview failed: mandatory policy violation", file=sys.stderr)
+        else:
+            print("error: the stack is currently locked by 1 lock(s).", file=sys.stderr)
+        sys.exit(255)
+    event(planning=True)
+    event(planning=False)
     with (state / "ups.log").open("a") as log:
         log.write(tag + "\\n")
+    where = {{"cwd": os.getcwd(), "PYTHONPATH": os.environ.get("PYTHONPATH")}}
+    with (state / "up-dirs.jsonl").open("a") as log:
+        log.write(json.dumps(where) + "\\n")
     app = os.environ["FAKE_APP_DIR"]
     target = SshTarget("127.0.0.1", os.environ["FAKE_USER"], int(os.environ["FAKE_PORT"]),
                        Path(os.environ["FAKE_KEY"]))
@@ -149,11 +176,17 @@ class ProdStack:
     environ: dict[str, str]
 
     def release(
-        self, tag: str, monkeypatch: pytest.MonkeyPatch, smoke_fails: bool, job: str = "1"
+        self,
+        tag: str,
+        monkeypatch: pytest.MonkeyPatch,
+        smoke_fails: bool,
+        job: str = "1",
+        commit: str | None = None,
     ) -> int:
+        """Release `tag`, which is the commit too unless `commit` is given."""
         monkeypatch.setattr(prod_release, "smoke_test", lambda url, wait: 1 if smoke_fails else 0)
-        environ = {**self.environ, "CI_COMMIT_SHA": tag, "CI_JOB_ID": job}
-        return prod_release.main(["--smoke-wait", "0"], environ)
+        environ = {**self.environ, "CI_COMMIT_SHA": commit or tag, "CI_JOB_ID": job}
+        return prod_release.main(["--smoke-wait", "0", "--image-tag", tag], environ)
 
     def state_tag(self) -> str:
         return json.loads((self.state / "inputs.json").read_text())["imageTag"]
@@ -163,6 +196,15 @@ class ProdStack:
 
     def ups(self) -> list[str]:
         return (self.state / "ups.log").read_text().split()
+
+    def up_dirs(self) -> list[dict]:
+        """Where each `up` that deployed ran, and the PYTHONPATH it had."""
+        lines = (self.state / "up-dirs.jsonl").read_text().splitlines()
+        return [json.loads(line) for line in lines]
+
+    def refuse_updates(self, kind: str) -> None:
+        """Make every later `up` fail before it changes anything: "lock" or "policy"."""
+        (self.state / "refuse").write_text(kind)
 
 
 @pytest.fixture
@@ -231,6 +273,26 @@ def test_a_broken_release_returns_prod_to_the_previous_tag_and_fails(
     assert ups[-1]["image_tag"] == "good-1"
 
 
+@pytest.mark.parametrize("kind", ["lock", "policy"])
+def test_a_release_that_never_started_leaves_prod_alone_and_says_so(
+    prod_stack: ProdStack,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    kind: str,
+) -> None:
+    """A locked stack or a policy violation: no rollback (it would fail on the same lock or
+    redeploy what is known to be good), and no "prod may be down" either."""
+    assert prod_stack.release("good-1", monkeypatch, smoke_fails=False, job="1") == 0
+    prod_stack.refuse_updates(kind)
+    assert prod_stack.release("bad-2", monkeypatch, smoke_fails=False, job="2") == 1
+    err = capsys.readouterr().err
+    assert "RELEASE bad-2 FAILED before it changed anything" in err, err
+    assert "Prod is untouched and still runs good-1" in err, err
+    assert "rolling" not in err and "may be down" not in err, err
+    assert prod_stack.ups() == ["good-1"], "nothing may be deployed, not even a rollback"
+    assert (prod_stack.state_tag(), prod_stack.host_tag()) == ("good-1", "good-1")
+
+
 def test_a_failed_first_release_has_nothing_to_return_to(
     prod_stack: ProdStack, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -250,3 +312,43 @@ def test_retrying_the_failed_job_really_deploys_again(
     assert prod_stack.release("new-2", monkeypatch, smoke_fails=False, job="3") == 0
     assert prod_stack.ups() == ["good-1", "new-2", "good-1", "new-2"]
     assert (prod_stack.state_tag(), prod_stack.host_tag()) == ("new-2", "new-2")
+
+
+def commit_release(git: str, repo: Path, name: str) -> str:
+    """A commit whose stack file says which release it is; returns its SHA (CI's image tag)."""
+    (repo / "Pulumi.prod.yaml").write_text(f"config:\n  canny:release: {name}\n")
+    identity = ["-c", "user.name=ci", "-c", "user.email=ci@example.invalid"]
+    subprocess.run([git, "-C", str(repo), "add", "Pulumi.prod.yaml"], check=True)
+    subprocess.run([git, *identity, "-C", str(repo), "commit", "-q", "-m", name], check=True)
+    head = subprocess.run(
+        [git, "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+    )
+    return head.stdout.strip()
+
+
+def test_the_rollback_runs_the_previous_release_s_own_program_and_stack_file(
+    prod_stack: ProdStack,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    require_tool: Callable[[str], str],
+) -> None:
+    """Not the failed commit's program with only the tag changed: a combination nobody ran."""
+    git = require_tool("git")
+    repo = tmp_path / "clone"
+    subprocess.run([git, "init", "-q", "-b", "production", str(repo)], check=True)
+    monkeypatch.chdir(repo)
+    good = commit_release(git, repo, "good")
+    good_tag = f"tested-{good}"
+    assert prod_stack.release(good_tag, monkeypatch, smoke_fails=False, job="1", commit=good) == 0
+    bad = commit_release(git, repo, "bad")
+    bad_tag = f"tested-{bad}"
+    assert prod_stack.release(bad_tag, monkeypatch, smoke_fails=True, job="2", commit=bad) == 1
+    assert prod_stack.ups() == [good_tag, bad_tag, good_tag]
+    release_dir, failed_dir, rollback_dir = (Path(up["cwd"]) for up in prod_stack.up_dirs())
+    assert release_dir == failed_dir == repo
+    assert rollback_dir != repo, "the rollback ran the failed commit's program"
+    assert "canny:release: good" in (rollback_dir / "Pulumi.prod.yaml").read_text()
+    assert prod_stack.up_dirs()[-1]["PYTHONPATH"].split(os.pathsep)[0] == str(rollback_dir)
+    assert (prod_stack.state_tag(), prod_stack.host_tag()) == (good_tag, good_tag)
+    assert f"rolling prod back to release {good_tag} as a whole" in capsys.readouterr().out

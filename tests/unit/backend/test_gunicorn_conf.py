@@ -185,3 +185,22 @@ def test_the_master_does_not_import_the_app(metrics_dir: Path) -> None:
     assert canny_modules <= MASTER_MODULES, f"the master imported {canny_modules - MASTER_MODULES}"
     assert "canny.images_api" not in modules and "canny.app_factory" not in modules
     assert not {"cv2", "numpy"} & modules, "the master must not load OpenCV or numpy"
+
+
+def test_gunicorn_builds_no_access_log_for_the_app_to_discard(metrics_dir: Path) -> None:
+    """With `logconfig_dict` set, gunicorn's own Logger.access builds every request's log
+    atoms (it reads the response, the request and the environment) for a logger with no
+    handler; the configured logger class does nothing there."""
+    from gunicorn.config import Config
+    from gunicorn.glogging import Logger
+
+    conf = runpy.run_path(str(CONF))
+    config = Config()
+    for name in ("logger_class", "logconfig_dict", "accesslog", "errorlog", "loglevel"):
+        config.set(name, conf[name])
+    logger = config.logger_class(config)
+    assert isinstance(logger, Logger)
+    no_request = SimpleNamespace()  # any attribute gunicorn's atoms read would fail
+    assert logger.access(no_request, no_request, {}, None) is None
+    with pytest.raises(AttributeError):
+        Logger(config).access(no_request, no_request, {}, None)

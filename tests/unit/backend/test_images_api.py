@@ -646,3 +646,46 @@ def test_lookup_is_not_taken_for_an_id(client: FlaskClient) -> None:
     refused = client.delete("/api/images/lookup")
     assert refused.status_code == 405
     assert error_code(refused) == "method_not_allowed"
+
+
+def test_preview_answers_the_edges_as_png_and_stores_nothing(
+    client: FlaskClient, upload: Upload, settings: Settings, shapes_png: bytes
+) -> None:
+    source = upload(shapes_png).get_json()
+    before = visible_files(settings.results_dir)
+    response = client.get(f"/api/images/{source['id']}/preview.png?low=20&high=60&blur=3")
+    assert response.status_code == 200, response.get_data(as_text=True)
+    assert response.mimetype == "image/png"
+    assert response.headers["Cache-Control"] == images_api.PRIVATE_CACHE_CONTROL
+    expected = sample_images.reference_edges(shapes_png, low=20, high=60, blur=3)
+    assert np.array_equal(sample_images.decode_png(response.data), expected)
+    assert visible_files(settings.results_dir) == before, "a preview must leave nothing behind"
+    listed = client.get("/api/images").get_json()["items"]
+    assert [item["id"] for item in listed] == [source["id"]]
+
+
+@pytest.mark.parametrize(
+    ("query", "code"),
+    [
+        ("low=300&high=200", "invalid_params"),
+        ("blur=4", "invalid_params"),
+        ("Low=20", "invalid_request"),
+    ],
+)
+def test_preview_with_bad_params_is_400(
+    client: FlaskClient, upload: Upload, shapes_png: bytes, query: str, code: str
+) -> None:
+    source = upload(shapes_png).get_json()
+    response = client.get(f"/api/images/{source['id']}/preview.png?{query}")
+    assert response.status_code == 400
+    assert error_code(response) == code
+
+
+def test_preview_of_another_owners_image_is_404(
+    app: Flask, upload: Upload, shapes_png: bytes
+) -> None:
+    source = upload(shapes_png).get_json()
+    stranger = app.test_client()
+    response = stranger.get(f"/api/images/{source['id']}/preview.png?low=20")
+    assert response.status_code == 404
+    assert error_code(response) == "not_found"

@@ -58,8 +58,13 @@ def test_every_id_in_a_path_is_described_by_its_pattern(document: dict[str, Any]
         for parameter in operation["parameters"]
         if parameter["in"] == "path"
     ]
-    assert len(described) == 3, "get, delete and re-run take an id"
+    assert len(described) == 4, "get, delete, re-run and preview take an id"
     assert all(schema == {"type": "string", "pattern": "^[0-9a-f]{32}$"} for schema in described)
+
+
+def test_the_preview_is_documented_as_a_png(document: dict[str, Any]) -> None:
+    answer = document["paths"]["/api/images/{image_id}/preview.png"]["get"]["responses"]["200"]
+    assert list(answer["content"]) == ["image/png"]
 
 
 def test_answers_are_what_the_documented_models_accept(

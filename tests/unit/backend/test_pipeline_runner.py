@@ -59,3 +59,39 @@ def test_children_never_load_pydantic(runner: PipelineRunner) -> None:
     maps = Path(f"/proc/{pid}/maps").read_text()
     assert "cv2" in maps, "the child has loaded the pipeline"
     assert "pydantic" not in maps, "the child loaded pydantic"
+
+
+def _threads_and_minor_faults(pid: int) -> tuple[int, int]:
+    """The process's thread count and minor page faults so far (proc(5): stat field 10)."""
+    threads = len(os.listdir(f"/proc/{pid}/task"))
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return threads, int(stat.rsplit(")", 1)[1].split()[7])
+
+
+@pytest.mark.parametrize("opencv_threads", [1, 2])
+def test_a_pipeline_child_is_tuned_like_the_reference(opencv_threads: int) -> None:
+    """The child, not only its gunicorn worker, gets the pipeline's tuning: OpenCV's thread
+    count from the settings (a pool of its own would cost a 4K image tens of ms), and the
+    malloc thresholds that keep a 1080p image's buffers for the next upload instead of
+    faulting about 2,500 pages in again. Read from outside the child: its threads in /proc,
+    and the page faults of repeated runs (the fewest of three: the kernel may reclaim pages
+    between runs, which only ever adds faults)."""
+    jpeg = sample_images.encode(sample_images.shapes(width=1920, height=1080), "jpeg")
+    runner = PipelineRunner(
+        budget_seconds=30, processes=1, pixel_budget=1920 * 1080, opencv_threads=opencv_threads
+    )
+    runner.start()
+    try:
+        [pid] = runner.child_pids()
+        runner.run(jpeg, EdgeParams(), pixels=1920 * 1080)
+        faults = []
+        for _ in range(3):
+            _, before = _threads_and_minor_faults(pid)
+            runner.run(jpeg, EdgeParams(), pixels=1920 * 1080)
+            threads, after = _threads_and_minor_faults(pid)
+            faults.append(after - before)
+    finally:
+        runner.close()
+    # OpenCV's pool runs `threads - 1` workers beside the calling thread.
+    assert threads == opencv_threads, f"the child runs {threads} threads"
+    assert min(faults) < 300, f"the child faulted {faults} pages per 1080p image"

@@ -1,9 +1,9 @@
 """A stand-in `pulumi` executable: the real CLI cannot be installed here.
 
-It records every invocation (arguments, the stdin of `config set`, whether PULUMI_STACK
-and the Spaces secret reached it, and the folder it ran in) and answers
-`stack ls --json`, `stack output --json`, `whoami --json` and `preview --json` with canned
-JSON.
+It records every invocation (arguments, the stdin of `config set`, whether PULUMI_STACK,
+the Spaces secret, AWS_REGION and PULUMI_DEBUG_COMMANDS reached it, and the folder it ran
+in) and answers `stack ls --json`, `stack output --json`, `whoami --json`, `preview --json`,
+`stack export` and `stack history --json` with canned JSON.
 """
 
 import json
@@ -26,6 +26,8 @@ record = {{
     "stdin": stdin,
     "PULUMI_STACK": os.environ.get("PULUMI_STACK"),
     "SPACES_SECRET_ACCESS_KEY": os.environ.get("SPACES_SECRET_ACCESS_KEY"),
+    "AWS_REGION": os.environ.get("AWS_REGION"),
+    "PULUMI_DEBUG_COMMANDS": os.environ.get("PULUMI_DEBUG_COMMANDS"),
     "cwd": os.getcwd(),
 }}
 with open(os.path.join(state, "calls.jsonl"), "a") as log:
@@ -39,10 +41,14 @@ answers = {{
     "stack output": "outputs.json",
     "preview": "preview.json",
     "whoami": "whoami.json",
+    "stack export": "export.json",
 }}
 for prefix, name in answers.items():
     if " ".join(words).startswith(prefix):
         sys.stdout.write(open(os.path.join(state, name)).read())
+if words[:2] == ["stack", "history"]:
+    histories = json.load(open(os.path.join(state, "histories.json")))
+    print(json.dumps(histories.get(args[args.index("--stack") + 1], [])))
 """
 
 # The shape of `pulumi preview --json` (pulumi/pulumi pkg/backend/display/json.go).
@@ -65,6 +71,7 @@ class FakePulumi:
         self.state = state
         self.set_stacks([])
         self.set_outputs({})
+        self.set_histories({})
         (state / "preview.json").write_text(json.dumps(PREVIEW_JSON))
         (state / "whoami.json").write_text(json.dumps(WHOAMI))
 
@@ -73,6 +80,18 @@ class FakePulumi:
 
     def set_outputs(self, outputs: dict) -> None:
         (self.state / "outputs.json").write_text(json.dumps(outputs))
+
+    def set_histories(self, histories: dict[str, list[dict]]) -> None:
+        """What `stack history --stack NAME --json` answers, per stack."""
+        (self.state / "histories.json").write_text(json.dumps(histories))
+
+    def set_export(self, resources: list[dict]) -> None:
+        """What `stack export` answers (for every stack): a deployment with these resources."""
+        export = {"version": 3, "deployment": {"resources": resources}}
+        (self.state / "export.json").write_text(json.dumps(export))
+
+    def set_preview(self, preview: dict) -> None:
+        (self.state / "preview.json").write_text(json.dumps(preview))
 
     def fail_on(self, words: str) -> None:
         """Make invocations starting with `words` (e.g. `stack rm`, `up`) exit non-zero."""

@@ -35,3 +35,19 @@ def test_release_and_rollback_get_their_own_deploy_ids(
         ["canny:imageTag=new-2", "canny:deployId=900-release"],
         ["canny:imageTag=old-1", "canny:deployId=900-rollback"],
     ]
+
+
+def test_an_update_that_failed_before_any_step_is_not_rolled_back(
+    fake_pulumi: FakePulumi, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The stand-in writes no engine events, as Pulumi when the stack is locked."""
+    fake_pulumi.set_stacks([{"name": "prod"}])
+    fake_pulumi.set_outputs({"url": "http://203.0.113.7", "ip": "203.0.113.7", "imageTag": "old-1"})
+    fake_pulumi.fail_on("up")
+    assert release(CI_JOB_ID="901") == 1
+    ups = [call for call in fake_pulumi.calls() if call[0] == "up"]
+    assert len(ups) == 1, "a rollback would fail on the same lock, or redeploy what runs"
+    assert "--event-log" in ups[0]
+    err = capsys.readouterr().err
+    assert "FAILED before it changed anything" in err and "still runs old-1" in err, err
+    assert "may be down" not in err

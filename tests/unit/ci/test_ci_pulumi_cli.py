@@ -1,6 +1,8 @@
+import re
 import subprocess
 import sys
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
@@ -57,6 +59,76 @@ def test_up_on_prod_uses_the_default_stack_config(fake_pulumi: FakePulumi) -> No
     assert up[:3] == ["up", "--stack", "prod"]
 
 
+def test_only_prod_refreshes_before_it_updates(fake_pulumi: FakePulumi) -> None:
+    """Drift made by hand on prod is read back before the update plans."""
+    fake_pulumi.set_outputs(OUTPUTS)
+    fake_pulumi.set_stacks([{"name": "prod"}, {"name": "test"}])
+    assert run_wrapper("up", "-s", "prod", **SPACES_KEY) == 0
+    assert run_wrapper("up", "-s", "test") == 0
+    ups = {call[2]: call for call in fake_pulumi.calls() if call[0] == "up"}
+    assert "--refresh" in ups["prod"], ups["prod"]
+    assert "--refresh" not in ups["test"], ups["test"]
+
+
+def test_an_event_log_is_asked_for_with_the_variable_that_unhides_it(
+    fake_pulumi: FakePulumi, tmp_path: Path
+) -> None:
+    fake_pulumi.set_outputs(OUTPUTS)
+    environ = job_environ(CI_COMMIT_SHA=SHA)
+    pulumi_cli.run("up", "test", environ, event_log=tmp_path / "events.jsonl")
+    (up,) = [record for record in fake_pulumi.records() if record["args"][0] == "up"]
+    log_flag = up["args"].index("--event-log")
+    assert up["args"][log_flag + 1] == str(tmp_path / "events.jsonl")
+    assert up["PULUMI_DEBUG_COMMANDS"] == "true"
+
+
+SPACES_STATE = "s3://canny-state?endpoint=fra1.digitaloceanspaces.com&s3ForcePathStyle=true"
+
+
+def test_a_spaces_state_url_without_a_region_gets_the_endpoint_s_region(
+    fake_pulumi: FakePulumi,
+) -> None:
+    """Without a region Pulumi's S3 client fails every call with MissingRegion."""
+    fake_pulumi.set_outputs(OUTPUTS)
+    assert run_wrapper("up", "--stack", "test", PULUMI_BACKEND_URL=SPACES_STATE) == 0
+    regions = {record["AWS_REGION"] for record in fake_pulumi.records()}
+    assert regions == {"fra1"}, regions
+
+
+@pytest.mark.parametrize(
+    "variables",
+    [
+        {"PULUMI_BACKEND_URL": SPACES_STATE + "&region=fra1"},
+        {"PULUMI_BACKEND_URL": SPACES_STATE, "AWS_REGION": "nyc3"},
+        {"PULUMI_BACKEND_URL": "https://api.pulumi.com"},
+    ],
+)
+def test_a_region_the_user_gave_is_left_alone(
+    fake_pulumi: FakePulumi, variables: dict[str, str]
+) -> None:
+    fake_pulumi.set_outputs(OUTPUTS)
+    assert run_wrapper("up", "--stack", "test", **variables) == 0
+    regions = {record["AWS_REGION"] for record in fake_pulumi.records()}
+    assert regions == {variables.get("AWS_REGION")}, regions
+
+
+def test_an_s3_state_url_without_any_region_is_refused_before_pulumi_runs(
+    fake_pulumi: FakePulumi, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = "s3://canny-state?endpoint=s3.example.net&s3ForcePathStyle=true"
+    assert run_wrapper("up", "--stack", "test", PULUMI_BACKEND_URL=url) == 3
+    assert "add `&region=<region>`" in capsys.readouterr().err
+    assert fake_pulumi.calls() == []
+
+
+def test_the_documented_state_url_carries_its_region() -> None:
+    docs = (Path(__file__).resolve().parents[3] / "docs" / "gitlab.md").read_text()
+    (url,) = re.findall(r"`(s3://[^`]+)`", docs)
+    query = parse_qs(urlsplit(url).query)
+    assert query["region"] == ["fra1"], url
+    assert query["endpoint"] == ["fra1.digitaloceanspaces.com"], url
+
+
 @pytest.mark.parametrize("command", ["up", "preview"])
 def test_ci_never_creates_prod(
     fake_pulumi: FakePulumi, command: str, capsys: pytest.CaptureFixture[str]
@@ -106,7 +178,26 @@ def test_preview_saves_the_diff_and_prints_a_summary(
     assert "userData" in (tmp_path / "diff.json").read_text()
     out = capsys.readouterr().out
     assert "    create: 3\n    same: 12\n    update: 1\n" in out, out
-    assert "userData" not in out, "the full diff belongs in the artifact, not the log"
+    # The resources and the names of their changed properties, for a person to read.
+    assert "    create canny:infra:Host test-host\n" in out, out
+    assert "    update digitalocean:index/droplet:Droplet test-host-droplet (userData)\n" in out
+
+
+def test_the_printed_diff_never_shows_a_value(
+    fake_pulumi: FakePulumi, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Values may be secrets: the log names properties, the artifact holds the rest."""
+    step = {
+        "op": "update",
+        "urn": "urn:pulumi:test::canny::command:remote:Command::deploy",
+        "detailedDiff": {"environment": {"kind": "update"}},
+        "newState": {"inputs": {"environment": {"REGISTRY_PASSWORD": "hunter2-secret"}}},
+    }
+    fake_pulumi.set_preview({"steps": [step], "changeSummary": {"update": 1}})
+    assert run_wrapper("preview", "--stack", "test") == 0
+    out = capsys.readouterr().out
+    assert "    update command:remote:Command deploy (environment)\n" in out, out
+    assert "hunter2-secret" not in out
 
 
 @pytest.mark.parametrize("stack", ["test", "test-a"])

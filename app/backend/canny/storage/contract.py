@@ -20,6 +20,9 @@ from canny.image_format import EXTENSIONS
 ID_PATTERN = re.compile(r"[0-9a-f]{32}")
 CURSOR_PATTERN = re.compile(r"\d{8}T\d{12}Z-[0-9a-f]{32}")
 SHA256_PATTERN = re.compile(r"[0-9a-f]{64}")
+# Results per listing page: the default, and the most a client may ask for.
+LIST_LIMIT_DEFAULT = 20
+LIST_LIMIT_MAX = 100
 CREATED_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 
 Metadata = dict[str, Any]

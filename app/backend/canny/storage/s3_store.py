@@ -30,6 +30,7 @@ from canny.errors import InvalidRequestError, StorageUnavailableError
 from canny.image_format import ACCEPTED_FORMATS, EXTENSIONS
 from canny.storage.contract import (
     CURSOR_PATTERN,
+    LIST_LIMIT_DEFAULT,
     SHA256_PATTERN,
     Metadata,
     is_valid_id,
@@ -69,9 +70,9 @@ _NOT_FOUND = {"NoSuchKey", "404", "NotFound"}
 # Character-wise inversion within [0-9a-f] (0<->f, 1<->e, ..., 9<->6, a<->5): it reverses
 # the order of each position and is its own inverse; `T`, `Z` and `-` stay in place.
 _INVERT = str.maketrans("0123456789abcdef", "fedcba9876543210")
-# Parallel GETs of one page's index objects: a page costs the same number of requests,
-# in about the time of one.
-_PAGE_FETCHERS = 8
+# Parallel GETs of one page's index objects: a default page costs the same number of
+# requests in two round trips, the LIST and one wave of GETs.
+_PAGE_FETCHERS = LIST_LIMIT_DEFAULT
 
 
 def inverted(cursor: str) -> str:
@@ -254,9 +255,20 @@ class S3Store:
     ) -> None:
         """A PUT is atomic (a reader sees the old object or the new one, never part of it)
         and the images go first, so no listed or fetched id lacks them; what an
-        interrupted save left is overwritten by the retry, which computes the same id."""
-        for stored in self.result_objects(metadata, original, extension, edges_png, view_png):
-            self.put(stored)
+        interrupted save left is overwritten by the retry, which computes the same id.
+
+        Three round trips to the bucket, not one per object: the images and `<id>.json`
+        together, then the index entry, then the marker (the order `result_objects`
+        explains). Spaces is tens of milliseconds from a droplet, so each sequential PUT
+        would add that much to every upload (docs/performance.md, "Results in a bucket")."""
+        *independent, index, marker = self.result_objects(
+            metadata, original, extension, edges_png, view_png
+        )
+        with ThreadPoolExecutor(max_workers=len(independent)) as pool:
+            # list() waits for every PUT and raises the first failure.
+            list(pool.map(self.put, independent))
+        self.put(index)
+        self.put(marker)
 
     def put(self, stored: StoredObject) -> None:
         self._put(stored.key, stored.body, **stored.headers)
