@@ -28,7 +28,9 @@ def test_stack(rehearsal_tools: None) -> Iterator[Environment]:
 def test_first_up_serves_uploads_from_the_droplet(test_stack: Environment) -> None:
     droplet = test_stack.rehearsal.droplets[0]
     smoke = run_smoke(f"http://{droplet.address}", None)
-    assert smoke.returncode == 0, smoke.stdout + smoke.stderr
+    assert smoke.returncode == 0 and "smoke test passed" in smoke.stdout, (
+        smoke.stdout + smoke.stderr
+    )
     env_file = (droplet.app_dir / ".env").read_text()
     assert "CANNY_STORAGE=file" in env_file
     assert f"IMAGE_TAG={TAG}" in env_file
