@@ -21,7 +21,12 @@ class Service:
 
     def __init__(self, run_dir: Path) -> None:
         self.stack = LocalStack(
-            run_dir, 0, upload_rate=UNLIMITED_RATE, upload_burst=UNLIMITED_BURST
+            run_dir,
+            0,
+            upload_rate=UNLIMITED_RATE,
+            upload_burst=UNLIMITED_BURST,
+            connections_per_key=UNLIMITED_BURST,
+            connections_per_address=UNLIMITED_BURST,
         )
         self.peak_worker_rss_mb = 0.0
         self._cpu = GroupCpu()

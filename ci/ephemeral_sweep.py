@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import requests
 
-from ci import stack_name
+from infra import stack_name
 
 API_URL = "https://api.digitalocean.com"
 EPHEMERAL_TAG = "ephemeral"

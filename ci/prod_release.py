@@ -36,7 +36,8 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from ci import pulumi_cli, release_checkout, stack_name, update_outcome
+from ci import pulumi_cli, release_checkout, update_outcome
+from infra import stack_name
 
 IMAGE_TAG_OUTPUT = "imageTag"
 RELEASE_EVENTS = Path("release-events.jsonl")

@@ -1,5 +1,5 @@
 """The one way CI jobs call the Pulumi CLI: `python -m ci.pulumi_cli COMMAND --stack NAME`
-(or `--branch BRANCH`, which names the stack the way ci.stack_name does).
+(or `--branch BRANCH`, which names the stack the way infra.stack_name does).
 
 It selects the stack (creating only test stacks: a missing prod means a wrong backend or
 token, and creating it would build a second production), gives test stacks the shared
@@ -26,8 +26,9 @@ from pathlib import Path
 
 import yaml
 
-from ci import preview_diff, stack_name, state_backend, update_outcome
+from ci import preview_diff, state_backend, update_outcome
 from ci.ssh import KEY_FILE_ENV
+from infra import stack_name
 from infra.image_tag import is_image_tag
 from infra.stack_defaults import stack_defaults
 
@@ -106,7 +107,7 @@ def secret_values(environ: Mapping[str, str]) -> dict[str, str]:
 
 def stack_config(stack: str, directory: Path = Path()) -> dict[str, object]:
     """The `config:` of the stack's file (Pulumi.test.yaml or Pulumi.<stack>.yaml), or {}."""
-    path = directory / (stack_name.config_file(stack) or f"Pulumi.{stack}.yaml")
+    path = directory / stack_name.stack_file(stack)
     if not path.is_file():
         return {}
     document = yaml.safe_load(path.read_text()) or {}

@@ -10,7 +10,7 @@ of that stack and no deploy starts during it.
 
 The jobs are made from the `.pulumi` template of .gitlab-ci.yml itself (its image, cache,
 timeout and before_script), so they install and run Pulumi exactly as every other Pulumi
-job does. A stack whose branch slug was shortened for Pulumi (ci/stack_name.py, over
+job does. A stack whose branch slug was shortened for Pulumi (infra/stack_name.py, over
 REVIEW_SLUG_MAX_LENGTH) has no resource group it can be mapped back to; its job runs
 without one and says so (a slug of the full length may have been, so it counts too).
 """
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import yaml
 
-from ci import stack_name
+from infra import stack_name
 
 PIPELINE_FILE = Path(".gitlab-ci.yml")
 TEMPLATE = ".pulumi"

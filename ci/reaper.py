@@ -25,7 +25,8 @@ from pathlib import Path
 
 import requests
 
-from ci import ephemeral_sweep, open_merge_requests, pulumi_cli, reap_pipeline, stack_name
+from ci import ephemeral_sweep, open_merge_requests, pulumi_cli, reap_pipeline
+from infra import stack_name
 
 
 @dataclass(frozen=True)

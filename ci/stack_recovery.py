@@ -25,7 +25,8 @@ import subprocess
 import sys
 from collections.abc import Mapping, Sequence
 
-from ci import pulumi_cli, stack_name
+from ci import pulumi_cli
+from infra import stack_name
 
 
 def recovery_lines(stack: str) -> list[list[str]]:

@@ -73,10 +73,10 @@ CLOSED_REGIONS = frozenset({"ams2", "nyc2", "sfo1"})
 REGIONS = frozenset(region.value for region in digitalocean.Region) - CLOSED_REGIONS
 CLOUD_INIT_TIMEOUT_DEFAULT = 900
 MAX_DROPLETS = 10
-# Where results live: `volume` on the droplet (a DigitalOcean Volume on prod), `spaces` in
-# a Spaces bucket shared by every droplet (infra/results_bucket.py), which is what more
-# than one droplet needs.
-RESULTS_STORES = ("volume", "spaces")
+# Where results live: `disk`, the droplet's own disk (test stacks: gone with the droplet);
+# `volume`, a DigitalOcean Volume that outlives the droplet (prod); `spaces`, a Spaces bucket
+# shared by every droplet (infra/results_bucket.py), which is what more than one droplet needs.
+RESULTS_STORES = ("disk", "volume", "spaces")
 RETENTION_DAYS_DEFAULT = 30
 _IMAGE_TAG_HINT = "CI sets the commit SHA: pulumi config set canny:imageTag <sha>"
 
@@ -108,10 +108,23 @@ def is_documentation_network(network: ipaddress.IPv4Network | ipaddress.IPv6Netw
     )
 
 
-def results_store_problem(store: str, region: str) -> str | None:
-    """Why a results store cannot serve the stack, or None when it can."""
+def results_store_problem(store: str, region: str, production: bool) -> str | None:
+    """Why a results store cannot serve the stack, or None when it can.
+
+    `volume` once also named a test stack's own disk; such a stack file now gets an error
+    naming `disk` rather than a Volume it never asked for (and pays for)."""
     if store not in RESULTS_STORES:
         return f"{store!r} is not one of {', '.join(RESULTS_STORES)}"
+    if store == "volume" and not production:
+        return (
+            "test stacks get no Volume: `disk` keeps results on the droplet's own disk (what "
+            "`volume` meant on test stacks before), `spaces` in a bucket"
+        )
+    if store == "disk" and production:
+        return (
+            "prod's results must outlive its droplet: `volume` keeps them on a DigitalOcean "
+            "Volume, `spaces` in a bucket"
+        )
     if store == "spaces" and region not in SPACES_REGIONS:
         return f"region {region!r} has no Spaces; use one of {', '.join(sorted(SPACES_REGIONS))}"
     return None
@@ -366,7 +379,9 @@ class ResultsStoreConfig(ComponentConfig):
     @field_validator("results_store")
     @classmethod
     def _store_serves_region(cls, store: str, info: ValidationInfo) -> str:
-        reason = results_store_problem(store, info.data.get("region", ""))
+        reason = results_store_problem(
+            store, info.data.get("region", ""), bool(info.data.get("production"))
+        )
         if reason:
             raise problem(reason)
         return store
@@ -383,8 +398,8 @@ class ResultsStoreConfig(ComponentConfig):
 
     @property
     def on_volume(self) -> bool:
-        """Prod keeps results on a DigitalOcean Volume unless they live in Spaces."""
-        return self.production and self.results_store == "volume"
+        """Only prod accepts `volume` (results_store_problem)."""
+        return self.results_store == "volume"
 
 
 class RunnerSettings(BaseModel):

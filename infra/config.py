@@ -16,7 +16,6 @@ from typing import Any
 import pulumi
 from pydantic import BaseModel, ConfigDict, ValidationError, ValidationInfo, field_validator
 
-from ci.stack_name import PROD_STACK, is_stack_name
 from infra.component_config import (
     SUPPORTED_IMAGES,
     AlertsConfig,
@@ -34,6 +33,7 @@ from infra.component_config import (
 )
 from infra.config_types import Secret, problem
 from infra.stack_defaults import stack_defaults
+from infra.stack_name import PROD_STACK, is_stack_name
 
 __all__ = [
     "PROD_STACK",
@@ -117,7 +117,7 @@ class StackSettings(BaseModel):
         if count > 1 and results is not None and not results.spaces:
             problems.append(
                 f"{count} droplets need shared results storage: set canny:resultsStore spaces "
-                "(with `volume` each droplet would list only its own uploads)"
+                f"(with `{results.results_store}` each droplet would list only its own uploads)"
             )
         if problems:
             raise problem("; ".join(problems), key="dropletCount")

@@ -225,8 +225,8 @@ def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _arguments(argv)
-    config_file = args.config_file or default_config_file(args.stack)
     try:
+        config_file = args.config_file or default_config_file(args.stack)
         stack_config = read_stack_config(config_file)
         config, stand_ins = plan_config(stack_config.values, stack_config.secure_keys)
         config, for_prod = prod_stand_ins(args.stack, config)

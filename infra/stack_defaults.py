@@ -4,12 +4,12 @@ program without importing Pulumi.
 
 Prod: a fleet of two droplets behind the load balancer, results in Spaces (the only store
 every droplet shares), never ephemeral. Test stacks: one droplet, no balancer, results on its
-disk, so review stacks stay cheap.
+own disk (`disk`), so review stacks stay cheap.
 """
 
 from __future__ import annotations
 
-from ci.stack_name import PROD_STACK
+from infra.stack_name import PROD_STACK, TEST_STACK
 
 STACK_DEFAULTS = {
     PROD_STACK: {
@@ -18,15 +18,15 @@ STACK_DEFAULTS = {
         "loadBalancer": "true",
         "resultsStore": "spaces",
     },
-    "test": {
+    TEST_STACK: {
         "ephemeral": "true",
         "dropletCount": "1",
         "loadBalancer": "false",
-        "resultsStore": "volume",
+        "resultsStore": "disk",
     },
 }
 
 
 def stack_defaults(stack: str) -> dict[str, str]:
     """The `canny:` defaults (keys without the namespace) of the named stack."""
-    return STACK_DEFAULTS[PROD_STACK if stack == PROD_STACK else "test"]
+    return STACK_DEFAULTS[PROD_STACK if stack == PROD_STACK else TEST_STACK]

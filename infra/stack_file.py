@@ -8,6 +8,8 @@ from typing import Any
 
 import yaml
 
+from infra import stack_name
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -23,9 +25,12 @@ class StackConfig:
 
 
 def default_config_file(stack: str) -> Path:
-    """`test-<slug>` review stacks share Pulumi.test.yaml (CI passes --config-file)."""
-    base = "test" if stack.startswith("test-") else stack
-    return REPO_ROOT / f"Pulumi.{base}.yaml"
+    """The file `pulumi` reads for the stack: infra.stack_name decides which (CI passes it
+    with --config-file)."""
+    try:
+        return REPO_ROOT / stack_name.stack_file(stack)
+    except ValueError as error:
+        raise StackFileError(str(error)) from None
 
 
 def read_stack_config(path: Path) -> StackConfig:

@@ -76,6 +76,8 @@ class LocalStack:
         results_dir: Path | None = None,
         upload_rate: str = "5r/s",
         upload_burst: int = 20,
+        connections_per_key: int = 2,
+        connections_per_address: int = 8,
         max_upload_bytes: int | None = None,
         trusted_proxies: Sequence[str] = (),
         storage_env: Mapping[str, str] | None = None,
@@ -94,6 +96,8 @@ class LocalStack:
         self.backends = [Backend("backend-1", free_port()), Backend("backend-2", free_port())]
         self.upload_rate = upload_rate
         self.upload_burst = upload_burst
+        self.connections_per_key = connections_per_key
+        self.connections_per_address = connections_per_address
         self.max_upload_bytes = max_upload_bytes or _backend_upload_limit()
         self.trusted_proxies = tuple(trusted_proxies)
         # The backends' CANNY_STORAGE / CANNY_S3_* (and boto3 credential) variables, so
@@ -281,6 +285,8 @@ class LocalStack:
             "CANNY_MAX_BODY": str(gateway_body_limit(self.max_upload_bytes)),
             "CANNY_UPLOAD_RATE": self.upload_rate,
             "CANNY_UPLOAD_BURST": str(self.upload_burst),
+            "CANNY_UPLOAD_CONNECTIONS_PER_KEY": str(self.connections_per_key),
+            "CANNY_UPLOAD_CONNECTIONS_PER_ADDRESS": str(self.connections_per_address),
             "CANNY_PID_FILE": str(self.state_dir / "nginx.pid"),
             "CANNY_TEMP_DIR": str(self.scratch_dir / "temp"),
             "CANNY_ACCESS_LOG": str(self.access_log),

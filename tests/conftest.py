@@ -54,13 +54,28 @@ def free_port() -> int:
 
 
 @pytest.fixture
-def local_stack(tmp_path: Path, require_tool: Callable[[str], str]) -> Iterator[LocalStack]:
+def no_owner_quota(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Backends started in this test keep any number of results per owner key (they take
+    their settings from the environment): load tests store thousands under one key."""
+    monkeypatch.setenv("CANNY_OWNER_MAX_RESULTS", "0")
+
+
+@pytest.fixture
+def local_stack(
+    tmp_path: Path, require_tool: Callable[[str], str], no_owner_quota: None
+) -> Iterator[LocalStack]:
     """The whole app (nginx gateway, two gunicorn backends) on a free 127.0.0.1 port,
     state in tmp_path, stopped after the test. The upload rate limit is raised far above
-    what a bounded test sends, so load and fault tests measure failures, not 429s."""
+    what a bounded test sends, and so are the uploads in flight per key and address and
+    the results per key, so load and fault tests measure failures, not 429s or 507s."""
     require_tool("nginx")
     stack = LocalStack(
-        tmp_path / "stack", pick_free_port(), upload_rate="1000r/s", upload_burst=1000
+        tmp_path / "stack",
+        pick_free_port(),
+        upload_rate="1000r/s",
+        upload_burst=1000,
+        connections_per_key=1000,
+        connections_per_address=1000,
     )
     with stack:
         yield stack

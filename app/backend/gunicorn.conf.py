@@ -3,7 +3,7 @@
 Values come from CANNY_* environment variables through canny.settings.ServerSettings
 (see docs/api.md, "Settings"); gunicorn's own
 GUNICORN_CMD_ARGS still overrides anything here. PROMETHEUS_MULTIPROC_DIR is set first:
-prometheus_client reads it when imported (by the app, or the JSON log formatter).
+prometheus_client reads it when imported (by the app in each worker).
 """
 
 import gc
@@ -21,7 +21,7 @@ metrics_dir = Path(
     os.environ.get("PROMETHEUS_MULTIPROC_DIR") or tempfile.mkdtemp(prefix="canny-metrics-")
 )
 os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
-# Must exist before the JSON log formatter below imports the app (and its metrics).
+# Must exist before a worker imports the app (and its metrics).
 metrics_dir.mkdir(parents=True, exist_ok=True)
 
 
@@ -61,7 +61,7 @@ loglevel = server.log_level.lower()
 logconfig_dict = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"json": {"()": "canny.request_log.JsonFormatter"}},
+    "formatters": {"json": {"()": "canny.json_logs.JsonFormatter"}},
     "handlers": {
         "stderr": {
             "class": "logging.StreamHandler",
@@ -95,10 +95,10 @@ def post_worker_init(worker: Worker) -> None:
     OpenCV: seconds that no upload should wait; see canny.pipeline_runner).
 
     Then take what the worker has loaded (Flask, OpenCV, numpy, the app) out of the
-    collector's reach: each full collection walked all of it, 15-30 ms during which the
-    worker answered nobody (3 in 800 uploads over two workers); frozen, under 2 ms. Nothing of
-    that is garbage, and what requests allocate is still collected."""
-    from canny.images_api import pipeline_runner
+    collector's reach: each full collection walked all of it, a pause during which the
+    worker answered nobody (docs/performance.md, "Levers kept"). Nothing of that is garbage,
+    and what requests allocate is still collected."""
+    from canny.extensions import pipeline_runner
 
     pipeline_runner(worker.wsgi).start()
     gc.freeze()

@@ -1,12 +1,11 @@
 """The invariants every canny stack must keep, as pulumi-policy resource validations.
 
-They restate what infra/config.py and the components already guarantee, so a later edit
-of the program (or a manual `pulumi config set`) cannot quietly break them:
+They check what the components build, so a later edit of the program cannot quietly break
+it: no config value decides these, so the config models (infra/component_config.py) cannot
+check them before the program runs:
 - only the web ports are open to the internet (monitoring and backends stay private);
 - a metrics port admits the stack's VPC range only, never anything beyond the VPC;
-- SSH on prod is reachable only from listed networks;
 - prod's droplet, volume, reserved IP and DNS records are protected;
-- droplets run the image the cloud-init template is written for;
 - droplets and volumes carry the project and stack tags;
 - behind prod's load balancer: web traffic only through it, HTTPS with a certificate and
   the HTTP redirect, and every prod droplet in its pool;
@@ -21,6 +20,11 @@ and what the platforms do that a schema-valid program can still get wrong:
 - prod's results bucket is protected and versioned (a delete or overwrite can be undone);
 - a Spaces key grants `read`/`readwrite` on buckets of its own stack only, never
   `fullaccess` (which DigitalOcean applies to every bucket of the account).
+
+What a config value alone decides has one home, the config models, which refuse it before
+any resource exists: prod's SSH open to the internet (canny:adminCidrs, unless
+canny:allowSshFromAnywhere says so on purpose, which a rule here used to refuse all the same)
+and the droplet image (canny:image, one of SUPPORTED_IMAGES).
 """
 
 from __future__ import annotations
@@ -37,7 +41,7 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
-from infra.config import PROD_STACK, SUPPORTED_IMAGES
+from infra.config import PROD_STACK
 
 DROPLET = "digitalocean:index/droplet:Droplet"
 FIREWALL = "digitalocean:index/firewall:Firewall"
@@ -110,6 +114,7 @@ def only_web_ports_public(args: ResourceValidationArgs, report: ReportViolation)
     for rule in _open_rules(args):
         protocol = rule.get("protocol")
         ports = ports_of(rule.get("portRange"))
+        # Who may reach SSH is canny:adminCidrs' to say, checked by the config (see above).
         extra = sorted(set(ports) - WEB_PORTS - {SSH_PORT}) if protocol == "tcp" else list(ports)
         if extra:
             report(
@@ -118,26 +123,10 @@ def only_web_ports_public(args: ResourceValidationArgs, report: ReportViolation)
             )
 
 
-def ssh_restricted_on_prod(args: ResourceValidationArgs, report: ReportViolation) -> None:
-    if args.resource_type != FIREWALL or stack_of(args.urn) != PROD_STACK:
-        return
-    for rule in _open_rules(args):
-        if rule.get("protocol") == "tcp" and SSH_PORT in ports_of(rule.get("portRange")):
-            report(f"{args.name}: SSH on prod is open to the internet; list admin CIDRs")
-
-
 def prod_resources_protected(args: ResourceValidationArgs, report: ReportViolation) -> None:
     on_prod = args.resource_type in PROTECTED_ON_PROD and stack_of(args.urn) == PROD_STACK
     if on_prod and not args.opts.protect:
         report(f"{args.name}: prod {args.resource_type} must have protect=True")
-
-
-def droplet_image_supported(args: ResourceValidationArgs, report: ReportViolation) -> None:
-    if args.resource_type == DROPLET and args.props.get("image") not in SUPPORTED_IMAGES:
-        report(
-            f"{args.name}: image {args.props.get('image')!r} is not one the cloud-init template "
-            f"is written for ({', '.join(sorted(SUPPORTED_IMAGES))})"
-        )
 
 
 def required_tags(args: ResourceValidationArgs, report: ReportViolation) -> None:
@@ -385,19 +374,9 @@ POLICIES = [
         validate=only_web_ports_public,
     ),
     ResourceValidationPolicy(
-        name="ssh-restricted-on-prod",
-        description="Prod SSH is reachable only from listed admin networks.",
-        validate=ssh_restricted_on_prod,
-    ),
-    ResourceValidationPolicy(
         name="prod-resources-protected",
         description="Prod droplet, volume, reserved IP, load balancer, DNS are protected.",
         validate=prod_resources_protected,
-    ),
-    ResourceValidationPolicy(
-        name="droplet-image-supported",
-        description="Droplets run the image the cloud-init template is written for (Debian 12).",
-        validate=droplet_image_supported,
     ),
     ResourceValidationPolicy(
         name="required-tags",

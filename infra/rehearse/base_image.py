@@ -10,10 +10,11 @@ from pathlib import Path
 from infra.rehearse.docker_daemon import PrivateDockerDaemon
 
 BASE_IMAGE = "debian:bookworm-slim"
+SUITE = "bookworm"
+# debootstrap's own default, for a machine whose apt sources name no Debian mirror.
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
 DEBOOTSTRAP_TIMEOUT_S = 600
 HOST_APT = Path("/etc/apt")
-HOST_SOURCES = HOST_APT / "sources.list.d" / "debian.sources"
 
 # What makes Debian's docker images "slim" and build-friendly: no docs or man pages,
 # no services started by package scripts, no package cache left in layers.
@@ -32,33 +33,32 @@ _SLIM_FILES = {
         'Dir::Cache::pkgcache ""; Dir::Cache::srcpkgcache "";\n'
     ),
 }
-_DEFAULT_SOURCES = (
-    "Types: deb\n"
-    "URIs: http://deb.debian.org/debian\n"
-    "Suites: bookworm bookworm-updates\n"
-    "Components: main\n"
-    "Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg\n\n"
-    "Types: deb\n"
-    "URIs: http://deb.debian.org/debian-security\n"
-    "Suites: bookworm-security\n"
-    "Components: main\n"
-    "Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg\n"
-)
+
+
+def debian_mirror(sources_dir: Path = HOST_APT / "sources.list.d") -> str:
+    """The mirror this machine's apt fetches bookworm from: a machine behind another mirror
+    (or a proxy) cannot reach deb.debian.org. Reads deb822 `.sources` files (Types, URIs,
+    Suites; sources.list(5), "DEB822-STYLE FORMAT") and one-line `.list` files."""
+    for path in sorted(sources_dir.glob("*.sources")):
+        for stanza in path.read_text(encoding="utf-8").split("\n\n"):
+            fields = dict(
+                line.split(":", 1)
+                for line in stanza.splitlines()
+                if ":" in line and not line.startswith(("#", " "))
+            )
+            types = fields.get("Types", "").split()
+            if "deb" in types and SUITE in fields.get("Suites", "").split():
+                return fields.get("URIs", DEFAULT_MIRROR).split()[0]
+    for path in sorted(sources_dir.glob("*.list")):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            words = [word for word in line.split("#", 1)[0].split() if not word.startswith("[")]
+            if len(words) >= 3 and words[0] == "deb" and words[2] == SUITE:
+                return words[1]
+    return DEFAULT_MIRROR
 
 
 class BaseImageError(RuntimeError):
     """The base image could not be made; the message says why."""
-
-
-def debian_mirror(sources: Path = HOST_SOURCES) -> str:
-    """The machine's own Debian mirror (its first `URIs:` line, deb822 format): the one its
-    network lets through, which deb.debian.org may not be."""
-    if sources.exists():
-        for line in sources.read_text().splitlines():
-            key, _, value = line.partition(":")
-            if key.strip() == "URIs" and value.split():
-                return value.split()[0]
-    return DEFAULT_MIRROR
 
 
 def has_image(daemon: PrivateDockerDaemon, name: str) -> bool:
@@ -72,7 +72,7 @@ def ensure_base_image(daemon: PrivateDockerDaemon, debootstrap: str, work_dir: P
     rootfs = work_dir / "rootfs"
     try:
         subprocess.run(
-            [debootstrap, "--variant=minbase", "bookworm", str(rootfs), debian_mirror()],
+            [debootstrap, "--variant=minbase", SUITE, str(rootfs), debian_mirror()],
             capture_output=True,
             timeout=DEBOOTSTRAP_TIMEOUT_S,
             check=True,
@@ -86,10 +86,13 @@ def ensure_base_image(daemon: PrivateDockerDaemon, debootstrap: str, work_dir: P
 
 def configure_rootfs(rootfs: Path) -> None:
     """Apt sources and settings as on this host (they are what works on its network),
-    plus the slim image's conventions."""
-    (rootfs / "etc/apt/sources.list").unlink(missing_ok=True)
-    sources = HOST_SOURCES.read_text() if HOST_SOURCES.exists() else _DEFAULT_SOURCES
-    (rootfs / "etc/apt/sources.list.d/debian.sources").write_text(sources)
+    plus the slim image's conventions. debootstrap already wrote a sources.list naming the
+    mirror it used (debian_mirror; /usr/sbin/debootstrap, "create sources.list", calls
+    setup_apt_sources), which stays when the host keeps no debian.sources."""
+    host_sources = HOST_APT / "sources.list.d" / "debian.sources"
+    if host_sources.exists():
+        (rootfs / "etc/apt/sources.list").unlink(missing_ok=True)
+        (rootfs / "etc/apt/sources.list.d/debian.sources").write_text(host_sources.read_text())
     for setting in sorted((HOST_APT / "apt.conf.d").glob("*")):
         if setting.is_file():
             shutil.copy(setting, rootfs / "etc/apt/apt.conf.d" / setting.name)

@@ -1,31 +1,9 @@
 """infra/config.py: every setting checked before anything is built, all problems at once."""
 
-from typing import Any
-
 import pytest
 
-from infra.config import ConfigError, RegistryLogin, Secret, parse_settings
-
-VALID: dict[str, Any] = {
-    # Prod refuses the stack files' placeholders (example.com, RFC 5737 ranges): these pass.
-    "domain": "canny.example",
-    "region": "fra1",
-    "size": "s-1vcpu-2gb",
-    "image": "debian-12-x64",
-    "adminCidrs": '["198.18.0.0/15"]',
-    "sshKeyName": "canny-deploy",
-    "sshPrivateKey": "-----BEGIN OPENSSH PRIVATE KEY-----",
-    "registryImage": "registry.gitlab.com/example/canny-platform",
-    "imageTag": "0123abcd",
-    "alertEmails": '["alerts@canny.example"]',
-    # Monitoring (on by default) needs Alertmanager's receiver.
-    "slackWebhookUrl": "https://hooks.slack.invalid/config-test",
-}
-
-
-def settings_for(stack: str = "test", **changes: Any):
-    raw = {**VALID, **changes}
-    return parse_settings(stack, {key: value for key, value in raw.items() if value is not None})
+from infra.config import ConfigError, RegistryLogin, Secret
+from tests.infra.stack_settings import VALID, settings_for
 
 
 @pytest.mark.parametrize(
@@ -161,7 +139,18 @@ def test_registry_login_is_optional_and_kept_as_secrets():
             {"dropletCount": "2", "resultsStore": "spaces"},
             "canny:dropletCount: 2 droplets need canny:loadBalancer true",
         ),
-        ("prod", {"resultsStore": "nfs"}, "canny:resultsStore: 'nfs' is not one of volume, spaces"),
+        (
+            "prod",
+            {"resultsStore": "nfs"},
+            "canny:resultsStore: 'nfs' is not one of disk, volume, spaces",
+        ),
+        ("prod", {"dropletCount": "1", "resultsStore": "disk"}, "must outlive its droplet"),
+        ("test", {"resultsStore": "volume"}, "test stacks get no Volume: `disk` keeps results"),
+        (
+            "test",
+            {"dropletCount": "2", "loadBalancer": "true", "resultsStore": "disk"},
+            "(with `disk` each droplet would list only its own uploads)",
+        ),
         ("prod", {"loadBalancer": "maybe"}, "canny:loadBalancer: 'maybe' is not true or false"),
         ("prod", {"alertEmails": '["ops at example"]'}, "'ops at example' is not an email address"),
         ("prod", {"alertEmails": "ops@example.com"}, "canny:alertEmails: must be a list"),
@@ -188,7 +177,7 @@ def test_invalid_fleet_config_is_refused_with_the_reason(stack, changes, message
     ("stack", "count", "balancer", "store", "url"),
     [
         ("prod", 2, True, "spaces", "https://canny.example"),
-        ("test", 1, False, "volume", "http://test.test.canny.example"),
+        ("test", 1, False, "disk", "http://test.test.canny.example"),
     ],
 )
 def test_fleet_defaults_make_prod_a_fleet_and_keep_review_stacks_cheap(

@@ -124,7 +124,7 @@ def test_table_for_prod_is_readable_and_lists_outputs(capsys):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--stack", "staging"], "cannot read stack file"),
+        (["--stack", "staging"], "stack 'staging' is not 'prod', 'test' or test-<branch slug>"),
         (["--stack", "prod", "--config-file", "Pulumi.test.yaml"], "prod can never be ephemeral"),
     ],
 )

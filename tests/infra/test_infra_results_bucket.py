@@ -18,10 +18,10 @@ from infra.results_bucket import (
     results_bucket_name,
 )
 from tests.infra.conftest import stack_config
+from tests.infra.policy_checks import stack_violations, violations
 from tests.infra.resource_types import COMMAND
 from tests.infra.resource_types import SPACES_BUCKET as BUCKET
 from tests.infra.resource_types import SPACES_KEY as KEY
-from tests.infra.test_infra_policy import stack_violations, violations
 
 
 def _rules_by_id(bucket) -> dict:
@@ -175,16 +175,16 @@ def _raw(stack: str, **overrides: str) -> dict[str, str]:
     }
 
 
-def test_config_defaults_spaces_on_prod_volume_on_test_retention_30():
+def test_config_defaults_spaces_on_prod_disk_on_test_retention_30():
     prod, test = parse_settings("prod", _raw("prod")), parse_settings("test", _raw("test"))
-    assert (prod.results.results_store, test.results.results_store) == ("spaces", "volume")
+    assert (prod.results.results_store, test.results.results_store) == ("spaces", "disk")
     assert prod.results.results_retention_days == test.results.results_retention_days == 30
 
 
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        ({"resultsStore": "s3"}, "canny:resultsStore: 's3' is not one of volume, spaces"),
+        ({"resultsStore": "s3"}, "canny:resultsStore: 's3' is not one of disk, volume, spaces"),
         ({"region": "nyc1", **SPACES}, "canny:resultsStore: region 'nyc1' has no Spaces"),
         ({"resultsRetentionDays": "-1"}, "canny:resultsRetentionDays"),
         ({"resultsRetentionDays": "thirty"}, "canny:resultsRetentionDays"),
@@ -198,9 +198,10 @@ def test_config_errors_name_the_setting(overrides, message):
 def test_spaces_needs_a_region_that_has_it():
     """More than one droplet without a bucket is refused by the fleet settings
     (tests/infra/test_infra_config.py::test_invalid_fleet_config_is_refused_with_the_reason)."""
-    assert "has no Spaces" in results_store_problem("spaces", "nyc1")
-    assert results_store_problem("spaces", "fra1") is None
-    assert results_store_problem("volume", "nyc1") is None
+    assert "has no Spaces" in results_store_problem("spaces", "nyc1", production=True)
+    assert results_store_problem("spaces", "fra1", production=True) is None
+    assert results_store_problem("volume", "nyc1", production=True) is None
+    assert results_store_problem("disk", "nyc1", production=False) is None
 
 
 def test_policy_prod_bucket_must_be_protected_and_versioned(run_stack):

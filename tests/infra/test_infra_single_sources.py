@@ -5,12 +5,12 @@ from pathlib import Path
 
 import pytest
 
-from ci import stack_name
+from infra import stack_name
 from infra.bundle import REMOTE_APP_DIR
 from infra.config import ConfigError
 from infra.image_tag import IMAGE_TAG
 from infra.stack_file import REPO_ROOT
-from tests.infra.test_infra_config import settings_for
+from tests.infra.stack_settings import settings_for
 
 SEARCHED = ("infra", "ci", "app", "tests", "localrun", "bench")
 TEXT_SUFFIXES = {".py", ".sh", ".yaml", ".yml", ".conf", ".template", ".md", ".toml", ""}
@@ -36,7 +36,7 @@ def _files_spelling(literal: str) -> list[str]:
     [
         (REMOTE_APP_DIR, "infra/bundle.py"),
         (IMAGE_TAG.pattern, "infra/image_tag.py"),
-        (stack_name.REVIEW_STACK.pattern, "ci/stack_name.py"),
+        (stack_name.REVIEW_STACK.pattern, "infra/stack_name.py"),
     ],
     ids=["app-folder", "image-tag", "review-stack-name"],
 )
@@ -49,7 +49,7 @@ def test_each_fact_is_written_in_one_module_only(literal, home):
     ["prod", "test", "test-feature-x", "test-" + "a" * 42, "staging", "Prod", "test-", "test-a-"],
 )
 def test_the_program_accepts_exactly_the_stacks_ci_names(stack):
-    """ci/stack_name.py decides; the program's config check asks it (no copy of the rule)."""
+    """infra/stack_name.py decides; the program's config check asks it (no copy of the rule)."""
     try:
         settings_for(stack)
         accepted = True

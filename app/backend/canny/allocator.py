@@ -4,10 +4,9 @@ Each upload needs several buffers of megabytes (the decoded image, grey, blurred
 edge maps). gunicorn's gthread workers run requests in pool threads, whose allocations
 come from per-thread arenas, and by default glibc gives freed memory at the top of
 such an arena back to the kernel (madvise) whenever it exceeds a trim threshold that
-it adjusts on its own. The next upload then page-faults all of its buffers in again:
-measured on a 1080p JPEG after a few hundred uploads, 2,558 page faults and about
-10 ms more CPU per upload (34.2 ms against 23.8 ms with the thresholds below, which
-keep that memory for the next request; docs/performance.md has the figures).
+it adjusts on its own. The next upload then page-faults all of its buffers in again,
+which costs CPU on every upload; the thresholds below keep that memory for the next request
+(the figures: docs/performance.md, "Levers kept").
 """
 
 from __future__ import annotations
@@ -18,11 +17,10 @@ import ctypes
 M_TRIM_THRESHOLD = -1
 M_MMAP_THRESHOLD = -3
 
-# A 1080p upload's buffers (the largest is its 6 MB BGR image) come from the arenas and
-# stay there for the next request. Larger buffers (a 4K image is 25 MB) get their own
-# mapping, returned when freed, and a top of free memory over the trim threshold is
-# still given back. Keeping everything up to 32/64 MB instead held 185-205 MB per worker
-# between 4K uploads (275 MB peak); these values: 116 MB, 212 MB peak (python -m bench).
+# A 1080p upload's buffers come from the arenas and stay there for the next request.
+# Larger buffers (a 4K image's) get their own mapping, returned when freed, and a top of
+# free memory over the trim threshold is still given back. Higher thresholds held much more
+# memory per worker between 4K uploads (docs/performance.md, "Levers kept").
 MMAP_THRESHOLD_BYTES = 16 * 1024 * 1024
 TRIM_THRESHOLD_BYTES = 32 * 1024 * 1024
 

@@ -8,12 +8,13 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from canny import (
     MULTIPART_OVERHEAD_BYTES,
     config_api,
-    errors,
+    error_handlers,
     extensions,
     images_api,
     ops_api,
     pipeline,
     request_log,
+    request_metrics,
 )
 from canny.settings import Settings
 from canny.storage.selection import start_storage
@@ -37,7 +38,8 @@ def build_app(settings: Settings | None = None) -> Flask:
     extensions.init_app(app, settings, store)
 
     request_log.init_app(app, settings.log_level)
-    errors.init_app(app, max_upload_bytes=settings.max_upload_bytes)
+    request_metrics.init_app(app)
+    error_handlers.init_app(app, max_upload_bytes=settings.max_upload_bytes)
     app.register_blueprint(images_api.blueprint)
     app.register_blueprint(config_api.blueprint)
     app.register_blueprint(ops_api.blueprint)

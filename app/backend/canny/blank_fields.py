@@ -1,6 +1,6 @@
-"""Blank text means "not given": a form field or environment variable left empty takes the
-model's default instead of failing to parse. Shared by the parameter and settings models
-(this module imports nothing, so the gunicorn master may load it with the settings)."""
+"""Blank text means "not given": a form or query field left empty takes the parameter model's
+default instead of failing to parse (a page's empty input). Environment variables need no
+such step: pydantic-settings' env_ignore_empty does it for them (canny.settings)."""
 
 from __future__ import annotations
 

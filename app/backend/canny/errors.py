@@ -1,18 +1,18 @@
-"""JSON errors: every failure answers `{"error": {"code", "message"}}` with the right status."""
+"""The API's failures: each exception class carries its HTTP status and its JSON error code.
+
+Standard library only: the pipeline children and gunicorn's master import these classes, and
+must not load Flask, Werkzeug or Jinja for them. The Flask handlers that turn them into
+`{"error": {"code", "message"}}` answers live beside the HTTP layer (canny.error_handlers).
+"""
 
 from __future__ import annotations
-
-import logging
-
-from flask import Flask, Response, jsonify
-from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
-
-log = logging.getLogger(__name__)
 
 
 class ApiError(Exception):
     status = 400
     code = "invalid_request"
+    # Seconds after which the same request may succeed: sent as Retry-After (RFC 9110 10.2.3).
+    retry_after_seconds: int | None = None
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -69,6 +69,31 @@ class ProcessingFailedError(ApiError):
     code = "processing_failed"
 
 
+class ProcessingInterruptedError(ApiError):
+    """The pipeline child died under the upload (killed, or out of memory): not the file's
+    fault as far as anyone can tell, so the client may try again."""
+
+    status = 503
+    code = "processing_interrupted"
+    retry_after_seconds = 1
+
+
+class ServerBusyError(ApiError):
+    """This worker's pipeline queue is full, or the upload could not start before its
+    deadline: answered at once so the gateway tries the other backend and the client later."""
+
+    status = 503
+    code = "busy"
+    retry_after_seconds = 1
+
+
+class QuotaExceededError(ApiError):
+    """The owner already has as many results as one owner may keep."""
+
+    status = 507
+    code = "quota_exceeded"
+
+
 class NotFoundError(ApiError):
     status = 404
     code = "not_found"
@@ -93,37 +118,6 @@ class StorageUnavailableError(ApiError):
 
 def error_body(code: str, message: str) -> dict[str, dict[str, str]]:
     """The shape api_models.ErrorBody documents. Built by hand so that this module, which
-    the pipeline children import, keeps pydantic out of them (about 25 MB each)."""
+    the pipeline children import, keeps pydantic out of them (docs/performance.md, "Levers
+    kept")."""
     return {"error": {"code": code, "message": message}}
-
-
-def _api_error(error: ApiError) -> tuple[Response, int]:
-    return jsonify(error_body(error.code, error.message)), error.status
-
-
-def _http_error(error: HTTPException) -> Response:
-    """Werkzeug's own errors (404, 405) as JSON, headers such as Allow kept."""
-    response = error.get_response()
-    code = (error.name or "error").lower().replace(" ", "_")
-    response.set_data(jsonify(error_body(code, error.description or code)).get_data())
-    response.content_type = "application/json"
-    return response
-
-
-def _unexpected_error(error: Exception) -> tuple[Response, int]:
-    log.exception("unhandled error", exc_info=error)
-    return jsonify(error_body("internal_error", "internal server error")), 500
-
-
-def init_app(app: Flask, max_upload_bytes: int) -> None:
-    """Register the JSON handlers. The caller holds the settings and names the upload limit,
-    so this module needs no app state."""
-
-    def body_too_large(error: RequestEntityTooLarge) -> tuple[Response, int]:
-        """MAX_CONTENT_LENGTH refused the body before it was read; name the limit that applies."""
-        return _api_error(PayloadTooLargeError.over_limit(max_upload_bytes))
-
-    app.register_error_handler(ApiError, _api_error)
-    app.register_error_handler(RequestEntityTooLarge, body_too_large)
-    app.register_error_handler(HTTPException, _http_error)
-    app.register_error_handler(Exception, _unexpected_error)

@@ -1,4 +1,6 @@
-"""Where the app keeps its settings and result store, and how request code reaches them."""
+"""Where the app keeps its settings, result store and pipeline runner, and how code reaches
+them: request code through the current app, gunicorn's worker hook through the app it serves
+(gunicorn.conf.py), neither through a blueprint."""
 
 from __future__ import annotations
 
@@ -6,14 +8,29 @@ from typing import TYPE_CHECKING
 
 from flask import Flask, current_app
 
+from canny.pipeline_runner import PipelineRunner
+
 if TYPE_CHECKING:  # only for annotations: keeps this module free of import cycles
     from canny.settings import Settings
     from canny.storage import ResultStore
 
 
 def init_app(app: Flask, settings: Settings, store: ResultStore) -> None:
+    """Making the runner starts no child: gunicorn starts them before a worker serves
+    (gunicorn.conf.py), else the first upload does (PipelineRunner.start)."""
     app.extensions["canny_settings"] = settings
     app.extensions["canny_store"] = store
+    app.extensions["canny_pipeline_runner"] = PipelineRunner(
+        settings.max_processing_seconds,
+        settings.pipeline_processes,
+        settings.pixel_budget,
+        opencv_threads=settings.opencv_threads,
+        waiting=settings.pipeline_queue,
+    )
+
+
+def pipeline_runner(app: Flask) -> PipelineRunner:
+    return app.extensions["canny_pipeline_runner"]
 
 
 def current_settings() -> Settings:
@@ -22,3 +39,7 @@ def current_settings() -> Settings:
 
 def current_store() -> ResultStore:
     return current_app.extensions["canny_store"]
+
+
+def current_runner() -> PipelineRunner:
+    return pipeline_runner(current_app)

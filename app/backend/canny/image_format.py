@@ -63,10 +63,23 @@ _SOS = 0xDA
 _EOI = 0xD9
 # In entropy-coded data 0xFF is followed by 0x00 (a stuffed byte), a restart marker
 # (RST0-7, 0xD0-0xD7) or another 0xFF (fill); any other code is the marker that ends the
-# scan (T.81 B.1.1.5, F.1.2.3). One regex search finds it in C: the byte-by-byte walk in
-# Python took about 1.3 ms of a worker's CPU per 1080p upload (docs/performance-levers.md).
+# scan (T.81 B.1.1.5, F.1.2.3). One regex search finds it in C, much cheaper than a
+# byte-by-byte walk in Python (docs/performance-levers.md, "The JPEG scan counter in C").
 _SCAN_END_MARKER = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")
+# Between segments any code counts, RSTn included (libjpeg reads those as parameterless
+# markers): the last 0xFF of a run, followed by neither 0x00 nor 0xFF. One byte of
+# lookahead and no repetition, so a long run of 0xFF costs linear time, not quadratic.
+_ANY_MARKER = re.compile(rb"\xff[^\x00\xff]")
 _WARNINGS_LOCK = threading.Lock()
+
+
+# The memory model the pixel limits and budget were set with (docs/api.md, Settings):
+# about 9 bytes per pixel of an 8-bit colour image (its 3-byte decoded BGR image, grey,
+# blurred and edge maps, Canny's gradients). A decoder of 16-bit or alpha samples holds
+# its own buffer of those too before OpenCV converts it to 8-bit BGR: an RGBA 16-bit TIFF
+# of 40 M pixels peaked at 520 MB, not 360 (issue 28).
+MODEL_BYTES_PER_PIXEL = 9
+_OUTPUT_BYTES_PER_PIXEL = 3
 
 
 @dataclass(frozen=True)
@@ -74,10 +87,20 @@ class ImageHeader:
     format: ImageFormat
     width: int
     height: int
+    # Bytes per pixel of the decoder's own samples (channels x bytes per sample).
+    sample_bytes: int = _OUTPUT_BYTES_PER_PIXEL
 
     @property
     def pixels(self) -> int:
         return self.width * self.height
+
+    @property
+    def pixel_cost(self) -> int:
+        """The pixels as 8-bit colour pixels of the same memory: what the pixel limit and
+        budget count. 8-bit images up to 3 channels are decoded straight into OpenCV's
+        output; wider samples (16-bit, alpha) need a buffer of their own first."""
+        extra = self.sample_bytes if self.sample_bytes > _OUTPUT_BYTES_PER_PIXEL else 0
+        return self.pixels * (MODEL_BYTES_PER_PIXEL + extra) // MODEL_BYTES_PER_PIXEL
 
 
 def detect_format(data: bytes) -> ImageFormat:
@@ -117,16 +140,22 @@ def read_header(data: bytes, max_pixels: int) -> ImageHeader:
     try:
         with _quiet_open(data, formats=[image_format.pillow_format]) as image:
             width, height = image.size
+            sample_bytes = len(image.getbands()) * _bytes_per_sample(image, data)
     except Image.DecompressionBombError:
         raise TooManyPixelsError(f"the image declares more than {max_pixels} pixels") from None
     except Exception:  # any parser failure on untrusted bytes means a broken image
         raise InvalidImageError(
             f"the file is not a valid {image_format.name.upper()} image"
         ) from None
-    header = ImageHeader(image_format, width, height)
+    header = ImageHeader(image_format, width, height, sample_bytes)
     check_pixel_limit(width, height, max_pixels)
     if header.pixels == 0:
         raise InvalidImageError("the image has no pixels")
+    if header.pixel_cost > max_pixels:
+        raise TooManyPixelsError(
+            f"the image has {width}x{height} pixels of {sample_bytes} bytes each, which cost"
+            f" the memory of {header.pixel_cost} 8-bit colour pixels; the limit is {max_pixels}"
+        )
     if image_format is JPEG and count_jpeg_scans(data, MAX_JPEG_SCANS) > MAX_JPEG_SCANS:
         raise TooManyScansError(
             f"the JPEG has more than {MAX_JPEG_SCANS} scans; real encoders write far fewer"
@@ -134,35 +163,51 @@ def read_header(data: bytes, max_pixels: int) -> ImageHeader:
     return header
 
 
+def _bytes_per_sample(image: Image.Image, data: bytes) -> int:
+    """2 for 16-bit samples, else 1. Pillow's mode does not say it for colour PNGs (a
+    16-bit RGBA PNG opens as "RGBA"), so PNG's IHDR bit depth (byte 24: PNG spec 11.2.2)
+    and TIFF's BitsPerSample tag (258) are read instead."""
+    if image.format == "PNG":
+        return 2 if data[24] == 16 else 1
+    if image.format == "TIFF":
+        bits = image.tag_v2.get(258, (8,))
+        return max(1, -(-max(bits if isinstance(bits, tuple) else (bits,)) // 8))
+    return 2 if image.mode.startswith("I;16") else 1
+
+
 def count_jpeg_scans(data: bytes, stop_after: int) -> int:
-    """Count start-of-scan markers, stopping once past `stop_after`.
+    """Count start-of-scan markers the way libjpeg finds them, stopping once past `stop_after`.
 
     Walks the marker segments (ITU-T T.81 B.1.1): each marker is 0xFF then a code, and
     all but the standalone ones carry a two-byte length that counts itself. After an SOS
     header comes entropy-coded data, in which 0xFF is followed by 0x00 (a stuffed byte)
     or a restart marker; the next other marker ends the scan (T.81 B.1.1.5, F.1.2.3).
-    A malformed stream is left to the decoder, which refuses it.
+
+    Between segments, libjpeg does not insist on a marker either: its next_marker()
+    (jdmarker.c, libjpeg-turbo/libjpeg-turbo at 9046ae19) discards every byte up to the next
+    0xFF, swallows 0xFF fill, drops 0xFF 0x00 pairs and takes the first other code as the
+    marker, warning (JWRN_EXTRANEOUS_DATA) but decoding on. So does this walk: a counter
+    that stopped at the first junk byte let a COM segment, one junk byte and 3,000 scans
+    through the check (issue 28). Codes libjpeg refuses (reserved ones) make it stop
+    decoding there, so treating them as segments can only count more, never fewer.
     """
     scans = 0
     position = 2  # after SOI
-    end = len(data)
-    while position + 1 < end and scans <= stop_after:
-        if data[position] != 0xFF:
+    while scans <= stop_after:
+        marker = _ANY_MARKER.search(data, position)
+        if marker is None:
             return scans
-        code = data[position + 1]
-        if code == 0xFF:  # fill byte before a marker (T.81 B.1.1.2)
-            position += 1
-        elif code == _EOI:
+        code = data[marker.start() + 1]
+        position = marker.end()
+        if code == _EOI:
             return scans
-        elif code in _STANDALONE_MARKERS:
-            position += 2
-        else:
-            segment_end = position + 2 + int.from_bytes(data[position + 2 : position + 4])
-            if code == _SOS:
-                scans += 1
-                position = _next_marker(data, segment_end)
-            else:
-                position = segment_end
+        if code in _STANDALONE_MARKERS:
+            continue
+        # libjpeg's skip_variable() skips length - 2 bytes, nothing when the length is < 2.
+        position += max(int.from_bytes(data[position : position + 2]), 2)
+        if code == _SOS:
+            scans += 1
+            position = _next_marker(data, position)
     return scans
 
 

@@ -7,11 +7,10 @@ results, and another owner's id is answered exactly like an unknown one.
 from __future__ import annotations
 
 import hashlib
-import json
 import time
 from collections.abc import Callable, Mapping
 
-from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
+from flask import Blueprint, Response, g, jsonify, request
 
 from canny.api_models import (
     LIST_LIMIT_DEFAULT,
@@ -25,9 +24,16 @@ from canny.api_models import (
     UploadForm,
     UploadResult,
 )
+from canny.client_text import quoted
 from canny.edge_params import EdgeParams, parse_params
-from canny.errors import InvalidRequestError, NotFoundError, UnsupportedMediaTypeError
-from canny.extensions import current_settings, current_store
+from canny.errors import (
+    InvalidRequestError,
+    NotFoundError,
+    QuotaExceededError,
+    ServerBusyError,
+    UnsupportedMediaTypeError,
+)
+from canny.extensions import current_runner, current_settings, current_store
 from canny.image_format import FORMAT_BY_NAME, ImageHeader, check_pixel_limit, read_header
 from canny.metrics import (
     CACHE_HITS,
@@ -38,8 +44,8 @@ from canny.metrics import (
 )
 from canny.openapi import OWNER_SECURITY, answers, describe, errors
 from canny.owner_keys import InvalidOwnerKeyError, Owner, clear_cookie, owner_of, set_cookie
-from canny.pipeline_runner import PipelineRunner
-from canny.settings import Settings
+from canny.request_origin import check_same_origin
+from canny.rerun_body import rerun_fields
 from canny.storage import Metadata, created_now, result_id
 from canny.storage.contract import SHA256_PATTERN
 from canny.upload_form import parse_upload
@@ -50,9 +56,14 @@ from canny.upload_form import parse_upload
 # for `length`; Map.allowed_methods in werkzeug/routing/map.py), and /lookup has only GET.
 ID_RULE = "<string(length=32):image_id>"
 _INVALID_KEY = "A malformed owner key (Authorization: Bearer or the cookie)"
-_STORAGE_UNAVAILABLE = "The result store is unreachable or failing; try again later"
-_NO_SPACE = "No space left to store the result"
+_STORAGE_UNAVAILABLE = (
+    "The result store is unreachable or failing, the image processor stopped under the"
+    " upload, or this backend's upload queue is full or its deadline passed (the last three"
+    " with Retry-After); try again later"
+)
+_NO_SPACE = "No space left to store the result, or the owner has CANNY_OWNER_MAX_RESULTS results"
 _NOT_FOUND = "No result of the caller's with this id"
+_CROSS_ORIGIN = "A browser's call from another origin (Sec-Fetch-Site or Origin) with the cookie"
 
 blueprint = Blueprint("images", __name__, url_prefix="/api/images")
 # Answers hold one owner's data: no shared cache may keep or reuse them.
@@ -62,6 +73,12 @@ PRIVATE_CACHE_CONTROL = "private, no-store"
 @blueprint.before_request
 def _identify_owner() -> None:
     g.owner_refused = False
+    g.deadline = time.monotonic() + current_settings().request_deadline_seconds
+    if request.method == "OPTIONS":
+        # A preflight or an Allow query acts for nobody: issuing it a key (and a cookie)
+        # handed out owners to requests that can do nothing with them.
+        return
+    check_same_origin(request)
     try:
         g.owner = owner_of(request)
     except InvalidOwnerKeyError:
@@ -104,24 +121,6 @@ def _public(metadata: Metadata) -> Metadata:
     return public
 
 
-def pipeline_runner(app: Flask) -> PipelineRunner:
-    """The app's runner, made on first use; gunicorn starts its children before a worker
-    serves (gunicorn.conf.py), else the first upload does."""
-    runner = app.extensions.get("canny_pipeline_runner")
-    if runner is None:
-        settings: Settings = app.extensions["canny_settings"]
-        runner = app.extensions.setdefault(
-            "canny_pipeline_runner",
-            PipelineRunner(
-                settings.max_processing_seconds,
-                settings.pipeline_processes,
-                settings.pixel_budget,
-                settings.opencv_threads,
-            ),
-        )
-    return runner
-
-
 def _read_upload(max_bytes: int) -> tuple[bytes, dict[str, str]]:
     """The uploaded file's bytes and the form's text fields."""
     if request.mimetype != "multipart/form-data":
@@ -144,11 +143,21 @@ def _read_upload(max_bytes: int) -> tuple[bytes, dict[str, str]]:
 def _compute_and_store(
     owner: Owner, image_id: str, data: bytes, params: EdgeParams, header: ImageHeader
 ) -> Metadata:
-    # Stored only after the run returned in time: an upload answered with an error is
-    # never found stored later.
+    # Stored only after the run returned in time and before the request's deadline: an
+    # upload answered with an error (by us, or by the gateway's timeout) is never found
+    # stored later.
+    quota = current_settings().owner_max_results
+    if quota and current_store().count(owner.digest, quota) >= quota:
+        raise QuotaExceededError(
+            f"this owner key already has {quota} results, the most one may keep;"
+            " delete some (DELETE /api/images/<id>) to store new ones"
+        )
     displayable = header.format.browser_displayable
-    runner = pipeline_runner(current_app)
-    result = runner.run(data, params, header.pixels, with_view=not displayable)
+    runner = current_runner()
+    deadline: float = g.deadline
+    result = runner.run(data, params, header.pixel_cost, not displayable, deadline)
+    if time.monotonic() > deadline:
+        raise ServerBusyError("the upload was not done within its deadline; try again")
     for stage, seconds in result.stage_seconds.items():
         STAGE_SECONDS.labels(stage=stage).observe(seconds)
     extension = header.format.extension
@@ -181,6 +190,7 @@ def _compute_and_store(
         **errors(
             HTTP_400="Not an image, a corrupt image, a missing file or bad params",
             HTTP_401=_INVALID_KEY,
+            HTTP_403=_CROSS_ORIGIN,
             HTTP_413="More bytes than CANNY_MAX_UPLOAD_BYTES or pixels than CANNY_MAX_PIXELS",
             HTTP_415="Not multipart/form-data, or an image format that is not supported",
             HTTP_503=_STORAGE_UNAVAILABLE,
@@ -315,7 +325,10 @@ def get_image(image_id: str) -> Response:
 
 @blueprint.delete(f"/{ID_RULE}")
 @describe(
-    resp=answers(HTTP_204=(None, "Deleted"), **errors(HTTP_401=_INVALID_KEY, HTTP_404=_NOT_FOUND)),
+    resp=answers(
+        HTTP_204=(None, "Deleted"),
+        **errors(HTTP_401=_INVALID_KEY, HTTP_403=_CROSS_ORIGIN, HTTP_404=_NOT_FOUND),
+    ),
     security=OWNER_SECURITY,
     operation_id="deleteImage",
 )
@@ -329,35 +342,13 @@ def delete_image(image_id: str) -> tuple[str, int]:
 RERUN_FIELDS = frozenset(EdgeParams().as_dict())
 
 
-def _rerun_fields() -> dict[str, str]:
-    """`low`, `high`, `blur` from a JSON object or a urlencoded form, as text for `parse_params`.
-
-    JSON values keep their JSON spelling, so `true` or `2.5` fail the integer check with
-    the message a form field would get.
-    """
-    if request.is_json:
-        body = request.get_json(silent=True)
-        if not isinstance(body, dict):
-            raise InvalidRequestError("the JSON body must be an object with low, high and blur")
-        fields = {
-            name: value if isinstance(value, str) else json.dumps(value)
-            for name, value in body.items()
-        }
-    elif request.mimetype == "application/x-www-form-urlencoded":
-        fields = request.form.to_dict()
-    elif request.content_length:
-        raise UnsupportedMediaTypeError("send low, high and blur as JSON or a urlencoded form")
-    else:
-        fields = {}
-    return fields
-
-
 def _only_params(fields: Mapping[str, str]) -> EdgeParams:
     """The params of a re-run or preview. Unknown names are refused rather than ignored:
     a misspelt `Low` would otherwise silently run with the default."""
     unknown = sorted(set(fields) - RERUN_FIELDS)
     if unknown:
-        raise InvalidRequestError(f"unknown field(s): {', '.join(unknown)}; use low, high, blur")
+        names = ", ".join(quoted(name) for name in unknown[:3])
+        raise InvalidRequestError(f"unknown field(s): {names}; use low, high, blur")
     return parse_params(fields)
 
 
@@ -382,8 +373,12 @@ def _stored_original(owner: Owner, image_id: str) -> tuple[Metadata, bytes]:
     resp=answers(
         HTTP_201=(UploadResult, "The result (computed now, or cached), as an upload"),
         **errors(
-            HTTP_400="Bad or unknown params, or a JSON body that is not an object",
+            HTTP_400=(
+                "Bad, unknown or repeated params, a JSON body that is not an object or nests"
+                " too deep, a body over 4 KB or not UTF-8"
+            ),
             HTTP_401=_INVALID_KEY,
+            HTTP_403=_CROSS_ORIGIN,
             HTTP_404="No result with this id",
             HTTP_413="The stored original has more pixels than CANNY_MAX_PIXELS allows now",
             HTTP_415="A body that is neither JSON nor a urlencoded form",
@@ -402,11 +397,13 @@ def rerun_image(image_id: str) -> tuple[Response, int, dict[str, str]]:
     """
     started = time.perf_counter()
     owner: Owner = g.owner
-    source, data = _stored_original(owner, image_id)
-    params = _only_params(_rerun_fields())
+    _, data = _stored_original(owner, image_id)
+    params = _only_params(rerun_fields(request))
     new_id = result_id(owner.digest, hashlib.sha256(data).hexdigest(), params)
-    header = ImageHeader(FORMAT_BY_NAME[source["format"]], source["width"], source["height"])
-    body = _stored_or_computed(owner, new_id, data, params, lambda: header)
+    # The header is read again from the stored bytes: its sample size, not kept in the
+    # metadata, sets the run's share of the pixel budget.
+    max_pixels = current_settings().max_pixels
+    body = _stored_or_computed(owner, new_id, data, params, lambda: read_header(data, max_pixels))
     return _created(body, started, owner)
 
 
@@ -434,7 +431,11 @@ def preview_image(image_id: str) -> Response:
     nothing to clean up. Keeping it is a re-run with the same params. A GET, safe and
     idempotent, so a superseded preview is simply dropped by the client.
     """
-    source, data = _stored_original(g.owner, image_id)
+    _, data = _stored_original(g.owner, image_id)
+    repeated = [name for name, values in request.args.lists() if len(values) > 1]
+    if repeated:
+        raise InvalidRequestError(f"field {quoted(repeated[0])} is given more than once")
     params = _only_params(request.args.to_dict())
-    result = pipeline_runner(current_app).run(data, params, source["width"] * source["height"])
+    header = read_header(data, current_settings().max_pixels)
+    result = current_runner().run(data, params, header.pixel_cost, False, g.deadline)
     return Response(result.png, mimetype="image/png")

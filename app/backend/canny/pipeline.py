@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 
 from canny import allocator
+from canny.decoder_messages import captured_stderr, reports_damage
 from canny.errors import InvalidImageError
 from canny.pipeline_params import CannyParams
 
@@ -25,8 +26,7 @@ T = TypeVar("T")
 # Canny output holds only 0 and 255, so a 1-bit PNG stores the same pixels; decoders
 # (browsers, cv2.imdecode) expand it back to 0/255 grey. Level 1 with the RLE strategy
 # (named again: setting the level alone resets the strategy) was the fastest and
-# smallest bilevel setting measured on the bench images: 1080p 3.1 ms and 27 KB
-# against 3.6 ms and 41 KB for BILEVEL alone (python -m bench; docs/performance.md).
+# smallest bilevel setting measured on the bench images (docs/performance.md, "Levers kept").
 PNG_ENCODE_FLAGS: tuple[int, ...] = (
     cv2.IMWRITE_PNG_BILEVEL,
     1,
@@ -69,12 +69,14 @@ class EdgeResult:
 
 
 def decode(data: bytes) -> np.ndarray:
-    """Decode to 8-bit BGR; 16-bit, alpha and grey inputs are converted by IMREAD_COLOR."""
-    try:
-        image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)
-    except cv2.error:
-        image = None
-    if image is None:
+    """Decode to 8-bit BGR; 16-bit, alpha and grey inputs are converted by IMREAD_COLOR.
+    A decoder's warning that data was lost is an error too (see decoder_messages)."""
+    with captured_stderr() as printed:
+        try:
+            image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)
+        except cv2.error:
+            image = None
+    if image is None or reports_damage(b"".join(printed)):
         raise InvalidImageError("the image data is corrupt or truncated")
     return image
 
@@ -99,8 +101,20 @@ def _timed(stage_seconds: dict[str, float], stage: str, step: Callable[[], T]) -
     return value
 
 
+# The longest side of a view: more than a gallery or a 4K screen shows. A 3.8 MB JPEG-
+# compressed TIFF of 40 M pixels stored a 78.7 MB full-size view.png (issue 28); its
+# original stays stored as uploaded, and its edge map at full size.
+VIEW_MAX_SIDE = 4096
+
+
 def encode_view_png(image: np.ndarray) -> bytes:
-    """The decoded original (orientation applied) as a PNG any browser shows."""
+    """The decoded original (orientation applied) as a PNG any browser shows, scaled down
+    (INTER_AREA, the resampling OpenCV advises for shrinking) to at most VIEW_MAX_SIDE."""
+    height, width = image.shape[:2]
+    scale = VIEW_MAX_SIDE / max(height, width)
+    if scale < 1:
+        size = (max(1, round(width * scale)), max(1, round(height * scale)))
+        image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
     ok, encoded = cv2.imencode(".png", image, [cv2.IMWRITE_PNG_COMPRESSION, 1])
     if not ok:
         raise RuntimeError("OpenCV could not encode the view rendition as PNG")

@@ -1,7 +1,7 @@
 """The edge parameters as plain data, for the pipeline and its child processes.
 
 A pipeline child imports only what the pipeline needs: not the pydantic model
-(canny.edge_params.EdgeParams, about 25 MB more in every child), nor OpenCV for those that
+(canny.edge_params.EdgeParams: docs/performance.md, "Levers kept"), nor OpenCV for those that
 only build these values.
 """
 

@@ -7,12 +7,11 @@ upload through a pipe; when the answer is not back within the budget, that child
 SIGKILL and a new one takes its place.
 
 Why not a pool library: Pebble's ProcessPool does the same with a timeout per task, but
-measured here it added 12 ms to a tiny upload (its manager threads poll every 0.1 s) and
-took 3 s to stop a child busy in C code (it sends SIGTERM, which its children handle in
-Python, i.e. only after OpenCV returns, then SIGKILL after `term_timeout`). This pipe
-costs 0.2 ms per tiny upload and 1.6 ms per 1080p JPEG (16.5 against 15.0 ms in
-process, medians of 60), SIGKILL stops a child at once, and a new child is ready in
-20-70 ms.
+its manager threads poll (every 0.1 s), which delays every upload, and it stops a child
+busy in C code only late (it sends SIGTERM, which its children handle in Python, i.e. only
+after OpenCV returns, then SIGKILL after `term_timeout`). This pipe costs little per
+upload, SIGKILL stops a child at once, and a new child is ready quickly (the figures:
+docs/performance.md, "Levers kept" and "Measured and not kept").
 
 Children come from a forkserver that has already imported the pipeline, so a new child
 is a fork of a small single-threaded process: not a fork of a threaded gunicorn worker
@@ -23,18 +22,28 @@ is a fork of a small single-threaded process: not a fork of a threaded gunicorn 
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import multiprocessing
 import os
 import queue
 import signal
 import threading
+import time
 import weakref
+from collections.abc import Iterator
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from typing import TYPE_CHECKING
 
 from canny import pipeline
-from canny.errors import ApiError, ProcessingBudgetError, ProcessingFailedError
+from canny.errors import (
+    ApiError,
+    ProcessingBudgetError,
+    ProcessingFailedError,
+    ProcessingInterruptedError,
+    ServerBusyError,
+)
 from canny.pixel_budget import PixelBudget
 
 if TYPE_CHECKING:
@@ -46,6 +55,7 @@ _CONTEXT.set_forkserver_preload(["canny.pipeline"])
 # A child's start (the first one also starts the forkserver, which imports OpenCV) is
 # not part of any upload's budget, but is bounded too.
 STARTUP_SECONDS = 60.0
+log = logging.getLogger(__name__)
 
 
 def _serve(connection: Connection, opencv_threads: int) -> None:
@@ -105,6 +115,21 @@ class _Child:
         self._connection.recv()
         self._ready = True
 
+    def _died(self) -> ProcessingInterruptedError:
+        """The child died under an upload: the OOM killer, an operator's kill, or a crash
+        in a native decoder. Nothing says the file is at fault, so the answer is a
+        retryable 503 (a 422 told the client its valid file was bad), and the death is
+        logged for the operator, who otherwise saw nothing."""
+        self._process.join(1.0)
+        log.warning(
+            "pipeline child %s died under an upload (exit code %s)",
+            self._process.pid,
+            self._process.exitcode,
+        )
+        return ProcessingInterruptedError(
+            "the image processor stopped while working on this upload; try again"
+        )
+
     @property
     def pid(self) -> int | None:
         return self._process.pid
@@ -116,7 +141,7 @@ class _Child:
             self.wait_ready()
             self._connection.send((data, params.canny_params(), with_view))
         except (OSError, EOFError):
-            raise ProcessingFailedError("the image processor had stopped; try again") from None
+            raise self._died() from None
         if not self._connection.poll(budget_seconds):
             raise ProcessingBudgetError(
                 f"processing the image took longer than the budget of {budget_seconds:g} s"
@@ -125,44 +150,88 @@ class _Child:
         try:
             ok, value = self._connection.recv()
         except (EOFError, OSError):
-            # The child died on this input (a crash in a native decoder, the OOM killer).
-            raise ProcessingFailedError("the image could not be processed") from None
+            raise self._died() from None
         if not ok:
             raise value
         return value
 
 
 class PipelineRunner:
-    """One per worker process: `processes` children, a time budget per run, and a pixel
-    budget shared by the runs waiting for or holding a child."""
+    """One per worker process: `processes` children, a time budget per run, a pixel
+    budget shared by the runs waiting for or holding a child, and at most `waiting` runs
+    waiting beyond those the children are running.
+
+    Why bounded: with 16 threads per worker and nothing else in the way, one client's 16
+    large uploads queued here and a second client's small one waited 27 s behind them. A
+    full queue answers 503 at once, which the gateway retries on the other backend
+    (proxy_next_upstream http_503 in the gateway template), and no wait outlasts the
+    request's deadline less the processing budget, so what starts always ends in time.
+    """
 
     def __init__(
-        self, budget_seconds: float, processes: int, pixel_budget: int, opencv_threads: int = 1
+        self,
+        budget_seconds: float,
+        processes: int,
+        pixel_budget: int,
+        opencv_threads: int = 1,
+        waiting: int = 0,
     ) -> None:
         self.budget_seconds = budget_seconds
         self.processes = processes
         self.opencv_threads = opencv_threads
+        self.waiting = waiting
         self.pixels = PixelBudget(pixel_budget)
+        self._admitted = 0
+        self._admission = threading.Lock()
         self._idle: queue.Queue[_Child] = queue.Queue()
         self._owner_pid = 0
         self._lock = threading.Lock()
 
     def run(
-        self, data: bytes, params: EdgeParams, pixels: int, with_view: bool = False
+        self,
+        data: bytes,
+        params: EdgeParams,
+        pixels: int,
+        with_view: bool = False,
+        deadline: float | None = None,
     ) -> pipeline.EdgeResult:
         """The pipeline's result, computed in a child; ProcessingBudgetError when it ran
-        out of time (the child is then killed and replaced)."""
-        with self.pixels.reserve(pixels):
-            child = self._take_child()
-            try:
-                result = child.run(data, params, with_view, self.budget_seconds)
-            except (ProcessingBudgetError, ProcessingFailedError):
-                child.stop()
-                child = _Child(self.opencv_threads)
-                raise
-            finally:
-                self._idle.put(child)
-        return result
+        out of time (the child is then killed and replaced). `deadline` (time.monotonic())
+        bounds the wait for pixels and a child: ServerBusyError when the run could not
+        start early enough to finish by then, or when the queue is full."""
+        with self._admitted_run(), self.pixels.reserve(pixels, self._wait_left(deadline)):
+            return self._run_in_child(data, params, with_view, deadline)
+
+    def _wait_left(self, deadline: float | None) -> float | None:
+        """Seconds a run may still wait and finish within its budget by `deadline`."""
+        if deadline is None:
+            return None
+        return deadline - self.budget_seconds - time.monotonic()
+
+    @contextlib.contextmanager
+    def _admitted_run(self) -> Iterator[None]:
+        with self._admission:
+            if self._admitted >= self.processes + self.waiting:
+                raise ServerBusyError("the image processor is busy; try again shortly")
+            self._admitted += 1
+        try:
+            yield
+        finally:
+            with self._admission:
+                self._admitted -= 1
+
+    def _run_in_child(
+        self, data: bytes, params: EdgeParams, with_view: bool, deadline: float | None
+    ) -> pipeline.EdgeResult:
+        child = self._take_child(self._wait_left(deadline))
+        try:
+            return child.run(data, params, with_view, self.budget_seconds)
+        except (ProcessingBudgetError, ProcessingFailedError, ProcessingInterruptedError):
+            child.stop()
+            child = _Child(self.opencv_threads)
+            raise
+        finally:
+            self._idle.put(child)
 
     def start(self) -> None:
         """Start this process's children and wait until they are ready, so that no
@@ -178,11 +247,14 @@ class PipelineRunner:
                 self._idle.put(child)
             self._owner_pid = os.getpid()
 
-    def _take_child(self) -> _Child:
+    def _take_child(self, timeout: float | None) -> _Child:
         """An idle child; children belong to the process that started them, so a
         gunicorn worker forked from a master that built the app starts its own."""
         self.start()
-        return self._idle.get()
+        try:
+            return self._idle.get(timeout=None if timeout is None else max(timeout, 0.0))
+        except queue.Empty:
+            raise ServerBusyError("the image processor is busy; try again shortly") from None
 
     def child_pids(self) -> list[int]:
         """Pids of the idle children (for tests and diagnostics)."""

@@ -12,6 +12,8 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from canny.errors import ServerBusyError
+
 
 class PixelBudget:
     def __init__(self, capacity: int) -> None:
@@ -27,12 +29,18 @@ class PixelBudget:
             return self._in_use
 
     @contextmanager
-    def reserve(self, pixels: int) -> Iterator[None]:
+    def reserve(self, pixels: int, timeout: float | None = None) -> Iterator[None]:
         """Wait until `pixels` fit, hold them for the block. An image larger than the
-        whole budget takes all of it, so it runs alone instead of never."""
+        whole budget takes all of it, so it runs alone instead of never. A wait longer
+        than `timeout` seconds is ServerBusyError: the probe saw uploads wait 60 s here
+        behind one client's large images, and answer only after the gateway gave up."""
         wanted = max(1, min(pixels, self.capacity))
         with self._changed:
-            self._changed.wait_for(lambda: self._in_use + wanted <= self.capacity)
+            if not self._changed.wait_for(
+                lambda: self._in_use + wanted <= self.capacity,
+                max(timeout, 0.0) if timeout is not None else None,
+            ):
+                raise ServerBusyError("the image processor is busy; try again shortly")
             self._in_use += wanted
         try:
             yield

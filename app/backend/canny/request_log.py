@@ -1,13 +1,13 @@
-"""Structured JSON logs and request ids.
+"""Request ids and the access log: one JSON line per request.
 
 A sane incoming X-Request-ID (from the gateway) is kept so one id follows a request
 through nginx and the backend; otherwise one is generated. It is echoed in the
-response and added to every log line written while the request runs.
+response and added to every log line written while the request runs. The Prometheus
+counts of the same requests are canny.request_metrics' job.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import sys
@@ -16,34 +16,13 @@ import uuid
 
 from flask import Flask, Response, g, has_request_context, request
 
-from canny.metrics import REQUEST_SECONDS, REQUESTS
+from canny.json_logs import JsonFormatter
 
 REQUEST_ID_HEADER = "X-Request-ID"
 # The one X-Request-ID rule; the gateway applies the same (nginx.conf.template).
 _SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 _LOGGER_NAME = "canny"
 access_log = logging.getLogger("canny.access")
-
-
-class JsonFormatter(logging.Formatter):
-    """One JSON object per line, times in UTC; `extra={"fields": {...}}` adds keys."""
-
-    converter = time.gmtime
-
-    def format(self, record: logging.LogRecord) -> str:
-        entry = {
-            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}Z",
-            "level": record.levelname,
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
-        request_id = getattr(record, "request_id", None)
-        if request_id:
-            entry["request_id"] = request_id
-        entry.update(getattr(record, "fields", {}))
-        if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str)
 
 
 class RequestIdFilter(logging.Filter):
@@ -64,7 +43,8 @@ def configure_logging(level: str) -> None:
     logger.propagate = False
 
 
-def _route_label() -> str:
+def route_label() -> str:
+    """The route's rule, so that ids in paths do not make a label or a log field per id."""
     return request.url_rule.rule if request.url_rule is not None else "unmatched"
 
 
@@ -76,21 +56,17 @@ def _start_request() -> None:
 
 def _finish_request(response: Response) -> Response:
     seconds = time.perf_counter() - g.get("started", time.perf_counter())
-    route = _route_label()
+    route = route_label()
     response.headers[REQUEST_ID_HEADER] = g.get("request_id", "")
-    REQUESTS.labels(route=route, method=request.method, status=str(response.status_code)).inc()
-    REQUEST_SECONDS.labels(route=route, method=request.method).observe(seconds)
     access_log.info(
         "request",
         extra={
-            "fields": {
-                "method": request.method,
-                "path": request.path,
-                "route": route,
-                "status": response.status_code,
-                "duration_ms": round(seconds * 1000, 2),
-                "bytes_in": request.content_length or 0,
-            }
+            "method": request.method,
+            "path": request.path,
+            "route": route,
+            "status": response.status_code,
+            "duration_ms": round(seconds * 1000, 2),
+            "bytes_in": request.content_length or 0,
         },
     )
     return response

@@ -17,8 +17,6 @@ from urllib.parse import urlsplit
 from pydantic import AfterValidator, BeforeValidator, Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from canny.blank_fields import without_blank_text
-
 MIB = 1024 * 1024
 # S3 bucket naming rules (DigitalOcean Spaces follows them):
 # https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html
@@ -80,11 +78,14 @@ def _message(error: dict[str, Any]) -> str:
 
 
 class _EnvSettings(BaseSettings):
-    """`CANNY_<FIELD>` per field; empty or blank means the default; frozen once read."""
+    """`CANNY_<FIELD>` per field; empty means the default; frozen once read."""
 
     # https://docs.pydantic.dev/latest/concepts/pydantic_settings/#environment-variable-names
     # (env_prefix; names are case-insensitive) and #parsing-environment-variable-values
-    # (env_ignore_empty).
+    # (env_ignore_empty: an empty variable, as compose's `${VAR:-}` passes, is left out, so
+    # the field keeps its default; pydantic_settings/sources/utils.py, parse_env_vars). A value
+    # of only spaces is stripped to "" and refused with the variable's name: more likely a
+    # slip than a wish for the default.
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX, env_ignore_empty=True, str_strip_whitespace=True, frozen=True
     )
@@ -95,8 +96,6 @@ class _EnvSettings(BaseSettings):
             super().__init__(**values)
         except ValidationError as error:
             raise SettingsError("; ".join(map(_message, error.errors()))) from None
-
-    _blank_means_default = model_validator(mode="before")(without_blank_text)
 
 
 class Settings(_EnvSettings):
@@ -114,6 +113,17 @@ class Settings(_EnvSettings):
     # One: two workers per backend and two backends already keep 4 pipelines busy on a
     # 2-core droplet, and each child holds OpenCV and an image's buffers.
     pipeline_processes: int = Field(1, ge=1, le=64)
+    # Uploads per worker that may wait for a child beyond those running; more answer 503
+    # at once (canny.pipeline_runner), which the gateway retries on the other backend.
+    pipeline_queue: int = Field(4, ge=0, le=1024)
+    # Seconds from the start of an upload's handling to its answer: waits for a child end
+    # early enough that the processing budget still fits, and nothing is stored after it.
+    # Below the gateway's proxy_read_timeout (60 s), so a client told 503 by the gateway
+    # never finds its upload stored later (tests/unit/backend/test_deadlines.py).
+    request_deadline_seconds: float = Field(45.0, gt=0, le=3600)
+    # Results one owner may keep (0: no limit): every new key could otherwise fill the disk
+    # alone. At most 1,000, what a bucket counts in one list request.
+    owner_max_results: int = Field(1000, ge=0, le=1000)
     # Declared pixels being decoded at once per worker (see canny.pixel_budget); an image
     # larger than this runs alone.
     pixel_budget: int = Field(16_000_000, ge=1)
@@ -127,6 +137,15 @@ class Settings(_EnvSettings):
     # sweeps every retention_sweep_seconds, a bucket expires them by its lifecycle rule.
     retention_days: int = Field(0, ge=0, le=36500)
     retention_sweep_seconds: int = Field(3600, ge=1, le=DAY_SECONDS)
+
+    @model_validator(mode="after")
+    def _deadline_holds_a_run(self) -> Settings:
+        if self.request_deadline_seconds <= self.max_processing_seconds:
+            raise ValueError(
+                "CANNY_REQUEST_DEADLINE_SECONDS must be greater than"
+                " CANNY_MAX_PROCESSING_SECONDS: a run must fit in a request"
+            )
+        return self
 
     @model_validator(mode="after")
     def _bucket_named_for_s3(self) -> Settings:

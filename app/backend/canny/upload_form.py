@@ -1,10 +1,10 @@
 """The upload's multipart/form-data body, parsed in memory by `multipart`'s push parser.
 
-werkzeug's form parser (request.files) cost 0.8-1.6 ms of CPU per 1080p JPEG, in 64 KB
-steps with a regex per step, and spooled every file over 500 KB to a temp file.
-`multipart` finds the boundaries with bytes.find over megabyte reads (about 0.1 ms for
-the same body). Keeping the file in memory is safe: MAX_CONTENT_LENGTH bounds the body
-and the file part is refused as soon as it passes the upload limit.
+werkzeug's form parser (request.files) works in 64 KB steps with a regex per step and
+spooled every file over 500 KB to a temp file; `multipart` finds the boundaries with
+bytes.find over megabyte reads, several times cheaper (docs/performance.md, "Levers
+kept"). Keeping the file in memory is safe: MAX_CONTENT_LENGTH bounds the body and the file
+part is refused as soon as it passes the upload limit.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from multipart import MultipartError, MultipartSegment, ParserLimitReached, PushMultipartParser
 
+from canny.client_text import quoted
 from canny.errors import InvalidRequestError, PayloadTooLargeError
 
 FILE_FIELD = "file"
@@ -24,7 +25,10 @@ MAX_FIELD_BYTES = 1024
 
 
 @dataclass
-class UploadForm:
+class ParsedUpload:
+    """What the parser read: the text fields and the file. canny.api_models.UploadForm is the
+    form as the API documents it."""
+
     fields: dict[str, str] = field(default_factory=dict)
     file: bytes | None = None
 
@@ -34,7 +38,7 @@ class _Collector:
 
     def __init__(self, max_file_bytes: int) -> None:
         self.max_file_bytes = max_file_bytes
-        self.form = UploadForm()
+        self.form = ParsedUpload()
         self._name = ""
         self._chunks: list[bytes] = []
         self._size = 0
@@ -42,8 +46,12 @@ class _Collector:
     def segment(self, segment: MultipartSegment) -> None:
         self._name = segment.name or ""
         self._chunks, self._size = [], 0
+        # One rule for every repeated field, as for the re-run's JSON and form bodies:
+        # refused, so no parser's choice of first or last decides what runs.
         if self._name == FILE_FIELD and self.form.file is not None:
             raise InvalidRequestError("send one `file` per request")
+        if self._name in self.form.fields:
+            raise InvalidRequestError(f"form field {quoted(self._name)} is given more than once")
 
     def payload(self, chunk: bytes) -> None:
         self._size += len(chunk)
@@ -51,7 +59,9 @@ class _Collector:
             if self._size > self.max_file_bytes:
                 raise PayloadTooLargeError.over_limit(self.max_file_bytes)
         elif self._size > MAX_FIELD_BYTES:
-            raise InvalidRequestError(f"form field {self._name!r} is over {MAX_FIELD_BYTES} bytes")
+            raise InvalidRequestError(
+                f"form field {quoted(self._name)} is over {MAX_FIELD_BYTES} bytes"
+            )
         self._chunks.append(chunk)
 
     def end(self) -> None:
@@ -60,14 +70,16 @@ class _Collector:
             self.form.file = content
             return
         try:
-            self.form.fields.setdefault(self._name, content.decode())
+            self.form.fields[self._name] = content.decode()
         except UnicodeDecodeError:
-            raise InvalidRequestError(f"form field {self._name!r} is not UTF-8 text") from None
+            raise InvalidRequestError(
+                f"form field {quoted(self._name)} is not UTF-8 text"
+            ) from None
 
 
 def parse_upload(
     read: Callable[[int], bytes], boundary: str, content_length: int, max_file_bytes: int
-) -> UploadForm:
+) -> ParsedUpload:
     """Read the whole body with `read` and return its text fields and `file` part."""
     if not boundary:
         raise InvalidRequestError("multipart/form-data needs a boundary parameter")

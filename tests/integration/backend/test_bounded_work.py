@@ -146,7 +146,9 @@ def test_scan_bombs_are_refused_fast_and_reads_keep_answering(local_stack: Local
 
 def test_a_burst_of_large_canvases_stays_under_the_memory_ceiling(local_stack: LocalStack) -> None:
     """24 small files (a 35 KB PNG) declaring 6000x6000 at once: the per-worker pixel
-    budget runs one at a time per worker, so memory stays bounded and reads fast."""
+    budget runs one at a time per worker, so memory stays bounded and reads fast. Each
+    worker queues only CANNY_PIPELINE_QUEUE (4) beyond its running one, so with 2 x 2
+    workers some of the 24 are answered 503 `busy` at once instead of waiting."""
     canvas = sample_images.pillow_bytes(
         sample_images.Image.new("L", (6000, 6000)), "PNG", compress_level=9
     )
@@ -161,12 +163,36 @@ def test_a_burst_of_large_canvases_stays_under_the_memory_ceiling(local_stack: L
         )
     print(
         f"\n{HEAVY_UPLOADS} uploads of {len(canvas)} bytes declaring 6000x6000:"
-        f" statuses {sorted({a[0] for a in answers})}, slowest {max(a[2] for a in answers):.1f} s;"
+        f" statuses {sorted(a[0] for a in answers)}, slowest {max(a[2] for a in answers):.1f} s;"
         f" backend PSS peak {memory.peak_mb:.0f} MB (ceiling {MEMORY_CEILING_MB} MB);"
         f" reads median {statistics.median(reads.latencies) * 1000:.0f} ms,"
         f" max {max(reads.latencies) * 1000:.0f} ms over {len(reads.latencies)} reads"
     )
-    assert all(status in (201, 422) for status, _, _ in answers), answers
+    assert all(status in (201, 422, 503) for status, _, _ in answers), answers
+    busy = [body["error"]["code"] for status, body, _ in answers if status == 503]
+    assert set(busy) <= {"busy"}, busy
     assert memory.peak_mb < MEMORY_CEILING_MB
     assert reads.latencies and not reads.failures, reads.failures
     assert max(reads.latencies) < READ_SECONDS
+
+
+def test_the_probes_16_bit_rgba_burst_stays_under_the_memory_ceiling(
+    local_stack: LocalStack,
+) -> None:
+    """Issue 28's burst: 16 uploads at once of 6324x6324 RGBA 16-bit images (40 M pixels,
+    within CANNY_MAX_PIXELS) peaked at 969 MB per backend. Counted by bytes they cost
+    75 M 8-bit colour pixels, over the limit, so they are refused from the header."""
+    canvas = sample_images.png_declaring(6324, 6324, bit_depth=16, colour_type=6)
+    with BackendMemory(local_stack) as memory, ThreadPoolExecutor(16) as pool:
+        answers = list(
+            pool.map(lambda n: post(local_stack, canvas, "rgba16.png", low=n), range(16))
+        )
+    print(
+        f"\n16 RGBA 16-bit 6324x6324 at once: statuses {sorted({a[0] for a in answers})},"
+        f" slowest {max(a[2] for a in answers):.2f} s; backend PSS peak {memory.peak_mb:.0f} MB"
+    )
+    assert {(status, body["error"]["code"]) for status, body, _ in answers} == {
+        (413, "too_many_pixels")
+    }
+    assert max(seconds for _, _, seconds in answers) < REFUSE_SECONDS
+    assert memory.peak_mb < MEMORY_CEILING_MB

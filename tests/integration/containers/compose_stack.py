@@ -12,7 +12,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+import requests
+
 from infra.rehearse.docker_daemon import PrivateDockerDaemon, run_checked
+from tests.unit.backend import sample_images
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 COMPOSE_FILE = REPO_ROOT / "app" / "compose.yaml"
@@ -105,3 +108,12 @@ class ComposeStack:
         raise AssertionError(
             f"services not healthy after {HEALTHY_TIMEOUT_S}s: {health}\n{logs[-6000:]}"
         )
+
+
+def upload(http: requests.Session, stack: ComposeStack, seed: int) -> dict:
+    image = sample_images.encode(sample_images.shapes(seed=seed))
+    response = http.post(
+        f"{stack.url}/api/images", files={"file": ("sample.png", image, "image/png")}, timeout=30
+    )
+    assert response.status_code == 201, f"upload answered {response.status_code}: {response.text}"
+    return response.json()

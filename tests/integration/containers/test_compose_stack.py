@@ -15,8 +15,12 @@ import requests
 
 from infra.bundle import bundle_files
 from infra.rehearse.docker_daemon import PrivateDockerDaemon
-from tests.integration.containers.compose_stack import APP_SERVICES, COMPOSE_FILE, ComposeStack
-from tests.unit.backend import sample_images
+from tests.integration.containers.compose_stack import (
+    APP_SERVICES,
+    COMPOSE_FILE,
+    ComposeStack,
+    upload,
+)
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(900)]
 
@@ -33,15 +37,6 @@ def http() -> requests.Session:
     session = requests.Session()
     session.trust_env = False  # never through a proxy: the gateway is on 127.0.0.1
     return session
-
-
-def upload(http: requests.Session, stack: ComposeStack, seed: int) -> dict:
-    image = sample_images.encode(sample_images.shapes(seed=seed))
-    response = http.post(
-        f"{stack.url}/api/images", files={"file": ("sample.png", image, "image/png")}, timeout=30
-    )
-    assert response.status_code == 201, f"upload answered {response.status_code}: {response.text}"
-    return response.json()
 
 
 def test_every_app_service_is_healthy(compose_stack: ComposeStack) -> None:

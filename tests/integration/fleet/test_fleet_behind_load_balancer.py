@@ -42,7 +42,7 @@ def served_by(load: BackgroundUploads, droplet: str) -> int:
 
 @pytest.fixture
 def fleet(
-    tmp_path: Path, require_tool: Callable[[str], str]
+    tmp_path: Path, require_tool: Callable[[str], str], no_owner_quota: None
 ) -> Iterator[tuple[list[LocalStack], LoadBalancer]]:
     require_tool("nginx")
     droplets = [
@@ -51,6 +51,8 @@ def fleet(
             pick_free_port(),
             upload_rate="1000r/s",
             upload_burst=1000,
+            connections_per_key=1000,
+            connections_per_address=1000,
             trusted_proxies=["127.0.0.1"],
         )
         for n in (1, 2)

@@ -16,5 +16,11 @@ def gateway(
     space in the folder name keeps the rendered paths honest (they must be quoted)."""
     require_tool("nginx")
     run_dir = tmp_path_factory.mktemp("gateway run")
-    with LocalStack(run_dir, upload_rate="1000r/s", upload_burst=1000) as stack:
+    with LocalStack(
+        run_dir,
+        upload_rate="1000r/s",
+        upload_burst=1000,
+        connections_per_key=1000,
+        connections_per_address=1000,
+    ) as stack:
         yield stack

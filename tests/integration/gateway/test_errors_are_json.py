@@ -106,7 +106,8 @@ def test_gunicorn_answers_malformed_requests_in_json(gateway: LocalStack, case: 
 @pytest.fixture
 def impatient_gateway(tmp_path: Path, require_tool: Callable[[str], str]) -> Iterator[int]:
     """The gateway config with 1 s client timeouts (no backends needed): a timeout in a
-    second instead of the real 60 s. Everything else is the template as shipped."""
+    second instead of the real 60 s (header) and 10 s (body). Everything else is the
+    template as shipped."""
     nginx = require_tool("nginx")
     stack = LocalStack(tmp_path)
     (stack.scratch_dir / "temp").mkdir(parents=True)
@@ -115,8 +116,10 @@ def impatient_gateway(tmp_path: Path, require_tool: Callable[[str], str]) -> Ite
     config = render_template_file(stack.gateway_values())
     marker = "        server_name _;\n"
     assert marker in config, "the gateway's server block changed: update this fixture"
-    config = config.replace(
-        marker, marker + "        client_header_timeout 1s;\n        client_body_timeout 1s;\n"
+    body_timeout = "        client_body_timeout 10s;\n"
+    assert body_timeout in config, "the gateway's body timeout changed: update this fixture"
+    config = config.replace(marker, marker + "        client_header_timeout 1s;\n").replace(
+        body_timeout, "        client_body_timeout 1s;\n"
     )
     config_path = tmp_path / "nginx.conf"
     config_path.write_text(config)

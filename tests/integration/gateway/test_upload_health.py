@@ -52,7 +52,10 @@ def test_unwritable_results_are_unhealthy(
     tmp_path: Path, tmpfs: Callable[[str, str], Path], require_tool: Callable[[str], str]
 ) -> None:
     results = tmpfs("results", "size=1m")
-    stack = LocalStack(tmp_path / "stack", pick_free_port(), results_dir=results)
+    # A backend is ready only with room for two uploads at the limit: well under 1 MB here.
+    stack = LocalStack(
+        tmp_path / "stack", pick_free_port(), results_dir=results, max_upload_bytes=256 * 1024
+    )
     with stack:
         assert upload_health(stack).status_code == 200
         subprocess.run([require_tool("mount"), "-o", "remount,ro", str(results)], check=True)

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import yaml
 
-from ci import reap_pipeline, stack_name
+from ci import reap_pipeline
+from infra import stack_name
 from tests.integration.gitlab.conftest import PIPELINE, REPO_ROOT, check_pipeline_schema, jobs
 
 GITLAB_DOC = (REPO_ROOT / "docs" / "gitlab.md").read_text()

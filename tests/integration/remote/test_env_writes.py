@@ -19,7 +19,7 @@ from pathlib import Path
 from paramiko import SSHClient
 
 from ci.ssh import CommandResult, run, session
-from tests.integration.remote.test_remote_scripts import env_file
+from tests.integration.remote.deploy_script import env_file
 
 # Rounds of all three steps at once.
 ROUNDS = 30

@@ -2,18 +2,8 @@
 arrives on stdin only, and a registered runner is left alone."""
 
 import json
-import shlex
 
-from infra.cloud_init import REGISTER_RUNNER_SCRIPT
-
-TOKEN = "glrt-Runner-Token-Sentinel"
-ARGS = "https://gitlab.example.com canny-prod docker debian:bookworm-slim"
-
-
-def register(host, stdin: str | None, args: str = ARGS):
-    config = host.app_dir / "config.toml"
-    command = f"CANNY_RUNNER_CONFIG={config} bash {shlex.quote(str(REGISTER_RUNNER_SCRIPT))} {args}"
-    return host.run(command, stdin=stdin)
+from tests.integration.remote.runner_registration import TOKEN, register
 
 
 def test_registers_with_the_token_from_stdin_only(remote_host):

@@ -7,14 +7,9 @@ import time
 import pytest
 
 from infra.bundle import WAIT_SCRIPT
+from tests.integration.remote.deploy_script import IMAGE, deploy, env_file
 
-IMAGE = "registry.example.com/group/canny"
 LOGIN = "deploy-bot\nS3cret-Registry-Pass\n"
-
-
-def deploy(host, tag: str, stdin: str = "", env: str = "COMPOSE_PROFILES=monitoring"):
-    script = shlex.quote(str(host.app_dir / "bin" / "deploy.sh"))
-    return host.run(f"{env} bash {script} {IMAGE} {tag}", stdin=stdin)
 
 
 def gate(host, url: str, rejoin: str | None = None):
@@ -29,11 +24,6 @@ def rollback(host, url: str):
     script = shlex.quote(str(host.app_dir / "bin" / "rollback.sh"))
     settings = f"CANNY_GATE_URL={shlex.quote(url)} CANNY_GATE_TIMEOUT=2 CANNY_GATE_INTERVAL=0.5"
     return host.run(f"{settings} bash {script}")
-
-
-def env_file(host) -> dict[str, str]:
-    lines = (host.app_dir / ".env").read_text().splitlines()
-    return dict(line.split("=", 1) for line in lines)
 
 
 def test_deploy_logs_in_with_password_on_stdin_then_pulls_and_waits(remote_host):

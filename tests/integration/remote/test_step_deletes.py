@@ -10,8 +10,8 @@ import shlex
 
 from infra.cloud_init import REGISTER_RUNNER_SCRIPT
 from infra.deploy import unregister_runner_command
-from tests.integration.remote.test_register_runner import TOKEN, register
-from tests.integration.remote.test_remote_scripts import deploy, env_file
+from tests.integration.remote.deploy_script import deploy, env_file
+from tests.integration.remote.runner_registration import TOKEN, register
 
 SLACK = "https://hooks.example/Delete-Sentinel\n"
 TARGETS = json.dumps([{"targets": ["10.110.0.11:9090"], "labels": {"droplet": "canny-prod"}}])

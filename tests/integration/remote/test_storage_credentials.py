@@ -3,7 +3,7 @@
 import shlex
 import stat
 
-from tests.integration.remote.test_remote_scripts import IMAGE, deploy, env_file
+from tests.integration.remote.deploy_script import IMAGE, deploy, env_file
 
 ACCESS_KEY = "DO00STORAGESENTINEL"
 SECRET_KEY = "Storage-Secret-Sentinel-91c2"

@@ -35,8 +35,17 @@ def small_disk(tmpfs: Callable[[str, str], Path]) -> Path:
 
 @pytest.fixture
 def stack_on_small_disk(small_disk: Path) -> Iterator[LocalStack]:
-    """The whole run folder on the small disk, as `./run --run-dir` on a full disk has it."""
-    stack = LocalStack(small_disk, pick_free_port(), upload_rate="1000r/s", upload_burst=1000)
+    """The whole run folder on the small disk, as `./run --run-dir` on a full disk has it.
+    The upload limit fits the disk twice (2 MiB), else the backends would never be ready."""
+    stack = LocalStack(
+        small_disk,
+        pick_free_port(),
+        max_upload_bytes=2 * 1024 * 1024,
+        upload_rate="1000r/s",
+        upload_burst=1000,
+        connections_per_key=1000,
+        connections_per_address=1000,
+    )
     with stack:
         yield stack
 

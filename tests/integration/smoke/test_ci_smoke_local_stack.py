@@ -58,7 +58,12 @@ def miscalibrated_backend(
         return calibrated(image, EdgeParams(low=50, high=150, blur=params.blur))
 
     def run_here(
-        runner: PipelineRunner, data: bytes, params: EdgeParams, pixels: int, with_view: bool
+        runner: PipelineRunner,
+        data: bytes,
+        params: EdgeParams,
+        pixels: int,
+        with_view: bool,
+        deadline: float | None = None,
     ) -> pipeline.EdgeResult:
         return pipeline.run(data, params, with_view)
 

@@ -76,6 +76,8 @@ def s3_stack_factory(
             free_port(),
             upload_rate="1000r/s",
             upload_burst=1000,
+            connections_per_key=1000,
+            connections_per_address=1000,
             storage_env=s3_storage_env(server, bucket),
         )
         started.append(stack)

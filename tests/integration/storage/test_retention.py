@@ -13,7 +13,7 @@ from canny.storage import FileStore
 from canny.storage.retention import lifecycle_configuration
 
 from infra.rehearse.s3_emulator import MotoServer
-from tests.integration.storage.test_storage_contract import stored_names
+from tests.integration.storage.stored_objects import stored_names
 from tests.result_records import OWNER, numbered_record
 
 SWEEP_WAIT_SECONDS = 20

@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from canny.storage import sort_key
 from canny.storage.s3_store import S3Store
 
-from tests.integration.storage.test_storage_contract import save
+from tests.integration.storage.stored_objects import save
 from tests.result_records import OWNER, numbered_record, stamp
 
 STORED = 1000

@@ -8,20 +8,8 @@ from canny.storage import FileStore, ResultStore, sort_key
 from canny.storage.s3_store import S3Store
 
 from infra.rehearse.s3_emulator import MotoServer
+from tests.integration.storage.stored_objects import save, stored_names
 from tests.result_records import OTHER_OWNER, OWNER, numbered_record, stamp
-
-
-def stored_names(store: ResultStore) -> set[str]:
-    """Every object the store holds, whatever the backend calls them."""
-    if isinstance(store, FileStore):
-        return {str(p.relative_to(store.directory)) for p in store.directory.rglob("*.*")}
-    assert isinstance(store, S3Store)
-    pages = store.client.get_paginator("list_objects_v2").paginate(Bucket=store.bucket)
-    return {entry["Key"] for page in pages for entry in page.get("Contents", [])}
-
-
-def save(store: ResultStore, metadata: dict, view: bool = False) -> None:
-    store.save(metadata, b"original", "png", b"edges", b"view" if view else None)
 
 
 def test_a_saved_result_loads_for_its_owner_only(store: ResultStore) -> None:
@@ -158,3 +146,14 @@ def test_a_save_cut_short_after_the_index_is_listed_whole_deletable_and_retried(
     assert stored_names(store) == set()
     save(store, metadata)
     assert store.load(OWNER, metadata["id"]) == metadata
+
+
+def test_count_is_the_owners_results_up_to_a_bound(store: ResultStore) -> None:
+    for index in range(3):
+        save(store, numbered_record(index))
+    save(store, numbered_record(50, owner=OTHER_OWNER))
+    assert store.count(OWNER, 10) == 3
+    assert store.count(OWNER, 2) == 2, "counting stops at the bound"
+    assert store.count(OTHER_OWNER, 10) == 1
+    store.delete(OWNER, numbered_record(0)["id"])
+    assert store.count(OWNER, 10) == 2

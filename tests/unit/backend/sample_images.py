@@ -45,14 +45,15 @@ def pillow_bytes(image: Image.Image, pillow_format: str, **options: object) -> b
     return out.getvalue()
 
 
-def png_declaring(width: int, height: int) -> bytes:
-    """A ~70-byte PNG whose header claims width x height: a decompression bomb's shape."""
+def png_declaring(width: int, height: int, bit_depth: int = 8, colour_type: int = 0) -> bytes:
+    """A ~70-byte PNG whose header claims width x height: a decompression bomb's shape.
+    Grey 8-bit unless told (PNG spec 11.2.2: colour type 6 is RGBA, 2 is RGB)."""
 
     def chunk(kind: bytes, payload: bytes) -> bytes:
         crc = zlib.crc32(kind + payload) & 0xFFFFFFFF
         return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", crc)
 
-    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    header = struct.pack(">IIBBBBB", width, height, bit_depth, colour_type, 0, 0, 0)
     return (
         b"\x89PNG\r\n\x1a\n"
         + chunk(b"IHDR", header)

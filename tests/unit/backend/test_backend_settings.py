@@ -141,13 +141,21 @@ def test_the_processing_budget_takes_fractions_of_a_second(from_env: FromEnv) ->
     assert from_env({"CANNY_MAX_PROCESSING_SECONDS": "0.5"}).max_processing_seconds == 0.5
 
 
-def test_blank_values_mean_the_default(from_env: FromEnv) -> None:
-    blank = from_env({"CANNY_MAX_UPLOAD_BYTES": "", "CANNY_LOG_LEVEL": "  ", "CANNY_STORAGE": " "})
-    assert (blank.max_upload_bytes, blank.log_level, blank.storage) == (
+def test_empty_values_mean_the_default(from_env: FromEnv) -> None:
+    empty = from_env({"CANNY_MAX_UPLOAD_BYTES": "", "CANNY_LOG_LEVEL": "", "CANNY_STORAGE": ""})
+    assert (empty.max_upload_bytes, empty.log_level, empty.storage) == (
         20 * 1024 * 1024,
         "INFO",
         "file",
     )
+
+
+@pytest.mark.parametrize("name", ["CANNY_MAX_UPLOAD_BYTES", "CANNY_LOG_LEVEL", "CANNY_STORAGE"])
+def test_a_value_of_only_spaces_is_refused_naming_the_variable(
+    from_env: FromEnv, name: str
+) -> None:
+    with pytest.raises(SettingsError, match=f"^{name} "):
+        from_env({name: "  "})
 
 
 def test_settings_built_in_code_are_checked_like_the_environment() -> None:

@@ -1,10 +1,13 @@
 """The service's pipeline must give exactly the pixels of the steps docs/api.md names, in cv2."""
 
+import cv2
 import numpy as np
 import pytest
 from canny import pipeline
 from canny.edge_params import EdgeParams
 from canny.errors import InvalidImageError
+from canny.pipeline_params import CannyParams
+from PIL import Image
 
 from tests.unit.backend import sample_images
 
@@ -45,8 +48,42 @@ def test_encode_png_keeps_raw_canny_values() -> None:
         pytest.param(sample_images.encode(sample_images.noise(), "jpeg")[:-200], id="cut-jpeg"),
         pytest.param(sample_images.encode(sample_images.noise(), "png")[:300], id="cut-png"),
         pytest.param(b"\xff\xd8\xff" + b"\x00" * 50, id="jpeg-magic-only"),
+        # Cut mid-scan with the end marker put back: libjpeg only warns and fills grey.
+        pytest.param(
+            sample_images.encode(sample_images.noise(), "jpeg")[:2000] + b"\xff\xd9",
+            id="cut-jpeg-with-eoi",
+        ),
+        pytest.param(
+            sample_images.pillow_bytes(
+                Image.fromarray(sample_images.noise()), "JPEG", progressive=True
+            )[:4000]
+            + b"\xff\xd9",
+            id="cut-progressive-jpeg-with-eoi",
+        ),
     ],
 )
 def test_decode_refuses_corrupt_data(data: bytes) -> None:
     with pytest.raises(InvalidImageError):
         pipeline.decode(data)
+
+
+def test_the_view_of_a_huge_image_is_scaled_down_and_its_edges_are_not() -> None:
+    """A 40 M pixel TIFF stored a 78.7 MB full-size view (issue 28)."""
+    image = np.zeros((300, 9000, 3), np.uint8)
+    image[:, ::100] = 255
+    ok, tiff = cv2.imencode(".tiff", image)
+    assert ok
+    result = pipeline.run(tiff, CannyParams(low=100, high=200, blur=5), with_view=True)
+    assert result.view_png is not None
+    view = cv2.imdecode(np.frombuffer(result.view_png, np.uint8), cv2.IMREAD_COLOR)
+    assert view.shape == (137, pipeline.VIEW_MAX_SIDE, 3)
+    assert (result.width, result.height) == (9000, 300), "the edge map keeps the full size"
+
+
+def test_the_view_of_an_image_within_the_bound_is_pixel_for_pixel() -> None:
+    image = sample_images.shapes()
+    result = pipeline.run(
+        sample_images.encode(image, "tiff"), CannyParams(low=1, high=2, blur=3), with_view=True
+    )
+    assert result.view_png is not None
+    assert np.array_equal(sample_images.decode_png(result.view_png), image)

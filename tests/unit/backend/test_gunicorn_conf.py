@@ -124,7 +124,7 @@ def test_workers_start_pipeline_children_and_freeze_before_serving(
     # As in gunicorn: the config file (which makes the metrics directory) before the app.
     conf = runpy.run_path(str(CONF))
     from canny import create_app
-    from canny.images_api import pipeline_runner
+    from canny.extensions import pipeline_runner
     from canny.settings import Settings
 
     worker = SimpleNamespace(wsgi=create_app(Settings(results_dir=tmp_path / "results")))
@@ -157,11 +157,9 @@ print(json.dumps({"worker": arbiter.worker_class.__name__, "modules": sorted(sys
 # What the master itself needs: the worker class, the log formatter and what they import.
 MASTER_MODULES = {
     "canny",
-    "canny.blank_fields",
     "canny.errors",
     "canny.gunicorn_worker",
-    "canny.metrics",
-    "canny.request_log",
+    "canny.json_logs",
     "canny.settings",
 }
 
@@ -185,6 +183,7 @@ def test_the_master_does_not_import_the_app(metrics_dir: Path) -> None:
     assert canny_modules <= MASTER_MODULES, f"the master imported {canny_modules - MASTER_MODULES}"
     assert "canny.images_api" not in modules and "canny.app_factory" not in modules
     assert not {"cv2", "numpy"} & modules, "the master must not load OpenCV or numpy"
+    assert not {"flask", "werkzeug", "jinja2"} & modules, "the master must not load Flask"
 
 
 def test_gunicorn_builds_no_access_log_for_the_app_to_discard(metrics_dir: Path) -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from canny import create_app, images_api, pipeline
+from canny.errors import ProcessingInterruptedError
 from canny.owner_keys import Owner
 from canny.pipeline_runner import PipelineRunner
 from canny.settings import Settings
@@ -648,6 +649,61 @@ def test_lookup_is_not_taken_for_an_id(client: FlaskClient) -> None:
     assert error_code(refused) == "method_not_allowed"
 
 
+@pytest.mark.parametrize("path", ["/api/images", f"/api/images/{'0' * 32}/rerun"])
+def test_an_options_request_gets_no_owner_cookie(client: FlaskClient, path: str) -> None:
+    """A preflight acts for nobody; it used to be handed a new owner key as a cookie."""
+    response = client.options(path, headers={"Origin": "http://localhost:9999"})
+    assert response.status_code == 200
+    assert "Set-Cookie" not in response.headers
+
+
+def test_a_pipeline_child_dying_under_an_upload_is_a_503_with_retry_after(
+    upload: Upload, settings: Settings, shapes_png: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise ProcessingInterruptedError("the image processor stopped; try again")
+
+    monkeypatch.setattr(PipelineRunner, "run", interrupted)
+    response = upload(shapes_png)
+    assert response.status_code == 503
+    assert error_code(response) == "processing_interrupted"
+    assert response.headers["Retry-After"] == "1"
+    assert visible_files(settings.results_dir) == []
+
+
+def test_a_truncated_jpeg_is_400_and_stores_nothing(
+    upload: Upload, settings: Settings, shapes_png: bytes
+) -> None:
+    """The probe got 201 and a stored half-grey result for a JPEG cut mid-stream."""
+    jpeg = sample_images.encode(sample_images.noise(400, 300), "jpeg")
+    response = upload(jpeg[: len(jpeg) // 2] + b"\xff\xd9")
+    assert response.status_code == 400, response.get_json()
+    assert error_code(response) == "invalid_image"
+    assert visible_files(settings.results_dir) == []
+
+
+def test_an_owner_over_the_result_quota_gets_507_and_nothing_is_stored(
+    tmp_path: Path, shapes_png: bytes
+) -> None:
+    """Issue 28: no per-owner quota, so one key (or a new key per upload) filled the disk."""
+    settings = Settings(results_dir=tmp_path / "results", owner_max_results=2)
+    client = create_app(settings).test_client()
+    key = {"Authorization": "Bearer " + "k" * 43}
+
+    def send(data: bytes) -> TestResponse:
+        return client.post("/api/images", data={"file": (io.BytesIO(data), "a.png")}, headers=key)
+
+    first, _ = send(shapes_png), send(sample_images.encode(sample_images.noise(), "png"))
+    before = visible_files(settings.results_dir)
+    refused = send(sample_images.encode(sample_images.gradient(), "png"))
+    assert refused.status_code == 507
+    assert error_code(refused) == "quota_exceeded"
+    assert visible_files(settings.results_dir) == before
+    assert send(shapes_png).get_json()["cached"] is True, "a stored result is still answered"
+    assert client.delete(f"/api/images/{first.get_json()['id']}", headers=key).status_code == 204
+    assert send(sample_images.encode(sample_images.gradient(), "png")).status_code == 201
+
+
 def test_preview_answers_the_edges_as_png_and_stores_nothing(
     client: FlaskClient, upload: Upload, settings: Settings, shapes_png: bytes
 ) -> None:
@@ -689,3 +745,13 @@ def test_preview_of_another_owners_image_is_404(
     response = stranger.get(f"/api/images/{source['id']}/preview.png?low=20")
     assert response.status_code == 404
     assert error_code(response) == "not_found"
+
+
+def test_preview_with_a_repeated_param_is_400(
+    client: FlaskClient, upload: Upload, shapes_png: bytes
+) -> None:
+    """One rule for repeated fields everywhere (issue 28): refused, never first or last wins."""
+    source = upload(shapes_png).get_json()
+    response = client.get(f"/api/images/{source['id']}/preview.png?low=1&low=2")
+    assert response.status_code == 400
+    assert response.get_json()["error"]["message"] == "field 'low' is given more than once"

@@ -1,5 +1,6 @@
 """Liveness, readiness, metrics, request ids and the OpenAPI document."""
 
+import os
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -32,6 +33,17 @@ def test_readyz_is_503_when_results_cannot_be_written(tmp_path: Path) -> None:
     assert response.status_code == 503
     assert response.get_json()["error"]["code"] == "not_ready"
     assert client.get("/healthz").status_code == 200, "liveness must not depend on storage"
+
+
+def test_readyz_is_503_when_free_space_cannot_hold_an_upload(tmp_path: Path) -> None:
+    """The probe saw readiness say yes with 432 KB free while every upload got 507: an
+    upload limit larger than the disk's free space now makes the backend not ready."""
+    free = os.statvfs(tmp_path)
+    room = free.f_bavail * free.f_frsize
+    client = create_app(Settings(results_dir=tmp_path, max_upload_bytes=room)).test_client()
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    assert response.get_json()["error"]["code"] == "not_ready"
 
 
 UPLOAD_CREATED = {"route": "/api/images", "method": "POST", "status": "201"}

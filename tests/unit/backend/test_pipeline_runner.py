@@ -1,17 +1,21 @@
 """Child processes of the pipeline: a dead child costs one upload, signals sent to the
 process group do not stop them, and each run's stage times come back."""
 
+import logging
 import os
 import signal
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from canny.edge_params import EdgeParams
-from canny.errors import ProcessingFailedError
+from canny.errors import ProcessingInterruptedError, ServerBusyError
 from canny.pipeline_runner import PipelineRunner
 
 from tests.unit.backend import sample_images
+from tests.unit.backend.module_probe import ProbingParams
 
 SMALL_PNG = sample_images.encode(sample_images.shapes(), "png")
 
@@ -31,11 +35,14 @@ def test_results_and_stage_times_come_back_from_the_child(runner: PipelineRunner
     assert runner.child_pids() and os.getpid() not in runner.child_pids()
 
 
-def test_a_child_that_died_fails_one_upload_and_is_replaced(runner: PipelineRunner) -> None:
+def test_a_child_that_died_fails_one_upload_and_is_replaced(
+    runner: PipelineRunner, caplog: pytest.LogCaptureFixture
+) -> None:
     [pid] = runner.child_pids()
     os.kill(pid, signal.SIGKILL)
-    with pytest.raises(ProcessingFailedError):
+    with pytest.raises(ProcessingInterruptedError), caplog.at_level(logging.WARNING):
         runner.run(SMALL_PNG, EdgeParams(), pixels=1)
+    assert f"pipeline child {pid} died" in caplog.text
     assert runner.run(SMALL_PNG, EdgeParams(), pixels=1).width == 160
     assert runner.child_pids() != [pid]
 
@@ -59,6 +66,74 @@ def test_children_never_load_pydantic(runner: PipelineRunner) -> None:
     maps = Path(f"/proc/{pid}/maps").read_text()
     assert "cv2" in maps, "the child has loaded the pipeline"
     assert "pydantic" not in maps, "the child loaded pydantic"
+
+
+def test_a_child_killed_mid_run_is_a_retryable_503_logged_at_warning(
+    runner: PipelineRunner, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The probe's finding: a valid file whose child was killed got 422 processing_failed,
+    blaming the file, and nothing was logged at WARNING."""
+    [pid] = runner.child_pids()
+    # Seconds of decoding, so the kill lands while the child works on it.
+    slow = sample_images.scan_bomb_jpeg(400, 2000, 2000)
+    threading.Timer(0.5, os.kill, (pid, signal.SIGKILL)).start()
+    with pytest.raises(ProcessingInterruptedError) as refused, caplog.at_level(logging.WARNING):
+        runner.run(slow, EdgeParams(), pixels=1)
+    assert (refused.value.status, refused.value.retry_after_seconds) == (503, 1)
+    assert f"pipeline child {pid} died under an upload (exit code -9)" in caplog.text
+
+
+# Seconds of decoding for one child: keeps it busy while the test asks for another run.
+SLOW_JPEG = sample_images.scan_bomb_jpeg(400, 2000, 2000)
+
+
+def busy_runner(waiting: int) -> tuple[PipelineRunner, threading.Thread]:
+    """A one-child runner whose child is busy with SLOW_JPEG in a background thread."""
+    runner = PipelineRunner(budget_seconds=30, processes=1, pixel_budget=1_000_000, waiting=waiting)
+    runner.start()
+    hog = threading.Thread(target=runner.run, args=(SLOW_JPEG, EdgeParams(), 1))
+    hog.start()
+    deadline = time.monotonic() + 10
+    while runner.child_pids() and time.monotonic() < deadline:
+        time.sleep(0.01)  # until the hog has taken the only child
+    return runner, hog
+
+
+def test_a_full_queue_answers_busy_at_once() -> None:
+    runner, hog = busy_runner(waiting=0)
+    try:
+        started = time.monotonic()
+        with pytest.raises(ServerBusyError) as refused:
+            runner.run(SMALL_PNG, EdgeParams(), pixels=1)
+        assert time.monotonic() - started < 1, "a full queue must not wait"
+        assert (refused.value.status, refused.value.retry_after_seconds) == (503, 1)
+    finally:
+        hog.join()
+        runner.close()
+
+
+def test_a_wait_for_a_child_ends_when_the_deadline_leaves_no_time_to_run() -> None:
+    """The wait may last only as long as the budget still fits before the deadline."""
+    runner, hog = busy_runner(waiting=4)
+    try:
+        started = time.monotonic()
+        with pytest.raises(ServerBusyError):
+            runner.run(SMALL_PNG, EdgeParams(), pixels=1, deadline=started + 30.3)
+        assert time.monotonic() - started < 2, "waited past the deadline's slack"
+    finally:
+        hog.join()
+        runner.close()
+
+
+def test_children_never_load_flask(runner: PipelineRunner, tmp_path: Path) -> None:
+    """The exception classes the child raises are plain Python (canny.errors): the web
+    framework would cost every child its memory and its import time for nothing."""
+    report = tmp_path / "child-modules.txt"
+    result = runner.run(SMALL_PNG, ProbingParams(report), pixels=160 * 120)
+    assert result.width == 160
+    modules = set(report.read_text(encoding="utf-8").split())
+    assert "canny.pipeline" in modules, "the report comes from a child that ran the pipeline"
+    assert not {"flask", "werkzeug", "jinja2"} & modules, "the child loaded the web framework"
 
 
 def _threads_and_minor_faults(pid: int) -> tuple[int, int]:

@@ -5,6 +5,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from canny.errors import ServerBusyError
 from canny.pixel_budget import PixelBudget
 
 
@@ -42,3 +43,14 @@ def test_an_image_larger_than_the_budget_runs_alone_instead_of_never() -> None:
 def test_a_budget_needs_a_positive_capacity() -> None:
     with pytest.raises(ValueError, match="at least 1"):
         PixelBudget(0)
+
+
+def test_a_wait_longer_than_its_timeout_is_a_fast_busy_answer() -> None:
+    """The probe's uploads waited here without bound behind one client's large images."""
+    budget = PixelBudget(1_000)
+    with budget.reserve(1_000):
+        started = time.monotonic()
+        with pytest.raises(ServerBusyError), budget.reserve(10, timeout=0.2):
+            pass
+        assert time.monotonic() - started < 2
+    assert budget.in_use == 0

@@ -115,3 +115,16 @@ def test_malformed_multipart_is_a_json_400(client: FlaskClient) -> None:
     assert response.status_code == 400
     assert response.get_json()["error"]["code"] == "invalid_request"
     assert "malformed multipart body" in response.get_json()["error"]["message"]
+
+
+def test_a_repeated_text_field_is_refused_not_first_wins() -> None:
+    """Multipart kept the first `low`, JSON the last: one rule now, a refusal."""
+    with pytest.raises(InvalidRequestError, match="'low' is given more than once"):
+        parse(body(part("low", b"10"), part("low", b"90"), part("file", b"x", "a.png")))
+
+
+def test_a_long_field_name_is_cut_in_the_error() -> None:
+    name = "n" * 3000
+    with pytest.raises(InvalidRequestError) as refused:
+        parse(body(part(name, b"x" * (MAX_FIELD_BYTES + 1))))
+    assert len(refused.value.message) < 200, refused.value.message

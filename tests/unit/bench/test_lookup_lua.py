@@ -14,7 +14,7 @@ import pytest
 
 from bench.load import LookupLoad, UploadLoad
 from bench.multipart import envelope
-from tests.unit.bench.test_upload_lua import QuietServer
+from tests.unit.bench.upload_receiver import QuietServer
 
 IMAGE = b"bytes of a processed image"
 

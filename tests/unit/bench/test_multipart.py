@@ -1,22 +1,9 @@
 """The bench's multipart envelope is what the API's parser (werkzeug) reads as an upload."""
 
-import io
-
 import pytest
-from werkzeug.formparser import parse_form_data
-from werkzeug.test import EnvironBuilder
 
 from bench.multipart import envelope
-
-
-def parse(content_type: str, body: bytes) -> tuple[dict, dict[str, tuple[str, bytes]]]:
-    """Form fields, and files as name -> (filename, bytes)."""
-    environ = EnvironBuilder(method="POST", input_stream=io.BytesIO(body)).get_environ()
-    environ["CONTENT_TYPE"] = content_type
-    environ["CONTENT_LENGTH"] = str(len(body))
-    # In memory: werkzeug's default spools to temporary files left for the GC to close.
-    _, form, files = parse_form_data(environ, stream_factory=lambda **_: io.BytesIO())
-    return dict(form), {name: (item.filename, item.read()) for name, item in files.items()}
+from tests.unit.bench.upload_receiver import parse
 
 
 @pytest.mark.parametrize("fields", [{}, {"low": "50", "high": "150", "blur": "3"}])

@@ -5,7 +5,7 @@ sent with the load's one owner key."""
 import re
 import threading
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import ClassVar
 
@@ -13,7 +13,7 @@ import pytest
 
 from bench.load import UploadLoad
 from bench.multipart import envelope
-from tests.unit.bench.test_multipart import parse
+from tests.unit.bench.upload_receiver import QuietServer, parse
 
 IMAGE = b"\x89PNG\r\n\x1a\nnot really an image, but bytes the server must get back"
 
@@ -33,11 +33,6 @@ class Recorder(BaseHTTPRequestHandler):
 
     def log_message(self, *args: object) -> None:
         """Quiet: the test reads the recorded bodies, not a log."""
-
-
-class QuietServer(ThreadingHTTPServer):
-    def handle_error(self, request: object, client_address: object) -> None:
-        """wrk drops its open connections when it stops: expected, not worth a traceback."""
 
 
 @pytest.fixture

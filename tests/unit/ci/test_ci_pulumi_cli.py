@@ -496,10 +496,10 @@ def test_a_spaces_key_in_the_stack_config_needs_no_variables(
     assert run_wrapper("preview", "--stack", "prod") == 0
 
 
-def test_stacks_with_results_on_a_volume_need_no_spaces_key(
+def test_stacks_with_results_on_their_disk_need_no_spaces_key(
     fake_pulumi: FakePulumi, tmp_path: Path
 ) -> None:
-    (tmp_path / "Pulumi.test.yaml").write_text("config:\n  canny:resultsStore: volume\n")
+    (tmp_path / "Pulumi.test.yaml").write_text("config:\n  canny:resultsStore: disk\n")
     assert run_wrapper("preview", "--stack", "test-a") == 0
 
 

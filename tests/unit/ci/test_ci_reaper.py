@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ci import reaper, stack_name
+from ci import reaper
+from infra import stack_name
 from tests.conftest import LoopbackHttpServer
 from tests.unit.ci.conftest import STACK_LS, UNATTENDED, FakePulumi, job_environ, on_test_stack
 

@@ -112,6 +112,8 @@ def fake_deployment(results: Path, fault: str | None) -> Flask:
         if fault != "edges_missing":
             (results / f"{image_id}.png").write_bytes(png)
         params = {"low": 100, "high": 200, "blur": 3 if fault == "other_params" else 5}
+        if fault == "new_neutral_param":
+            params["sharpen"] = 0
         body = {"id": image_id, "edges_url": f"/results/{image_id}.png", "params": params}
         answer = jsonify(body | {"width": width, "height": height})
         answer.status_code = 201
@@ -155,6 +157,12 @@ def test_a_healthy_deployment_passes(serve, capsys: pytest.CaptureFixture[str]) 
     assert "ok: uploads hidden from other clients" in out, out
     assert "ok: deleted uploads unlisted" in out, out
     assert "smoke test passed" in out
+
+
+def test_a_new_parameter_whose_default_changes_nothing_passes(serve) -> None:
+    """Adding an image parameter must not mean editing the smoke test (docs/architecture.md,
+    "Adding an image parameter"): the edges decide."""
+    assert smoke.main([serve("new_neutral_param"), "--uploads", "1", "--seed", "7"]) == 0
 
 
 @pytest.mark.parametrize(("fault", "reason"), FAULTS.items())

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -13,9 +12,13 @@ import pytest
 import yaml
 from canny.settings import Settings
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
-APP_DIR = REPO_ROOT / "app"
-COMPOSE_FILE = APP_DIR / "compose.yaml"
+from tests.unit.compose.compose_project import (
+    APP_DIR,
+    COMPOSE_FILE,
+    REQUIRED_VARS,
+    compose_env,
+)
+
 APP_SERVICES = {"gateway", "backend-1", "backend-2"}
 MONITORING_SERVICES = {"prometheus", "cadvisor", "node-exporter", "nginx-exporter"}
 # Only on the stack's first droplet: one fleet Prometheus and one Alertmanager per stack.
@@ -23,17 +26,9 @@ MONITOR_SERVICES = {"fleet-prometheus", "alertmanager"}
 # Its upstream image is built FROM scratch: no shell or client to probe with. Prometheus
 # watches it instead (ScrapeTargetMissing).
 WITHOUT_HEALTHCHECK = {"nginx-exporter"}
-REQUIRED_VARS = ("REGISTRY_IMAGE", "IMAGE_TAG")
 
 COMPOSE = yaml.safe_load(COMPOSE_FILE.read_text())
 SERVICES: dict[str, dict] = COMPOSE["services"]
-
-
-def compose_env(**overrides: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in (*REQUIRED_VARS, "GATEWAY_PUBLISH")}
-    env.update({"REGISTRY_IMAGE": "registry.example.com/canny", "IMAGE_TAG": "abc123"})
-    env.update(overrides)
-    return {k: v for k, v in env.items() if v}
 
 
 def test_matches_the_compose_spec() -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.unit.compose.test_compose_file import COMPOSE_FILE, compose_env
+from tests.unit.compose.compose_project import COMPOSE_FILE, compose_env
 
 STORAGE_ENV = {
     "CANNY_STORAGE": "s3",

@@ -100,6 +100,9 @@ class ResultStore(Protocol):
     ) -> None:
         """Store every object of a result, the owner's index after the images and metadata."""
 
+    def count(self, owner_digest: str, up_to: int) -> int:
+        """How many results the owner has, counted no further than `up_to`."""
+
     def delete(self, owner_digest: str, image_id: str) -> bool:
         """Unlist, then remove every object; False when the owner has no such result."""
 

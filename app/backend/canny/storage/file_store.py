@@ -54,8 +54,10 @@ log = logging.getLogger(__name__)
 class FileStore:
     """Results in a local (or volume-mounted) folder: the default, for ./run and one droplet."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, min_free_bytes: int = 0) -> None:
         self.directory = directory
+        # Free space below this means the next upload cannot be stored: not ready.
+        self.min_free_bytes = min_free_bytes
 
     def prepare(self) -> None:
         """Make the folder, and sweep temp files of saves a crash cut short."""
@@ -81,8 +83,13 @@ class FileStore:
     def is_writable(self) -> bool:
         """Whether data can be stored now. Creating an empty file is not enough: a full
         filesystem still has inodes, so a page of bytes is written and synced, as a save
-        would; on a full disk that fails with ENOSPC."""
+        would; on a full disk that fails with ENOSPC. A page fitting is not enough either:
+        with 432 KB free every upload got 507 while readiness said yes, so the free space
+        must also hold `min_free_bytes`."""
         try:
+            free = os.statvfs(self.directory)
+            if free.f_bavail * free.f_frsize < self.min_free_bytes:
+                return False
             with tempfile.NamedTemporaryFile(
                 dir=self.directory, prefix=".ready-", suffix=TEMP_SUFFIX
             ) as probe:
@@ -228,6 +235,20 @@ class FileStore:
                 self._remove(object_names(metadata["id"]))
                 removed += 1
         return removed
+
+    def count(self, owner_digest: str, up_to: int) -> int:
+        """Index entries in the owner's folder (names only, no reads), at most `up_to`."""
+        counted = 0
+        with (
+            contextlib.suppress(FileNotFoundError),
+            os.scandir(self._owner_folder(owner_digest)) as entries,
+        ):
+            for entry in entries:
+                if counted >= up_to:
+                    break
+                if entry.name.endswith(".json") and is_valid_id(entry.name[: -len(".json")]):
+                    counted += 1
+        return counted
 
     def _owner_metadata(self, owner_digest: str) -> Iterator[Metadata]:
         # An owner with no results yet has no folder: glob then finds nothing.

@@ -292,6 +292,18 @@ class S3Store:
                 self.client.delete_object(Bucket=self.bucket, Key=key)
         return True
 
+    def count(self, owner_digest: str, up_to: int) -> int:
+        """One list request of the owner's index: at most `up_to` keys (MaxKeys up to
+        1,000, https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListObjectsV2.html)."""
+        request = {
+            "Bucket": self.bucket,
+            "Prefix": f"{self._owner_prefix(owner_digest)}/newest/",
+            "MaxKeys": max(0, min(up_to, 1000)),
+        }
+        with _store_errors("count results"):
+            listed = self.client.list_objects_v2(**request)
+        return len(listed.get("Contents", []))
+
     def list(
         self, owner_digest: str, limit: int, before: str | None = None
     ) -> tuple[list[Metadata], str | None]:

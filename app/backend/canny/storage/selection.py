@@ -17,7 +17,8 @@ log = logging.getLogger("canny")
 def open_store(settings: Settings) -> ResultStore:
     if settings.storage == "s3":
         return S3Store.connect(settings.s3_bucket, settings.s3_endpoint_url, settings.s3_region)
-    return FileStore(settings.results_dir)
+    # Room for the largest upload's original and its edge map (at most as large again).
+    return FileStore(settings.results_dir, min_free_bytes=2 * settings.max_upload_bytes)
 
 
 def start_storage(settings: Settings) -> tuple[ResultStore, RetentionSweeper | None]:

@@ -6,7 +6,8 @@ becomes a DNS label (<stack>.test.<domain>), so a slug longer than 42 characters
 given a hash suffix: two long branches never share a stack. The deploy jobs and the reaper
 both call stack_for_branch, so they always agree on the name. The Pulumi program checks the
 stack it runs as with is_stack_name (infra/config.py), so CI and the program accept the same
-names.
+names. It lives in infra and imports no Pulumi: the program and the CI scripts (ci/) both
+use it, and ci depends on infra, never the reverse.
 """
 
 import hashlib
@@ -88,9 +89,14 @@ def config_file(stack: str) -> str | None:
     return None if validate(stack) == PROD_STACK else TEST_CONFIG_FILE
 
 
+def stack_file(stack: str) -> str:
+    """The file holding the stack's config, whether or not `--config-file` must name it."""
+    return config_file(stack) or f"Pulumi.{PROD_STACK}.yaml"
+
+
 def main(argv: list[str]) -> int:
     if len(argv) != 1:
-        print("usage: python -m ci.stack_name BRANCH", file=sys.stderr)
+        print("usage: python -m infra.stack_name BRANCH", file=sys.stderr)
         return 2
     try:
         print(stack_for_branch(argv[0]))

@@ -1,6 +1,7 @@
 import pytest
 
-from ci import stack_name
+from infra import stack_name
+from infra.stack_file import StackFileError, default_config_file
 
 
 @pytest.mark.parametrize(
@@ -70,6 +71,21 @@ def test_validate_rejects_other_names(stack: str) -> None:
 )
 def test_test_stacks_share_the_test_config_file(stack: str, config_file: str | None) -> None:
     assert stack_name.config_file(stack) == config_file
+
+
+@pytest.mark.parametrize(
+    ("stack", "file_name"),
+    [("prod", "Pulumi.prod.yaml"), ("test", "Pulumi.test.yaml"), ("test-x", "Pulumi.test.yaml")],
+)
+def test_the_program_reads_the_file_ci_passes(stack: str, file_name: str) -> None:
+    """The offline plan and the infra tests find a stack's file by the same rule as CI."""
+    assert stack_name.stack_file(stack) == file_name
+    assert default_config_file(stack).name == file_name
+
+
+def test_a_stack_outside_the_rules_has_no_file() -> None:
+    with pytest.raises(StackFileError, match="'staging' is not 'prod'"):
+        default_config_file("staging")
 
 
 @pytest.mark.parametrize(

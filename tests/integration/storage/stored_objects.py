@@ -1,0 +1,20 @@
+"""Saving a result with stand-in bytes, and listing what a store holds: shared by the storage
+tests of every store."""
+
+from __future__ import annotations
+
+from canny.storage import FileStore, ResultStore
+from canny.storage.s3_store import S3Store
+
+
+def stored_names(store: ResultStore) -> set[str]:
+    """Every object the store holds, whatever the backend calls them."""
+    if isinstance(store, FileStore):
+        return {str(p.relative_to(store.directory)) for p in store.directory.rglob("*.*")}
+    assert isinstance(store, S3Store)
+    pages = store.client.get_paginator("list_objects_v2").paginate(Bucket=store.bucket)
+    return {entry["Key"] for page in pages for entry in page.get("Contents", [])}
+
+
+def save(store: ResultStore, metadata: dict, view: bool = False) -> None:
+    store.save(metadata, b"original", "png", b"edges", b"view" if view else None)

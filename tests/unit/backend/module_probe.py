@@ -1,0 +1,38 @@
+"""Parameters that report the modules of the process that receives them.
+
+A pipeline child gets its parameters pickled through its pipe; unpickling a ModulesProbe
+writes the child's `sys.modules` to a file and hands the pipeline the plain parameters, so a
+test reads what a real child, started the real way, has loaded. Standard library and
+canny.pipeline_params only, so the probe adds nothing the test looks for.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from canny.pipeline_params import CannyParams
+
+
+def _record_modules(report: str, params: CannyParams) -> CannyParams:
+    Path(report).write_text("\n".join(sorted(sys.modules)), encoding="utf-8")
+    return params
+
+
+class ModulesProbe:
+    def __init__(self, report: Path, params: CannyParams) -> None:
+        self.report = report
+        self.params = params
+
+    def __reduce__(self) -> tuple[object, tuple[str, CannyParams]]:
+        return _record_modules, (str(self.report), self.params)
+
+
+class ProbingParams:
+    """Stands in for EdgeParams where the runner asks for the child's parameters."""
+
+    def __init__(self, report: Path) -> None:
+        self.report = report
+
+    def canny_params(self) -> ModulesProbe:
+        return ModulesProbe(self.report, CannyParams(low=100, high=200, blur=5))
