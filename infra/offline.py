@@ -19,6 +19,7 @@ import json
 import os
 import re
 import runpy
+import threading
 from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -154,14 +155,14 @@ def _readable(value: Any) -> Any:
     return value
 
 
-def _revealed(value: Any) -> Any:
+def revealed(value: Any) -> Any:
     """Mock inputs keep secrets wrapped; a provider would see the plain value."""
     if rpc.is_rpc_secret(value):
-        return _revealed(rpc.unwrap_rpc_secret(value))
+        return revealed(rpc.unwrap_rpc_secret(value))
     if isinstance(value, dict):
-        return {key: _revealed(item) for key, item in value.items()}
+        return {key: revealed(item) for key, item in value.items()}
     if isinstance(value, list):
-        return [_revealed(item) for item in value]
+        return [revealed(item) for item in value]
     return value
 
 
@@ -207,7 +208,7 @@ class OfflineMocks(pulumi.runtime.Mocks):
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
         resource_id = self._new_id()
         self.inputs[(args.typ, args.name)] = args.inputs
-        self.received[args.name] = _revealed(args.inputs)
+        self.received[args.name] = revealed(args.inputs)
         state = dict(args.inputs) | _FIXED_STATE.get(args.typ, {})
         if args.typ == DROPLET:
             resource_id = _droplet_id(args.name, self.received[args.name])
@@ -267,11 +268,16 @@ class OfflineMocks(pulumi.runtime.Mocks):
         }, []
 
 
-def mock_private_ipv4(droplet_name: str) -> str:
-    """A droplet's private address in MOCK_VPC_RANGE, from its name: `<stack>-droplet` is the
-    first droplet, `<stack>-<n>-droplet` the n-th (whatever order registrations arrive in)."""
+def droplet_number(droplet_name: str) -> int:
+    """`<stack>-droplet` is the first droplet, `<stack>-<n>-droplet` the n-th (whatever order
+    registrations arrive in)."""
     numbered = _NUMBERED_DROPLET.search(droplet_name)
-    return f"10.110.0.{10 + (int(numbered.group(1)) if numbered else 1)}"
+    return int(numbered.group(1)) if numbered else 1
+
+
+def mock_private_ipv4(droplet_name: str) -> str:
+    """A droplet's private address in MOCK_VPC_RANGE, from its name."""
+    return f"10.110.0.{10 + droplet_number(droplet_name)}"
 
 
 def _droplet_id(name: str, inputs: dict[str, Any]) -> str:
@@ -401,17 +407,45 @@ class _InlineExecutor(concurrent.futures.ThreadPoolExecutor):
         return future
 
 
+class _ThreadedExecutor(concurrent.futures.ThreadPoolExecutor):
+    """Runs the SDK's monitor calls on worker threads, each with an event loop of its own
+    that is closed with the pool (the SDK makes one per thread otherwise, left open:
+    pulumi/runtime/sync_await.py, _ensure_event_loop)."""
+
+    def __init__(self, threads: int) -> None:
+        self._loops: list[asyncio.AbstractEventLoop] = []
+        self._loops_lock = threading.Lock()
+        super().__init__(max_workers=threads, initializer=self._own_loop)
+
+    def _own_loop(self) -> None:
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+        with self._loops_lock:
+            self._loops.append(loop)
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        super().shutdown(wait=wait, cancel_futures=cancel_futures)
+        with self._loops_lock:
+            for loop in self._loops:
+                loop.close()
+            self._loops.clear()
+
+
 def _run_in_own_loop(
-    stack: str, config: dict[str, Any], program: Path, monitor: RecordingMonitor
+    stack: str, config: dict[str, Any], program: Path, monitor: RecordingMonitor, threads: int
 ) -> OfflineRun:
     loop = asyncio.new_event_loop()
-    loop.set_default_executor(_InlineExecutor())
+    # The SDK hands each registration to the loop's default executor (run_in_executor(None,
+    # ...)); with threads the mocks' new_resource calls of independent resources overlap.
+    executor = _ThreadedExecutor(threads) if threads else _InlineExecutor()
+    loop.set_default_executor(executor)
     asyncio.set_event_loop(loop)
     try:
         return _run(stack, config, program, monitor)
     finally:
         asyncio.set_event_loop(None)
         loop.close()
+        executor.shutdown()
 
 
 def run_program(
@@ -419,10 +453,12 @@ def run_program(
     config: dict[str, Any],
     program: Path = PROGRAM,
     monitor: RecordingMonitor | None = None,
+    threads: int = 0,
 ) -> OfflineRun:
     """Run the program once for `stack` with `config` (keys like "canny:domain").
 
-    Pass a `monitor` to inspect what was registered even when the program raises.
+    Pass a `monitor` to inspect what was registered even when the program raises, and
+    `threads` to let that many registrations run at once (the rehearsal's remote steps).
     """
     monitor = monitor or RecordingMonitor(OfflineMocks())
-    return contextvars.Context().run(_run_in_own_loop, stack, config, program, monitor)
+    return contextvars.Context().run(_run_in_own_loop, stack, config, program, monitor, threads)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import requests
 
-from tests.integration.containers.docker_daemon import PrivateDockerDaemon, run_checked
+from infra.rehearse.docker_daemon import PrivateDockerDaemon, run_checked
 from tests.unit.backend import sample_images
 
 REPO_ROOT = Path(__file__).resolve().parents[3]

@@ -8,14 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import missing_tool, pick_free_port
-from tests.integration.containers.base_image import ensure_base_image
-from tests.integration.containers.compose_stack import REPO_ROOT, ComposeStack
-from tests.integration.containers.docker_daemon import (
+from infra.rehearse.base_image import ensure_base_image
+from infra.rehearse.docker_daemon import (
     DockerStartError,
     PrivateDockerDaemon,
     cache_dir,
 )
+from tests.conftest import missing_tool, pick_free_port
+from tests.integration.containers.compose_stack import REPO_ROOT, ComposeStack
 
 REGISTRY_IMAGE = "canny-test"
 IMAGE_TAG = "itest"

@@ -17,12 +17,12 @@ import pytest
 import requests
 
 from infra.bundle import REMOTE_SCRIPTS_DIR
+from infra.rehearse.docker_daemon import PrivateDockerDaemon
+from infra.rehearse.s3_emulator import REGION, TEST_CREDENTIALS, MotoServer
 from tests.conftest import pick_free_port
 from tests.integration.containers.compose_stack import ComposeStack, upload
 from tests.integration.containers.conftest import IMAGE_TAG, REGISTRY_IMAGE
-from tests.integration.containers.docker_daemon import PrivateDockerDaemon
 from tests.integration.containers.outside_host import outside_host
-from tests.integration.storage.s3_emulator import REGION, TEST_CREDENTIALS, MotoServer
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(900)]
 

@@ -14,13 +14,13 @@ import pytest
 import requests
 
 from infra.bundle import bundle_files
+from infra.rehearse.docker_daemon import PrivateDockerDaemon
 from tests.integration.containers.compose_stack import (
     APP_SERVICES,
     COMPOSE_FILE,
     ComposeStack,
     upload,
 )
-from tests.integration.containers.docker_daemon import PrivateDockerDaemon
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(900)]
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.containers.base_image import DEFAULT_MIRROR, debian_mirror
+from infra.rehearse.base_image import DEFAULT_MIRROR, debian_mirror
 
 SECURITY_FIRST = """Types: deb
 URIs: http://mirror.example.org/debian-security

@@ -7,8 +7,8 @@ import subprocess
 
 import pytest
 
+from infra.rehearse.docker_daemon import PrivateDockerDaemon
 from localrun.nginx_config import gateway_body_limit
-from tests.integration.containers.docker_daemon import PrivateDockerDaemon
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(900)]
 

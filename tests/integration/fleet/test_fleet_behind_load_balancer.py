@@ -16,13 +16,13 @@ from pathlib import Path
 import pytest
 import requests
 
-from localrun import LocalStack
-from tests.conftest import pick_free_port
-from tests.integration.fleet.load_balancer import (
+from infra.rehearse.balancer import (
     DROPLET_HEADER,
     FAIL_TIMEOUT_S,
     LoadBalancer,
 )
+from localrun import LocalStack
+from tests.conftest import pick_free_port
 from tests.integration.resilience.load_client import OWNER, BackgroundUploads
 
 UPLOAD_LIMIT = 3000

@@ -7,9 +7,9 @@ import pytest
 from canny.storage import FileStore, ResultStore
 from canny.storage.s3_store import S3Store
 
+from infra.rehearse.s3_emulator import TEST_CREDENTIALS, MotoServer
 from localrun import LocalStack
 from localrun.readiness import free_port
-from tests.integration.storage.s3_emulator import TEST_CREDENTIALS, MotoServer
 
 
 @pytest.fixture(scope="session")

@@ -10,8 +10,8 @@ from canny.errors import StorageUnavailableError
 from canny.storage import FileStore
 from canny.storage.s3_store import S3Store, StoredObject
 
+from infra.rehearse.s3_emulator import MotoServer
 from tests.integration.storage.conftest import s3_storage_env
-from tests.integration.storage.s3_emulator import MotoServer
 from tests.result_records import OWNER, numbered_record, stamp
 
 

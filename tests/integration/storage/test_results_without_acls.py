@@ -21,8 +21,8 @@ import requests
 from canny.storage import ResultStore
 from canny.storage.s3_store import SIGNED_URL_REUSE_SECONDS, URL_LIFETIME_SECONDS, S3Store
 
+from infra.rehearse.s3_emulator import TEST_CREDENTIALS, MotoServer
 from tests.integration.gateway.gateway_client import png
-from tests.integration.storage.s3_emulator import TEST_CREDENTIALS, MotoServer
 
 OWNER = {"Authorization": f"Bearer {secrets.token_urlsafe(32)}"}
 TIMEOUT = 30

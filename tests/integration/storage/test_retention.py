@@ -12,7 +12,7 @@ from canny.settings import Settings
 from canny.storage import FileStore
 from canny.storage.retention import lifecycle_configuration
 
-from tests.integration.storage.s3_emulator import MotoServer
+from infra.rehearse.s3_emulator import MotoServer
 from tests.integration.storage.stored_objects import stored_names
 from tests.result_records import OWNER, numbered_record
 

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 import requests
 
+from infra.rehearse.s3_emulator import MotoServer
 from localrun.readiness import free_port
 from tests.integration.resilience.load_client import unique_png
-from tests.integration.storage.s3_emulator import MotoServer
 
 OWNER = {"Authorization": f"Bearer {secrets.token_urlsafe(32)}"}
 TIMEOUT = 30

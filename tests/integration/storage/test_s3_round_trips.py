@@ -14,7 +14,7 @@ import pytest
 from canny.storage.s3_store import S3Store
 
 from bench.delay_proxy import DelayProxy
-from tests.integration.storage.s3_emulator import MotoServer
+from infra.rehearse.s3_emulator import MotoServer
 from tests.result_records import OWNER, numbered_record, stamp
 
 ROUND_TRIP_S = 0.1

@@ -7,7 +7,7 @@ from canny.errors import InvalidRequestError, StorageUnavailableError
 from canny.storage import FileStore, ResultStore, sort_key
 from canny.storage.s3_store import S3Store
 
-from tests.integration.storage.s3_emulator import MotoServer
+from infra.rehearse.s3_emulator import MotoServer
 from tests.integration.storage.stored_objects import save, stored_names
 from tests.result_records import OTHER_OWNER, OWNER, numbered_record, stamp
 

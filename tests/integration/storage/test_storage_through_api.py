@@ -13,7 +13,7 @@ from canny.settings import Settings
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
-from tests.integration.storage.s3_emulator import MotoServer
+from infra.rehearse.s3_emulator import MotoServer
 from tests.unit.backend import sample_images
 
 

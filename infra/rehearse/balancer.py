@@ -1,7 +1,11 @@
-"""A third nginx playing the DigitalOcean Load Balancer in front of two LocalStacks: TLS
-with a self-signed certificate, :80 redirecting to HTTPS, X-Forwarded-For/-Proto to the
-droplets, and passive health checks (max_fails / fail_timeout) instead of DO's active
-ones. Loopback only."""
+"""An nginx playing the DigitalOcean Load Balancer in front of droplets (local stacks in the
+fleet tests, the rehearsal's droplets): TLS with a self-signed certificate, :80 redirecting to
+HTTPS, X-Forwarded-For/-Proto to the droplets, passive failover (max_fails / fail_timeout)
+and, after `check(HealthCheck)`, DigitalOcean's active health checks as the program sets them:
+every `interval` a GET of `path` on each droplet, `healthy` successes in a row put a droplet
+in rotation, `unhealthy` failures in a row take it out; a droplet starts out of rotation
+(https://docs.digitalocean.com/products/networking/load-balancers/details/features/,
+"Health Checks"). Listens on loopback only."""
 
 from __future__ import annotations
 
@@ -10,10 +14,14 @@ import ipaddress
 import json
 import os
 import shutil
+import signal
 import subprocess
+import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 import requests
 from cryptography import x509
@@ -32,8 +40,11 @@ MAX_FAILS = 1
 FAIL_TIMEOUT_S = 3
 
 
-def write_self_signed_certificate(folder: Path) -> tuple[Path, Path]:
-    """A certificate for 127.0.0.1 that is its own CA, so clients can trust just it."""
+def write_self_signed_certificate(
+    folder: Path, stem: str = "lb", dns_names: tuple[str, ...] = ()
+) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 (and `dns_names`) that is its own CA, so clients can trust
+    just it: `<stem>.crt` and `<stem>.key` in `folder`."""
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "canny fleet test")])
     now = datetime.datetime.now(datetime.UTC)
@@ -46,15 +57,20 @@ def write_self_signed_certificate(folder: Path) -> tuple[Path, Path]:
         .not_valid_before(now - datetime.timedelta(minutes=5))
         .not_valid_after(now + datetime.timedelta(days=1))
         .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            x509.SubjectAlternativeName(
+                [
+                    x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+                    *(x509.DNSName(name) for name in dns_names),
+                ]
+            ),
             critical=False,
         )
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
         .sign(key, hashes.SHA256())
     )
-    certificate_path = folder / "lb.crt"
-    key_path = folder / "lb.key"
+    certificate_path = folder / f"{stem}.crt"
+    key_path = folder / f"{stem}.key"
     certificate_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
     key_path.write_bytes(
         key.private_bytes(
@@ -67,8 +83,37 @@ def write_self_signed_certificate(folder: Path) -> tuple[Path, Path]:
     return certificate_path, key_path
 
 
+@dataclass(frozen=True)
+class HealthCheck:
+    """The program's `healthcheck` block (infra/load_balancer.py), as the provider gets it."""
+
+    port: int
+    path: str
+    interval_s: float
+    timeout_s: float
+    healthy: int
+    unhealthy: int
+
+    @classmethod
+    def from_inputs(cls, healthcheck: dict[str, Any]) -> HealthCheck:
+        return cls(
+            port=int(healthcheck["port"]),
+            path=healthcheck.get("path") or "/",
+            interval_s=float(healthcheck.get("checkIntervalSeconds") or 10),
+            timeout_s=float(healthcheck.get("responseTimeoutSeconds") or 5),
+            healthy=int(healthcheck.get("healthyThreshold") or 5),
+            unhealthy=int(healthcheck.get("unhealthyThreshold") or 3),
+        )
+
+
 def render_config(
-    folder: Path, droplets: list[str], http_port: int, https_port: int, cert: Path, key: Path
+    folder: Path,
+    droplets: list[str],
+    http_port: int,
+    https_port: int,
+    cert: Path,
+    key: Path,
+    down: frozenset[str] = frozenset(),
 ) -> str:
     """The balancer's nginx.conf. Retrying an upload on the other droplet is safe: its id
     is the hash of its bytes and params (non_idempotent lets nginx retry a POST).
@@ -76,7 +121,8 @@ def render_config(
     fail_timeout); https://nginx.org/en/docs/http/ngx_http_proxy_module.html#proxy_next_upstream
     """
     servers = "\n".join(
-        f"        server {address} max_fails={MAX_FAILS} fail_timeout={FAIL_TIMEOUT_S}s;"
+        f"        server {address} max_fails={MAX_FAILS} fail_timeout={FAIL_TIMEOUT_S}s"
+        f"{' down' if address in down else ''};"
         for address in droplets
     )
     log_format = json.dumps(
@@ -133,6 +179,13 @@ class LoadBalancer:
     def __init__(self, folder: Path, droplets: list[str]) -> None:
         self.folder = folder.resolve()
         self.droplets = droplets
+        # Out of rotation (nginx `down`): none until health checks start, then every droplet
+        # until its checks pass.
+        self.down: frozenset[str] = frozenset()
+        self._streaks = dict.fromkeys(droplets, 0)
+        self._stop = threading.Event()
+        self._checker: threading.Thread | None = None
+        self._key = self.folder / "lb.key"
         self.http_port = free_port()
         self.https_port = free_port()
         self.url = f"https://127.0.0.1:{self.https_port}"
@@ -143,13 +196,8 @@ class LoadBalancer:
 
     def __enter__(self) -> LoadBalancer:
         self.folder.mkdir(parents=True, exist_ok=True)
-        self.certificate, key = write_self_signed_certificate(self.folder)
-        config = self.folder / "nginx.conf"
-        config.write_text(
-            render_config(
-                self.folder, self.droplets, self.http_port, self.https_port, self.certificate, key
-            )
-        )
+        self.certificate, self._key = write_self_signed_certificate(self.folder)
+        config = self._write_config()
         nginx = shutil.which("nginx", path="/usr/sbin:/usr/bin:/sbin")
         assert nginx, "nginx is not installed"
         command = [nginx, "-p", str(self.folder), "-c", str(config), "-e", "stderr"]
@@ -159,6 +207,61 @@ class LoadBalancer:
         self._nginx = processes.spawn(command, env=os.environ, log_path=log, cwd=self.folder)
         self._wait_until_answering(log)
         return self
+
+    def check(self, health: HealthCheck) -> None:
+        """Start DigitalOcean's active health checks (from any thread: nginx itself was
+        started by the thread that entered the balancer and dies with it)."""
+        if self._checker is not None:
+            return
+        self._set_down(frozenset(self.droplets))
+        self._checker = threading.Thread(target=self._check_forever, args=(health,), daemon=True)
+        self._checker.start()
+
+    def _set_down(self, down: frozenset[str]) -> None:
+        if down != self.down and self._nginx is not None:
+            self.down = down
+            self._write_config()
+            self._nginx.send_signal(signal.SIGHUP)  # nginx reloads its configuration
+
+    def _write_config(self) -> Path:
+        config = self.folder / "nginx.conf"
+        config.write_text(
+            render_config(
+                self.folder,
+                self.droplets,
+                self.http_port,
+                self.https_port,
+                self.certificate,
+                self._key,
+                self.down,
+            )
+        )
+        return config
+
+    def _check_forever(self, health: HealthCheck) -> None:
+        session = requests.Session()
+        session.trust_env = False  # droplets are this machine's own namespaces
+        while not self._stop.wait(health.interval_s):
+            down = set(self.down)
+            for address in self.droplets:
+                host = address.rsplit(":", 1)[0]
+                url = f"http://{host}:{health.port}{health.path}"
+                try:
+                    passed = session.get(url, timeout=health.timeout_s).status_code < 400
+                except requests.RequestException:
+                    passed = False
+                # Positive: successes in a row; negative: failures in a row.
+                streak = self._streaks[address]
+                streak = max(streak, 0) + 1 if passed else min(streak, 0) - 1
+                self._streaks[address] = streak
+                if streak >= health.healthy:
+                    down.discard(address)
+                elif -streak >= health.unhealthy:
+                    down.add(address)
+            self._set_down(frozenset(down))
+
+    def in_rotation(self) -> list[str]:
+        return [address for address in self.droplets if address not in self.down]
 
     def _wait_until_answering(self, log: Path, timeout: float = 30.0) -> None:
         """The :80 redirect answers without any droplet, so it shows nginx is up."""
@@ -180,6 +283,9 @@ class LoadBalancer:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
+        self._stop.set()
+        if self._checker is not None:
+            self._checker.join(timeout=30)
         if self._nginx is not None:
             processes.stop(self._nginx)
             self._nginx = None

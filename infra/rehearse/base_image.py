@@ -7,7 +7,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from tests.integration.containers.docker_daemon import PrivateDockerDaemon
+from infra.rehearse.docker_daemon import PrivateDockerDaemon
 
 BASE_IMAGE = "debian:bookworm-slim"
 SUITE = "bookworm"
@@ -55,6 +55,10 @@ def debian_mirror(sources_dir: Path = HOST_APT / "sources.list.d") -> str:
             if len(words) >= 3 and words[0] == "deb" and words[2] == SUITE:
                 return words[1]
     return DEFAULT_MIRROR
+
+
+class BaseImageError(RuntimeError):
+    """The base image could not be made; the message says why."""
 
 
 def has_image(daemon: PrivateDockerDaemon, name: str) -> bool:
@@ -130,6 +134,7 @@ def _import(daemon: PrivateDockerDaemon, rootfs: Path) -> None:
         if tar.stdout is not None:
             tar.stdout.close()
         tar.wait(timeout=60)
-    assert imported.returncode == 0 and tar.returncode == 0, (
-        f"importing {BASE_IMAGE} failed: {imported.stderr.decode(errors='replace')}"
-    )
+    if imported.returncode != 0 or tar.returncode != 0:
+        raise BaseImageError(
+            f"importing {BASE_IMAGE} failed: {imported.stderr.decode(errors='replace')}"
+        )

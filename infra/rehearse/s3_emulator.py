@@ -1,5 +1,6 @@
 """A moto S3 server that tests start, stop and restart on the same port: on 127.0.0.1, or on
-an address of a network namespace the test made (run there through `launcher`)."""
+an address of a network namespace the test made (run there through `launcher`); the
+rehearsal runs one behind its Spaces stand-in (infra/rehearse/bucket.py)."""
 
 from __future__ import annotations
 
@@ -42,7 +43,10 @@ class MotoServer:
     def start(self) -> None:
         self._process = processes.spawn(
             [*self.launcher, self.executable, "-H", self.address, "-p", str(self.port)],
-            env={"PATH": "/usr/bin:/bin"},
+            # Path-style only: behind the rehearsal's Spaces front the Host is
+            # fra1.digitaloceanspaces.com, which moto would read as a bucket "fra1"
+            # (moto/settings.py, S3_IGNORE_SUBDOMAIN_BUCKETNAME).
+            env={"PATH": "/usr/bin:/bin", "S3_IGNORE_SUBDOMAIN_BUCKETNAME": "true"},
             log_path=self.log_path,
             cwd=self.log_path.parent,
         )

@@ -1,4 +1,5 @@
-"""A private dockerd for the container tests: own data-root, socket and pid, stopped by pid.
+"""A private dockerd (container tests, the rehearsal): own data-root, socket and pid,
+stopped by pid.
 
 The data-root lives in a cache outside the repository, so a second run on the same
 machine reuses the base image and the build layers; a lock file keeps two test
@@ -26,18 +27,35 @@ class DockerStartError(RuntimeError):
     """dockerd could not be started here; the message says why."""
 
 
+class CommandError(RuntimeError):
+    """A command exited non-zero; the message holds its output."""
+
+
 def cache_dir() -> Path:
     """CANNY_DOCKER_CACHE moves the cache, e.g. to time a cold run in an empty folder."""
     return Path(os.environ.get("CANNY_DOCKER_CACHE") or DEFAULT_CACHE)
 
 
 class PrivateDockerDaemon:
-    def __init__(self, dockerd: str, docker: str, cache: Path) -> None:
+    def __init__(
+        self,
+        dockerd: str,
+        docker: str,
+        cache: Path,
+        *,
+        launcher: tuple[str, ...] = (),
+        options: tuple[str, ...] = (),
+    ) -> None:
+        """`launcher` runs dockerd elsewhere (a droplet's `nsenter --net=...`); `options` are
+        extra dockerd flags (a droplet's insecure registry, its socket's group)."""
         self.dockerd = dockerd
         self.docker_cli = docker
         self.cache = cache
+        self.launcher = launcher
+        self.options = options
         # Unix socket paths are limited to ~100 bytes: keep them short, under /tmp.
         self.run_dir = Path(tempfile.mkdtemp(prefix="canny-dockerd-", dir="/tmp"))
+        self.run_dir.chmod(0o755)
         self.socket = self.run_dir / "docker.sock"
         self.log_path = self.run_dir / "dockerd.log"
         self._process: subprocess.Popen | None = None
@@ -49,6 +67,8 @@ class PrivateDockerDaemon:
         (Debian's docker.io has no buildx), and no proxy between us and loopback."""
         env = {key: value for key, value in os.environ.items() if "proxy" not in key.lower()}
         env.update({"DOCKER_HOST": f"unix://{self.socket}", "DOCKER_BUILDKIT": "0"})
+        # Registry logins stay with this daemon, never in the user's ~/.docker.
+        env["DOCKER_CONFIG"] = str(self.run_dir / "cli-config")
         return env
 
     def start(self) -> None:
@@ -57,7 +77,9 @@ class PrivateDockerDaemon:
         self.cache.mkdir(parents=True, exist_ok=True)
         self._take_lock()
         command = [
+            *self.launcher,
             self.dockerd,
+            *self.options,
             f"--data-root={self.cache / 'root'}",
             f"--exec-root={self.run_dir / 'exec'}",
             f"--pidfile={self.run_dir / 'dockerd.pid'}",
@@ -83,9 +105,13 @@ class PrivateDockerDaemon:
             self._lock = None
         self._remove_run_dir()
 
-    def docker(self, *args: str, timeout: float = 120, check: bool = True) -> str:
+    def docker(
+        self, *args: str, timeout: float = 120, check: bool = True, stdin: bytes | None = None
+    ) -> str:
         """Run the docker CLI against this daemon; stdout on success, a full error otherwise."""
-        return run_checked([self.docker_cli, *args], env=self.env, timeout=timeout, check=check)
+        return run_checked(
+            [self.docker_cli, *args], env=self.env, timeout=timeout, check=check, stdin=stdin
+        )
 
     def log_tail(self, lines: int = 30) -> str:
         if not self.log_path.exists():
@@ -152,7 +178,7 @@ def run_checked(
     )
     stdout = result.stdout.decode(errors="replace")
     if check and result.returncode != 0:
-        raise AssertionError(
+        raise CommandError(
             f"{' '.join(command)} exited {result.returncode}:\n"
             f"{stdout[-3000:]}\n{result.stderr.decode(errors='replace')[-3000:]}"
         )

@@ -1,0 +1,82 @@
+"""Prod's first `up`, rehearsed: two droplets pulling the images from the registry, results
+in the Spaces stand-in, the load balancer with the program's health check in front; then
+`ci/smoke.py` through the balancer over HTTPS. Then a second `up` with a new image tag while
+uploads go on through the balancer: only compose up and the gates run again, droplet after
+droplet, and not one upload fails.
+
+Before the backends had egress (issue 24, item 3) this failed at the first droplet's
+compose-up: with CANNY_STORAGE=s3 `/readyz` could not reach Spaces from compose's
+`internal` network, and `docker compose up --wait` exited with "dependency failed to start:
+container canny-backend-1-1 is unhealthy".
+
+Takes about 7 minutes with the image cache warm (builds, pushes, pulls, four compose ups).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from infra.rehearse.environment import Environment
+from infra.rehearse.smoke import run_smoke
+from tests.integration.resilience.load_client import BackgroundUploads
+
+pytestmark = [pytest.mark.docker, pytest.mark.timeout(1200)]
+TAG = "rehearsal-prod-1"
+NEXT_TAG = "rehearsal-prod-2"
+ROTATION_TIMEOUT_S = 90
+
+
+@pytest.fixture(scope="module")
+def prod(rehearsal_tools: None) -> Iterator[Environment]:
+    with Environment("prod", log=lambda line: None) as env:
+        env.publish(TAG)
+        yield env
+
+
+def _wait_for_rotation(env: Environment, count: int) -> None:
+    """DigitalOcean's health check admits a droplet after `healthy` passes in a row."""
+    assert env.balancer is not None, "the program asked for no load balancer"
+    deadline = time.monotonic() + ROTATION_TIMEOUT_S
+    while len(env.balancer.in_rotation()) < count and time.monotonic() < deadline:
+        time.sleep(1)
+    assert len(env.balancer.in_rotation()) == count, env.balancer.in_rotation()
+
+
+def test_first_up_then_smoke_through_the_balancer(prod: Environment) -> None:
+    prod.rehearsal.up(TAG)
+    _wait_for_rotation(prod, 2)
+    assert prod.balancer is not None
+    smoke = run_smoke(prod.balancer.url, prod.balancer.certificate)
+    assert smoke.returncode == 0 and "smoke test passed" in smoke.stdout, (
+        smoke.stdout + smoke.stderr
+    )
+    # The uploads' results went to the bucket, through the Spaces stand-in's TLS front.
+    writes = [line for line in prod.spaces.access_log().splitlines() if '"PUT /' in line]
+    assert writes, "no object was written to the Spaces stand-in"
+
+
+def test_second_up_with_a_new_tag_rolls_without_losing_an_upload(prod: Environment) -> None:
+    assert prod.balancer is not None
+    prod.publish(NEXT_TAG)
+    # One client under the gateway's upload rate (CANNY_UPLOAD_RATE, 5/s per address: every
+    # upload comes from this machine), so any failure is the roll's, not the rate limit's.
+    uploads = BackgroundUploads(
+        prod.balancer, threads=1, pause_seconds=0.3, verify=str(prod.balancer.certificate)
+    )
+    with uploads as load:
+        load.wait_for(5)
+        result = prod.rehearsal.up(NEXT_TAG)
+        load.wait_for(5)
+    assert set(result.ran()) == {
+        f"{host}-{step}"
+        for host in ("canny-prod", "canny-prod-2")
+        for step in ("compose-up", "readiness-gate")
+    }, result.ran()
+    assert not uploads.failures, (
+        f"{len(uploads.failures)} of {uploads.sent}: {uploads.failures[:5]}"
+    )
+    env_file = (prod.rehearsal.droplets[1].app_dir / ".env").read_text()
+    assert f"IMAGE_TAG={NEXT_TAG}" in env_file
