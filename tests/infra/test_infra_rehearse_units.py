@@ -10,6 +10,7 @@ from pathlib import Path
 import pulumi
 import pytest
 
+from infra.bundle import REMOTE_APP_DIR
 from infra.cloud_init import HostKey, UserDataInputs, render_user_data
 from infra.rehearse.droplets import Boot
 from infra.rehearse.mocks import ed25519_openssh
@@ -37,7 +38,7 @@ def _copy(tmp_path: Path, text: str = "v1", **changes: object) -> dict:
     source = tmp_path / "file"
     source.write_text(text)
     inputs = {"connection": CONNECTION, "source": pulumi.FileAsset(str(source))}
-    return inputs | {"remotePath": "/opt/canny/file", "triggers": ["1"]} | changes
+    return inputs | {"remotePath": f"{REMOTE_APP_DIR}/file", "triggers": ["1"]} | changes
 
 
 @pytest.mark.parametrize(
@@ -63,7 +64,7 @@ def test_a_copy_runs_again_only_for_new_content_path_or_triggers(tmp_path: Path)
     # copyController.go: needCopy only when the source's hash or the remote path changed.
     assert decide(before, record(COPY_TO_REMOTE, moved_host)) is Action.SAME
     assert decide(before, record(COPY_TO_REMOTE, _copy(tmp_path, "v2"))) is Action.UPDATE
-    renamed = _copy(tmp_path, remotePath="/opt/canny/other")
+    renamed = _copy(tmp_path, remotePath=f"{REMOTE_APP_DIR}/other")
     assert decide(before, record(COPY_TO_REMOTE, renamed)) is Action.UPDATE
     assert decide(before, record(COPY_TO_REMOTE, _copy(tmp_path, triggers=["2"]))) is Action.REPLACE
 
