@@ -7,6 +7,7 @@ a child process, see canny.pipeline_runner, whose metrics nobody would collect).
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -82,7 +83,10 @@ def decode(data: bytes) -> np.ndarray:
 
 
 def detect_edges(image: np.ndarray, params: CannyParams) -> np.ndarray:
-    gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+    return edges_of_gray(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY), params)
+
+
+def edges_of_gray(gray: np.ndarray, params: CannyParams) -> np.ndarray:
     blurred = cv2.GaussianBlur(gray, (params.blur, params.blur), 0)
     return cv2.Canny(blurred, params.low, params.high)
 
@@ -122,12 +126,23 @@ def encode_view_png(image: np.ndarray) -> bytes:
 
 
 def run(data: bytes, params: CannyParams, with_view: bool = False) -> EdgeResult:
-    """Edges of `data`; with `with_view`, also the decoded original as PNG."""
+    """Edges of `data`; with `with_view`, also the decoded original as PNG.
+
+    The decoded colour image is the largest buffer (3 bytes a pixel, 108 MB for 6000x6000):
+    its view is encoded first, and it is let go as soon as its grey copy exists, so it is
+    not held through the blur and Canny (the memory ceiling in docs/operations.md counts
+    every child's peak)."""
     stage_seconds: dict[str, float] = {}
     image = _timed(stage_seconds, "decode", lambda: decode(data))
-    edges = _timed(stage_seconds, "canny", lambda: detect_edges(image, params))
+    view = None
+    if with_view:
+        view = _timed(stage_seconds, "view", functools.partial(encode_view_png, image))
+    started = time.perf_counter()
+    gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+    del image
+    edges = edges_of_gray(gray, params)
+    stage_seconds["canny"] = time.perf_counter() - started
     png = _timed(stage_seconds, "encode", lambda: encode_png(edges))
-    view = _timed(stage_seconds, "view", lambda: encode_view_png(image)) if with_view else None
     height, width = edges.shape
     return EdgeResult(
         png=png, width=width, height=height, stage_seconds=stage_seconds, view_png=view

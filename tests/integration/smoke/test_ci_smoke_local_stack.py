@@ -52,10 +52,10 @@ def miscalibrated_backend(
     the defaults: it answers every request well-formed, only its edge maps are wrong.
     It computes in its own process (the product runs the pipeline in a child process,
     which a monkeypatch here would not reach)."""
-    calibrated = pipeline.detect_edges
+    calibrated = pipeline.edges_of_gray
 
-    def miscalibrated(image: np.ndarray, params: EdgeParams) -> np.ndarray:
-        return calibrated(image, EdgeParams(low=50, high=150, blur=params.blur))
+    def miscalibrated(gray: np.ndarray, params: EdgeParams) -> np.ndarray:
+        return calibrated(gray, EdgeParams(low=50, high=150, blur=params.blur))
 
     def run_here(
         runner: PipelineRunner,
@@ -67,7 +67,7 @@ def miscalibrated_backend(
     ) -> pipeline.EdgeResult:
         return pipeline.run(data, params, with_view)
 
-    monkeypatch.setattr(pipeline, "detect_edges", miscalibrated)
+    monkeypatch.setattr(pipeline, "edges_of_gray", miscalibrated)
     monkeypatch.setattr(PipelineRunner, "run", run_here)
     app = create_app(Settings(results_dir=results_dir))
 
