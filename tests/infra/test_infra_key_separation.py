@@ -12,7 +12,7 @@ from infra.key_separation import (
     shared_key_problem,
 )
 from infra.stack_file import REPO_ROOT
-from tests.infra.test_infra_config import settings_for
+from tests.infra.stack_settings import settings_for
 
 
 def test_the_committed_stack_files_name_different_keys() -> None:

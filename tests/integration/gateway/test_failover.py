@@ -139,3 +139,6 @@ def test_uploads_are_never_retried_after_a_timeout() -> None:
     conditions = for_uploads[0]
     assert "error" in conditions
     assert "timeout" not in conditions
+    # A backend's busy 503 must not count toward max_fails: a burst would take both
+    # backends out of rotation for everyone (the large-canvas burst test saw `unavailable`).
+    assert "http_503" not in conditions

@@ -20,7 +20,7 @@ import pytest
 import urllib3
 
 from localrun import LocalStack
-from tests.integration.backend.test_bounded_work import BackendMemory, ReadProbe
+from tests.integration.backend.backend_probes import BackendMemory, ReadProbe
 from tests.unit.backend import sample_images
 
 ABUSER_THREADS = 16

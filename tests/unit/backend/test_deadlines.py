@@ -14,7 +14,7 @@ from canny.pipeline_runner import PipelineRunner
 from canny.settings import Settings
 from flask.testing import FlaskClient
 
-from tests.unit.backend.test_images_api import visible_files
+from tests.unit.backend.results_folder import visible_files
 
 TEMPLATE = Path(__file__).parents[3] / "app" / "gateway" / "nginx.conf.template"
 

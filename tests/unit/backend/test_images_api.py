@@ -21,6 +21,7 @@ from werkzeug.datastructures import FileStorage
 from werkzeug.test import TestResponse, encode_multipart
 
 from tests.unit.backend import sample_images
+from tests.unit.backend.results_folder import visible_files
 
 Upload = Callable[..., TestResponse]
 
@@ -30,15 +31,6 @@ def error_code(response: TestResponse) -> str:
     assert body is not None, f"error response is not JSON: {response.data[:200]!r}"
     assert set(body["error"]) == {"code", "message"}, f"bad error shape: {body}"
     return body["error"]["code"]
-
-
-def visible_files(directory: Path) -> list[str]:
-    """Every file under the results folder (the owner index included), as relative paths."""
-    if not directory.exists():
-        return []
-    return sorted(
-        str(path.relative_to(directory)) for path in directory.rglob("*") if path.is_file()
-    )
 
 
 @pytest.mark.parametrize("image_format", ["jpeg", "png", "webp", "bmp", "tiff"])

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from werkzeug.test import TestResponse
 
-from tests.unit.backend.test_upload_never_500 import assert_client_error_or_success
+from tests.unit.backend.answer_checks import assert_client_error_or_success
 
 Rerun = Callable[..., TestResponse]
 

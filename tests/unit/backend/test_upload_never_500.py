@@ -7,6 +7,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.unit.backend import sample_images
+from tests.unit.backend.answer_checks import assert_client_error_or_success
 from tests.unit.backend.param_strategies import PARAM_FORMS
 
 BOUNDARY = "hypothesis-boundary"
@@ -38,12 +39,6 @@ HYPOTHESIS_SETTINGS = settings(
     # build Hypothesis's Unicode tables, slow on a busy machine and not under test.
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-
-
-def assert_client_error_or_success(status: int, body: dict) -> None:
-    assert status < 500, body
-    if status >= 400:
-        assert set(body["error"]) == {"code", "message"}
 
 
 @HYPOTHESIS_SETTINGS
