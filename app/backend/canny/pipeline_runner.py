@@ -163,8 +163,8 @@ class PipelineRunner:
 
     Why bounded: with 16 threads per worker and nothing else in the way, one client's 16
     large uploads queued here and a second client's small one waited 27 s behind them. A
-    full queue answers 503 at once, which the gateway retries on the other backend
-    (proxy_next_upstream http_503 in the gateway template), and no wait outlasts the
+    full queue answers 503 with Retry-After at once, for the client to send again (the
+    gateway does not retry it: see proxy_next_upstream in its template), and no wait outlasts the
     request's deadline less the processing budget, so what starts always ends in time.
     """
 

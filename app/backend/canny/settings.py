@@ -114,7 +114,7 @@ class Settings(_EnvSettings):
     # 2-core droplet, and each child holds OpenCV and an image's buffers.
     pipeline_processes: int = Field(1, ge=1, le=64)
     # Uploads per worker that may wait for a child beyond those running; more answer 503
-    # at once (canny.pipeline_runner), which the gateway retries on the other backend.
+    # with Retry-After at once (canny.pipeline_runner), for the client to send again.
     pipeline_queue: int = Field(4, ge=0, le=1024)
     # Seconds from the start of an upload's handling to its answer: waits for a child end
     # early enough that the processing budget still fits, and nothing is stored after it.
