@@ -51,6 +51,10 @@ _PROBE_BYTES = 4096
 log = logging.getLogger(__name__)
 
 
+# Lookups of a name that a concurrent save is replacing (see FileStore._link_atomic).
+_LINK_ATTEMPTS = 3
+
+
 class FileStore:
     """Results in a local (or volume-mounted) folder: the default, for ./run and one droplet."""
 
@@ -167,7 +171,17 @@ class FileStore:
         """
         entry.parent.mkdir(parents=True, exist_ok=True)
         temp = self.directory / f".{entry.name}.{secrets.token_hex(8)}{TEMP_SUFFIX}"
-        os.link(target, temp)
+        for attempt in range(_LINK_ATTEMPTS):
+            try:
+                os.link(target, temp)
+                break
+            except FileNotFoundError:
+                # Another save of this id replaced `target` between link(2)'s lookup and the
+                # link itself: the inode it found had lost its last name, and Linux refuses
+                # to link such an inode with ENOENT (fs/namei.c, vfs_link: i_nlink == 0).
+                # The name exists again at once (rename(2) replaces atomically): look again.
+                if attempt == _LINK_ATTEMPTS - 1:
+                    raise
         try:
             os.replace(temp, entry)
         finally:
