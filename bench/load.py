@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import json
 import resource
-import secrets
 import shutil
 import signal
 import subprocess
 import tempfile
 import threading
+import urllib.request
 from dataclasses import dataclass
+from http.cookies import SimpleCookie
 from pathlib import Path
+
+from canny.owner_keys import COOKIE_NAME
 
 from bench.multipart import Envelope
 
@@ -77,13 +80,16 @@ def wrk_binary() -> str:
 
 class UploadLoad:
     """Uploads of one image through the gateway at `url`, 127.0.0.1 only, all by one owner
-    (a fresh owner key per load, sent as `Authorization: Bearer`)."""
+    (`owner_key`, one the service issued: see issued_owner_key; sent as `Authorization:
+    Bearer`)."""
 
-    def __init__(self, url: str, envelope: Envelope, file_bytes: bytes, work_dir: Path) -> None:
+    def __init__(
+        self, url: str, envelope: Envelope, file_bytes: bytes, work_dir: Path, owner_key: str
+    ) -> None:
         _check_loopback(url)
         self.url = url
         self.envelope = envelope
-        self.owner_key = secrets.token_urlsafe(32)
+        self.owner_key = owner_key
         folder = Path(tempfile.mkdtemp(prefix="load-", dir=work_dir))
         self._head = folder / "head.bin"
         self._tail = folder / "tail.bin"
@@ -121,6 +127,20 @@ class LookupLoad:
     def run(self, concurrency: int, requests: int, max_seconds: float = 120) -> LoadResult:
         script_args = [self.path, str(requests), str(self.upload.owner_key_file)]
         return _run_wrk(LOOKUP_SCRIPT, self.upload.url, concurrency, script_args, max_seconds)
+
+
+def issued_owner_key(url: str) -> str:
+    """A new owner key from the service at `url`: the service signs its keys, so a load
+    cannot make one up. A list call without a key is answered with a new one as the
+    plain-HTTP cookie (canny.owner_keys)."""
+    _check_loopback(url)
+    with urllib.request.urlopen(f"{url}/api/images", timeout=10) as answer:  # noqa: S310
+        cookies = SimpleCookie()
+        for line in answer.headers.get_all("Set-Cookie") or []:
+            cookies.load(line)
+    if COOKIE_NAME not in cookies:
+        raise LoadError(f"{url} issued no owner key ({COOKIE_NAME} cookie)")
+    return cookies[COOKIE_NAME].value
 
 
 def _check_loopback(url: str) -> None:

@@ -13,7 +13,7 @@ from typing import Protocol
 
 from bench import images
 from bench.images import Sample
-from bench.load import LoadError, LoadResult, LookupLoad, UploadLoad
+from bench.load import LoadError, LoadResult, LookupLoad, UploadLoad, issued_owner_key
 from bench.multipart import envelope
 from bench.peer import Peer
 from bench.plan import CONCURRENCIES, FIXED_CONCURRENCY, MAIN_SAMPLE, RSS_SAMPLE, Plan, SampleKey
@@ -99,11 +99,13 @@ class Bench:
         self.store_dir.mkdir()
         try:
             with Service(self.work_dir / "stack") as service, Peer(self.work_dir / "peer") as peer:
+                owner_key = issued_owner_key(service.url)
                 loads = {
-                    key: self._load(service.url, sample)
+                    key: self._load(service.url, sample, owner_key)
                     for key, sample in self.data.samples.items()
                 }
-                peer_load = self._load(peer.url, self.data.samples[MAIN_SAMPLE])
+                # The peer (raw OpenCV) ignores the key.
+                peer_load = self._load(peer.url, self.data.samples[MAIN_SAMPLE], owner_key)
                 self._warm_up(service, peer, runner, loads, peer_load)
                 for round_number in range(1, self.plan.rounds + 1):
                     self.progress(f"round {round_number}/{self.plan.rounds}")
@@ -114,9 +116,9 @@ class Bench:
             runner.close()
         return self.data
 
-    def _load(self, url: str, sample: Sample) -> UploadLoad:
+    def _load(self, url: str, sample: Sample, owner_key: str) -> UploadLoad:
         form = envelope(sample.filename, sample.content_type)
-        return UploadLoad(url, form, sample.data, self.work_dir)
+        return UploadLoad(url, form, sample.data, self.work_dir, owner_key)
 
     def _warm_up(
         self,

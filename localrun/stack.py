@@ -22,6 +22,8 @@ from localrun.nginx_config import (
     results_source_directives,
     trusted_proxy_directives,
 )
+from localrun.owner_key_secret import ENV_NAME as OWNER_KEY_SECRETS_ENV
+from localrun.owner_key_secret import owner_key_secrets
 from localrun.readiness import StartupError, free_port, log_tail, wait_until_ok
 from localrun.run_lock import RunLock
 
@@ -76,6 +78,8 @@ class LocalStack:
         results_dir: Path | None = None,
         upload_rate: str = "5r/s",
         upload_burst: int = 20,
+        preview_rate: str = "10r/s",
+        preview_burst: int = 20,
         connections_per_key: int = 2,
         connections_per_address: int = 8,
         max_upload_bytes: int | None = None,
@@ -96,6 +100,8 @@ class LocalStack:
         self.backends = [Backend("backend-1", free_port()), Backend("backend-2", free_port())]
         self.upload_rate = upload_rate
         self.upload_burst = upload_burst
+        self.preview_rate = preview_rate
+        self.preview_burst = preview_burst
         self.connections_per_key = connections_per_key
         self.connections_per_address = connections_per_address
         self.max_upload_bytes = max_upload_bytes or _backend_upload_limit()
@@ -236,6 +242,7 @@ class LocalStack:
             "CANNY_RESULTS_DIR": str(self.results_dir),
             "CANNY_MAX_UPLOAD_BYTES": str(self.max_upload_bytes),
             "CANNY_WORKER_TMP_DIR": str(self.scratch_dir),
+            OWNER_KEY_SECRETS_ENV: owner_key_secrets(self.run_dir, os.environ),
             "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
             **self.storage_env,
         }
@@ -285,6 +292,8 @@ class LocalStack:
             "CANNY_MAX_BODY": str(gateway_body_limit(self.max_upload_bytes)),
             "CANNY_UPLOAD_RATE": self.upload_rate,
             "CANNY_UPLOAD_BURST": str(self.upload_burst),
+            "CANNY_PREVIEW_RATE": self.preview_rate,
+            "CANNY_PREVIEW_BURST": str(self.preview_burst),
             "CANNY_UPLOAD_CONNECTIONS_PER_KEY": str(self.connections_per_key),
             "CANNY_UPLOAD_CONNECTIONS_PER_ADDRESS": str(self.connections_per_address),
             "CANNY_PID_FILE": str(self.state_dir / "nginx.pid"),

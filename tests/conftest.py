@@ -14,6 +14,7 @@ import pytest
 
 from localrun import LocalStack
 from localrun.readiness import free_port as pick_free_port
+from tests.owner_keys_for_tests import TEST_OWNER_KEY_SECRET
 
 # Debian's binaries `./run --monitoring` starts beside the app (localrun/monitoring.py).
 MONITORING_TOOLS = (
@@ -46,6 +47,14 @@ def require_tool() -> Callable[[str], str]:
         return path
 
     return find
+
+
+@pytest.fixture(scope="session", autouse=True)
+def owner_key_secret() -> Iterator[str]:
+    """Session-wide, so it is set before any module's stack starts its backends."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("CANNY_OWNER_KEY_SECRETS", TEST_OWNER_KEY_SECRET)
+        yield TEST_OWNER_KEY_SECRET
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from flask import Flask, current_app
 
+from canny.owner_keys import OwnerKeys
 from canny.pipeline_runner import PipelineRunner
 
 if TYPE_CHECKING:  # only for annotations: keeps this module free of import cycles
@@ -20,6 +21,8 @@ def init_app(app: Flask, settings: Settings, store: ResultStore) -> None:
     (gunicorn.conf.py), else the first upload does (PipelineRunner.start)."""
     app.extensions["canny_settings"] = settings
     app.extensions["canny_store"] = store
+    # Built here so a missing or short secret stops the app at startup, not at a request.
+    app.extensions["canny_owner_keys"] = OwnerKeys.from_settings(settings)
     app.extensions["canny_pipeline_runner"] = PipelineRunner(
         settings.max_processing_seconds,
         settings.pipeline_processes,
@@ -35,6 +38,10 @@ def pipeline_runner(app: Flask) -> PipelineRunner:
 
 def current_settings() -> Settings:
     return current_app.extensions["canny_settings"]
+
+
+def current_owner_keys() -> OwnerKeys:
+    return current_app.extensions["canny_owner_keys"]
 
 
 def current_store() -> ResultStore:

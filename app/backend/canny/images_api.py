@@ -33,7 +33,12 @@ from canny.errors import (
     ServerBusyError,
     UnsupportedMediaTypeError,
 )
-from canny.extensions import current_runner, current_settings, current_store
+from canny.extensions import (
+    current_owner_keys,
+    current_runner,
+    current_settings,
+    current_store,
+)
 from canny.image_format import FORMAT_BY_NAME, ImageHeader, check_pixel_limit, read_header
 from canny.metrics import (
     CACHE_HITS,
@@ -55,7 +60,7 @@ from canny.upload_form import parse_upload
 # (https://werkzeug.palletsprojects.com/en/stable/routing/#werkzeug.routing.UnicodeConverter
 # for `length`; Map.allowed_methods in werkzeug/routing/map.py), and /lookup has only GET.
 ID_RULE = "<string(length=32):image_id>"
-_INVALID_KEY = "A malformed owner key (Authorization: Bearer or the cookie)"
+_INVALID_KEY = "An owner key this service did not issue (Authorization: Bearer or the cookie)"
 _STORAGE_UNAVAILABLE = (
     "The result store is unreachable or failing, the image processor stopped under the"
     " upload, or this backend's upload queue is full or its deadline passed (the last three"
@@ -80,7 +85,7 @@ def _identify_owner() -> None:
         return
     check_same_origin(request)
     try:
-        g.owner = owner_of(request)
+        g.owner = owner_of(request, current_owner_keys())
     except InvalidOwnerKeyError:
         g.owner_refused = True
         raise

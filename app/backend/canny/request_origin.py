@@ -10,9 +10,10 @@ that relies on the cookie must say it is same-origin:
   header name), must be `same-origin`
   (https://www.w3.org/TR/fetch-metadata/#sec-fetch-site-header);
 - without it (an older browser), an `Origin` header, which browsers send with every POST
-  and DELETE, must name this scheme and host. The gateway passes the host without its
-  port (`proxy_set_header Host $host`), so this fallback cannot tell ports apart; the
-  Sec-Fetch-Site rule does.
+  and DELETE, must name this scheme, host and port: an origin is all three
+  (https://www.rfc-editor.org/rfc/rfc6454#section-4), and a port left out means the
+  scheme's default (https://url.spec.whatwg.org/#default-port). The gateway passes the
+  Host header as the browser sent it, port included, for this.
 
 Scripts are unaffected: a request with `Authorization: Bearer` carries its key itself
 (a cross-site page cannot make a browser add that header without a CORS preflight, which
@@ -56,10 +57,18 @@ def check_same_origin(request: Request) -> None:
         )
 
 
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _origin_triple(url: str) -> tuple[str, str | None, int | None]:
+    """Scheme, host and port (the scheme's default when none is written); ValueError for a
+    malformed port or brackets."""
+    parts = urlsplit(url)
+    return parts.scheme, parts.hostname, parts.port or DEFAULT_PORTS.get(parts.scheme)
+
+
 def _is_own_origin(origin: str, request: Request) -> bool:
     try:
-        sent = urlsplit(origin)
-        own = urlsplit(request.host_url)
-        return (sent.scheme, sent.hostname) == (own.scheme, own.hostname)
+        return _origin_triple(origin) == _origin_triple(request.host_url)
     except ValueError:  # a malformed Origin (bad port, brackets) is nobody's
         return False

@@ -14,7 +14,14 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BeforeValidator, Field, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    Field,
+    SecretStr,
+    ValidationError,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MIB = 1024 * 1024
@@ -65,6 +72,23 @@ def _lower(value: Any) -> Any:
 
 
 LogLevel = Annotated[str, AfterValidator(_log_level)]
+# Owner-key secrets shorter than this are refused: HMAC keys below the hash's output size
+# weaken it (RFC 2104 section 3, https://www.rfc-editor.org/rfc/rfc2104#section-3).
+MIN_OWNER_KEY_SECRET_LENGTH = 32
+# Fields whose value an error message must never repeat.
+SECRET_FIELDS = frozenset({"owner_key_secrets"})
+
+
+def _owner_key_secrets(value: SecretStr) -> SecretStr:
+    """Comma-separated, each at least MIN_OWNER_KEY_SECRET_LENGTH characters. The message
+    never repeats the value: it is a secret."""
+    parts = value.get_secret_value().split(",") if value.get_secret_value() else []
+    if any(len(part.strip()) < MIN_OWNER_KEY_SECRET_LENGTH for part in parts):
+        raise ValueError(
+            f"must be comma-separated secrets of at least {MIN_OWNER_KEY_SECRET_LENGTH}"
+            " characters each (python -c 'import secrets; print(secrets.token_urlsafe(32))')"
+        )
+    return value
 
 
 def _message(error: dict[str, Any]) -> str:
@@ -74,7 +98,10 @@ def _message(error: dict[str, Any]) -> str:
     if not error["loc"]:
         return reason
     variable = f"{ENV_PREFIX}{error['loc'][0]}".upper()
-    return f"{variable} {reason.replace('Input should be', 'must be')}, got {error['input']!r}"
+    message = f"{variable} {reason.replace('Input should be', 'must be')}"
+    if error["loc"][0] in SECRET_FIELDS:
+        return message
+    return f"{message}, got {error['input']!r}"
 
 
 class _EnvSettings(BaseSettings):
@@ -137,6 +164,13 @@ class Settings(_EnvSettings):
     # sweeps every retention_sweep_seconds, a bucket expires them by its lifecycle rule.
     retention_days: int = Field(0, ge=0, le=36500)
     retention_sweep_seconds: int = Field(3600, ge=1, le=DAY_SECONDS)
+    # Secrets that sign owner keys (canny.owner_keys), comma-separated: the first signs new
+    # keys, all verify, so a new secret goes first and an old one stays until its keys may
+    # go. Required by the app (create_app fails without), never logged (SecretStr).
+    owner_key_secrets: Annotated[SecretStr, AfterValidator(_owner_key_secrets)] = SecretStr("")
+    # Take keys issued before signing (a bare 43-character id) once more and answer with
+    # their signed form, so their galleries are kept; while on, anyone may make up a key.
+    accept_unsigned_owner_keys: bool = False
 
     @model_validator(mode="after")
     def _deadline_holds_a_run(self) -> Settings:
@@ -152,6 +186,11 @@ class Settings(_EnvSettings):
         if self.storage == "s3" and not self.s3_bucket:
             raise ValueError("CANNY_S3_BUCKET must name the bucket when CANNY_STORAGE=s3")
         return self
+
+    @property
+    def owner_key_secret_list(self) -> tuple[str, ...]:
+        value = self.owner_key_secrets.get_secret_value()
+        return tuple(part.strip() for part in value.split(",")) if value else ()
 
     @classmethod
     def from_env(cls) -> Settings:

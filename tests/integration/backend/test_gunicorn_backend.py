@@ -1,7 +1,6 @@
 """The backend for real: gunicorn with 2 workers, parallel uploads, shared metrics."""
 
 import json
-import secrets
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
@@ -11,12 +10,13 @@ from openapi_spec_validator import validate
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.integration.backend.conftest import BackendServer
+from tests.owner_keys_for_tests import issued_test_key
 from tests.unit.backend import sample_images
 
 DISTINCT = 10
 IDENTICAL = 10
 # Every upload here comes from one owner, so identical uploads share one result.
-OWNER = {"Authorization": f"Bearer {secrets.token_urlsafe(32)}"}
+OWNER = {"Authorization": f"Bearer {issued_test_key()}"}
 
 
 def post_image(url: str, data: bytes) -> requests.Response:

@@ -6,7 +6,6 @@ Loopback only, bounded in count and time. The second client comes from 127.0.0.2
 would two users; each client has its own owner key.
 """
 
-import secrets
 import socket
 import statistics
 import threading
@@ -21,6 +20,7 @@ import urllib3
 
 from localrun import LocalStack
 from tests.integration.backend.backend_probes import BackendMemory, ReadProbe
+from tests.owner_keys_for_tests import issued_test_key
 from tests.unit.backend import sample_images
 
 ABUSER_THREADS = 16
@@ -78,7 +78,7 @@ class Abuser:
 
     def __init__(self, stack: LocalStack, data: bytes) -> None:
         self.pool = client_pool(stack, "127.0.0.1", ABUSER_THREADS)
-        self.key = secrets.token_urlsafe(32)
+        self.key = issued_test_key()
         self.data = data
         self.statuses: list[int] = []
         self._stop = threading.Event()
@@ -109,7 +109,7 @@ class Abuser:
 
 def test_an_abusive_client_cannot_hold_a_second_clients_upload(fair_stack: LocalStack) -> None:
     victim = client_pool(fair_stack, "127.0.0.2", 1)
-    victim_key = secrets.token_urlsafe(32)
+    victim_key = issued_test_key()
     latencies: list[float] = []
     victim_statuses: list[int] = []
     with (
@@ -171,7 +171,7 @@ def upload_status(stack: LocalStack, address: str, key: str | None) -> tuple[int
 
 def test_trickled_bodies_hold_only_their_own_slots(fair_stack: LocalStack) -> None:
     """The probe's 1 byte per 2 s body was never cut and nothing bounded how many."""
-    key = secrets.token_urlsafe(32)
+    key = issued_test_key()
     held = [open_trickle(fair_stack, "127.0.0.3", key) for _ in range(PER_KEY)]
     try:
         time.sleep(0.5)  # nginx has read their headers: they count

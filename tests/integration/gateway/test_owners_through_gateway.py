@@ -6,12 +6,11 @@ default: http://nginx.org/en/docs/http/ngx_http_proxy_module.html#proxy_hide_hea
 sets X-Forwarded-Proto itself (`proxy_set_header ... $scheme`), replacing the client's.
 """
 
-import secrets
-
 import requests
 
 from localrun import LocalStack
 from tests.integration.gateway.gateway_client import png, upload
+from tests.owner_keys_for_tests import issued_test_key
 
 TIMEOUT = 10
 
@@ -62,7 +61,7 @@ def test_a_script_uses_its_key_as_a_bearer_token(gateway: LocalStack) -> None:
     script = requests.Session()
     script.headers["Authorization"] = f"Bearer {key}"
     assert image_ids(script, gateway) == [first.json()["id"]]
-    own_key = secrets.token_urlsafe(32)
+    own_key = issued_test_key()
     assert image_ids(script, gateway, Authorization=f"Bearer {own_key}") == []
     assert script.delete(f"{gateway.url}/api/images/{first.json()['id']}").status_code == 204
 

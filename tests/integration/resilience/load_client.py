@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -15,10 +14,11 @@ import requests
 
 from bench import proc_stats
 from localrun import LocalStack, processes
+from tests.owner_keys_for_tests import issued_test_key
 
 CLIENT_TIMEOUT_SECONDS = 30
 # One owner for all the load, so a test can list what it uploaded.
-OWNER = {"Authorization": f"Bearer {secrets.token_urlsafe(32)}"}
+OWNER = {"Authorization": f"Bearer {issued_test_key()}"}
 
 
 def unique_png(index: int) -> bytes:

@@ -4,7 +4,6 @@ the template (localrun, the container's entrypoint) say the same."""
 
 from __future__ import annotations
 
-import secrets
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -14,8 +13,9 @@ import requests
 from localrun.nginx_config import results_source_directives
 from tests.integration.gateway.entrypoint_on_host import run_entrypoint
 from tests.integration.gateway.gateway_client import png
+from tests.owner_keys_for_tests import issued_test_key
 
-OWNER = {"Authorization": f"Bearer {secrets.token_urlsafe(32)}"}
+OWNER = {"Authorization": f"Bearer {issued_test_key()}"}
 TIMEOUT = 30
 PRIVATE_FOREVER = "private, max-age=31536000, immutable"
 

@@ -13,7 +13,6 @@ the gateway's rendering, tested in test_results_through_gateway).
 
 from __future__ import annotations
 
-import secrets
 import time
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -23,8 +22,9 @@ from canny.storage.s3_store import SIGNED_URL_REUSE_SECONDS, URL_LIFETIME_SECOND
 
 from infra.rehearse.s3_emulator import TEST_CREDENTIALS, MotoServer
 from tests.integration.gateway.gateway_client import png
+from tests.owner_keys_for_tests import issued_test_key
 
-OWNER = {"Authorization": f"Bearer {secrets.token_urlsafe(32)}"}
+OWNER = {"Authorization": f"Bearer {issued_test_key()}"}
 TIMEOUT = 30
 # The grantee URIs of S3's canned public ACLs (public-read, authenticated-read):
 # https://docs.aws.amazon.com/AmazonS3/latest/userguide/acl-overview.html#specifying-grantee

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -15,8 +14,9 @@ import requests
 from infra.rehearse.s3_emulator import MotoServer
 from localrun.readiness import free_port
 from tests.integration.resilience.load_client import unique_png
+from tests.owner_keys_for_tests import issued_test_key
 
-OWNER = {"Authorization": f"Bearer {secrets.token_urlsafe(32)}"}
+OWNER = {"Authorization": f"Bearer {issued_test_key()}"}
 TIMEOUT = 30
 OUTAGE_UPLOADS = 16
 RECOVERY_SECONDS = 60

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import secrets
 from urllib.parse import urlsplit
 
 import requests
 
 from tests.integration.gateway.gateway_client import png
+from tests.owner_keys_for_tests import issued_test_key
 
-OWNER = {"Authorization": f"Bearer {secrets.token_urlsafe(32)}"}
+OWNER = {"Authorization": f"Bearer {issued_test_key()}"}
 TIMEOUT = 30
 
 

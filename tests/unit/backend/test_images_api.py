@@ -20,6 +20,7 @@ from PIL import Image
 from werkzeug.datastructures import FileStorage
 from werkzeug.test import TestResponse, encode_multipart
 
+from tests.owner_keys_for_tests import issued_test_key
 from tests.unit.backend import sample_images
 from tests.unit.backend.results_folder import visible_files
 
@@ -83,7 +84,7 @@ def test_same_upload_twice_is_one_cached_result(
 def test_a_cached_result_over_a_since_lowered_pixel_limit_is_413(
     tmp_path: Path, shapes_png: bytes, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    owner_key = {"Authorization": "Bearer " + "k" * 43}
+    owner_key = {"Authorization": "Bearer " + issued_test_key()}
 
     def post(max_pixels: int) -> TestResponse:
         settings = Settings(results_dir=tmp_path, max_pixels=max_pixels)
@@ -680,7 +681,7 @@ def test_an_owner_over_the_result_quota_gets_507_and_nothing_is_stored(
     """Issue 28: no per-owner quota, so one key (or a new key per upload) filled the disk."""
     settings = Settings(results_dir=tmp_path / "results", owner_max_results=2)
     client = create_app(settings).test_client()
-    key = {"Authorization": "Bearer " + "k" * 43}
+    key = {"Authorization": "Bearer " + issued_test_key()}
 
     def send(data: bytes) -> TestResponse:
         return client.post("/api/images", data={"file": (io.BytesIO(data), "a.png")}, headers=key)

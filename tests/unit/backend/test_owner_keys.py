@@ -4,16 +4,25 @@ import io
 from collections.abc import Callable
 
 import pytest
-from canny.owner_keys import COOKIE_MAX_AGE_SECONDS, COOKIE_NAME, Owner, is_valid_key, new_owner
+from canny.owner_keys import (
+    COOKIE_MAX_AGE_SECONDS,
+    COOKIE_NAME,
+    KEY_PATTERN,
+    SECURE_COOKIE_NAME,
+    Owner,
+)
 from canny.settings import Settings
 from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
+from tests.owner_keys_for_tests import TEST_OWNER_KEYS
 from tests.unit.backend import sample_images
 
 Post = Callable[..., TestResponse]
-KEY = "A" * 20 + "b-_" * 7 + "z" * 2  # 43 characters of the token_urlsafe alphabet
+TEST_KEYS = TEST_OWNER_KEYS
+# A key the test app issued: an id of 43 characters of the token_urlsafe alphabet, signed.
+KEY = TEST_KEYS.sign("A" * 20 + "b-_" * 7 + "z" * 2)
 
 
 def post_image(client: FlaskClient, data: bytes, **headers: str) -> TestResponse:
@@ -39,11 +48,11 @@ def bob(app: Flask) -> FlaskClient:
     return app.test_client()
 
 
-def test_new_keys_are_random_256_bit_tokens() -> None:
-    keys = {new_owner().key for _ in range(100)}
-    assert len(keys) == 100
-    assert all(is_valid_key(key) and len(key) == 43 for key in keys)
-    assert is_valid_key(KEY)
+def test_new_keys_are_random_256_bit_ids_signed() -> None:
+    keys = {TEST_KEYS.new_owner().key for _ in range(100)}
+    assert len({key.partition(".")[0] for key in keys}) == 100
+    assert all(KEY_PATTERN.fullmatch(key) and TEST_KEYS.verifies(key) for key in keys)
+    assert TEST_KEYS.verifies(KEY)
 
 
 def test_another_owner_cannot_list_get_or_delete_a_result(
@@ -79,7 +88,8 @@ def test_first_use_sets_an_httponly_samesite_lax_cookie_secure_only_over_https(
 ) -> None:
     headers = {} if forwarded_proto is None else {"X-Forwarded-Proto": forwarded_proto}
     response = post_image(alice, shapes_png, **headers)
-    cookie = alice.get_cookie(COOKIE_NAME, path="/api/")
+    name, path = (SECURE_COOKIE_NAME, "/") if secure else (COOKIE_NAME, "/api/")
+    cookie = alice.get_cookie(name, path=path)
     assert cookie is not None, response.headers.getlist("Set-Cookie")
     assert response.get_json()["owner_key"] == cookie.value
     assert (cookie.http_only, cookie.same_site, cookie.secure) == (True, "Lax", secure)
@@ -100,7 +110,7 @@ def test_the_key_is_handed_over_once_and_the_cookie_renewed(
 def test_listing_without_a_key_issues_one(alice: FlaskClient) -> None:
     assert alice.get("/api/images").get_json() == {"items": [], "next": None}
     cookie = alice.get_cookie(COOKIE_NAME, path="/api/")
-    assert cookie is not None and is_valid_key(cookie.value)
+    assert cookie is not None and TEST_KEYS.verifies(cookie.value)
 
 
 def test_a_script_keeps_its_results_with_the_key_from_its_first_upload(
@@ -178,7 +188,7 @@ def test_a_malformed_bearer_key_refuses_the_upload_before_storing(
     assert not settings.results_dir.exists() or not any(settings.results_dir.rglob("*.png"))
 
 
-@pytest.mark.parametrize("value", ["short", KEY + "x", KEY[:-1] + "."])
+@pytest.mark.parametrize("value", ["short", KEY + "x", KEY[:-1] + ".", KEY.partition(".")[0]])
 def test_a_malformed_cookie_is_401_and_dropped(alice: FlaskClient, value: str) -> None:
     alice.set_cookie(COOKIE_NAME, value, path="/api/")
     response = alice.get("/api/images")

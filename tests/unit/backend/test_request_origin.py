@@ -2,12 +2,13 @@
 browsers upload into, re-run in and delete from their own galleries with the cookie."""
 
 import io
-import secrets
 from collections.abc import Callable
 
 import pytest
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
+
+from tests.owner_keys_for_tests import issued_test_key
 
 Send = Callable[..., TestResponse]
 
@@ -38,6 +39,10 @@ CROSS_ORIGIN_HEADERS = [
     {"Origin": "https://localhost"},
     {"Origin": "null"},
     {"Origin": "http://[bad"},
+    # Same host, another port: the page the probe of issue 28 used (test client's host is
+    # `localhost`, port 80).
+    {"Origin": "http://localhost:8081"},
+    {"Origin": "http://localhost:99999"},
 ]
 
 
@@ -62,10 +67,11 @@ def test_unsafe_calls_from_another_origin_are_refused(
     [
         {"Sec-Fetch-Site": "same-origin"},
         {"Origin": "http://localhost"},
+        {"Origin": "http://localhost:80"},
         # No browser: curl, the smoke test, scripts.
         {},
         # A script with its key may call from anywhere: the key is its own credential.
-        {"Sec-Fetch-Site": "cross-site", "Authorization": f"Bearer {secrets.token_urlsafe(32)}"},
+        {"Sec-Fetch-Site": "cross-site", "Authorization": f"Bearer {issued_test_key()}"},
     ],
 )
 def test_same_origin_calls_and_scripts_are_served(
@@ -78,3 +84,20 @@ def test_reads_from_another_origin_are_not_refused(browser: tuple[FlaskClient, s
     """Reads change nothing, and the browser keeps their answers from the other page."""
     client, _ = browser
     assert client.get("/api/images", headers={"Sec-Fetch-Site": "cross-site"}).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("host", "origin", "status"),
+    [
+        ("127.0.0.1:8080", "http://127.0.0.1:8080", 201),
+        ("127.0.0.1:8080", "http://127.0.0.1:9090", 403),
+        ("127.0.0.1:8080", "http://127.0.0.1", 403),
+        ("example.test", "http://example.test:8080", 403),
+    ],
+)
+def test_the_origin_fallback_compares_ports(
+    client: FlaskClient, shapes_png: bytes, host: str, origin: str, status: int
+) -> None:
+    """The Host the gateway passes on carries the browser's port (nginx.conf.template)."""
+    answer = upload(client, shapes_png, {"Origin": origin, "Host": host})
+    assert answer.status_code == status, answer.get_json()

@@ -30,4 +30,4 @@ def test_no_result_line_is_an_error() -> None:
 @pytest.mark.parametrize("url", ["http://example.com:80", "http://10.0.0.1:8080"])
 def test_load_only_targets_loopback(url: str, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"127\.0\.0\.1"):
-        UploadLoad(url, envelope("a.png", "image/png"), b"x", tmp_path)
+        UploadLoad(url, envelope("a.png", "image/png"), b"x", tmp_path, "bench-owner-key")

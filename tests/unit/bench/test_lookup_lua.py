@@ -51,7 +51,7 @@ def lookup_server(require_tool: Callable[[str], str]) -> Iterator[str]:
 
 
 def _lookup(url: str, tmp_path: Path) -> tuple[UploadLoad, LookupLoad]:
-    upload = UploadLoad(url, envelope("x.png", "image/png"), IMAGE, tmp_path)
+    upload = UploadLoad(url, envelope("x.png", "image/png"), IMAGE, tmp_path, "bench-owner-key")
     return upload, LookupLoad(upload, hashlib.sha256(IMAGE).hexdigest())
 
 

@@ -56,7 +56,7 @@ def test_uploads_are_valid_and_tagged(
     recorder: tuple[str, list], tmp_path: Path, tag: str, distinct: int
 ) -> None:
     url, bodies = recorder
-    load = UploadLoad(url, envelope("x.png", "image/png"), IMAGE, tmp_path)
+    load = UploadLoad(url, envelope("x.png", "image/png"), IMAGE, tmp_path, "bench-owner-key")
     result = load.run(concurrency=2, requests=10, tag=tag, max_seconds=20)
     assert result.requests >= 10 and result.errors == 0, result
     assert len(bodies) <= 10 + 2, "wrk must stop near the limit, not run for its duration"
