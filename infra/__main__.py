@@ -1,6 +1,6 @@
 """The canny stack, as `pulumi up` runs it: settings, what the account must already hold,
-network, droplets with their firewall, load balancer, DNS, results bucket, a rolling deploy
-over the droplets, then alerts.
+network, droplets with their firewall, load balancer, DNS, results bucket, the owner-key
+secrets, a rolling deploy over the droplets, then alerts.
 
 Pulumi runs this file by path (Pulumi.yaml `main: infra/`) with the python of the virtualenv
 Pulumi.yaml names (https://www.pulumi.com/docs/iac/concepts/projects/project-file/, runtime
@@ -22,7 +22,8 @@ balancer = stack.load_balancer(settings, network, hosts)
 public_ipv4 = stack.public_ipv4(hosts, balancer)
 stack.dns(settings, public_ipv4, hosts)
 results_bucket = stack.results_bucket(settings, network)
-deploys = stack.deploys(settings, network, hosts, balancer, results_bucket, firewall)
+owner_keys = stack.owner_keys(settings)
+deploys = stack.deploys(settings, network, hosts, balancer, results_bucket, firewall, owner_keys)
 stack.alerts(settings, hosts, deploys)
 
 first = hosts[0]

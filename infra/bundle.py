@@ -35,6 +35,7 @@ REMOTE_FILES = {
     "write_alertmanager_secret.sh": "bin/write_alertmanager_secret.sh",
     "write_fleet_targets.sh": "bin/write_fleet_targets.sh",
     "storage_credentials.sh": "bin/storage_credentials.sh",
+    "owner_key_secrets.sh": "bin/owner_key_secrets.sh",
     "compose.results-volume.yaml": "compose.results-volume.yaml",
     "compose.bucket-egress.yaml": "compose.bucket-egress.yaml",
 }

@@ -452,6 +452,9 @@ class DeployConfig(ComponentConfig):
     image_tag: ImageTag = None
     registry_user: OptionalSecret = None
     registry_password: OptionalSecret = None
+    # CANNY_OWNER_KEY_SECRETS for the backends (docs/api.md, "Owner keys"): unset, the stack
+    # generates one secret and keeps it in its state; set it to rotate ("new,old").
+    owner_key_secrets: OptionalSecret = None
     monitoring: ConfigBool = True
     # Seconds the deploy waits for the droplet's first boot before it fails with diagnostics.
     cloud_init_timeout: CloudInitTimeout = CLOUD_INIT_TIMEOUT_DEFAULT

@@ -92,6 +92,8 @@ class DeployArgs:
     # Plain storage settings for the backends (CANNY_STORAGE, CANNY_S3_*, CANNY_RETENTION_DAYS):
     # nothing secret, so they travel in the command line and show in plans.
     storage_environment: dict[str, str] = field(default_factory=dict)
+    # CANNY_OWNER_KEY_SECRETS, a secret every droplet shares (keys verify on any of them).
+    owner_key_secrets: pulumi.Input[str] | None = None
     # "access key id\nsecret\n" of the results bucket's key, a secret, for
     # storage_credentials.sh's stdin; None when results stay on the droplet.
     storage_credentials: pulumi.Input[str] | None = None
@@ -155,6 +157,7 @@ class Deploy(pulumi.ComponentResource):
     alertmanager_secret: remote.Command | None
     fleet_targets: remote.Command | None
     storage_credentials: remote.Command | None
+    owner_key_secrets: remote.Command | None
     compose_up: remote.Command
     gate: remote.Command
 
@@ -256,6 +259,20 @@ class Deploy(pulumi.ComponentResource):
             before_up.append(self.storage_credentials)
             # A new key (rotation, a replaced bucket) restarts the backends with it.
             triggers.append(args.storage_credentials)
+        # The owner-key secrets too; a rotation restarts the backends with the new list.
+        self.owner_key_secrets = None
+        if args.owner_key_secrets is not None:
+            self.owner_key_secrets = stdin_step(
+                "owner-key-secrets",
+                "bin/owner_key_secrets.sh",
+                pulumi.Output.secret(args.owner_key_secrets).apply(lambda value: f"{value}\n"),
+            )
+            before_up.append(self.owner_key_secrets)
+            # Its id, not the secret: a secret among the triggers would hide them all in
+            # plans. The step's triggers hold the secret, so a new one replaces the step, and
+            # a created Command gets a new random id (pulumi-command provider/pkg/provider/
+            # remote: Create returns resource.NewUniqueHex).
+            triggers.append(self.owner_key_secrets.id)
         self.compose_up = remote.Command(
             f"{name}-compose-up",
             connection=connection,

@@ -49,9 +49,11 @@ GET_VPC = "digitalocean:index/getVpc:getVpc"
 DROPLET = "digitalocean:index/droplet:Droplet"
 TLS_PRIVATE_KEY = "tls:index/privateKey:PrivateKey"
 SPACES_KEY = "digitalocean:index/spacesKey:SpacesKey"
+RANDOM_PASSWORD = "random:index/randomPassword:RandomPassword"  # noqa: S105 (a type token)
 SPACES_BUCKET = "digitalocean:index/spacesBucket:SpacesBucket"
 MOCK_SPACES_ACCESS_KEY = "DO00OFFLINEPLANACCESS"
 MOCK_SPACES_SECRET_KEY = "offline-plan-spaces-secret-4f1c"  # noqa: S105 (a stand-in, not a key)
+MOCK_OWNER_KEY_SECRET = "offline-plan-owner-key-secret-0123456789abcdef"  # noqa: S105 (stand-in)
 MOCK_PUBLIC_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOfflinePlanMockKeyOfflinePlanMockKey0 mock"
 MOCK_HOST_PUBLIC_KEY = (
     "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOfflinePlanHostKeyOfflinePlanHostKey0\n"
@@ -175,6 +177,7 @@ _FIXED_STATE: dict[str, dict[str, str]] = {
     # The provider makes the key pair; stand-ins tests look for in every plain value.
     SPACES_KEY: {"accessKey": MOCK_SPACES_ACCESS_KEY, "secretKey": MOCK_SPACES_SECRET_KEY},
     "command:remote:Command": {"stdout": "", "stderr": ""},
+    RANDOM_PASSWORD: {"result": MOCK_OWNER_KEY_SECRET},
     TLS_PRIVATE_KEY: {
         "publicKeyOpenssh": MOCK_HOST_PUBLIC_KEY,
         "privateKeyOpenssh": MOCK_HOST_PRIVATE_KEY,

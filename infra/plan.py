@@ -55,6 +55,7 @@ COMPONENT_ORDER = (
     "canny:infra:Dns",
     "canny:infra:Alerts",
     "canny:infra:ResultsBucket",
+    "canny:infra:OwnerKeys",
     "canny:infra:Deploy",
 )
 

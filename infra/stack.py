@@ -20,6 +20,7 @@ from infra.fleet_targets import fleet_targets_json
 from infra.host import Host, HostArgs
 from infra.load_balancer import LoadBalancer, LoadBalancerArgs
 from infra.network import Network, NetworkArgs
+from infra.owner_keys import OwnerKeys, OwnerKeysArgs
 from infra.preconditions import require_default_vpc, require_domain_on_dns
 from infra.results_bucket import ResultsBucket, ResultsBucketArgs, results_bucket_name
 
@@ -147,6 +148,12 @@ def results_bucket(settings: StackSettings, net: Network) -> ResultsBucket | Non
     return ResultsBucket(settings.name_prefix, args)
 
 
+def owner_keys(settings: StackSettings) -> OwnerKeys:
+    """One set of owner-key secrets for the stack: keys must verify on every droplet."""
+    args = OwnerKeysArgs(configured=settings.deploy.owner_key_secrets, protect=settings.production)
+    return OwnerKeys(f"{settings.name_prefix}-owner-keys", args)
+
+
 def _storage_environment(settings: StackSettings, bucket: ResultsBucket | None) -> dict[str, str]:
     environment = {"CANNY_RETENTION_DAYS": str(settings.results.results_retention_days)}
     return environment | (bucket.settings_environment() if bucket else {"CANNY_STORAGE": "file"})
@@ -169,6 +176,7 @@ def deploys(
     balancer: LoadBalancer | None,
     bucket: ResultsBucket | None,
     stack_firewall: Firewall,
+    keys: OwnerKeys,
 ) -> list[Deploy]:
     """One droplet at a time: each compose up waits for the previous droplet's gate."""
     config, rolled = settings.deploy, []
@@ -205,6 +213,7 @@ def deploys(
             fleet_targets=targets if "monitor" in profiles else None,
             storage_environment=_storage_environment(settings, bucket),
             storage_credentials=bucket.credentials_stdin() if bucket else None,
+            owner_key_secrets=keys.signing_secrets,
         )
         rolled.append(
             Deploy(settings.host_name(index), args, opts=pulumi.ResourceOptions(depends_on=[host]))

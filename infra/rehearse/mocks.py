@@ -12,6 +12,7 @@ test_sdk_scheduling.py shows both), so the steps run in the engine's order and r
 
 from __future__ import annotations
 
+import secrets
 import threading
 import time
 from collections.abc import Callable
@@ -25,6 +26,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from infra.offline import (
     DROPLET,
     GET_SSH_KEY,
+    RANDOM_PASSWORD,
     SPACES_BUCKET,
     SPACES_KEY,
     TLS_PRIVATE_KEY,
@@ -146,6 +148,9 @@ class RehearsalMocks(OfflineMocks):
             self.create_bucket(inputs["name"])
         elif args.typ == SPACES_KEY:
             state |= {"accessKey": "REHEARSALACCESSKEY", "secretKey": "rehearsal-secret-key"}
+        elif args.typ == RANDOM_PASSWORD:
+            # The backends really run on the stand-in droplets: a real secret, per stack.
+            state["result"] = secrets.token_urlsafe(int(inputs["length"]))
         return resource_id, state
 
     def _droplet_for(self, name: str) -> Droplet:

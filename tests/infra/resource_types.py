@@ -1,6 +1,7 @@
 """Pulumi type tokens the infra tests look resources up by: the policy pack's own
 (infra/policy/rules.py) and the few only tests need, written once."""
 
+from infra.offline import RANDOM_PASSWORD
 from infra.policy.rules import (
     DNS_RECORD,
     DROPLET,
@@ -31,6 +32,7 @@ __all__ = [
     "FIREWALL",
     "LOAD_BALANCER",
     "MONITOR_ALERT",
+    "RANDOM_PASSWORD",
     "RESERVED_IP",
     "RESERVED_IP_ASSIGNMENT",
     "SPACES_BUCKET",

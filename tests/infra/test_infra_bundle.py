@@ -9,6 +9,7 @@ import yaml
 
 from infra.bundle import APP_FILES, BundleError, bundle_files, bundle_hash
 from infra.offline import REPO_ROOT
+from tests.owner_keys_for_tests import TEST_OWNER_KEY_SECRET
 
 
 def test_every_bundled_file_exists():
@@ -62,6 +63,7 @@ def test_prod_results_override_binds_the_volume_into_compose(require_tool, tmp_p
         "PATH": "/usr/bin:/bin",
         "REGISTRY_IMAGE": "registry.example.com/group/canny",
         "IMAGE_TAG": "0123abcd",
+        "CANNY_OWNER_KEY_SECRETS": TEST_OWNER_KEY_SECRET,
         "CANNY_RESULTS_MOUNT": "/mnt/canny-results",
     }
     result = subprocess.run(

@@ -37,6 +37,8 @@ PROD_TYPES = PROD_ONLY_TYPES | {
     "command:remote:CopyToRemote",
     "tls:index/privateKey:PrivateKey",
     "canny:infra:Firewall",
+    "canny:infra:OwnerKeys",
+    "random:index/randomPassword:RandomPassword",
 }
 
 
@@ -45,9 +47,9 @@ def plan_entries(capsys, *args: str) -> list[dict]:
     return json.loads(capsys.readouterr().out)
 
 
-# Prod: its two droplets and their host keys, the load balancer, the A record and the results
-# bucket.
-@pytest.mark.parametrize(("stack", "protected"), [("prod", 7), ("test", 0)])
+# Prod: its two droplets and their host keys, the load balancer, the A record, the results
+# bucket and the owner-key secret.
+@pytest.mark.parametrize(("stack", "protected"), [("prod", 8), ("test", 0)])
 def test_json_plan_lists_typed_resources_with_parents_and_protection(capsys, stack, protected):
     entries = plan_entries(capsys, "--stack", stack)
     for entry in entries:
@@ -95,7 +97,7 @@ def test_table_for_prod_is_readable_and_lists_outputs(capsys):
     assert main(["--stack", "prod"]) == 0
     out = capsys.readouterr().out
     header, _, table = out.partition("\n\n")
-    assert header.startswith("stack prod: 71 resources to create (config Pulumi.prod.yaml;")
+    assert header.startswith("stack prod: 77 resources to create (config Pulumi.prod.yaml;")
     # The stack file's placeholders, which prod refuses, and the alert receiver monitoring
     # needs are shown as offline stand-ins.
     assert "canny:domain, canny:adminCidrs, canny:alertEmails, canny:slackWebhookUrl" in header

@@ -28,6 +28,7 @@ from tests.infra.resource_types import (
     DROPLET,
     FIREWALL,
     LOAD_BALANCER,
+    RANDOM_PASSWORD,
     RESERVED_IP,
     RESERVED_IP_ASSIGNMENT,
     SPACES_KEY,
@@ -48,6 +49,7 @@ COMPONENTS = {
         "canny:infra:Dns",
         "canny:infra:Alerts",
         "canny:infra:ResultsBucket",
+        "canny:infra:OwnerKeys",
         "canny:infra:Deploy",
         "canny:infra:Deploy",
     ),
@@ -56,6 +58,7 @@ COMPONENTS = {
         "canny:infra:Host",
         "canny:infra:Firewall",
         "canny:infra:Dns",
+        "canny:infra:OwnerKeys",
         "canny:infra:Deploy",
     ),
 }
@@ -71,15 +74,16 @@ EXPECTED_COUNTS = {
         VOLUME: 0,
         RESERVED_IP: 0,
         DNS_RECORD: 1,
-        # per droplet: wait for cloud-init, compose up, readiness gate, the bucket's key;
-        # the first droplet also writes the fleet Prometheus' targets and Alertmanager's
-        # webhook (monitoring needs it)
-        COMMAND: 10,
+        # per droplet: wait for cloud-init, compose up, readiness gate, the bucket's key,
+        # the owner-key secrets; the first droplet also writes the fleet Prometheus' targets
+        # and Alertmanager's webhook (monitoring needs it)
+        COMMAND: 12,
         LOAD_BALANCER: 1,
         CERTIFICATE: 1,
         UPTIME_CHECK: 1,
         BUCKET: 1,
         SPACES_KEY: 1,
+        RANDOM_PASSWORD: 1,
     },
     "test": {
         DROPLET: 1,
@@ -87,13 +91,14 @@ EXPECTED_COUNTS = {
         VOLUME: 0,
         RESERVED_IP: 0,
         DNS_RECORD: 2,
-        # no monitoring on test stacks: no fleet Prometheus targets
-        COMMAND: 3,
+        # no monitoring on test stacks: no fleet Prometheus targets; the owner-key secrets
+        COMMAND: 4,
         LOAD_BALANCER: 0,
         CERTIFICATE: 0,
         UPTIME_CHECK: 0,
         BUCKET: 0,
         SPACES_KEY: 0,
+        RANDOM_PASSWORD: 1,
     },
 }
 
@@ -218,9 +223,10 @@ def test_a_replaced_droplet_gets_every_remote_step_again(run_stack, monkeypatch)
 def test_every_remote_step_pins_the_droplets_host_key(run_stack):
     run = run_stack("prod", runnerToken="glrt-Pin-Sentinel")
     steps = [item for item in run.resources if item.type.startswith("command:remote:")]
-    # Per droplet: wait, runner, 14 copies, the bucket's key, compose up, gate; the first
-    # droplet also writes the fleet Prometheus' targets and Alertmanager's webhook.
-    assert len(steps) == 2 * 19 + 2, [item.name for item in steps]
+    # Per droplet: wait, runner, 15 copies, the bucket's key, the owner-key secrets, compose
+    # up, gate; the first droplet also writes the fleet Prometheus' targets and Alertmanager's
+    # webhook.
+    assert len(steps) == 2 * 21 + 2, [item.name for item in steps]
     for step in steps:
         connection = run.provider_inputs[step.name]["connection"]
         assert connection["hostKey"] == MOCK_HOST_PUBLIC_KEY.strip(), step.urn

@@ -64,7 +64,10 @@ api = SpecTree(
                 type=SecureType.API_KEY,
                 field_in=InType.COOKIE,
                 name=COOKIE_NAME,
-                description="the owner key, set by the API (HttpOnly, SameSite=Lax) on first use",
+                description=(
+                    "the owner key, set by the API (HttpOnly, SameSite=Lax) on first use;"
+                    " named __Host-canny_owner (Secure, Path=/) over HTTPS"
+                ),
             ),
         ),
     ],

@@ -82,8 +82,10 @@ SECRET_FIELDS = frozenset({"owner_key_secrets"})
 def _owner_key_secrets(value: SecretStr) -> SecretStr:
     """Comma-separated, each at least MIN_OWNER_KEY_SECRET_LENGTH characters. The message
     never repeats the value: it is a secret."""
-    parts = value.get_secret_value().split(",") if value.get_secret_value() else []
-    if any(len(part.strip()) < MIN_OWNER_KEY_SECRET_LENGTH for part in parts):
+    if any(
+        len(part.strip()) < MIN_OWNER_KEY_SECRET_LENGTH
+        for part in value.get_secret_value().split(",")
+    ):
         raise ValueError(
             f"must be comma-separated secrets of at least {MIN_OWNER_KEY_SECRET_LENGTH}"
             " characters each (python -c 'import secrets; print(secrets.token_urlsafe(32))')"
@@ -167,7 +169,7 @@ class Settings(_EnvSettings):
     # Secrets that sign owner keys (canny.owner_keys), comma-separated: the first signs new
     # keys, all verify, so a new secret goes first and an old one stays until its keys may
     # go. Required by the app (create_app fails without), never logged (SecretStr).
-    owner_key_secrets: Annotated[SecretStr, AfterValidator(_owner_key_secrets)] = SecretStr("")
+    owner_key_secrets: Annotated[SecretStr, AfterValidator(_owner_key_secrets)] | None = None
     # Take keys issued before signing (a bare 43-character id) once more and answer with
     # their signed form, so their galleries are kept; while on, anyone may make up a key.
     accept_unsigned_owner_keys: bool = False
@@ -189,8 +191,9 @@ class Settings(_EnvSettings):
 
     @property
     def owner_key_secret_list(self) -> tuple[str, ...]:
-        value = self.owner_key_secrets.get_secret_value()
-        return tuple(part.strip() for part in value.split(",")) if value else ()
+        if self.owner_key_secrets is None:
+            return ()
+        return tuple(part.strip() for part in self.owner_key_secrets.get_secret_value().split(","))
 
     @classmethod
     def from_env(cls) -> Settings:

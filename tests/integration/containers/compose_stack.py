@@ -15,6 +15,7 @@ from pathlib import Path
 import requests
 
 from infra.rehearse.docker_daemon import PrivateDockerDaemon, run_checked
+from tests.owner_keys_for_tests import TEST_OWNER_KEY_SECRET
 from tests.unit.backend import sample_images
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -57,6 +58,7 @@ class ComposeStack:
             **(settings or {}),
             "REGISTRY_IMAGE": registry_image,
             "IMAGE_TAG": image_tag,
+            "CANNY_OWNER_KEY_SECRETS": TEST_OWNER_KEY_SECRET,
             "GATEWAY_PUBLISH": f"127.0.0.1:{gateway_port}",
         }
 

@@ -13,7 +13,12 @@ import pytest
 from infra.rehearse.droplets import Droplet
 from infra.rehearse.rehearsal import Rehearsal
 
-SECRET_KEYS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "ALERTMANAGER_SECRETS_DIR")
+SECRET_KEYS = (
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "ALERTMANAGER_SECRETS_DIR",
+    "CANNY_OWNER_KEY_SECRETS",
+)
 OVERRIDES = {"canny:slackWebhookUrl": "https://hooks.slack.invalid/rehearsal"}
 
 

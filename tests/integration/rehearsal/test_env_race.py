@@ -1,8 +1,9 @@
-"""The `.env` race: prod's first droplet gets three stdin steps (the bucket's key, the
-Alertmanager webhook, the fleet targets) that all depend only on the copies, so the engine
+"""The `.env` race: prod's first droplet gets four stdin steps (the bucket's key, the
+Alertmanager webhook, the fleet targets, the owner-key secrets) that all depend only on the
+copies, so the engine
 runs them at once, and each rewrites `.env` with set_env_value (infra/remote/
 compose_cli.sh). The rehearsal's `up` shows the SDK starting them together; then the same
-three commands, with the inputs the program gave them, run at once RUNS more times over SSH,
+four commands, with the inputs the program gave them, run at once RUNS more times over SSH,
 each time from an empty `.env`: no step may fail and every key must be there.
 
 Takes 30-60 s (1 s a round on a loaded 2-core machine): the droplets, one `up`, RUNS rounds.
@@ -27,13 +28,15 @@ STDIN_STEPS = (
     "canny-prod-storage-credentials",
     "canny-prod-alertmanager-secret",
     "canny-prod-fleet-targets",
+    "canny-prod-owner-key-secrets",
 )
-# What the three stdin steps write into the first droplet's .env.
+# What the stdin steps write into the first droplet's .env.
 KEYS = {
     "AWS_ACCESS_KEY_ID",
     "AWS_SECRET_ACCESS_KEY",
     "ALERTMANAGER_SECRETS_DIR",
     "FLEET_TARGETS_DIR",
+    "CANNY_OWNER_KEY_SECRETS",
 }
 # Alertmanager's step exists only with a webhook; the stand-in is never called.
 OVERRIDES = {"canny:slackWebhookUrl": "https://hooks.slack.invalid/rehearsal"}

@@ -21,7 +21,7 @@ from paramiko import SSHClient
 from ci.ssh import CommandResult, run, session
 from tests.integration.remote.deploy_script import env_file
 
-# Rounds of all three steps at once.
+# Rounds of all the steps at once.
 ROUNDS = 30
 STEP_TIMEOUT_S = 60
 # compose_cli.sh asks `docker compose version` first; the Python stand-in's start-up time
@@ -36,6 +36,10 @@ STEPS = {
     ),
     "write_fleet_targets.sh": (json.dumps(TARGETS), {"FLEET_TARGETS_DIR"}),
     "write_alertmanager_secret.sh": ("https://hooks.example/race\n", {"ALERTMANAGER_SECRETS_DIR"}),
+    "owner_key_secrets.sh": (
+        "race-owner-key-secret-0123456789abcdef\n",
+        {"CANNY_OWNER_KEY_SECRETS"},
+    ),
 }
 
 

@@ -16,6 +16,7 @@ from tests.integration.remote.runner_registration import TOKEN, register
 SLACK = "https://hooks.example/Delete-Sentinel\n"
 TARGETS = json.dumps([{"targets": ["10.110.0.11:9090"], "labels": {"droplet": "canny-prod"}}])
 CREDENTIALS = "DO00DELETESENTINEL\nDelete-Secret-Sentinel\n"
+OWNER_KEY_SECRETS = "new-owner-key-secret-sentinel-0123456,old-owner-key-secret-sentinel-0123456\n"
 
 
 def step(host, script: str, stdin: str, *args: str):
@@ -51,9 +52,23 @@ def test_forgetting_the_fleet_targets_removes_file_folder_and_key(remote_host):
     assert "FLEET_TARGETS_DIR" not in env_file(remote_host)
 
 
+def test_the_owner_key_secrets_land_in_env_and_leave_with_the_delete(remote_host):
+    assert not step(remote_host, "owner_key_secrets.sh", "").ok, "empty stdin must fail"
+    result = step(remote_host, "owner_key_secrets.sh", OWNER_KEY_SECRETS)
+    assert result.ok, result.stderr
+    assert OWNER_KEY_SECRETS.strip() not in result.stdout + result.stderr, "the secret leaked"
+    assert env_file(remote_host)["CANNY_OWNER_KEY_SECRETS"] == OWNER_KEY_SECRETS.strip()
+    assert step(remote_host, "owner_key_secrets.sh", OWNER_KEY_SECRETS, "--forget").ok
+    assert "CANNY_OWNER_KEY_SECRETS" not in env_file(remote_host)
+
+
 def test_a_delete_of_a_step_that_never_ran_succeeds(remote_host):
     """A destroy after a failed first up must not stop at a step that wrote nothing."""
-    for script in ("storage_credentials.sh", "write_alertmanager_secret.sh"):
+    for script in (
+        "storage_credentials.sh",
+        "write_alertmanager_secret.sh",
+        "owner_key_secrets.sh",
+    ):
         result = step(remote_host, script, "", "--forget")
         assert result.ok, f"{script}: {result.stderr}"
 
