@@ -209,3 +209,31 @@ def test_a_resave_of_one_result_is_referenced_once(store: ResultStore) -> None:
     assert store.delete(OWNER, metadata["id"])
     assert store.bytes_used(OWNER) == 0
     assert shared_names(store, metadata) == set()
+
+
+def test_a_save_landing_inside_an_s3_deletes_window_is_logged(
+    moto_server: MotoServer,
+    bucket: str,
+    s3_credentials: dict[str, str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The one race S3 leaves (docs/storage.md): a save's reference and content land
+    between the delete's listing and its DELETE. The delete says so at WARNING."""
+    store = S3Store.connect(bucket, moto_server.endpoint_url, "us-east-1")
+    other = S3Store.connect(bucket, moto_server.endpoint_url, "us-east-1")
+    first, second = shared_record(10), shared_record(20)
+    save_tiff(store, first)
+    real_delete = store.client.delete_object
+
+    def delete_object(**params: str) -> object:
+        if (
+            params["Key"].startswith(content_stem(first))
+            and other.load(OWNER, second["id"]) is None
+        ):
+            save_tiff(other, second)
+        return real_delete(**params)
+
+    store.client.delete_object = delete_object
+    with caplog.at_level("WARNING", logger="canny.storage.s3_store"):
+        assert store.delete(OWNER, first["id"])
+    assert f"content {content_stem(first)} was deleted while a save referenced it" in caplog.text
