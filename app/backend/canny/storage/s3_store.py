@@ -309,9 +309,10 @@ class S3Store:
         and the images go first, so no listed or fetched id lacks them; what an
         interrupted save left is overwritten by the retry, which computes the same id.
 
-        Three round trips to the bucket, not one per object: the images and `<id>.json`
-        together, then the index entry, then the marker (the order `result_objects`
-        explains). Spaces is tens of milliseconds from a droplet, so each sequential PUT
+        Four round trips to the bucket, not one per object: the reference to the shared
+        original (alone: the module's docstring says why it goes first), the images and
+        `<id>.json` together, then the index entry, then the marker (the order
+        `result_objects` explains). Spaces is tens of milliseconds from a droplet, so each sequential PUT
         would add that much to every upload (docs/performance.md, "Results in a bucket")."""
         objects = self.result_objects(metadata, original, extension, edges_png, view_png)
         if shares_content(metadata):
