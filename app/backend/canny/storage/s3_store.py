@@ -17,10 +17,14 @@ no lock, so a save of the same file racing that delete is covered by order alone
 save writes its reference before it PUTs the content (every save PUTs it, which also
 restarts its lifecycle expiry), and S3 lists what was written before the list began
 (strong read-after-write consistency for LIST,
-https://docs.aws.amazon.com/AmazonS3/latest/userguide/Welcome.html#ConsistencyModel).
-What remains: a save whose reference lands after the delete's listing and whose content
-PUT lands before the delete's DELETE (one round trip each) loses its original; the
-delete lists again after deleting, and logs that case at WARNING with the content name.
+https://docs.aws.amazon.com/AmazonS3/latest/userguide/Welcome.html#ConsistencyModel; we
+found no statement of Spaces' consistency model, and assume it does the same).
+A save whose reference lands after the delete's listing could still PUT its content just
+before the delete's DELETE, so the delete first copies the content aside (server side),
+deletes it, lists the references again, and puts the copy back if one appeared: a
+reference landing after that second listing belongs to a save whose content PUT comes
+later still. A delete cut short in between leaves the copy under `owners/<digest>/held/`,
+which the bucket's lifecycle rule (CANNY_RETENTION_DAYS) expires.
 """
 
 from __future__ import annotations
@@ -312,8 +316,9 @@ class S3Store:
         Four round trips to the bucket, not one per object: the reference to the shared
         original (alone: the module's docstring says why it goes first), the images and
         `<id>.json` together, then the index entry, then the marker (the order
-        `result_objects` explains). Spaces is tens of milliseconds from a droplet, so each sequential PUT
-        would add that much to every upload (docs/performance.md, "Results in a bucket")."""
+        `result_objects` explains). Spaces is tens of milliseconds from a droplet, so each
+        sequential PUT would add that much to every upload (docs/performance.md, "Results
+        in a bucket")."""
         objects = self.result_objects(metadata, original, extension, edges_png, view_png)
         if shares_content(metadata):
             # Before the content: what a racing delete of its last other result lists.
@@ -351,9 +356,45 @@ class S3Store:
             ]
         self._delete_keys(keys)
         if stem != image_id and not self._references(owner_digest, stem):
-            self._delete_keys(content_names(stem))
-            if self._references(owner_digest, stem):
-                log.warning("content %s was deleted while a save referenced it", stem)
+            self._delete_content(owner_digest, metadata)
+        return True
+
+    def _delete_content(self, owner_digest: str, metadata: Metadata) -> None:
+        """Delete a shared original and view that no reference was listed for, held aside
+        (a server-side copy) until a second listing shows no save referenced them in the
+        meantime; if one did, they are put back (the module's docstring says why)."""
+        stem = content_stem(metadata)
+        keys = sorted(
+            {
+                str(metadata[name]).removeprefix(RESULTS_PATH)
+                for name in ("original_url", "view_url")
+            }
+        )
+        held = {key: f"{self._owner_prefix(owner_digest)}/held/{key}" for key in keys}
+        held = {key: hold for key, hold in held.items() if self._copy(key, hold)}
+        self._delete_keys(content_names(stem))
+        if self._references(owner_digest, stem):
+            log.info("content %s was referenced by a save while deleted: put back", stem)
+            for key, hold in held.items():
+                self._copy(hold, key)
+        self._delete_keys(list(held.values()))
+
+    def _copy(self, source: str, target: str) -> bool:
+        """A server-side copy, metadata (Content-Type, Cache-Control) included (CopyObject's
+        MetadataDirective defaults to COPY,
+        https://docs.aws.amazon.com/AmazonS3/latest/API/API_CopyObject.html); False when
+        the source is gone."""
+        with _store_errors("delete a result"):
+            try:
+                self.client.copy_object(
+                    Bucket=self.bucket,
+                    Key=target,
+                    CopySource={"Bucket": self.bucket, "Key": source},
+                )
+            except ClientError as error:
+                if _is_missing(error):
+                    return False
+                raise
         return True
 
     def _delete_keys(self, keys: list[str]) -> None:
