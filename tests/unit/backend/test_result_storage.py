@@ -256,6 +256,28 @@ def test_a_delete_racing_a_save_of_the_same_file_never_removes_the_saves_origina
     assert result_files(tmp_path) == []
 
 
+def test_a_failed_save_drops_its_reference_and_only_unshared_content(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = FileStore(tmp_path)
+    kept, failing, alone = shared_record(10), shared_record(20), shared_record(10, content_index=1)
+    store.save(kept, b"o", "tiff", b"e", b"v")
+    before = result_files(tmp_path)
+    real_write = store._write_atomic
+
+    def write(name: str, content: bytes) -> None:
+        if name.endswith(".png") and not name.endswith(".view.png"):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_write(name, content)
+
+    monkeypatch.setattr(store, "_write_atomic", write)
+    for metadata in (failing, alone):
+        with pytest.raises(InsufficientStorageError):
+            store.save(metadata, b"o", "tiff", b"e", b"v")
+    assert result_files(tmp_path) == before, "the shared content of `kept` must stay, no more"
+    assert store.bytes_used(OWNER) == 1 + 1 + 1 + len(json.dumps(kept).encode())
+
+
 def test_list_skips_foreign_and_hand_damaged_files(tmp_path: Path) -> None:
     store = FileStore(tmp_path)
     store.save(result_record("a" * 32), b"o", "png", b"e")
