@@ -124,8 +124,7 @@ def render_config(
     https://nginx.org/en/docs/http/ngx_http_upstream_module.html#server (max_fails); https://nginx.org/en/docs/http/ngx_http_proxy_module.html#proxy_next_upstream
     """
     servers = "\n".join(
-        f"        server {address} max_fails={MAX_FAILS}"
-        f"{' down' if address in down else ''};"
+        f"        server {address} max_fails={MAX_FAILS}{' down' if address in down else ''};"
         for address in droplets
     )
     log_format = json.dumps(
