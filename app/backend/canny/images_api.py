@@ -146,8 +146,8 @@ def _read_upload(max_bytes: int) -> tuple[bytes, dict[str, str]]:
 def _check_quota(owner: Owner, upload_bytes: int) -> None:
     """507 before any work when a new result would pass either per-owner limit. The bytes
     limit counts the upload as new even when its original is already stored (a re-run):
-    near the limit that refuses a little early, never lets the owner past it by more than
-    the new edge map and view."""
+    near the limit that refuses a little early, and lets the owner past it by at most the
+    new result's view, edge map and metadata (per upload in flight at once)."""
     settings = current_settings()
     store = current_store()
     most = settings.owner_max_results
