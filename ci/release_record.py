@@ -15,11 +15,14 @@ with `status=success` as the page describes), and a rollback is recorded with
 `status: success` (https://docs.gitlab.com/api/deployments/#create-a-deployment), after
 which GitLab's environment page shows prod running it.
 
-The job token reaches these endpoints only where fine-grained job token permissions are
-turned on (https://docs.gitlab.com/ci/jobs/fine_grained_permissions/), so this needs
-CANNY_DEPLOYMENTS_TOKEN: a project access token with `api` scope and at least the Developer
-role (creating a deployment; a Maintainer when `production` is a protected environment
-that only maintainers may deploy to), masked and protected (docs/gitlab.md).
+Which endpoints the job token reaches has changed from release to release (older
+https://docs.gitlab.com/ci/jobs/ci_job_token/ lists no deployments endpoint; later ones
+follow the job token's permissions: gitlab-org/gitlab#414549, merge request 163211,
+https://docs.gitlab.com/ci/jobs/fine_grained_permissions/), and it acts as whoever played
+the job. So this uses CANNY_DEPLOYMENTS_TOKEN instead: a project access token with `api`
+scope and at least the Developer role (creating a deployment; a Maintainer when
+`production` is a protected environment that only maintainers may deploy to), masked and
+protected (docs/gitlab.md).
 """
 
 from collections.abc import Mapping

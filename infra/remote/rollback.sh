@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Roll the app back to the image tag that ran before the most recent deploy, then wait for
-# the readiness gate. Run over SSH as the deploy user (ci/rollback.py does this):
+# Roll the app back to the release (image tag, and digests when pinned) that ran before the
+# most recent deploy, then wait for the readiness gate. Run over SSH as the deploy user (ci/rollback.py does this):
 #
 #   bash "$CANNY_APP_DIR/bin/rollback.sh"   (the app folder: REMOTE_APP_DIR, infra/bundle.py)
 #

@@ -159,3 +159,9 @@ def test_an_unreadable_record_deploys_nothing(
         assert release_with_record(gitlab, tmp_path, CANNY_DEPLOYMENTS_TOKEN="wrong") == 1
     assert pins(failed_release_prod) == [], "without the last good release, no release"
     assert "cannot read the last good release from GitLab" in capsys.readouterr().err
+
+
+def test_a_release_from_before_digest_pinning_is_rolled_back_by_tag(tmp_path: Path) -> None:
+    """Its program refuses the unknown canny:backendDigest (infra/config.py)."""
+    assert not prod_release._knows_digests(tmp_path)
+    assert prod_release._knows_digests(Path(__file__).resolve().parents[3])
