@@ -160,6 +160,18 @@ def _rollback(environ: Mapping[str, str], previous: str, dotenv: Path) -> bool:
             file=sys.stderr,
             flush=True,
         )
+        # `pulumi up --config` saved the failed release's digests in this checkout's stack
+        # file (https://www.pulumi.com/docs/iac/cli/commands/pulumi_up/ "--config": "Config
+        # to use during the update and save to the stack config file"): only the previous
+        # release's own digests may replace them.
+        config = pulumi_cli.stack_config(stack_name.PROD_STACK)
+        if image_digests.CONFIG_KEYS["backend"] in config and not digests:
+            print(
+                f"prod_release: not rolling back: {previous}'s digests are unknown and this "
+                "stack file pins the failed release's images",
+                file=sys.stderr,
+            )
+            return False
         return _up(environ, previous, dotenv, "rollback", digests=digests)
     print(
         f"prod_release: rolling prod back to release {previous} as a whole: its program, "

@@ -165,3 +165,23 @@ def test_a_release_from_before_digest_pinning_is_rolled_back_by_tag(tmp_path: Pa
     """Its program refuses the unknown canny:backendDigest (infra/config.py)."""
     assert not prod_release._knows_digests(tmp_path)
     assert prod_release._knows_digests(Path(__file__).resolve().parents[3])
+
+
+def test_no_rollback_by_tag_over_the_failed_release_s_pins(
+    failed_release_prod: FakePulumi,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The previous release cannot be checked out (its commit is not in this clone) and its
+    digests cannot be found: a rollback with this stack file would keep the failed
+    release's digests, which `pulumi up --config` saved in it."""
+    monkeypatch.setattr(prod_release, "tested_digests", lambda environ, tag: {})
+    (tmp_path / "Pulumi.prod.yaml").write_text(
+        f"config:\n  canny:backendDigest: {NEW_DIGESTS['backend']}\n"
+    )
+    with GitLabDeployments([deployment(GOOD, "success")]) as gitlab:
+        assert release_with_record(gitlab, tmp_path, CI_JOB_ID="905") == 1
+        assert gitlab.created() == []
+    assert len(pins(failed_release_prod)) == 1, "only the release ran"
+    assert "digests are unknown" in capsys.readouterr().err
