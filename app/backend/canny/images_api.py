@@ -25,7 +25,7 @@ from canny.api_models import (
     UploadResult,
 )
 from canny.client_text import quoted
-from canny.edge_params import EdgeParams, parse_params
+from canny.edge_params import EdgeParams, param_names, parse_params
 from canny.errors import (
     InvalidRequestError,
     NotFoundError,
@@ -348,7 +348,7 @@ def _only_params(fields: Mapping[str, str]) -> EdgeParams:
     unknown = sorted(set(fields) - RERUN_FIELDS)
     if unknown:
         names = ", ".join(quoted(name) for name in unknown[:3])
-        raise InvalidRequestError(f"unknown field(s): {names}; use low, high, blur")
+        raise InvalidRequestError(f"unknown field(s): {names}; use {param_names()}")
     return parse_params(fields)
 
 
