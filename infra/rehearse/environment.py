@@ -8,7 +8,6 @@ import shutil
 import tempfile
 from contextlib import ExitStack
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 from infra.load_balancer import GATEWAY_PORT
@@ -99,10 +98,5 @@ class Environment:
         built = images.build(self.builder, f"{self.registry.address}/canny", tag, certificate)
         images.push(self.builder, built, self.registry.user, self.registry.password)
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self._exit.close()
