@@ -19,6 +19,8 @@ from bench.peer import Peer
 from bench.plan import CONCURRENCIES, FIXED_CONCURRENCY, MAIN_SAMPLE, RSS_SAMPLE, Plan, SampleKey
 from bench.reference import ReferenceRun, ReferenceRunner
 from bench.service import Service
+from bench.storage_latency import BucketTimings
+from bench.storage_latency import measure as measure_bucket_path
 
 
 class Server(Protocol):
@@ -80,6 +82,8 @@ class Measurements:
     peak_worker_rss_mb: float = 0.0
     client_cpu_seconds: float = 0.0
     client_requests: int = 0
+    # The bucket path a round trip away (bench.storage_latency), measured after the rest.
+    bucket: BucketTimings | None = None
 
 
 Progress = Callable[[str], None]
@@ -112,6 +116,10 @@ class Bench:
                 self.data.peak_worker_rss_mb = service.peak_worker_rss_mb
         finally:
             runner.close()
+        self.progress(f"the bucket path: {self.plan.bucket_uploads} uploads per store")
+        bucket_dir = self.work_dir / "bucket"
+        bucket_dir.mkdir()
+        self.data.bucket = measure_bucket_path(self.plan.bucket_uploads, bucket_dir)
         return self.data
 
     def _load(self, url: str, sample: Sample) -> UploadLoad:
