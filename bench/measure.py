@@ -5,6 +5,7 @@ turns it into figures."""
 from __future__ import annotations
 
 import hashlib
+import os
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -47,6 +48,21 @@ class ServiceRun:
 
 
 @dataclass(frozen=True)
+class DirectRun:
+    """Uploads sent to one backend directly (no gateway), and the CPU it used meanwhile."""
+
+    load: LoadResult
+    backend_cpu_seconds: float
+    cores: int
+
+    @property
+    def idle_share(self) -> float:
+        """The share of the cores' time the backend left unused while uploads waited (wrk
+        kept `concurrency` of them in flight, at least one per core)."""
+        return max(0.0, 1 - self.backend_cpu_seconds / (self.load.seconds * self.cores))
+
+
+@dataclass(frozen=True)
 class RssPoint:
     uploads: int
     mean_rss_mb: float
@@ -77,6 +93,8 @@ class Measurements:
     cached: list[ServiceRun] = field(default_factory=list)
     # The page's lookup of that stored upload by its SHA-256, through the gateway.
     lookup: list[ServiceRun] = field(default_factory=list)
+    # The main sample at FIXED_CONCURRENCY sent to one backend directly, one run per round.
+    direct: list[DirectRun] = field(default_factory=list)
     rss_trend: list[RssPoint] = field(default_factory=list)
     worker_pids_seen: set[int] = field(default_factory=set)
     peak_worker_rss_mb: float = 0.0
@@ -177,6 +195,10 @@ class Bench:
                 self.data.cached.append(cached)
                 lookup = LookupLoad(loads[key], hashlib.sha256(sample.data).hexdigest())
                 self.data.lookup.append(self._lookup_run(service, lookup))
+                direct = self._load(service.first_backend_url, sample)
+                self.data.direct.append(
+                    self._direct_run(service, direct, requests, f"r{round_number}direct")
+                )
 
     def _service_run(
         self, service: Service, load: UploadLoad, concurrency: int, requests: int, tag: str
@@ -200,6 +222,18 @@ class Bench:
         # on the server); repeats of cached bytes store nothing, so wrk's count is used.
         processed = stored if tag else result.requests
         return ServiceRun(load=result, images=max(processed, 1), server_cpu_seconds=cpu_used)
+
+    def _direct_run(self, service: Service, load: UploadLoad, requests: int, tag: str) -> DirectRun:
+        """New uploads straight to one backend: how much of the cores it leaves idle with
+        work waiting (issue 31: one pipeline child per worker queued while another idled).
+        The CPU is read as soon as wrk stops, to match wrk's wall time."""
+        service.wait_until_idle()
+        cpu_before = service.first_backend_cpu_seconds()
+        result = load.run(FIXED_CONCURRENCY, requests, tag)
+        cpu_used = service.first_backend_cpu_seconds() - cpu_before
+        self.data.client_cpu_seconds += result.client_cpu_seconds
+        self.data.client_requests += result.requests
+        return DirectRun(result, cpu_used, min(os.cpu_count() or 1, FIXED_CONCURRENCY))
 
     def _lookup_run(self, service: Service, lookup: LookupLoad) -> ServiceRun:
         """Lookups of the upload stored just before; a miss (404) would make a fast but

@@ -7,7 +7,7 @@ import pytest
 from bench.images import Sample
 from bench.load import LoadResult
 from bench.machine import Machine
-from bench.measure import Measurements, RssPoint, ServiceRun
+from bench.measure import DirectRun, Measurements, RssPoint, ServiceRun
 from bench.plan import CONCURRENCIES, MAIN_SAMPLE, QUICK, SIZE_SAMPLES
 from bench.reference import ReferenceRun
 from bench.report import human_summary, summarise
@@ -35,6 +35,7 @@ def measurements(
     small_cpu: float = 5.0,
     large_cpu: float = 110.0,
     upload_trips: float = 2.0,
+    direct_idle: float = 0.04,
 ) -> Measurements:
     """The service at 38 req/s, p50 50 ms, p99 100 ms (p99_at_8 at c=8), on one round."""
     data = Measurements(
@@ -50,6 +51,9 @@ def measurements(
         data.service[(key, 4)].append(service_run(4, 38.0, 50.0, 100.0, service_cpu / 1000))
     # The bucket path: 2 round trips over the file store per upload, 3 per page.
     trip = ROUND_TRIP_S * 1000
+    # One backend driven directly on 2 cores for 2 s of wall time, idle `direct_idle` of it.
+    direct_load = LoadResult(4, 76, 2.0, 0, 50.0, 75.0, 100.0, 50.0, 0.1)
+    data.direct.append(DirectRun(direct_load, 4 * (1 - direct_idle), 2))
     data.bucket = BucketTimings([10.0], [9.0], [10 + upload_trips * trip], [3 * trip])
     data.reference[(MAIN_SAMPLE, 1)].append(ReferenceRun(1, 50, 2.5, 1.0, 25))
     data.reference[(MAIN_SAMPLE, 2)].append(ReferenceRun(2, 100, 2.5, 2.0, 50))  # 40/s, 20 ms
@@ -111,6 +115,7 @@ def test_ratios_and_targets_met() -> None:
             "S3 upload p50 <= file-store p50 + 2 round trips",
             3.0,
         ),
+        (0.021, 0.0, {"direct_idle": 0.25}, "backend driven directly: idle cores < 5 %", 0.25),
     ],
 )
 def test_a_missed_target_is_reported_with_its_figure(
