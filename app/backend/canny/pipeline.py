@@ -11,7 +11,7 @@ import functools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 import cv2
 import numpy as np
@@ -19,9 +19,17 @@ import numpy as np
 from canny import allocator
 from canny.decoder_messages import captured_stderr, reports_damage
 from canny.errors import InvalidImageError
-from canny.pipeline_params import CannyParams
 
 T = TypeVar("T")
+
+
+class CannyParams(Protocol):
+    """The parameters the pipeline reads, by name: an EdgeParams, or the plain copy of one
+    (EdgeParams.canny_params()) that a child process gets without importing pydantic."""
+
+    low: int
+    high: int
+    blur: int
 
 
 # Canny output holds only 0 and 255, so a 1-bit PNG stores the same pixels; decoders

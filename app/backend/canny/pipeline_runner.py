@@ -48,7 +48,6 @@ from canny.errors import (
     ProcessingInterruptedError,
     ServerBusyError,
 )
-from canny.pipeline_params import CannyParams
 from canny.pixel_budget import PixelBudget
 from canny.upload_handover import received_upload, send_upload
 
@@ -85,7 +84,7 @@ def _serve(connection: Connection, opencv_threads: int) -> None:
 
 
 def _answer(
-    connection: Connection, size: int, params: CannyParams, with_view: bool
+    connection: Connection, size: int, params: pipeline.CannyParams, with_view: bool
 ) -> tuple[bool, object]:
     """The pipeline's result for the upload the worker sent, or the error to raise there.
 
