@@ -1,6 +1,6 @@
 """An nginx playing the DigitalOcean Load Balancer in front of droplets (local stacks in the
 fleet tests, the rehearsal's droplets): TLS with a self-signed certificate, :80 redirecting to
-HTTPS, X-Forwarded-For/-Proto to the droplets, passive failover (max_fails / fail_timeout)
+HTTPS, X-Forwarded-For/-Proto to the droplets, a failed request retried on the other droplet
 and, after `check(HealthCheck)`, DigitalOcean's active health checks as the program sets them:
 every `interval` a GET of `path` on each droplet, `healthy` successes in a row put a droplet
 in rotation, `unhealthy` failures in a row take it out; a droplet starts out of rotation
@@ -33,9 +33,13 @@ from localrun.readiness import free_port, wait_until
 # The answering droplet's address (the last one when the balancer retried), for the test
 # to know which droplet stored an upload.
 DROPLET_HEADER = "X-Canny-Droplet"
-# A failed droplet is skipped for FAIL_TIMEOUT_S after MAX_FAILS failures, per worker.
-MAX_FAILS = 1
-FAIL_TIMEOUT_S = 3
+# No passive marking (max_fails=0 "disables the accounting of attempts"): a marked droplet
+# gets one probe request after fail_timeout and is skipped by every other request until
+# that probe ends (ngx_http_upstream_round_robin.c), so one failed request on the droplet
+# left while the other restarts made nginx answer "no live upstreams" (502) by itself.
+# A request to a droplet that is down fails at connect (refused) and goes to the other;
+# taking a droplet out of rotation is the active health checks' job, as on DigitalOcean.
+MAX_FAILS = 0
 START_TIMEOUT_S = 30
 
 
@@ -132,12 +136,10 @@ def render_config(
 ) -> str:
     """The balancer's nginx.conf. Retrying an upload on the other droplet is safe: its id
     is the hash of its bytes and params (non_idempotent lets nginx retry a POST).
-    https://nginx.org/en/docs/http/ngx_http_upstream_module.html#server (max_fails,
-    fail_timeout); https://nginx.org/en/docs/http/ngx_http_proxy_module.html#proxy_next_upstream
+    https://nginx.org/en/docs/http/ngx_http_upstream_module.html#server (max_fails); https://nginx.org/en/docs/http/ngx_http_proxy_module.html#proxy_next_upstream
     """
     servers = "\n".join(
-        f"        server {address} max_fails={MAX_FAILS} fail_timeout={FAIL_TIMEOUT_S}s"
-        f"{' down' if address in down else ''};"
+        f"        server {address} max_fails={MAX_FAILS}{' down' if address in down else ''};"
         for address in droplets
     )
     log_format = json.dumps(

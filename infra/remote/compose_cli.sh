@@ -64,3 +64,15 @@ unset_env_value() {
     edit_env "$key"
   done
 }
+
+# Pin the app images to digests in .env (app/compose.yaml appends each pin, `@<digest>`, to
+# its image), or, given none, take the pins out so compose pulls by tag: a release deployed
+# without digests must never run the previous release's pinned images.
+pin_images() {
+  if [ -n "$1" ]; then
+    set_env_value BACKEND_PIN "@$1"
+    set_env_value GATEWAY_PIN "@$2"
+  else
+    unset_env_value BACKEND_PIN GATEWAY_PIN
+  fi
+}
