@@ -17,10 +17,8 @@ import shutil
 import signal
 import subprocess
 import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import requests
@@ -30,7 +28,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from localrun import processes
-from localrun.readiness import free_port
+from localrun.readiness import free_port, wait_until
 
 # The answering droplet's address (the last one when the balancer retried), for the test
 # to know which droplet stored an upload.
@@ -42,6 +40,7 @@ DROPLET_HEADER = "X-Canny-Droplet"
 # A request to a droplet that is down fails at connect (refused) and goes to the other;
 # taking a droplet out of rotation is the active health checks' job, as on DigitalOcean.
 MAX_FAILS = 0
+START_TIMEOUT_S = 30
 
 
 def write_self_signed_certificate(
@@ -110,6 +109,22 @@ class HealthCheck:
         )
 
 
+def nginx_head(folder: Path, workers: int, connections: int) -> str:
+    """An nginx.conf up to its open `http {` block, every file it writes kept in `folder`
+    (a private nginx, not the system's: nothing under /var/lib/nginx or /run)."""
+    return f"""daemon off;
+worker_processes {workers};
+pid "{folder}/nginx.pid";
+error_log "{folder}/error.log" warn;
+events {{ worker_connections {connections}; }}
+http {{
+    client_body_temp_path "{folder}/client_body";
+    proxy_temp_path "{folder}/proxy";
+    fastcgi_temp_path "{folder}/fastcgi";
+    uwsgi_temp_path "{folder}/uwsgi";
+    scgi_temp_path "{folder}/scgi";"""
+
+
 def render_config(
     folder: Path,
     droplets: list[str],
@@ -130,18 +145,9 @@ def render_config(
     log_format = json.dumps(
         {"status": "$status", "upstream_addr": "$upstream_addr", "uri": "$request_uri"}
     )
-    return f"""
-daemon off;
-worker_processes 2;
-pid "{folder}/nginx.pid";
-error_log "{folder}/error.log" warn;
-events {{ worker_connections 256; }}
-http {{
-    client_body_temp_path "{folder}/client_body";
-    proxy_temp_path "{folder}/proxy";
-    fastcgi_temp_path "{folder}/fastcgi";
-    uwsgi_temp_path "{folder}/uwsgi";
-    scgi_temp_path "{folder}/scgi";
+    return (
+        nginx_head(folder, workers=2, connections=256)
+        + f"""
     log_format lb escape=json '{log_format}';
     access_log "{folder}/access.log" lb;
 
@@ -173,6 +179,7 @@ http {{
     }}
 }}
 """
+    )
 
 
 class LoadBalancer:
@@ -207,7 +214,7 @@ class LoadBalancer:
             command += ["-g", "user root;"]
         log = self.folder / "nginx.log"
         self._nginx = processes.spawn(command, env=os.environ, log_path=log, cwd=self.folder)
-        self._wait_until_answering(log)
+        wait_until("the load balancer", self._redirects, self._nginx, log, START_TIMEOUT_S)
         return self
 
     def check(self, health: HealthCheck) -> None:
@@ -265,26 +272,15 @@ class LoadBalancer:
     def in_rotation(self) -> list[str]:
         return [address for address in self.droplets if address not in self.down]
 
-    def _wait_until_answering(self, log: Path, timeout: float = 30.0) -> None:
+    def _redirects(self) -> bool:
         """The :80 redirect answers without any droplet, so it shows nginx is up."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            assert self._nginx is not None and self._nginx.poll() is None, log.read_text()
-            try:
-                answer = requests.get(self.http_url, allow_redirects=False, timeout=2)
-                if answer.status_code == 301:
-                    return
-            except requests.ConnectionError:
-                pass
-            time.sleep(0.1)
-        raise AssertionError(f"the load balancer did not answer in {timeout:.0f}s")
+        try:
+            answer = requests.get(self.http_url, allow_redirects=False, timeout=2)
+        except requests.ConnectionError:
+            return False
+        return answer.status_code == 301
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self._stop.set()
         if self._checker is not None:
             self._checker.join(timeout=30)

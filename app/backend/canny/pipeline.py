@@ -77,7 +77,7 @@ class EdgeResult:
     view_png: bytes | None = None
 
 
-def decode(data: bytes) -> np.ndarray:
+def decode(data: bytes | memoryview) -> np.ndarray:
     """Decode to 8-bit BGR; 16-bit, alpha and grey inputs are converted by IMREAD_COLOR.
     A decoder's warning that data was lost is an error too (see decoder_messages)."""
     with captured_stderr() as printed:
@@ -133,7 +133,7 @@ def encode_view_png(image: np.ndarray) -> bytes:
     return encoded.tobytes()
 
 
-def run(data: bytes, params: CannyParams, with_view: bool = False) -> EdgeResult:
+def run(data: bytes | memoryview, params: CannyParams, with_view: bool = False) -> EdgeResult:
     """Edges of `data`; with `with_view`, also the decoded original as PNG.
 
     The decoded colour image is the largest buffer (3 bytes a pixel, 108 MB for 6000x6000):

@@ -2,6 +2,7 @@
 valid multipart uploads, new bytes per request when tagged, stopped at the limit, all
 sent with the load's one owner key."""
 
+import itertools
 import re
 import threading
 from collections.abc import Callable, Iterator
@@ -15,6 +16,7 @@ from bench.load import UploadLoad
 from bench.multipart import envelope
 from tests.unit.bench.upload_receiver import QuietServer, parse
 
+ISSUED = itertools.count()
 IMAGE = b"\x89PNG\r\n\x1a\nnot really an image, but bytes the server must get back"
 
 
@@ -30,6 +32,13 @@ class Recorder(BaseHTTPRequestHandler):
         self.send_header("Content-Length", "2")
         self.end_headers()
         self.wfile.write(b"{}")
+
+    def do_GET(self) -> None:
+        """A new owner key as the cookie, as the service answers a call without one."""
+        self.send_response(200)
+        self.send_header("Set-Cookie", f"canny_owner=issued-{next(ISSUED)}; Path=/api/")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
 
     def log_message(self, *args: object) -> None:
         """Quiet: the test reads the recorded bodies, not a log."""
@@ -67,3 +76,17 @@ def test_uploads_are_valid_and_tagged(
     if tag:
         tail = re.compile(re.escape(f"{tag}-").encode() + rb"\d{9}")
         assert all(tail.fullmatch(data[len(IMAGE) :]) for _, data in files), "<tag>-<counter>"
+
+
+def test_each_tagged_run_has_a_new_owner_and_an_untagged_one_keeps_it(
+    recorder: tuple[str, list], tmp_path: Path
+) -> None:
+    """New uploads of one owner across a full run passed the owner's quota (1000 results)."""
+    url, _ = recorder
+    load = UploadLoad(url, envelope("x.png", "image/png"), IMAGE, tmp_path, "bench-owner-key")
+    owners = []
+    for tag in ("r1c1", "r1c2", ""):
+        load.run(concurrency=1, requests=2, tag=tag, max_seconds=20)
+        owners.append(load.owner_key)
+    assert owners[0] != owners[1] == owners[2]
+    assert Recorder.authorizations[-1] == f"Bearer {owners[2]}"
