@@ -18,6 +18,7 @@ from pathlib import Path
 import yaml
 
 from localrun import processes
+from localrun.backends import BACKEND_SERVICE, backend_names
 from localrun.nginx_config import REPO_ROOT
 from localrun.readiness import StartupError, free_port, wait_until_ok
 
@@ -29,6 +30,7 @@ ALERTMANAGER_CONFIG = MONITORING_DIR / "alertmanager.yml"
 # Jobs of the droplet's config with nothing to scrape on this machine.
 NOT_LOCAL_JOBS = frozenset({"cadvisor"})
 SCRAPE_INTERVAL = "2s"
+
 READY_TIMEOUT_S = 30.0
 
 
@@ -47,8 +49,7 @@ def render_config(
     """prometheus.yml for local ports, written as JSON (which is YAML): the droplet config's
     jobs and instances, each target at its local address. A target without one is an
     error, so a job added on the droplet cannot silently go missing here."""
-    local = {("backend", f"backend-{n}"): address for n, address in enumerate(backends, 1)}
-    local |= {
+    local = {
         ("gateway", "gateway"): nginx_exporter,
         ("node", "droplet"): node_exporter,
         ("prometheus", "prometheus"): prometheus,
@@ -58,6 +59,10 @@ def render_config(
     jobs = []
     for job in droplet["scrape_configs"]:
         if job["job_name"] in NOT_LOCAL_JOBS:
+            continue
+        if "dns_sd_configs" in job:
+            groups = _discovered_backends(job, backends, droplet_config)
+            jobs.append({"job_name": job["job_name"], "static_configs": groups})
             continue
         groups = []
         for group in job["static_configs"]:
@@ -78,6 +83,19 @@ def render_config(
         "alerting": fleet["alerting"],
     }
     return json.dumps(config, indent=2) + "\n"
+
+
+def _discovered_backends(job: dict, backends: list[str], droplet_config: Path) -> list[dict]:
+    """The droplet finds compose's backend replicas by the service's name in DNS; here they
+    are the local backends, one target each, named as ./run names them."""
+    names = [name for config in job["dns_sd_configs"] for name in config["names"]]
+    if names != [BACKEND_SERVICE]:
+        raise MonitoringConfigError(
+            f"{droplet_config.name}: job {job['job_name']!r} discovers {names} by DNS; only "
+            f"the {BACKEND_SERVICE!r} service has local addresses"
+        )
+    named = zip(backend_names(len(backends)), backends, strict=True)
+    return [{"targets": [address], "labels": {"instance": name}} for name, address in named]
 
 
 def alertmanager_command(folder: Path, address: str) -> list[str]:

@@ -19,7 +19,7 @@ from tests.unit.compose.compose_project import (
     compose_env,
 )
 
-APP_SERVICES = {"gateway", "backend-1", "backend-2"}
+APP_SERVICES = {"gateway", "backend"}
 MONITORING_SERVICES = {"prometheus", "cadvisor", "node-exporter", "nginx-exporter"}
 # Only on the stack's first droplet: one fleet Prometheus and one Alertmanager per stack.
 MONITOR_SERVICES = {"fleet-prometheus", "alertmanager"}
@@ -97,15 +97,13 @@ def test_the_droplet_prometheus_is_published_on_metrics_bind_only() -> None:
 
 def test_backends_are_internal_only() -> None:
     assert COMPOSE["networks"]["internal"] == {"internal": True}
-    for name in ("backend-1", "backend-2"):
-        assert SERVICES[name]["networks"] == ["internal"], f"{name} must not reach outside"
+    assert SERVICES["backend"]["networks"] == ["internal"], "backends must not reach outside"
 
 
 @pytest.mark.parametrize(
     ("name", "mount"),
     [
-        ("backend-1", "results:/srv/results"),
-        ("backend-2", "results:/srv/results"),
+        ("backend", "results:/srv/results"),
         ("gateway", "results:/srv/results:ro"),
     ],
 )
@@ -121,8 +119,7 @@ def tmpfs_mounts(service: dict) -> dict[str, str]:
 @pytest.mark.parametrize(
     ("name", "variable"),
     [
-        ("backend-1", "PROMETHEUS_MULTIPROC_DIR"),
-        ("backend-2", "PROMETHEUS_MULTIPROC_DIR"),
+        ("backend", "PROMETHEUS_MULTIPROC_DIR"),
         ("gateway", "CANNY_TEMP_DIR"),
     ],
 )
@@ -164,8 +161,10 @@ def test_dependencies_wait_for_health(name: str) -> None:
         assert condition == {"condition": "service_healthy"}, f"{name} -> {dependency}"
 
 
-def test_gateway_waits_for_both_backends() -> None:
-    assert set(SERVICES["gateway"]["depends_on"]) == {"backend-1", "backend-2"}
+def test_gateway_waits_for_the_backends_and_finds_them_by_the_service_name() -> None:
+    """nginx resolves `backend` once, at start, to every replica Docker's DNS knows then."""
+    assert set(SERVICES["gateway"]["depends_on"]) == {"backend"}
+    assert SERVICES["gateway"]["environment"]["CANNY_BACKENDS"] == "backend:8000"
 
 
 @pytest.mark.parametrize("name", sorted(SERVICES))

@@ -75,10 +75,15 @@ LOCAL_ADDRESSES = (["a:1", "b:2"], "c:3", "d:4", "e:5", "f:6")
 
 
 def test_local_rendering_takes_the_droplet_jobs_without_cadvisor() -> None:
-    droplet = scrape_jobs(yaml.safe_load(PROMETHEUS_CONFIG.read_text()))
+    droplet = yaml.safe_load(PROMETHEUS_CONFIG.read_text())
+    # The droplet finds its backends by DNS; locally each backend is a named target.
+    discovered = [job for job in droplet["scrape_configs"] if "dns_sd_configs" in job]
+    assert [job["job_name"] for job in discovered] == ["backend"]
+    droplet["scrape_configs"].remove(discovered[0])
+    expected = scrape_jobs(droplet) | {"backend": {"backend-1", "backend-2"}}
+    del expected["cadvisor"]
     local = json.loads(render_config(*LOCAL_ADDRESSES))
-    del droplet["cadvisor"]
-    assert scrape_jobs(local) == droplet
+    assert scrape_jobs(local) == expected
     targets = {
         target
         for job in local["scrape_configs"]
@@ -101,6 +106,20 @@ def test_a_droplet_job_without_a_local_address_fails_the_local_rendering(tmp_pat
     changed = tmp_path / "prometheus.yml"
     changed.write_text(yaml.safe_dump(config))
     with pytest.raises(MonitoringConfigError, match="'worker'"):
+        render_config(*LOCAL_ADDRESSES, droplet_config=changed)
+
+
+def test_a_droplet_job_discovering_another_service_fails_the_local_rendering(
+    tmp_path: Path,
+) -> None:
+    """Only compose's backend replicas are found by DNS, and ./run knows their addresses."""
+    config = yaml.safe_load(PROMETHEUS_CONFIG.read_text())
+    config["scrape_configs"].append(
+        {"job_name": "worker", "dns_sd_configs": [{"names": ["worker"], "type": "A", "port": 1}]}
+    )
+    changed = tmp_path / "prometheus.yml"
+    changed.write_text(yaml.safe_dump(config))
+    with pytest.raises(MonitoringConfigError, match="'worker' discovers"):
         render_config(*LOCAL_ADDRESSES, droplet_config=changed)
 
 
