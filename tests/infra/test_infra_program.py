@@ -19,7 +19,6 @@ from infra.offline import (
     run_program,
 )
 from infra.stack_file import REPO_ROOT, read_stack_config
-from tests.infra.conftest import stack_config
 from tests.infra.resource_types import (
     CERTIFICATE,
     COMMAND,
@@ -35,6 +34,7 @@ from tests.infra.resource_types import (
     VOLUME,
 )
 from tests.infra.resource_types import SPACES_BUCKET as BUCKET
+from tests.infra.stack_settings import stack_config
 
 # Prod as it was before its fleet defaults: one droplet, results on a Volume (still a choice).
 PROD_ON_A_VOLUME = {"dropletCount": "1", "resultsStore": "volume"}
