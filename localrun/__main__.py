@@ -94,6 +94,7 @@ def _start_monitoring(
         run_dir.resolve(),
         [backend.address for backend in stack.backends],
         stack.status_address,
+        stack.access_log,
         port,
         alertmanager_port,
     )

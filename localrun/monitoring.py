@@ -1,6 +1,6 @@
 """`./run --monitoring`: Debian's prometheus, prometheus-alertmanager,
-prometheus-nginx-exporter and prometheus-node-exporter on 127.0.0.1, scraping the local
-stack and sending its alerts to the local Alertmanager.
+prometheus-nginx-exporter, prometheus-node-exporter and mtail (the gateway's access log) on
+127.0.0.1, scraping the local stack and sending its alerts to the local Alertmanager.
 
 The scrape jobs and `instance` labels are read from app/monitoring/prometheus.yml, the
 droplet's own config (minus cAdvisor: no containers here), with each target swapped for its
@@ -27,6 +27,8 @@ DROPLET_CONFIG = MONITORING_DIR / "prometheus.yml"
 FLEET_CONFIG = MONITORING_DIR / "fleet-prometheus.yml"
 RULES_FILE = MONITORING_DIR / "alert-rules.yml"
 ALERTMANAGER_CONFIG = MONITORING_DIR / "alertmanager.yml"
+# The gateway's log metrics, the programs the droplet's gateway-log-exporter runs.
+MTAIL_PROGRAMS = MONITORING_DIR / "mtail"
 # Jobs of the droplet's config with nothing to scrape on this machine.
 NOT_LOCAL_JOBS = frozenset({"cadvisor"})
 SCRAPE_INTERVAL = "2s"
@@ -41,6 +43,7 @@ class MonitoringConfigError(ValueError):
 def render_config(
     backends: list[str],
     nginx_exporter: str,
+    gateway_log: str,
     node_exporter: str,
     prometheus: str,
     alertmanager: str,
@@ -51,6 +54,7 @@ def render_config(
     error, so a job added on the droplet cannot silently go missing here."""
     local = {
         ("gateway", "gateway"): nginx_exporter,
+        ("gateway-log", "gateway"): gateway_log,
         ("node", "droplet"): node_exporter,
         ("prometheus", "prometheus"): prometheus,
     }
@@ -114,21 +118,44 @@ def alertmanager_command(folder: Path, address: str) -> list[str]:
     ]
 
 
+def gateway_log_command(access_log: Path, address: str) -> list[str]:
+    """mtail counting the gateway's API answers by status in its access log, with the
+    droplet's programs and flags (app/compose.yaml, gateway-log-exporter)."""
+    host, _, port = address.rpartition(":")
+    return [
+        _binary("mtail"),
+        f"--progs={MTAIL_PROGRAMS}",
+        f"--logs={access_log}",
+        f"--address={host}",
+        f"--port={port}",
+        "--emit_prog_label=false",
+        "--logtostderr",
+    ]
+
+
 def start_monitoring(
-    run_dir: Path, backends: list[str], gateway_status: str, port: int, alertmanager_port: int = 0
+    run_dir: Path,
+    backends: list[str],
+    gateway_status: str,
+    access_log: Path,
+    port: int,
+    alertmanager_port: int = 0,
 ) -> list[subprocess.Popen]:
-    """Start the exporters, Alertmanager (127.0.0.1:alertmanager_port, 0 for a free one)
-    and Prometheus (web on 127.0.0.1:port, data under run_dir), wait until each answers,
-    and return them for the caller to stop."""
+    """Start the exporters (mtail on the gateway's access_log), Alertmanager
+    (127.0.0.1:alertmanager_port, 0 for a free one) and Prometheus (web on 127.0.0.1:port,
+    data under run_dir), wait until each answers, and return them for the caller to stop."""
     folder = run_dir / "monitoring"
     folder.mkdir(parents=True, exist_ok=True)
     nginx_exporter = f"127.0.0.1:{free_port()}"
+    gateway_log = f"127.0.0.1:{free_port()}"
     node_exporter = f"127.0.0.1:{free_port()}"
     alertmanager = f"127.0.0.1:{alertmanager_port or free_port()}"
     prometheus = f"127.0.0.1:{port}"
     config_path = folder / "prometheus.yml"
     config_path.write_text(
-        render_config(backends, nginx_exporter, node_exporter, prometheus, alertmanager)
+        render_config(
+            backends, nginx_exporter, gateway_log, node_exporter, prometheus, alertmanager
+        )
     )
 
     commands = {
@@ -139,6 +166,10 @@ def start_monitoring(
                 f"-web.listen-address={nginx_exporter}",
             ],
             f"http://{nginx_exporter}/metrics",
+        ),
+        "mtail": (
+            gateway_log_command(access_log, gateway_log),
+            f"http://{gateway_log}/metrics",
         ),
         "prometheus-node-exporter": (
             [_binary("prometheus-node-exporter"), f"--web.listen-address={node_exporter}"],

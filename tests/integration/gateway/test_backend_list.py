@@ -78,7 +78,7 @@ def test_prometheus_finds_every_replica_and_scrapes_three_local_backends(
     (droplet_job,) = [job for job in droplet["scrape_configs"] if job["job_name"] == "backend"]
     assert [config["names"] for config in droplet_job["dns_sd_configs"]] == [["backend"]]
     backends = [f"127.0.0.1:{9001 + n}" for n in range(backend_count(three_backends))]
-    exporters = ("127.0.0.1:9113", "127.0.0.1:9100", "127.0.0.1:9090", "127.0.0.1:9093")
+    exporters = [f"127.0.0.1:{port}" for port in (9113, 3903, 9100, 9090, 9093)]
     local_config = tmp_path / "prometheus.yml"
     local_config.write_text(render_config(backends, *exporters))
     for config in (DROPLET_CONFIG, local_config):

@@ -20,7 +20,13 @@ from tests.unit.compose.compose_project import (
 )
 
 APP_SERVICES = {"gateway", "backend"}
-MONITORING_SERVICES = {"prometheus", "cadvisor", "node-exporter", "nginx-exporter"}
+MONITORING_SERVICES = {
+    "prometheus",
+    "cadvisor",
+    "node-exporter",
+    "nginx-exporter",
+    "gateway-log-exporter",
+}
 # Only on the stack's first droplet: one fleet Prometheus and one Alertmanager per stack.
 MONITOR_SERVICES = {"fleet-prometheus", "alertmanager"}
 # Its upstream image is built FROM scratch: no shell or client to probe with. Prometheus

@@ -13,7 +13,13 @@ import pytest
 import yaml
 from canny import metrics
 
-from localrun.monitoring import FLEET_CONFIG, RULES_FILE, MonitoringConfigError, render_config
+from localrun.monitoring import (
+    FLEET_CONFIG,
+    MTAIL_PROGRAMS,
+    RULES_FILE,
+    MonitoringConfigError,
+    render_config,
+)
 
 MONITORING_DIR = Path(__file__).resolve().parents[3] / "app" / "monitoring"
 PROMETHEUS_CONFIG = MONITORING_DIR / "prometheus.yml"
@@ -57,7 +63,7 @@ def test_promtool_accepts_the_local_rendering(
     config.write_text(
         render_config(
             ["127.0.0.1:1", "127.0.0.1:2"],
-            *("127.0.0.1:3", "127.0.0.1:4", "127.0.0.1:5", "127.0.0.1:6"),
+            *("127.0.0.1:3", "127.0.0.1:4", "127.0.0.1:5", "127.0.0.1:6", "127.0.0.1:7"),
         )
     )
     result = promtool(require_tool, "check", "config", str(config))
@@ -71,7 +77,7 @@ def scrape_jobs(config: dict) -> dict[str, set[str]]:
     }
 
 
-LOCAL_ADDRESSES = (["a:1", "b:2"], "c:3", "d:4", "e:5", "f:6")
+LOCAL_ADDRESSES = (["a:1", "b:2"], "c:3", "g:7", "d:4", "e:5", "f:6")
 
 
 def test_local_rendering_takes_the_droplet_jobs_without_cadvisor() -> None:
@@ -90,7 +96,7 @@ def test_local_rendering_takes_the_droplet_jobs_without_cadvisor() -> None:
         for g in job["static_configs"]
         for target in g["targets"]
     }
-    assert targets == {"a:1", "b:2", "c:3", "d:4", "e:5"}, "every job at a local address"
+    assert targets == {"a:1", "b:2", "c:3", "g:7", "d:4", "e:5"}, "every job at a local address"
 
 
 def test_a_droplet_job_without_a_local_address_fails_the_local_rendering(tmp_path: Path) -> None:
@@ -162,9 +168,15 @@ def test_alert_is_unit_tested_firing_and_quiet(alert: dict) -> None:
 
 
 def test_backend_metric_names_exist() -> None:
-    """A renamed metric would leave its alert silently matching nothing."""
+    """A renamed metric would leave its alert silently matching nothing. The gateway's log
+    metrics are the ones its mtail programs declare."""
     exported = {metric.name for metric in metrics.REGISTRY.collect()}
+    programs = "".join(path.read_text() for path in MTAIL_PROGRAMS.glob("*.mtail"))
+    from_logs = set(re.findall(r"^counter (canny_\w+)", programs, re.MULTILINE))
+    assert from_logs, "expected the gateway's log metrics"
     used = {name for rule in ALERTS for name in re.findall(r"\b(canny_[a-z_]+)", rule["expr"])}
+    assert from_logs <= used, f"declared but unused in alerts: {from_logs - used}"
+    used -= from_logs
     suffixes = ("_bucket", "_total", "_count", "_sum")
     base_names = {next((n.removesuffix(s) for s in suffixes if n.endswith(s)), n) for n in used}
     assert used, "expected the rules to use backend metrics"
