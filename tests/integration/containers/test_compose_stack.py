@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import threading
@@ -29,6 +30,8 @@ pytestmark = [pytest.mark.docker, pytest.mark.timeout(900)]
 RESTART_MAX_REQUESTS = 1500
 # Port 1 on loopback refuses at once: a registry that is down, without leaving this machine.
 UNREACHABLE_REGISTRY = "127.0.0.1:1/canny"
+# mtail picks up the log files within a second (its poll interval is 250 ms).
+LOG_METRICS_TIMEOUT_S = 60
 GATE_SCRIPT = COMPOSE_FILE.parents[1] / "infra" / "remote" / "gate.sh"
 REQUEST_PAUSE_S = 0.02
 
@@ -145,6 +148,41 @@ def run_gate(stack: ComposeStack, timeout_s: int) -> subprocess.CompletedProcess
         timeout=timeout_s + 60,
         check=False,
     )
+
+
+def gateway_log_metrics(compose_stack: ComposeStack) -> str:
+    """gateway-log-exporter's /metrics, fetched from inside the gateway (it publishes no
+    port; bash's /dev/tcp, as the image has no HTTP client)."""
+    fetch = (
+        "exec 3<>/dev/tcp/gateway-log-exporter/3903"
+        " && printf 'GET /metrics HTTP/1.0\\r\\n\\r\\n' >&3 && cat <&3"
+    )
+    return compose_stack.run("exec", "-T", "gateway", "bash", "-c", fetch)
+
+
+def test_the_gateways_api_answers_are_counted_from_its_docker_log(
+    compose_stack: ComposeStack, http: requests.Session
+) -> None:
+    """The monitoring profile's gateway-log-exporter reads the real daemon's json-file logs
+    (this daemon's data-root is private, hence DOCKER_CONTAINERS_DIR) as root with no
+    capabilities, and counts the gateway's API answers by status."""
+    monitoring = ("--profile", "monitoring")
+    containers_dir = compose_stack.daemon.cache / "root" / "containers"
+    compose_stack.env["DOCKER_CONTAINERS_DIR"] = str(containers_dir)
+    try:
+        compose_stack.run(*monitoring, "up", "-d", "--no-build", "gateway-log-exporter")
+        compose_stack.wait_healthy(("gateway-log-exporter",))
+        counted = re.compile(r'^canny_gateway_api_responses_total\{status="200"\} [1-9]', re.M)
+        metrics = ""
+        deadline = time.monotonic() + LOG_METRICS_TIMEOUT_S
+        while time.monotonic() < deadline and not counted.search(metrics):
+            assert http.get(f"{compose_stack.url}/api/images?limit=1", timeout=10).ok
+            time.sleep(1)
+            metrics = gateway_log_metrics(compose_stack)
+        assert counted.search(metrics), metrics[-2000:]
+    finally:
+        compose_stack.run(*monitoring, "rm", "-s", "-f", "gateway-log-exporter")
+        del compose_stack.env["DOCKER_CONTAINERS_DIR"]
 
 
 def test_deploy_gate_passes_on_the_healthy_stack(compose_stack: ComposeStack) -> None:
