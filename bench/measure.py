@@ -5,6 +5,7 @@ turns it into figures."""
 from __future__ import annotations
 
 import hashlib
+import os
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,6 +20,8 @@ from bench.peer import Peer
 from bench.plan import CONCURRENCIES, FIXED_CONCURRENCY, MAIN_SAMPLE, RSS_SAMPLE, Plan, SampleKey
 from bench.reference import ReferenceRun, ReferenceRunner
 from bench.service import Service
+from bench.storage_latency import BucketTimings
+from bench.storage_latency import measure as measure_bucket_path
 
 
 class Server(Protocol):
@@ -42,6 +45,21 @@ class ServiceRun:
     @property
     def cpu_per_image(self) -> float:
         return self.server_cpu_seconds / self.images
+
+
+@dataclass(frozen=True)
+class DirectRun:
+    """Uploads sent to one backend directly (no gateway), and the CPU it used meanwhile."""
+
+    load: LoadResult
+    backend_cpu_seconds: float
+    cores: int
+
+    @property
+    def idle_share(self) -> float:
+        """The share of the cores' time the backend left unused while uploads waited (wrk
+        kept `concurrency` of them in flight, at least one per core)."""
+        return max(0.0, 1 - self.backend_cpu_seconds / (self.load.seconds * self.cores))
 
 
 @dataclass(frozen=True)
@@ -75,11 +93,15 @@ class Measurements:
     cached: list[ServiceRun] = field(default_factory=list)
     # The page's lookup of that stored upload by its SHA-256, through the gateway.
     lookup: list[ServiceRun] = field(default_factory=list)
+    # The main sample at FIXED_CONCURRENCY sent to one backend directly, one run per round.
+    direct: list[DirectRun] = field(default_factory=list)
     rss_trend: list[RssPoint] = field(default_factory=list)
     worker_pids_seen: set[int] = field(default_factory=set)
     peak_worker_rss_mb: float = 0.0
     client_cpu_seconds: float = 0.0
     client_requests: int = 0
+    # The bucket path a round trip away (bench.storage_latency), measured after the rest.
+    bucket: BucketTimings | None = None
 
 
 Progress = Callable[[str], None]
@@ -112,6 +134,10 @@ class Bench:
                 self.data.peak_worker_rss_mb = service.peak_worker_rss_mb
         finally:
             runner.close()
+        self.progress(f"the bucket path: {self.plan.bucket_uploads} uploads per store")
+        bucket_dir = self.work_dir / "bucket"
+        bucket_dir.mkdir()
+        self.data.bucket = measure_bucket_path(self.plan.bucket_uploads, bucket_dir)
         return self.data
 
     def _load(self, url: str, sample: Sample) -> UploadLoad:
@@ -169,6 +195,10 @@ class Bench:
                 self.data.cached.append(cached)
                 lookup = LookupLoad(loads[key], hashlib.sha256(sample.data).hexdigest())
                 self.data.lookup.append(self._lookup_run(service, lookup))
+                direct = self._load(service.first_backend_url, sample)
+                self.data.direct.append(
+                    self._direct_run(service, direct, requests, f"r{round_number}direct")
+                )
 
     def _service_run(
         self, service: Service, load: UploadLoad, concurrency: int, requests: int, tag: str
@@ -192,6 +222,18 @@ class Bench:
         # on the server); repeats of cached bytes store nothing, so wrk's count is used.
         processed = stored if tag else result.requests
         return ServiceRun(load=result, images=max(processed, 1), server_cpu_seconds=cpu_used)
+
+    def _direct_run(self, service: Service, load: UploadLoad, requests: int, tag: str) -> DirectRun:
+        """New uploads straight to one backend: how much of the cores it leaves idle with
+        work waiting (issue 31: one pipeline child per worker queued while another idled).
+        The CPU is read as soon as wrk stops, to match wrk's wall time."""
+        service.wait_until_idle()
+        cpu_before = service.first_backend_cpu_seconds()
+        result = load.run(FIXED_CONCURRENCY, requests, tag)
+        cpu_used = service.first_backend_cpu_seconds() - cpu_before
+        self.data.client_cpu_seconds += result.client_cpu_seconds
+        self.data.client_requests += result.requests
+        return DirectRun(result, cpu_used, min(os.cpu_count() or 1, FIXED_CONCURRENCY))
 
     def _lookup_run(self, service: Service, lookup: LookupLoad) -> ServiceRun:
         """Lookups of the upload stored just before; a miss (404) would make a fast but

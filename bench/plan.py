@@ -24,6 +24,8 @@ class Plan:
     warmup_requests: int
     rss_uploads: int
     rss_chunk: int
+    # New uploads per store in bench.storage_latency (the bucket path with a round trip).
+    bucket_uploads: int
 
 
 FULL = Plan(
@@ -42,15 +44,20 @@ FULL = Plan(
     warmup_requests=8,
     rss_uploads=500,
     rss_chunk=50,
+    bucket_uploads=50,
 )
+
+# The sizes with a CPU target of their own (issue 31, item 6) are in every plan.
+SIZE_SAMPLES: tuple[SampleKey, ...] = (("480p", "jpeg"), ("4K", "jpeg"))
 
 QUICK = Plan(
     rounds=1,
-    samples=(MAIN_SAMPLE,),
+    samples=(SIZE_SAMPLES[0], MAIN_SAMPLE, SIZE_SAMPLES[1]),
     service_requests={"480p": 60, "1080p": 40, "4K": 8},
     reference_images={"480p": 40, "1080p": 20, "4K": 4},
     cached_requests=100,
     warmup_requests=4,
     rss_uploads=60,
     rss_chunk=20,
+    bucket_uploads=10,
 )

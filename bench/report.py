@@ -9,15 +9,20 @@ from typing import Any
 
 from bench.machine import Machine
 from bench.measure import Measurements, RssPoint, ServiceRun
-from bench.plan import FIXED_CONCURRENCY, MAIN_SAMPLE, Plan
+from bench.plan import FIXED_CONCURRENCY, MAIN_SAMPLE, SIZE_SAMPLES, Plan
 from bench.reference import ReferenceRun
 from bench.stats import Spread, slope, spread
+from bench.storage_latency import BucketTimings, verdicts
 
 # Targets for the main sample at FIXED_CONCURRENCY; ratios are service / other.
 TARGET_PEER_THROUGHPUT_RATIO = 1.5
 TARGET_PEER_CPU_RATIO = 0.65
 TARGET_THROUGHPUT_RATIO = 0.85
 TARGET_CPU_PER_IMAGE_RATIO = 1.15
+# The share of the cores a backend driven directly leaves idle while uploads wait.
+TARGET_IDLE_SHARE = 0.05
+# CPU per image against the compute-only reference at 480p and at 4K (issue 31, item 6).
+TARGET_SIZE_CPU_RATIO = 1.25
 TARGET_OVERHEAD_CPU_RATIO = 1.10
 # Where the service should end up against the compute-only reference.
 GOAL_THROUGHPUT_RATIO = 0.90
@@ -132,6 +137,30 @@ def main_ratios(data: Measurements) -> Ratios:
     )
 
 
+def size_cpu_ratio(data: Measurements, key: tuple[str, str]) -> Spread:
+    """The service's CPU per image at FIXED_CONCURRENCY over the compute-only reference
+    (2 processes) for one sample, per round."""
+    return _per_round_ratios(
+        [run.cpu_per_image for run in data.service[(key, FIXED_CONCURRENCY)]],
+        [run.cpu_per_image for run in data.reference[(key, 2)]],
+    )
+
+
+def bucket_targets(timings: BucketTimings) -> dict[str, Verdict]:
+    """The bucket path's two targets, in round trips, from medians (one run: no range)."""
+    figures = verdicts(timings.file_ms, timings.distant_ms, timings.page_ms)
+    upload = figures["upload_extra_round_trips"]
+    page = figures["page_round_trips"]
+    return {
+        "S3 upload p50 <= file-store p50 + 2 round trips": Verdict(
+            Spread(upload, upload, upload), figures["upload_target_met"]
+        ),
+        "20-result gallery page <= 3 round trips": Verdict(
+            Spread(page, page, page), figures["page_target_met"]
+        ),
+    }
+
+
 def _tail_ratio(runs: Sequence[ServiceRun]) -> Spread:
     return _per_round_ratios([run.load.p99_ms for run in runs], [run.load.p50_ms for run in runs])
 
@@ -165,6 +194,8 @@ def _reference_row(label: str, processes: int, runs: Sequence[ReferenceRun]) -> 
 
 
 def summarise(data: Measurements, plan: Plan, machine: Machine) -> dict[str, Any]:
+    if data.bucket is None:
+        raise ValueError("the bucket path was not measured (Bench.run measures it last)")
     ratios = main_ratios(data)
     at_fixed = data.service[(MAIN_SAMPLE, FIXED_CONCURRENCY)]
     p50 = spread([run.load.p50_ms for run in at_fixed])
@@ -180,6 +211,7 @@ def summarise(data: Measurements, plan: Plan, machine: Machine) -> dict[str, Any
     growth = worst_worker_growth(trend)
     flat = growth * _fitted_span(trend) / 100 < FLAT_RSS_GROWTH_MB
     rss_max = data.peak_worker_rss_mb
+    idle = spread([run.idle_share for run in data.direct])
     main_label = data.samples[MAIN_SAMPLE].label
     targets = {
         "peer_throughput_ratio >= 1.5": at_least(
@@ -188,6 +220,12 @@ def summarise(data: Measurements, plan: Plan, machine: Machine) -> dict[str, Any
         "throughput_ratio >= 0.85": at_least(ratios.throughput, TARGET_THROUGHPUT_RATIO),
         "peer_cpu_ratio <= 0.65": at_most(ratios.peer_cpu, TARGET_PEER_CPU_RATIO),
         "cpu_per_image_ratio <= 1.15": at_most(ratios.cpu, TARGET_CPU_PER_IMAGE_RATIO),
+        **{
+            f"cpu_per_image_ratio at {data.samples[key].label} <= 1.25": at_most(
+                size_cpu_ratio(data, key), TARGET_SIZE_CPU_RATIO
+            )
+            for key in SIZE_SAMPLES
+        },
         "overhead_cpu_ratio <= 1.10": at_most(ratios.overhead_cpu, TARGET_OVERHEAD_CPU_RATIO),
         **{
             f"p99 <= 3 x p50 at c={c}": at_most(
@@ -200,6 +238,8 @@ def summarise(data: Measurements, plan: Plan, machine: Machine) -> dict[str, Any
         "worker RSS <= 250 MB and flat": Verdict(
             Spread(rss_max, rss_max, rss_max), rss_max <= TARGET_RSS_MB and flat
         ),
+        **bucket_targets(data.bucket),
+        "backend driven directly: idle cores < 5 %": at_most(idle, TARGET_IDLE_SHARE),
     }
     goals = {
         "throughput_ratio >= 0.90": at_least(ratios.throughput, GOAL_THROUGHPUT_RATIO),
@@ -263,6 +303,15 @@ def summarise(data: Measurements, plan: Plan, machine: Machine) -> dict[str, Any
                 spread([r.cpu_per_image for r in data.lookup]).scaled(1000), 3
             ),
         },
+        "direct_backend": {
+            "sample": main_label,
+            "concurrency": FIXED_CONCURRENCY,
+            "idle_share": _spread_json(idle),
+            "requests_per_s": _spread_json(
+                spread([run.load.requests_per_second for run in data.direct]), 1
+            ),
+        },
+        "bucket": verdicts(data.bucket.file_ms, data.bucket.distant_ms, data.bucket.page_ms),
         "rss_trend": [asdict(point) for point in trend],
         # gunicorn recycles workers after max_requests: a new pid restarts its RSS.
         "workers_recycled_during_rss_run": len({pid for p in trend for pid in p.worker_pids})
@@ -335,6 +384,8 @@ def human_summary(figures: dict[str, Any]) -> str:
     )
     lines.append("")
     cached = figures["cached"]
+    bucket = figures["bucket"]
+    direct = figures["direct_backend"]
     client = figures["client"]
     trend = figures["rss_trend"]
     lines += [
@@ -352,7 +403,13 @@ def human_summary(figures: dict[str, Any]) -> str:
         "",
         f"p50 / p99 at c={figures['concurrency']}: {_range(ranges['p50_ms'], ' ms')} / "
         f"{_range(ranges['p99_ms'], ' ms')}",
-        f"targets ({figures['main_sample']}, c={figures['concurrency']}; "
+        f"one backend driven directly ({figures['main_sample']}, c={figures['concurrency']}):"
+        f" {_range(direct['requests_per_s'], ' req/s')},"
+        f" cores idle {_range(direct['idle_share'])} of the time",
+        f"bucket path (moto behind a {bucket['round_trip_ms']:g} ms round trip, in-process app):"
+        f" an upload {bucket['upload_extra_round_trips']:g} round trips over the file store,"
+        f" a 20-result page {bucket['page_round_trips']:g} round trips",
+        f"targets ({figures['main_sample']}, c={figures['concurrency']} unless named; "
         "ratios are service / other):",
         *_verdict_lines(figures["targets"]),
         "goals:",

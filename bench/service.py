@@ -33,6 +33,8 @@ class Service:
         )
         self.peak_worker_rss_mb = 0.0
         self._cpu = GroupCpu()
+        # The first backend's processes alone, for the run that drives it directly.
+        self._first_backend_cpu = GroupCpu()
 
     def __enter__(self) -> Service:
         adopt_orphans()
@@ -59,6 +61,18 @@ class Service:
         seconds = self._cpu.seconds(groups)
         reap_sampled_zombies(self._cpu.members)
         return seconds
+
+    @property
+    def first_backend_url(self) -> str:
+        """The first backend's own address, past the gateway and its balancing."""
+        return f"http://{self.stack.backends[0].address}"
+
+    def first_backend_cpu_seconds(self) -> float:
+        """CPU used so far by the first backend's processes (master, workers, children)."""
+        pid = self.stack.backends[0].pid
+        if pid is None:
+            raise RuntimeError("the first backend is not running")
+        return self._first_backend_cpu.seconds([pid])
 
     def worker_memory(self) -> dict[int, Memory]:
         """gunicorn workers (children of a backend master) by pid; also tracks the peak."""

@@ -18,6 +18,7 @@ import shutil
 import statistics
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from canny import create_app
@@ -34,6 +35,8 @@ from localrun.readiness import free_port, wait_until_ok
 # publish one; tens of milliseconds within a region is what the issue's target assumes).
 ROUND_TRIP_S = 0.03
 MOTO = "S3 store on moto (an emulator, loopback; not Spaces)"
+# The in-process app logs each request at INFO: its lines would bury the bench's progress.
+QUIET = {"log_level": "WARNING"}
 # moto accepts any credentials; boto3 only needs some to sign with.
 EMULATOR_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench"}
 
@@ -89,41 +92,57 @@ def verdicts(file_ms: list[float], s3_ms: list[float], page_ms: list[float]) -> 
     }
 
 
+@dataclass(frozen=True)
+class BucketTimings:
+    """Upload times (ms) on each store, and the 20-result page's on the distant bucket."""
+
+    file_ms: list[float]
+    moto_ms: list[float]
+    distant_ms: list[float]
+    page_ms: list[float]
+
+
+def measure(uploads: int, work: Path) -> BucketTimings:
+    """Uploads on the file store, on moto, and on moto a round trip away; then pages."""
+    os.environ.update(EMULATOR_CREDENTIALS)
+    file_ms = upload_milliseconds(Settings(results_dir=work / "r", **QUIET), uploads)
+    port = free_port()
+    server = processes.spawn(
+        [shutil.which("moto_server") or "moto_server", "-H", "127.0.0.1", "-p", str(port)],
+        env={"PATH": os.environ["PATH"]},
+        log_path=work / "moto.log",
+        cwd=work,
+    )
+    try:
+        endpoint = f"http://127.0.0.1:{port}"
+        wait_until_ok("moto_server", server, f"{endpoint}/moto-api/", work / "moto.log", 30)
+        client = S3Store.connect("bench", endpoint, "us-east-1").client
+        for bucket in ("bench", "bench-distant"):
+            client.create_bucket(Bucket=bucket)
+        settings = Settings(storage="s3", s3_bucket="bench", s3_endpoint_url=endpoint, **QUIET)
+        moto_ms = upload_milliseconds(settings, uploads)
+        with DelayProxy(port, ROUND_TRIP_S) as proxy:
+            distant = Settings(
+                storage="s3", s3_bucket="bench-distant", s3_endpoint_url=proxy.url, **QUIET
+            )
+            distant_ms = upload_milliseconds(distant, uploads)
+            page_ms = page_milliseconds(distant, pages=10)
+    finally:
+        processes.stop(server)
+    return BucketTimings(file_ms, moto_ms, distant_ms, page_ms)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.storage_latency", description=__doc__)
     parser.add_argument("--uploads", type=int, default=50)
     parser.add_argument("--json", action="store_true", help="print the figures as JSON too")
     args = parser.parse_args()
-    os.environ.update(EMULATOR_CREDENTIALS)
     with tempfile.TemporaryDirectory() as folder:
-        work = Path(folder)
-        file_ms = upload_milliseconds(Settings(results_dir=work / "r"), args.uploads)
-        print(describe("file store", file_ms))
-        port = free_port()
-        server = processes.spawn(
-            [shutil.which("moto_server") or "moto_server", "-H", "127.0.0.1", "-p", str(port)],
-            env={"PATH": os.environ["PATH"]},
-            log_path=work / "moto.log",
-            cwd=work,
-        )
-        try:
-            endpoint = f"http://127.0.0.1:{port}"
-            wait_until_ok("moto_server", server, f"{endpoint}/moto-api/", work / "moto.log", 30)
-            client = S3Store.connect("bench", endpoint, "us-east-1").client
-            for bucket in ("bench", "bench-distant"):
-                client.create_bucket(Bucket=bucket)
-            settings = Settings(storage="s3", s3_bucket="bench", s3_endpoint_url=endpoint)
-            print(describe(MOTO, upload_milliseconds(settings, args.uploads)))
-            with DelayProxy(port, ROUND_TRIP_S) as proxy:
-                distant = Settings(
-                    storage="s3", s3_bucket="bench-distant", s3_endpoint_url=proxy.url
-                )
-                s3_ms = upload_milliseconds(distant, args.uploads)
-                page_ms = page_milliseconds(distant, pages=10)
-        finally:
-            processes.stop(server)
-    print(describe(f"{MOTO} + {ROUND_TRIP_S * 1000:.0f} ms round trip", s3_ms))
-    figures = verdicts(file_ms, s3_ms, page_ms)
+        timings = measure(args.uploads, Path(folder))
+    print(describe("file store", timings.file_ms))
+    print(describe(MOTO, timings.moto_ms))
+    print(describe(f"{MOTO} + {ROUND_TRIP_S * 1000:.0f} ms round trip", timings.distant_ms))
+    figures = verdicts(timings.file_ms, timings.distant_ms, timings.page_ms)
     print(
         f"bucket {figures['round_trip_ms']:.0f} ms away: an upload costs "
         f"{figures['upload_extra_round_trips']} round trips more than on the file store "

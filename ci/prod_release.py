@@ -2,8 +2,9 @@
 
 deploy_prod runs this. It deploys the commit with `pulumi up` (compose up and the readiness
 gate are part of the update, infra/deploy.py), smoke-tests the result, and when either
-fails, runs `pulumi up` of the release that ran before: that release's commit (its program,
-stack file and bundle, ci.release_checkout) with its image tag. Going back through Pulumi
+fails, runs `pulumi up` of the last good release: that release's commit (its program,
+stack file and bundle, ci.release_checkout) with its images, pinned by digest. Going back
+through Pulumi
 (not only over SSH) is what keeps everything telling the truth afterwards:
 
 - Pulumi's state holds the previous tag again, so retrying the failed job is a real change
@@ -24,7 +25,16 @@ the config or the program wrong) is not rolled back: prod still runs the previou
 untouched, and the job says so. Whether the update changed prod is read from Pulumi's
 engine events (ci.update_outcome), not guessed from its exit status.
 
-The previous tag is the stack's `imageTag` output, read with `pulumi stack output --json`.
+Every release runs its images by digest (`--image-digests release-images.json`,
+ci.image_digests), the ones develop tested; a rollback pins the last good release's
+digests, looked up from its `tested-<SHA>` tags (ci/release_images.py).
+
+The last good release is GitLab's newest successful `production` deployment
+(ci.release_record): a release is recorded as successful only once its gate and smoke test
+passed, and a rollback is recorded as a successful deployment of the release it brought
+back, so GitLab shows prod running it. The stack's `imageTag` output, which a double
+failure can leave naming the failed tag, is used only without CANNY_DEPLOYMENTS_TOKEN, and
+then the job says so.
 Exit: 0 deployed and smoke-tested; 1 anything else, with the cause and where prod is now.
 """
 
@@ -36,7 +46,17 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from ci import pulumi_cli, release_checkout, update_outcome
+import requests
+
+from ci import (
+    image_digests,
+    pulumi_cli,
+    release_checkout,
+    release_images,
+    release_record,
+    update_outcome,
+)
+from ci.registry import Registry, RegistryError
 from infra import stack_name
 
 IMAGE_TAG_OUTPUT = "imageTag"
@@ -58,12 +78,54 @@ def deployed_tag(environ: Mapping[str, str]) -> str | None:
     return tag if isinstance(tag, str) and tag else None
 
 
+def last_good_release(environ: Mapping[str, str]) -> str | None:
+    """The tag of the release prod last ran successfully (None before the first one);
+    raise release_record.RecordError when GitLab's record cannot be read."""
+    if not release_record.available(environ):
+        print(
+            f"prod_release: WARNING: no {release_record.DEPLOYMENTS_API_VARIABLE}: the previous "
+            "release is the stack's imageTag output, which names a failed release after a failed "
+            "rollback (docs/gitlab.md)",
+            file=sys.stderr,
+        )
+        return deployed_tag(environ)
+    commit = release_record.last_good_commit(environ)
+    return release_images.release_tag(commit) if commit else None
+
+
+def tested_digests(environ: Mapping[str, str], tag: str) -> dict[str, str]:
+    """Image name -> digest of a release's tested images, from the registry (the job's own
+    registry login, valid while the job runs); empty when they cannot be found, said so."""
+    try:
+        host, path = release_images.split_image(environ.get("CI_REGISTRY_IMAGE", ""))
+        registry = Registry(
+            f"https://{host}",
+            environ.get("CI_REGISTRY_USER", ""),
+            environ.get("CI_REGISTRY_PASSWORD", ""),
+        )
+        return release_images.release_digests(registry, path, release_images.commit_of(tag))
+    except (RegistryError, requests.RequestException) as error:
+        print(
+            f"prod_release: WARNING: no digests for {tag} ({error}); it runs by its tag",
+            file=sys.stderr,
+        )
+        return {}
+
+
+def _knows_digests(directory: Path) -> bool:
+    """Releases from before digest pinning refuse the unknown canny:backendDigest
+    (infra/config.py rejects unknown settings): those roll back by tag."""
+    config = directory / "infra" / "component_config.py"
+    return config.is_file() and "backend_digest" in config.read_text()
+
+
 def _up(
     environ: Mapping[str, str],
     tag: str | None,
     dotenv: Path,
     step: str,
     event_log: Path | None = None,
+    digests: Mapping[str, str] | None = None,
 ) -> bool:
     """One `pulumi up`; each step gets its own deploy id, so the rollback re-runs compose up
     and the gate even when the failed update left the previous tag in the state."""
@@ -77,6 +139,7 @@ def _up(
             dotenv=dotenv,
             deploy_id=deploy_id,
             event_log=event_log,
+            digests=digests,
         )
     except subprocess.CalledProcessError:
         return False
@@ -87,6 +150,7 @@ def _rollback(environ: Mapping[str, str], previous: str, dotenv: Path) -> bool:
     """`pulumi up` of the previous release as a whole: its commit's program, stack file and
     bundle with its images (ci.release_checkout), or, when that commit cannot be checked
     out, this commit's program with the previous images, saying so."""
+    digests = tested_digests(environ, previous)
     try:
         directory = release_checkout.checkout(previous)
     except release_checkout.CheckoutError as error:
@@ -96,7 +160,19 @@ def _rollback(environ: Mapping[str, str], previous: str, dotenv: Path) -> bool:
             file=sys.stderr,
             flush=True,
         )
-        return _up(environ, previous, dotenv, "rollback")
+        # `pulumi up --config` saved the failed release's digests in this checkout's stack
+        # file (https://www.pulumi.com/docs/iac/cli/commands/pulumi_up/ "--config": "Config
+        # to use during the update and save to the stack config file"): only the previous
+        # release's own digests may replace them.
+        config = pulumi_cli.stack_config(stack_name.PROD_STACK)
+        if image_digests.CONFIG_KEYS["backend"] in config and not digests:
+            print(
+                f"prod_release: not rolling back: {previous}'s digests are unknown and this "
+                "stack file pins the failed release's images",
+                file=sys.stderr,
+            )
+            return False
+        return _up(environ, previous, dotenv, "rollback", digests=digests)
     print(
         f"prod_release: rolling prod back to release {previous} as a whole: its program, "
         f"stack file and bundle ({directory})",
@@ -104,8 +180,26 @@ def _rollback(environ: Mapping[str, str], previous: str, dotenv: Path) -> bool:
     )
     env = release_checkout.environment(directory, environ)
     absolute_dotenv = dotenv.resolve()
+    pins = digests if _knows_digests(directory) else {}
     with contextlib.chdir(directory):
-        return _up(env, previous, absolute_dotenv, "rollback")
+        return _up(env, previous, absolute_dotenv, "rollback", digests=pins)
+
+
+def _record_rollback(environ: Mapping[str, str], previous: str) -> None:
+    """Show in GitLab that prod runs `previous` again, and make it the last good release."""
+    if not release_record.available(environ):
+        return
+    commit = release_images.commit_of(previous)
+    try:
+        deployment = release_record.record_rollback(environ, commit)
+    except release_record.RecordError as error:
+        print(
+            f"prod_release: WARNING: prod runs {previous} but GitLab's record does not say so "
+            f"({error}); the environment shows the release before the failed one",
+            file=sys.stderr,
+        )
+        return
+    print(f"prod_release: recorded deployment {deployment}: production runs {commit} again")
 
 
 def _untouched(new: str, previous: str | None) -> int:
@@ -125,14 +219,30 @@ def _deploy_url(dotenv: Path) -> str:
 
 
 def release(
-    environ: Mapping[str, str], dotenv: Path, smoke_wait: float, image_tag: str | None = None
+    environ: Mapping[str, str],
+    dotenv: Path,
+    smoke_wait: float,
+    image_tag: str | None = None,
+    digests: Mapping[str, str] | None = None,
 ) -> int:
-    """`image_tag` defaults to the commit SHA; deploy_prod passes the tested one."""
-    previous = deployed_tag(environ)
+    """`image_tag` defaults to the commit SHA; deploy_prod passes the tested one and its
+    images' digests."""
+    try:
+        previous = last_good_release(environ)
+    except release_record.RecordError as error:
+        print(
+            f"prod_release: cannot read the last good release from GitLab ({error}); "
+            "nothing deployed, prod is untouched",
+            file=sys.stderr,
+        )
+        return 1
     new = pulumi_cli.image_tag(image_tag, environ)
-    print(f"prod_release: deploying {new} (prod runs {previous or 'nothing yet'})", flush=True)
+    print(
+        f"prod_release: deploying {new} (last good release: {previous or 'none yet'})",
+        flush=True,
+    )
     RELEASE_EVENTS.unlink(missing_ok=True)
-    if not _up(environ, new, dotenv, "release", RELEASE_EVENTS):
+    if not _up(environ, new, dotenv, "release", RELEASE_EVENTS, digests):
         changes = update_outcome.changes_in(RELEASE_EVENTS)
         if not changes:
             return _untouched(new, previous)
@@ -154,6 +264,7 @@ def release(
             file=sys.stderr,
         )
         return 1
+    _record_rollback(environ, previous)
     print(
         f"prod_release: prod runs {previous} again (state, host and environment); "
         f"{new} was not released because {cause}",
@@ -167,13 +278,22 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--dotenv", type=Path, default=Path("deploy.env"))
     parser.add_argument("--smoke-wait", type=float, default=180.0)
     parser.add_argument("--image-tag", help="image tag to release (default: $CI_COMMIT_SHA)")
+    parser.add_argument(
+        "--image-digests", type=Path, help="release_images' record: run the images by digest"
+    )
     return parser.parse_args(argv)
 
 
 def main(argv: Sequence[str], environ: Mapping[str, str]) -> int:
     args = parse_args(argv)
     try:
-        return release(environ, args.dotenv, args.smoke_wait, args.image_tag)
+        digests = (
+            image_digests.from_release_record(args.image_digests) if args.image_digests else None
+        )
+        return release(environ, args.dotenv, args.smoke_wait, args.image_tag, digests)
+    except image_digests.DigestError as error:
+        print(f"prod_release: refused: {error}", file=sys.stderr)
+        return 3
     except pulumi_cli.RefusedError as error:
         print(f"prod_release: refused: {error}", file=sys.stderr)
         return 3

@@ -3,7 +3,8 @@
 
 It selects the stack (creating only test stacks: a missing prod means a wrong backend or
 token, and creating it would build a second production), gives test stacks the shared
-Pulumi.test.yaml, pins the image tag to the commit being deployed, runs the policy pack on
+Pulumi.test.yaml, pins the image tag to the commit being deployed (and, given them, the
+images to the digests its build jobs pushed: ci.image_digests), runs the policy pack on
 every preview and update, never prompts, writes the stack's URL to a dotenv file for
 GitLab, and refuses to destroy or remove prod however it is asked to. Destroying a stack
 that is already gone (the reaper got there first) succeeds.
@@ -29,7 +30,14 @@ from pathlib import Path
 
 import yaml
 
-from ci import preview_diff, pulumi_oidc, stack_credentials, state_backend, update_outcome
+from ci import (
+    image_digests,
+    preview_diff,
+    pulumi_oidc,
+    stack_credentials,
+    state_backend,
+    update_outcome,
+)
 from infra import stack_name
 from infra.image_tag import is_image_tag
 from infra.stack_defaults import stack_defaults
@@ -173,6 +181,7 @@ def command_lines(
     registry_image: str | None = None,
     deploy_id: str | None = None,
     event_log: Path | None = None,
+    digests: Mapping[str, str] | None = None,
 ) -> list[list[str]]:
     """The exact pulumi invocations for one wrapper command, in order (secrets excluded).
 
@@ -183,7 +192,7 @@ def command_lines(
     asks for Pulumi's engine events (ci.update_outcome)."""
     common = ["--stack", stack, "--non-interactive"]
     with_config = _with_config_file(stack, common)
-    pin = ["--config", f"{IMAGE_TAG_KEY}={tag}"]
+    pin = ["--config", f"{IMAGE_TAG_KEY}={tag}", *image_digests.config_args(digests or {})]
     if registry_image:
         pin += ["--config", f"{REGISTRY_IMAGE_KEY}={registry_image}"]
     create = [] if stack_name.is_prod(stack) else ["--create"]
@@ -309,11 +318,13 @@ def run(
     dotenv: Path = Path("deploy.env"),
     deploy_id: str | None = None,
     event_log: Path | None = None,
+    digests: Mapping[str, str] | None = None,
 ) -> None:
     """Raise RefusedError before anything runs, CalledProcessError when pulumi fails.
 
     `deploy_id` defaults to the job's CI_JOB_ID (none outside CI); `event_log` (up only)
-    is where Pulumi writes its engine events."""
+    is where Pulumi writes its engine events; `digests` (image name -> digest) pins the
+    images."""
     name = check_allowed(command, stack, environ)
     check_protected_ref(name, environ)
     deploys = command in ("preview", "up")
@@ -338,6 +349,7 @@ def run(
         environ.get("CI_REGISTRY_IMAGE"),
         deploy_id or environ.get("CI_JOB_ID"),
         event_log,
+        digests,
     )
     for args in setup:
         _run(args, env)
@@ -351,6 +363,13 @@ def run(
         _write_dotenv(stack, env, dotenv)
 
 
+def read_digests(path: Path) -> dict[str, str]:
+    """The build jobs' digest files (a folder) or release_images' record (a file)."""
+    if path.is_dir():
+        return image_digests.from_build_files(path)
+    return image_digests.from_release_record(path)
+
+
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m ci.pulumi_cli", description=__doc__)
     parser.add_argument("command", choices=COMMANDS)
@@ -358,6 +377,11 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     target.add_argument("-s", "--stack", help="prod, test or test-<branch slug>")
     target.add_argument("--branch", help="the git branch whose stack to use")
     parser.add_argument("--image-tag", help="image tag to deploy (default: $CI_COMMIT_SHA)")
+    parser.add_argument(
+        "--image-digests",
+        type=Path,
+        help="pin the images: the build jobs' digest folder or release_images' record",
+    )
     parser.add_argument("--preview-file", type=Path, default=Path("preview.json"))
     parser.add_argument("--dotenv", type=Path, default=Path("deploy.env"))
     return parser.parse_args(argv)
@@ -367,7 +391,16 @@ def main(argv: Sequence[str], environ: Mapping[str, str]) -> int:
     args = parse_args(argv)
     try:
         stack = args.stack or stack_name.stack_for_branch(args.branch)
-        run(args.command, stack, environ, args.image_tag, args.preview_file, args.dotenv)
+        digests = read_digests(args.image_digests) if args.image_digests else None
+        run(
+            args.command,
+            stack,
+            environ,
+            args.image_tag,
+            args.preview_file,
+            args.dotenv,
+            digests=digests,
+        )
     except RefusedError as error:
         print(f"pulumi_cli: refused: {error}", file=sys.stderr)
         return 3

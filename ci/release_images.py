@@ -26,9 +26,10 @@ from pathlib import Path
 
 import requests
 
+from ci import image_digests
+from ci.image_digests import IMAGES
 from ci.registry import Registry, RegistryError
 
-IMAGES = ("backend", "gateway")
 TESTED_PREFIX = "tested-"
 
 
@@ -59,18 +60,6 @@ def _all_found(found: dict[str, str | None], path: str, tag: str, why: str) -> d
     if missing:
         raise ReleaseImageError(f"{', '.join(missing)} not in the registry: {why}")
     return {image: digest for image, digest in found.items() if digest is not None}
-
-
-def built_digests(directory: Path) -> dict[str, str]:
-    """Image name -> the digest its build job pushed (`buildah push --digestfile`, one file
-    per image, https://github.com/containers/buildah/blob/main/docs/buildah-push.1.md)."""
-    digests = {}
-    for image in IMAGES:
-        file = directory / image
-        if not file.is_file():
-            raise ReleaseImageError(f"{file} is missing: the build job of {image} wrote no digest")
-        digests[image] = file.read_text().strip()
-    return digests
 
 
 def promote(
@@ -124,7 +113,7 @@ def main(argv: Sequence[str], environ: Mapping[str, str]) -> int:
             environ.get("CI_REGISTRY_PASSWORD", ""),
         )
         if args.promote:
-            built = built_digests(args.built) if args.built else None
+            built = image_digests.from_build_files(args.built) if args.built else None
             digests = promote(registry, path, commit, built)
         else:
             digests = release_digests(registry, path, commit)

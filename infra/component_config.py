@@ -37,7 +37,7 @@ from infra.config_types import (
     required_text,
     whole_number,
 )
-from infra.image_tag import is_image_tag
+from infra.image_tag import is_image_digest, is_image_tag
 from infra.results_bucket import SPACES_REGIONS
 
 _LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
@@ -458,6 +458,30 @@ class DeployConfig(ComponentConfig):
     # Set by CI per deploy job (ci/pulumi_cli.py): a new value re-runs compose up and the
     # gate, so retrying a failed deploy really deploys even when nothing else changed.
     deploy_id: Text = ""
+    # The digests a release's images were tested with (ci/release_images.py): set by CI,
+    # both or neither; the droplet then pulls <image>:<tag>@<digest>, by digest.
+    backend_digest: OptionalText = None
+    gateway_digest: OptionalText = None
+
+    @field_validator("backend_digest", "gateway_digest")
+    @classmethod
+    def _digest(cls, digest: str | None) -> str | None:
+        if digest is not None and not is_image_digest(digest):
+            raise problem(f"{digest!r} is not an image digest (sha256:<64 hex digits>)")
+        return digest
+
+    @field_validator("gateway_digest")
+    @classmethod
+    def _digest_pair(cls, digest: str | None, info: ValidationInfo) -> str | None:
+        if (info.data.get("backend_digest") is None) != (digest is None):
+            raise problem("set it together with canny:backendDigest, or neither")
+        return digest
+
+    def image_digests(self) -> dict[str, str]:
+        """Image name -> pinned digest; empty when the release is deployed by tag."""
+        if self.backend_digest is None or self.gateway_digest is None:
+            return {}
+        return {"backend": self.backend_digest, "gateway": self.gateway_digest}
 
     @field_validator("image_tag")
     @classmethod

@@ -58,6 +58,8 @@ class DeployArgs:
     files: list[BundleFile]
     registry_image: str
     image_tag: str
+    # Image name (backend, gateway) -> the digest to pull it by; empty: pulled by tag.
+    image_digests: dict[str, str]
     # "user\npassword\n" for deploy.sh's stdin, a secret; None for a public registry.
     registry_login: pulumi.Input[str] | None
     compose_profiles: tuple[str, ...]
@@ -109,6 +111,8 @@ def deploy_command(
         env["CANNY_RESULTS_MOUNT"] = args.results_mount
     env["CANNY_TRUSTED_PROXIES"] = trusted_proxies or ""
     env["METRICS_BIND"] = metrics_bind or ""
+    for image, digest in args.image_digests.items():
+        env[f"{image.upper()}_DIGEST"] = digest
     assignments = " ".join(f"{key}={shlex.quote(value)}" for key, value in env.items())
     return (
         f"{assignments} bash {shlex.quote(script)} "
@@ -270,7 +274,7 @@ class Deploy(pulumi.ComponentResource):
             f"{name}-readiness-gate",
             connection=connection,
             create=gate_command(scripts["bin/gate.sh"], args.rejoin_seconds),
-            triggers=[*triggers, args.image_tag],
+            triggers=[*triggers, args.image_tag, *args.image_digests.values()],
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.compose_up]),
         )
         self.register_outputs({"gate_stdout": self.gate.stdout})

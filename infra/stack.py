@@ -189,6 +189,7 @@ def deploys(
             files=bundle_files(),
             registry_image=config.registry_image,
             image_tag=config.image_tag,
+            image_digests=config.image_digests(),
             registry_login=config.registry_stdin(),
             compose_profiles=profiles,
             results_mount=RESULTS_MOUNT if host.volume else None,

@@ -5,6 +5,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 # No proxy from the environment may sit between us and our own loopback servers.
@@ -38,15 +39,29 @@ def log_tail(path: Path, lines: int = 20) -> str:
     return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
 
 
+def wait_until(
+    name: str,
+    ready: Callable[[], bool],
+    process: subprocess.Popen | None,
+    log_path: Path,
+    timeout: float,
+    error: type[Exception] = StartupError,
+    pause: float = 0.1,
+) -> None:
+    """Poll `ready()` until it is true; fail early with the log when the process exits,
+    with `error` (the caller's own kind of startup failure)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is None or process.poll() is not None:
+            raise error(f"{name} exited while starting:\n{log_tail(log_path)}")
+        if ready():
+            return
+        time.sleep(pause)
+    raise error(f"{name} not ready after {timeout:.0f}s:\n{log_tail(log_path)}")
+
+
 def wait_until_ok(
     name: str, process: subprocess.Popen | None, url: str, log_path: Path, timeout: float
 ) -> None:
     """Poll url until it answers 200; fail early with the log when the process exits."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process is None or process.poll() is not None:
-            raise StartupError(f"{name} exited while starting:\n{log_tail(log_path)}")
-        if status_of(url) == 200:
-            return
-        time.sleep(0.1)
-    raise StartupError(f"{name} not ready at {url} after {timeout:.0f}s:\n{log_tail(log_path)}")
+    wait_until(f"{name} at {url}", lambda: status_of(url) == 200, process, log_path, timeout)

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from canny.edge_params import EdgeParams
 from canny.storage import created_now, result_id
+from canny.storage.contract import content_id
 
 OWNER = "1" * 64
 OTHER_OWNER = "2" * 64
@@ -36,6 +37,22 @@ def numbered_record(
     hash numbered `index`: distinct indexes, distinct ids."""
     image_id = result_id(owner, f"{index:064x}", EdgeParams())
     return result_record(image_id, owner=owner, created_at=created_at)
+
+
+def shared_record(low: int, *, owner: str = OWNER, content_index: int = 0) -> dict[str, object]:
+    """The record of one parameter set (`low`) of a made-up TIFF numbered `content_index`,
+    laid out as uploads store it now: its original and view under the content's name."""
+    content_sha256 = f"{content_index:064x}"
+    params = EdgeParams(low=low, high=max(low, EdgeParams().high))
+    image_id = result_id(owner, content_sha256, params)
+    content = content_id(owner, content_sha256)
+    return {
+        **result_record(image_id, owner=owner),
+        "original_url": f"/results/{content}.orig.tiff",
+        "view_url": f"/results/{content}.view.png",
+        "params": params.as_dict(),
+        "format": "tiff",
+    }
 
 
 def stamp(seconds: int) -> str:

@@ -1,6 +1,6 @@
 """An nginx playing the DigitalOcean Load Balancer in front of droplets (local stacks in the
 fleet tests, the rehearsal's droplets): TLS with a self-signed certificate, :80 redirecting to
-HTTPS, X-Forwarded-For/-Proto to the droplets, passive failover (max_fails / fail_timeout)
+HTTPS, X-Forwarded-For/-Proto to the droplets, a failed request retried on the other droplet
 and, after `check(HealthCheck)`, DigitalOcean's active health checks as the program sets them:
 every `interval` a GET of `path` on each droplet, `healthy` successes in a row put a droplet
 in rotation, `unhealthy` failures in a row take it out; a droplet starts out of rotation
@@ -17,10 +17,8 @@ import shutil
 import signal
 import subprocess
 import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import requests
@@ -30,14 +28,19 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from localrun import processes
-from localrun.readiness import free_port
+from localrun.readiness import free_port, wait_until
 
 # The answering droplet's address (the last one when the balancer retried), for the test
 # to know which droplet stored an upload.
 DROPLET_HEADER = "X-Canny-Droplet"
-# A failed droplet is skipped for FAIL_TIMEOUT_S after MAX_FAILS failures, per worker.
-MAX_FAILS = 1
-FAIL_TIMEOUT_S = 3
+# No passive marking (max_fails=0 "disables the accounting of attempts"): a marked droplet
+# gets one probe request after fail_timeout and is skipped by every other request until
+# that probe ends (ngx_http_upstream_round_robin.c), so one failed request on the droplet
+# left while the other restarts made nginx answer "no live upstreams" (502) by itself.
+# A request to a droplet that is down fails at connect (refused) and goes to the other;
+# taking a droplet out of rotation is the active health checks' job, as on DigitalOcean.
+MAX_FAILS = 0
+START_TIMEOUT_S = 30
 
 
 def write_self_signed_certificate(
@@ -106,6 +109,22 @@ class HealthCheck:
         )
 
 
+def nginx_head(folder: Path, workers: int, connections: int) -> str:
+    """An nginx.conf up to its open `http {` block, every file it writes kept in `folder`
+    (a private nginx, not the system's: nothing under /var/lib/nginx or /run)."""
+    return f"""daemon off;
+worker_processes {workers};
+pid "{folder}/nginx.pid";
+error_log "{folder}/error.log" warn;
+events {{ worker_connections {connections}; }}
+http {{
+    client_body_temp_path "{folder}/client_body";
+    proxy_temp_path "{folder}/proxy";
+    fastcgi_temp_path "{folder}/fastcgi";
+    uwsgi_temp_path "{folder}/uwsgi";
+    scgi_temp_path "{folder}/scgi";"""
+
+
 def render_config(
     folder: Path,
     droplets: list[str],
@@ -117,29 +136,18 @@ def render_config(
 ) -> str:
     """The balancer's nginx.conf. Retrying an upload on the other droplet is safe: its id
     is the hash of its bytes and params (non_idempotent lets nginx retry a POST).
-    https://nginx.org/en/docs/http/ngx_http_upstream_module.html#server (max_fails,
-    fail_timeout); https://nginx.org/en/docs/http/ngx_http_proxy_module.html#proxy_next_upstream
+    https://nginx.org/en/docs/http/ngx_http_upstream_module.html#server (max_fails); https://nginx.org/en/docs/http/ngx_http_proxy_module.html#proxy_next_upstream
     """
     servers = "\n".join(
-        f"        server {address} max_fails={MAX_FAILS} fail_timeout={FAIL_TIMEOUT_S}s"
-        f"{' down' if address in down else ''};"
+        f"        server {address} max_fails={MAX_FAILS}{' down' if address in down else ''};"
         for address in droplets
     )
     log_format = json.dumps(
         {"status": "$status", "upstream_addr": "$upstream_addr", "uri": "$request_uri"}
     )
-    return f"""
-daemon off;
-worker_processes 2;
-pid "{folder}/nginx.pid";
-error_log "{folder}/error.log" warn;
-events {{ worker_connections 256; }}
-http {{
-    client_body_temp_path "{folder}/client_body";
-    proxy_temp_path "{folder}/proxy";
-    fastcgi_temp_path "{folder}/fastcgi";
-    uwsgi_temp_path "{folder}/uwsgi";
-    scgi_temp_path "{folder}/scgi";
+    return (
+        nginx_head(folder, workers=2, connections=256)
+        + f"""
     log_format lb escape=json '{log_format}';
     access_log "{folder}/access.log" lb;
 
@@ -171,6 +179,7 @@ http {{
     }}
 }}
 """
+    )
 
 
 class LoadBalancer:
@@ -205,7 +214,7 @@ class LoadBalancer:
             command += ["-g", "user root;"]
         log = self.folder / "nginx.log"
         self._nginx = processes.spawn(command, env=os.environ, log_path=log, cwd=self.folder)
-        self._wait_until_answering(log)
+        wait_until("the load balancer", self._redirects, self._nginx, log, START_TIMEOUT_S)
         return self
 
     def check(self, health: HealthCheck) -> None:
@@ -263,26 +272,15 @@ class LoadBalancer:
     def in_rotation(self) -> list[str]:
         return [address for address in self.droplets if address not in self.down]
 
-    def _wait_until_answering(self, log: Path, timeout: float = 30.0) -> None:
+    def _redirects(self) -> bool:
         """The :80 redirect answers without any droplet, so it shows nginx is up."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            assert self._nginx is not None and self._nginx.poll() is None, log.read_text()
-            try:
-                answer = requests.get(self.http_url, allow_redirects=False, timeout=2)
-                if answer.status_code == 301:
-                    return
-            except requests.ConnectionError:
-                pass
-            time.sleep(0.1)
-        raise AssertionError(f"the load balancer did not answer in {timeout:.0f}s")
+        try:
+            answer = requests.get(self.http_url, allow_redirects=False, timeout=2)
+        except requests.ConnectionError:
+            return False
+        return answer.status_code == 301
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self._stop.set()
         if self._checker is not None:
             self._checker.join(timeout=30)

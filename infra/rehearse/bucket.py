@@ -13,16 +13,14 @@ import shutil
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
-from infra.rehearse.balancer import write_self_signed_certificate
+from infra.rehearse.balancer import nginx_head, write_self_signed_certificate
 from infra.rehearse.s3_emulator import MotoServer
 from infra.rehearse.spaces_dns import ZONE, SpacesDns
 from localrun import processes
-from localrun.readiness import free_port
+from localrun.readiness import free_port, wait_until
 
 START_TIMEOUT_S = 30
 
@@ -57,17 +55,8 @@ class Spaces:
         config = self.folder / "nginx.conf"
         folder = self.folder
         config.write_text(
-            f"""daemon off;
-worker_processes 1;
-pid "{folder}/nginx.pid";
-error_log "{folder}/error.log" warn;
-events {{ worker_connections 128; }}
-http {{
-    client_body_temp_path "{folder}/client_body";
-    proxy_temp_path "{folder}/proxy";
-    fastcgi_temp_path "{folder}/fastcgi";
-    uwsgi_temp_path "{folder}/uwsgi";
-    scgi_temp_path "{folder}/scgi";
+            nginx_head(folder, workers=1, connections=128)
+            + f"""
     access_log "{folder}/access.log";
     server {{
         listen {self.address}:443 ssl;
@@ -89,16 +78,14 @@ http {{
         command = [nginx, "-p", str(folder), "-c", str(config), "-e", "stderr", "-g", "user root;"]
         log = folder / "nginx.log"
         self._nginx = processes.spawn(command, env=os.environ, log_path=log, cwd=folder)
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if self._nginx.poll() is not None:
-                raise RuntimeError(f"the Spaces front did not start: {log.read_text()[-2000:]}")
-            try:
-                socket.create_connection((self.address, 443), timeout=2).close()
-                return
-            except OSError:
-                time.sleep(0.2)
-        raise RuntimeError(f"the Spaces front did not answer in {START_TIMEOUT_S}s")
+        wait_until("the Spaces front", self._answers, self._nginx, log, START_TIMEOUT_S, pause=0.2)
+
+    def _answers(self) -> bool:
+        try:
+            socket.create_connection((self.address, 443), timeout=2).close()
+        except OSError:
+            return False
+        return True
 
     def client(self) -> Any:
         """boto3 on moto directly (the test's view of the bucket)."""
@@ -113,12 +100,7 @@ http {{
         """What DigitalOcean does for the program's SpacesBucket."""
         self.client().create_bucket(Bucket=name)
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self._dns.__exit__(None, None, None)
         if self._nginx is not None:
             processes.stop(self._nginx)

@@ -17,6 +17,8 @@ import time
 from pathlib import Path
 from typing import IO
 
+from localrun.readiness import wait_until
+
 DEFAULT_CACHE = Path("/var/cache/canny-platform/docker")
 START_TIMEOUT_S = 60
 STOP_TIMEOUT_S = 30
@@ -145,23 +147,28 @@ class PrivateDockerDaemon:
                 return
 
     def _wait_until_ready(self) -> None:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if self._process is not None and self._process.poll() is not None:
-                raise DockerStartError(f"dockerd exited at start:\n{self.log_tail()}")
-            if self.socket.exists():
-                version = subprocess.run(
-                    [self.docker_cli, "version", "--format", "{{.Server.Version}}"],
-                    env=self.env,
-                    capture_output=True,
-                    text=True,
-                    timeout=10,
-                    check=False,
-                )
-                if version.returncode == 0:
-                    return
-            time.sleep(0.5)
-        raise DockerStartError(f"dockerd not ready after {START_TIMEOUT_S}s:\n{self.log_tail()}")
+        wait_until(
+            "dockerd",
+            self._answers,
+            self._process,
+            self.log_path,
+            START_TIMEOUT_S,
+            error=DockerStartError,
+            pause=0.5,
+        )
+
+    def _answers(self) -> bool:
+        if not self.socket.exists():
+            return False
+        version = subprocess.run(
+            [self.docker_cli, "version", "--format", "{{.Server.Version}}"],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
+        return version.returncode == 0
 
 
 def run_checked(

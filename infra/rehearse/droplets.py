@@ -22,7 +22,6 @@ import os
 import shutil
 import subprocess
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +32,7 @@ from infra.bundle import REMOTE_APP_DIR
 from infra.cloud_init import METADATA_BLOCK_SCRIPT
 from infra.config import DEPLOY_USER
 from infra.rehearse.docker_daemon import PrivateDockerDaemon, run_checked
+from localrun.readiness import wait_until
 
 # 10.213.0.0/16, one /30 per droplet: far from DigitalOcean's VPC defaults (10.10.0.0/16 and
 # up), Docker's 172.17+/192.168 pools and this machine's own networks (checked before use).
@@ -314,20 +314,24 @@ SetEnv DOCKER_HOST=unix://{self.docker_socket}
         self._wait_for_sshd()
 
     def _wait_for_sshd(self) -> None:
-        deadline = time.monotonic() + SSH_START_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if self._sshd is not None and self._sshd.poll() is not None:
-                raise DropletError(f"sshd exited: {self.log_tail('sshd.log')}")
-            probe = subprocess.run(
-                [*self.nsenter, "bash", "-c", f"exec 3<>/dev/tcp/{self.address}/22"],
-                capture_output=True,
-                timeout=10,
-                check=False,
-            )
-            if probe.returncode == 0:
-                return
-            time.sleep(0.2)
-        raise DropletError(f"sshd did not listen in {SSH_START_TIMEOUT_S}s")
+        wait_until(
+            "sshd",
+            self._sshd_listens,
+            self._sshd,
+            self.root / "sshd.log",
+            SSH_START_TIMEOUT_S,
+            error=DropletError,
+            pause=0.2,
+        )
+
+    def _sshd_listens(self) -> bool:
+        probe = subprocess.run(
+            [*self.nsenter, "bash", "-c", f"exec 3<>/dev/tcp/{self.address}/22"],
+            capture_output=True,
+            timeout=10,
+            check=False,
+        )
+        return probe.returncode == 0
 
     def log_tail(self, name: str, lines: int = 20) -> str:
         path = self.root / name

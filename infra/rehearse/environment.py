@@ -8,7 +8,6 @@ import shutil
 import tempfile
 from contextlib import ExitStack
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 from infra.load_balancer import GATEWAY_PORT
@@ -84,18 +83,20 @@ class Environment:
         self.log(f"load balancer: {self.balancer.url} -> {', '.join(self.balancer.droplets)}")
         return "127.0.0.1"
 
-    def publish(self, tag: str) -> None:
-        """Build both images from the working tree and push them with `tag`."""
+    def publish(self, tag: str, trusts_bucket: bool = True) -> None:
+        """Build both images from the working tree and push them with `tag`.
+
+        `trusts_bucket=False` makes a release whose backend never becomes ready: it does
+        not trust the bucket's certificate, so every write to Spaces fails TLS verification
+        and /readyz answers 503 while the process runs and /healthz passes. That is the
+        release a broken CA bundle or storage setting ships, the failure a readiness gate
+        exists for, and the slowest one for it: Docker calls the backend unhealthy only
+        after its start period and retries (app/compose.yaml), where an entrypoint that
+        exits fails `compose up` at once."""
         self.log(f"images: building and pushing {self.registry.address}/canny/*:{tag}")
-        built = images.build(
-            self.builder, f"{self.registry.address}/canny", tag, self.spaces.certificate
-        )
+        certificate = self.spaces.certificate if trusts_bucket else None
+        built = images.build(self.builder, f"{self.registry.address}/canny", tag, certificate)
         images.push(self.builder, built, self.registry.user, self.registry.password)
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self._exit.close()

@@ -38,6 +38,7 @@ from infra.rehearse.remote_steps import (
     COPY_TO_REMOTE,
     Action,
     Connection,
+    StepError,
     StepRecord,
     copy_file,
     decide,
@@ -47,6 +48,9 @@ from infra.rehearse.remote_steps import (
 )
 
 Log = Callable[[str], None]
+# Told (type token, name, op) just before a resource changes, as the engine emits a
+# resourcePreEvent before it runs a step (infra/rehearse/pulumi_standin.py logs them).
+Announce = Callable[[str, str, str], None]
 LOAD_BALANCER = "digitalocean:index/loadBalancer:LoadBalancer"
 VPC = "digitalocean:index/vpc:Vpc"
 
@@ -96,6 +100,7 @@ class RehearsalMocks(OfflineMocks):
         open_balancer: Callable[[dict[str, Any]], str] | None = None,
         runs_step: Callable[[str], bool] = lambda name: True,
         create_bucket: Callable[[str], None] | None = None,
+        announce: Announce = lambda type_token, name, op: None,
     ) -> None:
         super().__init__()
         self.droplets = droplets
@@ -105,6 +110,7 @@ class RehearsalMocks(OfflineMocks):
         self.open_balancer = open_balancer
         self.runs_step = runs_step
         self.create_bucket = create_bucket
+        self.announce = announce
         # Every step of this `up`, in the order it finished.
         self.ran: list[StepRun] = []
         self._ran_lock = threading.Lock()
@@ -121,6 +127,7 @@ class RehearsalMocks(OfflineMocks):
         if previous is not None and previous[1] == inputs_digest:
             super().new_resource(args)  # recorded for the plan, answered from the state
             return previous[0], previous[2]
+        self.announce(args.typ, args.name, "create" if previous is None else "update")
         resource_id, state = self._cloud_resource(args)
         with self.state.lock:
             self.state.cloud[key] = (resource_id, inputs_digest, state)
@@ -161,23 +168,13 @@ class RehearsalMocks(OfflineMocks):
         action = decide(previous, current)
         started = time.monotonic()
         if action is not Action.SAME and self.runs_step(name):
+            self.announce(type_token, name, action.value)
             self.log(f"{name}: {action.value} ...")
-            if type_token == COPY_TO_REMOTE:
-                if (
-                    action is not Action.UPDATE
-                    or previous is None
-                    or previous.copied != current.copied
-                ):
-                    copy_file(current.connection, _source_path(inputs), inputs["remotePath"])
-            else:
-                run_command(
-                    current.connection,
-                    inputs["create"],
-                    inputs.get("stdin"),
-                    inputs.get("environment"),
-                )
-            if action is Action.REPLACE and previous is not None and previous.delete:
-                run_command(previous.connection, previous.delete)
+            try:
+                _run_step(type_token, inputs, action, previous, current)
+            except StepError as error:
+                # Named as Pulumi names a failed resource: "TYPE (NAME): error: ...".
+                raise StepError(f"{type_token} ({name}): {error}") from error
             self.log(f"{name}: {action.value} done in {time.monotonic() - started:.1f}s")
         elif action is not Action.SAME:
             self.log(f"{name}: {action.value} (not run by this rehearsal)")
@@ -193,6 +190,24 @@ class RehearsalMocks(OfflineMocks):
             # The account's key by name: the key pair the rehearsal made for the deploy.
             answer["publicKey"] = self.deploy_public_key
         return answer, failures
+
+
+def _run_step(
+    type_token: str,
+    inputs: dict[str, Any],
+    action: Action,
+    previous: StepRecord | None,
+    current: StepRecord,
+) -> None:
+    if type_token == COPY_TO_REMOTE:
+        if action is not Action.UPDATE or previous is None or previous.copied != current.copied:
+            copy_file(current.connection, _source_path(inputs), inputs["remotePath"])
+    else:
+        run_command(
+            current.connection, inputs["create"], inputs.get("stdin"), inputs.get("environment")
+        )
+    if action is Action.REPLACE and previous is not None and previous.delete:
+        run_command(previous.connection, previous.delete)
 
 
 def _source_path(inputs: dict[str, Any]) -> str:

@@ -9,13 +9,10 @@ import os
 import secrets
 import shutil
 import subprocess
-import time
 from pathlib import Path
-from types import TracebackType
-
-import requests
 
 from localrun import processes
+from localrun.readiness import status_of, wait_until
 
 PORT = 5000
 START_TIMEOUT_S = 30
@@ -73,26 +70,16 @@ auth:
 
     def _wait(self) -> None:
         """/v2/ answers 401 without a login once the registry runs."""
-        session = requests.Session()
-        session.trust_env = False  # never through a proxy: the registry is on this machine
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if self._process is not None and self._process.poll() is not None:
-                raise RuntimeError((self.folder / "registry.log").read_text()[-2000:])
-            try:
-                if session.get(f"http://{self.address}/v2/", timeout=2).status_code == 401:
-                    return
-            except requests.ConnectionError:
-                pass
-            time.sleep(0.2)
-        raise RuntimeError(f"the registry did not answer in {START_TIMEOUT_S}s")
+        wait_until(
+            "the registry",
+            lambda: status_of(f"http://{self.address}/v2/") == 401,
+            self._process,
+            self.folder / "registry.log",
+            START_TIMEOUT_S,
+            pause=0.2,
+        )
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         if self._process is not None:
             processes.stop(self._process)
             self._process = None

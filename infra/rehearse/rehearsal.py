@@ -17,6 +17,7 @@ from infra.offline import OfflineRun, RecordingMonitor, run_program
 from infra.plan import plan_config, prod_stand_ins
 from infra.rehearse.droplets import Droplet
 from infra.rehearse.mocks import (
+    Announce,
     Log,
     RehearsalMocks,
     RehearsalState,
@@ -78,8 +79,15 @@ class Rehearsal:
             }
         return config | self.overrides
 
-    def up(self, image_tag: str, runs_step: Callable[[str], bool] = lambda name: True) -> UpResult:
-        """`pulumi up`: raises with the failed step's output when a step fails."""
+    def up(
+        self,
+        image_tag: str,
+        runs_step: Callable[[str], bool] = lambda name: True,
+        config: dict[str, Any] | None = None,
+        announce: Announce = lambda type_token, name, op: None,
+    ) -> UpResult:
+        """`pulumi up`: raises with the failed step's output when a step fails. `config`
+        goes over the rehearsal's own (what `pulumi config set` stored for the stack)."""
         mocks = RehearsalMocks(
             self.droplets,
             self.state,
@@ -88,9 +96,11 @@ class Rehearsal:
             open_balancer=self.open_balancer,
             runs_step=runs_step,
             create_bucket=self.create_bucket,
+            announce=announce,
         )
+        stack_config = self.config(image_tag) | (config or {})
         run = run_program(
-            self.stack, self.config(image_tag), monitor=RecordingMonitor(mocks), threads=THREADS
+            self.stack, stack_config, monitor=RecordingMonitor(mocks), threads=THREADS
         )
         return UpResult(run, mocks.ran)
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import socket
 import struct
 import threading
-from types import TracebackType
 
 ZONE = "digitaloceanspaces.com"
 TYPE_A = 1
@@ -70,12 +69,7 @@ class SpacesDns:
             except (IndexError, struct.error, UnicodeError):
                 continue  # not a query we understand: no answer, the client retries elsewhere
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join(timeout=5)

@@ -65,6 +65,18 @@ unset_env_value() {
   done
 }
 
+# Pin the app images to digests in .env (app/compose.yaml appends each pin, `@<digest>`, to
+# its image), or, given none, take the pins out so compose pulls by tag: a release deployed
+# without digests must never run the previous release's pinned images.
+pin_images() {
+  if [ -n "$1" ]; then
+    set_env_value BACKEND_PIN "@$1"
+    set_env_value GATEWAY_PIN "@$2"
+  else
+    unset_env_value BACKEND_PIN GATEWAY_PIN
+  fi
+}
+
 # A file a deploy step writes for a compose service to mount: FOLDER/FILE, with FOLDER named
 # in .env under KEY (compose mounts ${KEY}). The new content goes to FILE.tmp in the same
 # folder first (mounted_file_prepare, then the step writes and checks it) and replaces FILE

@@ -19,9 +19,13 @@
 #         CANNY_RESULTS_BUCKET_URL the gateway's /results/ reads them from; each one
 #                                given is kept in .env (the bucket's key comes from
 #                                storage_credentials.sh, never from here)
+#         BACKEND_DIGEST,        the digests (sha256:...) the release's images were tested
+#         GATEWAY_DIGEST         with: both or neither; compose then pulls
+#                                <image>:<tag>@<digest>, i.e. by digest (app/compose.yaml)
 #         CANNY_APP_DIR          the bundle folder (default: this script's parent folder)
-# files:  $APP_DIR/image_tag            the tag of the most recent deploy
-#         $APP_DIR/image_tag.previous   the tag before it: what rollback.sh returns to
+# files:  $APP_DIR/image_tag            the release of the most recent deploy: its tag, then
+#                                       the two digests when pinned ("tag backend gateway")
+#         $APP_DIR/image_tag.previous   the release before it: what rollback.sh returns to
 # exit:   0 when compose brought the stack up; readiness is checked by gate.sh afterwards.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/compose_cli.sh"
@@ -31,6 +35,16 @@ if [ "$#" -ne 2 ] || [ -z "$1" ] || [ -z "$2" ]; then
   exit 64
 fi
 registry_image="$1" image_tag="$2"
+backend_digest="${BACKEND_DIGEST:-}" gateway_digest="${GATEWAY_DIGEST:-}"
+if [ -n "$backend_digest$gateway_digest" ]; then
+  for digest in "$backend_digest" "$gateway_digest"; do
+    if ! [[ "$digest" =~ ^sha256:[0-9a-f]{64}$ ]]; then
+      echo "canny: BACKEND_DIGEST and GATEWAY_DIGEST must both be sha256:<64 hex>, got '$digest'" >&2
+      exit 64
+    fi
+  done
+fi
+release="$image_tag${backend_digest:+ $backend_digest $gateway_digest}"
 
 registry_user="" registry_password=""
 if [ ! -t 0 ]; then # a terminal means a human without a login to give: do not wait for one
@@ -46,13 +60,14 @@ fi
 
 current_tag=""
 [ -f "$APP_DIR/image_tag" ] && current_tag="$(cat "$APP_DIR/image_tag")"
-if [ -n "$current_tag" ] && [ "$current_tag" != "$image_tag" ]; then
+if [ -n "$current_tag" ] && [ "$current_tag" != "$release" ]; then
   cp "$APP_DIR/image_tag" "$APP_DIR/image_tag.previous"
 fi
-printf '%s\n' "$image_tag" >"$APP_DIR/image_tag"
+printf '%s\n' "$release" >"$APP_DIR/image_tag"
 
 set_env_value REGISTRY_IMAGE "$registry_image"
 set_env_value IMAGE_TAG "$image_tag"
+pin_images "$backend_digest" "$gateway_digest"
 set_env_value COMPOSE_PROFILES "${COMPOSE_PROFILES:-}"
 set_env_value CANNY_TRUSTED_PROXIES "${CANNY_TRUSTED_PROXIES:-}"
 set_env_value METRICS_BIND "${METRICS_BIND:-}"
@@ -79,7 +94,7 @@ if [ "${CANNY_STORAGE:-}" = s3 ]; then
 fi
 set_env_value COMPOSE_FILE "$compose_files"
 
-echo "canny: deploying $registry_image:$image_tag (previous: ${current_tag:-none})"
+echo "canny: deploying $registry_image:$release (previous: ${current_tag:-none})"
 compose pull
 compose_up
 echo "canny: compose is up with $image_tag"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Roll the app back to the image tag that ran before the most recent deploy, then wait for
-# the readiness gate. Run over SSH as the deploy user (ci/rollback.py does this):
+# Roll the app back to the release (image tag, and digests when pinned) that ran before the
+# most recent deploy, then wait for the readiness gate. Run over SSH as the deploy user (ci/rollback.py does this):
 #
 #   bash "$CANNY_APP_DIR/bin/rollback.sh"   (the app folder: REMOTE_APP_DIR, infra/bundle.py)
 #
@@ -16,11 +16,14 @@ if [ ! -s "$APP_DIR/image_tag.previous" ]; then
   echo "canny: no previous image tag in $APP_DIR/image_tag.previous: nothing to roll back to" >&2
   exit 3
 fi
+# A release is its tag, then its images' digests when deploy.sh pinned them.
 previous_tag="$(cat "$APP_DIR/image_tag.previous")"
 failed_tag="$(cat "$APP_DIR/image_tag" 2>/dev/null || true)"
+read -r image_tag backend_digest gateway_digest <<<"$previous_tag"
 
 echo "canny: rolling back from ${failed_tag:-unknown} to $previous_tag"
-set_env_value IMAGE_TAG "$previous_tag"
+set_env_value IMAGE_TAG "$image_tag"
+pin_images "${backend_digest:-}" "${gateway_digest:-}"
 printf '%s\n' "$previous_tag" >"$APP_DIR/image_tag"
 printf '%s\n' "$failed_tag" >"$APP_DIR/image_tag.previous"
 # A registry outage must not block a rollback: the previous images are normally still here,

@@ -356,6 +356,27 @@ def test_deploy_command_carries_tag_and_profile_but_no_secret(run_stack):
     assert received == "bot\npw-Very-Secret-9\n", "deploy.sh reads user, then password"
 
 
+def test_the_release_digests_reach_the_deploy_command(run_stack):
+    """canny:backendDigest / canny:gatewayDigest (ci.image_digests) become deploy.sh's
+    BACKEND_DIGEST / GATEWAY_DIGEST, which pin the images in .env (app/compose.yaml)."""
+    backend, gateway = "sha256:" + "a" * 64, "sha256:" + "c" * 64
+    run = run_stack(
+        "prod",
+        imageTag="feedc0de",
+        backendDigest=backend,
+        gatewayDigest=gateway,
+        **PROD_ON_A_VOLUME,
+    )
+    compose_up = next(item for item in run.by_type(COMMAND) if item.name.endswith("compose-up"))
+    create = compose_up.inputs["create"]
+    assert f"BACKEND_DIGEST={backend}" in create and f"GATEWAY_DIGEST={gateway}" in create, create
+
+
+def test_half_a_digest_pair_is_refused(run_stack):
+    with pytest.raises(ConfigError, match="set it together with canny:backendDigest"):
+        run_stack("prod", gatewayDigest="sha256:" + "c" * 64, **PROD_ON_A_VOLUME)
+
+
 @pytest.mark.parametrize(
     ("stack", "overrides"),
     [

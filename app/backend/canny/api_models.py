@@ -118,6 +118,8 @@ class ParamRange(BaseModel):
     min: int
     max: int
     default: int
+    label: str = Field(description="the control's label on the upload page")
+    hint: str = Field(description="what the parameter does, shown under the control")
     odd: SkipJsonSchema[None] | bool = absent_unless_set("only odd values are allowed")
 
 

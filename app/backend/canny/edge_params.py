@@ -1,11 +1,17 @@
-"""Canny parameters: one pydantic model that validates form text, says its ranges to
-clients (GET /api/config), describes itself in the OpenAPI document and keys the result id.
+"""Canny parameters: one pydantic model that validates form text, says its ranges, labels
+and hints to clients (GET /api/config, from which the upload page builds its controls),
+describes itself in the OpenAPI document and keys the result id.
+
+Adding a parameter is a field here and its use in canny.pipeline (docs/architecture.md,
+"Adding an image parameter"): nothing else names the parameters one by one.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Annotated, Any
 
 from annotated_types import Ge, Le
@@ -22,7 +28,6 @@ from pydantic import (
 
 from canny.blank_fields import without_blank_text
 from canny.errors import InvalidParamsError
-from canny.pipeline_params import CannyParams
 
 THRESHOLD_MIN = 0
 THRESHOLD_MAX = 1000
@@ -48,6 +53,20 @@ def _odd(value: int, info: ValidationInfo) -> int:
     if value % 2 == 0:
         raise ValueError(_range_message(str(info.field_name)))
     return value
+
+
+@dataclass(frozen=True)
+class Control:
+    """How the upload page presents a parameter: the control's label and the hint under it.
+
+    Carried in the field's Annotated metadata: pydantic keeps it in FieldInfo.metadata and
+    leaves the schema as it is for metadata it does not know (pydantic 2.14,
+    _internal/_generate_schema.py `_apply_single_annotation`: `apply_known_metadata` returns
+    None, the original schema is used), so it changes neither validation nor the JSON Schema.
+    """
+
+    label: str
+    hint: str
 
 
 # Marks a field that accepts only odd values (GaussianBlur's kernel size); param_ranges
@@ -79,15 +98,29 @@ class EdgeParams(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    low: Threshold = 100
-    high: Annotated[Threshold, Field(description="must be >= low")] = 200
-    blur: BlurSize = 5
+    low: Annotated[
+        Threshold,
+        Control("Low threshold", "Lower it to keep fainter edges that touch strong ones."),
+    ] = 100
+    high: Annotated[
+        Threshold,
+        Field(description="must be >= low"),
+        Control(
+            "High threshold",
+            "Lower thresholds find more edges; higher ones keep only the strongest.",
+        ),
+    ] = 200
+    blur: Annotated[
+        BlurSize,
+        Control("Blur", "More blur smooths away noise and texture, leaving the main outlines."),
+    ] = 5
 
     _blank_means_default = model_validator(mode="before")(without_blank_text)
 
-    def canny_params(self) -> CannyParams:
-        """These values as the pipeline takes them in a child process (plain data)."""
-        return CannyParams(low=self.low, high=self.high, blur=self.blur)
+    def canny_params(self) -> SimpleNamespace:
+        """These values as the pipeline takes them in a child process: plain data with the
+        same attribute names, so the child never unpickles (or imports) pydantic."""
+        return SimpleNamespace(**self.model_dump())
 
     @model_validator(mode="after")
     def _low_not_above_high(self) -> EdgeParams:
@@ -99,22 +132,32 @@ class EdgeParams(BaseModel):
         return self.model_dump()
 
 
-def _range(name: str) -> dict[str, int | bool]:
+def _range(name: str) -> dict[str, int | bool | str]:
     field = EdgeParams.model_fields[name]
-    spec: dict[str, int | bool] = {
+    control = next((item for item in field.metadata if isinstance(item, Control)), None)
+    if control is None:
+        raise TypeError(f"EdgeParams.{name} needs a Control(label, hint) for the upload page")
+    spec: dict[str, int | bool | str] = {
         "min": next(item.ge for item in field.metadata if isinstance(item, Ge)),
         "max": next(item.le for item in field.metadata if isinstance(item, Le)),
         "default": field.default,
+        "label": control.label,
+        "hint": control.hint,
     }
     if ODD in field.metadata:
         spec["odd"] = True
     return spec
 
 
-def param_ranges() -> dict[str, dict[str, int | bool]]:
-    """Each parameter's allowed range and default, read from the model's fields, as
-    clients build their controls from."""
+def param_ranges() -> dict[str, dict[str, int | bool | str]]:
+    """Each parameter's allowed range, default, label and hint, read from the model's
+    fields, as clients build their controls from."""
     return {name: _range(name) for name in EdgeParams.model_fields}
+
+
+def param_names() -> str:
+    """The parameters' names as messages list them: "low, high, blur"."""
+    return ", ".join(EdgeParams.model_fields)
 
 
 def _range_message(name: str) -> str:
@@ -131,8 +174,8 @@ def _message(error: Mapping[str, Any]) -> str:
 
 
 def parse_params(form: Mapping[str, str]) -> EdgeParams:
-    """Validate `low`, `high` (0-1000, low <= high) and `blur` (odd, 1-15) from form or
-    query text; absent or blank means the default. Refusals are InvalidParamsError (400)."""
+    """Validate the model's fields from form or query text; absent or blank means the
+    default. Refusals are InvalidParamsError (400)."""
     fields = {name: form[name] for name in EdgeParams.model_fields if name in form}
     try:
         return EdgeParams.model_validate(fields)

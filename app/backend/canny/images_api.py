@@ -25,7 +25,7 @@ from canny.api_models import (
     UploadResult,
 )
 from canny.client_text import quoted
-from canny.edge_params import EdgeParams, parse_params
+from canny.edge_params import EdgeParams, param_names, parse_params
 from canny.errors import (
     InvalidRequestError,
     NotFoundError,
@@ -47,7 +47,7 @@ from canny.owner_keys import InvalidOwnerKeyError, Owner, clear_cookie, owner_of
 from canny.request_origin import check_same_origin
 from canny.rerun_body import rerun_fields, unique_fields
 from canny.storage import Metadata, created_now, result_id
-from canny.storage.contract import SHA256_PATTERN
+from canny.storage.contract import SHA256_PATTERN, content_id, content_stem
 from canny.upload_form import parse_upload
 
 # Id routes take exactly 32 characters, the length of an id, so `/lookup` is never also an
@@ -61,7 +61,10 @@ _STORAGE_UNAVAILABLE = (
     " upload, or this backend's upload queue is full or its deadline passed (the last three"
     " with Retry-After); try again later"
 )
-_NO_SPACE = "No space left to store the result, or the owner has CANNY_OWNER_MAX_RESULTS results"
+_NO_SPACE = (
+    "No space left to store the result, or the owner has CANNY_OWNER_MAX_RESULTS results"
+    " or CANNY_OWNER_MAX_BYTES bytes stored"
+)
 _NOT_FOUND = "No result of the caller's with this id"
 _CROSS_ORIGIN = "A browser's call from another origin (Sec-Fetch-Site or Origin) with the cookie"
 
@@ -140,18 +143,35 @@ def _read_upload(max_bytes: int) -> tuple[bytes, dict[str, str]]:
     return form.file, form.fields
 
 
+def _check_quota(owner: Owner, upload_bytes: int) -> None:
+    """507 before any work when a new result would pass either per-owner limit. The bytes
+    limit counts the upload as new even when its original is already stored (a re-run):
+    near the limit that refuses a little early, and lets the owner past it by at most the
+    new result's view, edge map and metadata (per upload in flight at once)."""
+    settings = current_settings()
+    store = current_store()
+    most = settings.owner_max_results
+    if most and store.count(owner.digest, most) >= most:
+        raise QuotaExceededError(
+            f"this owner key already has {most} results, the most one may keep"
+            " (CANNY_OWNER_MAX_RESULTS); delete some (DELETE /api/images/<id>) to store new ones"
+        )
+    limit = settings.owner_max_bytes
+    if limit and store.bytes_used(owner.digest) + upload_bytes > limit:
+        raise QuotaExceededError(
+            f"this owner key's results would store more than {limit} bytes, the most one may"
+            " keep (CANNY_OWNER_MAX_BYTES); delete some (DELETE /api/images/<id>) to store new"
+            " ones"
+        )
+
+
 def _compute_and_store(
     owner: Owner, image_id: str, data: bytes, params: EdgeParams, header: ImageHeader
 ) -> Metadata:
     # Stored only after the run returned in time and before the request's deadline: an
     # upload answered with an error (by us, or by the gateway's timeout) is never found
     # stored later.
-    quota = current_settings().owner_max_results
-    if quota and current_store().count(owner.digest, quota) >= quota:
-        raise QuotaExceededError(
-            f"this owner key already has {quota} results, the most one may keep;"
-            " delete some (DELETE /api/images/<id>) to store new ones"
-        )
+    _check_quota(owner, len(data))
     displayable = header.format.browser_displayable
     runner = current_runner()
     deadline: float = g.deadline
@@ -161,12 +181,14 @@ def _compute_and_store(
     for stage, seconds in result.stage_seconds.items():
         STAGE_SECONDS.labels(stage=stage).observe(seconds)
     extension = header.format.extension
-    original_url = f"/results/{image_id}.orig.{extension}"
+    # Every parameter set of these bytes shares one stored original and view.
+    content = content_id(owner.digest, hashlib.sha256(data).hexdigest())
+    original_url = f"/results/{content}.orig.{extension}"
     record = ImageRecord(
         id=image_id,
         original_url=original_url,
         # What an <img> can show: the original itself, or its PNG rendition.
-        view_url=original_url if displayable else f"/results/{image_id}.view.png",
+        view_url=original_url if displayable else f"/results/{content}.view.png",
         edges_url=f"/results/{image_id}.png",
         width=result.width,
         height=result.height,
@@ -348,7 +370,7 @@ def _only_params(fields: Mapping[str, str]) -> EdgeParams:
     unknown = sorted(set(fields) - RERUN_FIELDS)
     if unknown:
         names = ", ".join(quoted(name) for name in unknown[:3])
-        raise InvalidRequestError(f"unknown field(s): {names}; use low, high, blur")
+        raise InvalidRequestError(f"unknown field(s): {names}; use {param_names()}")
     return parse_params(fields)
 
 
@@ -359,7 +381,8 @@ def _stored_original(owner: Owner, image_id: str) -> tuple[Metadata, bytes]:
     source = store.load(owner.digest, image_id)
     if source is None:
         raise NotFoundError("no image with this id")
-    data = store.load_original(image_id, FORMAT_BY_NAME[source["format"]].extension)
+    extension = FORMAT_BY_NAME[source["format"]].extension
+    data = store.load_original(content_stem(source), extension)
     if data is None:
         raise NotFoundError("no image with this id")
     check_pixel_limit(source["width"], source["height"], current_settings().max_pixels)

@@ -26,7 +26,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from canny.errors import StorageUnavailableError
 from canny.image_format import FORMAT_BY_NAME
 from canny.settings import Settings, SettingsError
-from canny.storage.contract import Metadata, is_valid_id
+from canny.storage.contract import Metadata, content_stem, is_valid_id
 from canny.storage.s3_store import S3Store, StoredObject
 
 
@@ -50,12 +50,15 @@ def listed_results(directory: Path) -> Iterator[Metadata]:
 
 
 def objects_of(store: S3Store, directory: Path, metadata: Metadata) -> list[StoredObject]:
+    """The result's objects, its shared original and view (and its reference to them) too:
+    copied again for each result that shares them, and skipped once already there."""
     image_id = metadata["id"]
+    stem = content_stem(metadata)
     extension = FORMAT_BY_NAME[metadata["format"]].extension
-    view = directory / f"{image_id}.view.png"
+    view = directory / f"{stem}.view.png"
     return store.result_objects(
         metadata,
-        (directory / f"{image_id}.orig.{extension}").read_bytes(),
+        (directory / f"{stem}.orig.{extension}").read_bytes(),
         extension,
         (directory / f"{image_id}.png").read_bytes(),
         view.read_bytes() if view.exists() else None,

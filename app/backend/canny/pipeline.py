@@ -11,7 +11,7 @@ import functools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 import cv2
 import numpy as np
@@ -19,9 +19,17 @@ import numpy as np
 from canny import allocator
 from canny.decoder_messages import captured_stderr, reports_damage
 from canny.errors import InvalidImageError
-from canny.pipeline_params import CannyParams
 
 T = TypeVar("T")
+
+
+class CannyParams(Protocol):
+    """The parameters the pipeline reads, by name: an EdgeParams, or the plain copy of one
+    (EdgeParams.canny_params()) that a child process gets without importing pydantic."""
+
+    low: int
+    high: int
+    blur: int
 
 
 # Canny output holds only 0 and 255, so a 1-bit PNG stores the same pixels; decoders
@@ -69,7 +77,7 @@ class EdgeResult:
     view_png: bytes | None = None
 
 
-def decode(data: bytes) -> np.ndarray:
+def decode(data: bytes | memoryview) -> np.ndarray:
     """Decode to 8-bit BGR; 16-bit, alpha and grey inputs are converted by IMREAD_COLOR.
     A decoder's warning that data was lost is an error too (see decoder_messages)."""
     with captured_stderr() as printed:
@@ -125,7 +133,7 @@ def encode_view_png(image: np.ndarray) -> bytes:
     return encoded.tobytes()
 
 
-def run(data: bytes, params: CannyParams, with_view: bool = False) -> EdgeResult:
+def run(data: bytes | memoryview, params: CannyParams, with_view: bool = False) -> EdgeResult:
     """Edges of `data`; with `with_view`, also the decoded original as PNG.
 
     The decoded colour image is the largest buffer (3 bytes a pixel, 108 MB for 6000x6000):

@@ -13,6 +13,10 @@ after OpenCV returns, then SIGKILL after `term_timeout`). This pipe costs little
 upload, SIGKILL stops a child at once, and a new child is ready quickly (the figures:
 docs/performance.md, "Levers kept" and "Measured and not kept").
 
+The upload does not go through the pipe: the worker writes it into a memory file made for
+that upload and passes the file's descriptor, and the child decodes from a mapping of it
+(canny.upload_handover); the pipe carries the size, the parameters and the small result.
+
 Children come from a forkserver that has already imported the pipeline, so a new child
 is a fork of a small single-threaded process: not a fork of a threaded gunicorn worker
 (unsafe: locks held by other threads), nor a fresh interpreter importing OpenCV again
@@ -45,6 +49,7 @@ from canny.errors import (
     ServerBusyError,
 )
 from canny.pixel_budget import PixelBudget
+from canny.upload_handover import received_upload, send_upload
 
 if TYPE_CHECKING:
     # The children import this module (their loop is here) and must not load pydantic.
@@ -72,16 +77,26 @@ def _serve(connection: Connection, opencv_threads: int) -> None:
     connection.send(None)  # ready
     while True:
         try:
-            data, params, with_view = connection.recv()
+            size, params, with_view = connection.recv()
         except EOFError:
             return
+        connection.send(_answer(connection, size, params, with_view))
+
+
+def _answer(
+    connection: Connection, size: int, params: pipeline.CannyParams, with_view: bool
+) -> tuple[bool, object]:
+    """The pipeline's result for the upload the worker sent, or the error to raise there.
+
+    The error goes back without its traceback: the traceback's frames would hold the view
+    of the upload's mapping, which must be released before the mapping is closed."""
+    with received_upload(connection, size) as data:
         try:
-            answer: tuple[bool, object] = (True, pipeline.run(data, params, with_view))
+            return (True, pipeline.run(data, params, with_view))
         except ApiError as error:
-            answer = (False, error)
+            return (False, error.with_traceback(None))
         except Exception as error:  # a bug: the parent answers 500 and logs it
-            answer = (False, RuntimeError(f"pipeline failed in the child: {error!r}"))
-        connection.send(answer)
+            return (False, RuntimeError(f"pipeline failed in the child: {error!r}"))
 
 
 def _stop(process: BaseProcess, connection: Connection) -> None:
@@ -139,7 +154,8 @@ class _Child:
     ) -> pipeline.EdgeResult:
         try:
             self.wait_ready()
-            self._connection.send((data, params.canny_params(), with_view))
+            self._connection.send((len(data), params.canny_params(), with_view))
+            send_upload(self._connection, data)
         except (OSError, EOFError):
             raise self._died() from None
         if not self._connection.poll(budget_seconds):

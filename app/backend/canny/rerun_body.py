@@ -1,4 +1,4 @@
-"""The re-run's body: `low`, `high`, `blur` as a JSON object or a urlencoded form.
+"""The re-run's body: the edge parameters as a JSON object or a urlencoded form.
 
 Parsed here rather than by werkzeug, because werkzeug's parsers let hostile bodies through
 in ways that matter: `get_json` lets a body nested 1,000 deep raise RecursionError (a 500),
@@ -18,9 +18,10 @@ from urllib.parse import parse_qsl
 from flask import Request
 
 from canny.client_text import quoted
+from canny.edge_params import param_names
 from canny.errors import InvalidRequestError, UnsupportedMediaTypeError
 
-# Three short fields fit in well under 1 KB; the rest is room for whitespace.
+# A few short fields fit in well under 1 KB; the rest is room for whitespace.
 MAX_BODY_BYTES = 4096
 # An object of scalars is depth 1; json.loads recurses once per level, so a depth check
 # before parsing is what keeps deep nesting from reaching the interpreter's recursion limit.
@@ -44,7 +45,7 @@ def rerun_fields(request: Request) -> dict[str, str]:
     elif request.mimetype == _FORM:
         fields = _form_fields(_body(request))
     elif request.content_length:
-        raise UnsupportedMediaTypeError("send low, high and blur as JSON or a urlencoded form")
+        raise UnsupportedMediaTypeError(f"send {param_names()} as JSON or a urlencoded form")
     else:
         fields = {}
     return fields
@@ -102,7 +103,7 @@ def _json_fields(text: str) -> dict[str, str]:
     except ValueError as error:  # JSONDecodeError is a ValueError
         raise InvalidRequestError(f"the body is not valid JSON: {error}") from None
     if not isinstance(body, Mapping):
-        raise InvalidRequestError("the JSON body must be an object with low, high and blur")
+        raise InvalidRequestError(f"the JSON body must be an object with {param_names()}")
     fields = {}
     for name, value in body.items():
         if isinstance(value, (Mapping, list)):

@@ -124,6 +124,11 @@ class Settings(_EnvSettings):
     # Results one owner may keep (0: no limit): every new key could otherwise fill the disk
     # alone. At most 1,000, what a bucket counts in one list request.
     owner_max_results: int = Field(1000, ge=0, le=1000)
+    # Bytes one owner's results may store (0: no limit), each shared original and view
+    # counted once. 1 GiB: 5 % of prod's 20 GB volume and 2 % of a test droplet's 50 GB
+    # disk (s-1vcpu-2gb, https://www.digitalocean.com/pricing/droplets), so one key cannot
+    # take the room the disk alert (85 %) leaves; about 340 results of a 2 MB photo.
+    owner_max_bytes: int = Field(1 << 30, ge=0)
     # Declared pixels being decoded at once per worker (see canny.pixel_budget); an image
     # larger than this runs alone.
     pixel_budget: int = Field(16_000_000, ge=1)

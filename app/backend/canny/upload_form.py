@@ -19,7 +19,7 @@ from canny.errors import InvalidRequestError, PayloadTooLargeError
 
 FILE_FIELD = "file"
 READ_BYTES = 1024 * 1024
-# The form has `file` and at most three small text fields (low, high, blur).
+# The form has `file` and a few small text fields (the edge parameters).
 MAX_PARTS = 16
 MAX_FIELD_BYTES = 1024
 

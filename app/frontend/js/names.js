@@ -35,12 +35,16 @@ export function fileInfo(item) {
   return all()[item.id] ?? { name: `image-${item.id.slice(0, 8)}.${extension}`, bytes: null };
 }
 
+// Params are named in the order the API gives them (the model's): "low 30, high 90, blur 3".
 export function describeParams(params) {
-  return `low ${params.low}, high ${params.high}, blur ${params.blur}`;
+  return Object.entries(params)
+    .map(([name, value]) => `${name} ${value}`)
+    .join(", ");
 }
 
 export function sameParams(a, b) {
-  return a.low === b.low && a.high === b.high && a.blur === b.blur;
+  const names = new Set([...Object.keys(a), ...Object.keys(b)]);
+  return [...names].every((name) => a[name] === b[name]);
 }
 
 // What a result's params change from the defaults, as a card's title says it:
@@ -55,5 +59,6 @@ export function paramsChange(params, defaults) {
 // "harbour.jpg" with low 30, high 90, blur 3 downloads as "harbour-edges-low30-high90-blur3.png".
 export function downloadName(name, params) {
   const stem = name.replace(/\.[^.]+$/, "") || "image";
-  return `${stem}-edges-low${params.low}-high${params.high}-blur${params.blur}.png`;
+  const settings = Object.entries(params).map(([param, value]) => `${param}${value}`);
+  return `${stem}-edges-${settings.join("-")}.png`;
 }

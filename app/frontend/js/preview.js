@@ -157,7 +157,7 @@ export class Preview {
   #discard() {
     this.#cancel();
     // Focus moves first: the buttons hide once the settings are back.
-    byId("low").focus();
+    this.settings.focus();
     this.settings.set(this.source.params);
     this.#showStored();
     this.actions.hidden = true;

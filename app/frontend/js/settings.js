@@ -1,20 +1,52 @@
-// The three settings, each a slider and a number field kept in step; ranges and defaults
-// come from /api/config's "params", and the last values are remembered across reloads.
+// The edge settings, each a slider and a number field kept in step. Which settings there
+// are, their labels, hints, ranges and defaults all come from /api/config's "params" (the
+// backend's model), so a new parameter gets its controls without an edit here; the last
+// values are remembered across reloads.
 
-const NAMES = ["low", "high", "blur"];
 const STORAGE_KEY = "canny-settings";
 // Page Up / Page Down move a twentieth of the range, never less than a step; Chromium's own page
 // step for a range input is a tenth of it, too coarse for the thresholds.
 const PAGE_SHARE = 0.05;
 const byId = (id) => document.getElementById(id);
 
+// One setting's label, slider, number field and hint, inserted before the settings' message.
+// The number field is named by the same label and both are described by the hint.
+function buildField(name, range) {
+  const field = document.createElement("div");
+  field.className = "field";
+  const label = document.createElement("label");
+  label.id = `${name}-label`;
+  label.htmlFor = name;
+  label.textContent = range.label;
+  const slider = document.createElement("input");
+  slider.id = name;
+  slider.name = name;
+  slider.type = "range";
+  slider.setAttribute("aria-describedby", `${name}-hint`);
+  const number = document.createElement("input");
+  number.id = `${name}-number`;
+  number.className = "number";
+  number.type = "number";
+  number.inputMode = "numeric";
+  number.setAttribute("aria-labelledby", `${name}-label`);
+  number.setAttribute("aria-describedby", `${name}-hint`);
+  const hint = document.createElement("p");
+  hint.id = `${name}-hint`;
+  hint.className = "hint";
+  hint.textContent = range.hint;
+  field.append(label, slider, number, hint);
+  byId("message").before(field);
+}
+
 export class Settings {
   constructor(config, onChange) {
     this.ranges = config.params;
+    this.names = Object.keys(this.ranges);
     this.onChange = onChange;
-    for (const name of NAMES) {
+    for (const name of this.names) {
       const range = this.ranges[name];
       const step = range.odd ? 2 : 1;
+      buildField(name, range);
       for (const input of [byId(name), byId(`${name}-number`)]) {
         input.min = String(range.min);
         input.max = String(range.max);
@@ -29,23 +61,27 @@ export class Settings {
   }
 
   defaults() {
-    return Object.fromEntries(NAMES.map((name) => [name, this.ranges[name].default]));
+    return Object.fromEntries(this.names.map((name) => [name, this.ranges[name].default]));
   }
 
   read() {
-    return Object.fromEntries(NAMES.map((name) => [name, Number(byId(name).value)]));
+    return Object.fromEntries(this.names.map((name) => [name, Number(byId(name).value)]));
   }
 
   set(params) {
-    for (const name of NAMES) this.#put(name, params[name]);
+    for (const name of this.names) this.#put(name, params[name]);
     this.#save();
+  }
+
+  focus() {
+    byId(this.names[0]).focus();
   }
 
   // Values remembered by an earlier visit, if they still fit today's ranges.
   #remembered() {
     try {
       const saved = JSON.parse(localStorage.getItem(STORAGE_KEY));
-      const fits = NAMES.every((name) => this.#valid(name, saved?.[name]));
+      const fits = this.names.every((name) => this.#valid(name, saved?.[name]));
       return fits && saved.low <= saved.high ? saved : null;
     } catch {
       return null;

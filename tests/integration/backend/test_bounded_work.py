@@ -20,7 +20,10 @@ READ_SECONDS = 1.0
 REFUSE_SECONDS = 2.0
 # docs/api.md, "Settings": per backend at most one image per worker at the pixel limit (or the
 # pixel budget's worth of smaller ones) is being processed: about 800 MB per backend
-# with the defaults (675 MB measured). The ceiling for the two backends together:
+# with the defaults (675 MB measured).
+# BackendMemory sums PSS, which splits a page mapped by several processes among them: an
+# upload's memory file (canny.upload_handover: written by the worker, mapped by its child
+# for that run only) counts once. The ceiling for the two backends together:
 MEMORY_CEILING_MB = 2 * 800
 
 

@@ -53,8 +53,7 @@ def test_parallel_uploads_all_succeed_and_files_are_consistent(
     results = backend_server.results_dir
     for response, data in zip(responses, uploads, strict=True):
         body = response.json()
-        extension = body["original_url"].rsplit(".", 1)[1]
-        assert (results / f"{body['id']}.orig.{extension}").read_bytes() == data
+        assert (results / body["original_url"].removeprefix("/results/")).read_bytes() == data
         edges = sample_images.decode_png((results / f"{body['id']}.png").read_bytes())
         assert np.array_equal(edges, sample_images.reference_edges(data, blur=3))
         assert json.loads((results / f"{body['id']}.json").read_text())["id"] == body["id"]

@@ -226,6 +226,21 @@ def test_production_deploys_the_images_develop_built_and_tested(expanded_pipelin
     assert tested in commands(all_jobs["preview_prod"])
 
 
+def test_every_deploy_runs_its_images_by_digest(expanded_pipeline: dict) -> None:
+    """test and review by the digests this pipeline's build jobs pushed, prod (preview and
+    deploy) by the tested digests release_images recorded; GitLab downloads the artifacts
+    of the jobs a job `needs`."""
+    all_jobs = jobs(expanded_pipeline)
+    for name in ("deploy_test", "review"):
+        assert "--image-digests image-digests" in commands(all_jobs[name]), name
+        assert {"build_backend", "build_gateway"} <= needed(all_jobs[name]), name
+    for name in ("preview_prod", "deploy_prod"):
+        assert "--image-digests release-images.json" in commands(all_jobs[name]), name
+        assert "release_images" in needed(all_jobs[name]), name
+    assert "release-images.json" in all_jobs["release_images"]["artifacts"]["paths"]
+    assert "`CANNY_DEPLOYMENTS_TOKEN`" in GITLAB_DOC
+
+
 def test_prod_s_diff_is_posted_on_the_release_before_anyone_plays_the_deploy(
     expanded_pipeline: dict,
 ) -> None:

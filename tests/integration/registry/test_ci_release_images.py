@@ -5,7 +5,6 @@ import base64
 import hashlib
 import json
 import subprocess
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
@@ -15,7 +14,8 @@ import pytest
 import requests
 
 from ci import release_images
-from tests.conftest import LoopbackHttpServer, pick_free_port
+from tests import registry_process
+from tests.conftest import LoopbackHttpServer
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 USER, PASSWORD = "ci-user", "registry-password-x"
@@ -83,33 +83,8 @@ def registry(tmp_path: Path, require_tool: Callable[[str], str]) -> Iterator[Rea
         check=True,
     ).stdout
     password_file.write_text(hashed)
-    port = pick_free_port()
-    config = tmp_path / "registry.yml"
-    config.write_text(
-        "version: 0.1\n"
-        f"storage:\n  filesystem:\n    rootdirectory: {tmp_path / 'data'}\n"
-        f"http:\n  addr: 127.0.0.1:{port}\n"
-        f"auth:\n  htpasswd:\n    realm: test\n    path: {password_file}\n"
-    )
-    log = (tmp_path / "registry.log").open("w")
-    process = subprocess.Popen(
-        [require_tool("docker-registry"), "serve", str(config)], stdout=log, stderr=log
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(100):
-            try:
-                if requests.get(f"{url}/v2/", timeout=1).status_code == 401:
-                    break
-            except requests.ConnectionError:
-                time.sleep(0.1)
-        else:
-            pytest.fail(f"the registry did not start: {(tmp_path / 'registry.log').read_text()}")
-        yield RealRegistry(url, f"127.0.0.1:{port}")
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-        log.close()
+    with registry_process.serving(require_tool("docker-registry"), tmp_path, password_file) as host:
+        yield RealRegistry(f"http://{host}", host)
 
 
 TESTED = f"tested-{COMMIT}"

@@ -14,19 +14,18 @@ Takes about 7 minutes with the image cache warm (builds, pushes, pulls, four com
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 
 import pytest
 
 from infra.rehearse.environment import Environment
 from infra.rehearse.smoke import run_smoke
+from tests.integration.rehearsal.rotation import wait_for_rotation
 from tests.integration.resilience.load_client import BackgroundUploads
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(1200)]
 TAG = "rehearsal-prod-1"
 NEXT_TAG = "rehearsal-prod-2"
-ROTATION_TIMEOUT_S = 90
 
 
 @pytest.fixture(scope="module")
@@ -36,18 +35,9 @@ def prod(rehearsal_tools: None) -> Iterator[Environment]:
         yield env
 
 
-def _wait_for_rotation(env: Environment, count: int) -> None:
-    """DigitalOcean's health check admits a droplet after `healthy` passes in a row."""
-    assert env.balancer is not None, "the program asked for no load balancer"
-    deadline = time.monotonic() + ROTATION_TIMEOUT_S
-    while len(env.balancer.in_rotation()) < count and time.monotonic() < deadline:
-        time.sleep(1)
-    assert len(env.balancer.in_rotation()) == count, env.balancer.in_rotation()
-
-
 def test_first_up_then_smoke_through_the_balancer(prod: Environment) -> None:
     prod.rehearsal.up(TAG)
-    _wait_for_rotation(prod, 2)
+    wait_for_rotation(prod, 2)
     assert prod.balancer is not None
     smoke = run_smoke(prod.balancer.url, prod.balancer.certificate)
     assert smoke.returncode == 0 and "smoke test passed" in smoke.stdout, (

@@ -333,3 +333,27 @@ def test_a_boot_that_never_finishes_fails_at_the_time_limit(remote_host):
         and "fake failure details" in result.stderr
     )
     assert elapsed < 20, f"the wait must stop at its limit, took {elapsed:.1f}s"
+
+
+BACKEND = "sha256:" + "a" * 64
+GATEWAY = "sha256:" + "b" * 64
+
+
+def test_a_pinned_release_is_kept_pulled_and_rolled_back_by_digest(remote_host, gateway_url):
+    pinned = f"COMPOSE_PROFILES= BACKEND_DIGEST={BACKEND} GATEWAY_DIGEST={GATEWAY}"
+    assert deploy(remote_host, "tag-1", env=pinned).ok
+    values = env_file(remote_host)
+    assert (values["BACKEND_PIN"], values["GATEWAY_PIN"]) == (f"@{BACKEND}", f"@{GATEWAY}")
+    assert (remote_host.app_dir / "image_tag").read_text() == f"tag-1 {BACKEND} {GATEWAY}\n"
+    assert deploy(remote_host, "tag-2", env="COMPOSE_PROFILES=").ok
+    assert "BACKEND_PIN" not in env_file(remote_host), "a release by tag keeps no old pin"
+    result = rollback(remote_host, gateway_url)
+    assert result.ok, result.stderr
+    values = env_file(remote_host)
+    assert values["IMAGE_TAG"] == "tag-1"
+    assert (values["BACKEND_PIN"], values["GATEWAY_PIN"]) == (f"@{BACKEND}", f"@{GATEWAY}")
+
+
+def test_half_a_digest_pair_is_refused(remote_host):
+    result = deploy(remote_host, "tag-1", env=f"BACKEND_DIGEST={BACKEND}")
+    assert result.exit_status == 64 and "must both be sha256" in result.stderr

@@ -18,3 +18,8 @@ def stored_names(store: ResultStore) -> set[str]:
 
 def save(store: ResultStore, metadata: dict, view: bool = False) -> None:
     store.save(metadata, b"original", "png", b"edges", b"view" if view else None)
+
+
+def save_tiff(store: ResultStore, metadata: dict) -> None:
+    """A TIFF result: a 1,000-byte original, a 500-byte view and a 100-byte edge map."""
+    store.save(metadata, b"o" * 1000, "tiff", b"e" * 100, b"v" * 500)

@@ -8,11 +8,13 @@ import pytest
 from canny import migrate
 from canny.errors import StorageUnavailableError
 from canny.storage import FileStore
+from canny.storage.contract import content_stem
 from canny.storage.s3_store import S3Store, StoredObject
 
 from infra.rehearse.s3_emulator import MotoServer
 from tests.integration.storage.conftest import s3_storage_env
-from tests.result_records import OWNER, numbered_record, stamp
+from tests.integration.storage.stored_objects import save_tiff
+from tests.result_records import OWNER, numbered_record, shared_record, stamp
 
 
 @pytest.fixture
@@ -37,6 +39,26 @@ def bucket_env(moto_server: MotoServer, bucket: str, monkeypatch: pytest.MonkeyP
 
 def files_in(directory: Path) -> dict[str, bytes]:
     return {str(p.relative_to(directory)): p.read_bytes() for p in directory.rglob("*.*")}
+
+
+def test_results_sharing_an_original_migrate_with_their_references(
+    tmp_path: Path, bucket_env: S3Store, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The shared original and view are copied once; the bucket then counts and deletes
+    them as the file store did."""
+    source = FileStore(tmp_path / "results")
+    records = [shared_record(10), shared_record(20)]
+    for metadata in records:
+        save_tiff(source, metadata)
+    assert migrate.main(["--from", str(source.directory)]) == 0
+    assert "2 results: 12 objects copied, 2 already there" in capsys.readouterr().out
+    content = content_stem(records[0])
+    assert bucket_env.load_original(content, "tiff") == source.load_original(content, "tiff")
+    assert bucket_env.bytes_used(OWNER) == source.bytes_used(OWNER)
+    assert bucket_env.delete(OWNER, records[0]["id"])
+    assert bucket_env.load_original(content, "tiff") is not None, "still shared"
+    assert bucket_env.delete(OWNER, records[1]["id"])
+    assert bucket_env.load_original(content, "tiff") is None
 
 
 def test_migration_copies_every_result_and_deletes_nothing(

@@ -86,10 +86,12 @@ def test_stored_objects_grant_nobody_else_and_refuse_anonymous_reads(
     moto_server: MotoServer, bucket: str, s3_stack_factory
 ) -> None:
     stack = s3_stack_factory("droplet", moto_server, bucket)
-    image_id = upload(stack.url)["id"]
+    stored = upload(stack.url)
+    image_id = stored["id"]
     client = moto_server.client()
     keys = [entry["Key"] for entry in client.list_objects_v2(Bucket=bucket)["Contents"]]
-    assert f"{image_id}.png" in keys and f"{image_id}.orig.png" in keys
+    original = urlsplit(stored["original_url"]).path.removeprefix("/results/")
+    assert f"{image_id}.png" in keys and original in keys
     for key in keys:
         grants = client.get_object_acl(Bucket=bucket, Key=key)["Grants"]
         grantees = {grant["Grantee"].get("URI") for grant in grants}

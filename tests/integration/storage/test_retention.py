@@ -10,11 +10,12 @@ import pytest
 from canny import create_app
 from canny.settings import Settings
 from canny.storage import FileStore
+from canny.storage.contract import content_stem
 from canny.storage.retention import lifecycle_configuration
 
 from infra.rehearse.s3_emulator import MotoServer
-from tests.integration.storage.stored_objects import stored_names
-from tests.result_records import OWNER, numbered_record
+from tests.integration.storage.stored_objects import save_tiff, stored_names
+from tests.result_records import OWNER, numbered_record, shared_record
 
 SWEEP_WAIT_SECONDS = 20
 
@@ -50,6 +51,20 @@ def test_the_sweep_deletes_only_expired_results_index_entry_first(
     assert store.load(OWNER, old["id"]) is None
     assert not [name for name in stored_names(store) if old["id"] in name]
     assert store.list(OWNER, limit=10)[0] == [kept]
+
+
+def test_the_sweep_keeps_a_shared_original_until_its_last_result_expires(tmp_path: Path) -> None:
+    store = FileStore(tmp_path / "results")
+    old, newer = shared_record(10), shared_record(20)
+    old["created_at"], newer["created_at"] = days_ago(3), days_ago(1)
+    for metadata in (old, newer):
+        save_tiff(store, metadata)
+    content = content_stem(old)
+    assert store.delete_created_before(datetime.now(UTC) - timedelta(days=2)) == 1
+    assert store.load_original(content, "tiff") is not None, "the newer result still uses it"
+    assert store.delete_created_before(datetime.now(UTC)) == 1
+    assert store.load_original(content, "tiff") is None
+    assert store.bytes_used(OWNER) == 0
 
 
 def test_the_backend_sweeps_periodically_when_retention_is_set(tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ from canny.storage.s3_store import S3Store
 
 from bench.delay_proxy import DelayProxy
 from infra.rehearse.s3_emulator import MotoServer
-from tests.result_records import OWNER, numbered_record, stamp
+from tests.result_records import OWNER, numbered_record, shared_record, stamp
 
 ROUND_TRIP_S = 0.1
 PAGE = 20
@@ -84,6 +84,18 @@ def test_a_save_is_three_steps_images_first_marker_last(distant_store: S3Store) 
     assert [len(step) for step in steps] == [4, 1, 1], steps
     assert "/newest/" in steps[1][0] and "/ids/" in steps[2][0], steps
     assert distant_store.load(OWNER, image_id) == metadata
+
+
+def test_a_shared_save_puts_its_reference_before_its_content(distant_store: S3Store) -> None:
+    """A delete of the file's last other result lists references before it deletes the
+    content: the reference must exist before the content is written (s3_store's docstring)."""
+    log = CallLog(distant_store.client, ("put_object",))
+    metadata = shared_record(10)
+    distant_store.save(metadata, b"original", "tiff", b"edges", b"view")
+    steps = log.steps()
+    assert [len(step) for step in steps] == [1, 4, 1, 1], steps
+    assert "/refs/" in steps[0][0].key
+    assert any(call.key.endswith(".orig.tiff") for call in steps[1]), steps
 
 
 def test_a_default_listing_page_is_two_steps(

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from canny.errors import InvalidRequestError, StorageUnavailableError
 from canny.storage import FileStore, ResultStore, sort_key
+from canny.storage.contract import content_stem
 from canny.storage.s3_store import S3Store
 
 from infra.rehearse.s3_emulator import MotoServer
-from tests.integration.storage.stored_objects import save, stored_names
-from tests.result_records import OTHER_OWNER, OWNER, numbered_record, stamp
+from tests.integration.storage.stored_objects import save, save_tiff, stored_names
+from tests.result_records import OTHER_OWNER, OWNER, numbered_record, shared_record, stamp
 
 
 def test_a_saved_result_loads_for_its_owner_only(store: ResultStore) -> None:
@@ -157,3 +160,81 @@ def test_count_is_the_owners_results_up_to_a_bound(store: ResultStore) -> None:
     assert store.count(OTHER_OWNER, 10) == 1
     store.delete(OWNER, numbered_record(0)["id"])
     assert store.count(OWNER, 10) == 2
+
+
+def shared_names(store: ResultStore, metadata: dict) -> set[str]:
+    """The stored original and view of the record's content, wherever the store keeps them."""
+    content = content_stem(metadata)
+    return {name for name in stored_names(store) if name.startswith(content)}
+
+
+def test_results_of_one_file_share_its_original_and_view_until_the_last_goes(
+    store: ResultStore,
+) -> None:
+    """Issue 28: every parameter set stored the original and the view again."""
+    before = stored_names(store)
+    first, second = shared_record(10), shared_record(20)
+    save_tiff(store, first)
+    save_tiff(store, second)
+    content = content_stem(first)
+    assert shared_names(store, first) == {f"{content}.orig.tiff", f"{content}.view.png"}
+    assert not any(first["id"] in name and ".orig." in name for name in stored_names(store))
+    assert store.delete(OWNER, first["id"])
+    assert shared_names(store, first) == {f"{content}.orig.tiff", f"{content}.view.png"}
+    assert store.load_original(content, "tiff") == b"o" * 1000, "the other result's original"
+    assert store.delete(OWNER, second["id"])
+    assert stored_names(store) - before == set(), "shared objects left behind"
+
+
+def test_an_owners_bytes_count_each_shared_original_once(store: ResultStore) -> None:
+    assert store.bytes_used(OWNER) == 0
+    records = [shared_record(10), shared_record(20), shared_record(10, content_index=1)]
+    for metadata in records:
+        save_tiff(store, metadata)
+    save_tiff(store, shared_record(10, owner=OTHER_OWNER))
+    save(store, numbered_record(1))  # stored before originals were shared: not counted
+    own = sum(100 + len(json.dumps(metadata).encode()) for metadata in records)
+    assert store.bytes_used(OWNER) == own + 2 * (1000 + 500)
+    store.delete(OWNER, records[0]["id"])
+    assert store.bytes_used(OWNER) == own - 100 - len(json.dumps(records[0]).encode()) + 3000
+    store.delete(OWNER, records[1]["id"])
+    assert store.bytes_used(OWNER) == 100 + len(json.dumps(records[2]).encode()) + 1500
+
+
+def test_a_resave_of_one_result_is_referenced_once(store: ResultStore) -> None:
+    metadata = shared_record(10)
+    save_tiff(store, metadata)
+    save_tiff(store, metadata)
+    assert store.bytes_used(OWNER) == 100 + len(json.dumps(metadata).encode()) + 1500
+    assert store.delete(OWNER, metadata["id"])
+    assert store.bytes_used(OWNER) == 0
+    assert shared_names(store, metadata) == set()
+
+
+def test_a_save_landing_inside_an_s3_deletes_window_keeps_its_original(
+    moto_server: MotoServer, bucket: str, s3_credentials: dict[str, str]
+) -> None:
+    """The race S3 has without a lock (s3_store's docstring): a save's reference and
+    content land between the delete's listing and its DELETE. The content is put back."""
+    store = S3Store.connect(bucket, moto_server.endpoint_url, "us-east-1")
+    other = S3Store.connect(bucket, moto_server.endpoint_url, "us-east-1")
+    first, second = shared_record(10), shared_record(20)
+    save_tiff(store, first)
+    real_delete = store.client.delete_object
+
+    def delete_object(**params: str) -> object:
+        if (
+            params["Key"].startswith(content_stem(first))
+            and other.load(OWNER, second["id"]) is None
+        ):
+            save_tiff(other, second)
+        return real_delete(**params)
+
+    store.client.delete_object = delete_object
+    assert store.delete(OWNER, first["id"])
+    content = content_stem(first)
+    assert store.load_original(content, "tiff") == b"o" * 1000
+    assert shared_names(store, first) == {f"{content}.orig.tiff", f"{content}.view.png"}
+    view = store.client.get_object(Bucket=bucket, Key=f"{content}.view.png")
+    assert view["ContentType"] == "image/png" and view["CacheControl"]
+    assert not [name for name in stored_names(store) if "/held/" in name], "copies left behind"

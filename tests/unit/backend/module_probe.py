@@ -2,29 +2,29 @@
 
 A pipeline child gets its parameters pickled through its pipe; unpickling a ModulesProbe
 writes the child's `sys.modules` to a file and hands the pipeline the plain parameters, so a
-test reads what a real child, started the real way, has loaded. Standard library and
-canny.pipeline_params only, so the probe adds nothing the test looks for.
+test reads what a real child, started the real way, has loaded. Standard library only at
+import (the child imports this module to unpickle), so the probe adds nothing the test
+looks for; the parameters it carries are the model's own plain copy.
 """
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
-from canny.pipeline_params import CannyParams
 
-
-def _record_modules(report: str, params: CannyParams) -> CannyParams:
+def _record_modules(report: str, params: SimpleNamespace) -> SimpleNamespace:
     Path(report).write_text("\n".join(sorted(sys.modules)), encoding="utf-8")
     return params
 
 
 class ModulesProbe:
-    def __init__(self, report: Path, params: CannyParams) -> None:
+    def __init__(self, report: Path, params: SimpleNamespace) -> None:
         self.report = report
         self.params = params
 
-    def __reduce__(self) -> tuple[object, tuple[str, CannyParams]]:
+    def __reduce__(self) -> tuple[object, tuple[str, SimpleNamespace]]:
         return _record_modules, (str(self.report), self.params)
 
 
@@ -35,4 +35,7 @@ class ProbingParams:
         self.report = report
 
     def canny_params(self) -> ModulesProbe:
-        return ModulesProbe(self.report, CannyParams(low=100, high=200, blur=5))
+        # Imported here, in the test's process: this module must load in the child bare.
+        from canny.edge_params import EdgeParams
+
+        return ModulesProbe(self.report, EdgeParams().canny_params())

@@ -23,11 +23,41 @@ def test_config_reports_the_running_settings(tmp_path: Path) -> None:
         "max_pixels": 6_789,
         "formats": ["jpeg", "png", "webp", "bmp", "tiff"],
         "params": {
-            "low": {"min": 0, "max": 1000, "default": 100},
-            "high": {"min": 0, "max": 1000, "default": 200},
-            "blur": {"min": 1, "max": 15, "default": 5, "odd": True},
+            "low": {
+                "min": 0,
+                "max": 1000,
+                "default": 100,
+                "label": "Low threshold",
+                "hint": "Lower it to keep fainter edges that touch strong ones.",
+            },
+            "high": {
+                "min": 0,
+                "max": 1000,
+                "default": 200,
+                "label": "High threshold",
+                "hint": "Lower thresholds find more edges; higher ones keep only the strongest.",
+            },
+            "blur": {
+                "min": 1,
+                "max": 15,
+                "default": 5,
+                "odd": True,
+                "label": "Blur",
+                "hint": "More blur smooths away noise and texture, leaving the main outlines.",
+            },
         },
     }
+
+
+def test_a_field_without_a_control_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The page builds a control per field, so a field must say its label and hint."""
+    from canny import edge_params
+
+    field = edge_params.EdgeParams.model_fields["blur"]
+    bare = [item for item in field.metadata if not isinstance(item, edge_params.Control)]
+    monkeypatch.setattr(field, "metadata", bare)
+    with pytest.raises(TypeError, match=r"EdgeParams.blur needs a Control\(label, hint\)"):
+        edge_params.param_ranges()
 
 
 @pytest.mark.parametrize("name", ["low", "high", "blur"])

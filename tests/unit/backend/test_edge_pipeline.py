@@ -6,7 +6,6 @@ import pytest
 from canny import pipeline
 from canny.edge_params import EdgeParams
 from canny.errors import InvalidImageError
-from canny.pipeline_params import CannyParams
 from PIL import Image
 
 from tests.unit.backend import sample_images
@@ -73,7 +72,7 @@ def test_the_view_of_a_huge_image_is_scaled_down_and_its_edges_are_not() -> None
     image[:, ::100] = 255
     ok, tiff = cv2.imencode(".tiff", image)
     assert ok
-    result = pipeline.run(tiff, CannyParams(low=100, high=200, blur=5), with_view=True)
+    result = pipeline.run(tiff, EdgeParams(low=100, high=200, blur=5), with_view=True)
     assert result.view_png is not None
     view = cv2.imdecode(np.frombuffer(result.view_png, np.uint8), cv2.IMREAD_COLOR)
     assert view.shape == (137, pipeline.VIEW_MAX_SIDE, 3)
@@ -83,7 +82,7 @@ def test_the_view_of_a_huge_image_is_scaled_down_and_its_edges_are_not() -> None
 def test_the_view_of_an_image_within_the_bound_is_pixel_for_pixel() -> None:
     image = sample_images.shapes()
     result = pipeline.run(
-        sample_images.encode(image, "tiff"), CannyParams(low=1, high=2, blur=3), with_view=True
+        sample_images.encode(image, "tiff"), EdgeParams(low=1, high=2, blur=3), with_view=True
     )
     assert result.view_png is not None
     assert np.array_equal(sample_images.decode_png(result.view_png), image)
@@ -99,7 +98,7 @@ def test_the_colour_image_is_not_held_through_the_blur_and_canny() -> None:
     data = sample_images.encode(sample_images.shapes(width=side, height=side), "png")
     tracemalloc.start()
     try:
-        pipeline.run(data, CannyParams(low=100, high=200, blur=5))
+        pipeline.run(data, EdgeParams(low=100, high=200, blur=5))
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()

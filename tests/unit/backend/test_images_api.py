@@ -14,6 +14,7 @@ from canny.errors import ProcessingInterruptedError
 from canny.owner_keys import Owner
 from canny.pipeline_runner import PipelineRunner
 from canny.settings import Settings
+from canny.storage.contract import content_id
 from flask import Flask
 from flask.testing import FlaskClient
 from PIL import Image
@@ -24,6 +25,11 @@ from tests.unit.backend import sample_images
 from tests.unit.backend.results_folder import visible_files
 
 Upload = Callable[..., TestResponse]
+
+
+def stored_name(url: str) -> str:
+    """The file a /results/ URL names in the results folder."""
+    return url.removeprefix("/results/")
 
 
 def error_code(response: TestResponse) -> str:
@@ -43,7 +49,9 @@ def test_upload_returns_result_and_stores_its_files(
     body = response.get_json()
     extension = sample_images.EXTENSION_BY_FORMAT[image_format]
     image_id = body["id"]
-    assert body["original_url"] == f"/results/{image_id}.orig.{extension}"
+    owner = Owner(body["owner_key"], False, False).digest
+    content = content_id(owner, hashlib.sha256(data).hexdigest())
+    assert body["original_url"] == f"/results/{content}.orig.{extension}"
     assert body["edges_url"] == f"/results/{image_id}.png"
     assert (body["width"], body["height"]) == (160, 120)
     assert body["params"] == {"low": 100, "high": 200, "blur": 5}
@@ -51,13 +59,21 @@ def test_upload_returns_result_and_stores_its_files(
     assert body["elapsed_ms"] >= 0
     assert response.headers["Location"] == f"/api/images/{image_id}"
     results = settings.results_dir
-    assert (results / f"{image_id}.orig.{extension}").read_bytes() == data
+    assert (results / f"{content}.orig.{extension}").read_bytes() == data
     edges = sample_images.decode_png((results / f"{image_id}.png").read_bytes())
     assert np.array_equal(edges, sample_images.reference_edges(data)), "stored edges differ"
-    index_entry = f"owners/{Owner(body['owner_key'], False, False).digest}/{image_id}.json"
-    view = [f"{image_id}.view.png"] if image_format == "tiff" else []
+    index_entry = f"owners/{owner}/{image_id}.json"
+    view = [f"{content}.view.png"] if image_format == "tiff" else []
+    (reference,) = (results / f"owners/{owner}/refs/{content}").iterdir()
     assert visible_files(results) == sorted(
-        [f"{image_id}.json", f"{image_id}.png", f"{image_id}.orig.{extension}", index_entry, *view]
+        [
+            f"{image_id}.json",
+            f"{image_id}.png",
+            f"{content}.orig.{extension}",
+            index_entry,
+            f"owners/{owner}/refs/{content}/{reference.name}",
+            *view,
+        ]
     ), "unexpected files (temp files left behind?)"
     assert (results / index_entry).samefile(results / f"{image_id}.json"), "index is not a link"
     assert "owner" not in body, "the owner digest must stay on the server"
@@ -402,7 +418,7 @@ def test_rerun_answers_like_an_upload_from_the_stored_original(
     direct = upload(shapes_png, low=20, high=60).get_json()
     assert direct["id"] == body["id"] and direct["cached"] is True
     assert set(body) == set(direct)
-    assert (settings.results_dir / f"{body['id']}.orig.png").read_bytes() == shapes_png
+    assert (settings.results_dir / stored_name(body["original_url"])).read_bytes() == shapes_png
     edges = sample_images.decode_png((settings.results_dir / f"{body['id']}.png").read_bytes())
     expected = sample_images.reference_edges(shapes_png, low=20, high=60)
     assert np.array_equal(edges, expected), "re-run edges differ from the reference pipeline"
@@ -441,7 +457,7 @@ def test_rerun_of_a_result_whose_original_vanished_is_404(
     client: FlaskClient, upload: Upload, settings: Settings, shapes_png: bytes
 ) -> None:
     source = upload(shapes_png).get_json()
-    (settings.results_dir / f"{source['id']}.orig.png").unlink()
+    (settings.results_dir / stored_name(source["original_url"])).unlink()
     response = client.post(f"/api/images/{source['id']}/rerun", json={"low": 1})
     assert response.status_code == 404
     assert error_code(response) == "not_found"
@@ -534,7 +550,7 @@ def test_a_run_over_the_time_budget_is_stopped_422_and_never_stored(tmp_path: Pa
     )
     listed = client.get("/api/images").get_json()["items"]
     assert len(listed) == 1, "the upload over budget must not be stored"
-    assert len(visible_files(settings.results_dir)) == 4, "only the small upload's 4 files"
+    assert len(visible_files(settings.results_dir)) == 5, "only the small upload's 5 files"
 
 
 @pytest.mark.parametrize("image_format", ["jpeg", "png", "webp", "bmp"])
@@ -553,9 +569,11 @@ def test_a_tiff_original_gets_a_png_view_stored_with_the_result(
     image = sample_images.shapes()
     body = upload(sample_images.encode(image, "tiff")).get_json()
     image_id = body["id"]
-    assert body["view_url"] == f"/results/{image_id}.view.png"
+    assert body["view_url"] == body["original_url"].replace(".orig.tiff", ".view.png")
     assert client.get(f"/api/images/{image_id}").get_json()["view_url"] == body["view_url"]
-    view = sample_images.decode_png((settings.results_dir / f"{image_id}.view.png").read_bytes())
+    view = sample_images.decode_png(
+        (settings.results_dir / stored_name(body["view_url"])).read_bytes()
+    )
     assert np.array_equal(view, image), "the view is the decoded original, pixel for pixel"
     assert client.delete(f"/api/images/{image_id}").status_code == 204
     assert visible_files(settings.results_dir) == []
@@ -694,6 +712,52 @@ def test_an_owner_over_the_result_quota_gets_507_and_nothing_is_stored(
     assert send(shapes_png).get_json()["cached"] is True, "a stored result is still answered"
     assert client.delete(f"/api/images/{first.get_json()['id']}", headers=key).status_code == 204
     assert send(sample_images.encode(sample_images.gradient(), "png")).status_code == 201
+
+
+def test_an_owner_over_the_byte_quota_gets_507_naming_that_limit(
+    tmp_path: Path, shapes_png: bytes
+) -> None:
+    """Issue 28: a per-owner quota in bytes beside the count, each shared original once."""
+    settings = Settings(results_dir=tmp_path / "results", owner_max_bytes=3 * len(shapes_png))
+    client = create_app(settings).test_client()
+    key = {"Authorization": "Bearer " + "k" * 43}
+
+    def send(data: bytes, low: int = 100) -> TestResponse:
+        form = {"file": (io.BytesIO(data), "a.png"), "low": str(low)}
+        return client.post("/api/images", data=form, headers=key)
+
+    first = send(shapes_png)
+    assert first.status_code == 201
+    # Re-runs add only an edge map and a record: the original is stored once.
+    assert send(shapes_png, low=50).status_code == 201
+    before = visible_files(settings.results_dir)
+    refused = send(sample_images.encode(sample_images.noise(400, 300), "png"))
+    assert refused.status_code == 507
+    assert error_code(refused) == "quota_exceeded"
+    assert "CANNY_OWNER_MAX_BYTES" in refused.get_json()["error"]["message"]
+    assert visible_files(settings.results_dir) == before
+    assert send(shapes_png).get_json()["cached"] is True, "a stored result is still answered"
+
+
+def test_reruns_of_one_tiff_share_one_stored_original_and_view(
+    client: FlaskClient, upload: Upload, settings: Settings
+) -> None:
+    """Issue 28: every parameter change stored the original and the view again."""
+    source = upload(sample_images.encode(sample_images.shapes(), "tiff")).get_json()
+    reruns = [
+        client.post(f"/api/images/{source['id']}/rerun", json={"low": low}).get_json()
+        for low in (10, 20)
+    ]
+    assert {body["original_url"] for body in [source, *reruns]} == {source["original_url"]}
+    assert {body["view_url"] for body in [source, *reruns]} == {source["view_url"]}
+    top = [name for name in visible_files(settings.results_dir) if "/" not in name]
+    assert sum(".orig." in name for name in top) == 1
+    assert sum(name.endswith(".view.png") for name in top) == 1
+    for body in [source, reruns[0]]:
+        assert client.delete(f"/api/images/{body['id']}").status_code == 204
+    assert (settings.results_dir / stored_name(source["original_url"])).exists()
+    assert client.delete(f"/api/images/{reruns[1]['id']}").status_code == 204
+    assert visible_files(settings.results_dir) == []
 
 
 def test_preview_answers_the_edges_as_png_and_stores_nothing(

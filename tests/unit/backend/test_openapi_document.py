@@ -9,6 +9,7 @@ import pytest
 from canny.api_models import ImageList, LookupResult, UploadResult
 from canny.edge_params import param_ranges
 from flask.testing import FlaskClient
+from spectree.plugins.flask_plugin import FlaskPlugin
 from werkzeug.formparser import FormDataParser
 from werkzeug.test import TestResponse
 
@@ -92,3 +93,22 @@ def test_the_upload_is_never_parsed_by_werkzeug_or_the_openapi_library(
 
     monkeypatch.setattr(FormDataParser, "parse", refuse)
     assert upload(shapes_png, low=10, high=20, blur=3).status_code == 201
+
+
+def test_answers_are_not_taken_apart_and_rebuilt_by_the_openapi_library(
+    client: FlaskClient, upload: Upload, shapes_png: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 31: spectree's wrapper, even told to skip validation, rebuilt every answer
+    (FlaskPlugin.validate_response), a tenth of a lookup's CPU in the app. Described routes
+    run their handlers directly and still appear in the document."""
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("spectree's wrapper ran for a request")
+
+    monkeypatch.setattr(FlaskPlugin, "validate", refuse)
+    created = upload(shapes_png).get_json()
+    sha256 = hashlib.sha256(shapes_png).hexdigest()
+    assert client.get(f"/api/images/lookup?sha256={sha256}").status_code == 200
+    assert client.get(f"/api/images/{created['id']}").status_code == 200
+    paths = client.get("/api/openapi.json").get_json()["paths"]
+    assert {"/api/images", "/api/images/lookup"} <= set(paths)

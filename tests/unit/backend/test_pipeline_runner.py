@@ -7,11 +7,13 @@ import signal
 import threading
 import time
 from collections.abc import Iterator
+from multiprocessing.connection import Connection
 from pathlib import Path
 
 import pytest
+from canny import pipeline
 from canny.edge_params import EdgeParams
-from canny.errors import ProcessingInterruptedError, ServerBusyError
+from canny.errors import InvalidImageError, ProcessingInterruptedError, ServerBusyError
 from canny.pipeline_runner import PipelineRunner
 
 from tests.unit.backend import sample_images
@@ -170,3 +172,37 @@ def test_a_pipeline_child_is_tuned_like_the_reference(opencv_threads: int) -> No
     # OpenCV's pool runs `threads - 1` workers beside the calling thread.
     assert threads == opencv_threads, f"the child runs {threads} threads"
     assert min(faults) < 300, f"the child faulted {faults} pages per 1080p image"
+
+
+def test_uploads_reach_the_child_through_a_memory_file_not_the_pipe(
+    runner: PipelineRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 31: pickled through the pipe, an upload was copied four times. Every size (an
+    empty and a corrupt one included) gives the in-process answer, the pipe carries only
+    small messages, and no memory file stays open or mapped in the child after its run (a
+    kept one broke the memory ceiling: `git show cc42d5e`)."""
+    sent: list[int] = []
+    send_bytes = Connection._send_bytes
+
+    def recording_send_bytes(self: Connection, buffer: memoryview) -> None:
+        sent.append(len(buffer))
+        send_bytes(self, buffer)
+
+    monkeypatch.setattr(Connection, "_send_bytes", recording_send_bytes)
+    large = sample_images.encode(sample_images.noise(800, 600), "png")
+    for data in (SMALL_PNG, large, SMALL_PNG):
+        result = runner.run(data, EdgeParams(), pixels=1)
+        expected = pipeline.run(data, EdgeParams().canny_params())
+        assert (result.png, result.width, result.height) == (
+            expected.png,
+            expected.width,
+            expected.height,
+        )
+    for corrupt in (b"", large[: len(large) // 2]):
+        with pytest.raises(InvalidImageError):
+            runner.run(corrupt, EdgeParams(), pixels=1)
+    assert max(sent) < 1024 < len(large), f"the upload went through the pipe: {sent} bytes"
+    [pid] = runner.child_pids()
+    assert "canny-upload" not in Path(f"/proc/{pid}/maps").read_text()
+    open_files = [os.readlink(fd) for fd in Path(f"/proc/{pid}/fd").iterdir()]
+    assert not [name for name in open_files if "canny-upload" in name], open_files

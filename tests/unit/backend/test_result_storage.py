@@ -18,7 +18,7 @@ from canny.errors import InsufficientStorageError, InvalidRequestError
 from canny.settings import Settings
 from canny.storage import STALE_TEMP_SECONDS, FileStore, result_id
 
-from tests.result_records import OTHER_OWNER, OWNER, result_record, stamp
+from tests.result_records import OTHER_OWNER, OWNER, result_record, shared_record, stamp
 
 
 def sha256(data: bytes) -> str:
@@ -186,7 +186,12 @@ WRITER = textwrap.dedent(
     store = FileStore(Path(sys.argv[1]))
     image_id, owner = "c" * 32, "1" * 64
     for _ in range(int(sys.argv[2])):
-        metadata = {"id": image_id, "owner": owner, "created_at": created_now(), "width": 1}
+        metadata = {
+            "id": image_id,
+            "owner": owner,
+            "created_at": created_now(),
+            "original_url": f"/results/{image_id}.orig.png",
+        }
         store.save(metadata, b"original" * 10_000, "png", b"edges" * 10_000)
         loaded = store.load(owner, image_id)
         assert loaded is not None and loaded["id"] == image_id, loaded
@@ -211,6 +216,68 @@ def test_two_processes_saving_the_same_id_leave_one_valid_result(tmp_path: Path)
     assert json.loads((tmp_path / f"{image_id}.json").read_text())["id"] == image_id
 
 
+# One process saves and deletes result A of a TIFF over and over; the other saves result B
+# of the same TIFF and checks its original after each save. Each delete of A finds B's
+# reference (or none yet) under the owner's lock, so B's original is never removed.
+SHARING_RACER = textwrap.dedent(
+    """
+    import sys
+    from pathlib import Path
+    from canny.storage import FileStore
+    from tests.result_records import OWNER, shared_record
+
+    store = FileStore(Path(sys.argv[1]))
+    low = int(sys.argv[2])
+    content = shared_record(low)["original_url"].split("/")[-1].split(".")[0]
+    for _ in range(int(sys.argv[3])):
+        metadata = shared_record(low)
+        store.save(metadata, b"o" * 100_000, "tiff", b"e", b"v" * 100_000)
+        if low == 10:
+            assert store.delete(OWNER, metadata["id"])
+        else:
+            assert store.load_original(content, "tiff") == b"o" * 100_000, "original gone"
+    """
+)
+
+
+def test_a_delete_racing_a_save_of_the_same_file_never_removes_the_saves_original(
+    tmp_path: Path,
+) -> None:
+    """Issue 28: shared originals go with their last reference, decided under a lock."""
+    racers = [
+        subprocess.Popen([sys.executable, "-c", SHARING_RACER, str(tmp_path), low, "40"])
+        for low in ("10", "20")
+    ]
+    assert [racer.wait(timeout=120) for racer in racers] == [0, 0]
+    store = FileStore(tmp_path)
+    (survivor,) = store.list(OWNER, limit=10)[0]
+    assert survivor["id"] == shared_record(20)["id"]
+    assert store.delete(OWNER, survivor["id"])
+    assert result_files(tmp_path) == []
+
+
+def test_a_failed_save_drops_its_reference_and_only_unshared_content(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = FileStore(tmp_path)
+    kept, failing, alone = shared_record(10), shared_record(20), shared_record(10, content_index=1)
+    store.save(kept, b"o", "tiff", b"e", b"v")
+    before = result_files(tmp_path)
+    real_write = store._write_atomic
+
+    def write(name: str, content: bytes) -> None:
+        if name.endswith(".png") and not name.endswith(".view.png"):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_write(name, content)
+
+    monkeypatch.setattr(store, "_write_atomic", write)
+    for metadata in (failing, alone):
+        with pytest.raises(InsufficientStorageError):
+            store.save(metadata, b"o", "tiff", b"e", b"v")
+    assert result_files(tmp_path) == before, "the shared content of `kept` must stay, no more"
+    assert store.bytes_used(OWNER) == 1 + 1 + 1 + len(json.dumps(kept).encode())
+
+
 def test_list_skips_foreign_and_hand_damaged_files(tmp_path: Path) -> None:
     store = FileStore(tmp_path)
     store.save(result_record("a" * 32), b"o", "png", b"e")
@@ -226,10 +293,11 @@ KILLED_WRITER = textwrap.dedent(
     """
     import os, sys, time
     from pathlib import Path
-    from canny.storage import FileStore, created_now
+    from canny.storage import FileStore
+    from tests.result_records import result_record
 
     os.fsync = lambda fd: time.sleep(60)
-    metadata = {"id": "d" * 32, "owner": "1" * 64, "created_at": created_now(), "width": 1}
+    metadata = result_record("d" * 32)
     FileStore(Path(sys.argv[1])).save(metadata, b"original" * 1000, "png", b"edges")
     """
 )
@@ -329,7 +397,8 @@ def test_a_failed_save_leaves_nothing_visible_and_no_temp_file(
     with pytest.raises(OSError, match="I/O error"):
         FileStore(tmp_path).save(result_record(image_id), b"original", "png", b"edges")
     assert calls[-1].startswith(failing), calls
-    assert list(tmp_path.iterdir()) == [], "partial results or temp files left behind"
+    # The owner's folder stays: it is made first, to hold the owner's lock.
+    assert result_files(tmp_path) == [], "partial results or temp files left behind"
 
 
 def test_a_failed_folder_fsync_is_an_error_and_lists_nothing(
@@ -342,5 +411,5 @@ def test_a_failed_folder_fsync_is_an_error_and_lists_nothing(
     with pytest.raises(OSError, match="I/O error"):
         FileStore(tmp_path).save(result_record(image_id), b"original", "png", b"edges")
     assert calls[-1] == f"fsync {tmp_path.name}", calls
-    assert list(tmp_path.iterdir()) == [], "files or temp files left behind"
+    assert result_files(tmp_path) == [], "files or temp files left behind"
     assert FileStore(tmp_path).load(OWNER, image_id) is None

@@ -7,10 +7,13 @@ import pytest
 from bench.images import Sample
 from bench.load import LoadResult
 from bench.machine import Machine
-from bench.measure import Measurements, RssPoint, ServiceRun
-from bench.plan import CONCURRENCIES, MAIN_SAMPLE, QUICK
+from bench.measure import DirectRun, Measurements, RssPoint, ServiceRun
+from bench.plan import CONCURRENCIES, MAIN_SAMPLE, QUICK, SIZE_SAMPLES
 from bench.reference import ReferenceRun
 from bench.report import human_summary, summarise
+from bench.storage_latency import ROUND_TRIP_S, BucketTimings
+
+SMALL, LARGE = SIZE_SAMPLES
 
 MACHINE = Machine(cores=2, cpu_model="test CPU", memory_gb=4.0, load_average=0.1)
 
@@ -29,9 +32,29 @@ def measurements(
     store_cpu: float = 0.020,
     p99_at_8: float = 100.0,
     lookup_p50: float = 1.0,
+    small_cpu: float = 5.0,
+    large_cpu: float = 110.0,
+    upload_trips: float = 2.0,
+    direct_idle: float = 0.04,
 ) -> Measurements:
     """The service at 38 req/s, p50 50 ms, p99 100 ms (p99_at_8 at c=8), on one round."""
-    data = Measurements(samples={MAIN_SAMPLE: Sample("1080p", "jpeg", 1920, 1080, b"")})
+    data = Measurements(
+        samples={
+            MAIN_SAMPLE: Sample("1080p", "jpeg", 1920, 1080, b""),
+            SMALL: Sample("480p", "jpeg", 640, 480, b""),
+            LARGE: Sample("4K", "jpeg", 3840, 2160, b""),
+        }
+    )
+    # 480p: 5 ms against 4; 4K: 110 ms against 100 (small_cpu / large_cpu change them).
+    for key, service_cpu, reference_cpu in ((SMALL, small_cpu, 4.0), (LARGE, large_cpu, 100.0)):
+        data.reference[(key, 2)].append(ReferenceRun(2, 100, 2.5, reference_cpu / 10, 50))
+        data.service[(key, 4)].append(service_run(4, 38.0, 50.0, 100.0, service_cpu / 1000))
+    # The bucket path: 2 round trips over the file store per upload, 3 per page.
+    trip = ROUND_TRIP_S * 1000
+    # One backend driven directly on 2 cores for 2 s of wall time, idle `direct_idle` of it.
+    direct_load = LoadResult(4, 76, 2.0, 0, 50.0, 75.0, 100.0, 50.0, 0.1)
+    data.direct.append(DirectRun(direct_load, 4 * (1 - direct_idle), 2))
+    data.bucket = BucketTimings([10.0], [9.0], [10 + upload_trips * trip], [3 * trip])
     data.reference[(MAIN_SAMPLE, 1)].append(ReferenceRun(1, 50, 2.5, 1.0, 25))
     data.reference[(MAIN_SAMPLE, 2)].append(ReferenceRun(2, 100, 2.5, 2.0, 50))  # 40/s, 20 ms
     data.store_reference[MAIN_SAMPLE].append(ReferenceRun(2, 100, 3.0, store_cpu * 100, 50))
@@ -83,6 +106,16 @@ def test_ratios_and_targets_met() -> None:
         (0.021, 0.0, {"store_cpu": 0.015}, "overhead_cpu_ratio <= 1.10", 1.4),
         (0.021, 0.0, {"p99_at_8": 200.0}, "p99 <= 3 x p50 at c=8", 4.0),
         (0.021, 0.0, {"lookup_p50": 5.0}, "lookup_speedup >= 20", 10.0),
+        (0.021, 0.0, {"small_cpu": 5.2}, "cpu_per_image_ratio at 480p JPEG <= 1.25", 1.3),
+        (0.021, 0.0, {"large_cpu": 130.0}, "cpu_per_image_ratio at 4K JPEG <= 1.25", 1.3),
+        (
+            0.021,
+            0.0,
+            {"upload_trips": 3.0},
+            "S3 upload p50 <= file-store p50 + 2 round trips",
+            3.0,
+        ),
+        (0.021, 0.0, {"direct_idle": 0.25}, "backend driven directly: idle cores < 5 %", 0.25),
     ],
 )
 def test_a_missed_target_is_reported_with_its_figure(

@@ -67,3 +67,17 @@ def test_uploads_are_valid_and_tagged(
     if tag:
         tail = re.compile(re.escape(f"{tag}-").encode() + rb"\d{9}")
         assert all(tail.fullmatch(data[len(IMAGE) :]) for _, data in files), "<tag>-<counter>"
+
+
+def test_each_tagged_run_has_a_new_owner_and_an_untagged_one_keeps_it(
+    recorder: tuple[str, list], tmp_path: Path
+) -> None:
+    """New uploads of one owner across a full run passed the owner's quota (1000 results)."""
+    url, _ = recorder
+    load = UploadLoad(url, envelope("x.png", "image/png"), IMAGE, tmp_path)
+    owners = []
+    for tag in ("r1c1", "r1c2", ""):
+        load.run(concurrency=1, requests=2, tag=tag, max_seconds=20)
+        owners.append(load.owner_key)
+    assert owners[0] != owners[1] == owners[2]
+    assert Recorder.authorizations[-1] == f"Bearer {owners[2]}"

@@ -50,6 +50,33 @@ def test_up_on_a_review_stack_uses_the_test_config_and_writes_the_dotenv(
     )
 
 
+def test_the_build_jobs_digests_pin_the_test_deploy(
+    fake_pulumi: FakePulumi, tmp_path: Path
+) -> None:
+    """deploy_test runs what build_backend and build_gateway pushed, by digest."""
+    fake_pulumi.set_outputs(OUTPUTS)
+    built = tmp_path / "image-digests"
+    built.mkdir()
+    (built / "backend").write_text("sha256:" + "a" * 64 + "\n")
+    (built / "gateway").write_text("sha256:" + "b" * 64)
+    assert run_wrapper("up", "--stack", "test", "--image-digests", str(built)) == 0
+    (up,) = [call for call in fake_pulumi.calls() if call[0] == "up"]
+    assert "canny:backendDigest=sha256:" + "a" * 64 in up
+    assert "canny:gatewayDigest=sha256:" + "b" * 64 in up
+
+
+def test_a_bad_digest_is_refused_before_pulumi_runs(
+    fake_pulumi: FakePulumi, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    built = tmp_path / "image-digests"
+    built.mkdir()
+    (built / "backend").write_text("sha256:" + "a" * 64)
+    (built / "gateway").write_text("latest")
+    assert run_wrapper("up", "--stack", "test", "--image-digests", str(built)) == 1
+    assert "gateway='latest'" in capsys.readouterr().err
+    assert fake_pulumi.calls() == []
+
+
 def test_up_on_prod_uses_the_default_stack_config(fake_pulumi: FakePulumi) -> None:
     fake_pulumi.set_outputs(OUTPUTS)
     fake_pulumi.set_stacks([{"name": "acme/canny/prod"}])

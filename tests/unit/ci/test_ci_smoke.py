@@ -111,7 +111,10 @@ def fake_deployment(results: Path, fault: str | None) -> Flask:
         png, (width, height) = edge_map(request.files["file"].read(), fault)
         if fault != "edges_missing":
             (results / f"{image_id}.png").write_bytes(png)
-        params = {"low": 100, "high": 200, "blur": 3 if fault == "other_params" else 5}
+        other_blur = fault in ("other_params", "other_defaults")
+        params = {"low": 100, "high": 200, "blur": 3 if other_blur else 5}
+        if fault != "other_params":  # that fault ignores what the client sent
+            params |= {name: int(value) for name, value in request.form.items()}
         if fault == "new_neutral_param":
             params["sharpen"] = 0
         body = {"id": image_id, "edges_url": f"/results/{image_id}.png", "params": params}
@@ -163,6 +166,12 @@ def test_a_new_parameter_whose_default_changes_nothing_passes(serve) -> None:
     """Adding an image parameter must not mean editing the smoke test (docs/architecture.md,
     "Adding an image parameter"): the edges decide."""
     assert smoke.main([serve("new_neutral_param"), "--uploads", "1", "--seed", "7"]) == 0
+
+
+def test_the_smoke_test_sends_the_params_it_compares(serve) -> None:
+    """A deployment whose defaults differ from the reference still passes: the smoke test
+    sends the reference's params and checks only those came back."""
+    assert smoke.main([serve("other_defaults"), "--uploads", "1", "--seed", "7"]) == 0
 
 
 @pytest.mark.parametrize(("fault", "reason"), FAULTS.items())

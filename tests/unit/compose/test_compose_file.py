@@ -240,3 +240,40 @@ def test_docker_compose_hands_the_deploys_upload_limit_to_every_app_service(
     services = yaml.safe_load(result.stdout)["services"]
     for name in APP_SERVICES:
         assert services[name]["environment"]["CANNY_MAX_UPLOAD_BYTES"] == "5000000", name
+
+
+BACKEND_DIGEST = "sha256:" + "b" * 64
+GATEWAY_DIGEST = "sha256:" + "9" * 64
+
+
+def compose_images(compose: str, env: dict[str, str]) -> set[str]:
+    """The image of each app service as compose resolves it (`config` prints the result)."""
+    command = [compose, "-f", str(COMPOSE_FILE), "config"]
+    result = subprocess.run(
+        command, env=env, capture_output=True, text=True, timeout=60, check=True
+    )
+    services = yaml.safe_load(result.stdout)["services"]
+    return {services[name]["image"] for name in APP_SERVICES}
+
+
+def test_a_release_runs_its_images_by_digest(require_tool: Callable[[str], str]) -> None:
+    """What a droplet's compose pulls once deploy.sh pinned the release's digests: the tag
+    names the release, the digest decides the bytes (pull by digest:
+    tests/integration/containers/test_pull_by_digest.py)."""
+    env = compose_env(BACKEND_PIN=f"@{BACKEND_DIGEST}", GATEWAY_PIN=f"@{GATEWAY_DIGEST}")
+    assert compose_images(require_tool("docker-compose"), env) == {
+        f"registry.example.com/canny/backend:abc123@{BACKEND_DIGEST}",
+        f"registry.example.com/canny/gateway:abc123@{GATEWAY_DIGEST}",
+    }
+
+
+def test_without_digests_the_images_run_by_tag(require_tool: Callable[[str], str]) -> None:
+    assert compose_images(require_tool("docker-compose"), compose_env()) == {
+        "registry.example.com/canny/backend:abc123",
+        "registry.example.com/canny/gateway:abc123",
+    }
+
+
+def test_the_gateway_log_exporter_runs_the_gateways_own_image() -> None:
+    """mtail comes in the gateway image: the same tag and the same digest pin."""
+    assert SERVICES["gateway-log-exporter"]["image"] == SERVICES["gateway"]["image"]

@@ -1,16 +1,24 @@
 """What every result store does, whatever it keeps results in: ids, order, cursor, interface.
 
-Both stores keep the same objects per id, named as the gateway serves them at /results/:
-`<id>.orig.<ext>` (the upload), `<id>.view.png` (a PNG rendition for formats browsers
-cannot show), `<id>.png` (the edge map) and `<id>.json` (metadata, with the owner's
-digest). Each also keeps a per-owner index written after those, so an id is visible only
-once its images and metadata exist.
+Both stores keep the same objects, named as the gateway serves them at /results/. Per
+result: `<id>.png` (the edge map) and `<id>.json` (metadata, with the owner's digest). Per
+owner and content (one upload's bytes, whatever its params): `<content>.orig.<ext>` (the
+upload) and `<content>.view.png` (a PNG rendition for formats browsers cannot show), where
+`<content>` is content_id(owner, sha256): every re-run of one file shares them. Results
+stored before that layout have their own `<id>.orig.<ext>` / `<id>.view.png`; the record's
+URLs say which, so both are read alike. Each store also keeps a per-owner index written
+after those, so an id is visible only once its images and metadata exist, and per-owner
+references (`refs/<content>/<id>.<own bytes>.<content bytes>`) from which it decides when
+shared objects go and how many bytes an owner holds.
 """
 
 from __future__ import annotations
 
 import hmac
+import json
 import re
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -45,6 +53,82 @@ def result_id(owner_digest: str, content_sha256: str, params: EdgeParams) -> str
     fields = "".join(f"{name}={value!r}\n" for name, value in params.model_dump().items())
     message = f"canny-v2\nsha256={content_sha256}\n{fields}".encode()
     return hmac.new(bytes.fromhex(owner_digest), message, "sha256").hexdigest()[:32]
+
+
+def content_id(owner_digest: str, content_sha256: str) -> str:
+    """The name of one owner's stored copy of these bytes: like result_id without the params,
+    so every parameter set of one upload shares one original and one view, and like it
+    keyed by the owner, so nobody else can name (or fetch) that owner's copy."""
+    if SHA256_PATTERN.fullmatch(owner_digest) is None:
+        raise ValueError("owner_digest must be a hex SHA-256")
+    if SHA256_PATTERN.fullmatch(content_sha256) is None:
+        raise ValueError("content_sha256 must be a hex SHA-256")
+    message = f"canny-content-v1\nsha256={content_sha256}\n".encode()
+    return hmac.new(bytes.fromhex(owner_digest), message, "sha256").hexdigest()[:32]
+
+
+def content_stem(metadata: Metadata) -> str:
+    """The name its original is stored under: a content id, or for a result stored before
+    originals were shared, its own id (then it shares nothing)."""
+    stem = str(metadata["original_url"]).removeprefix("/results/").split(".", 1)[0]
+    if not is_valid_id(stem):
+        raise ValueError(f"not a stored original's URL: {metadata['original_url']!r}")
+    return stem
+
+
+def shares_content(metadata: Metadata) -> bool:
+    return content_stem(metadata) != metadata["id"]
+
+
+def content_names(stem: str) -> list[str]:
+    """Every name a shared original and its view may have."""
+    return [f"{stem}.view.png"] + [f"{stem}.orig.{extension}" for extension in EXTENSIONS]
+
+
+@dataclass(frozen=True)
+class Reference:
+    """One result's claim on its shared content, and the bytes each side stores: kept in
+    the reference's name, so an owner's usage is one listing, with no object read."""
+
+    content: str
+    image_id: str
+    own_bytes: int
+    content_bytes: int
+
+    @property
+    def leaf(self) -> str:
+        return f"{self.image_id}.{self.own_bytes}.{self.content_bytes}"
+
+    @classmethod
+    def parse(cls, content: str, leaf: str) -> Reference | None:
+        """The reference a stored name spells; None for anything else (a temp file)."""
+        match = _REFERENCE_LEAF.fullmatch(leaf)
+        if match is None or not is_valid_id(content):
+            return None
+        return cls(content, match[1], int(match[2]), int(match[3]))
+
+
+_REFERENCE_LEAF = re.compile(r"([0-9a-f]{32})\.(\d{1,15})\.(\d{1,15})")
+
+
+def reference_of(
+    metadata: Metadata, original: bytes, edges_png: bytes, view_png: bytes | None
+) -> Reference:
+    """What a save of these objects adds to its owner: the result's own edge map and
+    metadata, and the shared original and view (counted once per content, see bytes_used)."""
+    own = len(edges_png) + len(json.dumps(metadata).encode())
+    shared = len(original) + (len(view_png) if view_png is not None else 0)
+    return Reference(content_stem(metadata), metadata["id"], own, shared)
+
+
+def bytes_used(references: Iterable[Reference]) -> int:
+    """An owner's stored bytes: every result's own objects, each shared content once."""
+    contents: dict[str, int] = {}
+    own = 0
+    for reference in references:
+        own += reference.own_bytes
+        contents[reference.content] = reference.content_bytes
+    return own + sum(contents.values())
 
 
 def is_valid_id(value: str) -> bool:
@@ -84,8 +168,9 @@ class ResultStore(Protocol):
     def load(self, owner_digest: str, image_id: str) -> Metadata | None:
         """The owner's result with this id; None for unknown ids and others' results alike."""
 
-    def load_original(self, image_id: str, extension: str) -> bytes | None:
-        """The uploaded bytes of a stored result; None if they are gone."""
+    def load_original(self, stem: str, extension: str) -> bytes | None:
+        """The uploaded bytes stored under `stem` (contract.content_stem of the result's
+        record); None if they are gone."""
 
     def readable_url(self, path: str) -> str:
         """Where a browser fetches the stored image at `/results/<name>` through the gateway."""
@@ -102,6 +187,10 @@ class ResultStore(Protocol):
 
     def count(self, owner_digest: str, up_to: int) -> int:
         """How many results the owner has, counted no further than `up_to`."""
+
+    def bytes_used(self, owner_digest: str) -> int:
+        """The bytes the owner's results store, each shared original and view once
+        (results stored before originals were shared are not counted)."""
 
     def delete(self, owner_digest: str, image_id: str) -> bool:
         """Unlist, then remove every object; False when the owner has no such result."""

@@ -1,22 +1,32 @@
 """Results on disk, in the flat layout the gateway serves at /results/, plus an owner index.
 
-Per id: `<id>.orig.<ext>` (the upload), `<id>.png` (edge map), `<id>.json` (metadata,
-with the digest of the owner's key). Per owner: `owners/<digest>/<id>.json`, a hard link
-to that metadata. A result exists for its owner only through the index entry, so getting,
-listing and deleting never look at anyone else's results, and listing costs as many reads
-as the caller has results, however many others stored.
+Per id: `<id>.png` (edge map), `<id>.json` (metadata, with the digest of the owner's
+key). Per owner and content: `<content>.orig.<ext>` (the upload) and `<content>.view.png`,
+shared by every result of that file (see contract). Per owner: `owners/<digest>/<id>.json`,
+a hard link to that metadata, and `owners/<digest>/refs/<content>/<reference>`, an empty
+file per result that uses the content. A result exists for its owner only through the
+index entry, so getting, listing and deleting never look at anyone else's results, and
+listing costs as many reads as the caller has results, however many others stored.
 
 Every file is written to a temp file in the results directory, fsynced and moved into
 place with os.replace; the metadata goes after the images and the index link goes last:
 an id is visible only once all its files exist, and a crash or a full disk leaves nothing
 visible. Two processes saving the same id write identical images, so whichever replace
 lands last is a valid result.
+
+Shared content goes only with its last reference. Saves and deletes of one owner take the
+owner's lock (flock(2) on the folder `owners/<digest>`: held per open file, across processes
+and containers on one kernel, released when the holder dies,
+https://man7.org/linux/man-pages/man2/flock.2.html), so a delete that finds no reference
+left removes the content before a save of the same file can add one: that save then
+writes the content again.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import json
 import logging
 import os
@@ -34,8 +44,14 @@ from canny.storage.contract import (
     CURSOR_PATTERN,
     SHA256_PATTERN,
     Metadata,
+    Reference,
+    bytes_used,
+    content_names,
+    content_stem,
     is_valid_id,
     object_names,
+    reference_of,
+    shares_content,
     sort_key,
 )
 
@@ -45,6 +61,7 @@ TEMP_SUFFIX = ".tmp"
 # by another backend writing right now.
 STALE_TEMP_SECONDS = 3600
 OWNERS_FOLDER = "owners"
+REFERENCES_FOLDER = "refs"
 _NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
 # One page: the least a filesystem allocates for data.
 _PROBE_BYTES = 4096
@@ -122,12 +139,13 @@ class FileStore:
         """The path itself: the gateway serves the results folder as it is."""
         return path
 
-    def load_original(self, image_id: str, extension: str) -> bytes | None:
-        """The uploaded bytes of a stored result; None if they are gone (deleted meanwhile)."""
-        if not is_valid_id(image_id) or extension not in EXTENSIONS:
+    def load_original(self, stem: str, extension: str) -> bytes | None:
+        """The uploaded bytes stored under `stem` (content_stem of the record); None if
+        they are gone (deleted meanwhile)."""
+        if not is_valid_id(stem) or extension not in EXTENSIONS:
             return None
         try:
-            return (self.directory / f"{image_id}.orig.{extension}").read_bytes()
+            return (self.directory / f"{stem}.orig.{extension}").read_bytes()
         except FileNotFoundError:
             return None
 
@@ -140,28 +158,87 @@ class FileStore:
         view_png: bytes | None = None,
     ) -> None:
         """Write the upload, its view rendition if any, the edge map, the metadata, then
-        the owner's index link that makes the id visible."""
+        the owner's index link that makes the id visible; a shared original is referenced
+        before it is written, under the owner's lock (see the module's docstring)."""
         image_id = metadata["id"]
-        files = (
-            (f"{image_id}.orig.{extension}", original),
-            *(((f"{image_id}.view.png", view_png),) if view_png is not None else ()),
+        stem = content_stem(metadata)
+        shared = (
+            (f"{stem}.orig.{extension}", original),
+            *(((f"{stem}.view.png", view_png),) if view_png is not None else ()),
+        )
+        own = (
             (f"{image_id}.png", edges_png),
             (f"{image_id}.json", json.dumps(metadata).encode()),
         )
-        index_entry = self._owner_folder(metadata["owner"]) / f"{image_id}.json"
+        owner_folder = self._owner_folder(metadata["owner"])
+        index_entry = owner_folder / f"{image_id}.json"
+        reference = reference_of(metadata, original, edges_png, view_png)
         written: list[str] = []
         try:
-            for name, content in files:
-                self._write_atomic(name, content)
-                written.append(name)
-            self._sync_directory(self.directory)
-            self._link_atomic(self.directory / f"{image_id}.json", index_entry)
+            with self._owner_lock(owner_folder):
+                if shares_content(metadata):
+                    self._add_reference(owner_folder, reference)
+                # Shared content another result stored is there already, byte for byte.
+                for name, content in shared:
+                    if not (shares_content(metadata) and (self.directory / name).exists()):
+                        self._write_atomic(name, content)
+                        written.append(name)
+                for name, content in own:
+                    self._write_atomic(name, content)
+                    written.append(name)
+                self._sync_directory(self.directory)
+                self._link_atomic(self.directory / f"{image_id}.json", index_entry)
         except OSError as error:
             if not index_entry.exists():
-                self._remove(written)
+                self._undo_save(metadata, reference, written)
             if error.errno in _NO_SPACE:
                 raise InsufficientStorageError("no space left to store the result") from error
             raise
+
+    def _undo_save(self, metadata: Metadata, reference: Reference, written: list[str]) -> None:
+        """What a failed save leaves: its own files, and its reference (then the content it
+        wrote, unless another result refers to it)."""
+        with self._owner_lock(self._owner_folder(metadata["owner"])):
+            self._remove([name for name in written if name.startswith(metadata["id"])])
+            if shares_content(metadata) and self._drop_reference(
+                self._owner_folder(metadata["owner"]), reference.content, reference.image_id
+            ):
+                self._remove(content_names(reference.content))
+
+    @contextlib.contextmanager
+    def _owner_lock(self, owner_folder: Path) -> Iterator[None]:
+        """The owner's folder itself is locked: no lock file to leave behind."""
+        owner_folder.mkdir(parents=True, exist_ok=True)
+        fd = os.open(owner_folder, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+
+    def _add_reference(self, owner_folder: Path, reference: Reference) -> None:
+        folder = owner_folder / REFERENCES_FOLDER / reference.content
+        folder.mkdir(parents=True, exist_ok=True)
+        # A re-save of this id replaces its reference (the same result, the same sizes).
+        for old in folder.glob(f"{reference.image_id}.*"):
+            old.unlink()
+        (folder / reference.leaf).touch()
+        self._sync_directory(folder)
+
+    def _drop_reference(self, owner_folder: Path, content: str, image_id: str) -> bool:
+        """Remove the result's reference; True when it was the content's last one."""
+        folder = owner_folder / REFERENCES_FOLDER / content
+        for entry in folder.glob(f"{image_id}.*"):
+            entry.unlink()
+        try:
+            folder.rmdir()
+        except FileNotFoundError:
+            return True
+        except OSError as error:
+            if error.errno == errno.ENOTEMPTY:
+                return False
+            raise
+        return True
 
     def _link_atomic(self, target: Path, entry: Path) -> None:
         """Hard-link `entry` to `target`, replacing an older link of a re-saved id.
@@ -224,12 +301,37 @@ class FileStore:
         owner has no result with this id, whoever else may have one."""
         if not is_valid_id(image_id):
             return False
+        index_entry = self._owner_folder(owner_digest) / f"{image_id}.json"
         try:
-            (self._owner_folder(owner_digest) / f"{image_id}.json").unlink()
+            metadata = json.loads(index_entry.read_bytes())
         except FileNotFoundError:
             return False
-        self._remove(object_names(image_id))
+        return self._delete_result(index_entry, metadata)
+
+    def _delete_result(self, index_entry: Path, metadata: Metadata) -> bool:
+        """Unlist the result, remove its files, then its reference and, when that was the
+        last, the shared content; all under the owner's lock. False when it was gone."""
+        owner_folder = index_entry.parent
+        with self._owner_lock(owner_folder):
+            try:
+                index_entry.unlink()
+            except FileNotFoundError:
+                return False
+            self._remove(object_names(metadata["id"]))
+            stem = content_stem(metadata)
+            if stem != metadata["id"] and self._drop_reference(owner_folder, stem, metadata["id"]):
+                self._remove(content_names(stem))
         return True
+
+    def bytes_used(self, owner_digest: str) -> int:
+        """From the names of the owner's references alone: no file is read or statted."""
+        folder = self._owner_folder(owner_digest) / REFERENCES_FOLDER
+        references = []
+        for entry in folder.glob("*/*"):
+            reference = Reference.parse(entry.parent.name, entry.name)
+            if reference is not None:
+                references.append(reference)
+        return bytes_used(references)
 
     def delete_created_before(self, cutoff: datetime) -> int:
         """Delete every owner's results created before `cutoff`, each metadata-first (the
@@ -244,10 +346,7 @@ class FileStore:
                 continue  # deleted meanwhile, or changed by hand: listing skips it too
             if sort_key(metadata) >= before:
                 continue
-            with contextlib.suppress(FileNotFoundError):
-                entry.unlink()
-                self._remove(object_names(metadata["id"]))
-                removed += 1
+            removed += self._delete_result(entry, metadata)
         return removed
 
     def count(self, owner_digest: str, up_to: int) -> int:

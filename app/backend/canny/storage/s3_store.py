@@ -1,13 +1,30 @@
 """Results in an S3 bucket (DigitalOcean Spaces in prod), so every droplet serves every result.
 
-Objects per id, named as the gateway serves them: `<id>.orig.<ext>`, `<id>.view.png`,
-`<id>.png`, `<id>.json`. Per owner, two small copies of the metadata written after them:
+Objects per id, named as the gateway serves them: `<id>.png`, `<id>.json`; per owner and
+content, shared by every result of one file: `<content>.orig.<ext>`, `<content>.view.png`
+(results stored before that: `<id>.orig.<ext>`, `<id>.view.png`). Per owner, an empty
+reference per result that uses a content, `owners/<digest>/refs/<content>/<reference>`
+(contract.Reference), written first, and two small copies of the metadata written last:
 `owners/<digest>/newest/<inverted sort key>.json` (the listing index), then
 `owners/<digest>/ids/<id>.json` (get by id: one GET). S3 lists keys in ascending UTF-8
 order (https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListObjectsV2.html), so the
 sort key's characters are inverted (0<->f, 1<->e, ...): ascending index keys are newest
 first, and a page is ONE ListObjectsV2 (Prefix, MaxKeys, StartAfter = the inverted
 cursor) plus one GET per item on it, whatever the number of stored results.
+
+A delete removes shared content when a listing of its references finds none left. S3 has
+no lock, so a save of the same file racing that delete is covered by order alone: the
+save writes its reference before it PUTs the content (every save PUTs it, which also
+restarts its lifecycle expiry), and S3 lists what was written before the list began
+(strong read-after-write consistency for LIST,
+https://docs.aws.amazon.com/AmazonS3/latest/userguide/Welcome.html#ConsistencyModel; we
+found no statement of Spaces' consistency model, and assume it does the same).
+A save whose reference lands after the delete's listing could still PUT its content just
+before the delete's DELETE, so the delete first copies the content aside (server side),
+deletes it, lists the references again, and puts the copy back if one appeared: a
+reference landing after that second listing belongs to a save whose content PUT comes
+later still. A delete cut short in between leaves the copy under `owners/<digest>/held/`,
+which the bucket's lifecycle rule (CANNY_RETENTION_DAYS) expires.
 """
 
 from __future__ import annotations
@@ -15,6 +32,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import logging
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -33,8 +51,14 @@ from canny.storage.contract import (
     LIST_LIMIT_DEFAULT,
     SHA256_PATTERN,
     Metadata,
+    Reference,
+    bytes_used,
+    content_names,
+    content_stem,
     is_valid_id,
     object_names,
+    reference_of,
+    shares_content,
     sort_key,
 )
 
@@ -57,6 +81,7 @@ _JSON = {"ContentType": "application/json"}
 # (https://docs.digitalocean.com/products/spaces/reference/s3-compatibility/) and need only
 # the key's permission to read the object.
 _IMAGE = {"CacheControl": RESULT_CACHE_CONTROL}
+log = logging.getLogger(__name__)
 # SigV4 query signatures are valid for at most seven days
 # (https://docs.aws.amazon.com/AmazonS3/latest/API/sigv4-query-string-auth.html): longer than
 # any page stays open.
@@ -168,6 +193,29 @@ class S3Store:
     def _marker_key(self, owner_digest: str, image_id: str) -> str:
         return f"{self._owner_prefix(owner_digest)}/ids/{image_id}.json"
 
+    def _references_prefix(self, owner_digest: str, content: str = "") -> str:
+        return f"{self._owner_prefix(owner_digest)}/refs/{content + '/' if content else ''}"
+
+    def _references(self, owner_digest: str, content: str = "") -> list[Reference]:
+        """The owner's references (to one content, or to all), every page of them."""
+        prefix = self._references_prefix(owner_digest, content)
+        found = []
+        with _store_errors("list references"):
+            pages = self.client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=prefix
+            )
+            for page in pages:
+                for entry in page.get("Contents", []):
+                    parts = entry["Key"].removeprefix(self._references_prefix(owner_digest))
+                    reference = Reference.parse(*parts.split("/", 1)) if "/" in parts else None
+                    if reference is not None:
+                        found.append(reference)
+        return found
+
+    def bytes_used(self, owner_digest: str) -> int:
+        """One list request per 1,000 references: sizes are in their names."""
+        return bytes_used(self._references(owner_digest))
+
     def _get(self, key: str, action: str) -> bytes | None:
         """The object's bytes; None when it does not exist."""
         with _store_errors(action):
@@ -210,10 +258,10 @@ class S3Store:
         body = self._get(self._marker_key(owner_digest, image_id), "read a result")
         return None if body is None else json.loads(body)
 
-    def load_original(self, image_id: str, extension: str) -> bytes | None:
-        if not is_valid_id(image_id) or extension not in EXTENSIONS:
+    def load_original(self, stem: str, extension: str) -> bytes | None:
+        if not is_valid_id(stem) or extension not in EXTENSIONS:
             return None
-        return self._get(f"{image_id}.orig.{extension}", "read an original")
+        return self._get(f"{stem}.orig.{extension}", "read an original")
 
     def result_objects(
         self,
@@ -223,19 +271,27 @@ class S3Store:
         edges_png: bytes,
         view_png: bytes | None = None,
     ) -> list[StoredObject]:
-        """Every object of one result in the order they must be written: images, metadata,
-        the listing index entry, then the get-by-id marker. A save cut short after the
+        """Every object of one result in the order they must be written: the reference to
+        shared content (if it shares), images, metadata, the listing index entry, then the
+        get-by-id marker. A save cut short after the
         index is listed with all its images; it is fetched by id and answered as cached
         only once the marker exists, so the client's retry completes it (a marker before
         the index would answer `cached` forever for a result never listed)."""
         image_id = metadata["id"]
         owner = metadata["owner"]
-        images = [(f"{image_id}.orig.{extension}", original, _MEDIA_TYPES[f"orig.{extension}"])]
+        stem = content_stem(metadata)
+        images = [(f"{stem}.orig.{extension}", original, _MEDIA_TYPES[f"orig.{extension}"])]
         if view_png is not None:
-            images.append((f"{image_id}.view.png", view_png, "image/png"))
+            images.append((f"{stem}.view.png", view_png, "image/png"))
         images.append((f"{image_id}.png", edges_png, "image/png"))
         document = json.dumps(metadata).encode()
+        references = []
+        if shares_content(metadata):
+            reference = reference_of(metadata, original, edges_png, view_png)
+            key = self._references_prefix(owner, reference.content) + reference.leaf
+            references.append(StoredObject(key, b"", _JSON))
         return [
+            *references,
             *(
                 StoredObject(key, body, {"ContentType": media, **_IMAGE})
                 for key, body, media in images
@@ -257,13 +313,17 @@ class S3Store:
         and the images go first, so no listed or fetched id lacks them; what an
         interrupted save left is overwritten by the retry, which computes the same id.
 
-        Three round trips to the bucket, not one per object: the images and `<id>.json`
-        together, then the index entry, then the marker (the order `result_objects`
-        explains). Spaces is tens of milliseconds from a droplet, so each sequential PUT
-        would add that much to every upload (docs/performance.md, "Results in a bucket")."""
-        *independent, index, marker = self.result_objects(
-            metadata, original, extension, edges_png, view_png
-        )
+        Four round trips to the bucket, not one per object: the reference to the shared
+        original (alone: the module's docstring says why it goes first), the images and
+        `<id>.json` together, then the index entry, then the marker (the order
+        `result_objects` explains). Spaces is tens of milliseconds from a droplet, so each
+        sequential PUT would add that much to every upload (docs/performance.md, "Results
+        in a bucket")."""
+        objects = self.result_objects(metadata, original, extension, edges_png, view_png)
+        if shares_content(metadata):
+            # Before the content: what a racing delete of its last other result lists.
+            self.put(objects.pop(0))
+        *independent, index, marker = objects
         with ThreadPoolExecutor(max_workers=len(independent)) as pool:
             # list() waits for every PUT and raises the first failure.
             list(pool.map(self.put, independent))
@@ -287,10 +347,60 @@ class S3Store:
         keys = [self._index_key(owner_digest, sort_key(metadata))]
         keys.append(self._marker_key(owner_digest, image_id))
         keys += object_names(image_id)
+        stem = content_stem(metadata)
+        if stem != image_id:
+            keys += [
+                self._references_prefix(owner_digest, stem) + reference.leaf
+                for reference in self._references(owner_digest, stem)
+                if reference.image_id == image_id
+            ]
+        self._delete_keys(keys)
+        if stem != image_id and not self._references(owner_digest, stem):
+            self._delete_content(owner_digest, metadata)
+        return True
+
+    def _delete_content(self, owner_digest: str, metadata: Metadata) -> None:
+        """Delete a shared original and view that no reference was listed for, held aside
+        (a server-side copy) until a second listing shows no save referenced them in the
+        meantime; if one did, they are put back (the module's docstring says why)."""
+        stem = content_stem(metadata)
+        keys = sorted(
+            {
+                str(metadata[name]).removeprefix(RESULTS_PATH)
+                for name in ("original_url", "view_url")
+            }
+        )
+        held = {key: f"{self._owner_prefix(owner_digest)}/held/{key}" for key in keys}
+        held = {key: hold for key, hold in held.items() if self._copy(key, hold)}
+        self._delete_keys(content_names(stem))
+        if self._references(owner_digest, stem):
+            log.info("content %s was referenced by a save while deleted: put back", stem)
+            for key, hold in held.items():
+                self._copy(hold, key)
+        self._delete_keys(list(held.values()))
+
+    def _copy(self, source: str, target: str) -> bool:
+        """A server-side copy, metadata (Content-Type, Cache-Control) included (CopyObject's
+        MetadataDirective defaults to COPY,
+        https://docs.aws.amazon.com/AmazonS3/latest/API/API_CopyObject.html); False when
+        the source is gone."""
+        with _store_errors("delete a result"):
+            try:
+                self.client.copy_object(
+                    Bucket=self.bucket,
+                    Key=target,
+                    CopySource={"Bucket": self.bucket, "Key": source},
+                )
+            except ClientError as error:
+                if _is_missing(error):
+                    return False
+                raise
+        return True
+
+    def _delete_keys(self, keys: list[str]) -> None:
         with _store_errors("delete a result"):
             for key in keys:
                 self.client.delete_object(Bucket=self.bucket, Key=key)
-        return True
 
     def count(self, owner_digest: str, up_to: int) -> int:
         """One list request of the owner's index: at most `up_to` keys (MaxKeys up to

@@ -1,0 +1,277 @@
+"""A `pulumi` CLI for the rehearsal: the calls CI's wrapper makes (ci/pulumi_cli.py, as
+ci/prod_release.py drives it), answered by running the program under the rehearsal's mocks
+against the rehearsal's state, so `ci.prod_release` runs unchanged and its `up`s really run
+the remote steps on the local droplets.
+
+Two halves, because the rehearsal (droplets, balancer, the engine's state) lives in the test's
+process and `pulumi` is a subprocess of the job: `python -m infra.rehearse.pulumi_standin
+ARGS...` (the `pulumi` on the job's PATH, `PulumiStandIn.bin_dir`) sends its arguments and
+stdin over a Unix socket to `PulumiStandIn.serve`, which answers on the test's main thread
+(the balancer's nginx belongs to it: infra/rehearse/environment.py) with stdout, stderr and
+the exit status. An unknown command or flag fails with exit 2, as Pulumi's CLI (cobra)
+does, so a new call in CI's wrapper shows up here instead of being answered wrongly.
+
+What it implements, after pulumi/pulumi pkg/cmd/pulumi (https://www.pulumi.com/docs/iac/cli/
+commands/):
+- `stack ls --json`: the rehearsal's one stack; `stack select --stack S`: fails for any
+  other (prod is never created by CI: no `--create` for it);
+- `stack output --stack S --json`: the outputs of the last successful update; secret
+  outputs print as "[secret]" (no `--show-secrets`);
+- `config set --secret --stack S KEY` (value on stdin), and `up --config K=V`, which
+  "sets config values for the update and saves them to the stack's config" (pulumi_up.md):
+  both are kept as the stack's config for every later `up`;
+- `up`: the program under the rehearsal's mocks (infra/rehearse/rehearsal.py); a failed
+  step fails it with exit 255 and the step's output, as `pulumi up` fails an update.
+  `--event-log FILE` (accepted only with PULUMI_DEBUG_COMMANDS=true, as the CLI hides it
+  otherwise: pkg/cmd/pulumi/operations/up.go) gets a `resourcePreEvent` with `planning`
+  false just before each resource changes (sdk/go/common/apitype/events.go), which is what
+  ci.update_outcome reads. Not rehearsed: `--refresh` (the rehearsal's state is what the
+  droplets run) and `--policy-pack` (the pack has its own tests: tests/policy).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from infra.rehearse.rehearsal import Rehearsal
+from infra.rehearse.remote_steps import StepError
+
+SOCKET_VARIABLE = "CANNY_REHEARSAL_PULUMI_SOCKET"
+PROJECT = "canny"
+# Pulumi's exit status for a failed update (and for most command errors).
+FAILED = 255
+# Cobra's for a command line it does not understand.
+USAGE = 2
+ACCEPT_POLL_S = 0.5
+
+
+class UsageError(Exception):
+    """A command line the stand-in (like Pulumi) does not accept."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> Any:
+        raise UsageError(message)
+
+
+@dataclass
+class Reply:
+    stdout: str = ""
+    stderr: str = ""
+    code: int = 0
+
+
+def _parser(*flags: str, values: Sequence[str] = (), repeated: Sequence[str] = ()) -> _Parser:
+    parser = _Parser(add_help=False)
+    for flag in flags:
+        parser.add_argument(flag, action="store_true")
+    for flag in values:
+        parser.add_argument(flag)
+    for flag in repeated:
+        parser.add_argument(flag, action="append", default=[])
+    return parser
+
+
+STACK_LS = _parser("--json")
+STACK_SELECT = _parser("--create", "--non-interactive", values=("--stack", "--config-file"))
+STACK_OUTPUT = _parser("--json", values=("--stack",))
+CONFIG_SET = _parser("--secret", "--non-interactive", values=("--stack", "--config-file"))
+CONFIG_SET.add_argument("key")
+UP = _parser(
+    "--yes",
+    "--non-interactive",
+    "--refresh",
+    values=("--stack", "--config-file", "--color", "--event-log", "--policy-pack"),
+    repeated=("--config",),
+)
+
+
+@dataclass
+class PulumiStandIn:
+    """`with PulumiStandIn(rehearsal, folder) as pulumi:` then `pulumi.serve(process)`."""
+
+    rehearsal: Rehearsal
+    folder: Path
+    config: dict[str, Any] = field(default_factory=dict)
+    outputs: dict[str, Any] = field(default_factory=dict)
+    secret_outputs: set[str] = field(default_factory=set)
+    _events: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def bin_dir(self) -> Path:
+        return self.folder / "bin"
+
+    @property
+    def socket_path(self) -> Path:
+        return self.folder / "pulumi.sock"
+
+    def __enter__(self) -> PulumiStandIn:
+        self.bin_dir.mkdir(parents=True, exist_ok=True)
+        shim = self.bin_dir / "pulumi"
+        shim.write_text(f'#!/bin/sh\nexec {sys.executable} -m infra.rehearse.pulumi_standin "$@"\n')
+        shim.chmod(0o755)
+        self._server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self._server.bind(str(self.socket_path))
+        self._server.listen()
+        self._server.settimeout(ACCEPT_POLL_S)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._server.close()
+        self.socket_path.unlink(missing_ok=True)
+
+    def environment(self, environ: dict[str, str]) -> dict[str, str]:
+        """`environ` with this `pulumi` first on PATH and its socket named."""
+        path = f"{self.bin_dir}{os.pathsep}{environ.get('PATH', os.defpath)}"
+        return environ | {"PATH": path, SOCKET_VARIABLE: str(self.socket_path)}
+
+    def serve(self, process: subprocess.Popen, timeout_s: float) -> int:
+        """Answer `process`'s pulumi calls until it exits; its exit status. Killed (and an
+        error raised) when it runs longer than `timeout_s`."""
+        deadline = time.monotonic() + timeout_s
+        while process.poll() is None:
+            if time.monotonic() > deadline:
+                process.kill()
+                process.wait()
+                raise TimeoutError(f"{process.args} ran longer than {timeout_s:.0f}s")
+            try:
+                connection, _ = self._server.accept()
+            except TimeoutError:
+                continue
+            with connection:
+                request = json.loads(_receive(connection))
+                reply = self.answer(request["argv"], Path(request["cwd"]), request)
+                connection.sendall(json.dumps(reply.__dict__).encode())
+        return process.returncode
+
+    def answer(self, argv: list[str], cwd: Path, request: dict[str, Any]) -> Reply:
+        try:
+            if argv[:2] == ["stack", "ls"]:
+                _json_only(STACK_LS.parse_args(argv[2:]))
+                return Reply(json.dumps([{"name": self.rehearsal.stack}]))
+            if argv[:2] == ["stack", "select"]:
+                self._stack(STACK_SELECT.parse_args(argv[2:]).stack)
+                return Reply()
+            if argv[:2] == ["stack", "output"]:
+                self._stack(_json_only(STACK_OUTPUT.parse_args(argv[2:])).stack)
+                shown = {
+                    key: "[secret]" if key in self.secret_outputs else value
+                    for key, value in self.outputs.items()
+                }
+                return Reply(json.dumps(shown, indent=2))
+            if argv[:2] == ["config", "set"]:
+                args = CONFIG_SET.parse_args(argv[2:])
+                self._stack(args.stack)
+                self.config[args.key] = request["stdin"]
+                return Reply()
+            if argv[:1] == ["up"]:
+                return self._up(UP.parse_args(argv[1:]), cwd, request)
+            raise UsageError(f"unknown command {' '.join(argv)!r} (not rehearsed)")
+        except UsageError as error:
+            return Reply(stderr=f"error: {error}\n", code=USAGE)
+
+    def _stack(self, name: str | None) -> None:
+        if name != self.rehearsal.stack:
+            raise UsageError(f"no stack named {name!r} found")
+
+    def _up(self, args: argparse.Namespace, cwd: Path, request: dict[str, Any]) -> Reply:
+        self._stack(args.stack)
+        if args.event_log and not request["debug_commands"]:
+            raise UsageError("unknown flag: --event-log")
+        if not args.yes:
+            raise UsageError(
+                "--yes must be passed in to proceed when running in non-interactive mode"
+            )
+        for pair in args.config:
+            key, separator, value = pair.partition("=")
+            if not separator:
+                raise UsageError(f"--config {pair!r} is not KEY=VALUE")
+            self.config[key] = value
+        event_log = cwd / args.event_log if args.event_log else None
+        if event_log is not None:
+            event_log.write_text("")
+        lines: list[str] = []
+        log = self.rehearsal.log
+
+        def record(line: str) -> None:
+            lines.append(line)
+            log(line)
+
+        self.rehearsal.log = record
+        try:
+            result = self.rehearsal.up(
+                str(self.config["canny:imageTag"]),
+                config=self.config,
+                announce=lambda type_token, name, op: self._event(event_log, type_token, name, op),
+            )
+        except StepError as error:
+            return Reply("\n".join(lines) + "\n", f"error: update failed: {error}\n", FAILED)
+        finally:
+            self.rehearsal.log = log
+        self.outputs = dict(result.run.outputs)
+        self.secret_outputs = set(result.run.secret_outputs)
+        lines.append(f"Update succeeded: {len(result.ran())} remote steps ran")
+        return Reply("\n".join(lines) + "\n")
+
+    def _event(self, event_log: Path | None, type_token: str, name: str, op: str) -> None:
+        if event_log is None:
+            return
+        urn = f"urn:pulumi:{self.rehearsal.stack}::{PROJECT}::{type_token}::{name}"
+        event = {
+            "timestamp": int(time.time()),
+            "resourcePreEvent": {
+                "metadata": {"op": op, "urn": urn, "type": type_token},
+                "planning": False,
+            },
+        }
+        with self._events, event_log.open("a") as log:
+            log.write(json.dumps(event) + "\n")
+
+
+def _json_only(args: argparse.Namespace) -> argparse.Namespace:
+    """CI reads Pulumi's machine output only; the tables for people are not rehearsed."""
+    if not args.json:
+        raise UsageError("only --json output is rehearsed")
+    return args
+
+
+def _receive(connection: socket.socket) -> bytes:
+    """Everything the peer sent until it shut down its side."""
+    chunks = []
+    while chunk := connection.recv(65536):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def main(argv: Sequence[str]) -> int:
+    """The `pulumi` the job runs: its call, answered by the rehearsal."""
+    stdin = "" if sys.stdin.isatty() else sys.stdin.read()
+    request = {
+        "argv": list(argv),
+        "cwd": os.getcwd(),
+        "stdin": stdin,
+        "debug_commands": os.environ.get("PULUMI_DEBUG_COMMANDS") == "true",
+    }
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection:
+        connection.connect(os.environ[SOCKET_VARIABLE])
+        connection.sendall(json.dumps(request).encode())
+        connection.shutdown(socket.SHUT_WR)
+        reply = json.loads(_receive(connection))
+    sys.stdout.write(reply["stdout"])
+    sys.stderr.write(reply["stderr"])
+    return int(reply["code"])
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
