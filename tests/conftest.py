@@ -21,6 +21,7 @@ MONITORING_TOOLS = (
     "prometheus-alertmanager",
     "prometheus-nginx-exporter",
     "prometheus-node-exporter",
+    "mtail",
 )
 
 
