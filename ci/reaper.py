@@ -42,6 +42,12 @@ class Doomed:
     reason: str
 
 
+# A test-* stack not updated for this long is reaped even though its branch lives: twice the
+# life of a test or review environment (`auto_stop_in` in .gitlab-ci.yml), so only a stack
+# whose environment failed to stop itself is ever this old. The one home of this number:
+# the scheduled job and docs/gitlab.md use this default.
+MAX_AGE_HOURS = 48
+
 # Longer than the longest Pulumi job may run (.gitlab-ci.yml: deploy_prod's 50 minutes):
 # an update "in progress" for longer than this belongs to a job that is gone.
 STALE_AFTER = timedelta(hours=2)
@@ -168,7 +174,12 @@ def reap(doomed: Iterable[Doomed], environ: Mapping[str, str]) -> list[str]:
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m ci.reaper", description=__doc__)
     parser.add_argument("--remote", default="origin", help="git remote whose branches count")
-    parser.add_argument("--max-age-hours", type=int, default=48)
+    parser.add_argument(
+        "--max-age-hours",
+        type=int,
+        default=MAX_AGE_HOURS,
+        help="reap test-* stacks last updated longer ago than this (default: %(default)s)",
+    )
     parser.add_argument("--dry-run", action="store_true", help="list, destroy nothing")
     parser.add_argument(
         "--sweep-ephemeral",

@@ -24,6 +24,7 @@ APP_FILES = (
     "monitoring/fleet-prometheus.yml",
     "monitoring/alert-rules.yml",
     "monitoring/alertmanager.yml",
+    "monitoring/mtail/gateway-access.mtail",
 )
 # Remote scripts and the compose overrides deploy.sh picks (infra/remote/ here), placed on
 # the droplet.

@@ -25,7 +25,7 @@ class StopRequestedError(Exception):
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="./run", description="Run the gateway, two backends and the upload page locally."
+        prog="./run", description="Run the gateway, the backends and the upload page locally."
     )
     parser.add_argument("--port", type=int, default=8080, help="gateway port (default 8080)")
     parser.add_argument(
@@ -94,6 +94,7 @@ def _start_monitoring(
         run_dir.resolve(),
         [backend.address for backend in stack.backends],
         stack.status_address,
+        stack.access_log,
         port,
         alertmanager_port,
     )

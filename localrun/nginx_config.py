@@ -23,6 +23,10 @@ BUCKET_URL = re.compile(
 )
 
 
+# An upstream server: a host name or IPv4 address and a port.
+UPSTREAM_ADDRESS = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*:[0-9]{1,5}")
+
+
 class MissingPlaceholderError(ValueError):
     """The template names placeholders that were given no value."""
 
@@ -58,6 +62,20 @@ def trusted_proxy_directives(addresses: Iterable[str]) -> str:
     smuggle other directives into the config."""
     networks = (ipaddress.ip_network(address, strict=False) for address in addresses)
     return " ".join(f"set_real_ip_from {network};" for network in networks)
+
+
+def upstream_server_directives(addresses: Iterable[str]) -> str:
+    """CANNY_BACKENDS as the template takes it: one upstream `server` per backend address
+    (host:port), the same directives app/gateway/docker-entrypoint renders in the container.
+    Each must be host:port, so no value can smuggle other directives into the config."""
+    servers = []
+    for address in addresses:
+        if not UPSTREAM_ADDRESS.fullmatch(address):
+            raise ValueError(f"backend address {address!r} is not host:port")
+        servers.append(f"server {address} max_fails=3 fail_timeout=5s;")
+    if not servers:
+        raise ValueError("no backend addresses: the gateway needs at least one")
+    return " ".join(servers)
 
 
 def results_source_directives(results_dir: Path, bucket_url: str = "") -> str:

@@ -1,4 +1,5 @@
-"""The whole app on 127.0.0.1: two gunicorn backends and nginx with the rendered gateway."""
+"""The whole app on 127.0.0.1: gunicorn backends (as many as compose runs) and nginx with the
+rendered gateway."""
 
 import hashlib
 import os
@@ -15,12 +16,14 @@ from types import TracebackType
 from canny.settings import Settings, SettingsError
 
 from localrun import processes
+from localrun.backends import backend_count, backend_names
 from localrun.nginx_config import (
     REPO_ROOT,
     gateway_body_limit,
     render_template_file,
     results_source_directives,
     trusted_proxy_directives,
+    upstream_server_directives,
 )
 from localrun.owner_key_secret import ENV_NAME as OWNER_KEY_SECRETS_ENV
 from localrun.owner_key_secret import owner_key_secrets
@@ -97,7 +100,7 @@ class LocalStack:
         self.access_log = self.logs_dir / "access.log"
         self.error_log = self.logs_dir / "nginx-error.log"
         self.status_address = f"127.0.0.1:{free_port()}"
-        self.backends = [Backend("backend-1", free_port()), Backend("backend-2", free_port())]
+        self.backends = [Backend(name, free_port()) for name in backend_names(backend_count())]
         self.upload_rate = upload_rate
         self.upload_burst = upload_burst
         self.preview_rate = preview_rate
@@ -283,8 +286,9 @@ class LocalStack:
         return {
             "CANNY_LISTEN": f"127.0.0.1:{self.port}",
             "CANNY_STATUS_LISTEN": self.status_address,
-            "CANNY_BACKEND_1": self.backends[0].address,
-            "CANNY_BACKEND_2": self.backends[1].address,
+            "CANNY_BACKENDS": upstream_server_directives(
+                backend.address for backend in self.backends
+            ),
             "CANNY_FRONTEND_DIR": str(FRONTEND_DIR),
             "CANNY_RESULTS_SOURCE": results_source_directives(
                 self.results_dir, self.results_bucket_url

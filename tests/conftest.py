@@ -22,6 +22,7 @@ MONITORING_TOOLS = (
     "prometheus-alertmanager",
     "prometheus-nginx-exporter",
     "prometheus-node-exporter",
+    "mtail",
 )
 
 

@@ -1,4 +1,4 @@
-# Sourced by deploy.sh, gate.sh and rollback.sh (not run on its own).
+# Sourced by deploy.sh, gate.sh, rollback.sh and the steps that write .env (not run on its own).
 # Picks the Compose CLI once: the `docker compose` plugin that cloud-init installs, or the
 # standalone `docker-compose` 1.x where the plugin is missing. Every call runs in the app
 # directory so compose.yaml and .env are found the same way by both.
@@ -75,4 +75,30 @@ pin_images() {
   else
     unset_env_value BACKEND_PIN GATEWAY_PIN
   fi
+}
+
+# A file a deploy step writes for a compose service to mount: FOLDER/FILE, with FOLDER named
+# in .env under KEY (compose mounts ${KEY}). The new content goes to FILE.tmp in the same
+# folder first (mounted_file_prepare, then the step writes and checks it) and replaces FILE
+# by a rename (mounted_file_publish), so the service never reads half a file. Files are
+# world-readable (umask 022): the containers run as `nobody`; MODE is the folder's.
+mounted_file_prepare() {
+  local folder="$1" mode="$2"
+  mkdir -p "$folder"
+  chmod "$mode" "$folder"
+  umask 0022
+}
+
+mounted_file_publish() {
+  local folder="$1" file="$2" key="$3"
+  mv "$folder/$file.tmp" "$folder/$file"
+  set_env_value "$key" "$folder"
+}
+
+# The step's delete: the file, its temporary, the folder if empty, and the .env key.
+mounted_file_forget() {
+  local folder="$1" file="$2" key="$3"
+  rm -f "$folder/$file" "$folder/$file.tmp"
+  rmdir "$folder" 2>/dev/null || true
+  unset_env_value "$key"
 }

@@ -16,9 +16,7 @@ secrets_dir="$APP_DIR/alertmanager-secrets"
 # A delete gets the create's stdin again (pulumi-command runs it with the stored inputs):
 # never read here.
 if [ "${1:-}" = --forget ]; then
-  rm -f "$secrets_dir/slack-webhook-url" "$secrets_dir/slack-webhook-url.tmp"
-  rmdir "$secrets_dir" 2>/dev/null || true
-  unset_env_value ALERTMANAGER_SECRETS_DIR
+  mounted_file_forget "$secrets_dir" slack-webhook-url ALERTMANAGER_SECRETS_DIR
   echo "canny: removed Alertmanager's webhook URL"
   exit 0
 fi
@@ -31,10 +29,7 @@ case "$url" in
     exit 64
     ;;
 esac
-mkdir -p "$secrets_dir"
-chmod 0711 "$secrets_dir"
-umask 0022
+mounted_file_prepare "$secrets_dir" 0711
 printf '%s\n' "$url" >"$secrets_dir/slack-webhook-url.tmp"
-mv "$secrets_dir/slack-webhook-url.tmp" "$secrets_dir/slack-webhook-url"
-set_env_value ALERTMANAGER_SECRETS_DIR "$secrets_dir"
+mounted_file_publish "$secrets_dir" slack-webhook-url ALERTMANAGER_SECRETS_DIR
 echo "canny: Alertmanager's webhook URL is in $secrets_dir"

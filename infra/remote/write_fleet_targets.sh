@@ -20,15 +20,11 @@ targets_dir="$APP_DIR/fleet-targets"
 # A delete gets the create's stdin again (pulumi-command runs it with the stored inputs):
 # never read here.
 if [ "${1:-}" = --forget ]; then
-  rm -f "$targets_dir/droplets.json" "$targets_dir/droplets.json.tmp"
-  rmdir "$targets_dir" 2>/dev/null || true
-  unset_env_value FLEET_TARGETS_DIR
+  mounted_file_forget "$targets_dir" droplets.json FLEET_TARGETS_DIR
   echo "canny: removed the fleet Prometheus' targets"
   exit 0
 fi
-mkdir -p "$targets_dir"
-chmod 0755 "$targets_dir"
-umask 0022
+mounted_file_prepare "$targets_dir" 0755
 cat >"$targets_dir/droplets.json.tmp"
 if ! python3 -c '
 import json, sys
@@ -40,6 +36,5 @@ assert all(isinstance(g.get("targets"), list) and g["targets"] for g in groups)
   echo "canny: expected a non-empty file_sd JSON list of target groups on stdin" >&2
   exit 65
 fi
-mv "$targets_dir/droplets.json.tmp" "$targets_dir/droplets.json"
-set_env_value FLEET_TARGETS_DIR "$targets_dir"
+mounted_file_publish "$targets_dir" droplets.json FLEET_TARGETS_DIR
 echo "canny: the fleet Prometheus scrapes $(grep -o '"targets"' "$targets_dir/droplets.json" | wc -l) droplet(s)"

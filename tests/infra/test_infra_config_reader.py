@@ -9,7 +9,7 @@ import pytest
 
 from infra.config import ConfigError, load_settings
 from infra.offline import run_program
-from tests.infra.conftest import stack_config
+from tests.infra.stack_settings import stack_config
 
 
 def test_a_misspelled_key_passed_by_the_engine_stops_the_program() -> None:

@@ -17,10 +17,8 @@ from infra.offline import (
     RecordingMonitor,
     run_program,
 )
-from infra.plan import prod_stand_ins
 from infra.preconditions import PreconditionError
 from infra.stack_file import default_config_file, read_stack_config
-from tests.infra.conftest import stack_config
 from tests.infra.resource_types import (
     CERTIFICATE,
     COMMAND,
@@ -31,6 +29,7 @@ from tests.infra.resource_types import (
     SPACES_BUCKET,
     SSH_KEY,
 )
+from tests.infra.stack_settings import PER_DEPLOY, stack_config
 
 PROJECT_RESOURCES = "digitalocean:index/projectResources:ProjectResources"
 
@@ -122,10 +121,7 @@ def unprefixed(config: dict[str, Any]) -> dict[str, Any]:
     return {key.removeprefix("canny:"): value for key, value in config.items()}
 
 
-SHIPPED_PROD = unprefixed(read_stack_config(default_config_file("prod")).values) | {
-    "imageTag": "0123abcd",
-    "sshPrivateKey": "-----BEGIN OPENSSH PRIVATE KEY-----",
-}
+SHIPPED_PROD = unprefixed(read_stack_config(default_config_file("prod")).values) | PER_DEPLOY
 
 
 @pytest.mark.parametrize(
@@ -141,7 +137,7 @@ SHIPPED_PROD = unprefixed(read_stack_config(default_config_file("prod")).values)
     ],
 )
 def test_prod_refuses_the_stack_files_placeholders(key, value, message):
-    edited = unprefixed(prod_stand_ins("prod", stack_config("prod"))[0])
+    edited = unprefixed(stack_config("prod"))
     parse_settings("prod", edited)
     with pytest.raises(ConfigError) as raised:
         parse_settings("prod", {**edited, key: value})
@@ -159,7 +155,7 @@ def test_the_shipped_prod_file_is_refused_until_edited():
 
 
 def test_prod_monitoring_without_a_receiver_is_refused():
-    edited = unprefixed(prod_stand_ins("prod", stack_config("prod"))[0])
+    edited = unprefixed(stack_config("prod"))
     del edited["slackWebhookUrl"]
     with pytest.raises(ConfigError) as raised:
         parse_settings("prod", edited)
@@ -169,7 +165,7 @@ def test_prod_monitoring_without_a_receiver_is_refused():
 
 def test_wider_admin_networks_are_no_placeholders():
     """Only networks inside a documentation range are refused, not ones containing one."""
-    edited = unprefixed(prod_stand_ins("prod", stack_config("prod"))[0])
+    edited = unprefixed(stack_config("prod"))
     settings = parse_settings("prod", {**edited, "adminCidrs": ["192.0.0.0/16"]})
     assert settings.firewall.admin_cidrs == ("192.0.0.0/16",)
 

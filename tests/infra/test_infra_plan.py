@@ -97,7 +97,7 @@ def test_table_for_prod_is_readable_and_lists_outputs(capsys):
     assert main(["--stack", "prod"]) == 0
     out = capsys.readouterr().out
     header, _, table = out.partition("\n\n")
-    assert header.startswith("stack prod: 77 resources to create (config Pulumi.prod.yaml;")
+    assert header.startswith("stack prod: 79 resources to create (config Pulumi.prod.yaml;")
     # The stack file's placeholders, which prod refuses, and the alert receiver monitoring
     # needs are shown as offline stand-ins.
     assert "canny:domain, canny:adminCidrs, canny:alertEmails, canny:slackWebhookUrl" in header

@@ -19,7 +19,6 @@ from infra.offline import (
     run_program,
 )
 from infra.stack_file import REPO_ROOT, read_stack_config
-from tests.infra.conftest import stack_config
 from tests.infra.resource_types import (
     CERTIFICATE,
     COMMAND,
@@ -36,6 +35,7 @@ from tests.infra.resource_types import (
     VOLUME,
 )
 from tests.infra.resource_types import SPACES_BUCKET as BUCKET
+from tests.infra.stack_settings import stack_config
 
 # Prod as it was before its fleet defaults: one droplet, results on a Volume (still a choice).
 PROD_ON_A_VOLUME = {"dropletCount": "1", "resultsStore": "volume"}
@@ -223,10 +223,10 @@ def test_a_replaced_droplet_gets_every_remote_step_again(run_stack, monkeypatch)
 def test_every_remote_step_pins_the_droplets_host_key(run_stack):
     run = run_stack("prod", runnerToken="glrt-Pin-Sentinel")
     steps = [item for item in run.resources if item.type.startswith("command:remote:")]
-    # Per droplet: wait, runner, 15 copies, the bucket's key, the owner-key secrets, compose
+    # Per droplet: wait, runner, 16 copies, the bucket's key, the owner-key secrets, compose
     # up, gate; the first droplet also writes the fleet Prometheus' targets and Alertmanager's
     # webhook.
-    assert len(steps) == 2 * 21 + 2, [item.name for item in steps]
+    assert len(steps) == 2 * 22 + 2, [item.name for item in steps]
     for step in steps:
         connection = run.provider_inputs[step.name]["connection"]
         assert connection["hostKey"] == MOCK_HOST_PUBLIC_KEY.strip(), step.urn

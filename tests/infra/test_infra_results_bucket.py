@@ -17,11 +17,11 @@ from infra.results_bucket import (
     ResultsBucketArgs,
     results_bucket_name,
 )
-from tests.infra.conftest import stack_config
 from tests.infra.policy_checks import stack_violations, violations
 from tests.infra.resource_types import COMMAND
 from tests.infra.resource_types import SPACES_BUCKET as BUCKET
 from tests.infra.resource_types import SPACES_KEY as KEY
+from tests.infra.stack_settings import stack_config
 
 
 def _rules_by_id(bucket) -> dict:

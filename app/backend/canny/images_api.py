@@ -50,7 +50,7 @@ from canny.metrics import (
 from canny.openapi import OWNER_SECURITY, answers, describe, errors
 from canny.owner_keys import InvalidOwnerKeyError, Owner, clear_cookie, owner_of, set_cookie
 from canny.request_origin import check_same_origin
-from canny.rerun_body import rerun_fields
+from canny.rerun_body import rerun_fields, unique_fields
 from canny.storage import Metadata, created_now, result_id
 from canny.storage.contract import SHA256_PATTERN, content_id, content_stem
 from canny.upload_form import parse_upload
@@ -460,10 +460,7 @@ def preview_image(image_id: str) -> Response:
     idempotent, so a superseded preview is simply dropped by the client.
     """
     _, data = _stored_original(g.owner, image_id)
-    repeated = [name for name, values in request.args.lists() if len(values) > 1]
-    if repeated:
-        raise InvalidRequestError(f"field {quoted(repeated[0])} is given more than once")
-    params = _only_params(request.args.to_dict())
+    params = _only_params(unique_fields(list(request.args.items(multi=True))))
     header = read_header(data, current_settings().max_pixels)
     result = current_runner().run(data, params, header.pixel_cost, False, g.deadline)
     return Response(result.png, mimetype="image/png")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
+from typing import TypeVar
 from urllib.parse import parse_qsl
 
 from flask import Request
@@ -28,6 +29,7 @@ MAX_JSON_DEPTH = 4
 # A JSON string, escapes included, so brackets inside strings are not counted as nesting.
 _JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
 _FORM = "application/x-www-form-urlencoded"
+Value = TypeVar("Value")
 
 
 def rerun_fields(request: Request) -> dict[str, str]:
@@ -78,7 +80,8 @@ def json_depth(raw: bytes) -> int:
     return deepest
 
 
-def _unique_pairs(pairs: list[tuple[str, object]]) -> dict[str, object]:
+def unique_fields(pairs: list[tuple[str, Value]]) -> dict[str, Value]:
+    """The one rule for repeated fields, here and for a preview's query: refused."""
     names = [name for name, _ in pairs]
     duplicates = sorted({name for name in names if names.count(name) > 1})
     if duplicates:
@@ -92,7 +95,7 @@ def _json_fields(text: str) -> dict[str, str]:
     try:
         body = json.loads(
             text,
-            object_pairs_hook=_unique_pairs,
+            object_pairs_hook=unique_fields,
             parse_int=str,
             parse_float=str,
             parse_constant=str,
@@ -114,4 +117,4 @@ def _form_fields(text: str) -> dict[str, str]:
         pairs = parse_qsl(text, keep_blank_values=True, strict_parsing=bool(text), errors="strict")
     except (ValueError, UnicodeDecodeError) as error:
         raise InvalidRequestError(f"malformed urlencoded form: {error}") from None
-    return {name: str(value) for name, value in _unique_pairs(list(pairs)).items()}
+    return {name: str(value) for name, value in unique_fields(list(pairs)).items()}

@@ -59,6 +59,11 @@ def test_quick_bench_prints_every_figure_and_writes_the_chart(
         "cache_speedup >= 20",
         "lookup_speedup >= 20",
         "worker RSS <= 250 MB and flat",
+        "cpu_per_image_ratio at 480p JPEG <= 1.25",
+        "cpu_per_image_ratio at 4K JPEG <= 1.25",
+        "S3 upload p50 <= file-store p50 + 2 round trips",
+        "20-result gallery page <= 3 round trips",
+        "backend driven directly: idle cores < 5 %",
     }
     assert set(figures["goals"]) == {"throughput_ratio >= 0.90", "cpu_per_image_ratio <= 1.10"}
     for verdict in (*figures["targets"].values(), *figures["goals"].values()):

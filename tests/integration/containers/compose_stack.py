@@ -15,18 +15,23 @@ from pathlib import Path
 import requests
 
 from infra.rehearse.docker_daemon import PrivateDockerDaemon, run_checked
+from localrun.backends import backend_count
 from tests.owner_keys_for_tests import TEST_OWNER_KEY_SECRET
 from tests.unit.backend import sample_images
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 COMPOSE_FILE = REPO_ROOT / "app" / "compose.yaml"
-APP_SERVICES = ("gateway", "backend-1", "backend-2")
+APP_SERVICES = ("gateway", "backend")
+# app/compose.yaml's services.backend.deploy.replicas, read as ./run reads it.
+BACKEND_REPLICAS = backend_count(COMPOSE_FILE)
 HEALTHY_TIMEOUT_S = 180
 
 
 @dataclass(frozen=True)
 class Container:
     service: str
+    # The replica's number (com.docker.compose.container-number): 1 unless scaled.
+    number: int
     id: str
     image: str
     health: str
@@ -84,6 +89,7 @@ class ComposeStack:
             found.append(
                 Container(
                     service=item["Config"]["Labels"]["com.docker.compose.service"],
+                    number=int(item["Config"]["Labels"]["com.docker.compose.container-number"]),
                     id=item["Id"],
                     image=item["Config"]["Image"],
                     health=health if item["State"]["Running"] else item["State"]["Status"],
@@ -92,9 +98,9 @@ class ComposeStack:
             )
         return found
 
-    def container(self, service: str) -> Container:
-        matching = [c for c in self.containers() if c.service == service]
-        assert len(matching) == 1, f"expected one {service} container, got {matching}"
+    def container(self, service: str, number: int = 1) -> Container:
+        matching = [c for c in self.containers() if (c.service, c.number) == (service, number)]
+        assert len(matching) == 1, f"expected one {service} #{number} container, got {matching}"
         return matching[0]
 
     def wait_healthy(self, services: tuple[str, ...] = APP_SERVICES) -> None:
@@ -102,8 +108,8 @@ class ComposeStack:
         deadline = time.monotonic() + HEALTHY_TIMEOUT_S
         health: dict[str, str] = {}
         while time.monotonic() < deadline:
-            health = {c.service: c.health for c in self.containers()}
-            if all(health.get(service) == "healthy" for service in services):
+            health = {(c.service, c.number): c.health for c in self.containers()}
+            if all(health.get(key) == "healthy" for key in expected_containers(services)):
                 return
             time.sleep(1)
         logs = self.run("logs", "--tail=30", "--no-color")
@@ -119,3 +125,13 @@ def upload(http: requests.Session, stack: ComposeStack, seed: int) -> dict:
     )
     assert response.status_code == 201, f"upload answered {response.status_code}: {response.text}"
     return response.json()
+
+
+def expected_containers(services: tuple[str, ...]) -> list[tuple[str, int]]:
+    """(service, replica number) of every container the services run: the backend's
+    replicas, one of anything else."""
+    return [
+        (service, number)
+        for service in services
+        for number in range(1, (BACKEND_REPLICAS if service == "backend" else 1) + 1)
+    ]

@@ -20,14 +20,13 @@ from infra.bundle import REMOTE_SCRIPTS_DIR
 from infra.rehearse.docker_daemon import PrivateDockerDaemon
 from infra.rehearse.s3_emulator import REGION, TEST_CREDENTIALS, MotoServer
 from tests.conftest import pick_free_port
-from tests.integration.containers.compose_stack import ComposeStack, upload
+from tests.integration.containers.compose_stack import ComposeStack, expected_containers, upload
 from tests.integration.containers.conftest import IMAGE_TAG, REGISTRY_IMAGE
 from tests.integration.containers.outside_host import outside_host
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(900)]
 
 BUCKET_EGRESS = REMOTE_SCRIPTS_DIR / "compose.bucket-egress.yaml"
-BACKENDS = ("backend-1", "backend-2")
 
 
 @pytest.fixture(scope="module")
@@ -105,7 +104,7 @@ def test_the_egress_network_holds_the_backends_alone_and_publishes_nothing(
 ) -> None:
     stack, _ = bucket_stack
     networks = {
-        container.service: sorted(
+        (container.service, container.number): sorted(
             json.loads(docker_daemon.docker("inspect", container.id))[0]["NetworkSettings"][
                 "Networks"
             ]
@@ -113,10 +112,8 @@ def test_the_egress_network_holds_the_backends_alone_and_publishes_nothing(
         for container in stack.containers()
     }
     egress = f"{stack.project}_bucket-egress"
-    assert sorted(service for service, names in networks.items() if egress in names) == sorted(
-        BACKENDS
-    ), networks
-    for service in BACKENDS:
-        assert stack.container(service).ports in ({}, {"8000/tcp": None}), (
-            f"{service} publishes {stack.container(service).ports}"
-        )
+    backends = expected_containers(("backend",))
+    assert sorted(key for key, names in networks.items() if egress in names) == backends, networks
+    for service, number in backends:
+        ports = stack.container(service, number).ports
+        assert ports in ({}, {"8000/tcp": None}), f"{service} #{number} publishes {ports}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import threading
@@ -19,6 +20,7 @@ from tests.integration.containers.compose_stack import (
     APP_SERVICES,
     COMPOSE_FILE,
     ComposeStack,
+    expected_containers,
     upload,
 )
 
@@ -28,6 +30,8 @@ pytestmark = [pytest.mark.docker, pytest.mark.timeout(900)]
 RESTART_MAX_REQUESTS = 1500
 # Port 1 on loopback refuses at once: a registry that is down, without leaving this machine.
 UNREACHABLE_REGISTRY = "127.0.0.1:1/canny"
+# mtail picks up the log files within a second (its poll interval is 250 ms).
+LOG_METRICS_TIMEOUT_S = 60
 GATE_SCRIPT = COMPOSE_FILE.parents[1] / "infra" / "remote" / "gate.sh"
 REQUEST_PAUSE_S = 0.02
 
@@ -40,15 +44,17 @@ def http() -> requests.Session:
 
 
 def test_every_app_service_is_healthy(compose_stack: ComposeStack) -> None:
-    health = {c.service: c.health for c in compose_stack.containers()}
-    assert health == dict.fromkeys(APP_SERVICES, "healthy"), f"unexpected health: {health}"
+    health = {(c.service, c.number): c.health for c in compose_stack.containers()}
+    expected = dict.fromkeys(expected_containers(APP_SERVICES), "healthy")
+    assert health == expected, f"unexpected health: {health}"
 
 
 def test_backend_workers_set_their_malloc_thresholds(compose_stack: ComposeStack) -> None:
     """canny.allocator works in the image (Debian glibc, uid 10001, read-only root)."""
     check = "from canny import allocator; print(allocator.keep_freed_memory())"
-    assert compose_stack.run("exec", "-T", "backend-1", "python3", "-c", check).strip() == "True"
-    logs = compose_stack.run("logs", "--no-color", "backend-1", "backend-2")
+    ran = compose_stack.run("exec", "-T", "--index=1", "backend", "python3", "-c", check)
+    assert ran.strip() == "True"
+    logs = compose_stack.run("logs", "--no-color", "backend")
     assert "could not set malloc thresholds" not in logs, logs[-3000:]
 
 
@@ -70,7 +76,7 @@ def test_only_the_gateway_publishes_a_port_and_only_on_loopback(
     compose_stack: ComposeStack,
 ) -> None:
     published = {
-        c.service: sorted(
+        (c.service, c.number): sorted(
             f"{binding['HostIp']}:{binding['HostPort']}->{port}"
             for port, bindings in c.ports.items()
             for binding in bindings or []
@@ -78,11 +84,10 @@ def test_only_the_gateway_publishes_a_port_and_only_on_loopback(
         for c in compose_stack.containers()
     }
     gateway_port = compose_stack.url.rsplit(":", 1)[1]
-    assert published == {
-        "gateway": [f"127.0.0.1:{gateway_port}->8080/tcp"],
-        "backend-1": [],
-        "backend-2": [],
-    }, f"published ports: {published}"
+    expected = {key: [] for key in expected_containers(APP_SERVICES)}
+    assert published == expected | {("gateway", 1): [f"127.0.0.1:{gateway_port}->8080/tcp"]}, (
+        f"published ports: {published}"
+    )
 
 
 @pytest.mark.parametrize("path", ["/metrics", "/readyz", "/api/../metrics"])
@@ -113,7 +118,8 @@ def test_restarting_a_backend_fails_no_request(
     client = threading.Thread(target=keep_requesting)
     client.start()
     try:
-        compose_stack.run("restart", "backend-1")
+        # One replica: compose's `restart backend` would restart them all.
+        compose_stack.daemon.docker("restart", compose_stack.container("backend", 1).id)
         compose_stack.wait_healthy()
     finally:
         done.set()
@@ -144,6 +150,41 @@ def run_gate(stack: ComposeStack, timeout_s: int) -> subprocess.CompletedProcess
     )
 
 
+def gateway_log_metrics(compose_stack: ComposeStack) -> str:
+    """gateway-log-exporter's /metrics, fetched from inside the gateway (it publishes no
+    port; bash's /dev/tcp, as the image has no HTTP client)."""
+    fetch = (
+        "exec 3<>/dev/tcp/gateway-log-exporter/3903"
+        " && printf 'GET /metrics HTTP/1.0\\r\\n\\r\\n' >&3 && cat <&3"
+    )
+    return compose_stack.run("exec", "-T", "gateway", "bash", "-c", fetch)
+
+
+def test_the_gateways_api_answers_are_counted_from_its_docker_log(
+    compose_stack: ComposeStack, http: requests.Session
+) -> None:
+    """The monitoring profile's gateway-log-exporter reads the real daemon's json-file logs
+    (this daemon's data-root is private, hence DOCKER_CONTAINERS_DIR) as root with no
+    capabilities, and counts the gateway's API answers by status."""
+    monitoring = ("--profile", "monitoring")
+    containers_dir = compose_stack.daemon.cache / "root" / "containers"
+    compose_stack.env["DOCKER_CONTAINERS_DIR"] = str(containers_dir)
+    try:
+        compose_stack.run(*monitoring, "up", "-d", "--no-build", "gateway-log-exporter")
+        compose_stack.wait_healthy(("gateway-log-exporter",))
+        counted = re.compile(r'^canny_gateway_api_responses_total\{status="200"\} [1-9]', re.M)
+        metrics = ""
+        deadline = time.monotonic() + LOG_METRICS_TIMEOUT_S
+        while time.monotonic() < deadline and not counted.search(metrics):
+            assert http.get(f"{compose_stack.url}/api/images?limit=1", timeout=10).ok
+            time.sleep(1)
+            metrics = gateway_log_metrics(compose_stack)
+        assert counted.search(metrics), metrics[-2000:]
+    finally:
+        compose_stack.run(*monitoring, "rm", "-s", "-f", "gateway-log-exporter")
+        del compose_stack.env["DOCKER_CONTAINERS_DIR"]
+
+
 def test_deploy_gate_passes_on_the_healthy_stack(compose_stack: ComposeStack) -> None:
     gate = run_gate(compose_stack, timeout_s=60)
     assert gate.returncode == 0, f"gate refused a healthy stack:\n{gate.stdout}\n{gate.stderr}"
@@ -153,15 +194,16 @@ def test_deploy_gate_passes_on_the_healthy_stack(compose_stack: ComposeStack) ->
 def test_deploy_gate_fails_with_diagnostics_when_a_backend_is_down(
     compose_stack: ComposeStack,
 ) -> None:
-    compose_stack.run("stop", "backend-2")
+    replica = compose_stack.container("backend", 2).id
+    compose_stack.daemon.docker("stop", replica)
     try:
         gate = run_gate(compose_stack, timeout_s=5)
     finally:
-        compose_stack.run("start", "backend-2")
+        compose_stack.daemon.docker("start", replica)
         compose_stack.wait_healthy()
-    assert gate.returncode == 1, f"gate passed with backend-2 stopped:\n{gate.stdout}"
+    assert gate.returncode == 1, f"gate passed with backend #2 stopped:\n{gate.stdout}"
     assert "NOT READY" in gate.stderr, gate.stderr
-    assert "service backend-2: exited" in gate.stderr, gate.stderr
+    assert "service backend: exited" in gate.stderr, gate.stderr
     assert "--- compose ps" in gate.stderr and "--- compose logs" in gate.stderr, gate.stderr
 
 
@@ -202,17 +244,17 @@ def test_rollback_returns_to_the_previous_images_on_the_real_stack(
             timeout=300,
             check=False,
         )
-        running = {c.service: c.image for c in compose_stack.containers()}
+        running = {(c.service, c.number): c.image for c in compose_stack.containers()}
     finally:
         compose_stack.up()
 
     assert result.returncode == 0, f"rollback failed:\n{result.stdout}\n{result.stderr}"
     assert "rolled back to previous" in result.stdout, result.stdout
-    assert running == {
-        "gateway": f"{UNREACHABLE_REGISTRY}/gateway:previous",
-        "backend-1": f"{UNREACHABLE_REGISTRY}/backend:previous",
-        "backend-2": f"{UNREACHABLE_REGISTRY}/backend:previous",
-    }, f"containers after rollback: {running}"
+    previous_backend = f"{UNREACHABLE_REGISTRY}/backend:previous"
+    expected = dict.fromkeys(expected_containers(("backend",)), previous_backend)
+    assert running == expected | {("gateway", 1): f"{UNREACHABLE_REGISTRY}/gateway:previous"}, (
+        f"containers after rollback: {running}"
+    )
     assert (tmp_path / "image_tag").read_text() == "previous\n"
     assert (tmp_path / "image_tag.previous").read_text() == "broken\n"
 

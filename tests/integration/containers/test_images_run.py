@@ -34,7 +34,7 @@ def test_images_run_as_their_non_root_user(
     assert result.stdout.strip() == uid, f"{kind} runs as {result.stdout!r} {result.stderr}"
 
 
-@pytest.mark.parametrize("name", ["CANNY_BACKEND_1", "CANNY_RESULTS_DIR"])
+@pytest.mark.parametrize("name", ["CANNY_BACKENDS", "CANNY_RESULTS_DIR"])
 def test_gateway_refuses_to_start_with_an_empty_placeholder(
     docker_daemon: PrivateDockerDaemon, app_images: dict[str, str], name: str
 ) -> None:
@@ -51,8 +51,7 @@ def gateway_config(daemon: PrivateDockerDaemon, images: dict[str, str], environm
         "--read-only",
         "--tmpfs=/tmp",
         f"--env={environment}",
-        "--env=CANNY_BACKEND_1=127.0.0.1:8000",
-        "--env=CANNY_BACKEND_2=127.0.0.1:8001",
+        "--env=CANNY_BACKENDS=127.0.0.1:8000 127.0.0.1:8001",
     ]
     result = run_image(daemon, images["gateway"], options, ["-T"])
     assert result.returncode == 0, result.stderr

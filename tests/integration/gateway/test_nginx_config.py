@@ -19,6 +19,7 @@ from localrun.nginx_config import (
     placeholders,
     render,
     results_source_directives,
+    upstream_server_directives,
 )
 from tests.integration.gateway.entrypoint_on_host import image_defaults
 from tests.integration.gateway.local_rendering import check_local_rendering
@@ -35,8 +36,9 @@ def compose_values() -> dict[str, str]:
     values.update({name: str(value) for name, value in environment.items()})
     # A value compose takes from the deploy's environment renders here as its default.
     values = {name: re.sub(r"^\$\{\w+:-(.*)\}$", r"\1", value) for name, value in values.items()}
-    # The entrypoint renders these from CANNY_RESULTS_DIR / CANNY_RESULTS_BUCKET_URL and
-    # CANNY_MAX_UPLOAD_BYTES.
+    # The entrypoint renders these from CANNY_BACKENDS, CANNY_RESULTS_DIR /
+    # CANNY_RESULTS_BUCKET_URL and CANNY_MAX_UPLOAD_BYTES.
+    values["CANNY_BACKENDS"] = upstream_server_directives(values["CANNY_BACKENDS"].split())
     values["CANNY_RESULTS_SOURCE"] = results_source_directives(
         Path(values["CANNY_RESULTS_DIR"]), values.get("CANNY_RESULTS_BUCKET_URL", "")
     )
@@ -74,7 +76,7 @@ def test_rendering_fails_on_a_placeholder_without_value(missing: str) -> None:
 def test_rendering_replaces_placeholders_and_keeps_nginx_variables() -> None:
     rendered = render(TEMPLATE, COMPOSE_VALUES)
     assert not PLACEHOLDER.search(rendered), "a ${CANNY_...} placeholder survived rendering"
-    assert "server backend-1:8000 " in rendered
+    assert "server backend:8000 " in rendered
     for nginx_variable in ("$binary_remote_addr", "$request_id", "$upstream_addr", "$uri"):
         assert nginx_variable in rendered, f"{nginx_variable} was substituted away"
 
@@ -87,8 +89,8 @@ def test_local_rendering_passes_nginx_t(tmp_path: Path, require_tool: Callable[[
 def test_compose_rendering_passes_nginx_t(
     tmp_path: Path, require_tool: Callable[[str], str]
 ) -> None:
-    """nginx -t resolves upstream names, and backend-1/backend-2 exist only in compose's
-    network: the check runs in a private mount namespace whose /etc/hosts names them."""
+    """nginx -t resolves upstream names, and `backend` exists only in compose's network: the
+    check runs in a private mount namespace whose /etc/hosts names it."""
     nginx = require_tool("nginx")
     unshare = require_tool("unshare")
     temp_dir = tmp_path / "nginx-temp"
@@ -97,7 +99,7 @@ def test_compose_rendering_passes_nginx_t(
     config = tmp_path / "nginx.conf"
     config.write_text(render(TEMPLATE, values))
     hosts = tmp_path / "hosts"
-    hosts.write_text("127.0.0.1 localhost\n127.0.0.1 backend-1\n127.0.0.1 backend-2\n")
+    hosts.write_text("127.0.0.1 localhost\n127.0.0.1 backend\n")
     script = f'mount --bind "$1" /etc/hosts && exec {nginx} -t -e stderr -c "$2"'
     result = subprocess.run(
         [unshare, "--mount", "sh", "-c", script, "sh", str(hosts), str(config)],

@@ -159,6 +159,7 @@ def test_schema_check_catches_a_broken_job(
     tmp_path: Path, require_tool: Callable[[str], str]
 ) -> None:
     broken = tmp_path / ".gitlab-ci.yml"
-    broken.write_text(PIPELINE.read_text().replace("auto_stop_in: 1 day", "auto_stop_in: [1]"))
+    pipeline = PIPELINE.read_text()
+    broken.write_text(pipeline.replace("&environment_life 1 day", "&environment_life [1]"))
     result = check_pipeline_schema(require_tool("check-jsonschema"), broken)
     assert result.returncode == 1, "the schema check passed a file with a wrong type"

@@ -58,7 +58,11 @@ def monitored_stack(
     port = pick_free_port()
     with LocalStack(run_dir, pick_free_port()) as stack:
         started: list[subprocess.Popen] = start_monitoring(
-            run_dir, [b.address for b in stack.backends], stack.status_address, port
+            run_dir,
+            [b.address for b in stack.backends],
+            stack.status_address,
+            stack.access_log,
+            port,
         )
         try:
             yield stack, Prometheus(f"http://127.0.0.1:{port}")
@@ -79,7 +83,7 @@ def test_both_backends_are_scraped(monitored_stack: tuple[LocalStack, Prometheus
     )
 
 
-@pytest.mark.parametrize("job", ["gateway", "node", "prometheus"])
+@pytest.mark.parametrize("job", ["gateway", "gateway-log", "node", "prometheus"])
 def test_exporters_are_scraped(monitored_stack: tuple[LocalStack, Prometheus], job: str) -> None:
     _, prometheus = monitored_stack
     prometheus.wait_for(f"{job} up", lambda: set(up_by_instance(prometheus, job).values()) == {"1"})
@@ -103,6 +107,29 @@ def test_upload_counter_rises_by_the_number_of_uploads(
     prometheus.wait_for(
         f"{UPLOAD_COUNTER} rise by {UPLOADS} from {before}",
         lambda: prometheus.scalar(UPLOAD_COUNTER) == before + UPLOADS,
+    )
+
+
+def test_the_gateways_own_503_reaches_prometheus(
+    monitored_stack: tuple[LocalStack, Prometheus],
+) -> None:
+    """With every backend down nginx answers the API with 503 itself: the backends count
+    nothing, the gateway's log metrics do (High5xxRatio reads them)."""
+    stack, prometheus = monitored_stack
+    gateway_503 = 'sum(canny_gateway_api_responses_total{job="gateway-log", status="503"})'
+    before = prometheus.scalar(gateway_503)
+    http = requests.Session()
+    http.trust_env = False
+    for index in range(len(stack.backends)):
+        stack.kill_backend(index)
+    try:
+        response = http.get(f"{stack.url}/api/images?limit=1", timeout=10)
+    finally:
+        for index in range(len(stack.backends)):
+            stack.start_backend(index)
+    assert response.status_code == 503, response.text
+    prometheus.wait_for(
+        f"{gateway_503} rise from {before}", lambda: prometheus.scalar(gateway_503) > before
     )
 
 

@@ -15,7 +15,7 @@ from tests.conftest import LoopbackHttpServer
 from tests.unit.ci.conftest import STACK_LS, UNATTENDED, FakePulumi, job_environ, on_test_stack
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
-MAX_AGE = timedelta(hours=48)
+MAX_AGE = timedelta(hours=reaper.MAX_AGE_HOURS)
 
 
 def stack(name: str, hours_ago: float | None = 1, in_progress: bool = False) -> reaper.Stack:

@@ -19,8 +19,14 @@ from tests.unit.compose.compose_project import (
     compose_env,
 )
 
-APP_SERVICES = {"gateway", "backend-1", "backend-2"}
-MONITORING_SERVICES = {"prometheus", "cadvisor", "node-exporter", "nginx-exporter"}
+APP_SERVICES = {"gateway", "backend"}
+MONITORING_SERVICES = {
+    "prometheus",
+    "cadvisor",
+    "node-exporter",
+    "nginx-exporter",
+    "gateway-log-exporter",
+}
 # Only on the stack's first droplet: one fleet Prometheus and one Alertmanager per stack.
 MONITOR_SERVICES = {"fleet-prometheus", "alertmanager"}
 # Its upstream image is built FROM scratch: no shell or client to probe with. Prometheus
@@ -97,15 +103,13 @@ def test_the_droplet_prometheus_is_published_on_metrics_bind_only() -> None:
 
 def test_backends_are_internal_only() -> None:
     assert COMPOSE["networks"]["internal"] == {"internal": True}
-    for name in ("backend-1", "backend-2"):
-        assert SERVICES[name]["networks"] == ["internal"], f"{name} must not reach outside"
+    assert SERVICES["backend"]["networks"] == ["internal"], "backends must not reach outside"
 
 
 @pytest.mark.parametrize(
     ("name", "mount"),
     [
-        ("backend-1", "results:/srv/results"),
-        ("backend-2", "results:/srv/results"),
+        ("backend", "results:/srv/results"),
         ("gateway", "results:/srv/results:ro"),
     ],
 )
@@ -121,8 +125,7 @@ def tmpfs_mounts(service: dict) -> dict[str, str]:
 @pytest.mark.parametrize(
     ("name", "variable"),
     [
-        ("backend-1", "PROMETHEUS_MULTIPROC_DIR"),
-        ("backend-2", "PROMETHEUS_MULTIPROC_DIR"),
+        ("backend", "PROMETHEUS_MULTIPROC_DIR"),
         ("gateway", "CANNY_TEMP_DIR"),
     ],
 )
@@ -164,8 +167,10 @@ def test_dependencies_wait_for_health(name: str) -> None:
         assert condition == {"condition": "service_healthy"}, f"{name} -> {dependency}"
 
 
-def test_gateway_waits_for_both_backends() -> None:
-    assert set(SERVICES["gateway"]["depends_on"]) == {"backend-1", "backend-2"}
+def test_gateway_waits_for_the_backends_and_finds_them_by_the_service_name() -> None:
+    """nginx resolves `backend` once, at start, to every replica Docker's DNS knows then."""
+    assert set(SERVICES["gateway"]["depends_on"]) == {"backend"}
+    assert SERVICES["gateway"]["environment"]["CANNY_BACKENDS"] == "backend:8000"
 
 
 @pytest.mark.parametrize("name", sorted(SERVICES))
@@ -267,3 +272,8 @@ def test_without_digests_the_images_run_by_tag(require_tool: Callable[[str], str
         "registry.example.com/canny/backend:abc123",
         "registry.example.com/canny/gateway:abc123",
     }
+
+
+def test_the_gateway_log_exporter_runs_the_gateways_own_image() -> None:
+    """mtail comes in the gateway image: the same tag and the same digest pin."""
+    assert SERVICES["gateway-log-exporter"]["image"] == SERVICES["gateway"]["image"]

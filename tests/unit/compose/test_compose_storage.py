@@ -40,7 +40,7 @@ def rendered_backends(compose: str, env_file: Path) -> dict[str, dict]:
     result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     services = yaml.safe_load(result.stdout)["services"]
-    return {name: services[name]["environment"] for name in ("backend-1", "backend-2")}
+    return {"backend": services["backend"]["environment"]}
 
 
 @pytest.mark.parametrize(("written", "expected"), [(STORAGE_ENV, STORAGE_ENV), ({}, DEFAULTS)])

@@ -21,17 +21,16 @@ REFERENCE = re.compile(r"\$\{(\w+):-([^}]*)\}")
 
 
 def test_every_backend_passes_the_storage_variables_through_from_the_deploy() -> None:
-    for name in ("backend-1", "backend-2"):
-        environment = COMPOSE["services"][name]["environment"]
-        for variable in STORAGE_VARIABLES:
-            match = REFERENCE.fullmatch(str(environment.get(variable, "")))
-            assert match and match.group(1) == variable, f"{name}: {variable} is not passed through"
+    environment = COMPOSE["services"]["backend"]["environment"]
+    for variable in STORAGE_VARIABLES:
+        match = REFERENCE.fullmatch(str(environment.get(variable, "")))
+        assert match and match.group(1) == variable, f"{variable} is not passed through"
 
 
 def test_the_defaults_compose_renders_start_the_file_store(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    environment = COMPOSE["services"]["backend-1"]["environment"]
+    environment = COMPOSE["services"]["backend"]["environment"]
     defaults = {
         variable: REFERENCE.fullmatch(str(value)).group(2)
         for variable, value in environment.items()

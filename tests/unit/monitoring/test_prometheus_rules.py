@@ -13,7 +13,13 @@ import pytest
 import yaml
 from canny import metrics
 
-from localrun.monitoring import FLEET_CONFIG, RULES_FILE, MonitoringConfigError, render_config
+from localrun.monitoring import (
+    FLEET_CONFIG,
+    MTAIL_PROGRAMS,
+    RULES_FILE,
+    MonitoringConfigError,
+    render_config,
+)
 
 MONITORING_DIR = Path(__file__).resolve().parents[3] / "app" / "monitoring"
 PROMETHEUS_CONFIG = MONITORING_DIR / "prometheus.yml"
@@ -57,7 +63,7 @@ def test_promtool_accepts_the_local_rendering(
     config.write_text(
         render_config(
             ["127.0.0.1:1", "127.0.0.1:2"],
-            *("127.0.0.1:3", "127.0.0.1:4", "127.0.0.1:5", "127.0.0.1:6"),
+            *("127.0.0.1:3", "127.0.0.1:4", "127.0.0.1:5", "127.0.0.1:6", "127.0.0.1:7"),
         )
     )
     result = promtool(require_tool, "check", "config", str(config))
@@ -71,21 +77,26 @@ def scrape_jobs(config: dict) -> dict[str, set[str]]:
     }
 
 
-LOCAL_ADDRESSES = (["a:1", "b:2"], "c:3", "d:4", "e:5", "f:6")
+LOCAL_ADDRESSES = (["a:1", "b:2"], "c:3", "g:7", "d:4", "e:5", "f:6")
 
 
 def test_local_rendering_takes_the_droplet_jobs_without_cadvisor() -> None:
-    droplet = scrape_jobs(yaml.safe_load(PROMETHEUS_CONFIG.read_text()))
+    droplet = yaml.safe_load(PROMETHEUS_CONFIG.read_text())
+    # The droplet finds its backends by DNS; locally each backend is a named target.
+    discovered = [job for job in droplet["scrape_configs"] if "dns_sd_configs" in job]
+    assert [job["job_name"] for job in discovered] == ["backend"]
+    droplet["scrape_configs"].remove(discovered[0])
+    expected = scrape_jobs(droplet) | {"backend": {"backend-1", "backend-2"}}
+    del expected["cadvisor"]
     local = json.loads(render_config(*LOCAL_ADDRESSES))
-    del droplet["cadvisor"]
-    assert scrape_jobs(local) == droplet
+    assert scrape_jobs(local) == expected
     targets = {
         target
         for job in local["scrape_configs"]
         for g in job["static_configs"]
         for target in g["targets"]
     }
-    assert targets == {"a:1", "b:2", "c:3", "d:4", "e:5"}, "every job at a local address"
+    assert targets == {"a:1", "b:2", "c:3", "g:7", "d:4", "e:5"}, "every job at a local address"
 
 
 def test_a_droplet_job_without_a_local_address_fails_the_local_rendering(tmp_path: Path) -> None:
@@ -101,6 +112,20 @@ def test_a_droplet_job_without_a_local_address_fails_the_local_rendering(tmp_pat
     changed = tmp_path / "prometheus.yml"
     changed.write_text(yaml.safe_dump(config))
     with pytest.raises(MonitoringConfigError, match="'worker'"):
+        render_config(*LOCAL_ADDRESSES, droplet_config=changed)
+
+
+def test_a_droplet_job_discovering_another_service_fails_the_local_rendering(
+    tmp_path: Path,
+) -> None:
+    """Only compose's backend replicas are found by DNS, and ./run knows their addresses."""
+    config = yaml.safe_load(PROMETHEUS_CONFIG.read_text())
+    config["scrape_configs"].append(
+        {"job_name": "worker", "dns_sd_configs": [{"names": ["worker"], "type": "A", "port": 1}]}
+    )
+    changed = tmp_path / "prometheus.yml"
+    changed.write_text(yaml.safe_dump(config))
+    with pytest.raises(MonitoringConfigError, match="'worker' discovers"):
         render_config(*LOCAL_ADDRESSES, droplet_config=changed)
 
 
@@ -143,9 +168,15 @@ def test_alert_is_unit_tested_firing_and_quiet(alert: dict) -> None:
 
 
 def test_backend_metric_names_exist() -> None:
-    """A renamed metric would leave its alert silently matching nothing."""
+    """A renamed metric would leave its alert silently matching nothing. The gateway's log
+    metrics are the ones its mtail programs declare."""
     exported = {metric.name for metric in metrics.REGISTRY.collect()}
+    programs = "".join(path.read_text() for path in MTAIL_PROGRAMS.glob("*.mtail"))
+    from_logs = set(re.findall(r"^counter (canny_\w+)", programs, re.MULTILINE))
+    assert from_logs, "expected the gateway's log metrics"
     used = {name for rule in ALERTS for name in re.findall(r"\b(canny_[a-z_]+)", rule["expr"])}
+    assert from_logs <= used, f"declared but unused in alerts: {from_logs - used}"
+    used -= from_logs
     suffixes = ("_bucket", "_total", "_count", "_sum")
     base_names = {next((n.removesuffix(s) for s in suffixes if n.endswith(s)), n) for n in used}
     assert used, "expected the rules to use backend metrics"
