@@ -84,10 +84,19 @@ class UploadLoad:
     Bearer`)."""
 
     def __init__(
-        self, url: str, envelope: Envelope, file_bytes: bytes, work_dir: Path, owner_key: str
+        self,
+        url: str,
+        envelope: Envelope,
+        file_bytes: bytes,
+        work_dir: Path,
+        owner_key: str,
+        issues_owners: bool = True,
     ) -> None:
         _check_loopback(url)
         self.url = url
+        # Whether the server at `url` issues owner keys (the naive peer has none: it keeps
+        # `owner_key`, which it ignores).
+        self.issues_owners = issues_owners
         self.envelope = envelope
         self.owner_key = owner_key
         folder = Path(tempfile.mkdtemp(prefix="load-", dir=work_dir))
@@ -112,7 +121,7 @@ class UploadLoad:
         third round and got 507s, and every upload's quota check scans the owner's results
         (FileStore.count), so later runs paid for the earlier ones' results. An untagged
         run keeps the owner, whose stored result it repeats (and LookupLoad looks up)."""
-        if tag:
+        if tag and self.issues_owners:
             self._new_owner()
         script_args = [
             str(self._head),

@@ -126,8 +126,10 @@ class Bench:
                     key: self._load(service.url, sample, owner_key)
                     for key, sample in self.data.samples.items()
                 }
-                # The peer (raw OpenCV) ignores the key.
-                peer_load = self._load(peer.url, self.data.samples[MAIN_SAMPLE], owner_key)
+                # The peer (raw OpenCV) ignores the key and issues none.
+                peer_load = self._load(
+                    peer.url, self.data.samples[MAIN_SAMPLE], owner_key, issues_owners=False
+                )
                 self._warm_up(service, peer, runner, loads, peer_load)
                 for round_number in range(1, self.plan.rounds + 1):
                     self.progress(f"round {round_number}/{self.plan.rounds}")
@@ -142,9 +144,11 @@ class Bench:
         self.data.bucket = measure_bucket_path(self.plan.bucket_uploads, bucket_dir)
         return self.data
 
-    def _load(self, url: str, sample: Sample, owner_key: str) -> UploadLoad:
+    def _load(
+        self, url: str, sample: Sample, owner_key: str, issues_owners: bool = True
+    ) -> UploadLoad:
         form = envelope(sample.filename, sample.content_type)
-        return UploadLoad(url, form, sample.data, self.work_dir, owner_key)
+        return UploadLoad(url, form, sample.data, self.work_dir, owner_key, issues_owners)
 
     def _warm_up(
         self,
@@ -197,7 +201,8 @@ class Bench:
                 self.data.cached.append(cached)
                 lookup = LookupLoad(loads[key], hashlib.sha256(sample.data).hexdigest())
                 self.data.lookup.append(self._lookup_run(service, lookup))
-                direct = self._load(service.first_backend_url, sample)
+                # A tagged run asks the backend itself for a new owner key.
+                direct = self._load(service.first_backend_url, sample, loads[key].owner_key)
                 self.data.direct.append(
                     self._direct_run(service, direct, requests, f"r{round_number}direct")
                 )

@@ -14,6 +14,7 @@ import argparse
 import io
 import json
 import os
+import secrets
 import shutil
 import statistics
 import tempfile
@@ -35,8 +36,9 @@ from localrun.readiness import free_port, wait_until_ok
 # publish one; tens of milliseconds within a region is what the issue's target assumes).
 ROUND_TRIP_S = 0.03
 MOTO = "S3 store on moto (an emulator, loopback; not Spaces)"
-# The in-process app logs each request at INFO: its lines would bury the bench's progress.
-QUIET = {"log_level": "WARNING"}
+# The in-process app: its request logs at INFO would bury the bench's progress, and it
+# signs owner keys with a secret of this run's own (canny.owner_keys).
+IN_PROCESS = {"log_level": "WARNING", "owner_key_secrets": secrets.token_urlsafe(32)}
 # moto accepts any credentials; boto3 only needs some to sign with.
 EMULATOR_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench"}
 
@@ -105,7 +107,7 @@ class BucketTimings:
 def measure(uploads: int, work: Path) -> BucketTimings:
     """Uploads on the file store, on moto, and on moto a round trip away; then pages."""
     os.environ.update(EMULATOR_CREDENTIALS)
-    file_ms = upload_milliseconds(Settings(results_dir=work / "r", **QUIET), uploads)
+    file_ms = upload_milliseconds(Settings(results_dir=work / "r", **IN_PROCESS), uploads)
     port = free_port()
     server = processes.spawn(
         [shutil.which("moto_server") or "moto_server", "-H", "127.0.0.1", "-p", str(port)],
@@ -119,11 +121,11 @@ def measure(uploads: int, work: Path) -> BucketTimings:
         client = S3Store.connect("bench", endpoint, "us-east-1").client
         for bucket in ("bench", "bench-distant"):
             client.create_bucket(Bucket=bucket)
-        settings = Settings(storage="s3", s3_bucket="bench", s3_endpoint_url=endpoint, **QUIET)
+        settings = Settings(storage="s3", s3_bucket="bench", s3_endpoint_url=endpoint, **IN_PROCESS)
         moto_ms = upload_milliseconds(settings, uploads)
         with DelayProxy(port, ROUND_TRIP_S) as proxy:
             distant = Settings(
-                storage="s3", s3_bucket="bench-distant", s3_endpoint_url=proxy.url, **QUIET
+                storage="s3", s3_bucket="bench-distant", s3_endpoint_url=proxy.url, **IN_PROCESS
             )
             distant_ms = upload_milliseconds(distant, uploads)
             page_ms = page_milliseconds(distant, pages=10)

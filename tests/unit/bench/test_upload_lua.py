@@ -90,3 +90,16 @@ def test_each_tagged_run_has_a_new_owner_and_an_untagged_one_keeps_it(
         owners.append(load.owner_key)
     assert owners[0] != owners[1] == owners[2]
     assert Recorder.authorizations[-1] == f"Bearer {owners[2]}"
+
+
+def test_a_server_that_issues_no_owner_keys_keeps_the_given_one(
+    recorder: tuple[str, list], tmp_path: Path
+) -> None:
+    """The naive peer has no owner keys (a GET of /api/images there is 405)."""
+    url, _ = recorder
+    load = UploadLoad(
+        url, envelope("x.png", "image/png"), IMAGE, tmp_path, "peer-key", issues_owners=False
+    )
+    load.run(concurrency=1, requests=2, tag="r1peer", max_seconds=20)
+    assert load.owner_key == "peer-key"
+    assert Recorder.authorizations[-1] == "Bearer peer-key"
