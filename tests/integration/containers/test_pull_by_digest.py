@@ -48,7 +48,7 @@ def repo_digest(daemon: PrivateDockerDaemon, reference: str) -> str:
 
 
 def pull(daemon: PrivateDockerDaemon, compose: str, env: dict[str, str]) -> None:
-    command = [compose, "-f", str(COMPOSE_FILE), "pull", "backend-1", "gateway"]
+    command = [compose, "-f", str(COMPOSE_FILE), "pull", "backend", "gateway"]
     subprocess.run(command, env=daemon.env | env, check=True, capture_output=True, timeout=120)
 
 
