@@ -51,8 +51,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    signal.signal(signal.SIGTERM, _request_stop)
-    signal.signal(signal.SIGHUP, _request_stop)
+    # SIGINT too, not only through KeyboardInterrupt: Python installs that only when SIGINT
+    # is not ignored at its start, and a run started in the background by a script (`./run &`
+    # in a non-interactive shell) inherits SIGINT ignored, so Ctrl-C or `kill -INT` did nothing.
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _request_stop)
     stack = LocalStack(args.run_dir, args.port)
     monitoring: list[subprocess.Popen] = []
     try:

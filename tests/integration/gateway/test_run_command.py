@@ -43,6 +43,21 @@ def test_a_stop_signal_stops_every_process(running: tuple, stop_signal: int) -> 
     assert not wait_until_gone(tree), "processes outlived the local run"
 
 
+def test_sigint_stops_a_run_that_inherited_it_ignored(
+    tmp_path: Path, require_tool: Callable[[str], str]
+) -> None:
+    """A run started in the background by a script inherits SIGINT ignored (POSIX: a
+    non-interactive shell's `&`); Ctrl-C or `kill -INT` must still stop it."""
+    require_tool("nginx")
+    ignoring_sigint = ["bash", "-c", "trap '' INT; exec \"$@\"", "bash", *LOCALRUN]
+    with local_run(ignoring_sigint, tmp_path, pick_free_port()) as process:
+        read_until(process, "Press Ctrl-C to stop", timeout=90)
+        tree = process_tree(process.pid)
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=60) == 0
+        assert not wait_until_gone(tree)
+
+
 def test_monitoring_runs_beside_the_app_and_stops_with_it(
     tmp_path: Path, require_tool: Callable[[str], str]
 ) -> None:
