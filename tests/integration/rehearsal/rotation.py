@@ -1,8 +1,13 @@
-"""Waiting for the rehearsal's load balancer to put droplets in rotation."""
+"""Helpers of the prod rehearsal tests: waiting for the load balancer to put droplets in
+rotation, and an owner key the deployed service issued."""
 
 from __future__ import annotations
 
 import time
+from http.cookies import SimpleCookie
+
+import requests
+from canny.owner_keys import COOKIE_NAME, SECURE_COOKIE_NAME
 
 from infra.rehearse.environment import Environment
 
@@ -16,3 +21,20 @@ def wait_for_rotation(env: Environment, count: int) -> None:
     while len(env.balancer.in_rotation()) < count and time.monotonic() < deadline:
         time.sleep(1)
     assert len(env.balancer.in_rotation()) == count, env.balancer.in_rotation()
+
+
+def issued_owner(env: Environment) -> dict[str, str]:
+    """An `Authorization` header with a key the droplets issued: they sign keys with the
+    stack's own secret (a RandomPassword), which no test knows. A list call without a key
+    is answered with a new one in the cookie (`__Host-` over the balancer's HTTPS)."""
+    assert env.balancer is not None, "the program asked for no load balancer"
+    answer = requests.get(
+        f"{env.balancer.url}/api/images", verify=str(env.balancer.certificate), timeout=30
+    )
+    assert answer.status_code == 200, answer.text
+    cookies: SimpleCookie = SimpleCookie()
+    for line in answer.raw.headers.getlist("Set-Cookie"):
+        cookies.load(line)
+    name = next((n for n in (SECURE_COOKIE_NAME, COOKIE_NAME) if n in cookies), None)
+    assert name is not None, f"no owner key was issued: {answer.headers}"
+    return {"Authorization": f"Bearer {cookies[name].value}"}

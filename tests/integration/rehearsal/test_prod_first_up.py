@@ -20,7 +20,7 @@ import pytest
 
 from infra.rehearse.environment import Environment
 from infra.rehearse.smoke import run_smoke
-from tests.integration.rehearsal.rotation import wait_for_rotation
+from tests.integration.rehearsal.rotation import issued_owner, wait_for_rotation
 from tests.integration.resilience.load_client import BackgroundUploads
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(1200)]
@@ -54,7 +54,11 @@ def test_second_up_with_a_new_tag_rolls_without_losing_an_upload(prod: Environme
     # One client under the gateway's upload rate (CANNY_UPLOAD_RATE, 5/s per address: every
     # upload comes from this machine), so any failure is the roll's, not the rate limit's.
     uploads = BackgroundUploads(
-        prod.balancer, threads=1, pause_seconds=0.3, verify=str(prod.balancer.certificate)
+        prod.balancer,
+        threads=1,
+        pause_seconds=0.3,
+        verify=str(prod.balancer.certificate),
+        owner=issued_owner(prod),
     )
     with uploads as load:
         load.wait_for(5)

@@ -38,13 +38,16 @@ class Gateway(Protocol):
 
 
 def upload(
-    stack: Gateway, data: bytes, session: requests.Session | None = None
+    stack: Gateway,
+    data: bytes,
+    session: requests.Session | None = None,
+    owner: Mapping[str, str] = OWNER,
 ) -> requests.Response:
     post = session.post if session else requests.post
     return post(
         f"{stack.url}/api/images",
         files={"file": ("image.png", data, "image/png")},
-        headers=OWNER,
+        headers=owner,
         timeout=CLIENT_TIMEOUT_SECONDS,
     )
 
@@ -60,6 +63,9 @@ class BackgroundUploads:
     limit: int = 3000
     pause_seconds: float = 0.01
     verify: str | bool = True
+    # The test session's key by default; a service with a secret of its own (the
+    # rehearsal's droplets) needs one it issued itself.
+    owner: Mapping[str, str] = field(default_factory=lambda: OWNER)
     statuses: list[int] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
     stored: dict[str, Mapping[str, str]] = field(default_factory=dict)
@@ -98,7 +104,7 @@ class BackgroundUploads:
 
     def _send(self, session: requests.Session, index: int) -> None:
         try:
-            answer = upload(self.stack, unique_png(100_000 + index), session)
+            answer = upload(self.stack, unique_png(100_000 + index), session, self.owner)
         except requests.RequestException as error:
             with self._lock:
                 self.failures.append(repr(error))
