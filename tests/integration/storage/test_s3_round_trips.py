@@ -115,3 +115,16 @@ def test_a_default_listing_page_is_two_steps(
         ["get_object"],
     ], [len(step) for step in steps]
     assert len(steps[1]) == PAGE
+
+
+def test_a_put_sends_its_body_without_waiting_for_100_continue(distant_store: S3Store) -> None:
+    """botocore sends `Expect: 100-continue` on every PutObject and waits for the answer
+    before the body: two round trips per PUT (S3Store._send_body_with_headers)."""
+    expectations: list[object] = []
+
+    def record(request: object, **_: object) -> None:
+        expectations.append(request.headers.get("Expect"))  # type: ignore[attr-defined]
+
+    distant_store.client.meta.events.register("before-send.s3.PutObject", record)
+    distant_store.save(shared_record(10), b"original", "tiff", b"edges", b"view")
+    assert len(expectations) == 7 and set(expectations) == {None}, expectations
