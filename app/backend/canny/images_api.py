@@ -53,6 +53,7 @@ from canny.request_origin import check_same_origin
 from canny.rerun_body import rerun_fields, unique_fields
 from canny.storage import Metadata, created_now, result_id
 from canny.storage.contract import SHA256_PATTERN, content_id, content_stem
+from canny.storage.usage import Usage
 from canny.upload_form import parse_upload
 
 # Id routes take exactly 32 characters, the length of an id, so `/lookup` is never also an
@@ -152,22 +153,39 @@ def _check_quota(owner: Owner, upload_bytes: int) -> None:
     """507 before any work when a new result would pass either per-owner limit. The bytes
     limit counts the upload as new even when its original is already stored (a re-run):
     near the limit that refuses a little early, and lets the owner past it by at most the
-    new result's view, edge map and metadata (per upload in flight at once)."""
+    new result's view, edge map and metadata (per upload in flight at once).
+
+    One read of the owner's kept usage record, whatever the owner keeps; the record may
+    be ahead (canny.storage.usage), so a refusal is decided on a recount, never on it."""
     settings = current_settings()
+    if not (settings.owner_max_results or settings.owner_max_bytes):
+        return
     store = current_store()
+    usage = store.usage(owner.digest)
+    if _quota_refusal(usage, upload_bytes) is not None:
+        usage = store.recount(owner.digest)
+    refusal = _quota_refusal(usage, upload_bytes)
+    if refusal is not None:
+        raise QuotaExceededError(refusal)
+
+
+def _quota_refusal(usage: Usage, upload_bytes: int) -> str | None:
+    """Why one more result of `upload_bytes` would pass a limit; None when it would not."""
+    settings = current_settings()
     most = settings.owner_max_results
-    if most and store.count(owner.digest, most) >= most:
-        raise QuotaExceededError(
+    if most and usage.results >= most:
+        return (
             f"this owner key already has {most} results, the most one may keep"
             " (CANNY_OWNER_MAX_RESULTS); delete some (DELETE /api/images/<id>) to store new ones"
         )
     limit = settings.owner_max_bytes
-    if limit and store.bytes_used(owner.digest) + upload_bytes > limit:
-        raise QuotaExceededError(
+    if limit and usage.bytes + upload_bytes > limit:
+        return (
             f"this owner key's results would store more than {limit} bytes, the most one may"
             " keep (CANNY_OWNER_MAX_BYTES); delete some (DELETE /api/images/<id>) to store new"
             " ones"
         )
+    return None
 
 
 def _compute_and_store(

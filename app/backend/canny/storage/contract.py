@@ -20,10 +20,14 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from canny.edge_params import EdgeParams
 from canny.image_format import EXTENSIONS
+
+if TYPE_CHECKING:
+    # usage.py builds on Reference, defined here.
+    from canny.storage.usage import Usage
 
 ID_PATTERN = re.compile(r"[0-9a-f]{32}")
 CURSOR_PATTERN = re.compile(r"\d{8}T\d{12}Z-[0-9a-f]{32}")
@@ -191,6 +195,13 @@ class ResultStore(Protocol):
     def bytes_used(self, owner_digest: str) -> int:
         """The bytes the owner's results store, each shared original and view once
         (results stored before originals were shared are not counted)."""
+
+    def usage(self, owner_digest: str) -> Usage:
+        """The owner's kept usage record (see canny.storage.usage: a hint that may be
+        ahead or a little behind), recounted first when missing, unreadable or stale."""
+
+    def recount(self, owner_digest: str) -> Usage:
+        """The owner's usage counted from its index and references, kept as its record."""
 
     def delete(self, owner_digest: str, image_id: str) -> bool:
         """Unlist, then remove every object; False when the owner has no such result."""

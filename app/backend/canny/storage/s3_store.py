@@ -61,6 +61,7 @@ from canny.storage.contract import (
     shares_content,
     sort_key,
 )
+from canny.storage.usage import COUNTED_RESULTS_MAX, RECORD_NAME, Usage
 
 OWNERS_PREFIX = "owners"
 READY_PROBE_KEY = "readiness/probe"
@@ -207,6 +208,9 @@ class S3Store:
     def _marker_key(self, owner_digest: str, image_id: str) -> str:
         return f"{self._owner_prefix(owner_digest)}/ids/{image_id}.json"
 
+    def _usage_key(self, owner_digest: str) -> str:
+        return f"{self._owner_prefix(owner_digest)}/{RECORD_NAME}"
+
     def _references_prefix(self, owner_digest: str, content: str = "") -> str:
         return f"{self._owner_prefix(owner_digest)}/refs/{content + '/' if content else ''}"
 
@@ -329,19 +333,28 @@ class S3Store:
 
         Four round trips to the bucket, not one per object: the reference to the shared
         original (alone: the module's docstring says why it goes first), the images and
-        `<id>.json` together, then the index entry, then the marker (the order
-        `result_objects` explains). Spaces is tens of milliseconds from a droplet, so each
-        sequential PUT would add that much to every upload (docs/performance.md, "Results
-        in a bucket")."""
+        `<id>.json` together (and the read of the owner's usage record), then the index
+        entry (and the record with this result added, see canny.storage.usage), then the
+        marker (the order `result_objects` explains). Spaces is tens of milliseconds from a
+        droplet, so each sequential PUT would add that much to every upload
+        (docs/performance.md, "Results in a bucket")."""
         objects = self.result_objects(metadata, original, extension, edges_png, view_png)
+        reference = None
         if shares_content(metadata):
             # Before the content: what a racing delete of its last other result lists.
             self.put(objects.pop(0))
+            reference = reference_of(metadata, original, edges_png, view_png)
         *independent, index, marker = objects
-        with ThreadPoolExecutor(max_workers=len(independent)) as pool:
+        owner = metadata["owner"]
+        with ThreadPoolExecutor(max_workers=len(independent) + 1) as pool:
+            kept = pool.submit(self._kept_usage, owner)
             # list() waits for every PUT and raises the first failure.
             list(pool.map(self.put, independent))
-        self.put(index)
+            updates = [index]
+            if (usage := kept.result()) is not None:
+                usage = usage.with_result(reference)
+                updates.append(StoredObject(self._usage_key(owner), usage.encode(), _JSON))
+            list(pool.map(self.put, updates))
         self.put(marker)
 
     def put(self, stored: StoredObject) -> None:
@@ -361,6 +374,9 @@ class S3Store:
         keys = [self._index_key(owner_digest, sort_key(metadata))]
         keys.append(self._marker_key(owner_digest, image_id))
         keys += object_names(image_id)
+        # Recounted at the next quota check: exact again, and nothing left of an owner
+        # whose last result this was.
+        keys.append(self._usage_key(owner_digest))
         stem = content_stem(metadata)
         if stem != image_id:
             keys += [
@@ -415,6 +431,29 @@ class S3Store:
         with _store_errors("delete a result"):
             for key in keys:
                 self.client.delete_object(Bucket=self.bucket, Key=key)
+
+    def _kept_usage(self, owner_digest: str) -> Usage | None:
+        body = self._get(self._usage_key(owner_digest), "read the owner's usage")
+        return None if body is None else Usage.decode(body)
+
+    def usage(self, owner_digest: str) -> Usage:
+        """One GET; a recount when the record is missing, unreadable or stale."""
+        kept = self._kept_usage(owner_digest)
+        if kept is None or kept.is_stale(self.clock()):
+            return self.recount(owner_digest)
+        return kept
+
+    def recount(self, owner_digest: str) -> Usage:
+        """The owner's index and references listed at once (one round trip up to 1,000
+        references), then the record PUT. Saves landing meanwhile may be missed: the
+        record is then behind, as after racing saves (canny.storage.usage)."""
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            results = pool.submit(self.count, owner_digest, COUNTED_RESULTS_MAX)
+            stored = pool.submit(self.bytes_used, owner_digest)
+            counted = Usage(results.result(), stored.result(), self.clock())
+        if counted.results:
+            self.put(StoredObject(self._usage_key(owner_digest), counted.encode(), _JSON))
+        return counted
 
     def count(self, owner_digest: str, up_to: int) -> int:
         """One list request of the owner's index: at most `up_to` keys (MaxKeys up to
