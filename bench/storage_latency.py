@@ -2,10 +2,11 @@
 
 Each upload is a new image through the backend app (Flask's test client: no gateway, no
 HTTP), so the difference between the two figures is the store's: the file store on a
-temp folder, and S3Store on a `moto_server` started on 127.0.0.1. moto is an in-memory
-emulator, not DigitalOcean Spaces: its figure shows our request pattern's cost on
-loopback. A third run puts moto a round trip away (bench.delay_proxy) and reports how many
-round trips an upload and a gallery page cost, against the targets in docs/performance.md.
+temp folder, and S3Store on moto served on 127.0.0.1 by gunicorn (bench.moto_app says why
+not `moto_server`). moto is an in-memory emulator, not DigitalOcean Spaces: its figure
+shows our request pattern's cost on loopback. A third run puts moto a round trip away
+(bench.delay_proxy) and reports how many round trips an upload and a gallery page cost,
+against the targets in docs/performance.md.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ import io
 import json
 import os
 import secrets
-import shutil
 import statistics
 import tempfile
 import time
@@ -29,8 +29,9 @@ from canny.storage.s3_store import S3Store
 
 from bench.delay_proxy import DelayProxy
 from bench.images import encode, scene
+from bench.moto_app import start_emulator
 from localrun import processes
-from localrun.readiness import free_port, wait_until_ok
+from localrun.readiness import free_port
 
 # The droplet-to-Spaces round trip the bucket path is measured with (DigitalOcean does not
 # publish one; tens of milliseconds within a region is what the issue's target assumes).
@@ -109,15 +110,9 @@ def measure(uploads: int, work: Path) -> BucketTimings:
     os.environ.update(EMULATOR_CREDENTIALS)
     file_ms = upload_milliseconds(Settings(results_dir=work / "r", **IN_PROCESS), uploads)
     port = free_port()
-    server = processes.spawn(
-        [shutil.which("moto_server") or "moto_server", "-H", "127.0.0.1", "-p", str(port)],
-        env={"PATH": os.environ["PATH"]},
-        log_path=work / "moto.log",
-        cwd=work,
-    )
+    server = start_emulator(port, work)
     try:
         endpoint = f"http://127.0.0.1:{port}"
-        wait_until_ok("moto_server", server, f"{endpoint}/moto-api/", work / "moto.log", 30)
         client = S3Store.connect("bench", endpoint, "us-east-1").client
         for bucket in ("bench", "bench-distant"):
             client.create_bucket(Bucket=bucket)
