@@ -149,21 +149,19 @@ def _read_upload(max_bytes: int) -> tuple[bytes, dict[str, str]]:
     return form.file, form.fields
 
 
-def _check_quota(owner: Owner, upload_bytes: int) -> None:
+def _check_quota(owner: Owner, upload_bytes: int, usage: Usage | None) -> None:
     """507 before any work when a new result would pass either per-owner limit. The bytes
     limit counts the upload as new even when its original is already stored (a re-run):
     near the limit that refuses a little early, and lets the owner past it by at most the
     new result's view, edge map and metadata (per upload in flight at once).
 
-    One read of the owner's kept usage record, whatever the owner keeps; the record may
-    be ahead (canny.storage.usage), so a refusal is decided on a recount, never on it."""
-    settings = current_settings()
-    if not (settings.owner_max_results or settings.owner_max_bytes):
+    `usage` is the owner's kept usage record (None when no limit is set), read with the
+    duplicate lookup whatever the owner keeps; it may be ahead (canny.storage.usage), so
+    a refusal is decided on a recount, never on it."""
+    if usage is None:
         return
-    store = current_store()
-    usage = store.usage(owner.digest)
     if _quota_refusal(usage, upload_bytes) is not None:
-        usage = store.recount(owner.digest)
+        usage = current_store().recount(owner.digest)
     refusal = _quota_refusal(usage, upload_bytes)
     if refusal is not None:
         raise QuotaExceededError(refusal)
@@ -189,12 +187,17 @@ def _quota_refusal(usage: Usage, upload_bytes: int) -> str | None:
 
 
 def _compute_and_store(
-    owner: Owner, image_id: str, data: bytes, params: EdgeParams, header: ImageHeader
+    owner: Owner,
+    image_id: str,
+    data: bytes,
+    params: EdgeParams,
+    header: ImageHeader,
+    usage: Usage | None,
 ) -> Metadata:
     # Stored only after the run returned in time and before the request's deadline: an
     # upload answered with an error (by us, or by the gateway's timeout) is never found
     # stored later.
-    _check_quota(owner, len(data))
+    _check_quota(owner, len(data), usage)
     displayable = header.format.browser_displayable
     runner = current_runner()
     deadline: float = g.deadline
@@ -274,10 +277,13 @@ def _stored_or_computed(
     A stored result means these exact bytes were accepted before, so a repeat skips the
     header check; only the pixel limit, which a restart may have lowered, is checked again.
     """
-    metadata = current_store().load(owner.digest, image_id)
+    settings = current_settings()
+    with_usage = bool(settings.owner_max_results or settings.owner_max_bytes)
+    metadata, usage = current_store().load_for_upload(owner.digest, image_id, with_usage)
     if metadata is None:
-        return {**_compute_and_store(owner, image_id, data, params, header()), "cached": False}
-    check_pixel_limit(metadata["width"], metadata["height"], current_settings().max_pixels)
+        computed = _compute_and_store(owner, image_id, data, params, header(), usage)
+        return {**computed, "cached": False}
+    check_pixel_limit(metadata["width"], metadata["height"], settings.max_pixels)
     CACHE_HITS.inc()
     return {**metadata, "cached": True}
 

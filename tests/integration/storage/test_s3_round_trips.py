@@ -157,7 +157,8 @@ def test_an_uploads_quota_check_is_one_read_whatever_the_owner_keeps(
     moto_server: MotoServer, bucket: str, s3_credentials: dict[str, str]
 ) -> None:
     """Issue 31: the quota check listed the owner's index and references (a LIST each,
-    one per 1,000 references) on every upload; now it reads the owner's usage record."""
+    one per 1,000 references) on every upload, after the duplicate lookup; now it reads
+    the owner's usage record, in the same round trip as the lookup."""
     port = int(moto_server.endpoint_url.rsplit(":", 1)[1])
     nearby = S3Store.connect(bucket, moto_server.endpoint_url, "us-east-1")
     with DelayProxy(port, ROUND_TRIP_S) as proxy:
@@ -175,8 +176,9 @@ def test_an_uploads_quota_check_is_one_read_whatever_the_owner_keeps(
     shapes = {name: [sorted(c.operation for c in step) for step in s] for name, s in steps.items()}
     assert shapes["none"] == shapes["forty"], shapes
     assert shapes["none"] == [
-        ["get_object"],  # does the result exist (the duplicate lookup)
-        ["get_object"],  # the quota check: the usage record
+        # Read together: does the result exist (the duplicate lookup), and the usage record
+        # (the quota check).
+        ["get_object", "get_object"],
         ["put_object"],  # the save (test_a_shared_save_puts_its_reference_before_its_content)
         ["get_object", "put_object", "put_object", "put_object"],
         ["put_object", "put_object"],  # the index entry and the usage record

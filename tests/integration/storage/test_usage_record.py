@@ -87,3 +87,15 @@ def test_a_fresh_record_is_read_as_kept(store: ResultStore) -> None:
     behind = Usage(0, 0, time.time())
     write_usage_record(store, OWNER, behind.encode())
     assert store.usage(OWNER) == behind
+
+
+def test_an_uploads_lookup_gives_the_usage_only_when_the_result_is_new(
+    store: ResultStore,
+) -> None:
+    stored = shared_record(10)
+    save_tiff(store, stored)
+    store.recount(OWNER)
+    assert store.load_for_upload(OWNER, stored["id"], with_usage=True) == (stored, None)
+    new = shared_record(20)
+    assert store.load_for_upload(OWNER, new["id"], with_usage=False) == (None, None)
+    assert store.load_for_upload(OWNER, new["id"], with_usage=True) == (None, store.usage(OWNER))

@@ -172,6 +172,12 @@ class ResultStore(Protocol):
     def load(self, owner_digest: str, image_id: str) -> Metadata | None:
         """The owner's result with this id; None for unknown ids and others' results alike."""
 
+    def load_for_upload(
+        self, owner_digest: str, image_id: str, with_usage: bool
+    ) -> tuple[Metadata | None, Usage | None]:
+        """What an upload looks up before computing: the owner's result with this id, and
+        when there is none and `with_usage`, the owner's usage (as `usage` gives it)."""
+
     def load_original(self, stem: str, extension: str) -> bytes | None:
         """The uploaded bytes stored under `stem` (contract.content_stem of the result's
         record); None if they are gone."""

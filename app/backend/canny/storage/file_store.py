@@ -362,6 +362,15 @@ class FileStore:
                 owner_folder / RECORD_NAME, kept.with_result(reference).encode(), durable=False
             )
 
+    def load_for_upload(
+        self, owner_digest: str, image_id: str, with_usage: bool
+    ) -> tuple[Metadata | None, Usage | None]:
+        """One read after the other: the usage only when the result is not there."""
+        metadata = self.load(owner_digest, image_id)
+        if metadata is not None or not with_usage:
+            return metadata, None
+        return None, self.usage(owner_digest)
+
     def usage(self, owner_digest: str) -> Usage:
         """One small file read; a recount when it is missing, unreadable or stale."""
         kept = self._kept_usage(self._owner_folder(owner_digest))

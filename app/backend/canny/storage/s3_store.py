@@ -438,10 +438,26 @@ class S3Store:
 
     def usage(self, owner_digest: str) -> Usage:
         """One GET; a recount when the record is missing, unreadable or stale."""
-        kept = self._kept_usage(owner_digest)
+        return self._trusted(owner_digest, self._kept_usage(owner_digest))
+
+    def _trusted(self, owner_digest: str, kept: Usage | None) -> Usage:
         if kept is None or kept.is_stale(self.clock()):
             return self.recount(owner_digest)
         return kept
+
+    def load_for_upload(
+        self, owner_digest: str, image_id: str, with_usage: bool
+    ) -> tuple[Metadata | None, Usage | None]:
+        """The result's marker and the usage record read at once: one round trip where
+        two in turn cost two. A repeat never has its usage recounted."""
+        if not with_usage:
+            return self.load(owner_digest, image_id), None
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            kept = pool.submit(self._kept_usage, owner_digest)
+            metadata = self.load(owner_digest, image_id)
+            if metadata is not None:
+                return metadata, None
+            return None, self._trusted(owner_digest, kept.result())
 
     def recount(self, owner_digest: str) -> Usage:
         """The owner's index and references listed at once (one round trip up to 1,000
