@@ -33,6 +33,7 @@ import contextlib
 import functools
 import json
 import logging
+import os
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -99,6 +100,11 @@ _INVERT = str.maketrans("0123456789abcdef", "fedcba9876543210")
 # Parallel GETs of one page's index objects: a default page costs the same number of
 # requests in two round trips, the LIST and one wave of GETs.
 _PAGE_FETCHERS = LIST_LIMIT_DEFAULT
+# The store's threads for requests sent together (a page's GETs, a save's PUTs, an
+# upload's two reads), kept for its life: starting a page's 20 threads anew cost more
+# than its requests (60 of a page's 110 ms on loopback, docs/performance.md). Room for
+# two default pages at once, as many as the connection pool keeps.
+_SENDERS = _PAGE_FETCHERS * 2
 
 
 def inverted(cursor: str) -> str:
@@ -122,7 +128,7 @@ def client_config(endpoint_url: str | None) -> Config:
         connect_timeout=2,
         read_timeout=10,
         retries={"max_attempts": 2, "mode": "standard"},
-        max_pool_connections=_PAGE_FETCHERS * 2,
+        max_pool_connections=_SENDERS,
         request_checksum_calculation="when_required",
         response_checksum_validation="when_required",
         s3={"addressing_style": "path" if endpoint_url else "auto"},
@@ -173,6 +179,17 @@ class S3Store:
         client.meta.events.register("before-sign.s3.PutObject", _send_body_with_headers)
         self.clock = clock
         self._signed = functools.lru_cache(maxsize=SIGNED_URL_CACHE_SIZE)(self._sign)
+        self._senders = ThreadPoolExecutor(_SENDERS, thread_name_prefix="s3-store")
+        self._senders_pid = os.getpid()
+
+    @property
+    def _parallel(self) -> ThreadPoolExecutor:
+        """The store's sending threads; made again in a forked child, which inherits the
+        pool but none of its threads (a preloading server forks after making the app)."""
+        if self._senders_pid != os.getpid():
+            self._senders = ThreadPoolExecutor(_SENDERS, thread_name_prefix="s3-store")
+            self._senders_pid = os.getpid()
+        return self._senders
 
     @classmethod
     def connect(cls, bucket: str, endpoint_url: str | None, region: str) -> S3Store:
@@ -346,15 +363,14 @@ class S3Store:
             reference = reference_of(metadata, original, edges_png, view_png)
         *independent, index, marker = objects
         owner = metadata["owner"]
-        with ThreadPoolExecutor(max_workers=len(independent) + 1) as pool:
-            kept = pool.submit(self._kept_usage, owner)
-            # list() waits for every PUT and raises the first failure.
-            list(pool.map(self.put, independent))
-            updates = [index]
-            if (usage := kept.result()) is not None:
-                usage = usage.with_result(reference)
-                updates.append(StoredObject(self._usage_key(owner), usage.encode(), _JSON))
-            list(pool.map(self.put, updates))
+        kept = self._parallel.submit(self._kept_usage, owner)
+        # list() waits for every PUT and raises the first failure.
+        list(self._parallel.map(self.put, independent))
+        updates = [index]
+        if (usage := kept.result()) is not None:
+            usage = usage.with_result(reference)
+            updates.append(StoredObject(self._usage_key(owner), usage.encode(), _JSON))
+        list(self._parallel.map(self.put, updates))
         self.put(marker)
 
     def put(self, stored: StoredObject) -> None:
@@ -452,21 +468,19 @@ class S3Store:
         two in turn cost two. A repeat never has its usage recounted."""
         if not with_usage:
             return self.load(owner_digest, image_id), None
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            kept = pool.submit(self._kept_usage, owner_digest)
-            metadata = self.load(owner_digest, image_id)
-            if metadata is not None:
-                return metadata, None
-            return None, self._trusted(owner_digest, kept.result())
+        kept = self._parallel.submit(self._kept_usage, owner_digest)
+        metadata = self.load(owner_digest, image_id)
+        if metadata is not None:
+            return metadata, None
+        return None, self._trusted(owner_digest, kept.result())
 
     def recount(self, owner_digest: str) -> Usage:
         """The owner's index and references listed at once (one round trip up to 1,000
         references), then the record PUT. Saves landing meanwhile may be missed: the
         record is then behind, as after racing saves (canny.storage.usage)."""
-        with ThreadPoolExecutor(max_workers=2) as pool:
-            results = pool.submit(self.count, owner_digest, COUNTED_RESULTS_MAX)
-            stored = pool.submit(self.bytes_used, owner_digest)
-            counted = Usage(results.result(), stored.result(), self.clock())
+        results = self._parallel.submit(self.count, owner_digest, COUNTED_RESULTS_MAX)
+        stored = self._parallel.submit(self.bytes_used, owner_digest)
+        counted = Usage(results.result(), stored.result(), self.clock())
         if counted.results:
             self.put(StoredObject(self._usage_key(owner_digest), counted.encode(), _JSON))
         return counted
@@ -496,8 +510,7 @@ class S3Store:
             listed = self.client.list_objects_v2(**request)
         keys = [entry["Key"] for entry in listed.get("Contents", [])]
         page_keys = keys[:limit]
-        with ThreadPoolExecutor(max_workers=_PAGE_FETCHERS) as pool:
-            bodies = list(pool.map(lambda key: self._get(key, "list results"), page_keys))
+        bodies = list(self._parallel.map(lambda key: self._get(key, "list results"), page_keys))
         # An entry deleted between the list and its GET is simply not on the page.
         items = [json.loads(body) for body in bodies if body is not None]
         next_cursor = None
