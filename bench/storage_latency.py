@@ -19,7 +19,7 @@ import secrets
 import statistics
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from canny import create_app
@@ -57,11 +57,11 @@ def upload_milliseconds(settings: Settings, uploads: int) -> list[float]:
     return timings
 
 
-def describe(name: str, timings: list[float]) -> str:
+def describe(name: str, timings: list[float], unit: str = "uploads") -> str:
     ordered = sorted(timings)
     p95 = ordered[max(0, round(0.95 * len(ordered)) - 1)]
     median = statistics.median(ordered)
-    return f"{name}: median {median:.1f} ms, p95 {p95:.1f} ms ({len(ordered)} uploads)"
+    return f"{name}: median {median:.1f} ms, p95 {p95:.1f} ms ({len(ordered)} {unit})"
 
 
 def page_milliseconds(settings: Settings, pages: int) -> list[float]:
@@ -97,12 +97,14 @@ def verdicts(file_ms: list[float], s3_ms: list[float], page_ms: list[float]) -> 
 
 @dataclass(frozen=True)
 class BucketTimings:
-    """Upload times (ms) on each store, and the 20-result page's on the distant bucket."""
+    """Upload times (ms) on each store, and the 20-result page's on the distant bucket (and
+    on the near one: the emulator's and the client's work, without any round trip)."""
 
     file_ms: list[float]
     moto_ms: list[float]
     distant_ms: list[float]
     page_ms: list[float]
+    near_page_ms: list[float] = field(default_factory=list)
 
 
 def measure(uploads: int, work: Path) -> BucketTimings:
@@ -118,6 +120,7 @@ def measure(uploads: int, work: Path) -> BucketTimings:
             client.create_bucket(Bucket=bucket)
         settings = Settings(storage="s3", s3_bucket="bench", s3_endpoint_url=endpoint, **IN_PROCESS)
         moto_ms = upload_milliseconds(settings, uploads)
+        near_page_ms = page_milliseconds(settings, pages=10)
         with DelayProxy(port, ROUND_TRIP_S) as proxy:
             distant = Settings(
                 storage="s3", s3_bucket="bench-distant", s3_endpoint_url=proxy.url, **IN_PROCESS
@@ -126,7 +129,7 @@ def measure(uploads: int, work: Path) -> BucketTimings:
             page_ms = page_milliseconds(distant, pages=10)
     finally:
         processes.stop(server)
-    return BucketTimings(file_ms, moto_ms, distant_ms, page_ms)
+    return BucketTimings(file_ms, moto_ms, distant_ms, page_ms, near_page_ms)
 
 
 def main() -> None:
@@ -147,6 +150,9 @@ def main() -> None:
         f"page {figures['page_round_trips']} round trips "
         f"(target <= 3: {'met' if figures['page_target_met'] else 'NOT met'})"
     )
+    print(describe(f"20-result page on {MOTO}", timings.near_page_ms, "pages"))
+    distant_page = f"20-result page on {MOTO} + {ROUND_TRIP_S * 1000:.0f} ms round trip"
+    print(describe(distant_page, timings.page_ms, "pages"))
     if args.json:
         print(json.dumps(figures))
 
