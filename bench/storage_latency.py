@@ -5,8 +5,8 @@ HTTP), so the difference between the two figures is the store's: the file store 
 temp folder, and S3Store on moto served on 127.0.0.1 by gunicorn (bench.moto_app says why
 not `moto_server`). moto is an in-memory emulator, not DigitalOcean Spaces: its figure
 shows our request pattern's cost on loopback. A third run puts moto a round trip away
-(bench.delay_proxy) and reports how many round trips an upload and a gallery page cost,
-against the targets in docs/performance.md.
+(bench.delay_proxy, in a process of its own) and reports how many round trips an upload
+and a gallery page cost, against the targets in docs/performance.md.
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ import json
 import os
 import secrets
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -27,11 +29,10 @@ from canny.settings import Settings
 from canny.storage.contract import LIST_LIMIT_DEFAULT
 from canny.storage.s3_store import S3Store
 
-from bench.delay_proxy import DelayProxy
 from bench.images import encode, scene
-from bench.moto_app import start_emulator
+from bench.moto_app import REPOSITORY, start_emulator
 from localrun import processes
-from localrun.readiness import free_port
+from localrun.readiness import free_port, wait_until_ok
 
 # The droplet-to-Spaces round trip the bucket path is measured with (DigitalOcean does not
 # publish one; tens of milliseconds within a region is what the issue's target assumes).
@@ -107,6 +108,21 @@ class BucketTimings:
     near_page_ms: list[float] = field(default_factory=list)
 
 
+def start_delay_proxy(upstream_port: int, port: int, work: Path) -> subprocess.Popen:
+    """bench.delay_proxy in a process of its own (its docstring says why), answering once
+    this returns."""
+    log_path = work / "delay_proxy.log"
+    arguments = (str(upstream_port), str(ROUND_TRIP_S), str(port))
+    proxy = processes.spawn(
+        [sys.executable, "-m", "bench.delay_proxy", *arguments],
+        env={"PATH": os.environ["PATH"], "PYTHONPATH": str(REPOSITORY)},
+        log_path=log_path,
+        cwd=work,
+    )
+    wait_until_ok("delay proxy", proxy, f"http://127.0.0.1:{port}/moto-api/", log_path, 30)
+    return proxy
+
+
 def measure(uploads: int, work: Path) -> BucketTimings:
     """Uploads on the file store, on moto, and on moto a round trip away; then pages."""
     os.environ.update(EMULATOR_CREDENTIALS)
@@ -121,12 +137,19 @@ def measure(uploads: int, work: Path) -> BucketTimings:
         settings = Settings(storage="s3", s3_bucket="bench", s3_endpoint_url=endpoint, **IN_PROCESS)
         moto_ms = upload_milliseconds(settings, uploads)
         near_page_ms = page_milliseconds(settings, pages=10)
-        with DelayProxy(port, ROUND_TRIP_S) as proxy:
+        proxy_port = free_port()
+        proxy = start_delay_proxy(port, proxy_port, work)
+        try:
             distant = Settings(
-                storage="s3", s3_bucket="bench-distant", s3_endpoint_url=proxy.url, **IN_PROCESS
+                storage="s3",
+                s3_bucket="bench-distant",
+                s3_endpoint_url=f"http://127.0.0.1:{proxy_port}",
+                **IN_PROCESS,
             )
             distant_ms = upload_milliseconds(distant, uploads)
             page_ms = page_milliseconds(distant, pages=10)
+        finally:
+            processes.stop(proxy)
     finally:
         processes.stop(server)
     return BucketTimings(file_ms, moto_ms, distant_ms, page_ms, near_page_ms)
