@@ -4,9 +4,11 @@ kept current by saves, dropped by deletes, recounted whenever it cannot be trust
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
-from canny.storage import ResultStore
+from canny.storage import FileStore, ResultStore
 from canny.storage.usage import RECOUNT_SECONDS, Usage
 
 from tests.integration.storage.stored_objects import (
@@ -99,3 +101,15 @@ def test_an_uploads_lookup_gives_the_usage_only_when_the_result_is_new(
     new = shared_record(20)
     assert store.load_for_upload(OWNER, new["id"], with_usage=False) == (None, None)
     assert store.load_for_upload(OWNER, new["id"], with_usage=True) == (None, store.usage(OWNER))
+
+
+def test_racing_saves_on_disk_lose_no_addition(tmp_path: Path) -> None:
+    """The file store adds to the record under the owner's lock: only a bucket, which has
+    no lock, may lose an addition to racing saves (and heals it by age)."""
+    store = FileStore(tmp_path / "results")
+    store.prepare()
+    save_tiff(store, shared_record(1))
+    store.recount(OWNER)
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(lambda low: save_tiff(store, shared_record(low)), range(2, 18)))
+    assert store.usage(OWNER).results == 17 == store.count(OWNER, 1000)
