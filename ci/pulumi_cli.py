@@ -171,8 +171,12 @@ def config_set_line(stack: str, key: str) -> list[str]:
     (sdk/python/lib/pulumi/automation/_local_workspace.py, set_config: `"--", value.value`),
     which any process on the runner can read in /proc/PID/cmdline."""
     line = ["pulumi", "config", "set", "--secret", "--stack", stack, "--non-interactive"]
+    return [*line, *_config_file_args(stack), key]
+
+
+def _config_file_args(stack: str) -> list[str]:
     config_file = stack_name.config_file(stack)
-    return [*line, *(["--config-file", config_file] if config_file else []), key]
+    return ["--config-file", config_file] if config_file else []
 
 
 def config_pins(
@@ -194,9 +198,7 @@ def set_pins(workspace: auto.LocalWorkspace, stack: str, pins: Mapping[str, str]
     of the Automation API's `set_all_config` (_local_workspace.py: `config set-all --stack S
     --plaintext K=V`) plus the `--config-file` it cannot pass: test stacks share
     Pulumi.test.yaml, which the update reads through Stack.up(config_file=...)."""
-    args = ["config", "set-all", "--stack", stack]
-    config_file = stack_name.config_file(stack)
-    args += ["--config-file", config_file] if config_file else []
+    args = ["config", "set-all", "--stack", stack, *_config_file_args(stack)]
     for key, value in pins.items():
         args += ["--plaintext", f"{key}={value}"]
     workspace.pulumi_command.run(args, workspace.work_dir, {})
@@ -299,23 +301,16 @@ def _destroy(workspace: auto.LocalWorkspace, stack: str) -> None:
 def _deploy(
     command: str,
     stack: auto.Stack,
-    pins: Mapping[str, str],
-    secrets: Mapping[str, str],
-    paths: tuple[Path, Path],
+    preview_file: Path,
+    dotenv: Path,
     on_event: auto.OnEvent | None,
 ) -> None:
-    """Preview or update the selected stack after pinning it and giving it its secrets.
-    `up` on prod refreshes first (`--refresh`): a change made outside Pulumi (a resized
-    droplet, a firewall rule edited in the console) is read back before the update plans,
-    so the update neither undoes it blindly nor fails on it
-    (https://www.pulumi.com/docs/iac/cli/commands/pulumi_up/ "--refresh")."""
-    workspace = stack.workspace
-    assert isinstance(workspace, auto.LocalWorkspace)
-    set_pins(workspace, stack.name, pins)
-    for key, value in secrets.items():
-        _run(config_set_line(stack.name, key), workspace.pulumi_command.env, stdin=value)
+    """Preview or update the selected, pinned stack. `up` on prod refreshes first
+    (`--refresh`): a change made outside Pulumi (a resized droplet, a firewall rule edited
+    in the console) is read back before the update plans, so the update neither undoes it
+    blindly nor fails on it (https://www.pulumi.com/docs/iac/cli/commands/pulumi_up/
+    "--refresh")."""
     config_file = stack_name.config_file(stack.name)
-    preview_file, dotenv = paths
     print(f"+ pulumi {command} --stack {stack.name}", flush=True)
     if command == "preview":
         result = stack.preview(json=True, policy_packs=[POLICY_PACK], config_file=config_file)
@@ -379,8 +374,10 @@ def run(
     # Only test stacks get here without a stack: prod was refused above.
     selected = (auto.Stack.select if exists else auto.Stack.create)(stack, workspace)
     job_id = (deploy_id or environ.get("CI_JOB_ID")) if command == "up" else None
-    pins = config_pins(tag, environ.get("CI_REGISTRY_IMAGE"), job_id, digests)
-    _deploy(command, selected, pins, secrets, (preview_file, dotenv), on_event)
+    set_pins(workspace, stack, config_pins(tag, environ.get("CI_REGISTRY_IMAGE"), job_id, digests))
+    for key, value in secrets.items():
+        _run(config_set_line(stack, key), env, stdin=value)
+    _deploy(command, selected, preview_file, dotenv, on_event)
 
 
 def read_digests(path: Path) -> dict[str, str]:
