@@ -196,8 +196,10 @@ def set_pins(workspace: auto.LocalWorkspace, stack: str, pins: Mapping[str, str]
     `pulumi up --config` did ("Config to use during the update and save to the stack config
     file": https://www.pulumi.com/docs/iac/cli/commands/pulumi_up/). The arguments are those
     of the Automation API's `set_all_config` (_local_workspace.py: `config set-all --stack S
-    --plaintext K=V`) plus the `--config-file` it cannot pass: test stacks share
-    Pulumi.test.yaml, which the update reads through Stack.up(config_file=...)."""
+    --plaintext K=V`) plus the `--config-file` it cannot pass, which set-all inherits from
+    `pulumi config` (https://www.pulumi.com/docs/iac/cli/commands/pulumi_config_set-all/,
+    "Options inherited from parent commands"): test stacks share Pulumi.test.yaml, which
+    the update reads through Stack.up(config_file=...)."""
     args = ["config", "set-all", "--stack", stack, *_config_file_args(stack)]
     for key, value in pins.items():
         args += ["--plaintext", f"{key}={value}"]
