@@ -247,6 +247,9 @@ def backend_url(workspace: auto.LocalWorkspace) -> str:
 
 
 def dotenv_lines(stack: str, outputs: Mapping[str, auto.OutputValue]) -> list[str]:
+    """Stack.up hands back every output decrypted (automation/_local_workspace.py,
+    stack_outputs: `stack output --json --show-secrets`), each marked secret or not: only
+    plain ones may reach the dotenv, which GitLab shows to every later job."""
     lines = [f"DEPLOY_STACK={stack}"]
     for output, variable in DOTENV_OUTPUTS.items():
         found = outputs.get(output)
