@@ -14,8 +14,8 @@ does, so a new call in CI's wrapper shows up here instead of being answered wron
 What it implements, after pulumi/pulumi pkg/cmd/pulumi (https://www.pulumi.com/docs/iac/cli/
 commands/), with the `--non-interactive` the Automation API puts first on every call
 (sdk/python/lib/pulumi/automation/_cmd.py, PulumiCommand.run):
-- `version`: 3.205.0, the newest to which the Automation API gives engine events through a
-  file rather than a gRPC address (automation/_stack.py, _setup_event_log);
+- `version`: the CLI of CI's Pulumi jobs (`PULUMI_IMAGE` in .gitlab-ci.yml), so the
+  Automation API talks to the stand-in as it talks to the real CLI in a job;
 - `stack ls --json`: the rehearsal's one stack; `stack select --stack S`: fails for any
   other (prod is never created by CI: no `stack init` for it);
 - `stack output --json [--show-secrets] --stack S`: the outputs of the last successful
@@ -26,12 +26,16 @@ commands/), with the `--non-interactive` the Automation API puts first on every 
   --plaintext K=V...`: kept as the stack's config for every later `up`;
 - `up`: the program under the rehearsal's mocks (infra/rehearse/rehearsal.py); a failed
   step fails it with exit 255 and the step's output, as `pulumi up` fails an update.
-  `--event-log FILE` (accepted only with PULUMI_DEBUG_COMMANDS=true, as the CLI hides it
+  `--event-log TARGET` (accepted only with PULUMI_DEBUG_COMMANDS=true, as the CLI hides it
   otherwise: pkg/cmd/pulumi/operations/up.go) gets a `resourcePreEvent` with `planning`
   false just before each resource changes (sdk/go/common/apitype/events.go), which is what
-  ci.update_outcome reads, and last the `cancelEvent` that ends the Automation API's reading
-  of the file (_stack.py, _watch_logs). Not rehearsed: `--refresh` (the rehearsal's state
-  is what the droplets run) and `--policy-pack` (the pack has its own tests: tests/policy).
+  ci.update_outcome reads, and last a `cancelEvent`. TARGET is a file for CLIs up to 3.205
+  (the Automation API reads it until that `cancelEvent`: _stack.py, _watch_logs) and, for
+  the newer CLI CI runs, `tcp://127.0.0.1:PORT`, the Automation API's Events gRPC service
+  (_stack.py, _setup_event_log and _EventsServicer: `StreamEvents`, one JSON-encoded
+  engine event per `EventRequest`, proto/events.proto). Not rehearsed: `--refresh` (the
+  rehearsal's state is what the droplets run) and `--policy-pack` (the pack has its own
+  tests: tests/policy).
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import queue
 import socket
 import subprocess
 import sys
@@ -49,12 +54,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import grpc
+import yaml
+from pulumi.runtime.proto import events_pb2, events_pb2_grpc
+
 from infra.rehearse.rehearsal import Rehearsal
 from infra.rehearse.remote_steps import StepError
 
 SOCKET_VARIABLE = "CANNY_REHEARSAL_PULUMI_SOCKET"
 PROJECT = "canny"
-VERSION = "v3.205.0"
+GITLAB_CI = Path(__file__).resolve().parents[2] / ".gitlab-ci.yml"
+GRPC_EVENTS = "tcp://"
+EVENT_STREAM_END_S = 30.0
 # Pulumi's exit status for a failed update (and for most command errors).
 FAILED = 255
 # Cobra's for a command line it does not understand.
@@ -64,6 +75,57 @@ ACCEPT_POLL_S = 0.5
 
 class UsageError(Exception):
     """A command line the stand-in (like Pulumi) does not accept."""
+
+
+def ci_pulumi_version() -> str:
+    """`vX.Y.Z` of the Pulumi CLI image CI's Pulumi jobs run (`PULUMI_IMAGE`'s tag)."""
+    image = yaml.safe_load(GITLAB_CI.read_text())["variables"]["PULUMI_IMAGE"]
+    return "v" + str(image).rpartition(":")[2]
+
+
+class EventSink:
+    """Where one `up --event-log TARGET` sends its engine events: appended to a file, or
+    streamed to the Automation API's Events service when TARGET is `tcp://HOST:PORT`."""
+
+    def __init__(self, target: str, cwd: Path) -> None:
+        self._lock = threading.Lock()
+        self._file: Path | None = None
+        self._queue: queue.Queue[events_pb2.EventRequest | None] = queue.Queue()
+        self._stream: threading.Thread | None = None
+        if target.startswith(GRPC_EVENTS):
+            channel = grpc.insecure_channel(target.removeprefix(GRPC_EVENTS))
+            stub = events_pb2_grpc.EventsStub(channel)
+            requests = iter(self._queue.get, None)
+            self._stream = threading.Thread(
+                target=self._send, args=(channel, stub, requests), daemon=True
+            )
+            self._stream.start()
+        else:
+            self._file = cwd / target
+            self._file.write_text("")
+
+    @staticmethod
+    def _send(channel: grpc.Channel, stub: Any, requests: Any) -> None:
+        with channel:
+            stub.StreamEvents(requests)
+
+    def write(self, event: dict[str, Any]) -> None:
+        line = json.dumps({"timestamp": int(time.time()), **event})
+        if self._file is None:
+            self._queue.put(events_pb2.EventRequest(event=line))
+            return
+        with self._lock, self._file.open("a") as log:
+            log.write(line + "\n")
+
+    def close(self) -> None:
+        """Ends the stream once every event is sent: the update's exit must not come first,
+        since the Automation API stops its server when the command exits."""
+        if self._stream is None:
+            return
+        self._queue.put(None)
+        self._stream.join(EVENT_STREAM_END_S)
+        if self._stream.is_alive():
+            raise TimeoutError(f"the engine events were not taken in {EVENT_STREAM_END_S:.0f}s")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -123,7 +185,6 @@ class PulumiStandIn:
     secret_outputs: set[str] = field(default_factory=set)
     # `stack history --json` entries (pkg/cmd/pulumi/stack/stack_history.go), newest first.
     history: list[dict[str, Any]] = field(default_factory=list)
-    _events: threading.Lock = field(default_factory=threading.Lock)
 
     @property
     def bin_dir(self) -> Path:
@@ -176,7 +237,7 @@ class PulumiStandIn:
         argv = argv[1:] if argv[:1] == ["--non-interactive"] else argv
         try:
             if argv == ["version"]:
-                return Reply(VERSION + "\n")
+                return Reply(ci_pulumi_version() + "\n")
             if argv[:2] == ["stack", "ls"]:
                 _json_only(STACK_LS.parse_args(argv[2:]))
                 return Reply(json.dumps([{"name": self.rehearsal.stack, "current": True}]))
@@ -225,15 +286,15 @@ class PulumiStandIn:
             raise UsageError(
                 "--yes must be passed in to proceed when running in non-interactive mode"
             )
-        event_log = cwd / args.event_log if args.event_log else None
-        if event_log is not None:
-            event_log.write_text("")
+        events = EventSink(args.event_log, cwd) if args.event_log else None
         try:
-            return self._run_update(event_log)
+            return self._run_update(events)
         finally:
-            self._write_event(event_log, {"cancelEvent": {}})
+            if events is not None:
+                events.write({"cancelEvent": {}})
+                events.close()
 
-    def _run_update(self, event_log: Path | None) -> Reply:
+    def _run_update(self, events: EventSink | None) -> Reply:
         lines: list[str] = []
         log = self.rehearsal.log
 
@@ -246,7 +307,7 @@ class PulumiStandIn:
             result = self.rehearsal.up(
                 str(self.config["canny:imageTag"]),
                 config=self.config,
-                announce=lambda type_token, name, op: self._event(event_log, type_token, name, op),
+                announce=lambda type_token, name, op: self._event(events, type_token, name, op),
             )
         except StepError as error:
             self._record("failed")
@@ -264,19 +325,12 @@ class PulumiStandIn:
         update = {"kind": "update", "startTime": started, "message": "", "result": result}
         self.history.insert(0, update | {"environment": {}, "config": {}})
 
-    def _event(self, event_log: Path | None, type_token: str, name: str, op: str) -> None:
-        if event_log is None:
+    def _event(self, events: EventSink | None, type_token: str, name: str, op: str) -> None:
+        if events is None:
             return
         urn = f"urn:pulumi:{self.rehearsal.stack}::{PROJECT}::{type_token}::{name}"
         metadata = {"op": op, "urn": urn, "type": type_token}
-        step = {"metadata": metadata, "planning": False}
-        self._write_event(event_log, {"resourcePreEvent": step})
-
-    def _write_event(self, event_log: Path | None, event: dict[str, Any]) -> None:
-        if event_log is None:
-            return
-        with self._events, event_log.open("a") as log:
-            log.write(json.dumps({"timestamp": int(time.time()), **event}) + "\n")
+        events.write({"resourcePreEvent": {"metadata": metadata, "planning": False}})
 
 
 def _json_only(args: argparse.Namespace) -> argparse.Namespace:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
@@ -14,12 +15,14 @@ from typing import Any
 
 import pytest
 from pulumi import automation as auto
+from semver import VersionInfo
 
 from ci import update_outcome
-from infra.rehearse.pulumi_standin import FAILED, USAGE, PulumiStandIn
+from infra.rehearse.pulumi_standin import FAILED, USAGE, PulumiStandIn, ci_pulumi_version
 from infra.rehearse.remote_steps import StepError
 
 COMPOSE_UP = ("command:remote:Command", "canny-prod-compose-up")
+REPOSITORY = Path(__file__).resolve().parents[2]
 
 
 @dataclass
@@ -63,7 +66,7 @@ def _pin(pulumi: PulumiStandIn, tag: str) -> int:
 
 def test_stack_calls_answer_for_the_rehearsed_stack_only(tmp_path: Path) -> None:
     pulumi = PulumiStandIn(FakeRehearsal(), tmp_path)
-    assert _answer(pulumi, "version").stdout == "v3.205.0\n"
+    assert _answer(pulumi, "version").stdout == ci_pulumi_version() + "\n"
     listing = json.loads(_answer(pulumi, "stack", "ls", "--json").stdout)
     assert listing == [{"name": "prod", "current": True}]
     assert _answer(pulumi, "stack", "select", "--stack", "prod").code == 0
@@ -147,3 +150,50 @@ def test_the_pulumi_on_path_reaches_the_stand_in(tmp_path: Path) -> None:
         assert pulumi.serve(process, timeout_s=60) == 0
         assert process.stdout is not None
         assert json.loads(process.stdout.read()) == [{"name": "prod", "current": True}]
+
+
+# What a CI job does with the Automation API (ci/pulumi_automation.py), printing each engine
+# event it is handed.
+AUTOMATION_UP = """
+import json, os
+from pulumi import automation as auto
+from semver import VersionInfo
+from ci import pulumi_automation
+stack = auto.Stack.select("prod", pulumi_automation.workspace(os.environ))
+try:
+    stack.up(color="never", on_event=lambda event: print(json.dumps(
+        {"pre": bool(event.resource_pre_event), "cancel": bool(event.cancel_event)}), flush=True))
+except auto.CommandError:
+    print("failed")
+"""
+
+
+def test_the_automation_api_gets_the_engine_events_over_grpc_as_from_ci_s_cli(
+    tmp_path: Path,
+) -> None:
+    """The stand-in reports CI's CLI version, for which the Automation API takes the events
+    over its gRPC service rather than a file (automation/_stack.py, _setup_event_log: newer
+    than 3.205.0), so the rehearsal runs the route a real job takes."""
+    assert VersionInfo.parse(ci_pulumi_version().removeprefix("v")) > VersionInfo(3, 205, 0)
+    work = tmp_path / "work"
+    work.mkdir()
+    with (
+        PulumiStandIn(FakeRehearsal(fails=True), tmp_path) as pulumi,
+        subprocess.Popen(
+            [sys.executable, "-c", AUTOMATION_UP],
+            cwd=work,
+            env=pulumi.environment(
+                {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPOSITORY), "HOME": str(tmp_path)}
+            ),
+            stdout=subprocess.PIPE,
+            text=True,
+        ) as process,
+    ):
+        assert _pin(pulumi, "t") == 0
+        assert pulumi.serve(process, timeout_s=120) == 0
+        assert process.stdout is not None
+        lines = process.stdout.read().splitlines()
+    assert lines[-1] == "failed"
+    events = [json.loads(line) for line in lines[:-1]]
+    assert {"pre": True, "cancel": False} in events
+    assert events[-1] == {"pre": False, "cancel": True}
