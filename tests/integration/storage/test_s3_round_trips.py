@@ -184,3 +184,25 @@ def test_an_uploads_quota_check_is_one_read_whatever_the_owner_keeps(
         ["put_object", "put_object"],  # the index entry and the usage record
         ["put_object"],
     ], shapes
+
+
+def test_a_reloaded_page_waits_for_its_list_alone(
+    distant_store: S3Store, moto_server: MotoServer
+) -> None:
+    """Index entries never change once written, so a page shown before sends one LIST and
+    the GETs of the entries it has not read yet; the LIST still decides what is shown."""
+    nearby = S3Store.connect(distant_store.bucket, moto_server.endpoint_url, "us-east-1")
+    saved = [numbered_record(n, created_at=stamp(n)) for n in range(4)]
+    for metadata in saved[:3]:
+        nearby.save(metadata, b"original", "png", b"edges")
+    distant_store.list(OWNER, limit=PAGE)
+    nearby.save(saved[3], b"original", "png", b"edges")
+    assert nearby.delete(OWNER, saved[0]["id"])
+    log = CallLog(distant_store.client, ("list_objects_v2", "get_object"))
+    items, _ = distant_store.list(OWNER, limit=PAGE)
+    assert [item["id"] for item in items] == [m["id"] for m in saved[:0:-1]]
+    steps = [[call.operation for call in step] for step in log.steps()]
+    assert steps == [["list_objects_v2"], ["get_object"]], steps
+    log.calls.clear()
+    assert distant_store.list(OWNER, limit=PAGE)[0] == items
+    assert [call.operation for call in log.calls] == ["list_objects_v2"]

@@ -37,8 +37,11 @@ def test_a_page_starts_no_thread_once_the_store_has_sent_one(
         started.append(thread)
         start(thread)
 
+    # Entries not read yet: the page has GETs to send (one it has read needs none).
+    for index in range(PAGE, PAGE + 3):
+        save(listed_store, numbered_record(index))
     monkeypatch.setattr(threading.Thread, "start", recording_start)
-    assert len(listed_store.list(OWNER, limit=PAGE)[0]) == PAGE
+    assert len(listed_store.list(OWNER, limit=PAGE + 3)[0]) == PAGE + 3
     assert started == []
 
 

@@ -34,7 +34,9 @@ import functools
 import json
 import logging
 import os
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -105,6 +107,9 @@ _PAGE_FETCHERS = LIST_LIMIT_DEFAULT
 # than its requests (60 of a page's 110 ms on loopback, docs/performance.md). Room for
 # two default pages at once, as many as the connection pool keeps.
 _SENDERS = _PAGE_FETCHERS * 2
+# Index entries kept in memory once read: about 400 bytes each, a hundred owners' first
+# pages per worker.
+INDEX_CACHE_SIZE = 2048
 
 
 def inverted(cursor: str) -> str:
@@ -181,6 +186,8 @@ class S3Store:
         self._signed = functools.lru_cache(maxsize=SIGNED_URL_CACHE_SIZE)(self._sign)
         self._senders = ThreadPoolExecutor(_SENDERS, thread_name_prefix="s3-store")
         self._senders_pid = os.getpid()
+        self._index_bodies: OrderedDict[str, bytes] = OrderedDict()
+        self._index_lock = threading.Lock()
 
     @property
     def _parallel(self) -> ThreadPoolExecutor:
@@ -485,6 +492,27 @@ class S3Store:
             self.put(StoredObject(self._usage_key(owner_digest), counted.encode(), _JSON))
         return counted
 
+    def _index_entries(self, keys: list[str]) -> dict[str, bytes]:
+        """The bodies of these index entries: from memory, or GET at once (then kept).
+
+        An entry never changes once written: its key names the result's creation time and
+        id, and the id fixes every other field of the record (contract.result_id), so a
+        body once read is the body for good, whichever backend wrote it. The LIST stays
+        the truth of what a page holds: a deleted entry is no longer listed, so its kept
+        body is never shown; a reloaded gallery waits for its LIST alone."""
+        with self._index_lock:
+            found = {key: self._index_bodies[key] for key in keys if key in self._index_bodies}
+            for key in found:
+                self._index_bodies.move_to_end(key)
+        missing = [key for key in keys if key not in found]
+        fetched = self._parallel.map(lambda key: self._get(key, "list results"), missing)
+        read = {key: body for key, body in zip(missing, fetched, strict=True) if body is not None}
+        with self._index_lock:
+            self._index_bodies.update(read)
+            while len(self._index_bodies) > INDEX_CACHE_SIZE:
+                self._index_bodies.popitem(last=False)
+        return {**found, **read}
+
     def count(self, owner_digest: str, up_to: int) -> int:
         """One list request of the owner's index: at most `up_to` keys (MaxKeys up to
         1,000, https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListObjectsV2.html)."""
@@ -510,9 +538,9 @@ class S3Store:
             listed = self.client.list_objects_v2(**request)
         keys = [entry["Key"] for entry in listed.get("Contents", [])]
         page_keys = keys[:limit]
-        bodies = list(self._parallel.map(lambda key: self._get(key, "list results"), page_keys))
+        bodies = self._index_entries(page_keys)
         # An entry deleted between the list and its GET is simply not on the page.
-        items = [json.loads(body) for body in bodies if body is not None]
+        items = [json.loads(bodies[key]) for key in page_keys if key in bodies]
         next_cursor = None
         if len(keys) > limit:
             next_cursor = inverted(page_keys[-1][len(prefix) : -len(".json")])
