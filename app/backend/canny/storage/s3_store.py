@@ -371,7 +371,8 @@ class S3Store:
         *independent, index, marker = objects
         owner = metadata["owner"]
         kept = self._parallel.submit(self._kept_usage, owner)
-        # list() waits for every PUT and raises the first failure.
+        # list() waits for the PUTs and raises the first failure (any other still lands:
+        # the client's retry computes the same id and overwrites it).
         list(self._parallel.map(self.put, independent))
         updates = [index]
         if (usage := kept.result()) is not None:
