@@ -15,7 +15,14 @@ from pathlib import Path
 import pytest
 
 from tests.integration.gitlab.conftest import REPO_ROOT, jobs
-from tests.unit.ci.conftest import FAKE_PULUMI, FakePulumi
+from tests.unit.ci.conftest import (
+    DESTROY,
+    FAKE_PULUMI,
+    LAST_UPDATE,
+    STACK_LS,
+    FakePulumi,
+    on_stack,
+)
 
 PIPELINE_ID = "42"
 PROJECT_PATH = "acme/canny-platform"
@@ -113,8 +120,10 @@ def stop_job_run(
     return run
 
 
-def words(args: list[str]) -> list[str]:
-    return [arg for arg in args if not arg.startswith("-")][:2]
+def destroyed(stack: str) -> list[list[str]]:
+    """How the Automation API destroys a stack that exists (automation/_stack.py): select
+    it, destroy it, then read the update it made."""
+    return [["stack", "select", "--stack", stack], on_stack(DESTROY, stack), [*LAST_UPDATE, stack]]
 
 
 @pytest.mark.parametrize(
@@ -122,9 +131,9 @@ def words(args: list[str]) -> list[str]:
     [
         (
             [{"name": f"acme/canny/{STACK}"}],
-            [["stack", "ls"], ["destroy", STACK], ["stack", "ls"], ["stack", "rm"]],
+            [STACK_LS, *destroyed(STACK), STACK_LS, ["stack", "rm", "--yes", STACK]],
         ),
-        ([], [["stack", "ls"], ["stack", "ls"]]),
+        ([], [STACK_LS, STACK_LS]),
     ],
     ids=["stack left by a deploy, finished or half-way", "stack already reaped"],
 )
@@ -133,7 +142,7 @@ def test_stop_review_destroys_from_nothing_but_the_pipeline_ref(
 ) -> None:
     result, source, fake = stop_job_run("stop_review", stacks)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert [words(args) for args in fake.calls()] == expected
+    assert fake.calls() == expected
     assert {record["cwd"] for record in fake.records()} == {str(source)}, (
         "pulumi must run in the fetched source, where Pulumi.yaml is"
     )
@@ -147,7 +156,7 @@ def test_stop_review_destroys_from_nothing_but_the_pipeline_ref(
 def test_stop_test_destroys_the_test_stack(stop_job_run: StopJobRun) -> None:
     result, _, fake = stop_job_run("stop_test", [{"name": "test"}], "develop")
     assert result.returncode == 0, result.stdout + result.stderr
-    assert [words(args) for args in fake.calls()] == [["stack", "ls"], ["destroy", "test"]]
+    assert fake.calls() == [STACK_LS, *destroyed("test")]
 
 
 def test_a_stop_job_fails_when_the_pipeline_ref_is_missing(
