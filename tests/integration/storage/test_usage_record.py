@@ -4,12 +4,13 @@ kept current by saves, dropped by deletes, recounted whenever it cannot be trust
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 from canny.storage import FileStore, ResultStore
-from canny.storage.usage import RECOUNT_SECONDS, Usage
+from canny.storage.usage import RECORD_NAME, RECOUNT_SECONDS, Usage
 
 from tests.integration.storage.stored_objects import (
     save,
@@ -60,24 +61,33 @@ def test_a_delete_drops_the_record_and_leaves_nothing_of_the_owner(store: Result
     assert stored_names(store) == before
 
 
+def counted_seconds_from_now(seconds: float) -> Callable[[], bytes]:
+    """A record counted `seconds` from the moment the test runs, not from collection: the
+    whole suite collects minutes before this test runs, long enough for a record dated
+    RECOUNT_SECONDS ahead at collection to be in the past again."""
+    return lambda: Usage(0, 0, time.time() + seconds).encode()
+
+
 @pytest.mark.parametrize(
     "body",
     [
-        b"",
-        b"{not json",
-        b'{"results": -1, "bytes": 0, "counted_at": 0}',
-        b'["results"]',
-        Usage(0, 0, time.time() - RECOUNT_SECONDS - 1).encode(),
-        Usage(0, 0, time.time() + RECOUNT_SECONDS).encode(),
+        lambda: b"",
+        lambda: b"{not json",
+        lambda: b'{"results": -1, "bytes": 0, "counted_at": 0}',
+        lambda: b'["results"]',
+        counted_seconds_from_now(-RECOUNT_SECONDS - 1),
+        counted_seconds_from_now(RECOUNT_SECONDS),
     ],
     ids=["empty", "torn", "negative", "not-an-object", "stale", "from-the-future"],
 )
-def test_a_record_that_cannot_be_trusted_is_recounted(store: ResultStore, body: bytes) -> None:
+def test_a_record_that_cannot_be_trusted_is_recounted(
+    store: ResultStore, body: Callable[[], bytes]
+) -> None:
     """A crash mid-write, a lost update or a clock set back must not refuse (or admit)
     uploads for ever: the record heals at the next read."""
     for low in (10, 20):
         save_tiff(store, shared_record(low))
-    write_usage_record(store, OWNER, body)
+    write_usage_record(store, OWNER, body())
     kept = store.usage(OWNER)
     assert (kept.results, kept.bytes) == truth(store)
     assert abs(kept.counted_at - time.time()) < 60
@@ -113,3 +123,25 @@ def test_racing_saves_on_disk_lose_no_addition(tmp_path: Path) -> None:
     with ThreadPoolExecutor(max_workers=8) as pool:
         list(pool.map(lambda low: save_tiff(store, shared_record(low)), range(2, 18)))
     assert store.usage(OWNER).results == 17 == store.count(OWNER, 1000)
+
+
+def test_a_record_the_disk_cannot_take_fails_no_save_and_is_recounted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The record is a cache: a full disk when it is written (after the result is stored)
+    must not answer 507 for a result that was saved, nor leave a record that undercounts."""
+    store = FileStore(tmp_path)
+    save_tiff(store, shared_record(10))
+    store.recount(OWNER)
+    replace = store._replace
+
+    def no_room_for_the_record(target: Path, content: bytes, *, durable: bool) -> None:
+        if target.name == RECORD_NAME:
+            raise OSError(28, "No space left on device")
+        replace(target, content, durable=durable)
+
+    monkeypatch.setattr(store, "_replace", no_room_for_the_record)
+    save_tiff(store, shared_record(20, content_index=1))
+    assert not (tmp_path / "owners" / OWNER / RECORD_NAME).exists(), "a stale record was kept"
+    kept = store.usage(OWNER)
+    assert (kept.results, kept.bytes) == truth(store) == (2, kept.bytes)

@@ -358,9 +358,18 @@ class FileStore:
         fsynced: a record a crash left torn is unreadable, and then recounted."""
         kept = self._kept_usage(owner_folder)
         if kept is not None:
-            self._replace(
-                owner_folder / RECORD_NAME, kept.with_result(reference).encode(), durable=False
-            )
+            self._keep_usage(owner_folder, kept.with_result(reference))
+
+    def _keep_usage(self, owner_folder: Path, usage: Usage) -> None:
+        """The record is a cache of a count: one that cannot be written (a full disk) must
+        fail neither the read that recounted nor the save already made. The old record is
+        removed instead (unlinking needs no space), so the next quota check recounts."""
+        try:
+            self._replace(owner_folder / RECORD_NAME, usage.encode(), durable=False)
+        except OSError as error:
+            log.warning("usage record not kept, the next quota check recounts: %s", error)
+            with contextlib.suppress(FileNotFoundError):
+                (owner_folder / RECORD_NAME).unlink()
 
     def load_for_upload(
         self, owner_digest: str, image_id: str, with_usage: bool
@@ -390,7 +399,7 @@ class FileStore:
                 time.time(),
             )
             if counted.results:
-                self._replace(owner_folder / RECORD_NAME, counted.encode(), durable=False)
+                self._keep_usage(owner_folder, counted)
         return counted
 
     def delete_created_before(self, cutoff: datetime) -> int:
