@@ -246,7 +246,7 @@ def upload_image() -> tuple[Response, int, dict[str, str]]:
     data, fields = _read_upload(settings.max_upload_bytes)
     params = parse_params(fields)
     # Hashed once: the id and the stored original's name both come from it (SHA-256 of a
-    # 1080p JPEG is 0.36 ms of the worker's CPU, docs/performance-levers.md).
+    # 1080p JPEG is about 0.3 ms of the worker's CPU, docs/performance-levers.md).
     content_sha256 = hashlib.sha256(data).hexdigest()
     image_id = result_id(owner.digest, content_sha256, params)
     body = _stored_or_computed(
