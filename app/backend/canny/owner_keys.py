@@ -77,16 +77,21 @@ class Owner:
     # True when the key came as the cookie: the answer renews the cookie.
     from_cookie: bool
 
-    @functools.cached_property
-    def digest(self) -> str:
-        """What the server stores and derives ids from instead of the key itself: a hash of
-        the id alone, so a re-signed key (rotation, an old key upgraded) keeps its gallery.
-        The prefix is the one unsigned keys were hashed with. Computed once per Owner: an
-        upload reads it five times. (A cached_property stores its value in the instance's
-        __dict__ directly, which a frozen dataclass allows:
-        https://docs.python.org/3/library/functools.html#functools.cached_property.)"""
-        owner_id = self.key.partition(".")[0]
-        return hashlib.sha256(f"canny-owner-v1:{owner_id}".encode()).hexdigest()
+    # What the server stores and derives ids from instead of the key itself (see
+    # _digest_of); computed once, when the Owner is made: an upload reads it five times.
+    digest: str = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # The dataclass is frozen; object.__setattr__ is how its own __init__ sets fields
+        # (https://docs.python.org/3/library/dataclasses.html#frozen-instances).
+        object.__setattr__(self, "digest", _digest_of(self.key))
+
+
+def _digest_of(key: str) -> str:
+    """A hash of the key's id alone, so a re-signed key (rotation, an old key upgraded)
+    keeps its gallery. The prefix is the one unsigned keys were hashed with."""
+    owner_id = key.partition(".")[0]
+    return hashlib.sha256(f"canny-owner-v1:{owner_id}".encode()).hexdigest()
 
 
 class OwnerKeys:
