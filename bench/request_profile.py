@@ -121,10 +121,14 @@ class _Worker:
             results_dir=results_dir, owner_key_secrets=secrets.token_urlsafe(32), **quotas
         )
         self.app: Flask = create_app(settings)
-        # The access log's lines are written as the service writes them, to nowhere.
-        for handler in logging.getLogger("canny").handlers:
-            if isinstance(handler, logging.StreamHandler):
-                handler.setStream(open(os.devnull, "w"))  # noqa: SIM115  # kept for the run
+        # The access log's lines are written as the service writes them, to nowhere; the
+        # streams come back on close().
+        self._nowhere = open(os.devnull, "w")  # noqa: SIM115  # closed by close()
+        self._streams = {
+            handler: handler.setStream(self._nowhere)
+            for handler in logging.getLogger("canny").handlers
+            if isinstance(handler, logging.StreamHandler)
+        }
         pipeline_runner(self.app).start()
         self.client: FlaskClient = self.app.test_client()
         self._sent = 0
@@ -161,6 +165,9 @@ class _Worker:
 
     def close(self) -> None:
         pipeline_runner(self.app).close()
+        for handler, stream in self._streams.items():
+            handler.setStream(stream)
+        self._nowhere.close()
 
 
 def _print_table(title: str, result: Profile, rest_label: str) -> None:
