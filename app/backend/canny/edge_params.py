@@ -8,6 +8,7 @@ Adding a parameter is a field here and its use in canny.pipeline (docs/architect
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -173,11 +174,24 @@ def _message(error: Mapping[str, Any]) -> str:
     return str(error["ctx"]["error"])
 
 
+# Validated parameter texts a worker keeps: clients send the same few sets (the defaults,
+# the page's slider positions) again and again. An entry is at most three short texts
+# (a form field is at most 1 KB, a query line 4 KB in gunicorn), so the bound caps memory.
+PARAMS_KEPT = 256
+
+
 def parse_params(form: Mapping[str, str]) -> EdgeParams:
     """Validate the model's fields from form or query text; absent or blank means the
     default. Refusals are InvalidParamsError (400)."""
-    fields = {name: form[name] for name in EdgeParams.model_fields if name in form}
+    return _validated(tuple((name, form[name]) for name in EdgeParams.model_fields if name in form))
+
+
+@functools.lru_cache(maxsize=PARAMS_KEPT)
+def _validated(fields: tuple[tuple[str, str], ...]) -> EdgeParams:
+    """One model per distinct set of texts, built once: EdgeParams is frozen, so every
+    request may share it. A refusal raises and so is never kept
+    (https://docs.python.org/3/library/functools.html#functools.lru_cache)."""
     try:
-        return EdgeParams.model_validate(fields)
+        return EdgeParams.model_validate(dict(fields))
     except ValidationError as error:
         raise InvalidParamsError(_message(error.errors()[0])) from None

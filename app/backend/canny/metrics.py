@@ -6,7 +6,9 @@ samples to files there and /metrics aggregates them, so any worker answers for a
 
 from __future__ import annotations
 
+import functools
 import os
+from typing import TypeVar
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -17,6 +19,9 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
+from prometheus_client.metrics import MetricWrapperBase
+
+Metric = TypeVar("Metric", bound=MetricWrapperBase)
 
 REQUESTS = Counter(
     "canny_http_requests_total",
@@ -40,6 +45,16 @@ INPUT_BYTES = Histogram(
 PIXELS_PROCESSED = Counter("canny_pixels_processed_total", "Pixels run through the edge pipeline")
 IMAGES_PROCESSED = Counter("canny_images_processed_total", "Uploads computed (not from cache)")
 CACHE_HITS = Counter("canny_cache_hits_total", "Uploads answered from an existing result")
+
+
+@functools.lru_cache(maxsize=1024)
+def labelled(metric: Metric, *values: str) -> Metric:
+    """`metric.labels(*values)`, looked up once per label set and worker: `labels` checks
+    and converts its arguments and takes the metric's lock on every call
+    (prometheus_client/metrics.py, `MetricWrapperBase.labels`) and returns the same child
+    each time, which is all the request path needs. The label sets are few (routes,
+    methods, statuses, stages); the bound only keeps odd methods from growing it."""
+    return metric.labels(*values)
 
 
 def exposition() -> tuple[bytes, str]:

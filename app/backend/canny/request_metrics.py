@@ -8,7 +8,7 @@ import time
 
 from flask import Flask, Response, g, request
 
-from canny.metrics import REQUEST_SECONDS, REQUESTS
+from canny.metrics import REQUEST_SECONDS, REQUESTS, labelled
 from canny.request_log import route_label
 
 
@@ -19,8 +19,8 @@ def _start_timer() -> None:
 def _count(response: Response) -> Response:
     seconds = time.perf_counter() - g.get("metrics_started", time.perf_counter())
     route = route_label()
-    REQUESTS.labels(route=route, method=request.method, status=str(response.status_code)).inc()
-    REQUEST_SECONDS.labels(route=route, method=request.method).observe(seconds)
+    labelled(REQUESTS, route, request.method, str(response.status_code)).inc()
+    labelled(REQUEST_SECONDS, route, request.method).observe(seconds)
     return response
 
 

@@ -7,11 +7,17 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from canny import pipeline
+from canny.edge_params import EdgeParams
 from canny.pipeline import PNG_ENCODE_FLAGS
 
 from bench import images
 from bench.peer_app import create_peer_app
-from bench.reference import edge_map, encode_png
+
+
+def edge_map(data: bytes) -> np.ndarray:
+    """The service's edges of `data` with the peer's (and the default) parameters."""
+    return pipeline.detect_edges(pipeline.decode(data), EdgeParams())
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +38,9 @@ def test_peer_stores_the_edge_map_with_default_png_flags_and_the_original(
     stored = (tmp_path / f"{name}.png").read_bytes()
     default_png = cv2.imencode(".png", edge_map(upload))[1].tobytes()
     assert stored == default_png, "OpenCV's default PNG flags, not the service's"
-    assert stored != encode_png(edge_map(upload)), f"the service's flags {PNG_ENCODE_FLAGS}"
+    assert stored != pipeline.encode_png(edge_map(upload)), (
+        f"the service's flags {PNG_ENCODE_FLAGS}"
+    )
     edges = cv2.imdecode(np.frombuffer(stored, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
     assert np.array_equal(edges, edge_map(upload)), "the same pipeline as the service"
     assert np.count_nonzero(edges) > 0
