@@ -11,6 +11,7 @@ import os
 import tempfile
 from pathlib import Path
 
+from canny.pipeline_pool import PipelinePool, default_processes
 from canny.settings import ServerSettings, SettingsError
 from gunicorn.arbiter import Arbiter
 from gunicorn.workers.base import Worker
@@ -28,28 +29,28 @@ metrics_dir.mkdir(parents=True, exist_ok=True)
 # CANNY_* come from the backend's own settings module (pydantic-settings): the same
 # parsing, bounds and messages as the app's, without importing the app into the master.
 try:
-    server = ServerSettings()
+    server_settings = ServerSettings()
 except SettingsError as error:
     raise SystemExit(str(error)) from None
 
-bind = server.bind
-workers = server.workers
+bind = server_settings.bind
+workers = server_settings.workers
 # Threads let a worker answer reads while its uploads wait for a pipeline child (see
 # canny.pipeline_runner): CPU and memory are bounded by the children and the pixel
 # budget, not by threads, so there are enough that a burst of uploads leaves some free.
 # gunicorn's gthread worker, with JSON for gunicorn's own errors and a clean stop.
 worker_class = "canny.gunicorn_worker.CannyThreadWorker"
-threads = server.threads
-timeout = server.timeout
-graceful_timeout = server.graceful_timeout
+threads = server_settings.threads
+timeout = server_settings.timeout
+graceful_timeout = server_settings.graceful_timeout
 keepalive = 5
-worker_tmp_dir = server.worker_tmp_dir
+worker_tmp_dir = server_settings.worker_tmp_dir
 # Nothing here uses gunicornc, and one fixed socket path would clash between instances.
 control_socket_disable = True
 # Recycle workers now and then so slow leaks in native image libraries cannot pile up;
 # the jitter keeps all workers from restarting at the same moment.
-max_requests = server.max_requests
-max_requests_jitter = server.max_requests_jitter
+max_requests = server_settings.max_requests
+max_requests_jitter = server_settings.max_requests_jitter
 
 # The app logs one JSON line per request itself, so gunicorn's access log stays off (and
 # is not even built: canny.gunicorn_worker.NoAccessLog) and gunicorn's own messages use the
@@ -57,7 +58,7 @@ max_requests_jitter = server.max_requests_jitter
 accesslog = None
 logger_class = "canny.gunicorn_worker.NoAccessLog"
 errorlog = "-"
-loglevel = server.log_level.lower()
+loglevel = server_settings.log_level.lower()
 logconfig_dict = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -82,17 +83,42 @@ def on_starting(server: Arbiter) -> None:
         stale.unlink()
 
 
+def when_ready(server: Arbiter) -> None:
+    """Start the backend's pipeline children, shared by all its workers (see
+    canny.pipeline_pool), once, in the master.
+
+    gunicorn calls when_ready at the end of Arbiter.start(), after the listeners exist and
+    before the first worker is spawned (gunicorn/arbiter.py, Arbiter.start and run), and
+    not again on a reload (SIGHUP: Arbiter.reload calls on_reload only), which re-reads this
+    file; so the pool is kept on the arbiter, which outlives reloads, not in this module.
+    A worker recycled after max_requests finds it there too: no child restarts with it."""
+    server.canny_pipeline_pool = PipelinePool.start(
+        server_settings.pipeline_processes or default_processes(), server_settings.opencv_threads
+    )
+
+
+def on_exit(server: Arbiter) -> None:
+    """Stop the children once every worker has stopped (gunicorn calls on_exit in
+    Arbiter.halt, after stop() has waited for the workers up to graceful_timeout)."""
+    pool = getattr(server, "canny_pipeline_pool", None)
+    if pool is not None:
+        pool.close()
+
+
 def post_fork(server: Arbiter, worker: Worker) -> None:
-    """Keep freed image buffers for the next request (see canny.allocator)."""
+    """Keep freed image buffers for the next request (see canny.allocator), and give the
+    worker the backend's pipeline children (post_fork runs in the new worker before it loads
+    the app; post_worker_init, after, has no arbiter to read them from)."""
     from canny import allocator
 
     if not allocator.keep_freed_memory():
         server.log.warning("could not set malloc thresholds: uploads will cost more CPU")
+    worker.canny_pipeline_pool = getattr(server, "canny_pipeline_pool", None)
 
 
 def post_worker_init(worker: Worker) -> None:
-    """Start the worker's pipeline children before it serves (the first one imports
-    OpenCV: seconds that no upload should wait; see canny.pipeline_runner).
+    """Connect the worker's runner to the backend's pipeline children before it serves (a
+    worker started without them, as a test may, starts its own: canny.pipeline_runner).
 
     Then take what the worker has loaded (Flask, OpenCV, numpy, the app) out of the
     collector's reach: each full collection walked all of it, a pause during which the
@@ -100,7 +126,7 @@ def post_worker_init(worker: Worker) -> None:
     and what requests allocate is still collected."""
     from canny.extensions import pipeline_runner
 
-    pipeline_runner(worker.wsgi).start()
+    pipeline_runner(worker.wsgi).start(getattr(worker, "canny_pipeline_pool", None))
     gc.freeze()
 
 
