@@ -10,17 +10,22 @@ gives it to the next child that calls accept, so no child idles while an upload 
 Who starts them: gunicorn's master, before it forks the workers (gunicorn.conf.py,
 `when_ready`); in a process without gunicorn (tests, a Flask app a script builds) the
 pipeline runner starts a pool of its own. The pool is a supervisor process and its
-children: the supervisor forks them (it has imported the pipeline, so a child is ready
-as soon as it is tuned), waits for any of them to end and forks a replacement. The
-master does not parent the children: gunicorn's arbiter reaps every child of the master
-(`os.waitpid(-1, ...)` in Arbiter.reap_workers, gunicorn/arbiter.py) and would take their
-exit statuses, so the supervisor comes from multiprocessing's forkserver.
+children: the supervisor imports the pipeline once and forks the children (a child is
+ready as soon as it is tuned), waits for any of them to end and forks a replacement.
+
+Why a fresh interpreter (subprocess) and not multiprocessing.Process for the supervisor:
+gunicorn's workers are os.fork() copies of the master, and a copy of a multiprocessing
+Process object makes each worker's exit try to terminate and join the master's child
+(multiprocessing/util.py, _exit_function), which fails ("can only join a child
+process"). The master's arbiter also reaps any child of the master (`os.waitpid(-1, ...)`
+in Arbiter.reap_workers, gunicorn/arbiter.py): it only logs an unknown one, so the
+supervisor's exit is not confused with a worker's.
 
 How it ends: the supervisor and the children ignore SIGTERM and SIGINT (a graceful stop
-signals the whole process group, and workers still finishing uploads need the children),
-and each dies with its parent (PR_SET_PDEATHSIG, prctl(2)): close() kills the supervisor,
-which takes the children with it; a master killed outright takes its forkserver with it
-(the forkserver exits when the last process holding its pipe ends), and so the rest.
+signals the whole process group, and workers still finishing uploads need the children).
+The supervisor reads its stdin, a pipe whose other end the starting process and its forks
+(gunicorn's workers) hold: at end of file, when the last of them has ended, it exits,
+and each child dies with it (PR_SET_PDEATHSIG, prctl(2)). close() kills it at once.
 """
 
 from __future__ import annotations
@@ -28,17 +33,17 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import logging
-import multiprocessing
 import os
 import select
 import shutil
 import signal
 import socket
+import subprocess
+import sys
 import tempfile
 import weakref
 from multiprocessing import reduction
 from multiprocessing.connection import Connection, Listener
-from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
@@ -50,14 +55,11 @@ if TYPE_CHECKING:
     # the pipeline is imported by the forkserver, and by name only where it runs.
     from canny.pipeline import CannyParams
 
-_CONTEXT = multiprocessing.get_context("forkserver")
-# The forkserver imports the pipeline (OpenCV) once; the supervisor it forks has it, and so
-# does every child the supervisor forks
-# (https://docs.python.org/3/library/multiprocessing.html#multiprocessing.set_forkserver_preload).
-_CONTEXT.set_forkserver_preload(["canny.pipeline"])
-# Starting the pool (the first start also starts the forkserver, which imports OpenCV) is
-# not part of any upload's budget, but is bounded too.
+# Starting the pool (the supervisor imports OpenCV) is not part of any upload's budget, but
+# is bounded too.
 STARTUP_SECONDS = 60.0
+# What the supervisor writes on its stdout once its children exist.
+READY = b"ready\n"
 # Uploads that may wait in the socket's backlog for a child. Each worker admits at most
 # CANNY_PIPELINE_PROCESSES + CANNY_PIPELINE_QUEUE runs, so this is never the limit; a full
 # backlog would block connect(2) instead of queueing (unix(7)). listen(2) caps it at
@@ -65,7 +67,12 @@ STARTUP_SECONDS = 60.0
 BACKLOG = socket.SOMAXCONN
 # From <linux/prctl.h>.
 PR_SET_PDEATHSIG = 1
-log = logging.getLogger(__name__)
+PR_SET_NAME = 15
+# What ps, top and /proc/<pid>/comm show for them (at most 15 bytes: prctl(2)).
+SUPERVISOR_NAME = "canny-pipe-sup"
+CHILD_NAME = "canny-pipeline"
+# Named, not __name__: the supervisor runs this module as __main__.
+log = logging.getLogger("canny.pipeline_pool")
 
 
 def default_processes() -> int:
@@ -74,13 +81,22 @@ def default_processes() -> int:
     return len(os.sched_getaffinity(0))
 
 
+def _prctl(option: int, value: int | bytes) -> None:
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(option, value, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), f"prctl({option}) failed")
+
+
+def _name_process(name: str) -> None:
+    """What ps, top and /proc/<pid>/comm show for this process."""
+    _prctl(PR_SET_NAME, name.encode())
+
+
 def _die_with_parent() -> None:
     """SIGKILL when the parent ends; at once if it already has (prctl(2): the setting does
     not cover a parent that died before the call, whose orphan has a new parent)."""
     parent = os.getppid()
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
-        raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
+    _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     if os.getppid() != parent:
         os._exit(1)
 
@@ -88,44 +104,37 @@ def _die_with_parent() -> None:
 class PipelinePool:
     """The supervisor of `processes` children and the address workers connect to."""
 
-    def __init__(self, address: str, processes: int, supervisor: BaseProcess) -> None:
+    def __init__(self, address: str, processes: int, supervisor: subprocess.Popen[bytes]) -> None:
         self.address = address
         self.processes = processes
         self._supervisor = supervisor
-        # A pool dropped without close() (a runner a test made) still stops its children;
-        # weakref.finalize runs at exit, before multiprocessing's own exit handler, which
-        # would otherwise wait forever for a supervisor that ignores SIGTERM.
-        self.close = weakref.finalize(self, _stop, supervisor, str(Path(address).parent))
+        # A pool dropped without close() (a runner a test made) still stops its children.
+        self.close = weakref.finalize(
+            self, _stop, os.getpid(), supervisor, str(Path(address).parent)
+        )
 
     @classmethod
     def start(cls, processes: int, opencv_threads: int) -> PipelinePool:
-        """Start the supervisor and its children and wait until they are forked and tuned,
-        so that no upload waits for OpenCV to be imported."""
+        """Start the supervisor and its children and wait until they are tuned, so that
+        no upload waits for OpenCV to be imported."""
         if processes < 1:
             raise ValueError("a pipeline pool needs at least one process")
         # A private directory (0700, mkdtemp): only this user's processes may hand uploads
         # to the children.
         address = str(Path(tempfile.mkdtemp(prefix="canny-pipeline-")) / "children.sock")
-        ready, ready_child_end = _CONTEXT.Pipe(duplex=False)
-        supervisor = _CONTEXT.Process(
-            target=_supervise,
-            args=(address, processes, opencv_threads, ready_child_end),
-            name="canny-pipeline-supervisor",
-            daemon=True,
+        supervisor = subprocess.Popen(
+            [sys.executable, "-m", __name__, address, str(processes), str(opencv_threads)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env={**os.environ, "PYTHONPATH": _package_path()},
         )
-        supervisor.start()
-        ready_child_end.close()
         pool = cls(address, processes, supervisor)
-        if not ready.poll(STARTUP_SECONDS):
-            pool.close()
-            raise RuntimeError("the pipeline children did not start")
-        try:
-            ready.recv()
-        except EOFError:
-            pool.close()
-            raise RuntimeError("the pipeline supervisor failed to start") from None
-        finally:
-            ready.close()
+        assert supervisor.stdout is not None
+        with supervisor.stdout as ready:
+            answered, _, _ = select.select([ready], [], [], STARTUP_SECONDS)
+            if not answered or ready.readline() != READY:
+                pool.close()
+                raise RuntimeError("the pipeline children did not start")
         return pool
 
     def child_pids(self) -> list[int]:
@@ -139,28 +148,61 @@ class PipelinePool:
         return [int(child) for child in listed.split()]
 
 
-def _stop(supervisor: BaseProcess, directory: str) -> None:
+def _package_path() -> str:
+    """PYTHONPATH with this package's directory first, so `-m canny.pipeline_pool` finds
+    it however the backend was started (installed, or from the source tree)."""
+    here = str(Path(__file__).resolve().parents[1])
+    return os.pathsep.join(filter(None, [here, os.environ.get("PYTHONPATH")]))
+
+
+def _stop(owner_pid: int, supervisor: subprocess.Popen[bytes], directory: str) -> None:
+    """Stop the pool, in the process that started it only: gunicorn's workers are forks of
+    the master and inherit its finalizers, which run when a worker exits."""
+    if os.getpid() != owner_pid:
+        return
     supervisor.kill()
-    supervisor.join()
+    # Reaped here, or by gunicorn's arbiter first: Popen.wait then takes ECHILD as ended.
+    supervisor.wait()
+    if supervisor.stdin is not None:
+        supervisor.stdin.close()
     shutil.rmtree(directory, ignore_errors=True)
 
 
-def _supervise(address: str, processes: int, opencv_threads: int, ready: Connection) -> None:
-    """Keep `processes` children serving the listening socket: replace any that ends."""
+def _supervise(address: str, processes: int, opencv_threads: int) -> None:
+    """Keep `processes` children serving the listening socket, replacing any that ends,
+    until its stdin reaches end of file."""
+    import canny.pipeline  # noqa: F401  # once here, not in each child
+
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _die_with_parent()
+    _name_process(SUPERVISOR_NAME)
     _log_as_json()
+    lifeline = sys.stdin.fileno()
     listener = Listener(address, "AF_UNIX", backlog=BACKLOG)
     children = {}
+    tuned, tuned_by_child = os.pipe()
     for _ in range(processes):
-        pid = _fork_child(listener, opencv_threads)
+        pid = _fork_child(listener, opencv_threads, tuned_by_child)
         children[os.pidfd_open(pid)] = pid
-    ready.send(None)
-    ready.close()
+    os.close(tuned_by_child)
+    # Each child writes one byte once tuned: then it only waits for uploads. (A child
+    # that dies first leaves the starter to time out: STARTUP_SECONDS.)
+    untuned = processes
+    while untuned:
+        told = os.read(tuned, untuned)
+        if not told:
+            raise SystemExit("the pipeline children ended before they were tuned")
+        untuned -= len(told)
+    os.close(tuned)
+    # Ready; stdout is not used again (the children's goes nowhere either).
+    os.write(sys.stdout.fileno(), READY)
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     while True:
-        # A pidfd is readable once its process has ended (pidfd_open(2)).
-        ended, _, _ = select.select(list(children), [], [])
+        # A pidfd is readable once its process has ended (pidfd_open(2)); the lifeline
+        # once all its writers are gone.
+        ended, _, _ = select.select([lifeline, *children], [], [])
+        if lifeline in ended:
+            return
         for pidfd in ended:
             pid = children.pop(pidfd)
             os.close(pidfd)
@@ -170,7 +212,7 @@ def _supervise(address: str, processes: int, opencv_threads: int, ready: Connect
                 pid,
                 os.waitstatus_to_exitcode(status),
             )
-            replacement = _fork_child(listener, opencv_threads)
+            replacement = _fork_child(listener, opencv_threads, None)
             children[os.pidfd_open(replacement)] = replacement
 
 
@@ -184,25 +226,29 @@ def _log_as_json() -> None:
     log.propagate = False
 
 
-def _fork_child(listener: Listener, opencv_threads: int) -> int:
+def _fork_child(listener: Listener, opencv_threads: int, tuned: int | None) -> int:
     """A child of the supervisor, a single-threaded process, so a plain fork is safe."""
     pid = os.fork()
     if pid == 0:
         try:
-            _serve(listener, opencv_threads)
+            _serve(listener, opencv_threads, tuned)
         finally:
             os._exit(1)
     return pid
 
 
-def _serve(listener: Listener, opencv_threads: int) -> NoReturn:
+def _serve(listener: Listener, opencv_threads: int, tuned: int | None) -> NoReturn:
     """A child's loop: take the next waiting connection, run its one upload, again."""
     from canny import pipeline
 
+    _name_process(CHILD_NAME)
     _die_with_parent()
     # A forked child keeps its supervisor's settings, but tuning is per process (OpenCV's
     # thread pool, glibc's malloc thresholds): it gets the pipeline's tuning.
     pipeline.tune_process(opencv_threads)
+    if tuned is not None:  # a first child, whose supervisor waits for it
+        os.write(tuned, b".")
+        os.close(tuned)
     # Sent to each worker it serves, which kills the child with it when the run is over its
     # budget: a pidfd names this process and no other, even after it has ended and its pid
     # has been given to another (pidfd_open(2), pidfd_send_signal(2)).
@@ -237,3 +283,7 @@ def _answer(
             return (False, error.with_traceback(None))
         except Exception as error:  # a bug: the worker answers 500 and logs it
             return (False, RuntimeError(f"pipeline failed in the child: {error!r}"))
+
+
+if __name__ == "__main__":
+    _supervise(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]))

@@ -39,7 +39,6 @@ from typing import TYPE_CHECKING
 from canny import pipeline
 from canny.errors import (
     ProcessingBudgetError,
-    ProcessingFailedError,
     ProcessingInterruptedError,
     ServerBusyError,
 )
@@ -61,7 +60,12 @@ class _ChildRun:
         try:
             self._connection: Connection = Client(address, "AF_UNIX")
         except OSError as error:
-            raise ProcessingFailedError("the image processor is not running") from error
+            # No child is listening (the pool is gone): not the file's fault, and the
+            # gateway or the client may find another backend.
+            log.error("no pipeline child to connect to at %s: %s", address, error)
+            raise ProcessingInterruptedError(
+                "the image processor is not running; try again"
+            ) from None
         self.pid = 0
         self._pidfd = -1
         try:

@@ -6,7 +6,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
@@ -24,6 +24,8 @@ class BackendServer:
     url: str
     results_dir: Path
     log_path: Path
+    # gunicorn's master, which leads the backend's process group (start_new_session).
+    pid: int = 0
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -99,7 +101,7 @@ def start_backend(tmp_path: Path) -> Iterator[Callable[..., BackendServer]]:
         )
         processes.append(_launch(server, port, workdir, env))
         _wait_until_ready(processes[-1], server)
-        return server
+        return replace(server, pid=processes[-1].pid)
 
     try:
         yield start

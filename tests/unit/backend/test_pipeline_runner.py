@@ -99,19 +99,33 @@ def busy_runner(waiting: int) -> tuple[PipelineRunner, threading.Thread]:
     """A one-child runner whose child is busy with SLOW_JPEG in a background thread."""
     runner = PipelineRunner(budget_seconds=30, processes=1, pixel_budget=1_000_000, waiting=waiting)
     runner.start()
-    hog = threading.Thread(target=runner.run, args=(SLOW_JPEG, EdgeParams(), 1))
-    hog.start()
     [pid] = runner.child_pids()
-    deadline = time.monotonic() + 10
-    while not _computing(pid) and time.monotonic() < deadline:
-        time.sleep(0.01)  # until the hog has taken the only child
+    hog = threading.Thread(target=runner.run, args=(SLOW_JPEG, EdgeParams(), 1))
+    _start_computing(hog, [pid])
     return runner, hog
 
 
-def _computing(pid: int) -> bool:
-    """The process is running or runnable (proc(5): stat field 3 is R), as a child is while
-    it decodes, and not asleep in accept(2) waiting for an upload."""
-    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "R"
+# CPU a child spends on SLOW_JPEG before the test counts it as busy: far more than taking
+# a connection costs, far less than the decode.
+BUSY_CPU_TICKS = 5
+
+
+def _cpu_ticks(pid: int) -> int:
+    """The process's user + system time so far, in clock ticks (proc(5): stat fields 14, 15)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
+def _start_computing(hog: threading.Thread, children: list[int]) -> None:
+    """Start `hog` and return once one of `children` spends CPU on it: a child that has
+    just been woken to take a connection is running too, but not yet computing."""
+    idle = {pid: _cpu_ticks(pid) for pid in children}
+    hog.start()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if any(_cpu_ticks(pid) - ticks >= BUSY_CPU_TICKS for pid, ticks in idle.items()):
+            return
+        time.sleep(0.01)
 
 
 def test_a_full_queue_answers_busy_at_once() -> None:
@@ -155,10 +169,7 @@ def test_a_busy_child_leaves_the_next_uploads_to_an_idle_one() -> None:
     try:
         for runner in (busy, other):
             runner.start(pool)
-        hog.start()
-        deadline = time.monotonic() + 10
-        while not any(map(_computing, pool.child_pids())) and time.monotonic() < deadline:
-            time.sleep(0.01)
+        _start_computing(hog, pool.child_pids())
         started = time.monotonic()
         for runner in (busy, other, busy, other):
             assert runner.run(SMALL_PNG, EdgeParams(), pixels=1).width == 160
