@@ -165,8 +165,10 @@ class Settings(_PipelineSettings):
     # take the room the disk alert (85 %) leaves; about 340 results of a 2 MB photo.
     owner_max_bytes: int = Field(1 << 30, ge=0)
     # Declared pixels being decoded at once per worker (see canny.pixel_budget); an image
-    # larger than this runs alone.
-    pixel_budget: int = Field(16_000_000, ge=1)
+    # larger than this runs alone. As many as max_pixels: the memory ceiling counts the
+    # larger of the two per worker anyway, and 16 M let a worker that holds the kept-alive
+    # connections run one 4K image at a time (2 x 8.3 M) while the other children idled.
+    pixel_budget: int = Field(40_000_000, ge=1)
     # Where results live: "file" (results_dir) or "s3" (the bucket below).
     storage: Annotated[Literal["file", "s3"], BeforeValidator(_lower)] = "file"
     s3_bucket: Annotated[str, AfterValidator(_bucket)] = ""

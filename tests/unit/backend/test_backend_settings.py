@@ -35,7 +35,7 @@ def test_defaults_when_nothing_is_set(from_env: FromEnv) -> None:
         opencv_threads=1,
         max_processing_seconds=10.0,
         pipeline_processes=0,
-        pixel_budget=16_000_000,
+        pixel_budget=40_000_000,
     )
 
 

@@ -16,6 +16,7 @@ from canny.edge_params import EdgeParams
 from canny.errors import InvalidImageError, ProcessingInterruptedError, ServerBusyError
 from canny.pipeline_pool import PipelinePool
 from canny.pipeline_runner import PipelineRunner
+from canny.settings import Settings
 
 from tests.unit.backend import sample_images
 from tests.unit.backend.module_probe import ProbingParams
@@ -179,6 +180,18 @@ def test_a_busy_child_leaves_the_next_uploads_to_an_idle_one() -> None:
     finally:
         hog.join()
         pool.close()
+
+
+def test_one_worker_may_keep_two_children_busy_with_4k_images() -> None:
+    """Issue 31: with the default budget of 16 M pixels, a worker that held all of a
+    client's kept-alive connections ran one 4K image (3840 x 2160 = 8.3 M) at a time, and
+    the backend's other child idled (53 % of samples asleep against 8-13 % with the budget
+    at 40 M, docs/performance-levers.md)."""
+    settings = Settings()
+    runner = PipelineRunner(budget_seconds=30, processes=2, pixel_budget=settings.pixel_budget)
+    four_k = 3840 * 2160
+    with runner.pixels.reserve(four_k), runner.pixels.reserve(four_k, timeout=0):
+        assert runner.pixels.in_use == 2 * four_k
 
 
 def test_children_never_load_flask(runner: PipelineRunner, tmp_path: Path) -> None:
