@@ -33,6 +33,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import logging
+import math
 import os
 import select
 import shutil
@@ -65,6 +66,10 @@ READY = b"ready\n"
 # backlog would block connect(2) instead of queueing (unix(7)). listen(2) caps it at
 # net.core.somaxconn.
 BACKLOG = socket.SOMAXCONN
+# Where cgroup v2 is mounted, and where the kernel says which cgroup this process is in
+# (cgroups(7)).
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+CGROUP_MEMBERSHIP = Path("/proc/self/cgroup")
 # From <linux/prctl.h>.
 PR_SET_PDEATHSIG = 1
 PR_SET_NAME = 15
@@ -75,10 +80,44 @@ CHILD_NAME = "canny-pipeline"
 log = logging.getLogger("canny.pipeline_pool")
 
 
-def default_processes() -> int:
-    """One child per core this process may run on (sched_getaffinity(2), which a
-    container's cpuset narrows, unlike os.cpu_count())."""
-    return len(os.sched_getaffinity(0))
+def default_processes(cgroup_root: Path = CGROUP_ROOT, membership: Path = CGROUP_MEMBERSHIP) -> int:
+    """One child per core this process may use: the cores it may run on
+    (sched_getaffinity(2), which a container's cpuset narrows, unlike os.cpu_count()), or
+    fewer when its cgroup's CPU quota allows fewer (compose's `cpus: 1.0` is one core's
+    worth however many the machine has): more children than that only take turns."""
+    cores = len(os.sched_getaffinity(0))
+    quota = cgroup_cpu_quota(cgroup_root, membership)
+    return cores if quota is None else max(1, min(cores, math.ceil(quota)))
+
+
+def cgroup_cpu_quota(cgroup_root: Path, membership: Path) -> float | None:
+    """Cores' worth of CPU time this process's cgroup allows, the tightest of it and its
+    ancestors; None without a limit or without cgroup v2.
+
+    cgroup v2: /proc/self/cgroup holds `0::<path>`, and each cgroup's `cpu.max` holds
+    `$MAX $PERIOD` in microseconds, `max` for no limit
+    (https://docs.kernel.org/admin-guide/cgroup-v2.html, "CPU Interface Files"). Docker's
+    `--cpus` (compose `cpus`) sets that quota and period
+    (https://docs.docker.com/config/containers/resource_constraints/#cpu; moby/moby#29579)."""
+    try:
+        lines = membership.read_text().splitlines()
+    except OSError:
+        return None
+    paths = [line[3:] for line in lines if line.startswith("0::")]
+    if not paths:
+        return None
+    own = cgroup_root / paths[0].lstrip("/")
+    quotas = []
+    for directory in (own, *own.parents):
+        if not directory.is_relative_to(cgroup_root):
+            break
+        try:
+            limit, period = (directory / "cpu.max").read_text().split()
+        except (OSError, ValueError):
+            continue  # no such file: the root cgroup, or no cpu controller there
+        if limit != "max":
+            quotas.append(int(limit) / int(period))
+    return min(quotas, default=None)
 
 
 def _prctl(option: int, value: int | bytes) -> None:

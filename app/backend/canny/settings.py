@@ -134,8 +134,9 @@ class _PipelineSettings(_EnvSettings):
     # One OpenCV thread per pipeline run: the backend's children already fill the cores.
     opencv_threads: int = Field(1, ge=0, le=64)
     # Child processes per backend that run pipelines, shared by all its workers
-    # (canny.pipeline_pool); 0: one per core the backend may use, so that every core
-    # computes while uploads wait and no more children than cores compete.
+    # (canny.pipeline_pool); 0: one per core the backend may use (its CPU affinity, or its
+    # cgroup's CPU quota when lower), so that every core computes while uploads wait and
+    # no more children than cores compete.
     pipeline_processes: int = Field(0, ge=0, le=64)
 
 
