@@ -53,7 +53,7 @@ from canny.upload_handover import received_upload
 
 if TYPE_CHECKING:
     # gunicorn's master imports this module to start the pool and must not load OpenCV:
-    # the pipeline is imported by the forkserver, and by name only where it runs.
+    # the supervisor imports the pipeline, and its children run it.
     from canny.pipeline import CannyParams
 
 # Starting the pool (the supervisor imports OpenCV) is not part of any upload's budget, but

@@ -106,8 +106,9 @@ class _ChildRun:
         except (OSError, EOFError):
             raise self._died() from None
         if not self._connection.poll(budget_seconds):
-            # The pidfd still names this child, whether or not it has ended meanwhile.
-            with contextlib.suppress(ProcessLookupError):  # it ended on its own meanwhile
+            # The pidfd names this child even if it has just ended on its own (then the
+            # kernel answers ESRCH) and its pid was given to another process.
+            with contextlib.suppress(ProcessLookupError):
                 signal.pidfd_send_signal(self._pidfd, signal.SIGKILL)
             raise ProcessingBudgetError(
                 f"processing the image took longer than the budget of {budget_seconds:g} s"
