@@ -53,10 +53,6 @@ def from_release_record(record: Path) -> dict[str, str]:
     return checked({path.rsplit("/", 1)[-1]: digest for path, digest in images.items()})
 
 
-def config_args(digests: Mapping[str, str]) -> list[str]:
-    """`--config KEY=VALUE` arguments for `pulumi preview|up` that pin the images."""
-    return [
-        argument
-        for image, digest in digests.items()
-        for argument in ("--config", f"{CONFIG_KEYS[image]}={digest}")
-    ]
+def config_values(digests: Mapping[str, str]) -> dict[str, str]:
+    """Config key -> digest: the stack config that pins the images."""
+    return {CONFIG_KEYS[image]: digest for image, digest in digests.items()}

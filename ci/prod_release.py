@@ -47,9 +47,11 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import requests
+from pulumi import automation as auto
 
 from ci import (
     image_digests,
+    pulumi_automation,
     pulumi_cli,
     release_checkout,
     release_images,
@@ -60,7 +62,6 @@ from ci.registry import Registry, RegistryError
 from infra import stack_name
 
 IMAGE_TAG_OUTPUT = "imageTag"
-RELEASE_EVENTS = Path("release-events.jsonl")
 
 
 def smoke_test(url: str, wait: float) -> int:
@@ -72,9 +73,11 @@ def smoke_test(url: str, wait: float) -> int:
 def deployed_tag(environ: Mapping[str, str]) -> str | None:
     """The image tag prod runs now, or None before the first deploy (no stack outputs)."""
     env = pulumi_cli.pulumi_environment(environ, stack_name.PROD_STACK)
-    if stack_name.PROD_STACK not in pulumi_cli.existing_stacks(env):
+    workspace = pulumi_automation.workspace(env)
+    if stack_name.PROD_STACK not in pulumi_cli.existing_stacks(workspace):
         return None
-    tag = pulumi_cli.stack_outputs(stack_name.PROD_STACK, env).get(IMAGE_TAG_OUTPUT)
+    output = workspace.stack_outputs(stack_name.PROD_STACK).get(IMAGE_TAG_OUTPUT)
+    tag = output.value if output is not None else None
     return tag if isinstance(tag, str) and tag else None
 
 
@@ -124,7 +127,7 @@ def _up(
     tag: str | None,
     dotenv: Path,
     step: str,
-    event_log: Path | None = None,
+    on_event: auto.OnEvent | None = None,
     digests: Mapping[str, str] | None = None,
 ) -> bool:
     """One `pulumi up`; each step gets its own deploy id, so the rollback re-runs compose up
@@ -138,10 +141,10 @@ def _up(
             explicit_tag=tag,
             dotenv=dotenv,
             deploy_id=deploy_id,
-            event_log=event_log,
+            on_event=on_event,
             digests=digests,
         )
-    except subprocess.CalledProcessError:
+    except (auto.CommandError, subprocess.CalledProcessError):
         return False
     return True
 
@@ -241,12 +244,12 @@ def release(
         f"prod_release: deploying {new} (last good release: {previous or 'none yet'})",
         flush=True,
     )
-    RELEASE_EVENTS.unlink(missing_ok=True)
-    if not _up(environ, new, dotenv, "release", RELEASE_EVENTS, digests):
-        changes = update_outcome.changes_in(RELEASE_EVENTS)
-        if not changes:
+    changes = update_outcome.Changes()
+    if not _up(environ, new, dotenv, "release", changes.record, digests):
+        if not changes.made:
             return _untouched(new, previous)
-        print(f"prod_release: the failed update had begun: {', '.join(changes)}", file=sys.stderr)
+        began = ", ".join(changes.made)
+        print(f"prod_release: the failed update had begun: {began}", file=sys.stderr)
         cause = "pulumi up failed: compose up or the readiness gate did not pass"
     elif smoke_test(_deploy_url(dotenv), smoke_wait) != 0:
         cause = "the smoke test failed"
@@ -300,6 +303,9 @@ def main(argv: Sequence[str], environ: Mapping[str, str]) -> int:
     except subprocess.CalledProcessError as error:
         failed = " ".join(error.cmd)
         print(f"prod_release: {failed} exited with {error.returncode}", file=sys.stderr)
+        return 1
+    except auto.CommandError as error:
+        print(f"prod_release: pulumi failed:{error}", file=sys.stderr)
         return 1
 
 

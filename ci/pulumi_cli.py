@@ -9,8 +9,8 @@ every preview and update, never prompts, writes the stack's URL to a dotenv file
 GitLab, and refuses to destroy or remove prod however it is asked to. Destroying a stack
 that is already gone (the reaper got there first) succeeds.
 
-Pulumi's answers are read from its machine output only (`--json`: `stack ls`, `whoami`,
-`stack output`, `preview`), never from the tables and text it prints for people.
+Pulumi is driven through its Automation API (ci.pulumi_automation), which reads the CLI's
+machine output; the preview's JSON is saved as the job's artifact.
 
 Secrets come from CI/CD variables and are set as Pulumi secrets on every preview and up,
 value on stdin only: review stacks are created on the fly and share one config file, so
@@ -29,14 +29,15 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import yaml
+from pulumi import automation as auto
 
 from ci import (
     image_digests,
     preview_diff,
+    pulumi_automation,
     pulumi_oidc,
     stack_credentials,
     state_backend,
-    update_outcome,
 )
 from infra import stack_name
 from infra.image_tag import is_image_tag
@@ -163,54 +164,46 @@ def check_spaces_credentials(stack: str, env: Mapping[str, str]) -> None:
     )
 
 
-def _with_config_file(stack: str, args: list[str]) -> list[str]:
-    config_file = stack_name.config_file(stack)
-    return [*args, "--config-file", config_file] if config_file else args
-
-
 def config_set_line(stack: str, key: str) -> list[str]:
-    """`pulumi config set --secret KEY` without a value: Pulumi then reads it from stdin."""
-    common = _with_config_file(stack, ["--stack", stack, "--non-interactive"])
-    return ["pulumi", "config", "set", "--secret", *common, key]
+    """`pulumi config set --secret KEY` without a value: Pulumi then reads it from stdin.
+
+    Not the Automation API's `set_config`: it passes the value as an argument
+    (sdk/python/lib/pulumi/automation/_local_workspace.py, set_config: `"--", value.value`),
+    which any process on the runner can read in /proc/PID/cmdline."""
+    line = ["pulumi", "config", "set", "--secret", "--stack", stack, "--non-interactive"]
+    return [*line, *_config_file_args(stack), key]
 
 
-def command_lines(
-    command: str,
-    stack: str,
+def _config_file_args(stack: str) -> list[str]:
+    config_file = stack_name.config_file(stack)
+    return ["--config-file", config_file] if config_file else []
+
+
+def config_pins(
     tag: str | None,
     registry_image: str | None = None,
     deploy_id: str | None = None,
-    event_log: Path | None = None,
     digests: Mapping[str, str] | None = None,
-) -> list[list[str]]:
-    """The exact pulumi invocations for one wrapper command, in order (secrets excluded).
+) -> dict[str, str]:
+    """The plain config values that pin what an update deploys (no secret among them)."""
+    pins = {IMAGE_TAG_KEY: tag, **image_digests.config_values(digests or {})}
+    pins |= {REGISTRY_IMAGE_KEY: registry_image, DEPLOY_ID_KEY: deploy_id}
+    return {key: value for key, value in pins.items() if value}
 
-    `up` on prod refreshes first (`--refresh`): a change made outside Pulumi (a resized
-    droplet, a firewall rule edited in the console) is read back before the update plans,
-    so the update neither undoes it blindly nor fails on it
-    (https://www.pulumi.com/docs/iac/cli/commands/pulumi_up/ "--refresh"). `event_log`
-    asks for Pulumi's engine events (ci.update_outcome)."""
-    common = ["--stack", stack, "--non-interactive"]
-    with_config = _with_config_file(stack, common)
-    pin = ["--config", f"{IMAGE_TAG_KEY}={tag}", *image_digests.config_args(digests or {})]
-    if registry_image:
-        pin += ["--config", f"{REGISTRY_IMAGE_KEY}={registry_image}"]
-    create = [] if stack_name.is_prod(stack) else ["--create"]
-    select = ["pulumi", "stack", "select", *create, *common]
-    policy = ["--policy-pack", POLICY_PACK]
-    if command == "preview":
-        return [select, ["pulumi", "preview", *with_config, "--json", *policy, *pin]]
-    if command == "up":
-        if deploy_id:
-            pin += ["--config", f"{DEPLOY_ID_KEY}={deploy_id}"]
-        refresh = ["--refresh"] if stack_name.is_prod(stack) else []
-        events = update_outcome.event_log_args(event_log)
-        up = ["pulumi", "up", *with_config, "--yes", "--color", "never", *refresh, *events]
-        return [select, [*up, *policy, *pin]]
-    if command == "destroy":
-        return [["pulumi", "destroy", *with_config, "--yes", "--color", "never"]]
-    # No --force: Pulumi then refuses to forget a stack that still owns resources.
-    return [["pulumi", "stack", "rm", *common, "--yes"]]
+
+def set_pins(workspace: auto.LocalWorkspace, stack: str, pins: Mapping[str, str]) -> None:
+    """Save the pins in the stack's config file before the preview or update reads it, as
+    `pulumi up --config` did ("Config to use during the update and save to the stack config
+    file": https://www.pulumi.com/docs/iac/cli/commands/pulumi_up/). The arguments are those
+    of the Automation API's `set_all_config` (_local_workspace.py: `config set-all --stack S
+    --plaintext K=V`) plus the `--config-file` it cannot pass, which set-all inherits from
+    `pulumi config` (https://www.pulumi.com/docs/iac/cli/commands/pulumi_config_set-all/,
+    "Options inherited from parent commands"): test stacks share Pulumi.test.yaml, which
+    the update reads through Stack.up(config_file=...)."""
+    args = ["config", "set-all", "--stack", stack, *_config_file_args(stack)]
+    for key, value in pins.items():
+        args += ["--plaintext", f"{key}={value}"]
+    workspace.pulumi_command.run(args, workspace.work_dir, {})
 
 
 def pulumi_environment(environ: Mapping[str, str], stack: str) -> dict[str, str]:
@@ -243,52 +236,36 @@ def preview_summary(preview_json: str) -> list[str]:
     return [f"{operation}: {count}" for operation, count in sorted(changes.items())]
 
 
-def existing_stacks(env: Mapping[str, str]) -> set[str]:
-    """Bare names of this project's stacks in the logged-in backend (`stack ls --json`)."""
-    listing = json.loads(_run(["pulumi", "stack", "ls", "--json"], env, capture=True))
-    return {stack_name.bare_name(entry["name"]) for entry in listing}
+def existing_stacks(workspace: auto.LocalWorkspace) -> set[str]:
+    """Bare names of this project's stacks in the logged-in backend."""
+    return {stack_name.bare_name(summary.name) for summary in workspace.list_stacks()}
 
 
-def backend_url(env: Mapping[str, str]) -> str:
-    """Where the state lives (`whoami --json`: its `url`), for messages about missing stacks."""
-    return str(json.loads(_run(["pulumi", "whoami", "--json"], env, capture=True)).get("url"))
+def backend_url(workspace: auto.LocalWorkspace) -> str:
+    """Where the state lives, for messages about missing stacks."""
+    return str(workspace.who_am_i().url)
 
 
-def stack_outputs(stack: str, env: Mapping[str, str]) -> dict[str, object]:
-    return json.loads(
-        _run(["pulumi", "stack", "output", "--stack", stack, "--json"], env, capture=True)
-    )
-
-
-def dotenv_lines(stack: str, outputs: Mapping[str, object]) -> list[str]:
+def dotenv_lines(stack: str, outputs: Mapping[str, auto.OutputValue]) -> list[str]:
+    """Stack.up hands back every output decrypted (automation/_local_workspace.py,
+    stack_outputs: `stack output --json --show-secrets`), each marked secret or not: only
+    plain ones may reach the dotenv, which GitLab shows to every later job."""
     lines = [f"DEPLOY_STACK={stack}"]
     for output, variable in DOTENV_OUTPUTS.items():
-        value = outputs.get(output)
-        if not isinstance(value, str) or not value or value == "[secret]" or "\n" in value:
-            raise ValueError(f"stack output {output!r} is missing or not a plain string: {value!r}")
+        found = outputs.get(output)
+        value = found.value if found is not None and not found.secret else None
+        if not isinstance(value, str) or not value or "\n" in value:
+            raise ValueError(f"stack output {output!r} is missing, secret or not a plain string")
         lines.append(f"{variable}={value}")
     return lines
 
 
-def _run(
-    args: Sequence[str], env: Mapping[str, str], capture: bool = False, stdin: str = ""
-) -> str:
-    """Run one pulumi command; stdin carries secret values, which are never printed."""
+def _run(args: Sequence[str], env: Mapping[str, str], stdin: str) -> None:
+    """Run one pulumi command with a secret on stdin, which is never printed."""
     print("+ " + " ".join(args), flush=True)
-    result = subprocess.run(
-        args, env=env, text=True, capture_output=capture, input=stdin, check=False
-    )
+    result = subprocess.run(args, env=env, text=True, input=stdin, check=False)
     if result.returncode != 0:
-        if capture:
-            sys.stdout.write(result.stdout)
-            sys.stderr.write(result.stderr)
         raise subprocess.CalledProcessError(result.returncode, args)
-    return result.stdout if capture else ""
-
-
-def run_pulumi(args: Sequence[str], env: Mapping[str, str]) -> None:
-    """One pulumi command whose output goes to the job log (for the other ci modules)."""
-    _run(args, env)
 
 
 def _write_preview(stack: str, output: str, preview_file: Path) -> None:
@@ -303,10 +280,59 @@ def _write_preview(stack: str, output: str, preview_file: Path) -> None:
         print(f"    {line}")
 
 
-def _write_dotenv(stack: str, env: Mapping[str, str], dotenv: Path) -> None:
-    outputs = stack_outputs(stack, env)
+def _write_dotenv(stack: str, outputs: Mapping[str, auto.OutputValue], dotenv: Path) -> None:
     dotenv.write_text("\n".join(dotenv_lines(stack, outputs)) + "\n")
-    print(f"wrote {dotenv}: DEPLOY_URL={outputs['url']}")
+    print(f"wrote {dotenv}: DEPLOY_URL={outputs['url'].value}")
+
+
+def _remove(workspace: auto.LocalWorkspace, stack: str) -> None:
+    # No force: Pulumi then refuses to forget a stack that still owns resources
+    # (_local_workspace.py remove_stack adds --force only when asked).
+    print(f"+ pulumi stack rm {stack}", flush=True)
+    workspace.remove_stack(stack)
+
+
+def _destroy(workspace: auto.LocalWorkspace, stack: str) -> None:
+    print(f"+ pulumi destroy --stack {stack}", flush=True)
+    auto.Stack.select(stack, workspace).destroy(
+        color="never",
+        show_secrets=False,
+        config_file=stack_name.config_file(stack),
+        on_output=pulumi_automation.to_log,
+        on_error=pulumi_automation.to_error_log,
+    )
+
+
+def _deploy(
+    command: str,
+    stack: auto.Stack,
+    preview_file: Path,
+    dotenv: Path,
+    on_event: auto.OnEvent | None,
+) -> None:
+    """Preview or update the selected, pinned stack. `up` on prod refreshes first
+    (`--refresh`): a change made outside Pulumi (a resized droplet, a firewall rule edited
+    in the console) is read back before the update plans, so the update neither undoes it
+    blindly nor fails on it (https://www.pulumi.com/docs/iac/cli/commands/pulumi_up/
+    "--refresh")."""
+    config_file = stack_name.config_file(stack.name)
+    print(f"+ pulumi {command} --stack {stack.name}", flush=True)
+    if command == "preview":
+        result = stack.preview(json=True, policy_packs=[POLICY_PACK], config_file=config_file)
+        _write_preview(stack_name.bare_name(stack.name), result.stdout, preview_file)
+        return
+    update = stack.up(
+        policy_packs=[POLICY_PACK],
+        refresh=stack_name.is_prod(stack.name),
+        config_file=config_file,
+        color="never",
+        # Not read: the history of the update it returns would hold the decrypted config.
+        show_secrets=False,
+        on_output=pulumi_automation.to_log,
+        on_error=pulumi_automation.to_error_log,
+        on_event=on_event,
+    )
+    _write_dotenv(stack.name, update.outputs, dotenv)
 
 
 def run(
@@ -317,50 +343,46 @@ def run(
     preview_file: Path = Path("preview.json"),
     dotenv: Path = Path("deploy.env"),
     deploy_id: str | None = None,
-    event_log: Path | None = None,
+    on_event: auto.OnEvent | None = None,
     digests: Mapping[str, str] | None = None,
 ) -> None:
-    """Raise RefusedError before anything runs, CalledProcessError when pulumi fails.
+    """Raise RefusedError before anything runs, auto.CommandError (CalledProcessError for a
+    secret) when pulumi fails.
 
-    `deploy_id` defaults to the job's CI_JOB_ID (none outside CI); `event_log` (up only)
-    is where Pulumi writes its engine events; `digests` (image name -> digest) pins the
-    images."""
+    `deploy_id` defaults to the job's CI_JOB_ID (none outside CI); `on_event` (up only) gets
+    Pulumi's engine events as they come (ci.update_outcome); `digests` (image name ->
+    digest) pins the images."""
     name = check_allowed(command, stack, environ)
     check_protected_ref(name, environ)
     deploys = command in ("preview", "up")
     tag = image_tag(explicit_tag, environ) if deploys else None
-    env = pulumi_environment(environ, name) | update_outcome.event_log_environment(event_log)
+    env = pulumi_environment(environ, name)
     secrets = secret_values(name, environ) if deploys else {}
-    if name not in existing_stacks(env):
+    workspace = pulumi_automation.workspace(env)
+    exists = name in existing_stacks(workspace)
+    if not exists:
         if command in DESTRUCTIVE:
             print(f"stack {name} does not exist (already destroyed and removed): nothing to do")
             return
         if stack_name.is_prod(name):
             raise RefusedError(
-                f"stack {name} does not exist in the backend {backend_url(env)}; CI never "
+                f"stack {name} does not exist in the backend {backend_url(workspace)}; CI never "
                 "creates prod: check PULUMI_ACCESS_TOKEN / PULUMI_BACKEND_URL and the stack name"
             )
-    if command != "stack-rm":
-        check_spaces_credentials(name, env)
-    *setup, main_step = command_lines(
-        command,
-        stack,
-        tag,
-        environ.get("CI_REGISTRY_IMAGE"),
-        deploy_id or environ.get("CI_JOB_ID"),
-        event_log,
-        digests,
-    )
-    for args in setup:
-        _run(args, env)
+    if command == "stack-rm":
+        _remove(workspace, stack)
+        return
+    check_spaces_credentials(name, env)
+    if command == "destroy":
+        _destroy(workspace, stack)
+        return
+    # Only test stacks get here without a stack: prod was refused above.
+    selected = (auto.Stack.select if exists else auto.Stack.create)(stack, workspace)
+    job_id = (deploy_id or environ.get("CI_JOB_ID")) if command == "up" else None
+    set_pins(workspace, stack, config_pins(tag, environ.get("CI_REGISTRY_IMAGE"), job_id, digests))
     for key, value in secrets.items():
         _run(config_set_line(stack, key), env, stdin=value)
-    if command == "preview":
-        _write_preview(name, _run(main_step, env, capture=True), preview_file)
-        return
-    _run(main_step, env)
-    if command == "up":
-        _write_dotenv(stack, env, dotenv)
+    _deploy(command, selected, preview_file, dotenv, on_event)
 
 
 def read_digests(path: Path) -> dict[str, str]:
@@ -406,6 +428,9 @@ def main(argv: Sequence[str], environ: Mapping[str, str]) -> int:
         return 3
     except subprocess.CalledProcessError as error:
         print(f"pulumi_cli: {' '.join(error.cmd)} exited with {error.returncode}", file=sys.stderr)
+        return 1
+    except auto.CommandError as error:
+        print(f"pulumi_cli: pulumi failed:{error}", file=sys.stderr)
         return 1
     except FileNotFoundError:
         print("pulumi_cli: the pulumi CLI is not on PATH", file=sys.stderr)

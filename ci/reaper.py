@@ -14,7 +14,6 @@ left it so) is reported, whichever stack it is, and fails the job, so someone ru
 """
 
 import argparse
-import json
 import os
 import subprocess
 import sys
@@ -24,8 +23,16 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import requests
+from pulumi import automation as auto
 
-from ci import ephemeral_sweep, open_merge_requests, pulumi_cli, reap_pipeline, stack_credentials
+from ci import (
+    ephemeral_sweep,
+    open_merge_requests,
+    pulumi_automation,
+    pulumi_cli,
+    reap_pipeline,
+    stack_credentials,
+)
 from infra import stack_name
 
 
@@ -53,17 +60,17 @@ MAX_AGE_HOURS = 48
 STALE_AFTER = timedelta(hours=2)
 
 
-def parse_stacks(stack_ls_json: str) -> list[Stack]:
-    """Parse `pulumi stack ls --json` (lastUpdate is UTC like 2026-11-24T10:00:00.000Z)."""
+def _utc(time: datetime | None) -> datetime | None:
+    """The Automation API parses Pulumi's UTC times (2026-11-24T10:00:00.000Z) into naive
+    datetimes (automation/_stack.py, _DATETIME_FORMAT)."""
+    return time.replace(tzinfo=UTC) if time is not None else None
+
+
+def stacks_of(summaries: Iterable[auto.StackSummary]) -> list[Stack]:
+    """The reaper's view of `LocalWorkspace.list_stacks()`."""
     return [
-        Stack(
-            name=entry["name"],
-            last_update=datetime.fromisoformat(entry["lastUpdate"])
-            if entry.get("lastUpdate")
-            else None,
-            update_in_progress=bool(entry.get("updateInProgress", False)),
-        )
-        for entry in json.loads(stack_ls_json)
+        Stack(summary.name, _utc(summary.last_update), bool(summary.update_in_progress))
+        for summary in summaries
     ]
 
 
@@ -80,16 +87,14 @@ def _is_review(name: str) -> bool:
         return False
 
 
-def in_progress_since(history_json: str) -> datetime | None:
-    """When the update in progress started, from `pulumi stack history --json` (newest
-    first; `startTime`, and `result` "in-progress" until it ends: pulumi/pulumi
-    pkg/cmd/pulumi/stack/stack_history.go, updateInfoJSON). `stack ls` cannot say: while
-    an update runs it prints `updateInProgress` and no `lastUpdate` (stack_ls.go,
-    formatStackSummariesJSON)."""
-    updates = json.loads(history_json)
-    if not updates or updates[0].get("result") != "in-progress":
+def in_progress_since(updates: Sequence[auto.UpdateSummary]) -> datetime | None:
+    """When the update in progress started, from the stack's history (newest first;
+    `result` "in-progress" until it ends: pulumi/pulumi pkg/cmd/pulumi/stack/
+    stack_history.go, updateInfoJSON). `stack ls` cannot say: while an update runs it prints
+    `updateInProgress` and no `lastUpdate` (stack_ls.go, formatStackSummariesJSON)."""
+    if not updates or updates[0].result != "in-progress":
         return None
-    return datetime.fromisoformat(updates[0]["startTime"])
+    return _utc(updates[0].start_time)
 
 
 def stale(started: Mapping[str, datetime], now: datetime) -> list[Doomed]:
@@ -102,7 +107,7 @@ def stale(started: Mapping[str, datetime], now: datetime) -> list[Doomed]:
     return found
 
 
-def report_stale(stacks: Iterable[Stack], env: Mapping[str, str], now: datetime) -> bool:
+def report_stale(stacks: Iterable[Stack], workspace: auto.LocalWorkspace, now: datetime) -> bool:
     """Print each stale stack, of any kind, with its fix; True when there was one (or when
     the history of a stack in progress could not be read)."""
     started = {}
@@ -110,11 +115,13 @@ def report_stale(stacks: Iterable[Stack], env: Mapping[str, str], now: datetime)
     for stack in stacks:
         if not stack.update_in_progress:
             continue
-        newest = ["pulumi", "stack", "history", "--json", "--page-size", "1"]
         try:
-            since = in_progress_since(_output([*newest, "--stack", stack.name], env))
-        except subprocess.CalledProcessError as error:
-            print(f"reaper: no history of {stack.name}: {error.stderr.strip()}", file=sys.stderr)
+            newest = auto.Stack.select(stack.name, workspace).history(
+                page_size=1, show_secrets=False
+            )
+            since = in_progress_since(newest)
+        except auto.CommandError as error:
+            print(f"reaper: no history of {stack.name}:{error}", file=sys.stderr)
             unreadable = True
             continue
         if since is not None:
@@ -161,7 +168,7 @@ def reap(doomed: Iterable[Doomed], environ: Mapping[str, str]) -> list[str]:
         try:
             pulumi_cli.run("destroy", victim.stack, environ)
             pulumi_cli.run("stack-rm", victim.stack, environ)
-        except (pulumi_cli.RefusedError, subprocess.CalledProcessError) as error:
+        except (pulumi_cli.RefusedError, auto.CommandError) as error:
             print(
                 f"reaper: could not reap {victim.stack}: {error} (locked by a killed job? "
                 f"`python -m ci.stack_recovery --stack {victim.stack}` unlocks it)",
@@ -261,9 +268,13 @@ def main(argv: Sequence[str], environ: Mapping[str, str], now: datetime) -> int:
         # Test stacks only: the test side's state backend and credentials.
         env = pulumi_cli.pulumi_environment(environ, stack_name.TEST_STACK)
         heads = parse_heads(_output(["git", "ls-remote", "--heads", args.remote], env))
-        stacks = parse_stacks(_output(["pulumi", "stack", "ls", "--json"], env))
+        workspace = pulumi_automation.workspace(env)
+        stacks = stacks_of(workspace.list_stacks())
     except subprocess.CalledProcessError as error:
         print(f"reaper: {' '.join(error.cmd)} failed: {error.stderr.strip()}", file=sys.stderr)
+        return 1
+    except auto.CommandError as error:
+        print(f"reaper: pulumi failed:{error}", file=sys.stderr)
         return 1
     except FileNotFoundError as error:
         print(f"reaper: {error.filename} is not on PATH", file=sys.stderr)
@@ -274,7 +285,7 @@ def main(argv: Sequence[str], environ: Mapping[str, str], now: datetime) -> int:
     branches = live_branches(heads, environ)
     if branches is None:
         return 1
-    needs_attention = report_stale(stacks, env, now)
+    needs_attention = report_stale(stacks, workspace, now)
     if args.sweep_ephemeral and sweep_ephemeral(args, stacks, environ):
         needs_attention = True
     doomed = select(stacks, branches, now, timedelta(hours=args.max_age_hours))

@@ -21,42 +21,39 @@ Exit: 0 recovered; 1 a pulumi command failed; 3 refused (a bad stack name or a m
 
 import argparse
 import os
-import subprocess
 import sys
 from collections.abc import Mapping, Sequence
 
-from ci import pulumi_cli
+from pulumi import automation as auto
+
+from ci import pulumi_automation, pulumi_cli
 from infra import stack_name
 
 
-def recovery_lines(stack: str) -> list[list[str]]:
-    """The pulumi invocations, in order. No `--create`: a missing stack has nothing to unlock."""
-    common = ["--stack", stack, "--non-interactive"]
-    refresh = ["pulumi", "refresh", *common, "--yes", "--color", "never"]
-    config_file = stack_name.config_file(stack)
-    if config_file:
-        refresh += ["--config-file", config_file]
-    return [
-        ["pulumi", "cancel", *common, "--yes"],
-        [*refresh, "--clear-pending-creates"],
-    ]
-
-
 def recover(stack: str, environ: Mapping[str, str]) -> None:
-    """Raise RefusedError before anything runs, CalledProcessError when pulumi fails."""
+    """Raise RefusedError before anything runs, auto.CommandError when pulumi fails.
+    No stack is created: a missing stack has nothing to unlock."""
     name = pulumi_cli.check_allowed("recover", stack, environ)
     pulumi_cli.check_protected_ref(name, environ)
-    env = pulumi_cli.pulumi_environment(environ, name)
-    if name not in pulumi_cli.existing_stacks(env):
+    workspace = pulumi_automation.workspace(pulumi_cli.pulumi_environment(environ, name))
+    if name not in pulumi_cli.existing_stacks(workspace):
         raise pulumi_cli.RefusedError(
-            f"stack {name} does not exist in the backend {pulumi_cli.backend_url(env)}: "
+            f"stack {name} does not exist in the backend {pulumi_cli.backend_url(workspace)}: "
             "nothing to recover"
         )
-    cancel, refresh = recovery_lines(stack)
+    locked = auto.Stack.select(stack, workspace)
     print(f"stack_recovery: 1/2 ending the update or lock that a killed job left on {name}")
-    pulumi_cli.run_pulumi(cancel, env)
+    # `pulumi cancel --yes --stack S` (automation/interface/__init__.py, API.cancel).
+    locked.cancel()
     print(f"stack_recovery: 2/2 reading {name}'s resources back, dropping interrupted creates")
-    pulumi_cli.run_pulumi(refresh, env)
+    locked.refresh(
+        clear_pending_creates=True,
+        color="never",
+        show_secrets=False,
+        config_file=stack_name.config_file(stack),
+        on_output=pulumi_automation.to_log,
+        on_error=pulumi_automation.to_error_log,
+    )
     print(
         f"stack_recovery: {name} is unlocked and its state matches DigitalOcean again. "
         "Re-run the job that was killed. A droplet or bucket that job had begun to create is "
@@ -79,10 +76,9 @@ def main(argv: Sequence[str], environ: Mapping[str, str]) -> int:
     except (pulumi_cli.RefusedError, ValueError) as error:
         print(f"stack_recovery: refused: {error}", file=sys.stderr)
         return 3
-    except subprocess.CalledProcessError as error:
+    except auto.CommandError as error:
         print(
-            f"stack_recovery: {' '.join(error.cmd)} exited with {error.returncode}; the stack "
-            "may still be locked: read the output above",
+            f"stack_recovery: pulumi failed; the stack may still be locked:{error}",
             file=sys.stderr,
         )
         return 1

@@ -9,24 +9,21 @@ A failed prod update is one of two very different things:
 - it changed prod (a droplet, the firewall, compose up on the host) and then failed:
   only a rollback brings the previous release back.
 
-`pulumi up --event-log FILE` writes every engine event as one JSON object per line.
-A `resourcePreEvent` "is emitted before a resource is modified"; its `planning` is true in
-the preview pass and false when the step really runs, and `metadata.op` names the step
-(pulumi/pulumi sdk/go/common/apitype/events.go, ResourcePreEvent and StepEventMetadata;
-the step names are sdk/go/common/apitype's OpType values). So the update changed prod
-exactly when some executed step is one that changes a cloud resource. A lock or a config
-error stops Pulumi before the engine writes any event; a mandatory policy violation fails
-the preview pass, before any step runs.
-
-The flag is hidden unless PULUMI_DEBUG_COMMANDS is true (pulumi/pulumi
-pkg/cmd/pulumi/operations/up.go registers "event-log" under env.DebugCommands); the
-Automation API sets that variable for the same reason (sdk/python/lib/pulumi/automation/
-_stack.py, _run_pulumi_cmd_sync).
+Pulumi's engine events say which: the Automation API hands each one to `Stack.up(on_event=)`
+as an `EngineEvent` (sdk/python/lib/pulumi/automation/events.py). A `resourcePreEvent` "is
+emitted before a resource is modified"; its `planning` is true in the preview pass and false
+when the step really runs, and `metadata.op` names the step (pulumi/pulumi
+sdk/go/common/apitype/events.go, ResourcePreEvent and StepEventMetadata; the step names are
+sdk/go/common/apitype's OpType values). So the update changed prod exactly when some
+executed step is one that changes a cloud resource. A lock or a config error stops Pulumi
+before the engine sends any event. The Automation API's `up` skips the preview pass
+(`--skip-preview`), so a mandatory policy violation stops the update when the pack judges
+a resource: steps that ran before it are in the events, and they are what was changed.
 """
 
-import json
-from collections.abc import Iterable
-from pathlib import Path
+from dataclasses import dataclass, field
+
+from pulumi import automation as auto
 
 # Steps that create, change or delete something in the cloud (or run a remote command on
 # the host). Not here: same, read, refresh, discard and the like, which touch only state.
@@ -35,32 +32,16 @@ CHANGING_OPS = frozenset(
 )
 
 
-def event_log_args(event_log: Path | None) -> list[str]:
-    return ["--event-log", str(event_log)] if event_log else []
+@dataclass
+class Changes:
+    """`op urn` of each executed step that changes a cloud resource, in event order;
+    `record` is the `on_event` to give the update."""
 
+    made: list[str] = field(default_factory=list)
 
-def event_log_environment(event_log: Path | None) -> dict[str, str]:
-    """What the CLI needs in its environment to accept `--event-log`."""
-    return {"PULUMI_DEBUG_COMMANDS": "true"} if event_log else {}
-
-
-def changed_resources(lines: Iterable[str]) -> list[str]:
-    """`op urn` of each executed step that changes a cloud resource, in event order."""
-    changed = []
-    for line in lines:
-        if not line.strip():
-            continue
-        event = json.loads(line).get("resourcePreEvent")
-        if not event or event.get("planning"):
-            continue
-        metadata = event.get("metadata") or {}
-        if metadata.get("op") in CHANGING_OPS:
-            changed.append(f"{metadata['op']} {metadata.get('urn', '?')}")
-    return changed
-
-
-def changes_in(event_log: Path) -> list[str]:
-    """The changes a finished update made; none when Pulumi never wrote the log."""
-    if not event_log.is_file():
-        return []
-    return changed_resources(event_log.read_text().splitlines())
+    def record(self, event: auto.EngineEvent) -> None:
+        step = event.resource_pre_event
+        if step is None or step.planning:
+            return
+        if step.metadata.op.value in CHANGING_OPS:
+            self.made.append(f"{step.metadata.op.value} {step.metadata.urn}")

@@ -96,14 +96,18 @@ def test_an_unreachable_host_fails_with_the_reason(capsys: pytest.CaptureFixture
 # A stand-in `pulumi` for ci.prod_release: `up` does what the real program's Deploy
 # component does on the host (infra/deploy.py: deploy.sh with the pinned tag, then gate.sh)
 # over the real sshd, and, like Pulumi, records its inputs (tag and deploy id) in its state
-# only when the whole update succeeded, and does nothing when they equal the state's.
+# only when the whole update succeeded, and does nothing when they equal the state's. It
+# answers the calls of Pulumi's Automation API (ci/pulumi_automation.py): `version` (3.205.0,
+# so the engine events come through a file: automation/_stack.py, _setup_event_log), the
+# pins of `config set-all`, `stack history` after each update.
 # With `--event-log FILE` it writes engine events as Pulumi does (sdk/go/common/apitype/
-# events.go): a planning resourcePreEvent in the preview pass, an executed one before it
-# runs the deploy. A `refuse` file in its state makes `up` fail before any step runs, the
-# way a lock (no events at all) or a mandatory policy violation (preview events only) does.
+# events.go): a planning resourcePreEvent, an executed one before it runs the deploy, and
+# last the cancelEvent that ends the Automation API's reading (_stack.py, _watch_logs). A
+# `refuse` file in its state makes `up` fail before any step runs, the way a lock (no events
+# at all) or a mandatory policy violation (planning events only) does.
 STAND_IN_PULUMI = """\
 #!{python}
-import json, os, shlex, sys
+import atexit, json, os, shlex, sys
 from pathlib import Path
 from ci.ssh import SshTarget, run, session
 
@@ -118,10 +122,22 @@ def event(planning):
         pre = {{"metadata": {{"op": "replace", "urn": DEPLOY_URN}}, "planning": planning}}
         with open(event_log, "a") as log:
             log.write(json.dumps({{"resourcePreEvent": pre}}) + "\\n")
-if words[:2] == ["config", "set"]:
+if event_log:
+    atexit.register(lambda: open(event_log, "a").write(json.dumps({{"cancelEvent": {{}}}}) + "\\n"))
+config_file = state / "config.json"
+if words == ["version"]:
+    print("v3.205.0")
+elif words[:2] == ["config", "set"]:
     sys.stdin.read()
+elif words[:2] == ["config", "set-all"]:
+    config = json.loads(config_file.read_text()) if config_file.exists() else {{}}
+    config.update(args[i + 1].split("=", 1) for i, a in enumerate(args) if a == "--plaintext")
+    config_file.write_text(json.dumps(config))
+elif words[:2] == ["stack", "history"]:
+    done = {{"kind": "update", "startTime": "2026-11-25T10:00:00.000Z", "result": "succeeded"}}
+    print(json.dumps([done | {{"message": "", "environment": {{}}, "config": {{}}}}]))
 elif words[:2] == ["stack", "ls"]:
-    print(json.dumps([{{"name": "prod"}}]))
+    print(json.dumps([{{"name": "prod", "current": True}}]))
 elif words[:1] == ["whoami"]:
     print(json.dumps({{"url": "https://api.pulumi.example"}}))
 elif words[:2] == ["stack", "output"]:
@@ -131,7 +147,7 @@ elif words[:2] == ["stack", "output"]:
         outputs["imageTag"] = json.loads(inputs_file.read_text())["imageTag"]
     print(json.dumps(outputs))
 elif words[:1] == ["up"]:
-    pinned = dict(a.split("=", 1) for a in args if a.startswith("canny:"))
+    pinned = json.loads(config_file.read_text())
     inputs = {{"imageTag": pinned["canny:imageTag"], "deployId": pinned.get("canny:deployId")}}
     inputs_file = state / "inputs.json"
     if inputs_file.exists() and json.loads(inputs_file.read_text()) == inputs:

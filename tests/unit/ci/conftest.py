@@ -1,9 +1,15 @@
 """A stand-in `pulumi` executable: the real CLI cannot be installed here.
 
-It records every invocation (arguments, the stdin of `config set`, whether PULUMI_STACK,
-the Spaces secret, AWS_REGION and PULUMI_DEBUG_COMMANDS reached it, and the folder it ran
-in) and answers `stack ls --json`, `stack output --json`, `whoami --json`, `preview --json`,
-`stack export` and `stack history --json` with canned JSON.
+CI drives Pulumi through the Automation API (ci/pulumi_automation.py), which runs this
+executable as the CLI. It records every invocation (arguments, the stdin of `config set`,
+whether PULUMI_STACK, the Spaces secret, AWS_REGION and PULUMI_DEBUG_COMMANDS reached it,
+and the folder it ran in) and answers `version`, `stack ls --json`, `stack output --json`,
+`whoami --json`, `preview --json`, `stack export` and `stack history --json` with canned
+JSON. It claims version 3.205.0: the Automation API hands newer CLIs a gRPC address for the
+engine events and older ones a file (`--event-log FILE`, automation/_stack.py,
+_setup_event_log), which this stand-in writes: the preview's summary event (which
+Stack.preview requires), the canned events of an `up`, then the cancel event that ends the
+Automation API's reading of the file (_watch_logs), also when the command then fails.
 """
 
 import json
@@ -32,10 +38,25 @@ record = {{
 }}
 with open(os.path.join(state, "calls.jsonl"), "a") as log:
     log.write(json.dumps(record) + "\\n")
+event_log = args[args.index("--event-log") + 1] if "--event-log" in args else None
+events = []
+if words[:1] == ["preview"]:
+    events.append({{"summaryEvent": {{"resourceChanges": {{}}}}}})
+if words[:1] == ["up"]:
+    events += json.load(open(os.path.join(state, "events.json")))
 fail_path = os.path.join(state, "fail")
-if os.path.exists(fail_path) and " ".join(words).startswith(open(fail_path).read()):
+spec = open(fail_path).read().split() if os.path.exists(fail_path) else []
+rest = iter(words)
+failing = bool(spec) and words[:1] == spec[:1] and all(word in rest for word in spec)
+if event_log:
+    with open(event_log, "a") as log:
+        for event in [*events, {{"cancelEvent": {{}}}}]:
+            log.write(json.dumps(event) + "\\n")
+if failing:
     print("error: canned failure", file=sys.stderr)
     sys.exit(255)
+if words == ["version"]:
+    print("v3.205.0")
 answers = {{
     "stack ls": "stacks.json",
     "stack output": "outputs.json",
@@ -48,7 +69,10 @@ for prefix, name in answers.items():
         sys.stdout.write(open(os.path.join(state, name)).read())
 if words[:2] == ["stack", "history"]:
     histories = json.load(open(os.path.join(state, "histories.json")))
-    print(json.dumps(histories.get(args[args.index("--stack") + 1], [])))
+    done = {{"kind": "update", "startTime": "2026-11-25T10:00:00.000Z", "result": "succeeded"}}
+    history = histories.get(args[args.index("--stack") + 1], [done])
+    blank = {{"message": "", "environment": {{}}, "config": {{}}}}
+    print(json.dumps([blank | update for update in history]))
 """
 
 # The shape of `pulumi preview --json` (pulumi/pulumi pkg/backend/display/json.go).
@@ -72,17 +96,24 @@ class FakePulumi:
         self.set_stacks([])
         self.set_outputs({})
         self.set_histories({})
+        self.set_events([])
         (state / "preview.json").write_text(json.dumps(PREVIEW_JSON))
         (state / "whoami.json").write_text(json.dumps(WHOAMI))
 
     def set_stacks(self, stacks: list[dict]) -> None:
-        (self.state / "stacks.json").write_text(json.dumps(stacks))
+        listing = [{"current": False} | stack for stack in stacks]
+        (self.state / "stacks.json").write_text(json.dumps(listing))
 
     def set_outputs(self, outputs: dict) -> None:
         (self.state / "outputs.json").write_text(json.dumps(outputs))
 
+    def set_events(self, events: list[dict]) -> None:
+        """The engine events an `up` sends before it ends, or before it fails (fail_on)."""
+        (self.state / "events.json").write_text(json.dumps(events))
+
     def set_histories(self, histories: dict[str, list[dict]]) -> None:
-        """What `stack history --stack NAME --json` answers, per stack."""
+        """What `stack history --stack NAME --json` answers, per stack (default: one
+        finished update, which Stack.up and Stack.destroy read afterwards)."""
         (self.state / "histories.json").write_text(json.dumps(histories))
 
     def set_export(self, resources: list[dict]) -> None:
@@ -94,7 +125,8 @@ class FakePulumi:
         (self.state / "preview.json").write_text(json.dumps(preview))
 
     def fail_on(self, words: str) -> None:
-        """Make invocations starting with `words` (e.g. `stack rm`, `up`) exit non-zero."""
+        """Make invocations exit non-zero whose command starts with the first of `words`
+        and has the others in order among its words (`stack rm`, `up`, `destroy test-a`)."""
         (self.state / "fail").write_text(words)
 
     def records(self) -> list[dict]:
@@ -104,7 +136,13 @@ class FakePulumi:
         return [json.loads(line) for line in log.read_text().splitlines()]
 
     def calls(self) -> list[list[str]]:
-        return [record["args"] for record in self.records()]
+        """The commands run, without the `version` check and the `--non-interactive` the
+        Automation API puts first on every one (automation/_cmd.py, PulumiCommand.run)."""
+        return [
+            record["args"][1:] if record["args"][:1] == ["--non-interactive"] else record["args"]
+            for record in self.records()
+            if record["args"] != ["version"]
+        ]
 
 
 @pytest.fixture
@@ -145,19 +183,31 @@ def job_environ(**variables: str) -> dict[str, str]:
 
 
 STACK_LS = ["stack", "ls", "--json"]
-# How the wrappers run an unattended update or destroy.
-UNATTENDED = ["--yes", "--color", "never"]
+# Stack.destroy's and Stack.up's options before the caller's, and the read of the update
+# Stack.up and Stack.destroy make after it (automation/_stack.py).
+DESTROY = ["destroy", "--skip-preview", "--yes", "--color", "never"]
+UP = ["up", "--yes", "--skip-preview", "--policy-pack", "infra/policy", "--color", "never"]
+LAST_UPDATE = ["stack", "history", "--json", "--page-size", "1", "--page", "1", "--stack"]
 
 
-def on_test_stack(command: list[str], stack: str, *options: str) -> list[str]:
-    """The pulumi call the wrappers make for a command on a test stack: the stack named,
-    never a prompt, and the shared test config file."""
+def on_stack(command: list[str], stack: str, *options: str) -> list[str]:
+    """A stack operation as the Automation API runs it: the shared test config file for a
+    test stack, the program run from the work folder, then the stack named."""
+    config_file = [] if stack == "prod" else ["--config-file", "Pulumi.test.yaml"]
+    return [*command, *options, *config_file, "--exec-kind", "auto.local", "--stack", stack]
+
+
+def pins_of(stack: str, *pins: str) -> list[str]:
+    """`config set-all` of plain pins, in the stack's config file."""
+    config_file = [] if stack == "prod" else ["--config-file", "Pulumi.test.yaml"]
+    plain = [argument for pin in pins for argument in ("--plaintext", pin)]
+    return ["config", "set-all", "--stack", stack, *config_file, *plain]
+
+
+def outputs_and_history(stack: str) -> list[list[str]]:
+    """What Stack.up reads after the update: the outputs, masked then plain, and its history."""
     return [
-        *command,
-        "--stack",
-        stack,
-        "--non-interactive",
-        "--config-file",
-        "Pulumi.test.yaml",
-        *options,
+        ["stack", "output", "--json", "--stack", stack],
+        ["stack", "output", "--json", "--show-secrets", "--stack", stack],
+        [*LAST_UPDATE, stack],
     ]

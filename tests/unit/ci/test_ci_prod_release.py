@@ -11,6 +11,11 @@ from tests.unit.ci.conftest import PROD_CREDENTIALS, SPACES_KEY, FakePulumi, job
 from tests.unit.ci.gitlab_deployments import GitLabDeployments
 
 
+def set_pins(fake_pulumi: FakePulumi) -> list[list[str]]:
+    """The pins of each update, saved in the stack's config just before it."""
+    return [call for call in fake_pulumi.calls() if call[:2] == ["config", "set-all"]]
+
+
 def release(**variables: str) -> int:
     return prod_release.main(
         ["--smoke-wait", "0"],
@@ -34,9 +39,7 @@ def test_release_and_rollback_get_their_own_deploy_ids(
     fake_pulumi.set_outputs({"url": "http://203.0.113.7", "ip": "203.0.113.7", "imageTag": "old-1"})
     monkeypatch.setattr(prod_release, "smoke_test", lambda url, wait: 1)
     assert release(CI_JOB_ID="900") == 1
-    ups = [call for call in fake_pulumi.calls() if call[0] == "up"]
-    pins = [[arg for arg in up if arg.startswith("canny:")] for up in ups]
-    assert pins == [
+    assert [[arg for arg in pin if arg.startswith("canny:")] for pin in set_pins(fake_pulumi)] == [
         ["canny:imageTag=new-2", "canny:deployId=900-release"],
         ["canny:imageTag=old-1", "canny:deployId=900-rollback"],
     ]
@@ -58,6 +61,29 @@ def test_an_update_that_failed_before_any_step_is_not_rolled_back(
     assert "may be down" not in err
 
 
+def test_an_update_that_failed_after_a_step_ran_is_rolled_back(
+    fake_pulumi: FakePulumi, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The engine events of the failed update name the step that changed prod."""
+    fake_pulumi.set_stacks([{"name": "prod"}])
+    fake_pulumi.set_outputs({"url": "http://203.0.113.7", "ip": "203.0.113.7", "imageTag": "old-1"})
+    urn = "urn:pulumi:prod::canny::command:remote:Command::deploy"
+    planned = {"metadata": {"op": "replace", "urn": urn}, "planning": True}
+    fake_pulumi.set_events(
+        [{"resourcePreEvent": planned}, {"resourcePreEvent": planned | {"planning": False}}]
+    )
+    fake_pulumi.fail_on("up")
+    rolled_back: list[str] = []
+    monkeypatch.setattr(
+        prod_release,
+        "_rollback",
+        lambda environ, previous, dotenv: rolled_back.append(previous) is None,
+    )
+    assert release(CI_JOB_ID="906") == 1
+    assert rolled_back == ["old-1"]
+    assert f"the failed update had begun: replace {urn}" in capsys.readouterr().err
+
+
 GOOD = "1111111111111111111111111111111111111111"
 FAILED = "2222222222222222222222222222222222222222"
 GOOD_DIGESTS = {"backend": "sha256:" + "1" * 64, "gateway": "sha256:" + "2" * 64}
@@ -69,10 +95,9 @@ def deployment(sha: str, status: str) -> dict:
 
 
 def pins(fake_pulumi: FakePulumi) -> list[list[str]]:
-    ups = [call for call in fake_pulumi.calls() if call[0] == "up"]
     return [
-        sorted(arg for arg in up if arg.startswith("canny:") and "deployId" not in arg)
-        for up in ups
+        sorted(arg for arg in pin if arg.startswith("canny:") and "deployId" not in arg)
+        for pin in set_pins(fake_pulumi)
     ]
 
 

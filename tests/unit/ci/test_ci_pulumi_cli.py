@@ -1,3 +1,4 @@
+import os
 import re
 import subprocess
 import sys
@@ -5,19 +6,22 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from pulumi import automation as auto
 
 from ci import pulumi_cli, stack_credentials
 from tests.unit.ci.conftest import (
+    DESTROY,
+    LAST_UPDATE,
     PROD_CREDENTIALS,
     SPACES_KEY,
     STACK_LS,
-    UNATTENDED,
+    UP,
     FakePulumi,
     job_environ,
-    on_test_stack,
+    on_stack,
+    outputs_and_history,
+    pins_of,
 )
-
-POLICY = ["--policy-pack", "infra/policy"]
 
 SHA = "0123456789abcdef0123456789abcdef01234567"
 OUTPUTS = {
@@ -39,11 +43,10 @@ def test_up_on_a_review_stack_uses_the_test_config_and_writes_the_dotenv(
     assert run_wrapper("up", "--stack", "test-feature-x") == 0
     assert fake_pulumi.calls() == [
         STACK_LS,
-        ["stack", "select", "--create", "--stack", "test-feature-x", "--non-interactive"],
-        on_test_stack(
-            ["up"], "test-feature-x", *UNATTENDED, *POLICY, "--config", f"canny:imageTag={SHA}"
-        ),
-        ["stack", "output", "--stack", "test-feature-x", "--json"],
+        ["stack", "init", "test-feature-x"],
+        pins_of("test-feature-x", f"canny:imageTag={SHA}"),
+        on_stack(UP, "test-feature-x"),
+        *outputs_and_history("test-feature-x"),
     ]
     assert (tmp_path / "deploy.env").read_text() == (
         "DEPLOY_STACK=test-feature-x\nDEPLOY_URL=http://203.0.113.7\nDEPLOY_IP=203.0.113.7\n"
@@ -60,9 +63,9 @@ def test_the_build_jobs_digests_pin_the_test_deploy(
     (built / "backend").write_text("sha256:" + "a" * 64 + "\n")
     (built / "gateway").write_text("sha256:" + "b" * 64)
     assert run_wrapper("up", "--stack", "test", "--image-digests", str(built)) == 0
-    (up,) = [call for call in fake_pulumi.calls() if call[0] == "up"]
-    assert "canny:backendDigest=sha256:" + "a" * 64 in up
-    assert "canny:gatewayDigest=sha256:" + "b" * 64 in up
+    (pins,) = [call for call in fake_pulumi.calls() if call[:2] == ["config", "set-all"]]
+    assert "canny:backendDigest=sha256:" + "a" * 64 in pins
+    assert "canny:gatewayDigest=sha256:" + "b" * 64 in pins
 
 
 def test_a_bad_digest_is_refused_before_pulumi_runs(
@@ -81,10 +84,10 @@ def test_up_on_prod_uses_the_default_stack_config(fake_pulumi: FakePulumi) -> No
     fake_pulumi.set_outputs(OUTPUTS)
     fake_pulumi.set_stacks([{"name": "acme/canny/prod"}])
     assert run_wrapper("up", "-s", "prod", **PROD_CREDENTIALS, **SPACES_KEY) == 0
-    select, up = [call for call in fake_pulumi.calls() if call[:2] != ["config", "set"]][1:3]
-    assert select == ["stack", "select", "--stack", "prod", "--non-interactive"], select
-    assert "--config-file" not in up, f"prod must read Pulumi.prod.yaml, got {up}"
-    assert up[:3] == ["up", "--stack", "prod"]
+    select, pins, up = [call for call in fake_pulumi.calls() if call[:2] != ["config", "set"]][1:4]
+    assert select == ["stack", "select", "--stack", "prod"], select
+    assert "--config-file" not in pins + up, f"prod must read Pulumi.prod.yaml, got {up}"
+    assert up[:1] == ["up"] and up[-2:] == ["--stack", "prod"], up
 
 
 def test_only_prod_refreshes_before_it_updates(fake_pulumi: FakePulumi) -> None:
@@ -93,20 +96,22 @@ def test_only_prod_refreshes_before_it_updates(fake_pulumi: FakePulumi) -> None:
     fake_pulumi.set_stacks([{"name": "prod"}, {"name": "test"}])
     assert run_wrapper("up", "-s", "prod", **PROD_CREDENTIALS, **SPACES_KEY) == 0
     assert run_wrapper("up", "-s", "test") == 0
-    ups = {call[2]: call for call in fake_pulumi.calls() if call[0] == "up"}
+    ups = {call[-1]: call for call in fake_pulumi.calls() if call[0] == "up"}
     assert "--refresh" in ups["prod"], ups["prod"]
     assert "--refresh" not in ups["test"], ups["test"]
 
 
-def test_an_event_log_is_asked_for_with_the_variable_that_unhides_it(
-    fake_pulumi: FakePulumi, tmp_path: Path
-) -> None:
+def test_the_update_s_engine_events_reach_the_caller(fake_pulumi: FakePulumi) -> None:
+    """Through the Automation API's event log, with the variable that unhides its flag."""
     fake_pulumi.set_outputs(OUTPUTS)
-    environ = job_environ(CI_COMMIT_SHA=SHA)
-    pulumi_cli.run("up", "test", environ, event_log=tmp_path / "events.jsonl")
-    (up,) = [record for record in fake_pulumi.records() if record["args"][0] == "up"]
-    log_flag = up["args"].index("--event-log")
-    assert up["args"][log_flag + 1] == str(tmp_path / "events.jsonl")
+    step = {"metadata": {"op": "update", "urn": "urn:pulumi:test::canny::x::y"}, "planning": False}
+    fake_pulumi.set_events([{"resourcePreEvent": step}])
+    seen: list[auto.EngineEvent] = []
+    pulumi_cli.run("up", "test", job_environ(CI_COMMIT_SHA=SHA), on_event=seen.append)
+    pre_events = [event.resource_pre_event for event in seen if event.resource_pre_event]
+    assert [event.metadata.urn for event in pre_events] == ["urn:pulumi:test::canny::x::y"]
+    (up,) = [record for record in fake_pulumi.records() if "up" in record["args"][:2]]
+    assert "--event-log" in up["args"]
     assert up["PULUMI_DEBUG_COMMANDS"] == "true"
 
 
@@ -165,7 +170,7 @@ def test_ci_never_creates_prod(
     assert run_wrapper(command, "--stack", "prod", **PROD_CREDENTIALS) == 3
     err = capsys.readouterr().err
     assert "stack prod does not exist in the backend https://api.pulumi.com" in err, err
-    assert [call[:2] for call in fake_pulumi.calls()] == [STACK_LS[:2], ["whoami", "--json"]]
+    assert fake_pulumi.calls() == [STACK_LS, ["whoami", "--json"]]
 
 
 @pytest.mark.parametrize("command", ["up", "preview"])
@@ -174,7 +179,7 @@ def test_every_preview_and_update_runs_the_policy_pack(
 ) -> None:
     fake_pulumi.set_outputs(OUTPUTS)
     assert run_wrapper(command, "--stack", "test") == 0
-    main_step = fake_pulumi.calls()[2]
+    main_step = fake_pulumi.calls()[3]
     assert main_step[0] == command
     assert main_step[main_step.index("--policy-pack") + 1] == "infra/policy", main_step
 
@@ -200,9 +205,21 @@ def test_preview_saves_the_diff_and_prints_a_summary(
     fake_pulumi: FakePulumi, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert run_wrapper("preview", "--stack", "test", "--preview-file", "diff.json") == 0
-    assert fake_pulumi.calls()[2] == on_test_stack(
-        ["preview"], "test", "--json", *POLICY, "--config", f"canny:imageTag={SHA}"
-    )
+    preview = fake_pulumi.calls()[3]
+    event_log = preview[preview.index("--event-log") : preview.index("--event-log") + 2]
+    assert preview == [
+        "preview",
+        "--policy-pack",
+        "infra/policy",
+        "--config-file",
+        "Pulumi.test.yaml",
+        "--exec-kind",
+        "auto.local",
+        "--json",
+        *event_log,
+        "--stack",
+        "test",
+    ]
     assert "userData" in (tmp_path / "diff.json").read_text()
     out = capsys.readouterr().out
     assert "    create: 3\n    same: 12\n    update: 1\n" in out, out
@@ -232,14 +249,18 @@ def test_the_printed_diff_never_shows_a_value(
 def test_destroy_of_a_test_stack(fake_pulumi: FakePulumi, stack: str) -> None:
     fake_pulumi.set_stacks([{"name": stack}])
     assert run_wrapper("destroy", "--stack", stack) == 0
-    assert fake_pulumi.calls() == [STACK_LS, on_test_stack(["destroy"], stack, *UNATTENDED)]
+    assert fake_pulumi.calls() == [
+        STACK_LS,
+        ["stack", "select", "--stack", stack],
+        on_stack(DESTROY, stack),
+        [*LAST_UPDATE, stack],
+    ]
 
 
 def test_stack_rm_never_forces(fake_pulumi: FakePulumi) -> None:
     fake_pulumi.set_stacks([{"name": "canny/test-a"}])
     assert run_wrapper("stack-rm", "--stack", "test-a") == 0
-    expected = ["stack", "rm", "--stack", "test-a", "--non-interactive", "--yes"]
-    assert fake_pulumi.calls() == [STACK_LS, expected]
+    assert fake_pulumi.calls() == [STACK_LS, ["stack", "rm", "--yes", "test-a"]]
 
 
 @pytest.mark.parametrize("command", ["destroy", "stack-rm"])
@@ -287,6 +308,20 @@ def test_pulumi_stack_from_the_environment_never_reaches_pulumi(fake_pulumi: Fak
     assert leaked == [], "PULUMI_STACK was forwarded to pulumi"
 
 
+def test_pulumi_gets_the_wrapper_s_environment_not_the_process_s(
+    fake_pulumi: FakePulumi, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The Automation API would start each call from os.environ (automation/_cmd.py), which
+    in a job holds PULUMI_STACK and the other side's Spaces key; the process keeps them."""
+    fake_pulumi.set_outputs(OUTPUTS)
+    monkeypatch.setenv("PULUMI_STACK", "prod")
+    monkeypatch.setenv("SPACES_SECRET_ACCESS_KEY", "prod-side-secret")
+    assert run_wrapper("up", "--stack", "test") == 0
+    seen = {(r["PULUMI_STACK"], r["SPACES_SECRET_ACCESS_KEY"]) for r in fake_pulumi.records()}
+    assert seen == {(None, None)}, seen
+    assert os.environ["PULUMI_STACK"] == "prod"
+
+
 @pytest.mark.parametrize(
     ("argv", "env", "message"),
     [
@@ -313,7 +348,7 @@ def test_up_needs_a_valid_image_tag(
 def test_branch_names_the_stack(fake_pulumi: FakePulumi, branch: str, stack: str) -> None:
     fake_pulumi.set_stacks([{"name": stack}])
     assert run_wrapper("destroy", "--branch", branch) == 0
-    assert fake_pulumi.calls()[1][:3] == ["destroy", "--stack", stack]
+    assert fake_pulumi.calls()[2] == on_stack(DESTROY, stack)
 
 
 def test_destroy_by_production_branch_is_refused(fake_pulumi: FakePulumi) -> None:
@@ -349,9 +384,10 @@ def test_up_fails_without_plain_url_and_ip_outputs(
     ("failing", "argv", "calls"),
     [
         ("stack ls", ["up", "--stack", "test"], 1),
-        ("stack select", ["up", "--stack", "test"], 2),
-        ("up", ["up", "--stack", "test"], 3),
-        ("preview", ["preview", "--stack", "test"], 3),
+        ("stack init", ["up", "--stack", "test"], 2),
+        ("config set-all", ["up", "--stack", "test"], 3),
+        ("up", ["up", "--stack", "test"], 4),
+        ("preview", ["preview", "--stack", "test"], 4),
     ],
 )
 def test_a_failing_pulumi_step_stops_the_wrapper(
@@ -398,7 +434,10 @@ def test_secrets_from_ci_variables_go_to_pulumi_on_stdin_only(
     }
     assert run_wrapper("up", "--stack", "test-a", **secrets) == 0
     set_calls = [r for r in fake_pulumi.records() if r["args"][:2] == ["config", "set"]]
-    prefix = on_test_stack(["config", "set", "--secret"], "test-a")
+    prefix = [
+        *["config", "set", "--secret", "--stack", "test-a", "--non-interactive"],
+        *["--config-file", "Pulumi.test.yaml"],
+    ]
     assert [(r["args"], r["stdin"]) for r in set_calls] == [
         ([*prefix, "canny:sshPrivateKey"], key_file.read_text()),
         ([*prefix, "canny:registryUser"], "deploy-token-user"),
@@ -422,9 +461,9 @@ def test_the_registry_image_follows_the_project(fake_pulumi: FakePulumi) -> None
     image = "registry.gitlab.com/acme/canny-platform"
     assert run_wrapper("up", "--stack", "test", CI_REGISTRY_IMAGE=image) == 0
     assert fake_pulumi.calls()[2][-4:] == [
-        "--config",
+        "--plaintext",
         f"canny:imageTag={SHA}",
-        "--config",
+        "--plaintext",
         f"canny:registryImage={image}",
     ]
 
@@ -432,7 +471,7 @@ def test_the_registry_image_follows_the_project(fake_pulumi: FakePulumi) -> None
 def test_destroy_sets_no_secrets(fake_pulumi: FakePulumi) -> None:
     fake_pulumi.set_stacks([{"name": "test"}])
     assert run_wrapper("destroy", "--stack", "test", CANNY_RUNNER_TOKEN_TEST="glrt-x") == 0
-    assert [call[0] for call in fake_pulumi.calls()] == ["stack", "destroy"]
+    assert [call[0] for call in fake_pulumi.calls()] == ["stack", "stack", "destroy", "stack"]
 
 
 def test_every_up_carries_the_job_as_deploy_id_so_a_retry_redeploys(
@@ -441,8 +480,8 @@ def test_every_up_carries_the_job_as_deploy_id_so_a_retry_redeploys(
     fake_pulumi.set_outputs(OUTPUTS)
     assert run_wrapper("up", "--stack", "test", CI_JOB_ID="7001") == 0
     assert run_wrapper("up", "--stack", "test", CI_JOB_ID="7002") == 0
-    ups = [call for call in fake_pulumi.calls() if call[0] == "up"]
-    assert [up[-1] for up in ups] == ["canny:deployId=7001", "canny:deployId=7002"]
+    pins = [call for call in fake_pulumi.calls() if call[:2] == ["config", "set-all"]]
+    assert [pin[-1] for pin in pins] == ["canny:deployId=7001", "canny:deployId=7002"]
 
 
 def test_previews_and_runs_outside_ci_set_no_deploy_id(fake_pulumi: FakePulumi) -> None:

@@ -8,11 +8,19 @@ from pathlib import Path
 
 import pytest
 import yaml
+from pulumi import automation as auto
 
 from ci import reaper
 from infra import stack_name
 from tests.conftest import LoopbackHttpServer
-from tests.unit.ci.conftest import STACK_LS, UNATTENDED, FakePulumi, job_environ, on_test_stack
+from tests.unit.ci.conftest import (
+    DESTROY,
+    LAST_UPDATE,
+    STACK_LS,
+    FakePulumi,
+    job_environ,
+    on_stack,
+)
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 MAX_AGE = timedelta(hours=reaper.MAX_AGE_HOURS)
@@ -58,14 +66,13 @@ def test_select_gives_a_readable_reason() -> None:
     assert victims == [reaper.Doomed("test-a", "last updated 72 hours ago")]
 
 
-def test_parse_stacks_reads_pulumi_json() -> None:
-    text = json.dumps(
-        [
-            {"name": "prod", "current": False, "lastUpdate": "2026-11-24T10:00:00.000Z"},
-            {"name": "test-a", "current": True, "updateInProgress": True, "resourceCount": 3},
-        ]
-    )
-    assert reaper.parse_stacks(text) == [
+def test_the_stacks_pulumi_lists_get_utc_times() -> None:
+    """The Automation API reads `stack ls --json` into naive datetimes; `now` is aware."""
+    summaries = [
+        auto.StackSummary("prod", False, last_update=datetime(2026, 11, 24, 10, 0)),
+        auto.StackSummary("test-a", True, update_in_progress=True, resource_count=3),
+    ]
+    assert reaper.stacks_of(summaries) == [
         reaper.Stack("prod", datetime(2026, 11, 24, 10, 0, tzinfo=UTC), False),
         reaper.Stack("test-a", None, True),
     ]
@@ -104,9 +111,11 @@ def destroy_and_rm(name: str) -> list[list[str]]:
     """Each step lists the stacks first: a stack that is already gone is not an error."""
     return [
         STACK_LS,
-        on_test_stack(["destroy"], name, *UNATTENDED),
+        ["stack", "select", "--stack", name],
+        on_stack(DESTROY, name),
+        [*LAST_UPDATE, name],
         STACK_LS,
-        ["stack", "rm", "--stack", name, "--non-interactive", "--yes"],
+        ["stack", "rm", "--yes", name],
     ]
 
 
@@ -144,10 +153,10 @@ def test_one_failure_does_not_stop_the_others_but_fails_the_job(
     fake_pulumi.set_stacks(STACKS)
     fake_pulumi.fail_on("destroy test-feature-gone")
     assert run_reaper(remote("develop", "feature/alive", "feature/stale")) == 1
-    assert fake_pulumi.calls()[-4:] == destroy_and_rm("test-feature-stale")
-    assert ["stack", "rm", "--stack", "test-feature-gone", "--non-interactive", "--yes"] not in (
-        fake_pulumi.calls()
-    ), "a stack whose destroy failed must keep its state"
+    assert fake_pulumi.calls()[-6:] == destroy_and_rm("test-feature-stale")
+    assert ["stack", "rm", "--yes", "test-feature-gone"] not in fake_pulumi.calls(), (
+        "a stack whose destroy failed must keep its state"
+    )
 
 
 @pytest.mark.parametrize("branches", [None, ()])
@@ -216,9 +225,17 @@ def test_an_update_in_progress_for_hours_is_reported_whatever_the_stack_and_fail
 
 
 def test_a_finished_update_is_not_stale() -> None:
-    history = [{"version": 3, "startTime": "2026-11-20T06:00:00.000Z", "result": "failed"}]
-    assert reaper.in_progress_since(json.dumps(history)) is None
-    assert reaper.in_progress_since("[]") is None
+    finished = auto.UpdateSummary(
+        kind="update",
+        start_time=datetime(2026, 11, 20, 6, 0),
+        message="",
+        environment={},
+        config={},
+        result="failed",
+        end_time=None,
+    )
+    assert reaper.in_progress_since([finished]) is None
+    assert reaper.in_progress_since([]) is None
 
 
 class FakeDigitalOcean(LoopbackHttpServer):
@@ -276,7 +293,7 @@ def digitalocean() -> Iterator[FakeDigitalOcean]:
 
 def sweep(fake_pulumi: FakePulumi, remote_path: str, api: str, *argv: str) -> int:
     fake_pulumi.set_stacks(
-        [{"name": "prod"}, {"name": "test-feature-alive", "lastUpdate": "2026-11-25T11:00:00Z"}]
+        [{"name": "prod"}, {"name": "test-feature-alive", "lastUpdate": "2026-11-25T11:00:00.000Z"}]
     )
     fake_pulumi.set_export(
         [
@@ -371,7 +388,7 @@ def test_the_stack_of_an_open_merge_request_from_a_fork_is_kept(
     fake_pulumi.set_stacks(FORK_STACKS)
     with FakeGitLab(OPEN_REQUESTS) as gitlab:
         assert reap_with_gitlab(remote("develop", "feature/alive"), gitlab) == 0
-    destroyed = [call[2] for call in fake_pulumi.calls() if call[0] == "destroy"]
+    destroyed = [call[-1] for call in fake_pulumi.calls() if call[0] == "destroy"]
     assert destroyed == ["test-feature-gone"]
     assert [path.split("?")[0] for path, _ in gitlab.requests] == [
         "/api/v4/projects/1001/merge_requests"

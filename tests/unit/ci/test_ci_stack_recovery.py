@@ -3,9 +3,16 @@
 import pytest
 
 from ci import stack_recovery
-from tests.unit.ci.conftest import PROD_CREDENTIALS, STACK_LS, FakePulumi, job_environ
+from tests.unit.ci.conftest import (
+    LAST_UPDATE,
+    PROD_CREDENTIALS,
+    STACK_LS,
+    FakePulumi,
+    job_environ,
+    on_stack,
+)
 
-COMMON = ["--non-interactive"]
+REFRESH = ["refresh", "--skip-preview", "--yes", "--clear-pending-creates", "--color", "never"]
 
 
 def recover(*argv: str, **variables: str) -> int:
@@ -19,10 +26,11 @@ def test_a_locked_stack_is_cancelled_then_refreshed_without_its_pending_creates(
     assert recover("--stack", "prod", **PROD_CREDENTIALS) == 0
     assert fake_pulumi.calls() == [
         STACK_LS,
-        ["cancel", "--stack", "prod", *COMMON, "--yes"],
-        ["refresh", "--stack", "prod", *COMMON, "--yes", "--color", "never",
-         "--clear-pending-creates"],
-    ]  # fmt: skip
+        ["stack", "select", "--stack", "prod"],
+        ["cancel", "--yes", "--stack", "prod"],
+        on_stack(REFRESH, "prod"),
+        [*LAST_UPDATE, "prod"],
+    ]
     out = capsys.readouterr().out
     assert "1/2" in out and "2/2" in out and "prod is unlocked" in out, out
 
@@ -32,9 +40,8 @@ def test_a_review_stack_is_named_by_its_branch_and_reads_the_shared_test_config(
 ) -> None:
     fake_pulumi.set_stacks([{"name": "test-feature-x"}])
     assert recover("--branch", "feature/x") == 0
-    refresh = fake_pulumi.calls()[-1]
-    assert refresh[:3] == ["refresh", "--stack", "test-feature-x"], refresh
-    assert refresh[refresh.index("--config-file") + 1] == "Pulumi.test.yaml", refresh
+    refresh = fake_pulumi.calls()[-2]
+    assert refresh == on_stack(REFRESH, "test-feature-x"), refresh
 
 
 def test_a_missing_stack_is_refused_and_nothing_is_cancelled(
@@ -52,7 +59,7 @@ def test_a_failed_cancel_stops_before_the_refresh_and_says_the_stack_may_be_lock
     fake_pulumi.fail_on("cancel")
     assert recover("--stack", "test") == 1
     assert "may still be locked" in capsys.readouterr().err
-    assert [call[0] for call in fake_pulumi.calls()] == ["stack", "cancel"]
+    assert [call[0] for call in fake_pulumi.calls()] == ["stack", "stack", "cancel"]
 
 
 def test_an_unknown_stack_name_is_refused(fake_pulumi: FakePulumi) -> None:
