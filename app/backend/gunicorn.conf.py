@@ -6,8 +6,10 @@ GUNICORN_CMD_ARGS still overrides anything here. PROMETHEUS_MULTIPROC_DIR is set
 prometheus_client reads it when imported (by the app in each worker).
 """
 
+import functools
 import gc
 import os
+import signal
 import tempfile
 from pathlib import Path
 
@@ -126,8 +128,22 @@ def post_worker_init(worker: Worker) -> None:
     and what requests allocate is still collected."""
     from canny.extensions import pipeline_runner
 
-    pipeline_runner(worker.wsgi).start(getattr(worker, "canny_pipeline_pool", None))
+    pool = getattr(worker, "canny_pipeline_pool", None)
+    runner = pipeline_runner(worker.wsgi)
+    if pool is None:
+        runner.start()
+    else:
+        runner.start(pool, on_pool_lost=functools.partial(_stop_the_backend, worker))
     gc.freeze()
+
+
+def _stop_the_backend(worker: Worker) -> None:
+    """The backend's pipeline children are gone (their supervisor was killed): every upload
+    would answer 503 from now on. A graceful stop of the master (SIGTERM: gunicorn's
+    Arbiter.handle_term) lets what runs finish, and whatever runs the backend starts it
+    again with new children (compose's `restart: unless-stopped`, `./run`'s supervision)."""
+    worker.log.error("the pipeline children are gone: stopping the backend to restart it")
+    os.kill(worker.ppid, signal.SIGTERM)
 
 
 def child_exit(server: Arbiter, worker: Worker) -> None:

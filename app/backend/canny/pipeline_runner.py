@@ -31,7 +31,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from multiprocessing import reduction
 from multiprocessing.connection import Client, Connection
 from typing import TYPE_CHECKING
@@ -52,17 +52,25 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+def _nothing() -> None:
+    """What a lost pool calls by default: the run's 503 and error log are all."""
+
+
 class _ChildRun:
     """One run's hold on a shared child, from the child taking the connection to its
     answer: the socket, and the child's pid (for the logs) and pidfd (to kill it)."""
 
-    def __init__(self, address: str, wait_seconds: float | None) -> None:
+    def __init__(
+        self, address: str, wait_seconds: float | None, on_pool_lost: Callable[[], None]
+    ) -> None:
         try:
             self._connection: Connection = Client(address, "AF_UNIX")
         except OSError as error:
-            # No child is listening (the pool is gone): not the file's fault, and the
-            # gateway or the client may find another backend.
+            # No child listens (ECONNREFUSED, or ENOENT: a full backlog would block, not
+            # fail, unix(7)): the pool is gone. Not the file's fault, and the gateway or
+            # the client may find another backend.
             log.error("no pipeline child to connect to at %s: %s", address, error)
+            on_pool_lost()
             raise ProcessingInterruptedError(
                 "the image processor is not running; try again"
             ) from None
@@ -154,6 +162,7 @@ class PipelineRunner:
         self._admission = threading.Lock()
         self._pool: PipelinePool | None = None
         self._owns_pool = False
+        self._on_pool_lost: Callable[[], None] = _nothing
         self._lock = threading.Lock()
 
     def run(
@@ -192,18 +201,24 @@ class PipelineRunner:
     def _run_in_child(
         self, data: bytes, params: EdgeParams, with_view: bool, deadline: float | None
     ) -> pipeline.EdgeResult:
-        child = _ChildRun(self.start(), self._wait_left(deadline))
+        child = _ChildRun(self.start(), self._wait_left(deadline), self._on_pool_lost)
         try:
             return child.run(data, params, with_view, self.budget_seconds)
         finally:
             child.close()
 
-    def start(self, pool: PipelinePool | None = None) -> str:
+    def start(
+        self, pool: PipelinePool | None = None, on_pool_lost: Callable[[], None] = _nothing
+    ) -> str:
         """Use `pool` (the backend's, which gunicorn's master started: gunicorn.conf.py),
         or else start a pool of this runner's own and wait until it is ready, so that no
-        upload waits for OpenCV to be imported. The address runs connect to."""
+        upload waits for OpenCV to be imported. The address runs connect to.
+
+        `on_pool_lost` is called when a run finds no child listening any more (the
+        supervisor was killed, and its children with it), for the backend to restart."""
         with self._lock:
             if self._pool is None:
+                self._on_pool_lost = on_pool_lost
                 self._owns_pool = pool is None
                 self._pool = pool or PipelinePool.start(self.processes, self.opencv_threads)
                 # Admission counts the children this runner's uploads may run in.

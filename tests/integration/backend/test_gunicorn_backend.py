@@ -1,6 +1,9 @@
 """The backend for real: gunicorn with 2 workers, parallel uploads, shared metrics."""
 
 import json
+import os
+import signal
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -159,3 +162,39 @@ def test_workers_share_the_backends_children_through_recycling(
     assert statuses == [201] * len(images)
     assert "Autorestarting worker" in server.log(), "max_requests did not recycle a worker"
     assert pipeline_children(server) == children, "children restarted with the workers"
+
+
+def process_state(pid: int) -> str:
+    """proc(5) stat field 3, or "gone"."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return "gone"
+
+
+def test_a_backend_whose_children_are_gone_stops_to_be_restarted(
+    start_backend: Callable[..., BackendServer],
+) -> None:
+    """With its pipeline supervisor killed (and so its children), a backend would answer
+    every upload 503 for ever: the first such upload gets its retryable 503, and the
+    backend stops gracefully, for compose or ./run to start it again with new children."""
+    server = start_backend(CANNY_GRACEFUL_TIMEOUT="5")
+    [supervisor] = [
+        member.pid
+        for member in group_members([server.pid])
+        if Path(f"/proc/{member.pid}/comm").read_text().strip() == "canny-pipe-sup"
+    ]
+    os.kill(supervisor, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while pipeline_children(server) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    response = post_image(server.url, sample_images.encode(sample_images.shapes()))
+    assert (response.status_code, response.json()["error"]["code"]) == (
+        503,
+        "processing_interrupted",
+    )
+    deadline = time.monotonic() + 20
+    while process_state(server.pid) not in ("Z", "gone") and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert process_state(server.pid) in ("Z", "gone"), "the backend kept running"
+    assert "the pipeline children are gone" in server.log()
