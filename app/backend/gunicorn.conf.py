@@ -31,28 +31,32 @@ metrics_dir.mkdir(parents=True, exist_ok=True)
 # CANNY_* come from the backend's own settings module (pydantic-settings): the same
 # parsing, bounds and messages as the app's, without importing the app into the master.
 try:
-    server_settings = ServerSettings()
+    server = ServerSettings()
 except SettingsError as error:
     raise SystemExit(str(error)) from None
 
-bind = server_settings.bind
-workers = server_settings.workers
+bind = server.bind
+workers = server.workers
 # Threads let a worker answer reads while its uploads wait for a pipeline child (see
 # canny.pipeline_runner): CPU and memory are bounded by the children and the pixel
 # budget, not by threads, so there are enough that a burst of uploads leaves some free.
 # gunicorn's gthread worker, with JSON for gunicorn's own errors and a clean stop.
 worker_class = "canny.gunicorn_worker.CannyThreadWorker"
-threads = server_settings.threads
-timeout = server_settings.timeout
-graceful_timeout = server_settings.graceful_timeout
+threads = server.threads
+timeout = server.timeout
+graceful_timeout = server.graceful_timeout
 keepalive = 5
-worker_tmp_dir = server_settings.worker_tmp_dir
+worker_tmp_dir = server.worker_tmp_dir
 # Nothing here uses gunicornc, and one fixed socket path would clash between instances.
 control_socket_disable = True
 # Recycle workers now and then so slow leaks in native image libraries cannot pile up;
 # the jitter keeps all workers from restarting at the same moment.
-max_requests = server_settings.max_requests
-max_requests_jitter = server_settings.max_requests_jitter
+max_requests = server.max_requests
+max_requests_jitter = server.max_requests_jitter
+# The backend's pipeline children, which the master starts (when_ready) and every worker
+# shares (canny.pipeline_pool).
+pipeline_processes = server.pipeline_processes or default_processes()
+opencv_threads = server.opencv_threads
 
 # The app logs one JSON line per request itself, so gunicorn's access log stays off (and
 # is not even built: canny.gunicorn_worker.NoAccessLog) and gunicorn's own messages use the
@@ -60,7 +64,7 @@ max_requests_jitter = server_settings.max_requests_jitter
 accesslog = None
 logger_class = "canny.gunicorn_worker.NoAccessLog"
 errorlog = "-"
-loglevel = server_settings.log_level.lower()
+loglevel = server.log_level.lower()
 logconfig_dict = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -94,9 +98,7 @@ def when_ready(server: Arbiter) -> None:
     not again on a reload (SIGHUP: Arbiter.reload calls on_reload only), which re-reads this
     file; so the pool is kept on the arbiter, which outlives reloads, not in this module.
     A worker recycled after max_requests finds it there too: no child restarts with it."""
-    server.canny_pipeline_pool = PipelinePool.start(
-        server_settings.pipeline_processes or default_processes(), server_settings.opencv_threads
-    )
+    server.canny_pipeline_pool = PipelinePool.start(pipeline_processes, opencv_threads)
 
 
 def on_exit(server: Arbiter) -> None:
