@@ -40,8 +40,8 @@ def _wait_until_ready(process: subprocess.Popen[bytes], server: BackendServer) -
             if requests.get(f"{server.url}/readyz", timeout=1).status_code == 200:
                 return
         except (requests.ConnectionError, requests.Timeout):
-            # Workers start their pipeline children before accepting: until then a
-            # connection waits in the listen backlog and the probe times out.
+            # The master starts the pipeline children before any worker accepts: until
+            # then a connection waits in the listen backlog and the probe times out.
             pass
         time.sleep(0.1)
     pytest.fail(f"gunicorn not ready after {STARTUP_SECONDS} s:\n{server.log()}")
