@@ -118,10 +118,9 @@ def _like_a_service_worker() -> None:
 
     Without fixed thresholds glibc adjusts its own to the largest buffer freed so far,
     so the raw figure depended on which images a worker had seen: after only 1080p
-    images, each 1080p image page-faulted its buffers in again (about 2,500 faults,
-    24-26 ms CPU); after one 4K image, none (20 ms). With the service's thresholds: no
-    faults, 17-19 ms. Where mallopt is missing the service's workers lack it too, so
-    the comparison stays like for like.
+    images, each 1080p image page-faulted its buffers in again (figures:
+    docs/performance-levers.md, Figures behind the code's design choices). Where mallopt
+    is missing the service's workers lack it too, so the comparison stays like for like.
     """
     pipeline.tune_process(1)
 

@@ -232,12 +232,17 @@ class Deploy(pulumi.ComponentResource):
                 ),
             )
 
+        def secret_stdin_step(step: str, script: str, secret: pulumi.Input[str]) -> remote.Command:
+            """A stdin step whose input is one secret value: marked secret, so plans and the
+            state show it masked, and ended by a newline for the script's `read`."""
+            return stdin_step(
+                step, script, pulumi.Output.secret(secret).apply(lambda value: f"{value}\n")
+            )
+
         self.alertmanager_secret = None
         if args.slack_webhook_url is not None:
-            self.alertmanager_secret = stdin_step(
-                "alertmanager-secret",
-                "bin/write_alertmanager_secret.sh",
-                pulumi.Output.secret(args.slack_webhook_url).apply(lambda url: f"{url}\n"),
+            self.alertmanager_secret = secret_stdin_step(
+                "alertmanager-secret", "bin/write_alertmanager_secret.sh", args.slack_webhook_url
             )
         # New droplets (canny:dropletCount) change the targets and re-run this step; the
         # fleet Prometheus picks the new file up without a restart.
@@ -266,10 +271,8 @@ class Deploy(pulumi.ComponentResource):
         # The owner-key secrets too; a rotation restarts the backends with the new list.
         self.owner_key_secrets = None
         if args.owner_key_secrets is not None:
-            self.owner_key_secrets = stdin_step(
-                "owner-key-secrets",
-                "bin/owner_key_secrets.sh",
-                pulumi.Output.secret(args.owner_key_secrets).apply(lambda value: f"{value}\n"),
+            self.owner_key_secrets = secret_stdin_step(
+                "owner-key-secrets", "bin/owner_key_secrets.sh", args.owner_key_secrets
             )
             before_up.append(self.owner_key_secrets)
             # Its id, not the secret: a secret among the triggers would hide them all in

@@ -20,14 +20,14 @@ from pathlib import Path
 from typing import Any
 
 from infra.stack_file import REPO_ROOT, StackFileError, read_stack_config
-from infra.stack_name import PROD_STACK
+from infra.stack_name import PROD_STACK, TEST_STACK, stack_file
 
 KEY_NAME = "sshKeyName"
 
 
 def counterpart_file(stack: str, root: Path = REPO_ROOT) -> Path:
     """The other side's stack file: prod's for a test stack, the test stacks' for prod."""
-    return root / ("Pulumi.test.yaml" if stack == PROD_STACK else f"Pulumi.{PROD_STACK}.yaml")
+    return root / stack_file(TEST_STACK if stack == PROD_STACK else PROD_STACK)
 
 
 def committed_key_name(path: Path) -> str | None:

@@ -70,6 +70,16 @@ def no_owner_quota(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CANNY_OWNER_MAX_RESULTS", "0")
 
 
+# The gateway's per-address and per-key limits, raised far above what a bounded test sends,
+# for LocalStack(...) in tests that measure failures, not 429s.
+UNTHROTTLED = {
+    "upload_rate": "1000r/s",
+    "upload_burst": 1000,
+    "connections_per_key": 1000,
+    "connections_per_address": 1000,
+}
+
+
 @pytest.fixture
 def local_stack(
     tmp_path: Path, require_tool: Callable[[str], str], no_owner_quota: None
@@ -79,14 +89,7 @@ def local_stack(
     what a bounded test sends, and so are the uploads in flight per key and address and
     the results per key, so load and fault tests measure failures, not 429s or 507s."""
     require_tool("nginx")
-    stack = LocalStack(
-        tmp_path / "stack",
-        pick_free_port(),
-        upload_rate="1000r/s",
-        upload_burst=1000,
-        connections_per_key=1000,
-        connections_per_address=1000,
-    )
+    stack = LocalStack(tmp_path / "stack", pick_free_port(), **UNTHROTTLED)
     with stack:
         yield stack
 

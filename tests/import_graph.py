@@ -1,43 +1,69 @@
-"""Which of the project's packages import which: the graph docs/architecture.md draws and
-tests/unit/test_import_layers.py holds to its layers.
+"""Which of the project's packages import which: the contracts in pyproject.toml
+(`[tool.importlinter]`) hold them to their layers, and docs/architecture.md draws them.
 
-Read from the source with `ast` (nothing is imported), so a test sees every import, also
-one inside a function. `python -m tests.import_graph` prints the drawing to paste into
-docs/architecture.md after an intended change.
+grimp, import-linter's graph builder, reads every import from the source (also one inside
+a function) without importing the modules. `python -m tests.import_graph` prints the
+drawing to paste into docs/architecture.md after an intended change.
 """
 
 from __future__ import annotations
 
-import ast
+from copy import deepcopy
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-# Each package and its folder, lowest layer first.
+import grimp
+from importlinter import Contract
+from importlinter.api import read_configuration
+from importlinter.contracts.forbidden import ForbiddenContract
+from importlinter.contracts.protected import ProtectedContract
+
+PYPROJECT = Path(__file__).resolve().parents[1] / "pyproject.toml"
+# The drawing's nodes and their folders, lowest layer first. The rehearsal runs the whole
+# app on local droplets: a layer above the program it drives, with its own node so that
+# the program itself stays apart.
 PACKAGES = {
     "canny": Path("app/backend/canny"),
     "infra": Path("infra"),
     "localrun": Path("localrun"),
-    # The rehearsal runs the whole app on local droplets: a layer above the program it
-    # drives, with its own place in the graph so that the program itself stays apart.
     "infra.rehearse": Path("infra/rehearse"),
     "ci": Path("ci"),
     "bench": Path("bench"),
 }
+CONTRACT_TYPES: dict[str, type[Contract]] = {
+    "forbidden": ForbiddenContract,
+    "protected": ProtectedContract,
+}
 
 
-def imported_names(source: str) -> set[str]:
-    """Absolute module names a module imports (relative imports stay inside its package)."""
-    names: set[str] = set()
-    for node in ast.walk(ast.parse(source)):
-        if isinstance(node, ast.Import):
-            names |= {alias.name for alias in node.names}
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names.add(node.module)
-    return names
+def layer_configuration() -> dict:
+    """pyproject.toml's `[tool.importlinter]`: the root packages and the contracts."""
+    return read_configuration(str(PYPROJECT))
+
+
+def project_graph() -> grimp.ImportGraph:
+    """Every import between the modules of the project's packages (no cache on disk)."""
+    roots = layer_configuration()["session_options"]["root_packages"]
+    return grimp.build_graph(*roots, cache_dir=None)
+
+
+def broken_contracts(graph: grimp.ImportGraph) -> list[str]:
+    """The ids of the layer contracts that `graph` breaks."""
+    configuration = layer_configuration()
+    broken = []
+    for options in configuration["contracts_options"]:
+        contract = CONTRACT_TYPES[options["type"]](
+            name=options["name"],
+            session_options=configuration["session_options"],
+            contract_options=options,
+        )
+        # A contract may change the graph it checks (import-linter copies it too).
+        if not contract.check(deepcopy(graph), verbose=False).kept:
+            broken.append(options["id"])
+    return broken
 
 
 def package_of(module: str) -> str:
-    """The graph's node for a module name: the longest package that holds it."""
+    """The drawing's node for a module name: the longest package that holds it."""
     parts = module.split(".")
     return next(
         (".".join(parts[:n]) for n in range(len(parts), 0, -1) if ".".join(parts[:n]) in PACKAGES),
@@ -45,41 +71,32 @@ def package_of(module: str) -> str:
     )
 
 
-def package_imports(root: Path = REPO_ROOT) -> dict[str, set[str]]:
-    """For each package, the other packages its modules import (a nested package's modules
-    count for it alone)."""
-    graph: dict[str, set[str]] = {}
-    for package, folder in PACKAGES.items():
-        paths = [
-            path
-            for path in sorted((root / folder).rglob("*.py"))
-            if package_of(".".join((package, *path.relative_to(root / folder).parts[:-1])))
-            == package
-        ]
-        used = {
-            package_of(name)
-            for path in paths
-            for name in imported_names(path.read_text(encoding="utf-8"))
-        }
-        graph[package] = {other for other in used if other in PACKAGES and other != package}
-    return graph
+def package_imports(graph: grimp.ImportGraph) -> dict[str, set[str]]:
+    """For each node, the other nodes its modules import directly."""
+    uses: dict[str, set[str]] = {package: set() for package in PACKAGES}
+    for module in graph.modules:
+        importer = package_of(module)
+        for imported in graph.find_modules_directly_imported_by(module):
+            if package_of(imported) != importer:
+                uses[importer].add(package_of(imported))
+    return uses
 
 
 def _node(package: str) -> str:
     return package.replace(".", "_")
 
 
-def mermaid(graph: dict[str, set[str]]) -> str:
+def mermaid(uses: dict[str, set[str]]) -> str:
     """The graph as a Mermaid flowchart (GitLab and GitHub draw it): an arrow per import."""
     lines = ["```mermaid", "flowchart TD"]
-    lines += [f"    {_node(package)}[{PACKAGES[package]}/]" for package in graph]
+    lines += [f"    {_node(package)}[{PACKAGES[package]}/]" for package in uses]
     lines += [
         f"    {_node(package)} --> {_node(used)}"
-        for package in graph
-        for used in sorted(graph[package], key=list(PACKAGES).index)
+        for package in uses
+        for used in sorted(uses[package], key=list(PACKAGES).index)
     ]
     return "\n".join([*lines, "```"])
 
 
 if __name__ == "__main__":
-    print(mermaid(package_imports()))
+    print(mermaid(package_imports(project_graph())))

@@ -5,7 +5,7 @@ import json
 import pytest
 
 import infra.host
-from infra.bundle import REMOTE_APP_DIR
+from infra.bundle import REMOTE_APP_DIR, bundle_files
 from infra.config import ConfigError
 from infra.offline import (
     MOCK_HOST_PUBLIC_KEY,
@@ -39,6 +39,16 @@ from tests.infra.stack_settings import stack_config
 
 # Prod as it was before its fleet defaults: one droplet, results on a Volume (still a choice).
 PROD_ON_A_VOLUME = {"dropletCount": "1", "resultsStore": "volume"}
+# The remote commands of infra/deploy.py besides the bundle's copies.
+EVERY_DROPLET_STEPS = (
+    "wait-cloud-init",
+    "register-runner",
+    "storage-credentials",
+    "owner-key-secrets",
+    "compose-up",
+    "readiness-gate",
+)
+FIRST_DROPLET_STEPS = ("fleet-targets", "alertmanager-secret")
 COMPONENTS = {
     "prod": (
         "canny:infra:Network",
@@ -223,10 +233,20 @@ def test_a_replaced_droplet_gets_every_remote_step_again(run_stack, monkeypatch)
 def test_every_remote_step_pins_the_droplets_host_key(run_stack):
     run = run_stack("prod", runnerToken="glrt-Pin-Sentinel")
     steps = [item for item in run.resources if item.type.startswith("command:remote:")]
-    # Per droplet: wait, runner, 16 copies, the bucket's key, the owner-key secrets, compose
-    # up, gate; the first droplet also writes the fleet Prometheus' targets and Alertmanager's
-    # webhook.
-    assert len(steps) == 2 * 22 + 2, [item.name for item in steps]
+    # Every droplet copies the bundle and runs the named steps; the first one also writes
+    # the fleet Prometheus' targets and Alertmanager's webhook. Counted from the program
+    # (its droplets, its bundle), so a new bundled file or droplet needs no edit here. The
+    # first droplet is named after the stack, a prefix of the others: it sorts first.
+    hosts = sorted(item.name.removesuffix("-droplet") for item in run.by_type(DROPLET))
+    assert len(hosts) >= 2, hosts
+    names = {item.name for item in steps}
+    expected = {f"{hosts[0]}-{step}" for step in FIRST_DROPLET_STEPS} | {
+        f"{host}-{step}" for host in hosts for step in EVERY_DROPLET_STEPS
+    }
+    assert expected <= names, sorted(expected - names)
+    copies = [item for item in steps if item.type == "command:remote:CopyToRemote"]
+    assert len(copies) == len(hosts) * len(bundle_files()), [item.name for item in copies]
+    assert len(steps) == len(expected) + len(copies), sorted(names - expected)
     for step in steps:
         connection = run.provider_inputs[step.name]["connection"]
         assert connection["hostKey"] == MOCK_HOST_PUBLIC_KEY.strip(), step.urn

@@ -1,53 +1,56 @@
 """Layers point one way: ci uses infra, never the reverse; the backend uses none of them.
 
-A package may import only the packages listed for it below; the drawing in
-docs/architecture.md is generated from the same graph and must match the code.
+The layers are import-linter contracts in pyproject.toml (`lint-imports` checks them from
+the command line too); the drawing in docs/architecture.md is made from the same graph and
+must match the code.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from tests.import_graph import PACKAGES, mermaid, package_imports
+import pytest
+
+from tests.import_graph import (
+    PACKAGES,
+    broken_contracts,
+    layer_configuration,
+    mermaid,
+    package_imports,
+    project_graph,
+)
 
 ARCHITECTURE = Path(__file__).resolve().parents[2] / "docs" / "architecture.md"
-# What each package may import. infra holds the stack-name rules and the stack defaults
-# that ci needs, and imports no ci; the backend stands alone (its image holds only it).
-MAY_IMPORT: dict[str, set[str]] = {
-    "canny": set(),
-    "infra": set(),
-    "localrun": {"canny"},
-    # The rehearsal drives the program (infra) and runs the app's own pieces: the S3
-    # client settings of the store (canny) and the process helpers of ./run (localrun).
-    "infra.rehearse": {"infra", "canny", "localrun"},
-    "ci": {"infra"},
-    "bench": {"canny", "localrun"},
-}
 
 
-def layer_violations(graph: dict[str, set[str]]) -> list[str]:
-    return [
-        f"{package} imports {used}"
-        for package, uses in graph.items()
-        for used in sorted(uses - MAY_IMPORT[package])
-    ]
+def test_every_root_package_is_drawn() -> None:
+    assert set(layer_configuration()["session_options"]["root_packages"]) <= set(PACKAGES)
 
 
-def test_every_package_has_its_layer() -> None:
-    assert set(MAY_IMPORT) == set(PACKAGES)
+def test_the_code_keeps_every_layer_contract() -> None:
+    assert broken_contracts(project_graph()) == []
 
 
-def test_packages_import_only_the_layers_below_them() -> None:
-    assert layer_violations(package_imports()) == []
-
-
-def test_infra_importing_ci_is_caught(tmp_path: Path) -> None:
-    for folder in PACKAGES.values():
-        (tmp_path / folder).mkdir(parents=True)
-    (tmp_path / "infra" / "config.py").write_text("def f():\n    from ci import stack_name\n")
-    assert layer_violations(package_imports(tmp_path)) == ["infra imports ci"]
+@pytest.mark.parametrize(
+    ("importer", "imported", "contract"),
+    [
+        ("infra.config", "ci.stack_credentials", "ci-on-top"),
+        ("infra.host", "canny.settings", "backend-below-all"),
+        ("ci.smoke", "localrun.processes", "localrun-below-rehearsal-and-bench"),
+        ("canny.settings", "infra.stack_name", "infra-below-ci"),
+        ("bench.report", "infra.stack_name", "infra-below-ci"),
+        ("infra.config", "infra.rehearse.mocks", "rehearsal-on-top"),
+        ("ci.smoke", "bench.report", "bench-on-top"),
+    ],
+)
+def test_an_import_against_the_layers_breaks_its_contract(
+    importer: str, imported: str, contract: str
+) -> None:
+    graph = project_graph()
+    graph.add_import(importer=importer, imported=imported)
+    assert broken_contracts(graph) == [contract]
 
 
 def test_the_drawing_in_the_architecture_page_is_the_code_s() -> None:
     """After an intended change, `python -m tests.import_graph` prints the new drawing."""
-    assert mermaid(package_imports()) in ARCHITECTURE.read_text(encoding="utf-8")
+    assert mermaid(package_imports(project_graph())) in ARCHITECTURE.read_text(encoding="utf-8")

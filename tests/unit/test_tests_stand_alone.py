@@ -4,27 +4,37 @@ changing one test file never runs or breaks another's collection."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from tests.import_graph import imported_names
-
-TESTS = Path(__file__).resolve().parents[1]
+import grimp
 
 
-def imported_test_modules(source: str) -> list[str]:
-    return sorted(
-        name for name in imported_names(source) if name.split(".")[-1].startswith("test_")
-    )
+def imports_of_test_modules(graph: grimp.ImportGraph) -> dict[str, list[str]]:
+    """Each module that imports a test module (`test_*`), with the test modules it imports."""
+    found = {
+        importer: sorted(
+            imported
+            for imported in graph.find_modules_directly_imported_by(importer)
+            if imported.split(".")[-1].startswith("test_")
+        )
+        for importer in graph.modules
+    }
+    return {importer: imported for importer, imported in found.items() if imported}
+
+
+def graph_of_tests() -> grimp.ImportGraph:
+    """Every import between the modules under tests/ (grimp reads them, imports none)."""
+    return grimp.build_graph("tests", cache_dir=None)
 
 
 def test_no_test_module_imports_another() -> None:
-    importing = {
-        str(path.relative_to(TESTS)): imported_test_modules(path.read_text(encoding="utf-8"))
-        for path in sorted(TESTS.rglob("*.py"))
-    }
-    assert {path: names for path, names in importing.items() if names} == {}
+    assert imports_of_test_modules(graph_of_tests()) == {}
 
 
 def test_an_import_of_a_test_module_is_found() -> None:
-    source = "from tests.infra.test_infra_config import settings_for\nimport tests.unit.helper\n"
-    assert imported_test_modules(source) == ["tests.infra.test_infra_config"]
+    graph = graph_of_tests()
+    graph.add_import(importer="tests.unit.test_import_layers", imported="tests.import_graph")
+    graph.add_import(
+        importer="tests.unit.test_import_layers", imported="tests.infra.test_infra_config"
+    )
+    assert imports_of_test_modules(graph) == {
+        "tests.unit.test_import_layers": ["tests.infra.test_infra_config"]
+    }

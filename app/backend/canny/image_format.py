@@ -76,8 +76,9 @@ _WARNINGS_LOCK = threading.Lock()
 # The memory model the pixel limits and budget were set with (docs/api.md, Settings):
 # about 9 bytes per pixel of an 8-bit colour image (its 3-byte decoded BGR image, grey,
 # blurred and edge maps, Canny's gradients). A decoder of 16-bit or alpha samples holds
-# its own buffer of those too before OpenCV converts it to 8-bit BGR: an RGBA 16-bit TIFF
-# of 40 M pixels peaked at 520 MB, not 360 (issue 28).
+# its own buffer of those too before OpenCV converts it to 8-bit BGR, so such an image
+# peaks above the model (measured: docs/performance-levers.md, Figures behind the code's
+# design choices).
 MODEL_BYTES_PER_PIXEL = 9
 _OUTPUT_BYTES_PER_PIXEL = 3
 

@@ -113,9 +113,10 @@ def _timed(stage_seconds: dict[str, float], stage: str, step: Callable[[], T]) -
     return value
 
 
-# The longest side of a view: more than a gallery or a 4K screen shows. A 3.8 MB JPEG-
-# compressed TIFF of 40 M pixels stored a 78.7 MB full-size view.png (issue 28); its
-# original stays stored as uploaded, and its edge map at full size.
+# The longest side of a view: more than a gallery or a 4K screen shows. A small JPEG-
+# compressed TIFF of 40 M pixels stored a full-size view.png many times its size
+# (docs/storage.md, Shared originals and the byte quota); its original stays stored as
+# uploaded, and its edge map at full size.
 VIEW_MAX_SIDE = 4096
 
 

@@ -137,7 +137,8 @@ class PipelineRunner:
     most `processes` + `waiting` runs admitted at once.
 
     Why bounded: with 16 threads per worker and nothing else in the way, one client's 16
-    large uploads queued here and a second client's small one waited 27 s behind them. A
+    large uploads queued here and a second client's small one waited behind them all
+    (docs/performance-levers.md, Figures behind the code's design choices). A
     full queue answers 503 with Retry-After at once, for the client to send again (the
     gateway does not retry it: see proxy_next_upstream in its template), and no wait outlasts the
     request's deadline less the processing budget, so what starts always ends in time.

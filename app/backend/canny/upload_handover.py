@@ -1,10 +1,11 @@
 """An upload handed from a worker to its pipeline child without copying it through the pipe.
 
 Pickled over the pipe, an upload was copied four times (pickle, socket, the child's read,
-unpickle): 0.85 ms at 1080p and 3.15 ms at 4K, and the child's fresh copy faulted in again
-(issue 31). Here the worker writes it once into a memory file made for this upload alone
-(memfd_create(2)) and passes the file's descriptor over the pipe (SCM_RIGHTS); the child
-maps it read-only, decodes from the mapping and unmaps it before answering.
+unpickle), and the child's fresh copy faulted in again (figures: docs/performance-levers.md,
+Figures behind the code's design choices). Here the worker writes it once into a memory
+file made for this upload alone (memfd_create(2)) and passes the file's descriptor over
+the pipe (SCM_RIGHTS); the child maps it read-only, decodes from the mapping and unmaps it
+before answering.
 
 Why one file per upload and not one kept per child: a kept file (the reverted attempt,
 `git show cc42d5e`) grew to twice the largest upload a child had seen and stayed mapped in

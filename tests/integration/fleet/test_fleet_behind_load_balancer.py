@@ -18,7 +18,7 @@ import requests
 
 from infra.rehearse.balancer import DROPLET_HEADER, LoadBalancer
 from localrun import LocalStack
-from tests.conftest import pick_free_port
+from tests.conftest import UNTHROTTLED, pick_free_port
 from tests.integration.resilience.load_client import OWNER, BackgroundUploads
 
 UPLOAD_LIMIT = 3000
@@ -45,10 +45,7 @@ def fleet(
         LocalStack(
             tmp_path / f"droplet-{n}",
             pick_free_port(),
-            upload_rate="1000r/s",
-            upload_burst=1000,
-            connections_per_key=1000,
-            connections_per_address=1000,
+            **UNTHROTTLED,
             trusted_proxies=["127.0.0.1"],
         )
         for n in (1, 2)

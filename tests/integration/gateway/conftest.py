@@ -5,6 +5,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from localrun import LocalStack
+from tests.conftest import UNTHROTTLED
 
 
 @pytest.fixture(scope="module")
@@ -18,9 +19,6 @@ def gateway(
     run_dir = tmp_path_factory.mktemp("gateway run")
     with LocalStack(
         run_dir,
-        upload_rate="1000r/s",
-        upload_burst=1000,
-        connections_per_key=1000,
-        connections_per_address=1000,
+        **UNTHROTTLED,
     ) as stack:
         yield stack

@@ -1,5 +1,6 @@
 """Helpers of the prod rehearsal tests: waiting for the load balancer to put droplets in
-rotation, and an owner key the deployed service issued."""
+rotation, an owner key the deployed service issued, and uploads going on through the
+balancer while a release rolls."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import requests
 from canny.owner_keys import COOKIE_NAME, SECURE_COOKIE_NAME
 
 from infra.rehearse.environment import Environment
+from tests.integration.resilience.load_client import BackgroundUploads
 
 ROTATION_TIMEOUT_S = 90
 
@@ -38,3 +40,17 @@ def issued_owner(env: Environment) -> dict[str, str]:
     name = next((n for n in (SECURE_COOKIE_NAME, COOKIE_NAME) if n in cookies), None)
     assert name is not None, f"no owner key was issued: {answer.headers}"
     return {"Authorization": f"Bearer {cookies[name].value}"}
+
+
+def uploads_through_balancer(env: Environment) -> BackgroundUploads:
+    """One client under the gateway's upload rate (CANNY_UPLOAD_RATE, 5/s per address: every
+    upload comes from this machine), so any failure is the roll's, not the rate limit's; it
+    sends with a key the droplets issued, over the balancer's HTTPS."""
+    assert env.balancer is not None, "the program asked for no load balancer"
+    return BackgroundUploads(
+        env.balancer,
+        threads=1,
+        pause_seconds=0.3,
+        verify=str(env.balancer.certificate),
+        owner=issued_owner(env),
+    )

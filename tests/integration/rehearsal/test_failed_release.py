@@ -37,8 +37,7 @@ from infra.rehearse.droplets import Droplet
 from infra.rehearse.environment import Environment
 from infra.rehearse.pulumi_standin import PulumiStandIn
 from infra.rehearse.smoke import run_smoke
-from tests.integration.rehearsal.rotation import issued_owner, wait_for_rotation
-from tests.integration.resilience.load_client import BackgroundUploads
+from tests.integration.rehearsal.rotation import uploads_through_balancer, wait_for_rotation
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(1500)]
 GOOD = "rehearsal-good-1"
@@ -136,13 +135,7 @@ def test_a_release_that_never_gets_ready_is_rolled_back(prod: Environment, tmp_p
         wait_for_rotation(prod, 2)
         assert prod.balancer is not None
         serving = _containers(second)
-        uploads = BackgroundUploads(
-            prod.balancer,
-            threads=1,
-            pause_seconds=0.3,
-            verify=str(prod.balancer.certificate),
-            owner=issued_owner(prod),
-        )
+        uploads = uploads_through_balancer(prod)
         with uploads as load:
             load.wait_for(5)
             release_started = time.monotonic()

@@ -20,8 +20,7 @@ import pytest
 
 from infra.rehearse.environment import Environment
 from infra.rehearse.smoke import run_smoke
-from tests.integration.rehearsal.rotation import issued_owner, wait_for_rotation
-from tests.integration.resilience.load_client import BackgroundUploads
+from tests.integration.rehearsal.rotation import uploads_through_balancer, wait_for_rotation
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(1200)]
 TAG = "rehearsal-prod-1"
@@ -49,17 +48,8 @@ def test_first_up_then_smoke_through_the_balancer(prod: Environment) -> None:
 
 
 def test_second_up_with_a_new_tag_rolls_without_losing_an_upload(prod: Environment) -> None:
-    assert prod.balancer is not None
     prod.publish(NEXT_TAG)
-    # One client under the gateway's upload rate (CANNY_UPLOAD_RATE, 5/s per address: every
-    # upload comes from this machine), so any failure is the roll's, not the rate limit's.
-    uploads = BackgroundUploads(
-        prod.balancer,
-        threads=1,
-        pause_seconds=0.3,
-        verify=str(prod.balancer.certificate),
-        owner=issued_owner(prod),
-    )
+    uploads = uploads_through_balancer(prod)
     with uploads as load:
         load.wait_for(5)
         result = prod.rehearsal.up(NEXT_TAG)

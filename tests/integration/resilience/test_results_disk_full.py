@@ -15,7 +15,7 @@ import requests
 from bench.reference import edge_png
 from localrun import LocalStack
 from localrun.readiness import status_of
-from tests.conftest import pick_free_port
+from tests.conftest import UNTHROTTLED, pick_free_port
 from tests.integration.gateway.local_run_process import process_tree
 from tests.integration.resilience.load_client import (
     CLIENT_TIMEOUT_SECONDS,
@@ -41,10 +41,7 @@ def stack_on_small_disk(small_disk: Path) -> Iterator[LocalStack]:
         small_disk,
         pick_free_port(),
         max_upload_bytes=2 * 1024 * 1024,
-        upload_rate="1000r/s",
-        upload_burst=1000,
-        connections_per_key=1000,
-        connections_per_address=1000,
+        **UNTHROTTLED,
     )
     with stack:
         yield stack

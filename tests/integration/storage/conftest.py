@@ -10,6 +10,7 @@ from canny.storage.s3_store import S3Store
 from infra.rehearse.s3_emulator import TEST_CREDENTIALS, MotoServer
 from localrun import LocalStack
 from localrun.readiness import free_port
+from tests.conftest import UNTHROTTLED
 
 
 @pytest.fixture(scope="session")
@@ -74,10 +75,7 @@ def s3_stack_factory(
         stack = LocalStack(
             tmp_path / name,
             free_port(),
-            upload_rate="1000r/s",
-            upload_burst=1000,
-            connections_per_key=1000,
-            connections_per_address=1000,
+            **UNTHROTTLED,
             storage_env=s3_storage_env(server, bucket),
         )
         started.append(stack)
