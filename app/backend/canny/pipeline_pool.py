@@ -1,8 +1,9 @@
 """A backend's pipeline children, shared by all its workers and fed from one queue.
 
 Each gunicorn worker used to own one child, and a kept-alive connection stays with one
-worker, so one child queued uploads while the other idled (issue 31: 6-15 % of the cores
-idle at 1080p, 12-26 % at 4K). Here the children of a backend are shared: they all block
+worker, so one child queued uploads while the other idled (issue 31; the figures before
+and after: docs/performance-levers.md, "Pipeline children shared by a backend's workers").
+Here the children of a backend are shared: they all block
 in accept(2) on one listening Unix socket, and a worker hands over an upload by connecting
 to it. A connection waits in the socket's backlog until a child is free, and the kernel
 gives it to the next child that calls accept, so no child idles while an upload waits.

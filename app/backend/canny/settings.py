@@ -168,7 +168,8 @@ class Settings(_PipelineSettings):
     # Declared pixels being decoded at once per worker (see canny.pixel_budget); an image
     # larger than this runs alone. As many as max_pixels: the memory ceiling counts the
     # larger of the two per worker anyway, and 16 M let a worker that holds the kept-alive
-    # connections run one 4K image at a time (2 x 8.3 M) while the other children idled.
+    # connections run one 4K image (8.3 M) at a time while the other children idled
+    # (docs/performance-levers.md, "Pipeline children shared by a backend's workers").
     pixel_budget: int = Field(40_000_000, ge=1)
     # Where results live: "file" (results_dir) or "s3" (the bucket below).
     storage: Annotated[Literal["file", "s3"], BeforeValidator(_lower)] = "file"

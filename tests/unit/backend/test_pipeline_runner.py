@@ -185,8 +185,8 @@ def test_a_busy_child_leaves_the_next_uploads_to_an_idle_one() -> None:
 def test_one_worker_may_keep_two_children_busy_with_4k_images() -> None:
     """Issue 31: with the default budget of 16 M pixels, a worker that held all of a
     client's kept-alive connections ran one 4K image (3840 x 2160 = 8.3 M) at a time, and
-    the backend's other child idled (53 % of samples asleep against 8-13 % with the budget
-    at 40 M, docs/performance-levers.md)."""
+    the backend's other child idled (docs/performance-levers.md, "Pipeline children shared
+    by a backend's workers")."""
     settings = Settings()
     runner = PipelineRunner(budget_seconds=30, processes=2, pixel_budget=settings.pixel_budget)
     four_k = 3840 * 2160
