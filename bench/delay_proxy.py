@@ -5,11 +5,17 @@ Each direction's bytes are forwarded half a round trip after they arrived, in or
 a request and its answer cost one round trip, and a new connection one more (its
 handshake). Requests on separate connections overlap as they would on the network.
 `tc qdisc ... netem` would be the usual tool; this machine's kernel has no netem.
+
+`python -m bench.delay_proxy UPSTREAM_PORT ROUND_TRIP_S PORT` runs one in a process of its
+own (until SIGTERM), so its work never waits for the measured service's interpreter lock,
+nor the service's for its: a bucket's latency does not cost the service CPU.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import signal
 import threading
 import time
 from types import TracebackType
@@ -46,10 +52,11 @@ async def _pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, dela
 class DelayProxy:
     """`with DelayProxy(upstream_port, round_trip_s) as proxy:` then talk to proxy.port."""
 
-    def __init__(self, upstream_port: int, round_trip_s: float) -> None:
+    def __init__(self, upstream_port: int, round_trip_s: float, port: int = 0) -> None:
+        """`port` 0: any free port (then read `port` once entered)."""
         self.upstream_port = upstream_port
         self.round_trip_s = round_trip_s
-        self.port = 0
+        self.port = port
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._server: asyncio.Server | None = None
@@ -76,7 +83,7 @@ class DelayProxy:
                     stream.close()
 
     async def _start(self) -> None:
-        self._server = await asyncio.start_server(self._connection, "127.0.0.1", 0)
+        self._server = await asyncio.start_server(self._connection, "127.0.0.1", self.port)
         self.port = self._server.sockets[0].getsockname()[1]
 
     def __enter__(self) -> DelayProxy:
@@ -102,3 +109,19 @@ class DelayProxy:
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=10)
         self._loop.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.delay_proxy", description=__doc__)
+    parser.add_argument("upstream_port", type=int)
+    parser.add_argument("round_trip_s", type=float)
+    parser.add_argument("port", type=int)
+    args = parser.parse_args()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    with DelayProxy(args.upstream_port, args.round_trip_s, args.port):
+        stop.wait()
+
+
+if __name__ == "__main__":
+    main()

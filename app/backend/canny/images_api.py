@@ -53,6 +53,7 @@ from canny.request_origin import check_same_origin
 from canny.rerun_body import rerun_fields, unique_fields
 from canny.storage import Metadata, created_now, result_id
 from canny.storage.contract import SHA256_PATTERN, content_id, content_stem
+from canny.storage.usage import Usage
 from canny.upload_form import parse_upload
 
 # Id routes take exactly 32 characters, the length of an id, so `/lookup` is never also an
@@ -148,35 +149,55 @@ def _read_upload(max_bytes: int) -> tuple[bytes, dict[str, str]]:
     return form.file, form.fields
 
 
-def _check_quota(owner: Owner, upload_bytes: int) -> None:
+def _check_quota(owner: Owner, upload_bytes: int, usage: Usage | None) -> None:
     """507 before any work when a new result would pass either per-owner limit. The bytes
     limit counts the upload as new even when its original is already stored (a re-run):
     near the limit that refuses a little early, and lets the owner past it by at most the
-    new result's view, edge map and metadata (per upload in flight at once)."""
+    new result's view, edge map and metadata (per upload in flight at once).
+
+    `usage` is the owner's kept usage record (None when no limit is set), read with the
+    duplicate lookup whatever the owner keeps; it may be ahead (canny.storage.usage), so
+    a refusal is decided on a recount, never on it."""
+    if usage is None:
+        return
+    if _quota_refusal(usage, upload_bytes) is not None:
+        usage = current_store().recount(owner.digest)
+    refusal = _quota_refusal(usage, upload_bytes)
+    if refusal is not None:
+        raise QuotaExceededError(refusal)
+
+
+def _quota_refusal(usage: Usage, upload_bytes: int) -> str | None:
+    """Why one more result of `upload_bytes` would pass a limit; None when it would not."""
     settings = current_settings()
-    store = current_store()
     most = settings.owner_max_results
-    if most and store.count(owner.digest, most) >= most:
-        raise QuotaExceededError(
+    if most and usage.results >= most:
+        return (
             f"this owner key already has {most} results, the most one may keep"
             " (CANNY_OWNER_MAX_RESULTS); delete some (DELETE /api/images/<id>) to store new ones"
         )
     limit = settings.owner_max_bytes
-    if limit and store.bytes_used(owner.digest) + upload_bytes > limit:
-        raise QuotaExceededError(
+    if limit and usage.bytes + upload_bytes > limit:
+        return (
             f"this owner key's results would store more than {limit} bytes, the most one may"
             " keep (CANNY_OWNER_MAX_BYTES); delete some (DELETE /api/images/<id>) to store new"
             " ones"
         )
+    return None
 
 
 def _compute_and_store(
-    owner: Owner, image_id: str, data: bytes, params: EdgeParams, header: ImageHeader
+    owner: Owner,
+    image_id: str,
+    data: bytes,
+    params: EdgeParams,
+    header: ImageHeader,
+    usage: Usage | None,
 ) -> Metadata:
     # Stored only after the run returned in time and before the request's deadline: an
     # upload answered with an error (by us, or by the gateway's timeout) is never found
     # stored later.
-    _check_quota(owner, len(data))
+    _check_quota(owner, len(data), usage)
     displayable = header.format.browser_displayable
     runner = current_runner()
     deadline: float = g.deadline
@@ -256,10 +277,13 @@ def _stored_or_computed(
     A stored result means these exact bytes were accepted before, so a repeat skips the
     header check; only the pixel limit, which a restart may have lowered, is checked again.
     """
-    metadata = current_store().load(owner.digest, image_id)
+    settings = current_settings()
+    with_usage = bool(settings.owner_max_results or settings.owner_max_bytes)
+    metadata, usage = current_store().load_for_upload(owner.digest, image_id, with_usage)
     if metadata is None:
-        return {**_compute_and_store(owner, image_id, data, params, header()), "cached": False}
-    check_pixel_limit(metadata["width"], metadata["height"], current_settings().max_pixels)
+        computed = _compute_and_store(owner, image_id, data, params, header(), usage)
+        return {**computed, "cached": False}
+    check_pixel_limit(metadata["width"], metadata["height"], settings.max_pixels)
     CACHE_HITS.inc()
     return {**metadata, "cached": True}
 

@@ -4,7 +4,8 @@ tests of every store."""
 from __future__ import annotations
 
 from canny.storage import FileStore, ResultStore
-from canny.storage.s3_store import S3Store
+from canny.storage.s3_store import OWNERS_PREFIX, S3Store
+from canny.storage.usage import RECORD_NAME
 
 
 def stored_names(store: ResultStore) -> set[str]:
@@ -23,3 +24,13 @@ def save(store: ResultStore, metadata: dict, view: bool = False) -> None:
 def save_tiff(store: ResultStore, metadata: dict) -> None:
     """A TIFF result: a 1,000-byte original, a 500-byte view and a 100-byte edge map."""
     store.save(metadata, b"o" * 1000, "tiff", b"e" * 100, b"v" * 500)
+
+
+def write_usage_record(store: ResultStore, owner: str, body: bytes) -> None:
+    """Overwrite the owner's kept usage record with `body`, wherever the store keeps it."""
+    if isinstance(store, FileStore):
+        (store.directory / "owners" / owner / RECORD_NAME).write_bytes(body)
+        return
+    assert isinstance(store, S3Store)
+    key = f"{OWNERS_PREFIX}/{owner}/{RECORD_NAME}"
+    store.client.put_object(Bucket=store.bucket, Key=key, Body=body)

@@ -4,6 +4,7 @@ import errno
 import hashlib
 import io
 import os
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from canny.owner_keys import Owner
 from canny.pipeline_runner import PipelineRunner
 from canny.settings import Settings
 from canny.storage.contract import content_id
+from canny.storage.usage import RECORD_NAME, RECOUNT_SECONDS, Usage
 from flask import Flask
 from flask.testing import FlaskClient
 from PIL import Image
@@ -738,6 +740,41 @@ def test_an_owner_over_the_byte_quota_gets_507_naming_that_limit(
     assert "CANNY_OWNER_MAX_BYTES" in refused.get_json()["error"]["message"]
     assert visible_files(settings.results_dir) == before
     assert send(shapes_png).get_json()["cached"] is True, "a stored result is still answered"
+
+
+def _keep_usage(settings: Settings, owner_key: str, usage: Usage) -> None:
+    """Overwrite the owner's usage record, as a lost update or a crash would leave it."""
+    owner = Owner(owner_key, False, False).digest
+    (settings.results_dir / "owners" / owner / RECORD_NAME).write_bytes(usage.encode())
+
+
+def test_a_usage_record_ahead_never_refuses_and_one_behind_heals_when_stale(
+    tmp_path: Path,
+) -> None:
+    """Issue 31: the quota check listed the owner's results twice per upload; it now reads a
+    kept record, which may be wrong: a refusal is decided on a recount, and a record behind
+    is trusted only until RECOUNT_SECONDS old."""
+    settings = Settings(results_dir=tmp_path / "results", owner_max_results=3)
+    client = create_app(settings).test_client()
+    owner_key = issued_test_key()
+    key = {"Authorization": "Bearer " + owner_key}
+
+    def send(seed: int) -> TestResponse:
+        data = sample_images.encode(sample_images.noise(40, 30, seed=seed), "png")
+        return client.post("/api/images", data={"file": (io.BytesIO(data), "a.png")}, headers=key)
+
+    assert [send(seed).status_code for seed in range(2)] == [201, 201]
+    _keep_usage(settings, owner_key, Usage(results=3, bytes=0, counted_at=time.time()))
+    assert send(2).status_code == 201, "refused on a record ahead of the truth"
+    # Three results now: a fresh record behind by two is trusted (what racing saves may
+    # cost), and a stale one is recounted and refuses.
+    _keep_usage(settings, owner_key, Usage(results=1, bytes=0, counted_at=time.time()))
+    assert send(3).status_code == 201
+    stale = time.time() - RECOUNT_SECONDS - 1
+    _keep_usage(settings, owner_key, Usage(results=0, bytes=0, counted_at=stale))
+    refused = send(4)
+    assert refused.status_code == 507, refused.get_json()
+    assert error_code(refused) == "quota_exceeded"
 
 
 def test_reruns_of_one_tiff_share_one_stored_original_and_view(

@@ -20,10 +20,14 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from canny.edge_params import EdgeParams
 from canny.image_format import EXTENSIONS
+
+if TYPE_CHECKING:
+    # usage.py builds on Reference, defined here.
+    from canny.storage.usage import Usage
 
 ID_PATTERN = re.compile(r"[0-9a-f]{32}")
 CURSOR_PATTERN = re.compile(r"\d{8}T\d{12}Z-[0-9a-f]{32}")
@@ -168,6 +172,12 @@ class ResultStore(Protocol):
     def load(self, owner_digest: str, image_id: str) -> Metadata | None:
         """The owner's result with this id; None for unknown ids and others' results alike."""
 
+    def load_for_upload(
+        self, owner_digest: str, image_id: str, with_usage: bool
+    ) -> tuple[Metadata | None, Usage | None]:
+        """What an upload looks up before computing: the owner's result with this id, and
+        when there is none and `with_usage`, the owner's usage (as `usage` gives it)."""
+
     def load_original(self, stem: str, extension: str) -> bytes | None:
         """The uploaded bytes stored under `stem` (contract.content_stem of the result's
         record); None if they are gone."""
@@ -191,6 +201,13 @@ class ResultStore(Protocol):
     def bytes_used(self, owner_digest: str) -> int:
         """The bytes the owner's results store, each shared original and view once
         (results stored before originals were shared are not counted)."""
+
+    def usage(self, owner_digest: str) -> Usage:
+        """The owner's kept usage record (see canny.storage.usage: a hint that may be
+        ahead or a little behind), recounted first when missing, unreadable or stale."""
+
+    def recount(self, owner_digest: str) -> Usage:
+        """The owner's usage counted from its index and references, kept as its record."""
 
     def delete(self, owner_digest: str, image_id: str) -> bool:
         """Unlist, then remove every object; False when the owner has no such result."""

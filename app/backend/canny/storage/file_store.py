@@ -54,6 +54,7 @@ from canny.storage.contract import (
     shares_content,
     sort_key,
 )
+from canny.storage.usage import COUNTED_RESULTS_MAX, RECORD_NAME, Usage
 
 # Every temp file we create is hidden and ends like this: `.<name>.<random>.tmp`.
 TEMP_SUFFIX = ".tmp"
@@ -188,6 +189,7 @@ class FileStore:
                     written.append(name)
                 self._sync_directory(self.directory)
                 self._link_atomic(self.directory / f"{image_id}.json", index_entry)
+                self._add_to_usage(owner_folder, reference if shares_content(metadata) else None)
         except OSError as error:
             if not index_entry.exists():
                 self._undo_save(metadata, reference, written)
@@ -270,15 +272,23 @@ class FileStore:
         self._sync_directory(entry.parent)
 
     def _write_atomic(self, name: str, content: bytes) -> None:
-        fd, temp_name = tempfile.mkstemp(dir=self.directory, prefix=f".{name}.", suffix=TEMP_SUFFIX)
+        self._replace(self.directory / name, content, durable=True)
+
+    def _replace(self, target: Path, content: bytes, *, durable: bool) -> None:
+        """Write `target` whole or not at all, through a temp file in the results directory
+        (where stale ones are swept); `durable` fsyncs it before it takes the name."""
+        fd, temp_name = tempfile.mkstemp(
+            dir=self.directory, prefix=f".{target.name}.", suffix=TEMP_SUFFIX
+        )
         try:
             with os.fdopen(fd, "wb") as temp:
                 # Readable by the gateway, which serves these files under another user.
                 os.fchmod(temp.fileno(), 0o644)
                 temp.write(content)
                 temp.flush()
-                os.fsync(temp.fileno())
-            os.replace(temp_name, self.directory / name)
+                if durable:
+                    os.fsync(temp.fileno())
+            os.replace(temp_name, target)
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(temp_name)
@@ -318,6 +328,9 @@ class FileStore:
             except FileNotFoundError:
                 return False
             self._remove(object_names(metadata["id"]))
+            # Recounted at the next quota check: exact again, and nothing left of an owner
+            # whose last result this was.
+            (owner_folder / RECORD_NAME).unlink(missing_ok=True)
             stem = content_stem(metadata)
             if stem != metadata["id"] and self._drop_reference(owner_folder, stem, metadata["id"]):
                 self._remove(content_names(stem))
@@ -332,6 +345,53 @@ class FileStore:
             if reference is not None:
                 references.append(reference)
         return bytes_used(references)
+
+    def _kept_usage(self, owner_folder: Path) -> Usage | None:
+        try:
+            return Usage.decode((owner_folder / RECORD_NAME).read_bytes())
+        except FileNotFoundError:
+            return None
+
+    def _add_to_usage(self, owner_folder: Path, reference: Reference | None) -> None:
+        """Add a saved result to the owner's record, if it has one (else the next quota
+        check recounts); the caller holds the owner's lock, so no addition is lost. Not
+        fsynced: a record a crash left torn is unreadable, and then recounted."""
+        kept = self._kept_usage(owner_folder)
+        if kept is not None:
+            self._replace(
+                owner_folder / RECORD_NAME, kept.with_result(reference).encode(), durable=False
+            )
+
+    def load_for_upload(
+        self, owner_digest: str, image_id: str, with_usage: bool
+    ) -> tuple[Metadata | None, Usage | None]:
+        """One read after the other: the usage only when the result is not there."""
+        metadata = self.load(owner_digest, image_id)
+        if metadata is not None or not with_usage:
+            return metadata, None
+        return None, self.usage(owner_digest)
+
+    def usage(self, owner_digest: str) -> Usage:
+        """One small file read; a recount when it is missing, unreadable or stale."""
+        kept = self._kept_usage(self._owner_folder(owner_digest))
+        if kept is None or kept.is_stale(time.time()):
+            return self.recount(owner_digest)
+        return kept
+
+    def recount(self, owner_digest: str) -> Usage:
+        """Counted under the owner's lock, so no save lands between the count and the record."""
+        owner_folder = self._owner_folder(owner_digest)
+        if not owner_folder.is_dir():
+            return Usage(0, 0, time.time())  # nothing stored yet, and nothing to leave behind
+        with self._owner_lock(owner_folder):
+            counted = Usage(
+                self.count(owner_digest, COUNTED_RESULTS_MAX),
+                self.bytes_used(owner_digest),
+                time.time(),
+            )
+            if counted.results:
+                self._replace(owner_folder / RECORD_NAME, counted.encode(), durable=False)
+        return counted
 
     def delete_created_before(self, cutoff: datetime) -> int:
         """Delete every owner's results created before `cutoff`, each metadata-first (the

@@ -33,7 +33,10 @@ import contextlib
 import functools
 import json
 import logging
+import os
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -61,6 +64,7 @@ from canny.storage.contract import (
     shares_content,
     sort_key,
 )
+from canny.storage.usage import COUNTED_RESULTS_MAX, RECORD_NAME, Usage
 
 OWNERS_PREFIX = "owners"
 READY_PROBE_KEY = "readiness/probe"
@@ -98,6 +102,14 @@ _INVERT = str.maketrans("0123456789abcdef", "fedcba9876543210")
 # Parallel GETs of one page's index objects: a default page costs the same number of
 # requests in two round trips, the LIST and one wave of GETs.
 _PAGE_FETCHERS = LIST_LIMIT_DEFAULT
+# The store's threads for requests sent together (a page's GETs, a save's PUTs, an
+# upload's two reads), kept for its life: starting a page's 20 threads anew cost more
+# than its requests (60 of a page's 110 ms on loopback, docs/performance.md). Room for
+# two default pages at once, as many as the connection pool keeps.
+_SENDERS = _PAGE_FETCHERS * 2
+# Index entries kept in memory once read: about 400 bytes each, a hundred owners' first
+# pages per worker.
+INDEX_CACHE_SIZE = 2048
 
 
 def inverted(cursor: str) -> str:
@@ -121,7 +133,7 @@ def client_config(endpoint_url: str | None) -> Config:
         connect_timeout=2,
         read_timeout=10,
         retries={"max_attempts": 2, "mode": "standard"},
-        max_pool_connections=_PAGE_FETCHERS * 2,
+        max_pool_connections=_SENDERS,
         request_checksum_calculation="when_required",
         response_checksum_validation="when_required",
         s3={"addressing_style": "path" if endpoint_url else "auto"},
@@ -140,6 +152,19 @@ def _store_errors(action: str) -> Iterator[None]:
         raise StorageUnavailableError(f"the result store is unreachable ({action})") from error
 
 
+def _send_body_with_headers(request: Any, **_: Any) -> None:
+    """A PutObject without `Expect: 100-continue`: one round trip per PUT, not two.
+
+    botocore asks for it on every file-like body "regardless of size" (add_expect_header
+    in botocore/handlers.py; bytes bodies are wrapped in BytesIO first) and then waits,
+    up to a second, for the store's `100 Continue` before it sends the body
+    (AWSConnection._send_output in botocore/awsrequest.py): a whole extra round trip to a
+    bucket tens of milliseconds away. The header only saves sending a body the store will
+    refuse (https://www.rfc-editor.org/rfc/rfc9110#section-10.1.1), and ours are at most
+    one upload's size. Removed before signing, so the signature never covers it."""
+    del request.headers["Expect"]
+
+
 def _is_missing(error: ClientError) -> bool:
     return error.response.get("Error", {}).get("Code") in _NOT_FOUND
 
@@ -156,8 +181,22 @@ class S3Store:
     def __init__(self, bucket: str, client: Any, clock: Callable[[], float] = time.time) -> None:
         self.bucket = bucket
         self.client = client
+        client.meta.events.register("before-sign.s3.PutObject", _send_body_with_headers)
         self.clock = clock
         self._signed = functools.lru_cache(maxsize=SIGNED_URL_CACHE_SIZE)(self._sign)
+        self._senders = ThreadPoolExecutor(_SENDERS, thread_name_prefix="s3-store")
+        self._senders_pid = os.getpid()
+        self._index_bodies: OrderedDict[str, bytes] = OrderedDict()
+        self._index_lock = threading.Lock()
+
+    @property
+    def _parallel(self) -> ThreadPoolExecutor:
+        """The store's sending threads; made again in a forked child, which inherits the
+        pool but none of its threads (a preloading server forks after making the app)."""
+        if self._senders_pid != os.getpid():
+            self._senders = ThreadPoolExecutor(_SENDERS, thread_name_prefix="s3-store")
+            self._senders_pid = os.getpid()
+        return self._senders
 
     @classmethod
     def connect(cls, bucket: str, endpoint_url: str | None, region: str) -> S3Store:
@@ -192,6 +231,9 @@ class S3Store:
 
     def _marker_key(self, owner_digest: str, image_id: str) -> str:
         return f"{self._owner_prefix(owner_digest)}/ids/{image_id}.json"
+
+    def _usage_key(self, owner_digest: str) -> str:
+        return f"{self._owner_prefix(owner_digest)}/{RECORD_NAME}"
 
     def _references_prefix(self, owner_digest: str, content: str = "") -> str:
         return f"{self._owner_prefix(owner_digest)}/refs/{content + '/' if content else ''}"
@@ -315,19 +357,28 @@ class S3Store:
 
         Four round trips to the bucket, not one per object: the reference to the shared
         original (alone: the module's docstring says why it goes first), the images and
-        `<id>.json` together, then the index entry, then the marker (the order
-        `result_objects` explains). Spaces is tens of milliseconds from a droplet, so each
-        sequential PUT would add that much to every upload (docs/performance.md, "Results
-        in a bucket")."""
+        `<id>.json` together (and the read of the owner's usage record), then the index
+        entry (and the record with this result added, see canny.storage.usage), then the
+        marker (the order `result_objects` explains). Spaces is tens of milliseconds from a
+        droplet, so each sequential PUT would add that much to every upload
+        (docs/performance.md, "Results in a bucket")."""
         objects = self.result_objects(metadata, original, extension, edges_png, view_png)
+        reference = None
         if shares_content(metadata):
             # Before the content: what a racing delete of its last other result lists.
             self.put(objects.pop(0))
+            reference = reference_of(metadata, original, edges_png, view_png)
         *independent, index, marker = objects
-        with ThreadPoolExecutor(max_workers=len(independent)) as pool:
-            # list() waits for every PUT and raises the first failure.
-            list(pool.map(self.put, independent))
-        self.put(index)
+        owner = metadata["owner"]
+        kept = self._parallel.submit(self._kept_usage, owner)
+        # list() waits for the PUTs and raises the first failure (any other still lands:
+        # the client's retry computes the same id and overwrites it).
+        list(self._parallel.map(self.put, independent))
+        updates = [index]
+        if (usage := kept.result()) is not None:
+            usage = usage.with_result(reference)
+            updates.append(StoredObject(self._usage_key(owner), usage.encode(), _JSON))
+        list(self._parallel.map(self.put, updates))
         self.put(marker)
 
     def put(self, stored: StoredObject) -> None:
@@ -347,6 +398,9 @@ class S3Store:
         keys = [self._index_key(owner_digest, sort_key(metadata))]
         keys.append(self._marker_key(owner_digest, image_id))
         keys += object_names(image_id)
+        # Recounted at the next quota check: exact again, and nothing left of an owner
+        # whose last result this was.
+        keys.append(self._usage_key(owner_digest))
         stem = content_stem(metadata)
         if stem != image_id:
             keys += [
@@ -402,6 +456,64 @@ class S3Store:
             for key in keys:
                 self.client.delete_object(Bucket=self.bucket, Key=key)
 
+    def _kept_usage(self, owner_digest: str) -> Usage | None:
+        body = self._get(self._usage_key(owner_digest), "read the owner's usage")
+        return None if body is None else Usage.decode(body)
+
+    def usage(self, owner_digest: str) -> Usage:
+        """One GET; a recount when the record is missing, unreadable or stale."""
+        return self._trusted(owner_digest, self._kept_usage(owner_digest))
+
+    def _trusted(self, owner_digest: str, kept: Usage | None) -> Usage:
+        if kept is None or kept.is_stale(self.clock()):
+            return self.recount(owner_digest)
+        return kept
+
+    def load_for_upload(
+        self, owner_digest: str, image_id: str, with_usage: bool
+    ) -> tuple[Metadata | None, Usage | None]:
+        """The result's marker and the usage record read at once: one round trip where
+        two in turn cost two. A repeat never has its usage recounted."""
+        if not with_usage:
+            return self.load(owner_digest, image_id), None
+        kept = self._parallel.submit(self._kept_usage, owner_digest)
+        metadata = self.load(owner_digest, image_id)
+        if metadata is not None:
+            return metadata, None
+        return None, self._trusted(owner_digest, kept.result())
+
+    def recount(self, owner_digest: str) -> Usage:
+        """The owner's index and references listed at once (one round trip up to 1,000
+        references), then the record PUT. Saves landing meanwhile may be missed: the
+        record is then behind, as after racing saves (canny.storage.usage)."""
+        results = self._parallel.submit(self.count, owner_digest, COUNTED_RESULTS_MAX)
+        stored = self._parallel.submit(self.bytes_used, owner_digest)
+        counted = Usage(results.result(), stored.result(), self.clock())
+        if counted.results:
+            self.put(StoredObject(self._usage_key(owner_digest), counted.encode(), _JSON))
+        return counted
+
+    def _index_entries(self, keys: list[str]) -> dict[str, bytes]:
+        """The bodies of these index entries: from memory, or GET at once (then kept).
+
+        An entry never changes once written: its key names the result's creation time and
+        id, and the id fixes every other field of the record (contract.result_id), so a
+        body once read is the body for good, whichever backend wrote it. The LIST stays
+        the truth of what a page holds: a deleted entry is no longer listed, so its kept
+        body is never shown; a reloaded gallery waits for its LIST alone."""
+        with self._index_lock:
+            found = {key: self._index_bodies[key] for key in keys if key in self._index_bodies}
+            for key in found:
+                self._index_bodies.move_to_end(key)
+        missing = [key for key in keys if key not in found]
+        fetched = self._parallel.map(lambda key: self._get(key, "list results"), missing)
+        read = {key: body for key, body in zip(missing, fetched, strict=True) if body is not None}
+        with self._index_lock:
+            self._index_bodies.update(read)
+            while len(self._index_bodies) > INDEX_CACHE_SIZE:
+                self._index_bodies.popitem(last=False)
+        return {**found, **read}
+
     def count(self, owner_digest: str, up_to: int) -> int:
         """One list request of the owner's index: at most `up_to` keys (MaxKeys up to
         1,000, https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListObjectsV2.html)."""
@@ -427,10 +539,9 @@ class S3Store:
             listed = self.client.list_objects_v2(**request)
         keys = [entry["Key"] for entry in listed.get("Contents", [])]
         page_keys = keys[:limit]
-        with ThreadPoolExecutor(max_workers=_PAGE_FETCHERS) as pool:
-            bodies = list(pool.map(lambda key: self._get(key, "list results"), page_keys))
+        bodies = self._index_entries(page_keys)
         # An entry deleted between the list and its GET is simply not on the page.
-        items = [json.loads(body) for body in bodies if body is not None]
+        items = [json.loads(bodies[key]) for key in page_keys if key in bodies]
         next_cursor = None
         if len(keys) > limit:
             next_cursor = inverted(page_keys[-1][len(prefix) : -len(".json")])
