@@ -31,6 +31,9 @@ class ProcStat:
     # Clock ticks after boot when the process started: with the pid, it names one
     # process even when the pid is reused.
     start_ticks: int = 0
+    # The command name (proc(5) field 2), which a process may set itself (prctl(2)
+    # PR_SET_NAME: the backend's pipeline supervisor and children do).
+    comm: str = ""
 
     @property
     def key(self) -> tuple[int, int]:
@@ -53,14 +56,16 @@ def parse_stat(text: str) -> ProcStat:
     pid_part, _, rest = text.rpartition(")")
     fields = rest.split()
     # fields[0] is field 3 (state) of proc(5): ppid is field 4, utime field 14, and so on.
+    pid_field, _, comm = pid_part.partition("(")
     return ProcStat(
-        pid=int(pid_part.split("(", 1)[0]),
+        pid=int(pid_field),
         ppid=int(fields[1]),
         pgrp=int(fields[2]),
         cpu_ticks=int(fields[11]) + int(fields[12]),
         reaped_children_ticks=int(fields[13]) + int(fields[14]),
         state=fields[0],
         start_ticks=int(fields[19]),
+        comm=comm,
     )
 
 

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from pathlib import Path
+
+from canny.pipeline_pool import SUPERVISOR_NAME
 
 from bench import proc_stats
 from bench.idle import wait_until_idle
 from bench.orphans import adopt_orphans, reap_sampled_zombies
-from bench.proc_stats import GroupCpu, Memory
+from bench.proc_stats import GroupCpu, Memory, ProcStat
 from localrun import LocalStack
 
 # Far above anything the bench sends: it measures the service, not the rate limiter.
@@ -17,6 +20,17 @@ UNLIMITED_BURST = 100000
 # nginx refuses a limit_conn of 65536 or more ("connection limit must be less 65536",
 # ngx_http_limit_conn_module.c); the bench never holds a thousandth of it.
 UNLIMITED_CONNECTIONS = 65535
+
+
+def gunicorn_workers(masters: Iterable[int], proc: Path = proc_stats.PROC) -> list[ProcStat]:
+    """The children of these gunicorn masters that are workers: a master's other child is
+    its backend's pipeline supervisor (canny.pipeline_pool), whose children are shared."""
+    wanted = set(masters)
+    return [
+        member
+        for member in proc_stats.group_members(wanted, proc)
+        if member.ppid in wanted and member.comm != SUPERVISOR_NAME
+    ]
 
 
 class Service:
@@ -76,13 +90,11 @@ class Service:
 
     def worker_memory(self) -> dict[int, Memory]:
         """gunicorn workers (children of a backend master) by pid; also tracks the peak."""
-        masters = set(self._backend_pids())
         workers = {}
-        for member in proc_stats.group_members(masters):
-            if member.ppid in masters:
-                memory = proc_stats.read_memory(member.pid)
-                if memory is not None:
-                    workers[member.pid] = memory
+        for member in gunicorn_workers(self._backend_pids()):
+            memory = proc_stats.read_memory(member.pid)
+            if memory is not None:
+                workers[member.pid] = memory
         for memory in workers.values():
             self.peak_worker_rss_mb = max(self.peak_worker_rss_mb, memory.peak_rss_mb)
         return workers

@@ -6,11 +6,14 @@ GUNICORN_CMD_ARGS still overrides anything here. PROMETHEUS_MULTIPROC_DIR is set
 prometheus_client reads it when imported (by the app in each worker).
 """
 
+import functools
 import gc
 import os
+import signal
 import tempfile
 from pathlib import Path
 
+from canny.pipeline_pool import PipelinePool, default_processes
 from canny.settings import ServerSettings, SettingsError
 from gunicorn.arbiter import Arbiter
 from gunicorn.workers.base import Worker
@@ -50,6 +53,10 @@ control_socket_disable = True
 # the jitter keeps all workers from restarting at the same moment.
 max_requests = server.max_requests
 max_requests_jitter = server.max_requests_jitter
+# The backend's pipeline children, which the master starts (when_ready) and every worker
+# shares (canny.pipeline_pool).
+pipeline_processes = server.pipeline_processes or default_processes()
+opencv_threads = server.opencv_threads
 
 # The app logs one JSON line per request itself, so gunicorn's access log stays off (and
 # is not even built: canny.gunicorn_worker.NoAccessLog) and gunicorn's own messages use the
@@ -82,17 +89,40 @@ def on_starting(server: Arbiter) -> None:
         stale.unlink()
 
 
+def when_ready(server: Arbiter) -> None:
+    """Start the backend's pipeline children, shared by all its workers (see
+    canny.pipeline_pool), once, in the master.
+
+    gunicorn calls when_ready at the end of Arbiter.start(), after the listeners exist and
+    before the first worker is spawned (gunicorn/arbiter.py, Arbiter.start and run), and
+    not again on a reload (SIGHUP: Arbiter.reload calls on_reload only), which re-reads this
+    file; so the pool is kept on the arbiter, which outlives reloads, not in this module.
+    A worker recycled after max_requests finds it there too: no child restarts with it."""
+    server.canny_pipeline_pool = PipelinePool.start(pipeline_processes, opencv_threads)
+
+
+def on_exit(server: Arbiter) -> None:
+    """Stop the children once every worker has stopped (gunicorn calls on_exit in
+    Arbiter.halt, after stop() has waited for the workers up to graceful_timeout)."""
+    pool = getattr(server, "canny_pipeline_pool", None)
+    if pool is not None:
+        pool.close()
+
+
 def post_fork(server: Arbiter, worker: Worker) -> None:
-    """Keep freed image buffers for the next request (see canny.allocator)."""
+    """Keep freed image buffers for the next request (see canny.allocator), and give the
+    worker the backend's pipeline children (post_fork runs in the new worker before it loads
+    the app; post_worker_init, after, has no arbiter to read them from)."""
     from canny import allocator
 
     if not allocator.keep_freed_memory():
         server.log.warning("could not set malloc thresholds: uploads will cost more CPU")
+    worker.canny_pipeline_pool = getattr(server, "canny_pipeline_pool", None)
 
 
 def post_worker_init(worker: Worker) -> None:
-    """Start the worker's pipeline children before it serves (the first one imports
-    OpenCV: seconds that no upload should wait; see canny.pipeline_runner).
+    """Connect the worker's runner to the backend's pipeline children before it serves (a
+    worker started without them, as a test may, starts its own: canny.pipeline_runner).
 
     Then take what the worker has loaded (Flask, OpenCV, numpy, the app) out of the
     collector's reach: each full collection walked all of it, a pause during which the
@@ -100,8 +130,22 @@ def post_worker_init(worker: Worker) -> None:
     and what requests allocate is still collected."""
     from canny.extensions import pipeline_runner
 
-    pipeline_runner(worker.wsgi).start()
+    pool = getattr(worker, "canny_pipeline_pool", None)
+    runner = pipeline_runner(worker.wsgi)
+    if pool is None:
+        runner.start()
+    else:
+        runner.start(pool, on_pool_lost=functools.partial(_stop_the_backend, worker))
     gc.freeze()
+
+
+def _stop_the_backend(worker: Worker) -> None:
+    """The backend's pipeline children are gone (their supervisor was killed): every upload
+    would answer 503 from now on. A graceful stop of the master (SIGTERM: gunicorn's
+    Arbiter.handle_term) lets what runs finish, and whatever runs the backend starts it
+    again with new children (compose's `restart: unless-stopped`, `./run`'s supervision)."""
+    worker.log.error("the pipeline children are gone: stopping the backend to restart it")
+    os.kill(worker.ppid, signal.SIGTERM)
 
 
 def child_exit(server: Arbiter, worker: Worker) -> None:

@@ -17,8 +17,9 @@ if TYPE_CHECKING:  # only for annotations: keeps this module free of import cycl
 
 
 def init_app(app: Flask, settings: Settings, store: ResultStore) -> None:
-    """Making the runner starts no child: gunicorn starts them before a worker serves
-    (gunicorn.conf.py), else the first upload does (PipelineRunner.start)."""
+    """Making the runner starts no child: under gunicorn the master starts the backend's
+    children and each worker's runner connects to them before it serves (gunicorn.conf.py);
+    elsewhere the first upload starts a pool of the runner's own (PipelineRunner.start)."""
     app.extensions["canny_settings"] = settings
     app.extensions["canny_store"] = store
     # Built here so a missing or short secret stops the app at startup, not at a request.

@@ -2,163 +2,122 @@
 
 OpenCV's decoders cannot be interrupted from Python: a thread running `cv2.imdecode`
 on a hostile file keeps its CPU and memory until libjpeg is done, minutes later. A child
-process can be killed. Each worker keeps a few long-lived children and hands one an
-upload through a pipe; when the answer is not back within the budget, that child gets
-SIGKILL and a new one takes its place.
+process can be killed. The children are the backend's, shared by its workers
+(canny.pipeline_pool): a run connects to them, and the first free child takes it and
+sends the worker its pid and a pidfd; when the answer is not back within the budget, the
+worker kills that child with SIGKILL and the pool starts a new one in its place.
 
 Why not a pool library: Pebble's ProcessPool does the same with a timeout per task, but
 its manager threads poll (every 0.1 s), which delays every upload, and it stops a child
 busy in C code only late (it sends SIGTERM, which its children handle in Python, i.e. only
-after OpenCV returns, then SIGKILL after `term_timeout`). This pipe costs little per
+after OpenCV returns, then SIGKILL after `term_timeout`). A socket costs little per
 upload, SIGKILL stops a child at once, and a new child is ready quickly (the figures:
-docs/performance.md, "Levers kept" and "Measured and not kept").
+docs/performance.md, "Levers kept" and "Measured and not kept"). Nor gunicorn's own
+"dirty arbiter" (gunicorn/dirty/): it forwards each request through a middle process as
+JSON, so an upload would be copied twice, and it kills a stuck worker only on a missed
+heartbeat, not at a run's budget.
 
-The upload does not go through the pipe: the worker writes it into a memory file made for
-that upload and passes the file's descriptor, and the child decodes from a mapping of it
-(canny.upload_handover); the pipe carries the size, the parameters and the small result.
-
-Children come from a forkserver that has already imported the pipeline, so a new child
-is a fork of a small single-threaded process: not a fork of a threaded gunicorn worker
-(unsafe: locks held by other threads), nor a fresh interpreter importing OpenCV again
-(https://docs.python.org/3/library/multiprocessing.html#contexts-and-start-methods,
-`set_forkserver_preload`).
+The upload does not go through the socket: the worker writes it into a memory file made
+for that upload and passes the file's descriptor, and the child decodes from a mapping of
+it (canny.upload_handover); the socket carries the size, the parameters and the small
+result.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import multiprocessing
 import os
-import queue
 import signal
 import threading
 import time
-import weakref
-from collections.abc import Iterator
-from multiprocessing.connection import Connection
-from multiprocessing.process import BaseProcess
+from collections.abc import Callable, Iterator
+from multiprocessing import reduction
+from multiprocessing.connection import Client, Connection
 from typing import TYPE_CHECKING
 
 from canny import pipeline
 from canny.errors import (
-    ApiError,
     ProcessingBudgetError,
-    ProcessingFailedError,
     ProcessingInterruptedError,
     ServerBusyError,
 )
+from canny.pipeline_pool import PipelinePool, default_processes
 from canny.pixel_budget import PixelBudget
-from canny.upload_handover import received_upload, send_upload
+from canny.upload_handover import send_upload
 
 if TYPE_CHECKING:
-    # The children import this module (their loop is here) and must not load pydantic.
     from canny.edge_params import EdgeParams
 
-_CONTEXT = multiprocessing.get_context("forkserver")
-_CONTEXT.set_forkserver_preload(["canny.pipeline"])
-# A child's start (the first one also starts the forkserver, which imports OpenCV) is
-# not part of any upload's budget, but is bounded too.
-STARTUP_SECONDS = 60.0
 log = logging.getLogger(__name__)
 
 
-def _serve(connection: Connection, opencv_threads: int) -> None:
-    """The child's loop: one upload in, its result or its refusal out, until EOF."""
-    # Its worker alone decides when it ends (SIGKILL, or EOF when the worker exits): a
-    # SIGTERM or Ctrl-C sent to the whole process group, as a graceful stop of the backend
-    # does, must not kill it under uploads the worker is still finishing.
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    # A forkserver child inherits none of its worker's settings: it runs the pipeline, so
-    # it gets the pipeline's tuning (OpenCV threads, and the malloc thresholds that keep
-    # freed image buffers for the next upload).
-    pipeline.tune_process(opencv_threads)
-    connection.send(None)  # ready
-    while True:
+def _nothing() -> None:
+    """What a lost pool calls by default: the run's 503 and error log are all."""
+
+
+class _ChildRun:
+    """One run's hold on a shared child, from the child taking the connection to its
+    answer: the socket, and the child's pid (for the logs) and pidfd (to kill it)."""
+
+    def __init__(
+        self, address: str, wait_seconds: float | None, on_pool_lost: Callable[[], None]
+    ) -> None:
         try:
-            size, params, with_view = connection.recv()
-        except EOFError:
-            return
-        connection.send(_answer(connection, size, params, with_view))
-
-
-def _answer(
-    connection: Connection, size: int, params: pipeline.CannyParams, with_view: bool
-) -> tuple[bool, object]:
-    """The pipeline's result for the upload the worker sent, or the error to raise there.
-
-    The error goes back without its traceback: the traceback's frames would hold the view
-    of the upload's mapping, which must be released before the mapping is closed."""
-    with received_upload(connection, size) as data:
+            self._connection: Connection = Client(address, "AF_UNIX")
+        except OSError as error:
+            # No child listens (ECONNREFUSED, or ENOENT: a full backlog would block, not
+            # fail, unix(7)): the pool is gone. Not the file's fault, and the gateway or
+            # the client may find another backend.
+            log.error("no pipeline child to connect to at %s: %s", address, error)
+            on_pool_lost()
+            raise ProcessingInterruptedError(
+                "the image processor is not running; try again"
+            ) from None
+        self.pid = 0
+        self._pidfd = -1
         try:
-            return (True, pipeline.run(data, params, with_view))
-        except ApiError as error:
-            return (False, error.with_traceback(None))
-        except Exception as error:  # a bug: the parent answers 500 and logs it
-            return (False, RuntimeError(f"pipeline failed in the child: {error!r}"))
+            if not self._connection.poll(None if wait_seconds is None else max(wait_seconds, 0)):
+                raise ServerBusyError("the image processor is busy; try again shortly")
+            self.pid = self._connection.recv()
+            self._pidfd = reduction.recv_handle(self._connection)
+        except (EOFError, OSError):
+            self.close()
+            raise self._died() from None
+        except ServerBusyError:
+            self.close()
+            raise
 
-
-def _stop(process: BaseProcess, connection: Connection) -> None:
-    process.kill()
-    process.join()
-    connection.close()
-
-
-class _Child:
-    def __init__(self, opencv_threads: int) -> None:
-        self._connection, child_end = _CONTEXT.Pipe()
-        # Daemonic, and stopped with SIGKILL by the finalizer below when the worker exits
-        # (weakref.finalize runs at exit, before multiprocessing's own exit handler).
-        self._process = _CONTEXT.Process(
-            target=_serve,
-            args=(child_end, opencv_threads),
-            name="canny-pipeline",
-            daemon=True,
-        )
-        self._process.start()
-        child_end.close()
-        self._ready = False
-        # A runner dropped without close() (an app a test made) still stops its children.
-        self.stop = weakref.finalize(self, _stop, self._process, self._connection)
-
-    def wait_ready(self) -> None:
-        if self._ready:
-            return
-        if not self._connection.poll(STARTUP_SECONDS):
-            raise ProcessingFailedError("the image processor did not start")
-        self._connection.recv()
-        self._ready = True
+    def close(self) -> None:
+        self._connection.close()
+        if self._pidfd >= 0:
+            os.close(self._pidfd)
+            self._pidfd = -1
 
     def _died(self) -> ProcessingInterruptedError:
         """The child died under an upload: the OOM killer, an operator's kill, or a crash
         in a native decoder. Nothing says the file is at fault, so the answer is a
         retryable 503 (a 422 told the client its valid file was bad), and the death is
-        logged for the operator, who otherwise saw nothing."""
-        self._process.join(1.0)
-        log.warning(
-            "pipeline child %s died under an upload (exit code %s)",
-            self._process.pid,
-            self._process.exitcode,
-        )
+        logged for the operator, who otherwise saw nothing (its exit code is in the pool
+        supervisor's log line)."""
+        log.warning("pipeline child %s died under an upload", self.pid or "(unknown)")
         return ProcessingInterruptedError(
             "the image processor stopped while working on this upload; try again"
         )
-
-    @property
-    def pid(self) -> int | None:
-        return self._process.pid
 
     def run(
         self, data: bytes, params: EdgeParams, with_view: bool, budget_seconds: float
     ) -> pipeline.EdgeResult:
         try:
-            self.wait_ready()
             self._connection.send((len(data), params.canny_params(), with_view))
             send_upload(self._connection, data)
         except (OSError, EOFError):
             raise self._died() from None
         if not self._connection.poll(budget_seconds):
+            # The pidfd names this child even if it has just ended on its own (then the
+            # kernel answers ESRCH) and its pid was given to another process.
+            with contextlib.suppress(ProcessLookupError):
+                signal.pidfd_send_signal(self._pidfd, signal.SIGKILL)
             raise ProcessingBudgetError(
                 f"processing the image took longer than the budget of {budget_seconds:g} s"
                 " and was stopped"
@@ -173,9 +132,9 @@ class _Child:
 
 
 class PipelineRunner:
-    """One per worker process: `processes` children, a time budget per run, a pixel
-    budget shared by the runs waiting for or holding a child, and at most `waiting` runs
-    waiting beyond those the children are running.
+    """One per worker process: runs in the backend's shared children, a time budget per
+    run, a pixel budget shared by this worker's runs waiting for or holding a child, and at
+    most `processes` + `waiting` runs admitted at once.
 
     Why bounded: with 16 threads per worker and nothing else in the way, one client's 16
     large uploads queued here and a second client's small one waited behind them all
@@ -193,15 +152,18 @@ class PipelineRunner:
         opencv_threads: int = 1,
         waiting: int = 0,
     ) -> None:
+        """`processes`: the children of the pool this runner starts when it is given none
+        (0: one per core)."""
         self.budget_seconds = budget_seconds
-        self.processes = processes
+        self.processes = processes or default_processes()
         self.opencv_threads = opencv_threads
         self.waiting = waiting
         self.pixels = PixelBudget(pixel_budget)
         self._admitted = 0
         self._admission = threading.Lock()
-        self._idle: queue.Queue[_Child] = queue.Queue()
-        self._owner_pid = 0
+        self._pool: PipelinePool | None = None
+        self._owns_pool = False
+        self._on_pool_lost: Callable[[], None] = _nothing
         self._lock = threading.Lock()
 
     def run(
@@ -240,44 +202,37 @@ class PipelineRunner:
     def _run_in_child(
         self, data: bytes, params: EdgeParams, with_view: bool, deadline: float | None
     ) -> pipeline.EdgeResult:
-        child = self._take_child(self._wait_left(deadline))
+        child = _ChildRun(self.start(), self._wait_left(deadline), self._on_pool_lost)
         try:
             return child.run(data, params, with_view, self.budget_seconds)
-        except (ProcessingBudgetError, ProcessingFailedError, ProcessingInterruptedError):
-            child.stop()
-            child = _Child(self.opencv_threads)
-            raise
         finally:
-            self._idle.put(child)
+            child.close()
 
-    def start(self) -> None:
-        """Start this process's children and wait until they are ready, so that no
-        upload waits for OpenCV to be imported."""
+    def start(
+        self, pool: PipelinePool | None = None, on_pool_lost: Callable[[], None] = _nothing
+    ) -> str:
+        """Use `pool` (the backend's, which gunicorn's master started: gunicorn.conf.py),
+        or else start a pool of this runner's own and wait until it is ready, so that no
+        upload waits for OpenCV to be imported. The address runs connect to.
+
+        `on_pool_lost` is called when a run finds no child listening any more (the
+        supervisor was killed, and its children with it), for the backend to restart."""
         with self._lock:
-            if self._owner_pid == os.getpid():
-                return
-            children = [_Child(self.opencv_threads) for _ in range(self.processes)]
-            for child in children:
-                child.wait_ready()
-            self._idle = queue.Queue()
-            for child in children:
-                self._idle.put(child)
-            self._owner_pid = os.getpid()
-
-    def _take_child(self, timeout: float | None) -> _Child:
-        """An idle child; children belong to the process that started them, so a
-        gunicorn worker forked from a master that built the app starts its own."""
-        self.start()
-        try:
-            return self._idle.get(timeout=None if timeout is None else max(timeout, 0.0))
-        except queue.Empty:
-            raise ServerBusyError("the image processor is busy; try again shortly") from None
+            if self._pool is None:
+                self._on_pool_lost = on_pool_lost
+                self._owns_pool = pool is None
+                self._pool = pool or PipelinePool.start(self.processes, self.opencv_threads)
+                # Admission counts the children this runner's uploads may run in.
+                self.processes = self._pool.processes
+            return self._pool.address
 
     def child_pids(self) -> list[int]:
-        """Pids of the idle children (for tests and diagnostics)."""
-        return [child.pid for child in list(self._idle.queue) if child.pid is not None]
+        """Pids of the pool's children (for tests and diagnostics)."""
+        return [] if self._pool is None else self._pool.child_pids()
 
     def close(self) -> None:
-        while not self._idle.empty():
-            self._idle.get_nowait().stop()
-        self._owner_pid = 0
+        """Stop the pool this runner started; a shared pool is its starter's to stop."""
+        with self._lock:
+            if self._pool is not None and self._owns_pool:
+                self._pool.close()
+            self._pool = None

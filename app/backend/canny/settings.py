@@ -127,21 +127,28 @@ class _EnvSettings(BaseSettings):
             raise SettingsError("; ".join(map(_message, error.errors()))) from None
 
 
-class Settings(_EnvSettings):
+class _PipelineSettings(_EnvSettings):
+    """What both gunicorn's master (which starts the backend's pipeline children,
+    gunicorn.conf.py) and the app (whose runner admits uploads by them) read."""
+
+    # One OpenCV thread per pipeline run: the backend's children already fill the cores.
+    opencv_threads: int = Field(1, ge=0, le=64)
+    # Child processes per backend that run pipelines, shared by all its workers
+    # (canny.pipeline_pool); 0: one per core the backend may use (its CPU affinity, or its
+    # cgroup's CPU quota when lower), so that every core computes while uploads wait and
+    # no more children than cores compete.
+    pipeline_processes: int = Field(0, ge=0, le=64)
+
+
+class Settings(_PipelineSettings):
     results_dir: Path = Path("results")
     max_upload_bytes: int = Field(20 * MIB, ge=1)
     max_pixels: int = Field(40_000_000, ge=1)
     log_level: LogLevel = "INFO"
-    # One OpenCV thread per request: gunicorn's workers and threads already fill the cores.
-    opencv_threads: int = Field(1, ge=0, le=64)
     # Wall-clock seconds one upload's decode + edge pipeline may take before its child
     # process is killed and the upload is refused with 422. Fractions are allowed (a test
     # runs with half a second).
     max_processing_seconds: float = Field(10.0, gt=0, le=3600)
-    # Child processes per worker that run pipelines (at most this many at once per worker).
-    # One: two workers per backend and two backends already keep 4 pipelines busy on a
-    # 2-core droplet, and each child holds OpenCV and an image's buffers.
-    pipeline_processes: int = Field(1, ge=1, le=64)
     # Uploads per worker that may wait for a child beyond those running; more answer 503
     # with Retry-After at once (canny.pipeline_runner), for the client to send again.
     pipeline_queue: int = Field(4, ge=0, le=1024)
@@ -159,8 +166,11 @@ class Settings(_EnvSettings):
     # take the room the disk alert (85 %) leaves; about 340 results of a 2 MB photo.
     owner_max_bytes: int = Field(1 << 30, ge=0)
     # Declared pixels being decoded at once per worker (see canny.pixel_budget); an image
-    # larger than this runs alone.
-    pixel_budget: int = Field(16_000_000, ge=1)
+    # larger than this runs alone. As many as max_pixels: the memory ceiling counts the
+    # larger of the two per worker anyway, and 16 M let a worker that holds the kept-alive
+    # connections run one 4K image (8.3 M) at a time while the other children idled
+    # (docs/performance-levers.md, "Pipeline children shared by a backend's workers").
+    pixel_budget: int = Field(40_000_000, ge=1)
     # Where results live: "file" (results_dir) or "s3" (the bucket below).
     storage: Annotated[Literal["file", "s3"], BeforeValidator(_lower)] = "file"
     s3_bucket: Annotated[str, AfterValidator(_bucket)] = ""
@@ -207,7 +217,7 @@ class Settings(_EnvSettings):
         return cls()
 
 
-class ServerSettings(_EnvSettings):
+class ServerSettings(_PipelineSettings):
     """gunicorn's knobs (gunicorn.conf.py); gunicorn's own GUNICORN_CMD_ARGS still wins."""
 
     bind: str = "127.0.0.1:8000"

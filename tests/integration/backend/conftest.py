@@ -6,7 +6,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
@@ -24,6 +24,8 @@ class BackendServer:
     url: str
     results_dir: Path
     log_path: Path
+    # gunicorn's master, which leads the backend's process group (start_new_session).
+    pid: int = 0
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -38,8 +40,8 @@ def _wait_until_ready(process: subprocess.Popen[bytes], server: BackendServer) -
             if requests.get(f"{server.url}/readyz", timeout=1).status_code == 200:
                 return
         except (requests.ConnectionError, requests.Timeout):
-            # Workers start their pipeline children before accepting: until then a
-            # connection waits in the listen backlog and the probe times out.
+            # The master starts the pipeline children before any worker accepts: until
+            # then a connection waits in the listen backlog and the probe times out.
             pass
         time.sleep(0.1)
     pytest.fail(f"gunicorn not ready after {STARTUP_SECONDS} s:\n{server.log()}")
@@ -99,7 +101,7 @@ def start_backend(tmp_path: Path) -> Iterator[Callable[..., BackendServer]]:
         )
         processes.append(_launch(server, port, workdir, env))
         _wait_until_ready(processes[-1], server)
-        return server
+        return replace(server, pid=processes[-1].pid)
 
     try:
         yield start

@@ -69,7 +69,7 @@ def test_scan_bombs_are_refused_fast_and_reads_keep_answering(local_stack: Local
 def test_a_burst_of_large_canvases_stays_under_the_memory_ceiling(local_stack: LocalStack) -> None:
     """24 small files (a 35 KB PNG) declaring 6000x6000 at once: the per-worker pixel
     budget runs one at a time per worker, so memory stays bounded and reads fast. Each
-    worker queues only CANNY_PIPELINE_QUEUE (4) beyond its running one, so with 2 x 2
+    worker admits only CANNY_PIPELINE_QUEUE (4) beyond the backend's children, so with 2 x 2
     workers some of the 24 are answered 503 `busy` at once instead of waiting."""
     canvas = sample_images.pillow_bytes(
         sample_images.Image.new("L", (6000, 6000)), "PNG", compress_level=9

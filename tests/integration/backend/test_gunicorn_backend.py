@@ -1,14 +1,19 @@
 """The backend for real: gunicorn with 2 workers, parallel uploads, shared metrics."""
 
 import json
+import os
+import signal
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import numpy as np
 import requests
 from openapi_spec_validator import validate
 from prometheus_client.parser import text_string_to_metric_families
 
+from bench.proc_stats import group_members
 from tests.integration.backend.conftest import BackendServer
 from tests.owner_keys_for_tests import issued_test_key
 from tests.unit.backend import sample_images
@@ -128,3 +133,68 @@ def test_counts_survive_worker_recycling(start_backend: Callable[..., BackendSer
         server.url, "canny_http_requests_total", route="/healthz", method="GET", status="200"
     )
     assert counted == 12, f"{counted} of 12 requests counted after workers were recycled"
+
+
+def pipeline_children(server: BackendServer) -> set[int]:
+    """Pids of the backend's pipeline children, by the name they give themselves
+    (canny.pipeline_pool.CHILD_NAME), among its process group's members."""
+    return {
+        member.pid
+        for member in group_members([server.pid])
+        if Path(f"/proc/{member.pid}/comm").read_text().strip() == "canny-pipeline"
+    }
+
+
+def test_workers_share_the_backends_children_through_recycling(
+    start_backend: Callable[..., BackendServer],
+) -> None:
+    """Issue 31: a child per worker left one idle while another's uploads waited. Two
+    workers share CANNY_PIPELINE_PROCESSES children in all (3, not 2 x 3), the same children
+    while workers recycle after CANNY_MAX_REQUESTS, and no upload is lost meanwhile."""
+    server = start_backend(
+        CANNY_PIPELINE_PROCESSES="3", CANNY_MAX_REQUESTS="4", CANNY_MAX_REQUESTS_JITTER="0"
+    )
+    children = pipeline_children(server)
+    assert len(children) == 3, children
+    images = [sample_images.encode(sample_images.noise(64, 48, seed=n)) for n in range(16)]
+    with ThreadPoolExecutor(4) as pool:
+        statuses = [r.status_code for r in pool.map(lambda d: post_image(server.url, d), images)]
+    assert statuses == [201] * len(images)
+    assert "Autorestarting worker" in server.log(), "max_requests did not recycle a worker"
+    assert pipeline_children(server) == children, "children restarted with the workers"
+
+
+def process_state(pid: int) -> str:
+    """proc(5) stat field 3, or "gone"."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return "gone"
+
+
+def test_a_backend_whose_children_are_gone_stops_to_be_restarted(
+    start_backend: Callable[..., BackendServer],
+) -> None:
+    """With its pipeline supervisor killed (and so its children), a backend would answer
+    every upload 503 for ever: the first such upload gets its retryable 503, and the
+    backend stops gracefully, for compose or ./run to start it again with new children."""
+    server = start_backend(CANNY_GRACEFUL_TIMEOUT="5")
+    [supervisor] = [
+        member.pid
+        for member in group_members([server.pid])
+        if Path(f"/proc/{member.pid}/comm").read_text().strip() == "canny-pipe-sup"
+    ]
+    os.kill(supervisor, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while pipeline_children(server) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    response = post_image(server.url, sample_images.encode(sample_images.shapes()))
+    assert (response.status_code, response.json()["error"]["code"]) == (
+        503,
+        "processing_interrupted",
+    )
+    deadline = time.monotonic() + 20
+    while process_state(server.pid) not in ("Z", "gone") and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert process_state(server.pid) in ("Z", "gone"), "the backend kept running"
+    assert "the pipeline children are gone" in server.log()

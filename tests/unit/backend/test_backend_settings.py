@@ -34,8 +34,8 @@ def test_defaults_when_nothing_is_set(from_env: FromEnv) -> None:
         log_level="INFO",
         opencv_threads=1,
         max_processing_seconds=10.0,
-        pipeline_processes=1,
-        pixel_budget=16_000_000,
+        pipeline_processes=0,
+        pixel_budget=40_000_000,
     )
 
 
@@ -74,7 +74,7 @@ def test_values_are_read_from_the_environment(from_env: FromEnv) -> None:
         ("CANNY_OPENCV_THREADS", "65"),
         ("CANNY_MAX_PROCESSING_SECONDS", "0"),
         ("CANNY_MAX_PROCESSING_SECONDS", "3601"),
-        ("CANNY_PIPELINE_PROCESSES", "0"),
+        ("CANNY_PIPELINE_PROCESSES", "-1"),
         ("CANNY_PIXEL_BUDGET", "lots"),
     ],
 )
@@ -161,7 +161,7 @@ def test_a_value_of_only_spaces_is_refused_naming_the_variable(
 def test_settings_built_in_code_are_checked_like_the_environment() -> None:
     """A test or script passing values gets the same refusal as a deploy setting them."""
     with pytest.raises(SettingsError, match=r"^CANNY_PIPELINE_PROCESSES must be"):
-        Settings(pipeline_processes=0)
+        Settings(pipeline_processes=-1)
     with pytest.raises(SettingsError, match="CANNY_S3_BUCKET must name the bucket"):
         Settings(storage="s3")
 

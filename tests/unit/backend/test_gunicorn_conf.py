@@ -111,7 +111,7 @@ def test_workers_set_malloc_thresholds_and_say_when_they_cannot(
     monkeypatch.setattr(allocator, "keep_freed_memory", lambda: calls.append(1) or applied)
     conf = runpy.run_path(str(CONF))
     server = FakeServer()
-    conf["post_fork"](server, None)
+    conf["post_fork"](server, SimpleNamespace())
     assert calls == [1], "every worker must set the thresholds after the fork"
     assert bool(server.log.warnings) is not applied
 
@@ -140,6 +140,44 @@ def test_workers_start_pipeline_children_and_freeze_before_serving(
     runner.close()
 
 
+def test_the_master_starts_one_pool_of_children_that_every_worker_shares(
+    metrics_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 31: with a child per worker, one child queued uploads while another idled. The
+    master starts CANNY_PIPELINE_PROCESSES children before any worker (when_ready), each
+    worker's runner uses those (post_fork, post_worker_init) and starts none of its own,
+    and on_exit stops them."""
+    import gc
+
+    monkeypatch.setenv("CANNY_PIPELINE_PROCESSES", "2")
+    conf = runpy.run_path(str(CONF))
+    from canny import create_app
+    from canny.extensions import pipeline_runner
+    from canny.settings import Settings
+
+    server = FakeServer()
+    conf["when_ready"](server)
+    pool = server.canny_pipeline_pool
+    runners = []
+    try:
+        assert len(pool.child_pids()) == 2
+        for _ in range(2):
+            worker = SimpleNamespace(wsgi=create_app(Settings(results_dir=tmp_path / "results")))
+            conf["post_fork"](server, worker)
+            try:
+                conf["post_worker_init"](worker)
+            finally:
+                gc.unfreeze()
+            runners.append(pipeline_runner(worker.wsgi))
+        assert [runner.child_pids() for runner in runners] == [pool.child_pids()] * 2
+        for runner in runners:
+            runner.close()  # a worker's exit leaves the backend's children alone
+        assert len(pool.child_pids()) == 2
+    finally:
+        conf["on_exit"](server)
+    assert pool.child_pids() == []
+
+
 # gunicorn's master, as gunicorn/arbiter.py sets it up: WSGIApplication reads the config file,
 # Arbiter(app) configures logging (the JSON formatter) and loads the worker class; the app is
 # loaded in each worker unless preload_app is set
@@ -154,13 +192,16 @@ arbiter = Arbiter(application)
 application.cfg.on_starting(arbiter)
 print(json.dumps({"worker": arbiter.worker_class.__name__, "modules": sorted(sys.modules)}))
 """
-# What the master itself needs: the worker class, the log formatter and what they import.
+# What the master itself needs: the worker class, the log formatter, the pipeline pool it
+# starts (which leaves OpenCV to its forkserver) and what they import.
 MASTER_MODULES = {
     "canny",
     "canny.errors",
     "canny.gunicorn_worker",
     "canny.json_logs",
+    "canny.pipeline_pool",
     "canny.settings",
+    "canny.upload_handover",
 }
 
 

@@ -5,29 +5,14 @@ from pathlib import Path
 import pytest
 
 from bench import proc_stats
-
-
-def stat_line(
-    pid: int,
-    comm: str,
-    ppid: int,
-    pgrp: int,
-    times: tuple[int, int, int, int],
-    start: int = 0,
-    state: str = "S",
-) -> str:
-    utime, stime, cutime, cstime = times
-    # Fields 3..22 of proc(5); 0s stand for the ones the bench does not read.
-    return (
-        f"{pid} ({comm}) {state} {ppid} {pgrp} 0 0 0 0 0 0 0 0 "
-        f"{utime} {stime} {cutime} {cstime} 20 0 1 0 {start} 0"
-    )
+from tests.unit.bench.proc_files import fake_proc, stat_line
 
 
 @pytest.mark.parametrize("comm", ["gunicorn", "nginx: worker process", "odd) (name"])
 def test_parse_stat_counts_fields_after_the_last_parenthesis(comm: str) -> None:
     stat = proc_stats.parse_stat(stat_line(42, comm, 7, 40, (100, 20, 5, 1)))
     assert (stat.pid, stat.ppid, stat.pgrp) == (42, 7, 40), f"ids misread for comm {comm!r}"
+    assert stat.comm == comm
     assert stat.cpu_ticks == 120, "utime + stime"
     assert stat.reaped_children_ticks == 6, "cutime + cstime"
 
@@ -41,15 +26,6 @@ def test_parse_status_memory_reads_rss_and_peak_in_mb() -> None:
     status = "Name:\tgunicorn\nVmHWM:\t  204800 kB\nVmRSS:\t  102400 kB\nThreads:\t3\n"
     memory = proc_stats.parse_status_memory(status)
     assert (memory.rss_mb, memory.peak_rss_mb) == (100.0, 200.0)
-
-
-def fake_proc(root: Path, processes: dict[int, tuple[int, int, int]]) -> Path:
-    """pid -> (ppid, pgrp, utime) as /proc/<pid>/stat files, plus a non-process entry."""
-    for pid, (ppid, pgrp, utime) in processes.items():
-        (root / str(pid)).mkdir()
-        (root / str(pid) / "stat").write_text(stat_line(pid, "x", ppid, pgrp, (utime, 0, 0, 0)))
-    (root / "self").mkdir()
-    return root
 
 
 def test_group_members_and_their_cpu(tmp_path: Path) -> None:
