@@ -262,35 +262,24 @@ def upload_image() -> tuple[Response, int, dict[str, str]]:
     owner: Owner = g.owner
     data, fields = _read_upload(settings.max_upload_bytes)
     params = parse_params(fields)
-    # Hashed once: the id and the stored original's name both come from it (SHA-256 of a
-    # 1080p JPEG is about 0.3 ms of the worker's CPU, docs/performance-levers.md).
-    content_sha256 = hashlib.sha256(data).hexdigest()
-    image_id = result_id(owner.digest, content_sha256, params)
-    body = _stored_or_computed(
-        owner,
-        image_id,
-        data,
-        content_sha256,
-        params,
-        lambda: read_header(data, settings.max_pixels),
-    )
+    body = _stored_or_computed(owner, data, params, lambda: read_header(data, settings.max_pixels))
     INPUT_BYTES.observe(len(data))
     return _created(body, started, owner)
 
 
 def _stored_or_computed(
-    owner: Owner,
-    image_id: str,
-    data: bytes,
-    content_sha256: str,
-    params: EdgeParams,
-    header: Callable[[], ImageHeader],
+    owner: Owner, data: bytes, params: EdgeParams, header: Callable[[], ImageHeader]
 ) -> Metadata:
-    """The owner's stored result for this id, else a new one; `cached` says which.
+    """The owner's stored result of these bytes and params, else a new one; `cached` says
+    which.
 
     A stored result means these exact bytes were accepted before, so a repeat skips the
     header check; only the pixel limit, which a restart may have lowered, is checked again.
     """
+    # Hashed once: the id and the stored original's name both come from it (SHA-256 of a
+    # 1080p JPEG is about 0.3 ms of the worker's CPU, docs/performance-levers.md).
+    content_sha256 = hashlib.sha256(data).hexdigest()
+    image_id = result_id(owner.digest, content_sha256, params)
     settings = current_settings()
     with_usage = bool(settings.owner_max_results or settings.owner_max_bytes)
     metadata, usage = current_store().load_for_upload(owner.digest, image_id, with_usage)
@@ -467,14 +456,10 @@ def rerun_image(image_id: str) -> tuple[Response, int, dict[str, str]]:
     owner: Owner = g.owner
     _, data = _stored_original(owner, image_id)
     params = _only_params(rerun_fields(request))
-    content_sha256 = hashlib.sha256(data).hexdigest()
-    new_id = result_id(owner.digest, content_sha256, params)
     # The header is read again from the stored bytes: its sample size, not kept in the
     # metadata, sets the run's share of the pixel budget.
     max_pixels = current_settings().max_pixels
-    body = _stored_or_computed(
-        owner, new_id, data, content_sha256, params, lambda: read_header(data, max_pixels)
-    )
+    body = _stored_or_computed(owner, data, params, lambda: read_header(data, max_pixels))
     return _created(body, started, owner)
 
 
