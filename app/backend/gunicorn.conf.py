@@ -110,9 +110,10 @@ def on_exit(server: Arbiter) -> None:
 
 
 def post_fork(server: Arbiter, worker: Worker) -> None:
-    """Keep freed image buffers for the next request (see canny.allocator), and give the
-    worker the backend's pipeline children (post_fork runs in the new worker before it loads
-    the app; post_worker_init, after, has no arbiter to read them from)."""
+    """Keep freed upload buffers for the next request (see canny.allocator: a 4K upload's
+    body and form copies were otherwise faulted in anew, docs/performance-levers.md), and
+    give the worker the backend's pipeline children (post_fork runs in the new worker before
+    it loads the app; post_worker_init, after, has no arbiter to read them from)."""
     from canny import allocator
 
     if not allocator.keep_freed_memory():
