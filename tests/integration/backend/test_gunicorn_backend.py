@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import requests
+from canny.pipeline_pool import CHILD_NAME, SUPERVISOR_NAME
 from openapi_spec_validator import validate
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -137,12 +138,10 @@ def test_counts_survive_worker_recycling(start_backend: Callable[..., BackendSer
 
 def pipeline_children(server: BackendServer) -> set[int]:
     """Pids of the backend's pipeline children, by the name they give themselves
-    (canny.pipeline_pool.CHILD_NAME), among its process group's members."""
-    return {
-        member.pid
-        for member in group_members([server.pid])
-        if Path(f"/proc/{member.pid}/comm").read_text().strip() == "canny-pipeline"
-    }
+    (canny.pipeline_pool.CHILD_NAME), among its process group's members. The name comes
+    from the same read of /proc/<pid>/stat as the group: a second read, of `comm`, failed
+    when a child ended in between."""
+    return {member.pid for member in group_members([server.pid]) if member.comm == CHILD_NAME}
 
 
 def test_workers_share_the_backends_children_through_recycling(
@@ -180,9 +179,7 @@ def test_a_backend_whose_children_are_gone_stops_to_be_restarted(
     backend stops gracefully, for compose or ./run to start it again with new children."""
     server = start_backend(CANNY_GRACEFUL_TIMEOUT="5")
     [supervisor] = [
-        member.pid
-        for member in group_members([server.pid])
-        if Path(f"/proc/{member.pid}/comm").read_text().strip() == "canny-pipe-sup"
+        member.pid for member in group_members([server.pid]) if member.comm == SUPERVISOR_NAME
     ]
     os.kill(supervisor, signal.SIGKILL)
     deadline = time.monotonic() + 10
